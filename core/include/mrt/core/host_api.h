@@ -1,0 +1,95 @@
+// The services table the host hands every plugin (MRT_HostApi), and the
+// host-side definitions of the ABI's opaque objects.
+#pragma once
+
+#include <mrt/plugin.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrt/core/call_control.h"
+#include "mrt/core/status.h"
+#include "mrt/core/tensor.h"
+
+struct MRT_Status {
+  MRT_StatusCode code;
+  std::string message;
+};
+
+// A model's directory (host path, already confined by the repository) and
+// its primary file. Plugins reach files only through this.
+struct MRT_ModelSource {
+  std::filesystem::path directory;
+  std::string primary_file;
+};
+
+struct MRT_Blob {
+  const void* data = nullptr;
+  uint64_t size = 0;
+  std::vector<char> owned;   // file_read
+  void* mapping = nullptr;   // file_map (munmap on release)
+  size_t mapping_size = 0;
+};
+
+namespace mrt {
+
+struct Classification {
+  int32_t batch_index = 0;
+  int32_t class_index = 0;
+  float score = 0;
+  std::string label;
+};
+
+struct TextResult {
+  std::string text;
+  int32_t prompt_tokens = 0;
+  int32_t generated_tokens = 0;
+  MRT_FinishReason finish_reason = MRT_FINISH_NONE;
+};
+
+// Streams a chunk of generated text to the requester; a non-OK status means
+// the requester is gone.
+using TextSink = std::function<Status(std::string_view chunk)>;
+
+}  // namespace mrt
+
+struct MRT_CallContext {
+  const mrt::CallControl* control = nullptr;  // never NULL while a call runs
+  mrt::TextSink on_text;                      // may be empty (no streaming)
+};
+
+struct MRT_Results {
+  std::vector<mrt::Tensor> tensors;
+  std::vector<mrt::Classification> classes;
+  std::optional<mrt::TextResult> text;
+};
+
+namespace mrt {
+
+// The process-wide host table (ABI MRT_ABI_VERSION_MAJOR.MINOR).
+const MRT_HostApi* host_api();
+
+// Converts a status a plugin returned into a Status, freeing it. NULL → OK.
+Status take_plugin_status(MRT_Status* status);
+// A status object for returning across the ABI (the plugin or host frees it).
+MRT_Status* make_plugin_status(const Status& status);
+
+// Name attributed to plugin log lines issued on this thread (set by the host
+// around every call into a plugin).
+class PluginLogScope {
+ public:
+  explicit PluginLogScope(const std::string& plugin_name);
+  ~PluginLogScope();
+  PluginLogScope(const PluginLogScope&) = delete;
+  PluginLogScope& operator=(const PluginLogScope&) = delete;
+
+ private:
+  const std::string* previous_;
+};
+
+}  // namespace mrt

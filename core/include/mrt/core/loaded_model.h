@@ -1,0 +1,72 @@
+// A model loaded by a plugin: owns the plugin's MRT_Model (unloaded in the
+// destructor), keeps the plugin alive, holds the model's I/O description and
+// size, and runs the plugin's stages with the threading contract applied
+// (serialised per model unless the plugin allows concurrent execution).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mrt/core/host_api.h"
+#include "mrt/core/model_repository.h"
+#include "mrt/core/plugin_registry.h"
+#include "mrt/core/router.h"
+#include "mrt/core/status.h"
+
+namespace mrt {
+
+struct IoSpec {
+  std::string name;
+  MRT_DType dtype = MRT_DTYPE_UNDEFINED;
+  int32_t rank = -1;  // -1 = unknown
+  Dims dims;          // -1 = dynamic
+};
+
+enum class Stage { kPreprocess, kExecute, kPostprocess };
+
+class LoadedModel {
+ public:
+  static Result<std::shared_ptr<LoadedModel>> load(const ModelLocation& location, const RouteDecision& route,
+                                                   int32_t num_threads);
+  ~LoadedModel();
+  LoadedModel(const LoadedModel&) = delete;
+  LoadedModel& operator=(const LoadedModel&) = delete;
+
+  const std::string& model_id() const { return location_.model_id; }
+  const ModelLocation& location() const { return location_; }
+  const ModelManifest& manifest() const { return location_.manifest; }
+  const Plugin& plugin() const { return *plugin_; }
+  MRT_DeviceKind device() const { return device_; }
+  const std::vector<IoSpec>& inputs() const { return inputs_; }
+  const std::vector<IoSpec>& outputs() const { return outputs_; }
+  uint64_t host_bytes() const { return host_bytes_; }
+  uint64_t device_bytes() const { return device_bytes_; }
+  uint64_t resident_bytes() const { return host_bytes_ + device_bytes_; }
+  const std::vector<std::string>& labels() const { return labels_; }
+
+  bool has_stage(Stage stage) const;
+  // Runs one plugin stage. The args' struct_size is set here.
+  Status run_stage(Stage stage, MRT_StageArgs& args) const;
+
+  // INVALID_ARGUMENT naming the input when `inputs` do not match the model's
+  // inputs (missing, unknown, dtype, rank, fixed dims).
+  Status check_inputs(const std::vector<MRT_Tensor>& inputs) const;
+
+ private:
+  LoadedModel() = default;
+  Status describe();
+
+  ModelLocation location_;
+  std::shared_ptr<Plugin> plugin_;  // outlives model_
+  MRT_Model* model_ = nullptr;
+  MRT_DeviceKind device_ = MRT_DEVICE_CPU;
+  std::vector<IoSpec> inputs_, outputs_;
+  uint64_t host_bytes_ = 0, device_bytes_ = 0;
+  std::vector<std::string> labels_;
+  mutable std::mutex serial_;  // used when the plugin forbids concurrent execute
+};
+
+}  // namespace mrt

@@ -1,0 +1,85 @@
+// The in-process Runtime: plugins + repository + router + cache + pipeline
+// behind five calls (load, infer, unload, list, stats). The service, the
+// `mrt` command and the tests all go through it.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mrt/core/loaded_model.h"
+#include "mrt/core/model_cache.h"
+#include "mrt/core/model_repository.h"
+#include "mrt/core/pipeline.h"
+#include "mrt/core/plugin_registry.h"
+#include "mrt/core/router.h"
+#include "mrt/core/vfs.h"
+
+namespace mrt {
+
+struct RuntimeConfig {
+  std::vector<std::filesystem::path> plugin_dirs;   // every *.so inside is tried
+  std::vector<std::filesystem::path> plugin_files;  // individual plugins
+  Vfs vfs;                                          // where models live
+  std::vector<std::string> model_search_paths = {"/models"};  // virtual dirs
+  uint64_t cache_budget_bytes = 0;                  // 0 = unlimited
+  int32_t num_threads = 1;                          // intra-op threads per model
+  RoutingPolicy routing;
+};
+
+struct ModelStatus {
+  std::string model_id;
+  bool loaded = false;
+  std::string plugin;
+  MRT_DeviceKind device = MRT_DEVICE_CPU;
+  uint64_t host_bytes = 0;
+  uint64_t device_bytes = 0;
+  int64_t in_use = 0;
+  std::vector<IoSpec> inputs, outputs;
+};
+
+struct RuntimeStats {
+  uint64_t requests_total = 0;
+  uint64_t success_total = 0;
+  uint64_t errors_total = 0;
+  uint64_t latency_us_sum = 0;
+  uint64_t model_loads_total = 0;
+  ModelCacheStats cache;
+};
+
+class Runtime {
+ public:
+  static Result<std::unique_ptr<Runtime>> create(RuntimeConfig config);
+
+  // Loads (or finds loaded) the model; returns its status.
+  Result<ModelStatus> load(const std::string& model_id);
+  // Registers the model at a host path under `model_id`, bypassing the
+  // repository (for `mrt run <dir>`); later calls use the id.
+  Status add_model_path(const std::string& model_id, const std::filesystem::path& path);
+  Result<InferResult> infer(const InferRequest& request);
+  Status unload(const std::string& model_id);
+  // Resident models, then repository models not loaded.
+  std::vector<ModelStatus> list() const;
+  RuntimeStats stats() const;
+  const PluginRegistry& plugins() const { return registry_; }
+
+ private:
+  explicit Runtime(RuntimeConfig config);
+  Result<std::shared_ptr<LoadedModel>> load_uncached(const std::string& model_id);
+  Result<ModelLocation> locate(const std::string& model_id) const;
+  static ModelStatus status_of(const LoadedModel& model, int64_t in_use);
+
+  RuntimeConfig config_;
+  PluginRegistry registry_;
+  ModelRepository repository_;
+  ModelCache<LoadedModel> cache_;
+  mutable std::mutex paths_mutex_;
+  std::map<std::string, std::filesystem::path> model_paths_;  // add_model_path
+  std::atomic<uint64_t> requests_{0}, successes_{0}, errors_{0}, latency_us_{0};
+};
+
+}  // namespace mrt

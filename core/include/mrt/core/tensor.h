@@ -1,0 +1,67 @@
+// Host-side tensors: an owning, 64-byte aligned buffer with dtype and dims,
+// convertible to the ABI's MRT_Tensor view.
+#pragma once
+
+#include <mrt/plugin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrt/core/status.h"
+
+namespace mrt {
+
+using Dims = std::vector<int64_t>;
+
+// Bytes per element; 0 for MRT_DTYPE_UNDEFINED or an unknown value.
+size_t dtype_size(int32_t dtype);
+// "float32", "int64", ... ("undefined" for unknown values).
+std::string_view dtype_name(int32_t dtype);
+// Inverse of dtype_name; nullopt for unknown names.
+std::optional<MRT_DType> dtype_from_name(std::string_view name);
+// Number of elements; nullopt when a dim is negative or the product overflows.
+std::optional<uint64_t> element_count(const Dims& dims);
+// "[1, 3, 224, 224]"
+std::string dims_to_string(const Dims& dims);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Zero-filled tensor. Fails on negative dims, unknown dtype or overflow.
+  static Result<Tensor> zeros(std::string name, MRT_DType dtype, Dims dims);
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  MRT_DType dtype() const { return dtype_; }
+  const Dims& dims() const { return dims_; }
+  size_t byte_size() const { return byte_size_; }
+  uint64_t element_count() const { return byte_size_ / dtype_size(dtype_); }
+  std::byte* data() { return data_.get(); }
+  const std::byte* data() const { return data_.get(); }
+  template <typename T> T* data_as() { return reinterpret_cast<T*>(data_.get()); }
+  template <typename T> const T* data_as() const { return reinterpret_cast<const T*>(data_.get()); }
+
+  // A view for the ABI; valid while this tensor lives and is not moved.
+  MRT_Tensor view() const;
+
+ private:
+  struct FreeAligned { void operator()(std::byte* p) const; };
+  std::string name_;
+  MRT_DType dtype_ = MRT_DTYPE_UNDEFINED;
+  Dims dims_;
+  size_t byte_size_ = 0;
+  std::unique_ptr<std::byte[], FreeAligned> data_;
+};
+
+// Checks an ABI tensor view for internal consistency (known dtype, rank in
+// range, non-negative dims, byte_size matching) and names what is wrong.
+Status validate_tensor_view(const MRT_Tensor& t);
+// Deep copy of an ABI view into an owning tensor.
+Result<Tensor> tensor_from_view(const MRT_Tensor& t);
+
+}  // namespace mrt

@@ -1,0 +1,293 @@
+// Implementation of every MRT_HostApi service. Each function is a C entry
+// reached from plugin code: none may throw, so each body is wrapped.
+#include "mrt/core/host_api.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "mrt/core/log.h"
+#include "mrt/core/vfs.h"
+
+namespace mrt {
+namespace {
+
+thread_local const std::string* t_plugin_name = nullptr;
+
+MRT_Status* new_status(MRT_StatusCode code, std::string message) noexcept {
+  try {
+    return new MRT_Status{code == MRT_CODE_OK ? MRT_CODE_UNKNOWN : code, std::move(message)};
+  } catch (...) {
+    // Out of memory while reporting an error: a static status would be freed
+    // by the caller, so there is nothing safe to return but a best effort.
+    return nullptr;
+  }
+}
+
+MRT_Status* host_status_create(MRT_StatusCode code, const char* message) {
+  return new_status(code, message ? message : "");
+}
+MRT_StatusCode host_status_code(const MRT_Status* s) { return s ? s->code : MRT_CODE_OK; }
+const char* host_status_message(const MRT_Status* s) { return s ? s->message.c_str() : ""; }
+void host_status_free(MRT_Status* s) { delete s; }
+
+void host_log(MRT_LogLevel level, const char* message) {
+  try {
+    std::string component = "plugin";
+    if (t_plugin_name) component += ":" + *t_plugin_name;
+    int lv = std::clamp(static_cast<int>(level), 0, 3);
+    log(static_cast<LogLevel>(lv), component, message ? message : "");
+  } catch (...) {
+  }
+}
+
+void* host_alloc(size_t size, size_t alignment) {
+  if (alignment == 0) alignment = 64;
+  if ((alignment & (alignment - 1)) != 0 || alignment > 4096) return nullptr;
+  if (alignment < sizeof(void*)) alignment = sizeof(void*);
+  if (size > std::numeric_limits<size_t>::max() - alignment) return nullptr;
+  size_t rounded = (size + alignment - 1) / alignment * alignment;
+  return std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
+}
+void host_free(void* p) { std::free(p); }
+
+// Resolves `path` inside the source, or returns the reason it cannot.
+MRT_Status* resolve_in_source(const MRT_ModelSource* source, const char* path, std::filesystem::path& out) {
+  if (source == nullptr || path == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "source or path is NULL");
+  auto r = confine(source->directory, path);
+  if (!r) return new_status(r.status().code(), r.status().message());
+  out = *r;
+  return nullptr;
+}
+
+MRT_Status* open_regular(const std::filesystem::path& p, const char* shown, int& fd, uint64_t& size) {
+  fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return new_status(e == ENOENT ? MRT_CODE_NOT_FOUND : MRT_CODE_PERMISSION_DENIED,
+                      std::string("cannot open '") + shown + "': " + std::strerror(e));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return new_status(MRT_CODE_INVALID_ARGUMENT, std::string("'") + shown + "' is not a regular file");
+  }
+  size = static_cast<uint64_t>(st.st_size);
+  return nullptr;
+}
+
+MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
+  try {
+    if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
+    std::filesystem::path full;
+    if (MRT_Status* s = resolve_in_source(source, path, full)) return s;
+    int fd = -1;
+    uint64_t size = 0;
+    if (MRT_Status* s = open_regular(full, path, fd, size)) return s;
+    auto blob = std::make_unique<MRT_Blob>();
+    blob->owned.resize(size);
+    uint64_t done = 0;
+    while (done < size) {
+      ssize_t n = ::read(fd, blob->owned.data() + done, size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<uint64_t>(n);
+    }
+    ::close(fd);
+    if (done != size) return new_status(MRT_CODE_DATA_LOSS, std::string("short read of '") + path + "'");
+    blob->data = blob->owned.data();
+    blob->size = size;
+    *out = blob.release();
+    return nullptr;
+  } catch (const std::bad_alloc&) {
+    return new_status(MRT_CODE_RESOURCE_EXHAUSTED, std::string("out of memory reading '") + (path ? path : "") + "'");
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+MRT_Status* host_file_map(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
+  try {
+    if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
+    std::filesystem::path full;
+    if (MRT_Status* s = resolve_in_source(source, path, full)) return s;
+    int fd = -1;
+    uint64_t size = 0;
+    if (MRT_Status* s = open_regular(full, path, fd, size)) return s;
+    auto blob = std::make_unique<MRT_Blob>();
+    if (size > 0) {
+      void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (m == MAP_FAILED) {
+        int e = errno;
+        ::close(fd);
+        return new_status(MRT_CODE_INTERNAL, std::string("cannot map '") + path + "': " + std::strerror(e));
+      }
+      blob->mapping = m;
+      blob->mapping_size = size;
+      blob->data = m;
+    }
+    ::close(fd);
+    blob->size = size;
+    *out = blob.release();
+    return nullptr;
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+MRT_Status* host_file_size(const MRT_ModelSource* source, const char* path, uint64_t* out_size) {
+  try {
+    if (out_size == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out_size is NULL");
+    std::filesystem::path full;
+    if (MRT_Status* s = resolve_in_source(source, path, full)) return s;
+    int fd = -1;
+    uint64_t size = 0;
+    if (MRT_Status* s = open_regular(full, path, fd, size)) return s;
+    ::close(fd);
+    *out_size = size;
+    return nullptr;
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+const char* host_source_primary_file(const MRT_ModelSource* source) {
+  return source ? source->primary_file.c_str() : "";
+}
+const void* host_blob_data(const MRT_Blob* b) { return b ? b->data : nullptr; }
+uint64_t host_blob_size(const MRT_Blob* b) { return b ? b->size : 0; }
+void host_blob_release(MRT_Blob* b) {
+  if (b == nullptr) return;
+  if (b->mapping) ::munmap(b->mapping, b->mapping_size);
+  delete b;
+}
+
+int32_t host_call_is_cancelled(const MRT_CallContext* call) {
+  return call && call->control && !call->control->check().is_ok() ? 1 : 0;
+}
+int64_t host_call_deadline_remaining_us(const MRT_CallContext* call) {
+  return call && call->control ? call->control->remaining_us() : std::numeric_limits<int64_t>::max();
+}
+MRT_Status* host_call_cancel_status(const MRT_CallContext* call) {
+  if (call == nullptr || call->control == nullptr) return nullptr;
+  Status s = call->control->check();
+  return s.is_ok() ? nullptr : new_status(s.code(), s.message());
+}
+MRT_Status* host_call_emit_text(MRT_CallContext* call, const char* utf8, size_t length) {
+  try {
+    if (call == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "call is NULL");
+    if (length > 0 && utf8 == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "text is NULL");
+    if (!call->on_text) return nullptr;  // caller did not ask for streaming
+    Status s = call->on_text(std::string_view(utf8 ? utf8 : "", length));
+    return s.is_ok() ? nullptr : new_status(s.code(), s.message());
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+MRT_Status* host_results_add_tensor(MRT_Results* results, const char* name, int32_t dtype, int32_t rank,
+                                    const int64_t* dims, void** out_data) {
+  try {
+    if (results == nullptr || out_data == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "results or out_data is NULL");
+    std::string n = name ? name : "";
+    if (rank < 0 || rank > MRT_MAX_RANK || (rank > 0 && dims == nullptr))
+      return new_status(MRT_CODE_INVALID_ARGUMENT, "output '" + n + "': invalid rank " + std::to_string(rank));
+    for (const auto& t : results->tensors)
+      if (!n.empty() && t.name() == n) return new_status(MRT_CODE_ALREADY_EXISTS, "output '" + n + "' added twice");
+    auto t = Tensor::zeros(n, static_cast<MRT_DType>(dtype), Dims(dims, dims + rank));
+    if (!t) return new_status(t.status().code(), "output '" + n + "': " + t.status().message());
+    results->tensors.push_back(std::move(*t));
+    *out_data = results->tensors.back().data();
+    return nullptr;
+  } catch (const std::bad_alloc&) {
+    return new_status(MRT_CODE_RESOURCE_EXHAUSTED, "out of memory for an output tensor");
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+MRT_Status* host_results_add_class(MRT_Results* results, int32_t batch_index, int32_t class_index, float score,
+                                   const char* label) {
+  try {
+    if (results == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "results is NULL");
+    results->classes.push_back(Classification{batch_index, class_index, score, label ? label : ""});
+    return nullptr;
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+MRT_Status* host_results_set_text(MRT_Results* results, const char* utf8, size_t length, int32_t prompt_tokens,
+                                  int32_t generated_tokens, int32_t finish_reason) {
+  try {
+    if (results == nullptr || (length > 0 && utf8 == nullptr)) return new_status(MRT_CODE_INVALID_ARGUMENT, "results or text is NULL");
+    TextResult t;
+    t.text.assign(utf8 ? utf8 : "", length);
+    t.prompt_tokens = prompt_tokens;
+    t.generated_tokens = generated_tokens;
+    t.finish_reason = static_cast<MRT_FinishReason>(finish_reason);
+    results->text = std::move(t);
+    return nullptr;
+  } catch (const std::exception& e) {
+    return new_status(MRT_CODE_INTERNAL, e.what());
+  }
+}
+
+MRT_HostApi make_host_api() {
+  MRT_HostApi api{};
+  api.struct_size = MRT_HOST_API_STRUCT_SIZE;
+  api.abi_major = MRT_ABI_VERSION_MAJOR;
+  api.abi_minor = MRT_ABI_VERSION_MINOR;
+  api.status_create = host_status_create;
+  api.status_code = host_status_code;
+  api.status_message = host_status_message;
+  api.status_free = host_status_free;
+  api.log = host_log;
+  api.alloc = host_alloc;
+  api.free = host_free;
+  api.file_read = host_file_read;
+  api.file_map = host_file_map;
+  api.file_size = host_file_size;
+  api.source_primary_file = host_source_primary_file;
+  api.blob_data = host_blob_data;
+  api.blob_size = host_blob_size;
+  api.blob_release = host_blob_release;
+  api.call_is_cancelled = host_call_is_cancelled;
+  api.call_deadline_remaining_us = host_call_deadline_remaining_us;
+  api.call_cancel_status = host_call_cancel_status;
+  api.call_emit_text = host_call_emit_text;
+  api.results_add_tensor = host_results_add_tensor;
+  api.results_add_class = host_results_add_class;
+  api.results_set_text = host_results_set_text;
+  return api;
+}
+
+}  // namespace
+
+const MRT_HostApi* host_api() {
+  static const MRT_HostApi api = make_host_api();
+  return &api;
+}
+
+Status take_plugin_status(MRT_Status* status) {
+  if (status == nullptr) return Status::ok();
+  Status s(status->code == MRT_CODE_OK ? MRT_CODE_UNKNOWN : status->code, status->message);
+  delete status;
+  return s;
+}
+
+MRT_Status* make_plugin_status(const Status& status) {
+  return status.is_ok() ? nullptr : new_status(status.code(), status.message());
+}
+
+PluginLogScope::PluginLogScope(const std::string& plugin_name) : previous_(t_plugin_name) { t_plugin_name = &plugin_name; }
+PluginLogScope::~PluginLogScope() { t_plugin_name = previous_; }
+
+}  // namespace mrt

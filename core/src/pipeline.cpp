@@ -1,0 +1,170 @@
+#include "mrt/core/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace mrt {
+namespace {
+
+std::vector<MRT_Tensor> views_of(const std::vector<Tensor>& tensors) {
+  std::vector<MRT_Tensor> v;
+  v.reserve(tensors.size());
+  for (const auto& t : tensors) v.push_back(t.view());
+  return v;
+}
+
+struct RequestViews {
+  std::vector<MRT_Tensor> tensors;
+  std::vector<const char*> stop;
+  MRT_GenerationParams generation{};
+  MRT_Request request{};
+};
+
+void build_request(const InferRequest& in, RequestViews& out) {
+  out.tensors = views_of(in.tensors);
+  for (const auto& s : in.generation.stop) out.stop.push_back(s.c_str());
+  MRT_GenerationParams& g = out.generation;
+  g.struct_size = MRT_GENERATION_PARAMS_STRUCT_SIZE;
+  g.max_tokens = in.generation.max_tokens;
+  g.temperature = in.generation.temperature;
+  g.top_p = in.generation.top_p;
+  g.top_k = in.generation.top_k;
+  g.has_seed = in.generation.seed.has_value();
+  g.seed = in.generation.seed.value_or(0);
+  g.stop = out.stop.data();
+  g.num_stop = out.stop.size();
+  MRT_Request& r = out.request;
+  r.struct_size = MRT_REQUEST_STRUCT_SIZE;
+  r.kind = in.kind;
+  r.tensors = out.tensors.data();
+  r.num_tensors = out.tensors.size();
+  r.image_data = in.image.data();
+  r.image_size = in.image.size();
+  r.text = in.text.c_str();
+  r.generation = &out.generation;
+  r.top_k = in.top_k;
+}
+
+float read_as_float(const Tensor& t, uint64_t i) {
+  switch (t.dtype()) {
+    case MRT_DTYPE_FLOAT32: return t.data_as<float>()[i];
+    case MRT_DTYPE_FLOAT64: return static_cast<float>(t.data_as<double>()[i]);
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<Classification>> top_k_classes(const Tensor& scores, int32_t k, bool softmax,
+                                                  const std::vector<std::string>& labels) {
+  if (scores.dtype() != MRT_DTYPE_FLOAT32 && scores.dtype() != MRT_DTYPE_FLOAT64)
+    return invalid_argument("classification needs float scores, output '" + scores.name() + "' is " +
+                            std::string(dtype_name(scores.dtype())));
+  const Dims& d = scores.dims();
+  if (d.empty()) return invalid_argument("classification output '" + scores.name() + "' is a scalar");
+  uint64_t batch = d.size() == 1 ? 1 : static_cast<uint64_t>(d[0]);
+  uint64_t classes = batch == 0 ? 0 : scores.element_count() / batch;
+  std::vector<Classification> out;
+  std::vector<float> row(classes);
+  std::vector<uint32_t> order(classes);
+  for (uint64_t b = 0; b < batch; ++b) {
+    for (uint64_t c = 0; c < classes; ++c) row[c] = read_as_float(scores, b * classes + c);
+    if (softmax && classes > 0) {
+      float mx = *std::max_element(row.begin(), row.end());
+      double sum = 0;
+      for (float& v : row) { v = std::exp(v - mx); sum += v; }
+      for (float& v : row) v = static_cast<float>(v / sum);
+    }
+    std::iota(order.begin(), order.end(), 0u);
+    size_t take = std::min<size_t>(static_cast<size_t>(std::max(k, 1)), classes);
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(take), order.end(),
+                      [&](uint32_t a, uint32_t b2) { return row[a] > row[b2] || (row[a] == row[b2] && a < b2); });
+    for (size_t i = 0; i < take; ++i) {
+      uint32_t c = order[i];
+      out.push_back(Classification{static_cast<int32_t>(b), static_cast<int32_t>(c), row[c],
+                                   c < labels.size() ? labels[c] : std::string()});
+    }
+  }
+  return out;
+}
+
+Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& request, const CallControl& control) {
+  RequestViews views;
+  build_request(request, views);
+  MRT_CallContext call{&control, request.on_text};
+  InferResult result;
+  result.model_id = model.model_id();
+  result.plugin = model.plugin().name();
+
+  // --- preprocess -------------------------------------------------------------
+  MRT_Results pre;
+  std::vector<MRT_Tensor> inputs;
+  if (model.has_stage(Stage::kPreprocess)) {
+    MRT_StageArgs args{};
+    args.request = &views.request;
+    args.call = &call;
+    args.results = &pre;
+    MRT_RETURN_IF_ERROR(model.run_stage(Stage::kPreprocess, args));
+    inputs = views_of(pre.tensors);
+  } else if (request.kind == MRT_PAYLOAD_TENSORS) {
+    inputs = views.tensors;
+    if (inputs.size() == 1 && model.inputs().size() == 1 && (inputs[0].name == nullptr || inputs[0].name[0] == '\0'))
+      inputs[0].name = model.inputs()[0].name.c_str();
+  } else if (request.kind == MRT_PAYLOAD_TEXT) {
+    if (model.manifest().task != "text-generation")
+      return invalid_argument("model '" + model.model_id() + "' (task " + model.manifest().task + ") does not take text");
+  } else if (request.kind == MRT_PAYLOAD_IMAGE) {
+    return unimplemented("model '" + model.model_id() + "' has no image preprocessing (plugin '" + model.plugin().name() +
+                         "' has none and the manifest configures none)");
+  } else {
+    return invalid_argument("unknown payload kind " + std::to_string(request.kind));
+  }
+  if (request.kind != MRT_PAYLOAD_TEXT || model.has_stage(Stage::kPreprocess)) MRT_RETURN_IF_ERROR(model.check_inputs(inputs));
+  MRT_RETURN_IF_ERROR(control.check());
+
+  // --- execute ----------------------------------------------------------------
+  MRT_Results exec;
+  MRT_StageArgs args{};
+  args.request = &views.request;
+  args.tensors = inputs.data();
+  args.num_tensors = inputs.size();
+  args.call = &call;
+  args.results = &exec;
+  MRT_RETURN_IF_ERROR(model.run_stage(Stage::kExecute, args));
+  MRT_RETURN_IF_ERROR(control.check());
+
+  // --- postprocess ----------------------------------------------------------------
+  if (model.has_stage(Stage::kPostprocess)) {
+    std::vector<MRT_Tensor> outs = views_of(exec.tensors);
+    MRT_Results post;
+    MRT_StageArgs pargs{};
+    pargs.request = &views.request;
+    pargs.tensors = outs.data();
+    pargs.num_tensors = outs.size();
+    pargs.call = &call;
+    pargs.results = &post;
+    MRT_RETURN_IF_ERROR(model.run_stage(Stage::kPostprocess, pargs));
+    result.tensors = std::move(post.tensors);
+    result.classes = std::move(post.classes);
+    result.text = post.text ? post.text : exec.text;
+    return result;
+  }
+  result.tensors = std::move(exec.tensors);
+  result.classes = std::move(exec.classes);
+  result.text = std::move(exec.text);
+  const PostprocessSpec& post = model.manifest().postprocess;
+  if (post.kind == "classification" && result.classes.empty()) {
+    const Tensor* scores = nullptr;
+    for (const auto& t : result.tensors)
+      if (post.output.empty() ? scores == nullptr : t.name() == post.output) scores = &t;
+    if (scores == nullptr) return internal_error("model '" + model.model_id() + "' produced no output to classify");
+    int32_t k = request.top_k > 0 ? request.top_k : post.top_k;
+    auto classes = top_k_classes(*scores, k, post.softmax, model.labels());
+    if (!classes) return classes.status();
+    result.classes = std::move(*classes);
+  }
+  return result;
+}
+
+}  // namespace mrt

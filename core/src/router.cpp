@@ -1,0 +1,66 @@
+#include "mrt/core/router.h"
+
+#include <algorithm>
+
+#include "mrt/core/log.h"
+
+namespace mrt {
+
+std::string_view device_name(MRT_DeviceKind kind) { return kind == MRT_DEVICE_GPU ? "gpu" : "cpu"; }
+
+Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& plugins, const ModelLocation& model,
+                                  const RoutingPolicy& policy) {
+  const ModelManifest& m = model.manifest;
+  std::string forced = policy.forced_plugin.empty() ? m.plugin : policy.forced_plugin;
+  MRT_ModelSource source{model.directory, model.primary_file};
+  std::vector<std::string> notes;  // why each candidate was passed over
+
+  if (!forced.empty() && std::none_of(plugins.begin(), plugins.end(), [&](const auto& p) { return p->name() == forced; }))
+    return not_found("model '" + model.model_id + "' asks for plugin '" + forced + "', which is not loaded");
+
+  for (MRT_DeviceKind device : m.devices) {
+    if (std::find(policy.allowed_devices.begin(), policy.allowed_devices.end(), device) == policy.allowed_devices.end()) {
+      notes.push_back(std::string(device_name(device)) + " not allowed for this service");
+      continue;
+    }
+    RouteDecision best;
+    for (const auto& plugin : plugins) {
+      const PluginInfo& info = plugin->info();
+      if (!forced.empty() && info.name != forced) continue;
+      if (!m.format.empty() && !info.handles_format(m.format)) {
+        notes.push_back(info.name + ": format '" + m.format + "' not handled");
+        continue;
+      }
+      if (!info.supports_device(device)) {
+        notes.push_back(info.name + ": no " + std::string(device_name(device)) + " support");
+        continue;
+      }
+      if (plugin->device_count(device) <= 0) {
+        notes.push_back(info.name + ": no " + std::string(device_name(device)) + " device present");
+        continue;
+      }
+      int32_t score = plugin->probe(source, m.format);
+      notes.push_back(info.name + ": score " + std::to_string(score) + " on " + std::string(device_name(device)));
+      if (score > best.score) {
+        best.plugin = plugin;
+        best.score = score;
+        best.device = device;
+      }
+    }
+    if (best.plugin) {
+      std::string considered;
+      for (const auto& n : notes) considered += (considered.empty() ? "" : "; ") + n;
+      best.reason = "model '" + model.model_id + "' → plugin '" + best.plugin->name() + "' on " +
+                    std::string(device_name(best.device)) + " (format '" + m.format + "', score " +
+                    std::to_string(best.score) + "; considered: " + considered + ")";
+      log_info("router", best.reason);
+      return best;
+    }
+  }
+  std::string why;
+  for (const auto& n : notes) why += (why.empty() ? "" : "; ") + n;
+  if (why.empty()) why = "no plugins loaded";
+  return not_found("no plugin can load model '" + model.model_id + "' (format '" + m.format + "'): " + why);
+}
+
+}  // namespace mrt
