@@ -43,11 +43,16 @@ Result<ModelLocation> locate_model_at(const fs::path& path, std::string model_id
     loc.primary_file = loc.manifest.files.empty() ? "" : loc.manifest.files.front();
     return loc;
   }
-  // No manifest: a directory with exactly one file of a known format.
-  std::vector<fs::path> candidates;
-  for (const auto& entry : fs::directory_iterator(loc.directory, ec))
-    if (entry.is_regular_file() && format_from_extension(entry.path())) candidates.push_back(entry.path());
-  if (candidates.empty()) return not_found("model '" + loc.model_id + "' has no model.yml and no model file of a known format");
+  // No manifest: the one file of a known format, or else the directory's
+  // only file (its format left for the plugins' probes to recognise).
+  std::vector<fs::path> candidates, files;
+  for (const auto& entry : fs::directory_iterator(loc.directory, ec)) {
+    if (!entry.is_regular_file()) continue;
+    files.push_back(entry.path());
+    if (format_from_extension(entry.path())) candidates.push_back(entry.path());
+  }
+  if (candidates.empty() && files.size() == 1) candidates = files;
+  if (candidates.empty()) return not_found("model '" + loc.model_id + "' has no model.yml and no single model file");
   if (candidates.size() > 1) return failed_precondition("model '" + loc.model_id + "' has several model files and no model.yml to choose one");
   loc.manifest = manifest_for_bare_file(candidates.front());
   loc.primary_file = candidates.front().filename().string();

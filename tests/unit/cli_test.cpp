@@ -1,0 +1,82 @@
+// The `mrt` command as a user runs it: run a model, write .npy outputs,
+// list plugins, and fail clearly on bad input.
+#include <cstdio>
+#include <cstdlib>
+
+#include "mrt/core/npy.h"
+#include "test_support.h"
+
+namespace mrt {
+namespace {
+
+struct Output {
+  int status;
+  std::string text;
+};
+
+Output run_mrt(const std::string& args) {
+  std::string cmd = std::string(MRT_EXE) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Cli, RunWritesOutputsMatchingReference) {
+  test::TempDir out;
+  auto model = test::dense_model_dir();
+  auto r = run_mrt("run " + model.string() + " --input " + (model / "reference/inputs/x.npy").string() + " --output " +
+                   out.path().string() + " --bench 20");
+  ASSERT_EQ(r.status, 0) << r.text;
+  EXPECT_NE(r.text.find("wrote"), std::string::npos);
+  EXPECT_NE(r.text.find("batch 0: class"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("median_ms="), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("p90_ms="), std::string::npos) << r.text;
+  auto got = read_npy(out.path() / "probabilities.npy", "");
+  auto want = read_npy(model / "reference/outputs/probabilities.npy", "");
+  ASSERT_TRUE(got) << got.status().to_string();
+  ASSERT_EQ(got->dims(), want->dims());
+  for (uint64_t i = 0; i < want->element_count(); ++i) EXPECT_NEAR(got->data_as<float>()[i], want->data_as<float>()[i], 1e-5);
+}
+
+TEST(Cli, NamedInputAndForcedPlugin) {
+  test::TempDir out;
+  auto model = test::dense_model_dir();
+  auto r = run_mrt("run " + (model / "model.dense").string() + " --input x=" + (model / "reference/inputs/x.npy").string() +
+                   " -o " + out.path().string() + " --plugin dense --threads 2");
+  ASSERT_EQ(r.status, 0) << r.text;
+  EXPECT_TRUE(std::filesystem::exists(out.path() / "probabilities.npy"));
+}
+
+TEST(Cli, ErrorsAreClearAndNonZero) {
+  test::TempDir dir;
+  auto model = test::dense_model_dir();
+  auto bad_shape = Tensor::zeros("x", MRT_DTYPE_FLOAT32, {1, 7});
+  ASSERT_TRUE(write_npy(dir.path() / "bad.npy", *bad_shape).is_ok());
+  auto r = run_mrt("run " + model.string() + " --input " + (dir.path() / "bad.npy").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.text.find("INVALID_ARGUMENT: input 'x' must have shape [-1, 4], got [1, 7]"), std::string::npos) << r.text;
+  dir.write("junk.npy", "not numpy");
+  r = run_mrt("run " + model.string() + " --input " + (dir.path() / "junk.npy").string());
+  EXPECT_NE(r.text.find("bad magic"), std::string::npos) << r.text;
+  r = run_mrt("run " + (dir.path() / "nothing").string() + " --input " + (dir.path() / "bad.npy").string());
+  EXPECT_NE(r.text.find("NOT_FOUND"), std::string::npos) << r.text;
+  r = run_mrt("run " + model.string() + " --input " + (model / "reference/inputs/x.npy").string() + " --plugin nosuch");
+  EXPECT_NE(r.text.find("plugin 'nosuch', which is not loaded"), std::string::npos) << r.text;
+}
+
+TEST(Cli, PluginsListsBuiltAndRefused) {
+  test::TempDir dir;
+  std::filesystem::copy_file(test::fixture_plugin("wrong-major"), dir.path() / "wrong-major.so");
+  auto r = run_mrt("plugins --plugin-dir " + dir.path().string());
+  ASSERT_EQ(r.status, 0) << r.text;
+  EXPECT_NE(r.text.find("dense"), std::string::npos);
+  EXPECT_NE(r.text.find("1.0.0"), std::string::npos);
+  EXPECT_NE(r.text.find("refused"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("ABI major 2 != host ABI major 1"), std::string::npos) << r.text;
+}
+
+}  // namespace
+}  // namespace mrt
