@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building and testing model-runtime
+# needs. Idempotent: installs only what is missing. Run as root, or as a
+# user with sudo. Tested on Debian 12 (bookworm).
+set -euo pipefail
+
+packages=(
+  g++ pkg-config meson ninja-build cmake   # toolchain and build system
+  libboost-dev                             # Boost.DLL (header-only) loads plugins
+  libyaml-cpp-dev                          # model.yml and vnode.yml manifests
+  libcli11-dev                             # command-line parsing for mrt and mrt-conformance
+  libgtest-dev libgmock-dev                # unit tests
+  python3                                  # fixture generators in scripts/
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
