@@ -304,7 +304,7 @@ typedef struct MRT_HostApi {
 
   /* --- memory --------------------------------------------------------------
    * alloc: `size` bytes aligned to `alignment` (a power of two, <= 4096;
-   * 0 = 64), or NULL when the host's memory budget refuses. free: release
+   * 0 = 64), or NULL when the memory cannot be had. free: release
    * memory from alloc (NULL is a no-op). */
   void* (*alloc)(size_t size, size_t alignment);
   void (*free)(void* ptr);
