@@ -58,54 +58,42 @@ void* host_alloc(size_t size, size_t alignment) {
 }
 void host_free(void* p) { std::free(p); }
 
-// Resolves `path` inside the source, or returns the reason it cannot.
-MRT_Status* resolve_in_source(const MRT_ModelSource* source, const char* path, std::filesystem::path& out) {
-  if (source == nullptr || path == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "source or path is NULL");
-  auto r = confine(source->directory, path);
-  if (!r) return new_status(r.status().code(), r.status().message());
-  out = *r;
-  return nullptr;
-}
+// A file of a model source opened for reading; closed on scope exit.
+struct SourceFile {
+  int fd = -1;
+  uint64_t size = 0;
+  SourceFile() = default;
+  SourceFile(const SourceFile&) = delete;
+  SourceFile& operator=(const SourceFile&) = delete;
+  ~SourceFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
-MRT_Status* open_regular(const std::filesystem::path& p, const char* shown, int& fd, uint64_t& size) {
-  fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+// Opens `path` inside the source (confined to its directory, a regular
+// file), or returns the reason it cannot.
+MRT_Status* open_in_source(const MRT_ModelSource* source, const char* path, SourceFile& file) {
+  if (source == nullptr || path == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "source or path is NULL");
+  auto full = confine(source->directory, path);
+  if (!full) return new_status(full.status().code(), full.status().message());
+  file.fd = ::open(full->c_str(), O_RDONLY | O_CLOEXEC);
+  if (file.fd < 0) {
     int e = errno;
     return new_status(e == ENOENT ? MRT_CODE_NOT_FOUND : MRT_CODE_PERMISSION_DENIED,
-                      std::string("cannot open '") + shown + "': " + std::strerror(e));
+                      std::string("cannot open '") + path + "': " + std::strerror(e));
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return new_status(MRT_CODE_INVALID_ARGUMENT, std::string("'") + shown + "' is not a regular file");
-  }
-  size = static_cast<uint64_t>(st.st_size);
+  if (::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return new_status(MRT_CODE_INVALID_ARGUMENT, std::string("'") + path + "' is not a regular file");
+  file.size = static_cast<uint64_t>(st.st_size);
   return nullptr;
 }
 
-MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
+// The exception barrier of the file services.
+template <typename Body>
+MRT_Status* guard_file_call(const char* path, Body&& body) noexcept {
   try {
-    if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
-    std::filesystem::path full;
-    if (MRT_Status* s = resolve_in_source(source, path, full)) return s;
-    int fd = -1;
-    uint64_t size = 0;
-    if (MRT_Status* s = open_regular(full, path, fd, size)) return s;
-    auto blob = std::make_unique<MRT_Blob>();
-    blob->owned.resize(size);
-    uint64_t done = 0;
-    while (done < size) {
-      ssize_t n = ::read(fd, blob->owned.data() + done, size - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<uint64_t>(n);
-    }
-    ::close(fd);
-    if (done != size) return new_status(MRT_CODE_DATA_LOSS, std::string("short read of '") + path + "'");
-    blob->data = blob->owned.data();
-    blob->size = size;
-    *out = blob.release();
-    return nullptr;
+    return body();
   } catch (const std::bad_alloc&) {
     return new_status(MRT_CODE_RESOURCE_EXHAUSTED, std::string("out of memory reading '") + (path ? path : "") + "'");
   } catch (const std::exception& e) {
@@ -113,49 +101,56 @@ MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_
   }
 }
 
-MRT_Status* host_file_map(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
-  try {
+MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
+  return guard_file_call(path, [&]() -> MRT_Status* {
     if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
-    std::filesystem::path full;
-    if (MRT_Status* s = resolve_in_source(source, path, full)) return s;
-    int fd = -1;
-    uint64_t size = 0;
-    if (MRT_Status* s = open_regular(full, path, fd, size)) return s;
+    SourceFile file;
+    if (MRT_Status* s = open_in_source(source, path, file)) return s;
     auto blob = std::make_unique<MRT_Blob>();
-    if (size > 0) {
-      void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (m == MAP_FAILED) {
-        int e = errno;
-        ::close(fd);
-        return new_status(MRT_CODE_INTERNAL, std::string("cannot map '") + path + "': " + std::strerror(e));
-      }
-      blob->mapping = m;
-      blob->mapping_size = size;
-      blob->data = m;
+    blob->owned.resize(file.size);
+    uint64_t done = 0;
+    while (done < file.size) {
+      ssize_t n = ::read(file.fd, blob->owned.data() + done, file.size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<uint64_t>(n);
     }
-    ::close(fd);
-    blob->size = size;
+    if (done != file.size) return new_status(MRT_CODE_DATA_LOSS, std::string("short read of '") + path + "'");
+    blob->data = blob->owned.data();
+    blob->size = file.size;
     *out = blob.release();
     return nullptr;
-  } catch (const std::exception& e) {
-    return new_status(MRT_CODE_INTERNAL, e.what());
-  }
+  });
+}
+
+MRT_Status* host_file_map(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
+  return guard_file_call(path, [&]() -> MRT_Status* {
+    if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
+    SourceFile file;
+    if (MRT_Status* s = open_in_source(source, path, file)) return s;
+    auto blob = std::make_unique<MRT_Blob>();
+    if (file.size > 0) {
+      void* m = ::mmap(nullptr, file.size, PROT_READ, MAP_PRIVATE, file.fd, 0);
+      if (m == MAP_FAILED)
+        return new_status(MRT_CODE_INTERNAL, std::string("cannot map '") + path + "': " + std::strerror(errno));
+      blob->mapping = m;
+      blob->mapping_size = file.size;
+      blob->data = m;
+    }
+    blob->size = file.size;
+    *out = blob.release();
+    return nullptr;
+  });
 }
 
 MRT_Status* host_file_size(const MRT_ModelSource* source, const char* path, uint64_t* out_size) {
-  try {
+  return guard_file_call(path, [&]() -> MRT_Status* {
     if (out_size == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out_size is NULL");
-    std::filesystem::path full;
-    if (MRT_Status* s = resolve_in_source(source, path, full)) return s;
-    int fd = -1;
-    uint64_t size = 0;
-    if (MRT_Status* s = open_regular(full, path, fd, size)) return s;
-    ::close(fd);
-    *out_size = size;
+    SourceFile file;
+    if (MRT_Status* s = open_in_source(source, path, file)) return s;
+    *out_size = file.size;
     return nullptr;
-  } catch (const std::exception& e) {
-    return new_status(MRT_CODE_INTERNAL, e.what());
-  }
+  });
 }
 
 const char* host_source_primary_file(const MRT_ModelSource* source) {

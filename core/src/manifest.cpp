@@ -128,36 +128,70 @@ Result<std::vector<MRT_DeviceKind>> devices(const ManifestError& err, const YAML
   return out;
 }
 
+// A string that must be one of `allowed`.
+Result<std::string> choice(const ManifestError& err, const YAML::Node& n, std::string_view key,
+                           std::initializer_list<std::string_view> allowed) {
+  auto v = scalar(err, n, key);
+  if (!v) return v;
+  std::string list;
+  for (auto a : allowed) {
+    if (a == *v) return v;
+    list += (list.empty() ? "" : ", ") + std::string(a);
+  }
+  return err.at(n, "unknown " + std::string(key) + " '" + *v + "' (known: " + list + ")");
+}
+
+// An integer within [lo, hi].
+Result<int32_t> bounded(const ManifestError& err, const YAML::Node& n, std::string_view key, int64_t lo, int64_t hi) {
+  auto v = integer(err, n, key);
+  if (!v) return v.status();
+  if (*v < lo || *v > hi)
+    return err.at(n, "'" + std::string(key) + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return static_cast<int32_t>(*v);
+}
+
+// Reads map[key] with `read` into `out` when the key is present.
+template <typename T, typename Reader>
+Status optional_field(const YAML::Node& map, const char* key, T& out, Reader&& read) {
+  const YAML::Node n = map[key];
+  if (!n) return Status::ok();
+  auto v = read(n);
+  if (!v) return v.status();
+  out = std::move(*v);
+  return Status::ok();
+}
+
 Status parse_postprocess(const ManifestError& err, const YAML::Node& n, PostprocessSpec& out) {
   MRT_RETURN_IF_ERROR(check_keys(err, n, "postprocess", {"kind", "top_k", "labels", "softmax", "output"}));
-  if (n["kind"]) {
-    auto k = scalar(err, n["kind"], "kind");
-    if (!k) return k.status();
-    if (*k != "none" && *k != "classification") return err.at(n["kind"], "unknown postprocess kind '" + *k + "' (known: none, classification)");
-    out.kind = *k;
-  }
-  if (n["top_k"]) {
-    auto v = integer(err, n["top_k"], "top_k");
-    if (!v) return v.status();
-    if (*v < 1 || *v > 1000000) return err.at(n["top_k"], "'top_k' must be between 1 and 1000000");
-    out.top_k = static_cast<int32_t>(*v);
-  }
-  if (n["labels"]) {
-    auto v = scalar(err, n["labels"], "labels");
-    if (!v) return v.status();
-    out.labels = *v;
-  }
-  if (n["softmax"]) {
-    auto v = boolean(err, n["softmax"], "softmax");
-    if (!v) return v.status();
-    out.softmax = *v;
-  }
-  if (n["output"]) {
-    auto v = scalar(err, n["output"], "output");
-    if (!v) return v.status();
-    out.output = *v;
-  }
+  MRT_RETURN_IF_ERROR(optional_field(n, "kind", out.kind, [&](const YAML::Node& v) {
+    return choice(err, v, "postprocess kind", {"none", "classification"});
+  }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "top_k", out.top_k, [&](const YAML::Node& v) { return bounded(err, v, "top_k", 1, 1000000); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "labels", out.labels, [&](const YAML::Node& v) { return scalar(err, v, "labels"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "softmax", out.softmax, [&](const YAML::Node& v) { return boolean(err, v, "softmax"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "output", out.output, [&](const YAML::Node& v) { return scalar(err, v, "output"); }));
   return Status::ok();
+}
+
+Result<std::vector<std::string>> relative_files(const ManifestError& err, const YAML::Node& n) {
+  auto files = string_list(err, n, "files");
+  if (!files) return files;
+  for (const auto& f : *files) {
+    std::filesystem::path p(f);
+    if (f.empty() || p.is_absolute() || p.lexically_normal().string().rfind("..", 0) == 0)
+      return err.at(n, "file '" + f + "' must be a relative path inside the model directory");
+  }
+  return files;
+}
+
+Result<std::map<std::string, std::string>> string_map(const ManifestError& err, const YAML::Node& o) {
+  if (!o.IsMap()) return err.at(o, "'options' must be a mapping of strings");
+  std::map<std::string, std::string> out;
+  for (auto it = o.begin(); it != o.end(); ++it) {
+    if (!it->second.IsScalar()) return err.at(it->second, "option '" + it->first.Scalar() + "' must be a scalar");
+    out[it->first.Scalar()] = it->second.Scalar();
+  }
+  return out;
 }
 
 }  // namespace
@@ -175,75 +209,32 @@ Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::stri
   MRT_RETURN_IF_ERROR(check_keys(err, root, "model.yml",
                                  {"format", "task", "files", "inputs", "outputs", "preprocess", "postprocess",
                                   "device", "plugin", "options", "warmup"}));
+  const YAML::Node doc = root;  // const: lookups must not insert keys
   ModelManifest m;
   try {
-    if (!root["format"]) return err.at(root, "'format' is required (e.g. format: onnx)");
-    auto format = scalar(err, root["format"], "format");
-    if (!format) return format.status();
-    m.format = *format;
-    if (root["task"]) {
-      auto task = scalar(err, root["task"], "task");
-      if (!task) return task.status();
-      if (*task != "tensor" && *task != "classification" && *task != "text-generation")
-        return err.at(root["task"], "unknown task '" + *task + "' (known: tensor, classification, text-generation)");
-      m.task = *task;
+    if (!doc["format"]) return err.at(doc, "'format' is required (e.g. format: onnx)");
+    auto text = [&](const char* key) { return [&err, key](const YAML::Node& v) { return scalar(err, v, key); }; };
+    MRT_RETURN_IF_ERROR(optional_field(doc, "format", m.format, text("format")));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "task", m.task, [&](const YAML::Node& v) {
+      return choice(err, v, "task", {"tensor", "classification", "text-generation"});
+    }));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "files", m.files, [&](const YAML::Node& v) { return relative_files(err, v); }));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "inputs", m.inputs, [&](const YAML::Node& v) { return tensor_specs(err, v, "inputs"); }));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "outputs", m.outputs, [&](const YAML::Node& v) { return tensor_specs(err, v, "outputs"); }));
+    if (doc["preprocess"]) {
+      MRT_RETURN_IF_ERROR(check_keys(err, doc["preprocess"], "preprocess", {"kind"}));
+      MRT_RETURN_IF_ERROR(optional_field(doc["preprocess"], "kind", m.preprocess.kind, [&](const YAML::Node& v) {
+        return choice(err, v, "preprocess kind", {"none"});
+      }));
     }
-    if (root["files"]) {
-      auto files = string_list(err, root["files"], "files");
-      if (!files) return files.status();
-      for (const auto& f : *files) {
-        std::filesystem::path p(f);
-        if (f.empty() || p.is_absolute() || p.lexically_normal().string().rfind("..", 0) == 0)
-          return err.at(root["files"], "file '" + f + "' must be a relative path inside the model directory");
-      }
-      m.files = *files;
-    }
-    if (root["inputs"]) {
-      auto v = tensor_specs(err, root["inputs"], "inputs");
-      if (!v) return v.status();
-      m.inputs = *v;
-    }
-    if (root["outputs"]) {
-      auto v = tensor_specs(err, root["outputs"], "outputs");
-      if (!v) return v.status();
-      m.outputs = *v;
-    }
-    if (root["preprocess"]) {
-      MRT_RETURN_IF_ERROR(check_keys(err, root["preprocess"], "preprocess", {"kind"}));
-      if (root["preprocess"]["kind"]) {
-        auto k = scalar(err, root["preprocess"]["kind"], "kind");
-        if (!k) return k.status();
-        if (*k != "none") return err.at(root["preprocess"]["kind"], "unknown preprocess kind '" + *k + "' (known: none)");
-        m.preprocess.kind = *k;
-      }
-    }
-    if (root["postprocess"]) MRT_RETURN_IF_ERROR(parse_postprocess(err, root["postprocess"], m.postprocess));
-    if (root["device"]) {
-      auto d = devices(err, root["device"]);
-      if (!d) return d.status();
-      m.devices = *d;
-    }
-    if (root["plugin"]) {
-      auto p = scalar(err, root["plugin"], "plugin");
-      if (!p) return p.status();
-      m.plugin = *p;
-    }
-    if (root["options"]) {
-      const YAML::Node& o = root["options"];
-      if (!o.IsMap()) return err.at(o, "'options' must be a mapping of strings");
-      for (auto it = o.begin(); it != o.end(); ++it) {
-        if (!it->second.IsScalar()) return err.at(it->second, "option '" + it->first.Scalar() + "' must be a scalar");
-        m.options[it->first.Scalar()] = it->second.Scalar();
-      }
-    }
-    if (root["warmup"]) {
-      MRT_RETURN_IF_ERROR(check_keys(err, root["warmup"], "warmup", {"iterations"}));
-      if (root["warmup"]["iterations"]) {
-        auto v = integer(err, root["warmup"]["iterations"], "iterations");
-        if (!v) return v.status();
-        if (*v < 0 || *v > 1000) return err.at(root["warmup"]["iterations"], "'iterations' must be between 0 and 1000");
-        m.warmup_iterations = static_cast<int32_t>(*v);
-      }
+    if (doc["postprocess"]) MRT_RETURN_IF_ERROR(parse_postprocess(err, doc["postprocess"], m.postprocess));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "device", m.devices, [&](const YAML::Node& v) { return devices(err, v); }));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "plugin", m.plugin, text("plugin")));
+    MRT_RETURN_IF_ERROR(optional_field(doc, "options", m.options, [&](const YAML::Node& v) { return string_map(err, v); }));
+    if (doc["warmup"]) {
+      MRT_RETURN_IF_ERROR(check_keys(err, doc["warmup"], "warmup", {"iterations"}));
+      MRT_RETURN_IF_ERROR(optional_field(doc["warmup"], "iterations", m.warmup_iterations,
+                                         [&](const YAML::Node& v) { return bounded(err, v, "iterations", 0, 1000); }));
     }
   } catch (const YAML::Exception& e) {
     return invalid_argument(std::string(origin) + ": " + e.what());

@@ -56,6 +56,18 @@ float read_as_float(const Tensor& t, uint64_t i) {
 
 }  // namespace
 
+MRT_StageArgs make_stage_args(const MRT_Request& request, const std::vector<MRT_Tensor>& tensors, MRT_CallContext& call,
+                              MRT_Results& results) {
+  MRT_StageArgs args{};
+  args.struct_size = MRT_STAGE_ARGS_STRUCT_SIZE;
+  args.request = &request;
+  args.tensors = tensors.data();
+  args.num_tensors = tensors.size();
+  args.call = &call;
+  args.results = &results;
+  return args;
+}
+
 Result<std::vector<Classification>> top_k_classes(const Tensor& scores, int32_t k, bool softmax,
                                                   const std::vector<std::string>& labels) {
   if (scores.dtype() != MRT_DTYPE_FLOAT32 && scores.dtype() != MRT_DTYPE_FLOAT64)
@@ -101,10 +113,8 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
   MRT_Results pre;
   std::vector<MRT_Tensor> inputs;
   if (model.has_stage(Stage::kPreprocess)) {
-    MRT_StageArgs args{};
-    args.request = &views.request;
-    args.call = &call;
-    args.results = &pre;
+    const std::vector<MRT_Tensor> no_tensors;
+    MRT_StageArgs args = make_stage_args(views.request, no_tensors, call, pre);
     MRT_RETURN_IF_ERROR(model.run_stage(Stage::kPreprocess, args));
     inputs = views_of(pre.tensors);
   } else if (request.kind == MRT_PAYLOAD_TENSORS) {
@@ -125,12 +135,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
 
   // --- execute ----------------------------------------------------------------
   MRT_Results exec;
-  MRT_StageArgs args{};
-  args.request = &views.request;
-  args.tensors = inputs.data();
-  args.num_tensors = inputs.size();
-  args.call = &call;
-  args.results = &exec;
+  MRT_StageArgs args = make_stage_args(views.request, inputs, call, exec);
   MRT_RETURN_IF_ERROR(model.run_stage(Stage::kExecute, args));
   MRT_RETURN_IF_ERROR(control.check());
 
@@ -138,12 +143,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
   if (model.has_stage(Stage::kPostprocess)) {
     std::vector<MRT_Tensor> outs = views_of(exec.tensors);
     MRT_Results post;
-    MRT_StageArgs pargs{};
-    pargs.request = &views.request;
-    pargs.tensors = outs.data();
-    pargs.num_tensors = outs.size();
-    pargs.call = &call;
-    pargs.results = &post;
+    MRT_StageArgs pargs = make_stage_args(views.request, outs, call, post);
     MRT_RETURN_IF_ERROR(model.run_stage(Stage::kPostprocess, pargs));
     result.tensors = std::move(post.tensors);
     result.classes = std::move(post.classes);

@@ -18,6 +18,7 @@ extern "C" size_t __sanitizer_get_current_allocated_bytes(void);
 
 #include "checks.h"
 #include "mrt/core/npy.h"
+#include "mrt/core/pipeline.h"
 
 namespace fs = std::filesystem;
 
@@ -65,12 +66,7 @@ Result<std::vector<Tensor>> execute_direct(const LoadedModel& model, const std::
   CallControl control;
   MRT_CallContext call{&control, nullptr};
   MRT_Results results;
-  MRT_StageArgs args{};
-  args.request = &request;
-  args.tensors = inputs.data();
-  args.num_tensors = inputs.size();
-  args.call = &call;
-  args.results = &results;
+  MRT_StageArgs args = make_stage_args(request, inputs, call, results);
   MRT_RETURN_IF_ERROR(model.run_stage(Stage::kExecute, args));
   return std::move(results.tensors);
 }

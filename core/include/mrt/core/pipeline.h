@@ -52,6 +52,11 @@ struct InferResult {
   std::optional<TextResult> text;
 };
 
+// Arguments for one plugin stage; every pointer refers to the caller's
+// objects, which must outlive the stage call.
+MRT_StageArgs make_stage_args(const MRT_Request& request, const std::vector<MRT_Tensor>& tensors, MRT_CallContext& call,
+                              MRT_Results& results);
+
 Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& request, const CallControl& control);
 
 // Standard classification stage: top-k of `scores` ([C] or [N, C, ...]),
