@@ -1,6 +1,6 @@
 #include "mrt/core/manifest.h"
 
-#include <yaml-cpp/yaml.h>
+#include "mrt/core/yaml_fields.h"
 
 #include <cctype>
 #include <fstream>
@@ -11,75 +11,15 @@
 namespace mrt {
 namespace {
 
-// Error carrying the document position of `node`.
-class ManifestError {
- public:
-  explicit ManifestError(std::string_view origin) : origin_(origin) {}
-  Status at(const YAML::Node& node, const std::string& what) const {
-    auto mark = node.Mark();
-    if (mark.line < 0) return invalid_argument(std::string(origin_) + ": " + what);
-    return invalid_argument(std::string(origin_) + ":" + std::to_string(mark.line + 1) + ":" +
-                            std::to_string(mark.column + 1) + ": " + what);
-  }
-
- private:
-  std::string_view origin_;
-};
-
-Status check_keys(const ManifestError& err, const YAML::Node& map, std::string_view where,
-                  std::initializer_list<std::string_view> allowed) {
-  if (!map.IsMap()) return err.at(map, std::string(where) + " must be a mapping");
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    std::string key = it->first.Scalar();
-    bool known = false;
-    for (auto a : allowed) known |= (a == key);
-    if (!known) {
-      std::string list;
-      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return err.at(it->first, "unknown key '" + key + "' in " + std::string(where) + " (known: " + list + ")");
-    }
-  }
-  return Status::ok();
-}
-
-Result<std::string> scalar(const ManifestError& err, const YAML::Node& n, std::string_view key) {
-  if (!n.IsScalar()) return err.at(n, "'" + std::string(key) + "' must be a string");
-  return n.Scalar();
-}
-
-Result<int64_t> integer(const ManifestError& err, const YAML::Node& n, std::string_view key) {
-  int64_t v = 0;
-  if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) return err.at(n, "'" + std::string(key) + "' must be an integer");
-  return v;
-}
-
-Result<bool> boolean(const ManifestError& err, const YAML::Node& n, std::string_view key) {
-  bool v = false;
-  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) return err.at(n, "'" + std::string(key) + "' must be true or false");
-  return v;
-}
-
-Result<std::vector<std::string>> string_list(const ManifestError& err, const YAML::Node& n, std::string_view key) {
-  std::vector<std::string> out;
-  if (n.IsScalar()) return std::vector<std::string>{n.Scalar()};
-  if (!n.IsSequence()) return err.at(n, "'" + std::string(key) + "' must be a string or a list of strings");
-  for (const auto& item : n) {
-    auto s = scalar(err, item, key);
-    if (!s) return s.status();
-    out.push_back(*s);
-  }
-  return out;
-}
-
-Result<TensorSpec> tensor_spec(const ManifestError& err, const YAML::Node& n, std::string_view where) {
-  MRT_RETURN_IF_ERROR(check_keys(err, n, where, {"name", "dtype", "shape"}));
+Result<TensorSpec> tensor_spec(const YamlFields& err, const YAML::Node& n, std::string_view where) {
+  MRT_RETURN_IF_ERROR(err.check_keys(n, where, {"name", "dtype", "shape"}));
   TensorSpec spec;
   if (!n["name"]) return err.at(n, std::string(where) + " needs a 'name'");
-  auto name = scalar(err, n["name"], "name");
+  auto name = err.scalar(n["name"], "name");
   if (!name) return name.status();
   spec.name = *name;
   if (n["dtype"]) {
-    auto d = scalar(err, n["dtype"], "dtype");
+    auto d = err.scalar(n["dtype"], "dtype");
     if (!d) return d.status();
     auto dt = dtype_from_name(*d);
     if (!dt) return err.at(n["dtype"], "unknown dtype '" + *d + "'");
@@ -90,7 +30,7 @@ Result<TensorSpec> tensor_spec(const ManifestError& err, const YAML::Node& n, st
     if (!s.IsSequence()) return err.at(s, "'shape' must be a list of integers (-1 = dynamic)");
     Dims dims;
     for (const auto& d : s) {
-      auto v = integer(err, d, "shape");
+      auto v = err.integer(d, "shape");
       if (!v) return v.status();
       if (*v < -1) return err.at(d, "shape dimension " + std::to_string(*v) + " is invalid");
       dims.push_back(*v);
@@ -101,7 +41,7 @@ Result<TensorSpec> tensor_spec(const ManifestError& err, const YAML::Node& n, st
   return spec;
 }
 
-Result<std::vector<TensorSpec>> tensor_specs(const ManifestError& err, const YAML::Node& n, std::string_view key) {
+Result<std::vector<TensorSpec>> tensor_specs(const YamlFields& err, const YAML::Node& n, std::string_view key) {
   if (!n.IsSequence()) return err.at(n, "'" + std::string(key) + "' must be a list");
   std::vector<TensorSpec> out;
   std::set<std::string> seen;
@@ -114,8 +54,8 @@ Result<std::vector<TensorSpec>> tensor_specs(const ManifestError& err, const YAM
   return out;
 }
 
-Result<std::vector<MRT_DeviceKind>> devices(const ManifestError& err, const YAML::Node& n) {
-  auto names = string_list(err, n, "device");
+Result<std::vector<MRT_DeviceKind>> devices(const YamlFields& err, const YAML::Node& n) {
+  auto names = err.string_list(n, "device");
   if (!names) return names.status();
   std::vector<MRT_DeviceKind> out;
   for (const auto& name : *names) {
@@ -128,53 +68,20 @@ Result<std::vector<MRT_DeviceKind>> devices(const ManifestError& err, const YAML
   return out;
 }
 
-// A string that must be one of `allowed`.
-Result<std::string> choice(const ManifestError& err, const YAML::Node& n, std::string_view key,
-                           std::initializer_list<std::string_view> allowed) {
-  auto v = scalar(err, n, key);
-  if (!v) return v;
-  std::string list;
-  for (auto a : allowed) {
-    if (a == *v) return v;
-    list += (list.empty() ? "" : ", ") + std::string(a);
-  }
-  return err.at(n, "unknown " + std::string(key) + " '" + *v + "' (known: " + list + ")");
-}
-
-// An integer within [lo, hi].
-Result<int32_t> bounded(const ManifestError& err, const YAML::Node& n, std::string_view key, int64_t lo, int64_t hi) {
-  auto v = integer(err, n, key);
-  if (!v) return v.status();
-  if (*v < lo || *v > hi)
-    return err.at(n, "'" + std::string(key) + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-  return static_cast<int32_t>(*v);
-}
-
-// Reads map[key] with `read` into `out` when the key is present.
-template <typename T, typename Reader>
-Status optional_field(const YAML::Node& map, const char* key, T& out, Reader&& read) {
-  const YAML::Node n = map[key];
-  if (!n) return Status::ok();
-  auto v = read(n);
-  if (!v) return v.status();
-  out = std::move(*v);
-  return Status::ok();
-}
-
-Status parse_postprocess(const ManifestError& err, const YAML::Node& n, PostprocessSpec& out) {
-  MRT_RETURN_IF_ERROR(check_keys(err, n, "postprocess", {"kind", "top_k", "labels", "softmax", "output"}));
+Status parse_postprocess(const YamlFields& err, const YAML::Node& n, PostprocessSpec& out) {
+  MRT_RETURN_IF_ERROR(err.check_keys(n, "postprocess", {"kind", "top_k", "labels", "softmax", "output"}));
   MRT_RETURN_IF_ERROR(optional_field(n, "kind", out.kind, [&](const YAML::Node& v) {
-    return choice(err, v, "postprocess kind", {"none", "classification"});
+    return err.choice(v, "postprocess kind", {"none", "classification"});
   }));
-  MRT_RETURN_IF_ERROR(optional_field(n, "top_k", out.top_k, [&](const YAML::Node& v) { return bounded(err, v, "top_k", 1, 1000000); }));
-  MRT_RETURN_IF_ERROR(optional_field(n, "labels", out.labels, [&](const YAML::Node& v) { return scalar(err, v, "labels"); }));
-  MRT_RETURN_IF_ERROR(optional_field(n, "softmax", out.softmax, [&](const YAML::Node& v) { return boolean(err, v, "softmax"); }));
-  MRT_RETURN_IF_ERROR(optional_field(n, "output", out.output, [&](const YAML::Node& v) { return scalar(err, v, "output"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "top_k", out.top_k, [&](const YAML::Node& v) { return err.bounded(v, "top_k", 1, 1000000); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "labels", out.labels, [&](const YAML::Node& v) { return err.scalar(v, "labels"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "softmax", out.softmax, [&](const YAML::Node& v) { return err.boolean(v, "softmax"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "output", out.output, [&](const YAML::Node& v) { return err.scalar(v, "output"); }));
   return Status::ok();
 }
 
-Result<std::vector<std::string>> relative_files(const ManifestError& err, const YAML::Node& n) {
-  auto files = string_list(err, n, "files");
+Result<std::vector<std::string>> relative_files(const YamlFields& err, const YAML::Node& n) {
+  auto files = err.string_list(n, "files");
   if (!files) return files;
   for (const auto& f : *files) {
     std::filesystem::path p(f);
@@ -184,7 +91,7 @@ Result<std::vector<std::string>> relative_files(const ManifestError& err, const 
   return files;
 }
 
-Result<std::map<std::string, std::string>> string_map(const ManifestError& err, const YAML::Node& o) {
+Result<std::map<std::string, std::string>> string_map(const YamlFields& err, const YAML::Node& o) {
   if (!o.IsMap()) return err.at(o, "'options' must be a mapping of strings");
   std::map<std::string, std::string> out;
   for (auto it = o.begin(); it != o.end(); ++it) {
@@ -197,34 +104,30 @@ Result<std::map<std::string, std::string>> string_map(const ManifestError& err, 
 }  // namespace
 
 Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::string_view origin) {
-  ManifestError err(origin);
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(yaml_text));
-  } catch (const YAML::Exception& e) {
-    return invalid_argument(std::string(origin) + ":" + std::to_string(e.mark.line + 1) + ":" +
-                            std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
-  }
+  YamlFields err(origin);
+  auto loaded = load_yaml(yaml_text, origin);
+  if (!loaded) return loaded.status();
+  const YAML::Node root = *loaded;  // const: lookups must not insert keys
   if (!root.IsMap()) return invalid_argument(std::string(origin) + ": must be a YAML mapping");
-  MRT_RETURN_IF_ERROR(check_keys(err, root, "model.yml",
+  MRT_RETURN_IF_ERROR(err.check_keys(root, "model.yml",
                                  {"format", "task", "files", "inputs", "outputs", "preprocess", "postprocess",
                                   "device", "plugin", "options", "warmup"}));
-  const YAML::Node doc = root;  // const: lookups must not insert keys
+  const YAML::Node& doc = root;
   ModelManifest m;
   try {
     if (!doc["format"]) return err.at(doc, "'format' is required (e.g. format: onnx)");
-    auto text = [&](const char* key) { return [&err, key](const YAML::Node& v) { return scalar(err, v, key); }; };
+    auto text = [&](const char* key) { return [&err, key](const YAML::Node& v) { return err.scalar(v, key); }; };
     MRT_RETURN_IF_ERROR(optional_field(doc, "format", m.format, text("format")));
     MRT_RETURN_IF_ERROR(optional_field(doc, "task", m.task, [&](const YAML::Node& v) {
-      return choice(err, v, "task", {"tensor", "classification", "text-generation"});
+      return err.choice(v, "task", {"tensor", "classification", "text-generation"});
     }));
     MRT_RETURN_IF_ERROR(optional_field(doc, "files", m.files, [&](const YAML::Node& v) { return relative_files(err, v); }));
     MRT_RETURN_IF_ERROR(optional_field(doc, "inputs", m.inputs, [&](const YAML::Node& v) { return tensor_specs(err, v, "inputs"); }));
     MRT_RETURN_IF_ERROR(optional_field(doc, "outputs", m.outputs, [&](const YAML::Node& v) { return tensor_specs(err, v, "outputs"); }));
     if (doc["preprocess"]) {
-      MRT_RETURN_IF_ERROR(check_keys(err, doc["preprocess"], "preprocess", {"kind"}));
+      MRT_RETURN_IF_ERROR(err.check_keys(doc["preprocess"], "preprocess", {"kind"}));
       MRT_RETURN_IF_ERROR(optional_field(doc["preprocess"], "kind", m.preprocess.kind, [&](const YAML::Node& v) {
-        return choice(err, v, "preprocess kind", {"none"});
+        return err.choice(v, "preprocess kind", {"none"});
       }));
     }
     if (doc["postprocess"]) MRT_RETURN_IF_ERROR(parse_postprocess(err, doc["postprocess"], m.postprocess));
@@ -232,9 +135,9 @@ Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::stri
     MRT_RETURN_IF_ERROR(optional_field(doc, "plugin", m.plugin, text("plugin")));
     MRT_RETURN_IF_ERROR(optional_field(doc, "options", m.options, [&](const YAML::Node& v) { return string_map(err, v); }));
     if (doc["warmup"]) {
-      MRT_RETURN_IF_ERROR(check_keys(err, doc["warmup"], "warmup", {"iterations"}));
+      MRT_RETURN_IF_ERROR(err.check_keys(doc["warmup"], "warmup", {"iterations"}));
       MRT_RETURN_IF_ERROR(optional_field(doc["warmup"], "iterations", m.warmup_iterations,
-                                         [&](const YAML::Node& v) { return bounded(err, v, "iterations", 0, 1000); }));
+                                         [&](const YAML::Node& v) { return err.bounded(v, "iterations", 0, 1000); }));
     }
   } catch (const YAML::Exception& e) {
     return invalid_argument(std::string(origin) + ": " + e.what());
