@@ -9,6 +9,8 @@ packages=(
   libboost-dev                             # Boost.DLL (header-only) loads plugins
   libyaml-cpp-dev                          # model.yml and vnode.yml manifests
   libcli11-dev                             # command-line parsing for mrt and mrt-conformance
+  libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
+  libsystemd-dev                           # sd_notify readiness when run under systemd
   libgtest-dev libgmock-dev                # unit tests
   python3                                  # fixture generators in scripts/
 )

@@ -1,6 +1,7 @@
 #include "mrt/core/runtime.h"
 
 #include <chrono>
+#include <cstdio>
 
 #include "mrt/core/log.h"
 
@@ -12,7 +13,7 @@ Runtime::Runtime(RuntimeConfig config)
       repository_(&config_.vfs, config_.model_search_paths),
       cache_(config_.cache_budget_bytes, [this](const std::string& id) { return load_uncached(id); }) {
   cache_.set_eviction_listener([](const std::string& id, uint64_t bytes) {
-    log_info("cache", "evicted model '" + id + "' (" + std::to_string(bytes) + " bytes)");
+    log_info("cache", "event=evict model=" + id + " bytes=" + std::to_string(bytes));
   });
 }
 
@@ -31,7 +32,25 @@ Status Runtime::add_model_path(const std::string& model_id, const std::filesyste
   return Status::ok();
 }
 
-Result<ModelLocation> Runtime::locate(const std::string& model_id) const {
+namespace {
+
+// Cache keys are "<model_id>" or "<scope>/<model_id>" (ids never hold '/').
+std::string cache_key(const std::string& scope, const std::string& model_id) {
+  return scope.empty() ? model_id : scope + "/" + model_id;
+}
+std::pair<std::string, std::string> split_key(const std::string& key) {
+  size_t slash = key.rfind('/');
+  if (slash == std::string::npos) return {"", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+}  // namespace
+
+Result<ModelLocation> Runtime::locate(const std::string& scope, const std::string& model_id) const {
+  if (!scope.empty()) {
+    if (!config_.scope_locator) return not_found("model scope '" + scope + "' is not known");
+    return config_.scope_locator(scope, model_id);
+  }
   {
     std::lock_guard lock(paths_mutex_);
     auto it = model_paths_.find(model_id);
@@ -40,15 +59,17 @@ Result<ModelLocation> Runtime::locate(const std::string& model_id) const {
   return repository_.locate(model_id);
 }
 
-Result<std::shared_ptr<LoadedModel>> Runtime::load_uncached(const std::string& model_id) {
+Result<std::shared_ptr<LoadedModel>> Runtime::load_uncached(const std::string& key) {
   auto start = std::chrono::steady_clock::now();
-  auto location = locate(model_id);
+  auto [scope, model_id] = split_key(key);
+  auto location = locate(scope, model_id);
   if (!location) return location.status();
   auto route = route_model(registry_.plugins(), *location, config_.routing);
   if (!route) return route.status();
   auto model = LoadedModel::load(*location, *route, config_.num_threads);
   if (!model) {
-    log_error("model", "load of '" + model_id + "' failed: " + model.status().to_string());
+    log_error("model", "event=load_error model=" + key + " status=" + std::string(status_code_name(model.status().code())) +
+                           " error=\"" + model.status().message() + "\"");
     return model.status();
   }
   // Warm-up runs on zero inputs (dynamic dims as 1) before the model counts as ready.
@@ -67,14 +88,19 @@ Result<std::shared_ptr<LoadedModel>> Runtime::load_uncached(const std::string& m
     if (!r) return r.status().with_context("warm-up of '" + model_id + "'");
   }
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  log_info("model", "loaded '" + model_id + "' with plugin '" + (*model)->plugin().name() + "' in " +
-                        std::to_string(static_cast<int64_t>(ms)) + " ms (" + std::to_string((*model)->resident_bytes()) + " bytes)");
+  load_ms_.observe(ms);
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", ms);
+  log_info("model", "event=load model=" + key + " plugin=" + (*model)->plugin().name() + " device=" +
+                        std::string(device_name((*model)->device())) + " duration_ms=" + duration +
+                        " bytes=" + std::to_string((*model)->resident_bytes()));
   return model;
 }
 
-ModelStatus Runtime::status_of(const LoadedModel& m, int64_t in_use) {
+ModelStatus Runtime::status_of(const std::string& key, const LoadedModel& m, int64_t in_use) {
   ModelStatus s;
   s.model_id = m.model_id();
+  s.scope = split_key(key).first;
   s.loaded = true;
   s.plugin = m.plugin().name();
   s.device = m.device();
@@ -86,11 +112,12 @@ ModelStatus Runtime::status_of(const LoadedModel& m, int64_t in_use) {
   return s;
 }
 
-Result<ModelStatus> Runtime::load(const std::string& model_id) {
+Result<ModelStatus> Runtime::load(const std::string& model_id, const std::string& scope) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
-  auto handle = cache_.acquire(model_id);
+  std::string key = cache_key(scope, model_id);
+  auto handle = cache_.acquire(key);
   if (!handle) return handle.status();
-  return status_of(**handle, 0);
+  return status_of(key, **handle, 0);
 }
 
 Result<InferResult> Runtime::infer(const InferRequest& request) {
@@ -108,22 +135,27 @@ Result<InferResult> Runtime::infer(const InferRequest& request) {
   if (request.timeout) control->set_timeout(*request.timeout);
   Status live = control->check();
   if (!live.is_ok()) return finish(live);
-  auto handle = cache_.acquire(request.model_id);
+  auto handle = cache_.acquire(cache_key(request.scope, request.model_id));
   if (!handle) return finish(handle.status());
   return finish(run_pipeline(**handle, request, *control));
 }
 
-Status Runtime::unload(const std::string& model_id) {
+Status Runtime::unload(const std::string& model_id, const std::string& scope) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
-  return cache_.unload(model_id);
+  return cache_.unload(cache_key(scope, model_id));
+}
+
+std::vector<ModelStatus> Runtime::resident() const {
+  std::vector<ModelStatus> out;
+  for (const auto& e : cache_.resident()) out.push_back(status_of(e.key, *e.model, e.users));
+  return out;
 }
 
 std::vector<ModelStatus> Runtime::list() const {
-  std::vector<ModelStatus> out;
-  for (const auto& e : cache_.resident()) out.push_back(status_of(*e.model, e.users));
+  std::vector<ModelStatus> out = resident();
   for (const auto& id : repository_.list()) {
     bool resident = false;
-    for (const auto& s : out) resident |= s.model_id == id;
+    for (const auto& s : out) resident |= s.scope.empty() && s.model_id == id;
     if (resident) continue;
     ModelStatus s;
     s.model_id = id;

@@ -33,6 +33,7 @@ struct GenerationParams {
 
 struct InferRequest {
   std::string model_id;
+  std::string scope;             // "" = default repository (see RuntimeConfig)
   MRT_PayloadKind kind = MRT_PAYLOAD_TENSORS;
   std::vector<Tensor> tensors;   // TENSORS
   std::string image;             // IMAGE: encoded bytes

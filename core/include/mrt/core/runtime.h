@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mrt/core/loaded_model.h"
+#include "mrt/core/metrics.h"
 #include "mrt/core/model_cache.h"
 #include "mrt/core/model_repository.h"
 #include "mrt/core/pipeline.h"
@@ -29,10 +30,14 @@ struct RuntimeConfig {
   uint64_t cache_budget_bytes = 0;                  // 0 = unlimited
   int32_t num_threads = 1;                          // intra-op threads per model
   RoutingPolicy routing;
+  // Resolves models of a named scope (the service: a client's own
+  // /home/<AID>/models). Requests without a scope use the repository above.
+  std::function<Result<ModelLocation>(const std::string& scope, const std::string& model_id)> scope_locator;
 };
 
 struct ModelStatus {
   std::string model_id;
+  std::string scope;  // "" = the default repository
   bool loaded = false;
   std::string plugin;
   MRT_DeviceKind device = MRT_DEVICE_CPU;
@@ -56,22 +61,26 @@ class Runtime {
   static Result<std::unique_ptr<Runtime>> create(RuntimeConfig config);
 
   // Loads (or finds loaded) the model; returns its status.
-  Result<ModelStatus> load(const std::string& model_id);
+  Result<ModelStatus> load(const std::string& model_id, const std::string& scope = "");
   // Registers the model at a host path under `model_id`, bypassing the
   // repository (for `mrt run <dir>`); later calls use the id.
   Status add_model_path(const std::string& model_id, const std::filesystem::path& path);
   Result<InferResult> infer(const InferRequest& request);
-  Status unload(const std::string& model_id);
-  // Resident models, then repository models not loaded.
+  Status unload(const std::string& model_id, const std::string& scope = "");
+  // Resident models (every scope), then default-repository models not loaded.
   std::vector<ModelStatus> list() const;
+  // Resident models only.
+  std::vector<ModelStatus> resident() const;
+  // Model load durations (successful loads, warm-up included).
+  const Histogram& load_durations() const { return load_ms_; }
   RuntimeStats stats() const;
   const PluginRegistry& plugins() const { return registry_; }
 
  private:
   explicit Runtime(RuntimeConfig config);
-  Result<std::shared_ptr<LoadedModel>> load_uncached(const std::string& model_id);
-  Result<ModelLocation> locate(const std::string& model_id) const;
-  static ModelStatus status_of(const LoadedModel& model, int64_t in_use);
+  Result<std::shared_ptr<LoadedModel>> load_uncached(const std::string& cache_key);
+  Result<ModelLocation> locate(const std::string& scope, const std::string& model_id) const;
+  static ModelStatus status_of(const std::string& cache_key, const LoadedModel& model, int64_t in_use);
 
   RuntimeConfig config_;
   PluginRegistry registry_;
@@ -80,6 +89,7 @@ class Runtime {
   mutable std::mutex paths_mutex_;
   std::map<std::string, std::filesystem::path> model_paths_;  // add_model_path
   std::atomic<uint64_t> requests_{0}, successes_{0}, errors_{0}, latency_us_{0};
+  Histogram load_ms_{{1, 10, 100, 1000, 10000, 60000}};
 };
 
 }  // namespace mrt

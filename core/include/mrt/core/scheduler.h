@@ -1,0 +1,70 @@
+// Scheduler: bounded per-model queues served by a fixed worker pool.
+//
+//  - submit() refuses at once with RESOURCE_EXHAUSTED when the model's queue
+//    is full, with the call's own status when it is already cancelled or past
+//    its deadline, and with UNAVAILABLE once draining.
+//  - A worker checks the call again when it dequeues it; a call that expired
+//    while queued is answered through `on_drop` and never runs.
+//  - Workers take queues round-robin, so one busy model cannot starve others.
+//  - drain() stops accepting and returns once every queued job has run.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mrt/core/call_control.h"
+#include "mrt/core/status.h"
+
+namespace mrt {
+
+struct SchedulerOptions {
+  int workers = 1;
+  size_t queue_capacity = 64;  // per model
+};
+
+class Scheduler {
+ public:
+  using Job = std::function<void()>;
+  using Drop = std::function<void(const Status&)>;
+
+  explicit Scheduler(SchedulerOptions options);
+  ~Scheduler();  // drains
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  Status submit(const std::string& queue, std::shared_ptr<const CallControl> control, Job job, Drop on_drop);
+  void drain();
+  size_t depth(const std::string& queue) const;
+  size_t total_depth() const;
+  int workers() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  struct Item {
+    std::shared_ptr<const CallControl> control;
+    Job job;
+    Drop on_drop;
+  };
+  void work();
+
+  SchedulerOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;      // workers: an item arrived or stopping
+  std::condition_variable idle_;      // drain: queues empty and nothing running
+  std::map<std::string, std::deque<Item>> queues_;
+  std::string next_queue_;            // round-robin cursor
+  size_t queued_ = 0;
+  size_t running_ = 0;
+  bool draining_ = false;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mrt

@@ -1,0 +1,90 @@
+#include "mrt/core/scheduler.h"
+
+namespace mrt {
+
+Scheduler::Scheduler(SchedulerOptions options) : options_(options) {
+  if (options_.workers < 1) options_.workers = 1;
+  if (options_.queue_capacity < 1) options_.queue_capacity = 1;
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { work(); });
+}
+
+Scheduler::~Scheduler() {
+  drain();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+Status Scheduler::submit(const std::string& queue, std::shared_ptr<const CallControl> control, Job job, Drop on_drop) {
+  if (control) MRT_RETURN_IF_ERROR(control->check());
+  {
+    std::lock_guard lock(mutex_);
+    if (draining_) return Status(MRT_CODE_UNAVAILABLE, "the service is shutting down");
+    auto& q = queues_[queue];
+    if (q.size() >= options_.queue_capacity)
+      return resource_exhausted("queue for '" + queue + "' is full (" + std::to_string(options_.queue_capacity) +
+                                " requests waiting)");
+    q.push_back(Item{std::move(control), std::move(job), std::move(on_drop)});
+    ++queued_;
+  }
+  wake_.notify_one();
+  return Status::ok();
+}
+
+void Scheduler::work() {
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return queued_ > 0 || stopping_; });
+      if (queued_ == 0) return;  // stopping and nothing left
+      // Round-robin: the first non-empty queue after the last one served.
+      auto it = queues_.upper_bound(next_queue_);
+      for (size_t scanned = 0; scanned <= queues_.size(); ++scanned) {
+        if (it == queues_.end()) it = queues_.begin();
+        if (!it->second.empty()) break;
+        ++it;
+      }
+      next_queue_ = it->first;
+      item = std::move(it->second.front());
+      it->second.pop_front();
+      if (it->second.empty()) queues_.erase(it);
+      --queued_;
+      ++running_;
+    }
+    Status live = item.control ? item.control->check() : Status::ok();
+    try {
+      if (live.is_ok()) item.job();
+      else if (item.on_drop) item.on_drop(live);
+    } catch (...) {
+      // Jobs report their own errors; nothing may take a worker down.
+    }
+    {
+      std::lock_guard lock(mutex_);
+      --running_;
+      if (queued_ == 0 && running_ == 0) idle_.notify_all();
+    }
+  }
+}
+
+void Scheduler::drain() {
+  std::unique_lock lock(mutex_);
+  draining_ = true;
+  idle_.wait(lock, [&] { return queued_ == 0 && running_ == 0; });
+}
+
+size_t Scheduler::depth(const std::string& queue) const {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue);
+  return it == queues_.end() ? 0 : it->second.size();
+}
+
+size_t Scheduler::total_depth() const {
+  std::lock_guard lock(mutex_);
+  return queued_;
+}
+
+}  // namespace mrt

@@ -1,0 +1,59 @@
+// C++ client library for the model-runtime service (svc://model-runtime).
+// One request at a time per Client; open one Client per thread for
+// concurrency. Every call returns the service's error as a Status.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frame_io.h"
+#include "model_runtime.pb.h"
+#include "mrt/core/status.h"
+
+namespace mrt::client {
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> connect(const std::filesystem::path& socket_path);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  using ChunkFn = std::function<void(const std::string& chunk)>;
+  // Sends an inference and waits for its answer; streamed text chunks go to
+  // `on_chunk` as they arrive. `fds` travel with the frame (memfd tensors).
+  Result<ipc::InferResponse> infer(const ipc::InferRequest& request, const ChunkFn& on_chunk = {},
+                                   const std::vector<int>& fds = {});
+  Result<ipc::ModelList> list_models();
+  Result<ipc::ModelStatus> model_status(const std::string& model_id);
+  Result<ipc::ModelStatus> load(const std::string& model_id);
+  Status unload(const std::string& model_id);
+  Result<std::string> metrics();
+  Result<ipc::Health> health();
+
+  // Low level (tests, tools): one frame out, the next frame in.
+  uint64_t next_request_id() { return ++last_id_; }
+  Status send(const ipc::ClientFrame& frame, const std::vector<int>& fds = {});
+  Status send_raw(const std::string& bytes);
+  Result<ipc::ServerFrame> receive();
+  int socket() const { return fd_; }
+
+ private:
+  explicit Client(int fd) : fd_(fd) {}
+  // Sends `frame` and returns the final frame answering it.
+  Result<ipc::ServerFrame> call(ipc::ClientFrame frame, const ChunkFn& on_chunk = {}, const std::vector<int>& fds = {});
+
+  int fd_;
+  uint64_t last_id_ = 0;
+  vnode::FrameReader reader_;
+};
+
+// An anonymous memory file holding `size` bytes of `data`, for sending a
+// large tensor by descriptor (ipc::Tensor.memfd). The caller closes it.
+Result<int> make_memfd(const char* name, const void* data, size_t size);
+
+}  // namespace mrt::client

@@ -1,0 +1,98 @@
+// The model-runtime service: an epoll event loop that accepts clients on the
+// service socket, identifies each by its peer credentials (AID = uid), reads
+// length-prefixed frames, and hands inference to the Scheduler's workers,
+// which run the Runtime and write the response back on the client's socket.
+// See docs/service.md for the protocol, the capabilities and the limits.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mount_table.h"
+#include "mrt/core/metrics.h"
+#include "mrt/core/runtime.h"
+#include "mrt/core/scheduler.h"
+#include "vnode_manifest.h"
+
+namespace mrt::ipc {
+class InferRequest;
+}
+
+namespace mrt::vnode {
+
+struct ServiceConfig {
+  VnodeManifest manifest;
+  std::filesystem::path socket_path;
+  StorageRoots storage;
+  std::vector<std::filesystem::path> plugin_dirs;
+  std::vector<std::filesystem::path> plugin_files;
+  uint32_t max_frame_bytes = 64u << 20;
+  size_t queue_capacity = 64;        // per model
+  int online_cpus = 0;               // 0 = ask the OS
+  int metrics_http_port = 0;         // 0 = no HTTP listener; else 127.0.0.1:<port>
+};
+
+struct ServiceLimits {
+  int workers = 1;
+  int intra_op_threads = 1;
+  uint64_t cache_budget_bytes = 0;
+};
+// max_cpu_share × online CPUs (at least 1), required_mem_mb → bytes.
+ServiceLimits limits_for(const VnodeManifest& manifest, int online_cpus);
+
+class Connection;
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> create(ServiceConfig config);
+  ~Server();
+
+  // Serves until stop() (or SIGTERM/SIGINT when signals are routed here by
+  // the caller), then drains: stops accepting, finishes queued and running
+  // requests, and returns OK.
+  Status run();
+  // Thread- and signal-safe: begins the drain.
+  void stop();
+  // The Prometheus text of the service's metrics.
+  std::string metrics_text() const;
+  const ServiceLimits& limits() const { return limits_; }
+  const Runtime& runtime() const { return *runtime_; }
+
+ private:
+  Server() = default;
+  void accept_clients();
+  void on_readable(const std::shared_ptr<Connection>& c);
+  void close_connection(const std::shared_ptr<Connection>& c);
+  void handle_frame(const std::shared_ptr<Connection>& c, const std::string& bytes);
+  void serve_metrics_http();
+  // Resolves which scope serves `model_id` for client `aid`: its own
+  // /home/<AID>/models first, then /models.
+  Result<std::string> scope_for(const std::string& aid, const std::string& model_id) const;
+  void record(const Status& s, double latency_ms);
+  void log_request(const std::string& aid, uint64_t id, const InferRequest& r, const Status& s, double latency_ms) const;
+
+  ServiceConfig config_;
+  ServiceLimits limits_;
+  std::unique_ptr<MountTable> mounts_;
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<Scheduler> scheduler_;
+  int listen_fd_ = -1;
+  int http_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: stop()
+  std::atomic<bool> draining_{false};
+  std::map<int, std::shared_ptr<Connection>> connections_;  // loop thread only
+
+  // metrics
+  Counter requests_, successes_, errors_;
+  CounterFamily failures_;
+  Histogram latency_ms_{{0.1, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
+  std::atomic<uint64_t> clients_total_{0};
+};
+
+}  // namespace mrt::vnode

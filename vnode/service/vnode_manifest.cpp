@@ -1,0 +1,181 @@
+#include "vnode_manifest.h"
+
+#include <cctype>
+#include <fstream>
+#include <iterator>
+
+#include "mrt/core/log.h"
+#include "mrt/core/yaml_fields.h"
+
+namespace mrt::vnode {
+namespace {
+
+constexpr std::string_view kCapabilities[] = {"CAP_IPC_ACCEPT", "CAP_IPC_CONNECT", "CAP_LOG_WRITE", "CAP_TIME_READ"};
+
+// Strict: unknown keys are errors. Permissive: logged and skipped.
+Status keys(const YamlFields& f, bool strict, const YAML::Node& map, std::string_view where,
+            std::initializer_list<std::string_view> allowed) {
+  if (strict) return f.check_keys(map, where, allowed);
+  if (!map.IsMap()) return f.at(map, std::string(where) + " must be a mapping");
+  for (const auto& k : f.unknown_keys(map, allowed))
+    log_warning("manifest", f.origin() + ": ignoring unknown key '" + k + "' in " + std::string(where));
+  return Status::ok();
+}
+
+Result<Capability> capability(const YamlFields& f, const YAML::Node& n) {
+  Capability c;
+  if (n.IsScalar()) {
+    c.name = n.Scalar();
+  } else if (n.IsMap() && n.size() == 1) {
+    c.name = n.begin()->first.Scalar();
+    auto target = f.scalar(n.begin()->second, c.name);
+    if (!target) return target.status();
+    c.target = *target;
+  } else {
+    return f.at(n, "a capability is a name or {NAME: target}");
+  }
+  bool known = false;
+  for (auto k : kCapabilities) known |= (k == c.name);
+  if (!known) return f.at(n, "unknown capability '" + c.name + "'");
+  if (c.name == "CAP_IPC_CONNECT" && c.target.rfind("svc://", 0) != 0)
+    return f.at(n, "CAP_IPC_CONNECT needs a target svc://<service>");
+  if (c.name != "CAP_IPC_CONNECT" && !c.target.empty()) return f.at(n, c.name + " takes no target");
+  return c;
+}
+
+Result<StorageMount> mount(const YamlFields& f, bool strict, const YAML::Node& n) {
+  MRT_RETURN_IF_ERROR(keys(f, strict, n, "storage mount", {"path", "source", "mode", "size"}));
+  StorageMount m;
+  if (!n["path"] || !n["source"]) return f.at(n, "a mount needs 'path' and 'source'");
+  MRT_RETURN_IF_ERROR(optional_field(n, "path", m.path, [&](const YAML::Node& v) { return f.scalar(v, "path"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "source", m.source, [&](const YAML::Node& v) { return f.scalar(v, "source"); }));
+  if (m.path.empty() || m.path.front() != '/') return f.at(n["path"], "mount path '" + m.path + "' must be absolute");
+  if (m.source.rfind("aetherfs://", 0) != 0 && m.source.rfind("volatile://", 0) != 0)
+    return f.at(n["source"], "mount source '" + m.source + "' must be aetherfs:// or volatile://");
+  std::string mode = "ro";
+  MRT_RETURN_IF_ERROR(optional_field(n, "mode", mode, [&](const YAML::Node& v) { return f.choice(v, "mode", {"ro", "rw"}); }));
+  m.read_only = mode == "ro";
+  if (n["size"]) {
+    auto text = f.scalar(n["size"], "size");
+    if (!text) return text.status();
+    auto bytes = parse_size(*text);
+    if (!bytes) return f.at(n["size"], bytes.status().message());
+    m.size_bytes = *bytes;
+  }
+  return m;
+}
+
+}  // namespace
+
+bool VnodeManifest::has(std::string_view capability, std::string_view target) const {
+  for (const auto& c : capabilities)
+    if (c.name == capability && c.target == target) return true;
+  return false;
+}
+
+Result<uint64_t> parse_size(std::string_view text) {
+  size_t i = 0;
+  uint64_t value = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (value > (UINT64_MAX - 9) / 10) return invalid_argument("size '" + std::string(text) + "' is too large");
+    value = value * 10 + static_cast<uint64_t>(text[i++] - '0');
+  }
+  if (i == 0) return invalid_argument("size '" + std::string(text) + "' does not start with a number");
+  std::string unit(text.substr(i));
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  uint64_t mult = 0;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KiB") mult = uint64_t{1} << 10;
+  else if (unit == "M" || unit == "MB" || unit == "MiB") mult = uint64_t{1} << 20;
+  else if (unit == "G" || unit == "GB" || unit == "GiB") mult = uint64_t{1} << 30;
+  else return invalid_argument("size '" + std::string(text) + "' has unknown unit '" + unit + "' (B, KB, MB, GB)");
+  if (value > UINT64_MAX / mult) return invalid_argument("size '" + std::string(text) + "' is too large");
+  return value * mult;
+}
+
+Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::string_view origin) {
+  YamlFields f(origin);
+  auto loaded = load_yaml(yaml_text, origin);
+  if (!loaded) return loaded.status();
+  const YAML::Node root = *loaded;
+  if (!root.IsMap()) return invalid_argument(std::string(origin) + ": must be a YAML mapping");
+  VnodeManifest m;
+  try {
+    // The mode decides how strictly everything else is read.
+    std::string mode = "strict";
+    MRT_RETURN_IF_ERROR(optional_field(root, "mode", mode, [&](const YAML::Node& v) {
+      return f.choice(v, "mode", {"strict", "permissive"});
+    }));
+    m.strict = mode == "strict";
+    MRT_RETURN_IF_ERROR(keys(f, m.strict, root, "vnode.yml",
+                             {"name", "version", "maintainer", "mode", "runtime", "capabilities", "ipc", "storage",
+                              "observability"}));
+    for (const char* required : {"name", "version", "runtime"})
+      if (!root[required]) return f.at(root, std::string("'") + required + "' is required");
+    auto text = [&](const char* key) { return [&f, key](const YAML::Node& v) { return f.scalar(v, key); }; };
+    MRT_RETURN_IF_ERROR(optional_field(root, "name", m.name, text("name")));
+    MRT_RETURN_IF_ERROR(optional_field(root, "version", m.version, text("version")));
+    MRT_RETURN_IF_ERROR(optional_field(root, "maintainer", m.maintainer, text("maintainer")));
+
+    const YAML::Node rt = root["runtime"];
+    MRT_RETURN_IF_ERROR(keys(f, m.strict, rt, "runtime", {"entrypoint", "required_mem_mb", "max_cpu_share"}));
+    MRT_RETURN_IF_ERROR(optional_field(rt, "entrypoint", m.entrypoint, text("entrypoint")));
+    int32_t mem = 0;
+    MRT_RETURN_IF_ERROR(optional_field(rt, "required_mem_mb", mem, [&](const YAML::Node& v) {
+      return f.bounded(v, "required_mem_mb", 1, 1 << 20);
+    }));
+    m.required_mem_mb = static_cast<uint32_t>(mem);
+    MRT_RETURN_IF_ERROR(optional_field(rt, "max_cpu_share", m.max_cpu_share, [&](const YAML::Node& v) -> Result<double> {
+      auto share = f.number(v, "max_cpu_share");
+      if (share && (*share <= 0 || *share > 1)) return f.at(v, "'max_cpu_share' must be in (0, 1]");
+      return share;
+    }));
+    if (m.required_mem_mb == 0) return f.at(rt, "'runtime.required_mem_mb' is required");
+
+    if (root["capabilities"]) {
+      const YAML::Node caps = root["capabilities"];
+      if (!caps.IsSequence()) return f.at(caps, "'capabilities' must be a list");
+      for (const auto& c : caps) {
+        auto cap = capability(f, c);
+        if (!cap) return cap.status();
+        m.capabilities.push_back(*cap);
+      }
+    }
+    if (root["ipc"]) {
+      MRT_RETURN_IF_ERROR(keys(f, m.strict, root["ipc"], "ipc", {"address"}));
+      MRT_RETURN_IF_ERROR(optional_field(root["ipc"], "address", m.ipc_address, text("address")));
+      if (m.ipc_address.rfind("svc://", 0) != 0 || m.ipc_address.size() <= 6)
+        return f.at(root["ipc"]["address"], "'address' must be svc://<name>");
+    }
+    if (root["storage"]) {
+      MRT_RETURN_IF_ERROR(keys(f, m.strict, root["storage"], "storage", {"mounts"}));
+      const YAML::Node mounts = root["storage"]["mounts"];
+      if (mounts) {
+        if (!mounts.IsSequence()) return f.at(mounts, "'mounts' must be a list");
+        for (const auto& n : mounts) {
+          auto mt = mount(f, m.strict, n);
+          if (!mt) return mt.status();
+          m.mounts.push_back(*mt);
+        }
+      }
+    }
+    if (root["observability"]) {
+      MRT_RETURN_IF_ERROR(keys(f, m.strict, root["observability"], "observability", {"metrics"}));
+      MRT_RETURN_IF_ERROR(optional_field(root["observability"], "metrics", m.metrics, [&](const YAML::Node& v) {
+        return f.string_list(v, "metrics");
+      }));
+    }
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(std::string(origin) + ": " + e.what());
+  }
+  return m;
+}
+
+Result<VnodeManifest> read_vnode_manifest(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found("cannot read manifest " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_vnode_manifest(text, path);
+}
+
+}  // namespace mrt::vnode

@@ -1,0 +1,52 @@
+// vnode.yml: the service manifest AetherOS launches a V-Node from, parsed
+// into typed fields. In strict mode an unknown key or a wrong type is an
+// error naming it; in permissive mode unknown keys are logged and ignored.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrt/core/status.h"
+
+namespace mrt::vnode {
+
+struct Capability {
+  std::string name;    // CAP_IPC_ACCEPT, CAP_IPC_CONNECT, CAP_LOG_WRITE, CAP_TIME_READ
+  std::string target;  // CAP_IPC_CONNECT only: "svc://vfs", "svc://gpu-driver"
+};
+
+struct StorageMount {
+  std::string path;     // virtual, may contain <AID>: "/home/<AID>/models"
+  std::string source;   // aetherfs://<name>, volatile://<name>
+  bool read_only = true;
+  std::optional<uint64_t> size_bytes;  // volatile:// quota
+};
+
+struct VnodeManifest {
+  std::string name;
+  std::string version;
+  std::string maintainer;
+  bool strict = true;
+  std::string entrypoint;
+  uint32_t required_mem_mb = 0;
+  double max_cpu_share = 1.0;
+  std::vector<Capability> capabilities;
+  std::string ipc_address;  // svc://<name>
+  std::vector<StorageMount> mounts;
+  std::vector<std::string> metrics;
+
+  bool has(std::string_view capability, std::string_view target = "") const;
+};
+
+Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::string_view origin);
+Result<VnodeManifest> read_vnode_manifest(const std::string& path);
+// "64MB", "512KiB", "1G", "4096" → bytes.
+Result<uint64_t> parse_size(std::string_view text);
+
+// The manifest shipped in vnode/model-runtime/vnode.yml, compiled in.
+std::string_view embedded_vnode_manifest();
+
+}  // namespace mrt::vnode
