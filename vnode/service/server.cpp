@@ -335,6 +335,7 @@ Result<std::string> Server::scope_for(const std::string& aid, const std::string&
   auto vfs = mounts_->vfs_for(aid);
   if (!vfs) return vfs.status();
   auto own = vfs->resolve("/home/" + aid + "/models/" + model_id);
+  if (!own && own.status().code() != MRT_CODE_NOT_FOUND) return own.status();  // e.g. a symlink leaving the home
   std::error_code ec;
   if (own && fs::exists(*own, ec)) return "aid:" + aid;
   return std::string();

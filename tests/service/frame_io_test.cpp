@@ -1,0 +1,71 @@
+// Framing over a socketpair: whole frames, split reads, descriptors, limits.
+#include "frame_io.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "../unit/test_support.h"
+
+namespace mrt::vnode {
+namespace {
+
+struct Pair {
+  Pair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0); }
+  ~Pair() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  int fds[2];
+};
+
+TEST(FrameIo, RoundTripsFramesAndDescriptors) {
+  Pair p;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  ASSERT_TRUE(write_frame(p.fds[0], "hello", {pipe_fds[0]}).is_ok());
+  ASSERT_TRUE(write_frame(p.fds[0], std::string(200000, 'z')).is_ok());
+  FrameReader reader;
+  auto a = read_frame(p.fds[1], reader);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, "hello");
+  auto fds = reader.take_fds(1);
+  ASSERT_EQ(fds.size(), 1u);
+  ASSERT_EQ(::write(pipe_fds[1], "x", 1), 1);
+  char c = 0;
+  EXPECT_EQ(::read(fds[0], &c, 1), 1);  // the received descriptor is the pipe
+  EXPECT_EQ(c, 'x');
+  auto b = read_frame(p.fds[1], reader);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->size(), 200000u);
+  for (int fd : {fds[0], pipe_fds[0], pipe_fds[1]}) ::close(fd);
+}
+
+TEST(FrameIo, RefusesOversizedAndEmptyFrames) {
+  Pair p;
+  unsigned char huge[4] = {0xff, 0xff, 0xff, 0x7f};
+  ASSERT_EQ(::write(p.fds[0], huge, 4), 4);
+  FrameReader reader(1024);
+  auto r = read_frame(p.fds[1], reader);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("exceeds the maximum of 1024"), std::string::npos) << r.status().message();
+  Pair q;
+  unsigned char zero[4] = {0, 0, 0, 0};
+  ASSERT_EQ(::write(q.fds[0], zero, 4), 4);
+  FrameReader reader2;
+  EXPECT_NE(read_frame(q.fds[1], reader2).status().message().find("length 0"), std::string::npos);
+}
+
+TEST(FrameIo, TruncatedFrameThenCloseIsUnavailable) {
+  Pair p;
+  unsigned char len[4] = {100, 0, 0, 0};
+  ASSERT_EQ(::write(p.fds[0], len, 4), 4);
+  ASSERT_EQ(::write(p.fds[0], "only ten b", 10), 10);
+  ::shutdown(p.fds[0], SHUT_WR);
+  FrameReader reader;
+  EXPECT_EQ(read_frame(p.fds[1], reader).status().code(), MRT_CODE_UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace mrt::vnode

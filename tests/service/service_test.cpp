@@ -1,0 +1,482 @@
+// The real daemon (model-runtime.vnode) on a temporary socket, driven with
+// the client library: concurrency, deadlines, queues, disconnects, hostile
+// input, capabilities, identity and draining.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "../unit/test_support.h"
+#include "client.h"
+#include "proto_convert.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace mrt {
+namespace {
+
+using client::Client;
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A manifest like the shipped one, with capabilities and share chosen.
+std::string manifest(const std::vector<std::string>& caps, double cpu_share = 0.01) {
+  std::string m = "name: model-runtime\nversion: 0.1.0-test\nmode: strict\nruntime:\n  entrypoint: model-runtime.vnode\n"
+                  "  required_mem_mb: 64\n  max_cpu_share: " + std::to_string(cpu_share) + "\ncapabilities:\n";
+  for (const auto& c : caps) m += "  - " + c + "\n";
+  m += "ipc: {address: 'svc://model-runtime'}\nstorage:\n  mounts:\n"
+       "    - {path: /models, source: 'aetherfs://system-models', mode: ro}\n"
+       "    - {path: '/home/<AID>/models', source: 'aetherfs://user/<AID>/models', mode: rw}\n"
+       "    - {path: /tmp, source: 'volatile://ramdisk', mode: rw, size: 1MB}\n"
+       "observability:\n  metrics: [inference_requests_total, inference_success_total, inference_errors_total,"
+       " inference_latency_avg_ms, model_loads_total, gpu_utilization_percent]\n";
+  return m;
+}
+const std::vector<std::string> kAllCaps = {"CAP_IPC_ACCEPT", "'CAP_IPC_CONNECT': 'svc://vfs'",
+                                           "'CAP_IPC_CONNECT': 'svc://gpu-driver'", "CAP_LOG_WRITE", "CAP_TIME_READ"};
+
+class Daemon {
+ public:
+  struct Options {
+    std::vector<std::string> caps = kAllCaps;
+    size_t queue_capacity = 64;
+    std::vector<std::string> env;
+    uint32_t max_frame = 1 << 20;
+  };
+
+  Daemon(const test::TempDir& dir, const Options& o) : dir_(dir) {
+    socket_ = dir.path() / "svc.sock";
+    log_ = dir.path() / "daemon.log";
+    fs::path manifest_path = dir.write("vnode.yml", manifest(o.caps));
+    std::vector<std::string> args = {MRT_DAEMON_EXE,
+                                     "--manifest", manifest_path.string(),
+                                     "--socket", socket_.string(),
+                                     "--state-dir", (dir.path() / "state").string(),
+                                     "--system-models", (dir.path() / "models").string(),
+                                     "--plugin-file", test::fixture_plugin("good").string(),
+                                     "--plugin-file", test::fixture_plugin("gpu").string(),
+                                     "--queue-capacity", std::to_string(o.queue_capacity),
+                                     "--max-frame-bytes", std::to_string(o.max_frame)};
+    pid_ = fork();
+    if (pid_ == 0) {
+      for (const auto& e : o.env) putenv(const_cast<char*>(e.c_str()));
+      FILE* log = std::fopen(log_.c_str(), "w");
+      dup2(fileno(log), STDERR_FILENO);
+      dup2(fileno(log), STDOUT_FILENO);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {  // up to 10 s for the readiness
+      if (Client::connect(socket_)) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "daemon did not start:\n" << read_all(log_);
+  }
+  ~Daemon() { (void)stop(); }
+
+  // SIGTERM, then the exit code (or -signal).
+  int stop() {
+    if (pid_ <= 0) return exit_code_;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return exit_code_;
+  }
+  pid_t pid() const { return pid_; }
+  std::unique_ptr<Client> connect() {
+    auto c = Client::connect(socket_);
+    EXPECT_TRUE(c) << c.status().to_string();
+    return c ? std::move(*c) : nullptr;
+  }
+  const fs::path& socket() const { return socket_; }
+  std::string log() const { return read_all(log_); }
+
+ private:
+  const test::TempDir& dir_;
+  fs::path socket_, log_;
+  pid_t pid_ = -1;
+  int exit_code_ = 0;
+};
+
+ipc::InferRequest identity_request(float base, const std::string& model = "identity") {
+  ipc::InferRequest r;
+  r.set_model_id(model);
+  auto t = Tensor::zeros("input", MRT_DTYPE_FLOAT32, {1, 4});
+  for (int i = 0; i < 4; ++i) t->data_as<float>()[i] = base + static_cast<float>(i);
+  vnode::tensor_to_proto(*t, r.mutable_tensors()->add_tensors());
+  return r;
+}
+
+ipc::InferRequest text_request(const std::string& model, const std::string& prompt, uint64_t seed, bool stream) {
+  ipc::InferRequest r;
+  r.set_model_id(model);
+  r.mutable_text()->set_prompt(prompt);
+  r.mutable_text()->mutable_params()->set_seed(seed);
+  r.mutable_options()->set_stream(stream);
+  return r;
+}
+
+float first_output(const ipc::InferResponse& r) {
+  float v = -1;
+  if (r.tensors().tensors_size() == 1 && r.tensors().tensors(0).inline_data().size() == 16)
+    std::memcpy(&v, r.tensors().tensors(0).inline_data().data(), 4);
+  return v;
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto model = [&](const std::string& id, const std::string& file, const std::string& yml) {
+      dir.write("models/" + id + "/model.fixture", file);
+      dir.write("models/" + id + "/model.yml", "format: fixture\nfiles: [model.fixture]\n" + yml);
+    };
+    model("identity", "bytes=1000\n", "");
+    model("slow", "exec_ms=300\n", "");
+    model("talker", "words=200\nword_ms=10\n", "task: text-generation\n");
+    model("short-talker", "words=5\n", "task: text-generation\n");
+    model("gpu-only", "bytes=10\n", "device: gpu\n");
+    dir.write("outside/evil/model.fixture", "bytes=1\n");
+  }
+  test::TempDir dir;
+};
+
+TEST_F(ServiceTest, ThirtyTwoClientsTwoHundredRequestsEachNothingLostOrMixedUp) {
+  Daemon d(dir, {});
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 32; ++c)
+    threads.emplace_back([&, c] {
+      auto client = Client::connect(d.socket());
+      if (!client) return (void)++bad;
+      for (int i = 0; i < 200; ++i) {
+        float base = static_cast<float>(c * 1000 + i);
+        auto r = (*client)->infer(identity_request(base));
+        if (r && first_output(*r) == base) ++ok;
+        else ++bad;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 6400);
+  EXPECT_EQ(bad, 0);
+  auto metrics = d.connect()->metrics();
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->find("inference_success_total 6400"), std::string::npos) << *metrics;
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST_F(ServiceTest, DeadlineExpiresInsideThePlugin) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  ASSERT_TRUE(c->load("slow"));
+  auto req = identity_request(1, "slow");
+  req.mutable_options()->set_timeout_ms(50);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c->infer(req);
+  EXPECT_EQ(r.status().code(), MRT_CODE_DEADLINE_EXCEEDED) << r.status().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 250ms);  // not the full 300 ms
+  EXPECT_TRUE(c->infer(identity_request(2)));  // the service goes on
+}
+
+TEST_F(ServiceTest, FullQueueAnswersResourceExhaustedAtOnce) {
+  Daemon::Options o;
+  o.queue_capacity = 2;
+  Daemon d(dir, o);
+  auto c = d.connect();
+  ASSERT_TRUE(c->load("slow"));
+  for (uint64_t id = 1; id <= 12; ++id) {  // pipelined on one connection
+    ipc::ClientFrame f;
+    f.set_request_id(id);
+    *f.mutable_infer() = identity_request(static_cast<float>(id), "slow");
+    ASSERT_TRUE(c->send(f).is_ok());
+  }
+  int ok = 0, exhausted = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  auto first_exhausted_at = t0;
+  for (int i = 0; i < 12; ++i) {
+    auto f = c->receive();
+    ASSERT_TRUE(f) << f.status().to_string();
+    if (f->has_error() && f->error().code() == MRT_CODE_RESOURCE_EXHAUSTED) {
+      if (exhausted++ == 0) first_exhausted_at = std::chrono::steady_clock::now();
+      EXPECT_NE(f->error().message().find("is full"), std::string::npos);
+    } else if (f->has_infer()) {
+      ++ok;
+    }
+  }
+  EXPECT_GE(exhausted, 8);  // one worker: 1 running + 2 queued at most can be accepted early
+  EXPECT_GE(ok, 3);
+  EXPECT_LT(first_exhausted_at - t0, 200ms);  // refused at once, not after the queue moved
+}
+
+TEST_F(ServiceTest, StreamingSendsChunksThenFinalAndIsDeterministic) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  std::string streamed;
+  int chunks = 0;
+  auto r = c->infer(text_request("short-talker", "hello", 42, true), [&](const std::string& s) {
+    streamed += s;
+    ++chunks;
+  });
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(chunks, 5);
+  EXPECT_TRUE(r->text().final());
+  EXPECT_EQ(r->text().text(), streamed);
+  EXPECT_EQ(r->text().finish_reason(), "length");
+  auto again = c->infer(text_request("short-talker", "hello", 42, false));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->text().text(), streamed);
+  auto other_seed = c->infer(text_request("short-talker", "hello", 43, false));
+  EXPECT_NE(other_seed->text().text(), streamed);
+}
+
+TEST_F(ServiceTest, ClientDisconnectingMidStreamCancelsItsRequest) {
+  Daemon d(dir, {});
+  {
+    auto c = d.connect();
+    ipc::ClientFrame f;
+    f.set_request_id(1);
+    *f.mutable_infer() = text_request("talker", "a long story", 1, true);
+    ASSERT_TRUE(c->send(f).is_ok());
+    auto chunk = c->receive();  // the stream has started (200 words × 10 ms)
+    ASSERT_TRUE(chunk) << chunk.status().to_string();
+    ASSERT_TRUE(chunk->has_infer());
+  }  // disconnect
+  auto other = d.connect();
+  bool cancelled = false;
+  for (int i = 0; i < 30 && !cancelled; ++i) {  // well before the 2 s the stream would take
+    std::this_thread::sleep_for(50ms);
+    auto m = other->metrics();
+    cancelled = m && m->find("inference_failures_total{reason=\"CANCELLED\"} 1") != std::string::npos;
+  }
+  EXPECT_TRUE(cancelled) << d.log();
+  EXPECT_TRUE(other->infer(identity_request(5)));
+}
+
+TEST_F(ServiceTest, MalformedFramesHurtOnlyTheirSender) {
+  Daemon d(dir, {});
+  auto bystander = d.connect();
+  ASSERT_TRUE(bystander->infer(identity_request(1)));
+  {  // random bytes
+    auto c = d.connect();
+    std::mt19937 rng(7);
+    std::string junk(1000, '\0');
+    for (char& ch : junk) ch = static_cast<char>(rng());
+    (void)c->send_raw(junk);
+    for (int i = 0; i < 5; ++i) {
+      auto f = c->receive();
+      if (!f) break;  // disconnected: acceptable
+      EXPECT_TRUE(f->has_error());
+    }
+  }
+  {  // a huge length prefix
+    auto c = d.connect();
+    ASSERT_TRUE(c->send_raw(std::string("\xff\xff\xff\x7f", 4)).is_ok());
+    auto f = c->receive();
+    ASSERT_TRUE(f) << f.status().to_string();
+    ASSERT_TRUE(f->has_error());
+    EXPECT_NE(f->error().message().find("exceeds the maximum"), std::string::npos);
+    EXPECT_FALSE(c->receive());  // then the service hangs up
+  }
+  {  // a well-framed body that is not a ClientFrame: an error, the connection lives
+    auto c = d.connect();
+    ASSERT_TRUE(c->send_raw(std::string("\x05\x00\x00\x00\xff\xff\xff\xff\xff", 9)).is_ok());
+    auto f = c->receive();
+    ASSERT_TRUE(f && f->has_error());
+    EXPECT_NE(f->error().message().find("malformed frame"), std::string::npos);
+    EXPECT_TRUE(c->health());
+  }
+  {  // truncated: a length, part of the body, then gone
+    auto c = d.connect();
+    ASSERT_TRUE(c->send_raw(std::string("\x64\x00\x00\x00partial", 11)).is_ok());
+  }
+  {  // tensor bytes that do not match the dims
+    auto c = d.connect();
+    auto req = identity_request(1);
+    req.mutable_tensors()->mutable_tensors(0)->mutable_inline_data()->resize(15);
+    auto r = c->infer(req);
+    EXPECT_EQ(r.status().code(), MRT_CODE_INVALID_ARGUMENT);
+    EXPECT_NE(r.status().message().find("carries 15 bytes"), std::string::npos) << r.status().message();
+  }
+  auto r = bystander->infer(identity_request(2));
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(first_output(*r), 2.f);
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST_F(ServiceTest, LargeTensorsTravelInAMemfd) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  float values[4] = {7, 8, 9, 10};
+  auto fd = client::make_memfd("input", values, sizeof values);
+  ASSERT_TRUE(fd);
+  ipc::InferRequest req;
+  req.set_model_id("identity");
+  auto* t = req.mutable_tensors()->add_tensors();
+  t->set_name("input");
+  t->set_dtype(MRT_DTYPE_FLOAT32);
+  t->add_dims(1);
+  t->add_dims(4);
+  t->mutable_memfd()->set_fd_index(0);
+  t->mutable_memfd()->set_length(sizeof values);
+  auto r = c->infer(req, {}, {*fd});
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(first_output(*r), 7.f);
+  t->mutable_memfd()->set_offset(8);  // runs past the end of the memfd
+  auto bad = c->infer(req, {}, {*fd});
+  EXPECT_EQ(bad.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(bad.status().message().find("exceeds its size"), std::string::npos) << bad.status().message();
+  t->mutable_memfd()->set_fd_index(3);
+  EXPECT_NE(c->infer(req).status().message().find("refers to descriptor 3"), std::string::npos);
+  ::close(*fd);
+}
+
+TEST_F(ServiceTest, TraversalAndHostileModelIdsAreRefused) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  for (const char* id : {"../identity", "..", ".", "a/b", "/etc/passwd", ""}) {
+    auto r = c->infer(identity_request(1, id));
+    EXPECT_EQ(r.status().code(), MRT_CODE_INVALID_ARGUMENT) << id;
+  }
+  // A user model that is a symlink leaving the user's storage.
+  std::string aid = std::to_string(getuid());
+  fs::path home = dir.path() / "state/aetherfs/user" / aid / "models";
+  ASSERT_TRUE(c->health());  // the daemon created the home on first use
+  fs::create_directories(home);
+  fs::create_directory_symlink(dir.path() / "outside/evil", home / "evil");
+  auto r = c->infer(identity_request(1, "evil"));
+  EXPECT_EQ(r.status().code(), MRT_CODE_PERMISSION_DENIED) << r.status().to_string();
+  EXPECT_EQ(c->load("nonexistent").status().code(), MRT_CODE_NOT_FOUND);
+}
+
+TEST_F(ServiceTest, OneAidCannotReachAnothersModels) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root to connect as a second uid";
+  Daemon d(dir, {});
+  fs::path home = dir.path() / "state/aetherfs/user/0/models/private";
+  fs::create_directories(home);
+  std::ofstream(home / "model.fixture") << "bytes=5\n";
+  std::ofstream(home / "model.yml") << "format: fixture\nfiles: [model.fixture]\n";
+  auto owner = d.connect();
+  ASSERT_TRUE(owner->infer(identity_request(1, "private")));
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(4242) != 0 || setuid(4242) != 0) _exit(10);
+    auto c = Client::connect(d.socket());
+    if (!c) _exit(11);
+    auto h = (*c)->health();
+    if (!h || h->aid() != "4242") _exit(12);
+    auto r = (*c)->infer(identity_request(1, "private"));
+    if (r || r.status().code() != MRT_CODE_NOT_FOUND) _exit(13);
+    auto list = (*c)->list_models();
+    if (!list) _exit(14);
+    for (const auto& m : list->models())
+      if (m.model_id() == "private") _exit(15);
+    if (!(*c)->infer(identity_request(1, "identity"))) _exit(16);  // system models are shared
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "child check failed (see exit codes in the test)";
+}
+
+TEST_F(ServiceTest, GpuPluginsNeedTheGpuDriverCapability) {
+  Daemon::Options without;
+  without.caps = {"CAP_IPC_ACCEPT", "'CAP_IPC_CONNECT': 'svc://vfs'", "CAP_LOG_WRITE", "CAP_TIME_READ"};
+  without.env = {"FIXTURE_GPU_COUNT=1"};
+  {
+    Daemon d(dir, without);
+    auto r = d.connect()->load("gpu-only");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.status().message().find("gpu not allowed"), std::string::npos) << r.status().message();
+  }
+  Daemon::Options with;
+  with.env = {"FIXTURE_GPU_COUNT=1"};
+  Daemon d(dir, with);
+  auto r = d.connect()->load("gpu-only");
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->device(), "gpu");
+  EXPECT_EQ(r->plugin(), "fixture-gpu");
+}
+
+TEST_F(ServiceTest, WithoutLogWriteNothingIsLogged) {
+  Daemon::Options o;
+  o.caps = {"CAP_IPC_ACCEPT", "'CAP_IPC_CONNECT': 'svc://vfs'"};
+  Daemon d(dir, o);
+  auto c = d.connect();
+  ASSERT_TRUE(c->infer(identity_request(1)));
+  EXPECT_FALSE(c->infer(identity_request(1, "nope")));
+  // Without CAP_TIME_READ: no deadlines (the slow model finishes) and no latency.
+  auto req = identity_request(1, "slow");
+  req.mutable_options()->set_timeout_ms(10);
+  auto r = c->infer(req);
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->latency_ms(), 0);
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_EQ(d.log(), "");
+}
+
+TEST_F(ServiceTest, SigtermDrainsInFlightRequests) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  ASSERT_TRUE(c->load("slow"));
+  ipc::ClientFrame f;
+  f.set_request_id(9);
+  *f.mutable_infer() = identity_request(3, "slow");
+  ASSERT_TRUE(c->send(f).is_ok());
+  std::this_thread::sleep_for(50ms);  // in flight
+  ::kill(d.pid(), SIGTERM);
+  auto reply = c->receive();
+  ASSERT_TRUE(reply) << reply.status().to_string();
+  ASSERT_TRUE(reply->has_infer()) << reply->DebugString();
+  EXPECT_EQ(reply->request_id(), 9u);
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_FALSE(Client::connect(d.socket()));  // no longer accepting
+  EXPECT_NE(d.log().find("draining"), std::string::npos);
+}
+
+TEST_F(ServiceTest, ModelsLoadUnloadAndMetricsThroughTheProtocol) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  auto list = c->list_models();
+  ASSERT_TRUE(list);
+  std::set<std::string> ids;
+  for (const auto& m : list->models()) ids.insert(m.model_id());
+  EXPECT_TRUE(ids.count("identity") && ids.count("slow") && ids.count("talker"));
+  auto loaded = c->load("identity");
+  ASSERT_TRUE(loaded) << loaded.status().to_string();
+  EXPECT_TRUE(loaded->loaded());
+  EXPECT_EQ(loaded->plugin(), "fixture-gpu");  // scores 80 against fixture-good's 50
+  EXPECT_EQ(loaded->inputs(0).name(), "input");
+  auto status = c->model_status("identity");
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->loaded());
+  EXPECT_TRUE(c->unload("identity").is_ok());
+  EXPECT_FALSE(c->model_status("identity")->loaded());
+  EXPECT_EQ(c->unload("identity").code(), MRT_CODE_NOT_FOUND);
+  auto m = c->metrics();
+  ASSERT_TRUE(m);
+  for (const char* name : {"inference_requests_total", "inference_success_total", "inference_errors_total",
+                           "inference_latency_avg_ms", "model_loads_total 1", "gpu_utilization_percent",
+                           "inference_latency_ms_bucket", "inference_latency_ms_sum", "inference_latency_ms_count",
+                           "inference_queue_depth", "model_load_duration_ms_count 1"})
+    EXPECT_NE(m->find(name), std::string::npos) << name;
+  EXPECT_NE(d.log().find("event=load model=identity"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mrt
