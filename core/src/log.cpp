@@ -58,6 +58,8 @@ void set_log_sink(LogSink sink) {
 
 void set_log_level(LogLevel level) { g_level.store(level); }
 
+bool log_enabled(LogLevel level) { return level >= g_level.load(); }
+
 void log(LogLevel level, std::string_view component, std::string_view message) {
   if (level < g_level.load()) return;
   std::lock_guard lock(g_sink_mutex);

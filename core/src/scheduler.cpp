@@ -70,6 +70,23 @@ void Scheduler::work() {
   }
 }
 
+bool Scheduler::try_run_inline(const Job& job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (draining_ || queued_ > 0 || running_ >= static_cast<size_t>(options_.workers)) return false;
+    ++running_;
+  }
+  try {
+    job();
+  } catch (...) {
+  }
+  std::lock_guard lock(mutex_);
+  --running_;
+  if (queued_ == 0 && running_ == 0) idle_.notify_all();
+  else if (queued_ > 0) wake_.notify_one();
+  return true;
+}
+
 void Scheduler::drain() {
   std::unique_lock lock(mutex_);
   draining_ = true;

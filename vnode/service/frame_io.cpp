@@ -66,7 +66,7 @@ Result<size_t> FrameReader::read_some(int socket, bool* would_block) {
     buffer_.erase(0, consumed_);
     consumed_ = 0;
   }
-  char data[65536];
+  char data[kReadChunk];
   iovec iov{data, sizeof data};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)];
   msghdr msg{};

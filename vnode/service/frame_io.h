@@ -24,6 +24,7 @@ Status write_frame(int socket, const std::string& payload, const std::vector<int
 // Accumulates bytes and descriptors from a socket and splits frames.
 class FrameReader {
  public:
+  static constexpr size_t kReadChunk = 65536;  // bytes asked of one recvmsg()
   explicit FrameReader(uint32_t max_frame_bytes = kDefaultMaxFrameBytes) : max_(max_frame_bytes) {}
   ~FrameReader();
   FrameReader(const FrameReader&) = delete;

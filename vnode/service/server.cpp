@@ -33,6 +33,8 @@ class Connection {
   ~Connection() { ::close(fd_); }
   int fd() const { return fd_; }
   const std::string& aid() const { return aid_; }
+  // Host directory of this client's /home/<AID>/models (empty: none).
+  std::filesystem::path home_models;
 
   Status send(const ipc::ServerFrame& frame) {
     std::string bytes;
@@ -201,6 +203,8 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
     log_warning(kComponent, "no CAP_IPC_CONNECT svc://vfs: no model storage is reachable");
     rc.model_search_paths.clear();
   }
+  for (const auto& mount : m.mounts)
+    if (mount.path == "/home/<AID>/models") s->user_models_source_ = mount.source;
   auto rt = Runtime::create(std::move(rc));
   if (!rt) return rt.status();
   s->runtime_ = std::move(*rt);
@@ -294,6 +298,8 @@ void Server::accept_clients() {
     }
     std::string aid = std::to_string(cred.uid);
     auto conn = std::make_shared<Connection>(fd, aid, config_.max_frame_bytes);
+    if (!user_models_source_.empty())
+      if (auto home = mounts_->host_path_of(user_models_source_, aid)) conn->home_models = *home;
     connections_[fd] = conn;
     ++clients_total_;
     epoll_add(epoll_fd_, fd, EPOLLIN | EPOLLRDHUP);
@@ -315,6 +321,7 @@ void Server::on_readable(const std::shared_ptr<Connection>& c) {
       close_connection(c);
       return;
     }
+    bool drained = would_block || *n < FrameReader::kReadChunk;  // a short read emptied the socket
     for (;;) {
       auto frame = c->reader.next();
       if (!frame) {
@@ -327,23 +334,67 @@ void Server::on_readable(const std::shared_ptr<Connection>& c) {
       if (!*frame) break;
       handle_frame(c, **frame);
     }
-    if (would_block) return;
+    if (drained) return;  // level-triggered epoll reports whatever arrives next
   }
 }
 
-Result<std::string> Server::scope_for(const std::string& aid, const std::string& model_id) const {
-  auto vfs = mounts_->vfs_for(aid);
-  if (!vfs) return vfs.status();
-  auto own = vfs->resolve("/home/" + aid + "/models/" + model_id);
-  if (!own && own.status().code() != MRT_CODE_NOT_FOUND) return own.status();  // e.g. a symlink leaving the home
-  std::error_code ec;
-  if (own && fs::exists(*own, ec)) return "aid:" + aid;
+std::string Server::scope_for(const Connection& c, const std::string& model_id) const {
+  // Hot path: one lstat() of <home>/<model_id> (model_id is already
+  // validated, so this is a direct child). Whether a user model found here
+  // stays inside the home is checked by the vfs when the model is located.
+  if (c.home_models.empty()) return std::string();
+  struct stat st {};
+  if (::lstat((c.home_models / model_id).c_str(), &st) == 0) return "aid:" + c.aid();
   return std::string();
+}
+
+ipc::ServerFrame Server::infer_response(uint64_t id, const std::string& model_id, const InferResult& result,
+                                        double latency_ms) const {
+  ipc::ServerFrame f;
+  f.set_request_id(id);
+  ipc::InferResponse* r = f.mutable_infer();
+  r->set_model_id(model_id);
+  if (config_.manifest.has("CAP_TIME_READ")) r->set_latency_ms(latency_ms);
+  if (result.text) {
+    auto* t = r->mutable_text();
+    t->set_text(result.text->text);
+    t->set_final(true);
+    t->set_prompt_tokens(result.text->prompt_tokens);
+    t->set_generated_tokens(result.text->generated_tokens);
+    t->set_finish_reason(finish_reason_name(result.text->finish_reason));
+  } else if (!result.classes.empty()) {
+    auto* cls = r->mutable_classification();
+    for (const auto& e : result.classes) {
+      auto* entry = cls->add_classes();
+      entry->set_batch_index(e.batch_index);
+      entry->set_class_index(e.class_index);
+      entry->set_score(e.score);
+      entry->set_label(e.label);
+    }
+    for (const auto& t : result.tensors) tensor_to_proto(t, r->mutable_outputs()->add_tensors());
+  } else {
+    for (const auto& t : result.tensors) tensor_to_proto(t, r->mutable_tensors()->add_tensors());
+  }
+  return f;
+}
+
+void Server::note_cost(const std::string& queue, std::chrono::steady_clock::duration d) {
+  double us = std::chrono::duration<double, std::micro>(d).count();
+  std::lock_guard lock(cost_mutex_);
+  auto [it, fresh] = cost_us_.try_emplace(queue, us);
+  if (!fresh) it->second = 0.8 * it->second + 0.2 * us;  // moving average
+}
+
+bool Server::is_cheap(const std::string& queue) const {
+  std::lock_guard lock(cost_mutex_);
+  auto it = cost_us_.find(queue);
+  return it != cost_us_.end() && it->second < kInlineBelowUs;
 }
 
 void Server::log_request(const std::string& aid, uint64_t id, const InferRequest& r, const Status& s,
                          double latency_ms) const {
   // One key=value line per request: greppable, and parseable by log shippers.
+  if (!log_enabled(s.is_ok() ? LogLevel::kInfo : LogLevel::kWarning)) return;
   char ms[32];
   std::snprintf(ms, sizeof ms, "%.3f", latency_ms);
   std::string line = "event=infer aid=" + aid + " request=" + std::to_string(id) + " model=" + r.model_id +
@@ -403,11 +454,9 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
         c->send_error(id, s);
       };
       if (Status v = validate_model_id(req.model_id()); !v.is_ok()) return fail(v);
-      auto scope = scope_for(aid, req.model_id());
-      if (!scope) return fail(scope.status());
       auto request = std::make_shared<InferRequest>();
       request->model_id = req.model_id();
-      request->scope = *scope;
+      request->scope = scope_for(*c, req.model_id());
       switch (req.payload_case()) {
         case ipc::InferRequest::kTensors:
           request->kind = MRT_PAYLOAD_TENSORS;
@@ -457,47 +506,25 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
       }
       c->track(id, control);
       std::string queue = request->scope.empty() ? request->model_id : request->scope + "/" + request->model_id;
+      auto job = [this, weak, id, request, start, queue] {
+        auto conn = weak.lock();
+        if (!conn) return;
+        auto t0 = std::chrono::steady_clock::now();
+        auto result = runtime_->infer(*request);
+        if (result) note_cost(queue, std::chrono::steady_clock::now() - t0);
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        record(result.status(), ms);
+        // Answer first; bookkeeping the client does not wait for comes after.
+        if (result) (void)conn->send(infer_response(id, request->model_id, *result, ms));
+        else conn->send_error(id, result.status());
+        conn->untrack(id);
+        log_request(conn->aid(), id, *request, result.status(), ms);
+      };
+      // A model known to answer in microseconds runs right here when a
+      // worker slot is free: the hand-off to a worker would cost more.
+      if (!req.options().stream() && is_cheap(queue) && scheduler_->try_run_inline(job)) return;
       Status submitted = scheduler_->submit(
-          queue, control,
-          [this, weak, id, request, start] {
-            auto conn = weak.lock();
-            if (!conn) return;
-            auto result = runtime_->infer(*request);
-            double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-            record(result.status(), ms);
-            log_request(conn->aid(), id, *request, result.status(), ms);
-            conn->untrack(id);
-            if (!result) {
-              conn->send_error(id, result.status());
-              return;
-            }
-            ipc::ServerFrame f;
-            f.set_request_id(id);
-            ipc::InferResponse* r = f.mutable_infer();
-            r->set_model_id(request->model_id);
-            if (config_.manifest.has("CAP_TIME_READ")) r->set_latency_ms(ms);
-            if (result->text) {
-              auto* t = r->mutable_text();
-              t->set_text(result->text->text);
-              t->set_final(true);
-              t->set_prompt_tokens(result->text->prompt_tokens);
-              t->set_generated_tokens(result->text->generated_tokens);
-              t->set_finish_reason(finish_reason_name(result->text->finish_reason));
-            } else if (!result->classes.empty()) {
-              auto* cls = r->mutable_classification();
-              for (const auto& e : result->classes) {
-                auto* entry = cls->add_classes();
-                entry->set_batch_index(e.batch_index);
-                entry->set_class_index(e.class_index);
-                entry->set_score(e.score);
-                entry->set_label(e.label);
-              }
-              for (const auto& t : result->tensors) tensor_to_proto(t, r->mutable_outputs()->add_tensors());
-            } else {
-              for (const auto& t : result->tensors) tensor_to_proto(t, r->mutable_tensors()->add_tensors());
-            }
-            (void)conn->send(f);
-          },
+          queue, control, job,
           [this, weak, id, request](const Status& dropped) {
             record(dropped, 0);
             log_request(weak.lock() ? weak.lock()->aid() : "?", id, *request, dropped, 0);
@@ -556,16 +583,15 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
       const std::string& model_id =
           frame.has_model_status() ? frame.model_status().model_id() : frame.unload_model().model_id();
       if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(id, v);
-      auto scope = scope_for(aid, model_id);
-      if (!scope) return c->send_error(id, scope.status());
+      std::string scope = scope_for(*c, model_id);
       if (frame.has_unload_model()) {
-        if (Status s = runtime_->unload(model_id, *scope); !s.is_ok()) return c->send_error(id, s);
+        if (Status s = runtime_->unload(model_id, scope); !s.is_ok()) return c->send_error(id, s);
         reply.mutable_ack();
         break;
       }
       bool found = false;
       for (const auto& s : runtime_->resident())
-        if (s.model_id == model_id && s.scope == *scope) {
+        if (s.model_id == model_id && s.scope == scope) {
           model_status_to_proto(s, reply.mutable_model_status());
           found = true;
         }
@@ -578,10 +604,8 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
     case ipc::ClientFrame::kLoadModel: {
       const std::string model_id = frame.load_model().model_id();
       if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(id, v);
-      auto scope = scope_for(aid, model_id);
-      if (!scope) return c->send_error(id, scope.status());
       std::weak_ptr<Connection> weak = c;
-      std::string sc = *scope;
+      std::string sc = scope_for(*c, model_id);
       Status submitted = scheduler_->submit(
           "load:" + sc + "/" + model_id, nullptr,
           [this, weak, id, model_id, sc] {

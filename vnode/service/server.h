@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 
 namespace mrt::ipc {
 class InferRequest;
+class ServerFrame;
 }
 
 namespace mrt::vnode {
@@ -70,15 +72,22 @@ class Server {
   void close_connection(const std::shared_ptr<Connection>& c);
   void handle_frame(const std::shared_ptr<Connection>& c, const std::string& bytes);
   void serve_metrics_http();
-  // Resolves which scope serves `model_id` for client `aid`: its own
-  // /home/<AID>/models first, then /models.
-  Result<std::string> scope_for(const std::string& aid, const std::string& model_id) const;
+  // Which scope serves `model_id` for a client: its own /home/<AID>/models
+  // first ("aid:<AID>"), then /models ("").
+  std::string scope_for(const Connection& c, const std::string& model_id) const;
+  ipc::ServerFrame infer_response(uint64_t id, const std::string& model_id, const InferResult& result,
+                                  double latency_ms) const;
   void record(const Status& s, double latency_ms);
+  // Per-model moving average of Runtime::infer time, for the inline path.
+  void note_cost(const std::string& queue, std::chrono::steady_clock::duration d);
+  bool is_cheap(const std::string& queue) const;
+  static constexpr double kInlineBelowUs = 200;
   void log_request(const std::string& aid, uint64_t id, const InferRequest& r, const Status& s, double latency_ms) const;
 
   ServiceConfig config_;
   ServiceLimits limits_;
   std::unique_ptr<MountTable> mounts_;
+  std::string user_models_source_;  // the source mounted at /home/<AID>/models
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<Scheduler> scheduler_;
   int listen_fd_ = -1;
@@ -93,6 +102,8 @@ class Server {
   CounterFamily failures_;
   Histogram latency_ms_{{0.1, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
   std::atomic<uint64_t> clients_total_{0};
+  mutable std::mutex cost_mutex_;
+  std::map<std::string, double> cost_us_;
 };
 
 }  // namespace mrt::vnode

@@ -21,6 +21,8 @@ void set_log_sink(LogSink sink);
 // Lines below `level` are dropped. Default: kInfo (MRT_LOG_LEVEL=debug overrides).
 void set_log_level(LogLevel level);
 void log(LogLevel level, std::string_view component, std::string_view message);
+// Whether a line at `level` would be written (skip building costly lines).
+bool log_enabled(LogLevel level);
 
 inline void log_info(std::string_view c, std::string_view m) { log(LogLevel::kInfo, c, m); }
 inline void log_warning(std::string_view c, std::string_view m) { log(LogLevel::kWarning, c, m); }

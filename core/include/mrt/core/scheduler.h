@@ -41,6 +41,11 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   Status submit(const std::string& queue, std::shared_ptr<const CallControl> control, Job job, Drop on_drop);
+  // Runs `job` on the calling thread when nothing is queued anywhere and a
+  // worker slot is free (the slot is held while it runs, so at most
+  // `workers` jobs ever run at once). False, without running it, otherwise.
+  // For requests known to be cheap: it saves the hand-off to a worker.
+  bool try_run_inline(const Job& job);
   void drain();
   size_t depth(const std::string& queue) const;
   size_t total_depth() const;
