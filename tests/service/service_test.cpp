@@ -180,6 +180,44 @@ TEST_F(ServiceTest, ThirtyTwoClientsTwoHundredRequestsEachNothingLostOrMixedUp) 
   EXPECT_EQ(d.stop(), 0);
 }
 
+TEST_F(ServiceTest, AClientThatStopsReadingStallsNobodyElse) {
+  Daemon d(dir, {});
+  auto hog = d.connect();
+  auto other = d.connect();
+  ASSERT_TRUE(other->infer(identity_request(0)));
+  std::thread flood([&] {  // ~1 MB of answers pile up unread
+    for (uint64_t id = 1; id <= 20000; ++id) {
+      ipc::ClientFrame f;
+      f.set_request_id(id);
+      *f.mutable_infer() = identity_request(static_cast<float>(id));
+      if (!hog->send(f).is_ok()) break;
+    }
+  });
+  double worst_ms = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = other->infer(identity_request(static_cast<float>(i)));
+    ASSERT_TRUE(r) << r.status().to_string();
+    EXPECT_EQ(first_output(*r), static_cast<float>(i));
+    worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  flood.join();
+  EXPECT_LT(worst_ms, 1000.0);
+  // The hog still gets an answer to every request once it reads: a result,
+  // or RESOURCE_EXHAUSTED where it overran the model's bounded queue.
+  int answered = 0, exhausted = 0;
+  for (; answered < 20000; ++answered) {
+    auto f = hog->receive();
+    if (!f) break;
+    if (f->has_error()) {
+      EXPECT_EQ(f->error().code(), MRT_CODE_RESOURCE_EXHAUSTED) << f->DebugString();
+      ++exhausted;
+    }
+  }
+  EXPECT_EQ(answered, 20000);
+  EXPECT_LT(exhausted, 20000);
+}
+
 TEST_F(ServiceTest, DeadlineExpiresInsideThePlugin) {
   Daemon d(dir, {});
   auto c = d.connect();

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -29,21 +30,74 @@ namespace mrt::vnode {
 // number cannot be reused while a job may still write to it.
 class Connection {
  public:
-  Connection(int fd, std::string aid, uint32_t max_frame) : reader(max_frame), fd_(fd), aid_(std::move(aid)) {}
+  // Answers a client has not read yet, beyond which it is dropped.
+  static constexpr size_t kMaxPendingBytes = 64u << 20;
+
+  Connection(int fd, int epoll_fd, std::string aid, uint32_t max_frame)
+      : reader(max_frame), fd_(fd), epoll_fd_(epoll_fd), aid_(std::move(aid)) {}
   ~Connection() { ::close(fd_); }
   int fd() const { return fd_; }
   const std::string& aid() const { return aid_; }
   // Host directory of this client's /home/<AID>/models (empty: none).
   std::filesystem::path home_models;
 
+  // Never blocks, so a client that stops reading cannot stall the thread
+  // answering it: what the socket does not take now waits in pending_ and
+  // the loop writes it on EPOLLOUT.
   Status send(const ipc::ServerFrame& frame) {
-    std::string bytes;
-    frame.SerializeToString(&bytes);
+    std::string bytes(4, '\0');
+    frame.AppendToString(&bytes);
+    uint32_t n = static_cast<uint32_t>(bytes.size() - 4);
+    for (int i = 0; i < 4; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
     std::lock_guard lock(write_mutex_);
     if (!open_) return Status(MRT_CODE_UNAVAILABLE, "client disconnected");
-    Status s = write_frame(fd_, bytes);
-    if (!s.is_ok()) open_ = false;
-    return s;
+    size_t sent = 0;
+    if (pending_.empty()) {
+      ssize_t w = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        open_ = false;
+        return Status(MRT_CODE_UNAVAILABLE, "client disconnected");
+      }
+      sent = w > 0 ? static_cast<size_t>(w) : 0;
+      if (sent == bytes.size()) return Status::ok();
+    }
+    if (pending_.size() + bytes.size() - sent > kMaxPendingBytes) {
+      open_ = false;
+      ::shutdown(fd_, SHUT_RDWR);  // the loop sees the hang-up and cleans up
+      return resource_exhausted("client is not reading its answers");
+    }
+    bool arm = pending_.empty();
+    pending_.append(bytes, sent, std::string::npos);
+    if (arm) watch(EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    return Status::ok();
+  }
+  // At shutdown: keep writing what is pending for up to `timeout_ms`.
+  void flush_before_close(int timeout_ms) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      {
+        std::lock_guard lock(write_mutex_);
+        if (!open_ || pending_.empty()) return;
+      }
+      flush();
+      pollfd p{fd_, POLLOUT, 0};
+      if (std::chrono::steady_clock::now() >= until || ::poll(&p, 1, 50) < 0) return;
+    }
+  }
+  // Loop thread, on EPOLLOUT: writes what is pending.
+  void flush() {
+    std::lock_guard lock(write_mutex_);
+    while (open_ && !pending_.empty()) {
+      ssize_t w = ::send(fd_, pending_.data(), pending_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+      if (w <= 0) {
+        open_ = false;
+        break;
+      }
+      pending_.erase(0, static_cast<size_t>(w));
+    }
+    pending_.clear();
+    watch(EPOLLIN | EPOLLRDHUP);
   }
   void send_error(uint64_t id, const Status& s) {
     ipc::ServerFrame f;
@@ -84,7 +138,16 @@ class Connection {
   FrameReader reader;  // loop thread only
 
  private:
+  void watch(uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd_;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd_, &ev);
+  }
+
   int fd_;
+  int epoll_fd_;
+  std::string pending_;  // guarded by write_mutex_
   std::string aid_;
   mutable std::mutex write_mutex_;
   bool open_ = true;
@@ -265,6 +328,7 @@ Status Server::run() {
         auto it = connections_.find(fd);
         if (it == connections_.end()) continue;
         auto conn = it->second;
+        if (events[i].events & EPOLLOUT) conn->flush();
         if (events[i].events & EPOLLIN) on_readable(conn);
         if (events[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP) && connections_.count(fd)) {
           // Read what is left before closing: the peer may have written and
@@ -280,6 +344,7 @@ Status Server::run() {
   ::unlink(config_.socket_path.c_str());
   listen_fd_ = -1;
   scheduler_->drain();
+  for (auto& [fd, c] : connections_) c->flush_before_close(5000);  // answers not yet taken by slow readers
   for (auto& [fd, c] : connections_) c->disconnect();
   connections_.clear();
   log_info(kComponent, "stopped after " + std::to_string(requests_.value()) + " request(s)");
@@ -297,7 +362,7 @@ void Server::accept_clients() {
       continue;
     }
     std::string aid = std::to_string(cred.uid);
-    auto conn = std::make_shared<Connection>(fd, aid, config_.max_frame_bytes);
+    auto conn = std::make_shared<Connection>(fd, epoll_fd_, aid, config_.max_frame_bytes);
     if (!user_models_source_.empty())
       if (auto home = mounts_->host_path_of(user_models_source_, aid)) conn->home_models = *home;
     connections_[fd] = conn;
