@@ -1,0 +1,38 @@
+// The numeric kernels of the forward pass. Weights may be float32, float16
+// or bfloat16 (converted to float32 on the fly); activations are float32.
+// Built for AVX-512, AVX2+FMA and generic x86-64 with runtime dispatch
+// (GCC target_clones), so one binary runs at its best on any x86-64.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mrt::raw {
+
+enum class WeightType { kF32, kF16, kBF16 };
+
+// A row-major [rows][cols] weight matrix in its stored precision.
+struct Matrix {
+  const void* data = nullptr;
+  WeightType type = WeightType::kF32;
+  size_t rows = 0, cols = 0;
+  size_t element_size() const { return type == WeightType::kF32 ? 4 : 2; }
+  const void* row(size_t r) const { return static_cast<const char*>(data) + r * cols * element_size(); }
+};
+
+float f16_to_f32(uint16_t h);
+float bf16_to_f32(uint16_t b);
+
+// dot(row r of W, x) for rows [begin, end): out[r] = Σ W[r][k]·x[k].
+void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size_t end);
+// For T activations at once (prefill): out[t][r] = Σ W[r][k]·x[t][k],
+// rows [begin, end). Each weight row is read once for all T.
+void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
+                 size_t end);
+// A row of W into float32 (embedding lookup).
+void row_to_f32(const Matrix& w, size_t r, float* out);
+
+void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps);
+void softmax(float* x, size_t n);
+
+}  // namespace mrt::raw

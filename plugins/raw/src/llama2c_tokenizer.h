@@ -1,0 +1,35 @@
+// The tokenizer of llama2.c checkpoints (tokenizer.bin): a SentencePiece BPE
+// vocabulary with merge scores, byte fallback tokens <0x00>..<0xFF> at ids
+// 3..258, BOS 1, EOS 2.
+//
+//   int32 max_token_length
+//   vocab_size × { float32 score; int32 length; length bytes }
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace mrt::raw {
+
+class Llama2cTokenizer {
+ public:
+  // Empty error string on success.
+  std::string load(const void* data, size_t size, int vocab_size);
+  // BOS, then the text with SentencePiece's leading space, merged greedily
+  // by score.
+  std::vector<int> encode(std::string_view text, bool bos) const;
+  // The bytes of `token` following `previous` (strips the space after BOS,
+  // turns <0xNN> into the byte).
+  std::string decode(int previous, int token) const;
+  int vocab_size() const { return static_cast<int>(pieces_.size()); }
+
+ private:
+  std::vector<std::string> pieces_;
+  std::vector<float> scores_;
+  std::unordered_map<std::string, int> ids_;
+};
+
+}  // namespace mrt::raw

@@ -1,0 +1,167 @@
+#include "llama_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace mrt::raw {
+
+std::string LlamaConfig::validate() const {
+  if (dim <= 0 || hidden_dim <= 0 || n_layers <= 0 || n_heads <= 0 || n_kv_heads <= 0 || vocab_size <= 0 || seq_len <= 0)
+    return "every dimension must be positive";
+  if (dim % n_heads != 0) return "dim " + std::to_string(dim) + " is not a multiple of n_heads " + std::to_string(n_heads);
+  if (n_heads % n_kv_heads != 0)
+    return "n_heads " + std::to_string(n_heads) + " is not a multiple of n_kv_heads " + std::to_string(n_kv_heads);
+  if (head_size() % 2 != 0) return "head size " + std::to_string(head_size()) + " is odd (RoPE needs pairs)";
+  if (dim > 65536 || hidden_dim > 262144 || n_layers > 1024 || vocab_size > 1 << 22 || seq_len > 1 << 20)
+    return "dimensions are implausibly large";
+  return "";
+}
+
+LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
+    : config_(config), w_(std::move(weights)), pool_(std::max(1, threads)) {
+  const auto& c = config_;
+  size_t cache = static_cast<size_t>(c.n_layers) * c.seq_len * c.kv_dim();
+  key_cache_.assign(cache, 0.f);
+  value_cache_.assign(cache, 0.f);
+  int half = c.head_size() / 2;
+  rope_cos_.resize(static_cast<size_t>(c.seq_len) * half);
+  rope_sin_.resize(rope_cos_.size());
+  for (int p = 0; p < c.seq_len; ++p)
+    for (int i = 0; i < half; ++i) {
+      double freq = 1.0 / std::pow(static_cast<double>(c.rope_theta), 2.0 * i / c.head_size());
+      double angle = p * freq;
+      rope_cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(angle));
+      rope_sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(angle));
+    }
+  logits_.resize(static_cast<size_t>(c.vocab_size));
+  ensure_capacity(1);
+}
+
+void LlamaModel::ensure_capacity(int n) {
+  if (n <= capacity_) return;
+  const auto& c = config_;
+  size_t t = static_cast<size_t>(n);
+  x_.resize(t * c.dim);
+  xb_.resize(t * c.dim);
+  xb2_.resize(t * c.dim);
+  hb_.resize(t * c.hidden_dim);
+  hb2_.resize(t * c.hidden_dim);
+  q_.resize(t * c.dim);
+  k_.resize(t * c.kv_dim());
+  v_.resize(t * c.kv_dim());
+  att_.resize(t * static_cast<size_t>(c.n_heads) * c.seq_len);
+  capacity_ = n;
+}
+
+uint64_t LlamaModel::weight_bytes() const {
+  uint64_t total = 0;
+  auto bytes = [](const Matrix& m) { return static_cast<uint64_t>(m.rows) * m.cols * m.element_size(); };
+  for (const auto& l : w_.layers)
+    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w1) + bytes(l.w2) + bytes(l.w3);
+  return total + bytes(w_.classifier) + static_cast<uint64_t>(config_.dim) * w_.embedding.element_size();
+}
+
+// out (n × rows) = in (n × cols) · mᵀ, split across the pool by output row.
+void LlamaModel::project(const Matrix& m, const float* in, float* out, int n) {
+  if (n == 1) {
+    pool_.parallel_for(m.rows, [&](size_t b, size_t e) { matvec_rows(m, in, out, b, e); });
+  } else {
+    pool_.parallel_for(m.rows, [&](size_t b, size_t e) {
+      matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, b, e);
+    });
+  }
+}
+
+namespace {
+
+void rope(float* v, int heads, int head_size, const float* cos, const float* sin, bool interleaved) {
+  int half = head_size / 2;
+  for (int h = 0; h < heads; ++h) {
+    float* x = v + static_cast<size_t>(h) * head_size;
+    for (int i = 0; i < half; ++i) {
+      int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+      float x0 = x[a], x1 = x[b];
+      x[a] = x0 * cos[i] - x1 * sin[i];
+      x[b] = x0 * sin[i] + x1 * cos[i];
+    }
+  }
+}
+
+}  // namespace
+
+void LlamaModel::attention(int layer, int n, int pos) {
+  const auto& c = config_;
+  const int hs = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, half = hs / 2;
+  float* kc = key_cache_.data() + static_cast<size_t>(layer) * c.seq_len * kv_dim;
+  float* vc = value_cache_.data() + static_cast<size_t>(layer) * c.seq_len * kv_dim;
+  for (int t = 0; t < n; ++t) {
+    int p = pos + t;
+    const float* cos = &rope_cos_[static_cast<size_t>(p) * half];
+    const float* sin = &rope_sin_[static_cast<size_t>(p) * half];
+    rope(&q_[static_cast<size_t>(t) * c.dim], c.n_heads, hs, cos, sin, c.rope_interleaved);
+    rope(&k_[static_cast<size_t>(t) * kv_dim], c.n_kv_heads, hs, cos, sin, c.rope_interleaved);
+    std::memcpy(kc + static_cast<size_t>(p) * kv_dim, &k_[static_cast<size_t>(t) * kv_dim], sizeof(float) * kv_dim);
+    std::memcpy(vc + static_cast<size_t>(p) * kv_dim, &v_[static_cast<size_t>(t) * kv_dim], sizeof(float) * kv_dim);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  // (token, head) pairs are independent: causal attention over [0, pos+t].
+  pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
+    for (size_t job = b; job < e; ++job) {
+      int t = static_cast<int>(job / c.n_heads), h = static_cast<int>(job % c.n_heads);
+      int p = pos + t;
+      const float* q = &q_[static_cast<size_t>(t) * c.dim + static_cast<size_t>(h) * hs];
+      float* att = &att_[job * c.seq_len];
+      size_t kv_off = static_cast<size_t>(h / group) * hs;
+      for (int s = 0; s <= p; ++s) {
+        const float* k = kc + static_cast<size_t>(s) * kv_dim + kv_off;
+        float dot = 0;
+        for (int i = 0; i < hs; ++i) dot += q[i] * k[i];
+        att[s] = dot * scale;
+      }
+      softmax(att, static_cast<size_t>(p) + 1);
+      float* out = &xb_[static_cast<size_t>(t) * c.dim + static_cast<size_t>(h) * hs];
+      std::fill(out, out + hs, 0.f);
+      for (int s = 0; s <= p; ++s) {
+        const float* v = vc + static_cast<size_t>(s) * kv_dim + kv_off;
+        float a = att[s];
+        for (int i = 0; i < hs; ++i) out[i] += a * v[i];
+      }
+    }
+  });
+}
+
+const float* LlamaModel::forward(const int* tokens, int n, int pos) {
+  const auto& c = config_;
+  ensure_capacity(n);
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
+  for (int t = 0; t < n; ++t) row_to_f32(w_.embedding, static_cast<size_t>(tokens[t]), &x_[t * dim]);
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
+    for (int t = 0; t < n; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_att, dim, c.rms_eps);
+    project(lw.wq, xb2_.data(), q_.data(), n);
+    project(lw.wk, xb2_.data(), k_.data(), n);
+    project(lw.wv, xb2_.data(), v_.data(), n);
+    attention(l, n, pos);
+    project(lw.wo, xb_.data(), xb2_.data(), n);
+    for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
+
+    for (int t = 0; t < n; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_ffn, dim, c.rms_eps);
+    project(lw.w1, xb2_.data(), hb_.data(), n);
+    project(lw.w3, xb2_.data(), hb2_.data(), n);
+    for (size_t i = 0; i < static_cast<size_t>(n) * hidden; ++i) {
+      float g = hb_[i];
+      hb_[i] = g / (1.0f + std::exp(-g)) * hb2_[i];  // SwiGLU
+    }
+    project(lw.w2, hb_.data(), xb2_.data(), n);
+    for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
+  }
+  // Only the last token's logits are needed to continue.
+  const float* last = &x_[static_cast<size_t>(n - 1) * dim];
+  rmsnorm(xb_.data(), last, w_.rms_final, dim, c.rms_eps);
+  project(w_.classifier, xb_.data(), logits_.data(), 1);
+  return logits_.data();
+}
+
+}  // namespace mrt::raw

@@ -1,0 +1,88 @@
+// A Llama-family decoder: its shape, its weights (pointers into mapped
+// files, in their stored precision) and the forward pass with a KV cache.
+//
+//   x = embed[token]
+//   per layer:  h = x + Wo · attn(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x))   n = RMSNorm
+//               x = h + W2 · (silu(W1·n(h)) ⊙ W3·n(h))
+//   logits = Wcls · n(x)
+// Grouped-query attention: n_kv_heads ≤ n_heads, each KV head serves
+// n_heads / n_kv_heads query heads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "thread_pool.h"
+
+namespace mrt::raw {
+
+struct LlamaConfig {
+  int dim = 0;           // hidden size
+  int hidden_dim = 0;    // feed-forward size
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int vocab_size = 0;
+  int seq_len = 0;       // context length
+  float rope_theta = 10000.0f;
+  float rms_eps = 1e-5f;
+  // RoPE pairing: llama2.c checkpoints rotate adjacent pairs (2i, 2i+1);
+  // Hugging Face checkpoints rotate halves (i, i + head_size/2).
+  bool rope_interleaved = true;
+  int bos_id = 1;
+  int eos_id = 2;
+
+  int head_size() const { return dim / n_heads; }
+  int kv_dim() const { return n_kv_heads * head_size(); }
+  // Empty when consistent, else what is wrong.
+  std::string validate() const;
+};
+
+struct LayerWeights {
+  const float* rms_att = nullptr;  // (dim)
+  const float* rms_ffn = nullptr;  // (dim)
+  Matrix wq, wk, wv, wo;           // (dim, dim) (kv_dim, dim) (kv_dim, dim) (dim, dim)
+  Matrix w1, w2, w3;               // (hidden, dim) (dim, hidden) (hidden, dim)
+};
+
+struct LlamaWeights {
+  Matrix embedding;                // (vocab, dim)
+  std::vector<LayerWeights> layers;
+  const float* rms_final = nullptr;  // (dim)
+  Matrix classifier;               // (vocab, dim); the embedding when tied
+  // Norm weights converted to float32 when stored in 16 bits.
+  std::vector<std::vector<float>> owned_norms;
+};
+
+class LlamaModel {
+ public:
+  LlamaModel(LlamaConfig config, LlamaWeights weights, int threads);
+
+  const LlamaConfig& config() const { return config_; }
+  // Runs `tokens` at positions [pos, pos + n) through the model, filling the
+  // KV cache; returns the logits of the last token (vocab_size floats, valid
+  // until the next call). Prefill works on all tokens at once, matrix by
+  // matrix; decode is the n = 1 case.
+  const float* forward(const int* tokens, int n, int pos);
+  // Bytes of weights read per decoded token (for the bandwidth bound).
+  uint64_t weight_bytes() const;
+
+ private:
+  void attention(int layer, int n, int pos);
+
+  LlamaConfig config_;
+  LlamaWeights w_;
+  ThreadPool pool_;
+  // Activations for up to `capacity_` tokens at once.
+  int capacity_ = 0;
+  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, att_, logits_;
+  std::vector<float> key_cache_, value_cache_;  // (layer, seq_len, kv_dim)
+  std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
+  void ensure_capacity(int n);
+  void project(const Matrix& m, const float* in, float* out, int n);
+};
+
+}  // namespace mrt::raw

@@ -1,0 +1,222 @@
+// The raw-weights plugin on a tiny random Llama (llama2.c checkpoint) whose
+// reference data come from an independent NumPy forward pass
+// (scripts/make-tiny-llama2c.py): tokenizer, logits, greedy generation,
+// sampling with a seed, stop strings, streaming, limits and bad files.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "llama2c_tokenizer.h"
+#include "utf8.h"
+#include "mrt/core/npy.h"
+#include "mrt/core/runtime.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace mrt {
+namespace {
+
+fs::path fixture() { return fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama2c"; }
+
+std::map<std::string, std::string> reference() {
+  std::map<std::string, std::string> out;
+  std::ifstream in(fixture() / "reference/generation.txt");
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "encode") key += ":" + value.substr(0, value.find('|')), value = value.substr(value.find('|') + 1);
+    out[key] = value;
+  }
+  return out;
+}
+
+std::vector<int> ids_of(const std::string& text) {
+  std::vector<int> ids;
+  std::istringstream in(text);
+  for (int v; in >> v;) ids.push_back(v);
+  return ids;
+}
+
+std::string unhex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+class RawPluginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RuntimeConfig c;
+    c.plugin_files = {MRT_RAW_PLUGIN};
+    c.num_threads = 2;
+    auto r = Runtime::create(std::move(c));
+    ASSERT_TRUE(r);
+    rt = std::move(*r);
+    fs::copy(fixture(), dir.path() / "tiny", fs::copy_options::recursive);
+    ASSERT_TRUE(rt->add_model_path("tiny", dir.path() / "tiny").is_ok());
+  }
+  InferRequest text(const std::string& prompt, int max_tokens, float temperature = 0, uint64_t seed = 0) {
+    InferRequest r;
+    r.model_id = "tiny";
+    r.kind = MRT_PAYLOAD_TEXT;
+    r.text = prompt;
+    r.generation.max_tokens = max_tokens;
+    r.generation.temperature = temperature;
+    r.generation.seed = seed;
+    return r;
+  }
+  test::TempDir dir;
+  std::unique_ptr<Runtime> rt;
+};
+
+TEST(Llama2cTokenizer, MatchesTheReferenceEncoder) {
+  std::ifstream in(fixture() / "tokenizer.bin", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ifstream model(fixture() / "model.bin", std::ios::binary);
+  int32_t header[7];
+  model.read(reinterpret_cast<char*>(header), sizeof header);
+  const int vocab = header[5];
+  raw::Llama2cTokenizer tok;
+  ASSERT_EQ(tok.load(bytes.data(), bytes.size(), vocab), "");
+  auto ref = reference();
+  int cases = 0;
+  for (const auto& [key, ids] : ref) {
+    if (key.rfind("encode:", 0) != 0) continue;
+    std::string text = key.substr(7);
+    EXPECT_EQ(tok.encode(text, true), ids_of(ids)) << "'" << text << "'";
+    // Decoding gives the text back (the leading space of SentencePiece removed).
+    std::string back;
+    auto t = tok.encode(text, true);
+    for (size_t i = 1; i < t.size(); ++i) back += tok.decode(t[i - 1], t[i]);
+    EXPECT_EQ(back, text);
+    ++cases;
+  }
+  EXPECT_EQ(cases, 5);
+  EXPECT_NE(tok.load(bytes.data(), 10, vocab), "");  // truncated
+}
+
+TEST(Utf8, CompletePrefixAndReplacement) {
+  using raw::utf8_complete_prefix;
+  using raw::utf8_sanitize;
+  EXPECT_EQ(utf8_complete_prefix("ab\xE2\x82"), 2u);        // € still arriving
+  EXPECT_EQ(utf8_complete_prefix("ab\xE2\x82\xAC"), 5u);
+  EXPECT_EQ(utf8_complete_prefix("a\x9E"), 2u);              // a lone continuation byte will never complete
+  EXPECT_EQ(utf8_sanitize("caf\xC3\xA9"), "caf\xC3\xA9");
+  EXPECT_EQ(utf8_sanitize("a\x9E b"), "a\xEF\xBF\xBD b");
+  EXPECT_EQ(utf8_sanitize("\xE2\x82x"), "\xEF\xBF\xBDx");    // one U+FFFD for the maximal subpart
+  EXPECT_EQ(utf8_sanitize("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogates are invalid
+  EXPECT_EQ(utf8_sanitize("\xF0\x9F\x98"), "\xEF\xBF\xBD");   // truncated at the end
+}
+
+TEST_F(RawPluginTest, LogitsMatchTheNumpyForwardPass) {
+  InferRequest r;
+  r.model_id = "tiny";
+  r.tensors.push_back(std::move(read_npy(fixture() / "reference/inputs/input_ids.npy", "input_ids").value()));
+  auto out = rt->infer(r);
+  ASSERT_TRUE(out) << out.status().to_string();
+  auto want = read_npy(fixture() / "reference/outputs/logits.npy", "");
+  ASSERT_EQ(out->tensors[0].dims(), want->dims());
+  double worst = 0;
+  for (uint64_t i = 0; i < want->element_count(); ++i)
+    worst = std::max(worst, static_cast<double>(std::fabs(out->tensors[0].data_as<float>()[i] - want->data_as<float>()[i])));
+  EXPECT_LT(worst, 2e-4);  // float32 engine vs float64 NumPy
+}
+
+TEST_F(RawPluginTest, GreedyGenerationMatchesTheReference) {
+  auto ref = reference();
+  auto out = rt->infer(text(ref["prompt"], 16));
+  ASSERT_TRUE(out) << out.status().to_string();
+  ASSERT_TRUE(out->text);
+  EXPECT_EQ(out->text->text, unhex(ref["greedy_text_hex"]));
+  EXPECT_EQ(out->text->generated_tokens, static_cast<int>(ids_of(ref["greedy_ids"]).size()));
+  EXPECT_EQ(out->text->prompt_tokens, static_cast<int>(ids_of(ref["prompt_ids"]).size()));
+}
+
+TEST_F(RawPluginTest, SeededSamplingIsReproducible) {
+  auto a = rt->infer(text("hello", 24, 0.9f, 42));
+  auto b = rt->infer(text("hello", 24, 0.9f, 42));
+  auto c = rt->infer(text("hello", 24, 0.9f, 43));
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->text->text, b->text->text);
+  EXPECT_NE(a->text->text, c->text->text);
+  InferRequest k = text("hello", 24, 0.9f, 7);
+  k.generation.top_k = 1;  // top-k 1 is greedy whatever the temperature
+  EXPECT_EQ(rt->infer(k)->text->text, rt->infer(text("hello", 24))->text->text);
+}
+
+TEST_F(RawPluginTest, StreamingStopStringsAndLimits) {
+  auto ref = reference();
+  std::string full = unhex(ref["greedy_text_hex"]);
+  ASSERT_GE(full.size(), 6u);
+  InferRequest r = text(ref["prompt"], 16);
+  std::string streamed;
+  r.on_text = [&](std::string_view chunk) {
+    streamed += chunk;
+    return Status::ok();
+  };
+  auto out = rt->infer(r);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(streamed, out->text->text);
+  EXPECT_EQ(out->text->finish_reason, MRT_FINISH_LENGTH);
+
+  std::string stop = full.substr(4, 2);
+  r.generation.stop = {stop};
+  streamed.clear();
+  out = rt->infer(r);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->text->text, full.substr(0, full.find(stop)));
+  EXPECT_EQ(streamed, out->text->text);  // the stop string never reached the client
+  EXPECT_EQ(out->text->finish_reason, MRT_FINISH_STOP);
+
+  r.generation.stop.clear();
+  r.generation.max_tokens = 3;
+  EXPECT_EQ(rt->infer(r)->text->generated_tokens, 3);
+
+  std::string long_prompt;
+  for (int i = 0; i < 80; ++i) long_prompt += "x ";
+  auto too_long = rt->infer(text(long_prompt, 4));
+  EXPECT_EQ(too_long.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(too_long.status().message().find("context holds 64"), std::string::npos) << too_long.status().message();
+}
+
+TEST_F(RawPluginTest, AClientThatGoesAwayStopsGeneration) {
+  InferRequest r = text("the", 40);
+  int chunks = 0;
+  r.on_text = [&](std::string_view) {
+    return ++chunks == 2 ? Status(MRT_CODE_CANCELLED, "client gone") : Status::ok();
+  };
+  auto out = rt->infer(r);
+  EXPECT_EQ(out.status().code(), MRT_CODE_CANCELLED);
+  EXPECT_EQ(chunks, 2);
+  auto cancelled = text("the", 40);
+  cancelled.control = std::make_shared<CallControl>();
+  cancelled.control->cancel();
+  EXPECT_EQ(rt->infer(cancelled).status().code(), MRT_CODE_CANCELLED);
+}
+
+TEST_F(RawPluginTest, BadFilesAreClearErrors) {
+  fs::resize_file(dir.path() / "tiny/model.bin", 1000);
+  ASSERT_TRUE(rt->add_model_path("cut", dir.path() / "tiny").is_ok());
+  auto r = rt->load("cut");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("score 0"), std::string::npos) << r.status().message();
+  test::TempDir d2;
+  fs::copy(fixture(), d2.path() / "m", fs::copy_options::recursive);
+  fs::resize_file(d2.path() / "m/tokenizer.bin", 100);
+  ASSERT_TRUE(rt->add_model_path("badtok", d2.path() / "m").is_ok());
+  auto t = rt->load("badtok");
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.status().message().find("tokenizer.bin: truncated"), std::string::npos) << t.status().message();
+  InferRequest ids;
+  ids.model_id = "tiny";
+  auto bad = Tensor::zeros("input_ids", MRT_DTYPE_INT64, {2});
+  bad->data_as<int64_t>()[1] = 999;
+  ids.tensors.push_back(std::move(*bad));
+  ASSERT_TRUE(rt->add_model_path("tiny", fixture()).is_ok());
+  EXPECT_NE(rt->infer(ids).status().message().find("token id 999 is outside the vocabulary"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mrt
