@@ -11,6 +11,7 @@ packages=(
   libcli11-dev                             # command-line parsing for mrt and mrt-conformance
   libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
   libsystemd-dev                           # sd_notify readiness when run under systemd
+  nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
   libgtest-dev libgmock-dev                # unit tests
   python3                                  # fixture generators in scripts/
 )

@@ -18,6 +18,10 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
   if (!forced.empty() && std::none_of(plugins.begin(), plugins.end(), [&](const auto& p) { return p->name() == forced; }))
     return not_found("model '" + model.model_id + "' asks for plugin '" + forced + "', which is not loaded");
 
+  // When a named format's plugins all probe 0, the first of them still gets
+  // the load, so its own error (truncated, wrong shape, ...) reaches the user
+  // instead of a bare "no plugin can load".
+  RouteDecision fallback;
   for (MRT_DeviceKind device : m.devices) {
     if (std::find(policy.allowed_devices.begin(), policy.allowed_devices.end(), device) == policy.allowed_devices.end()) {
       notes.push_back(std::string(device_name(device)) + " not allowed for this service");
@@ -41,6 +45,10 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
       }
       int32_t score = plugin->probe(source, m.format);
       notes.push_back(info.name + ": score " + std::to_string(score) + " on " + std::string(device_name(device)));
+      if (score == 0 && !m.format.empty() && !fallback.plugin) {
+        fallback.plugin = plugin;
+        fallback.device = device;
+      }
       if (score > best.score) {
         best.plugin = plugin;
         best.score = score;
@@ -59,6 +67,12 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
   }
   std::string why;
   for (const auto& n : notes) why += (why.empty() ? "" : "; ") + n;
+  if (fallback.plugin) {
+    fallback.reason = "model '" + model.model_id + "': no plugin recognised its files (" + why + "); loading with '" +
+                      fallback.plugin->name() + "', which handles format '" + m.format + "', to learn why";
+    log_warning("router", fallback.reason);
+    return fallback;
+  }
   if (why.empty()) why = "no plugins loaded";
   return not_found("no plugin can load model '" + model.model_id + "' (format '" + m.format + "'): " + why);
 }

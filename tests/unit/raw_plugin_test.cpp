@@ -89,7 +89,8 @@ TEST(Llama2cTokenizer, MatchesTheReferenceEncoder) {
     // Decoding gives the text back (the leading space of SentencePiece removed).
     std::string back;
     auto t = tok.encode(text, true);
-    for (size_t i = 1; i < t.size(); ++i) back += tok.decode(t[i - 1], t[i]);
+    bool at_start = true;
+    for (size_t i = 1; i < t.size(); ++i) back += tok.decode(t[i], at_start);
     EXPECT_EQ(back, text);
     ++cases;
   }
@@ -201,7 +202,8 @@ TEST_F(RawPluginTest, BadFilesAreClearErrors) {
   ASSERT_TRUE(rt->add_model_path("cut", dir.path() / "tiny").is_ok());
   auto r = rt->load("cut");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.status().message().find("score 0"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("checkpoint is 1000 bytes; its header describes 385308"), std::string::npos)
+      << r.status().message();
   test::TempDir d2;
   fs::copy(fixture(), d2.path() / "m", fs::copy_options::recursive);
   fs::resize_file(d2.path() / "m/tokenizer.bin", 100);

@@ -80,11 +80,17 @@ TEST_F(RouterTest, EmptyFormatProbesEveryPlugin) {
   EXPECT_EQ(r->plugin->name(), "fixture-gpu");
 }
 
-TEST_F(RouterTest, ProbeZeroMeansCannot) {
-  model.primary_file = "missing.fixture";  // probe cannot read it → 0
+TEST_F(RouterTest, ProbeZeroFallsBackToAPluginOfTheNamedFormat) {
+  model.primary_file = "missing.fixture";  // every probe says 0
   auto r = route_model(reg.plugins(), model, {});
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.status().message().find("score 0"), std::string::npos) << r.status().message();
+  ASSERT_TRUE(r);  // loaded anyway, so the plugin can say what is wrong
+  EXPECT_EQ(r->score, 0);
+  EXPECT_EQ(r->plugin->name(), "fixture-good");
+  EXPECT_NE(r->reason.find("no plugin recognised its files"), std::string::npos) << r->reason;
+  model.manifest.format = "";  // a bare file of unknown format: nobody to ask
+  auto none = route_model(reg.plugins(), model, {});
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.status().message().find("score 0"), std::string::npos) << none.status().message();
 }
 
 }  // namespace

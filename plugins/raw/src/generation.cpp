@@ -23,7 +23,7 @@ size_t held_back(const std::string& text, const std::vector<std::string>& stops)
 }  // namespace
 
 GenerationResult generate(LlamaModel& model, const GenerationRequest& req,
-                          const std::function<std::string(int, int)>& decode,
+                          const std::function<std::string(int, bool&)>& decode,
                           const std::function<bool(const std::string&)>& emit,
                           const std::function<bool()>& cancelled, const std::vector<int>& end_tokens) {
   const LlamaConfig& c = model.config();
@@ -34,7 +34,8 @@ GenerationResult generate(LlamaModel& model, const GenerationRequest& req,
   Sampler sampler(req.sampling);
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
   const float* l = model.forward(req.prompt.data(), n_prompt, 0);
-  int prev = req.prompt.back(), pos = n_prompt;
+  int pos = n_prompt;
+  bool at_start = req.prompt_is_empty;
   size_t emitted = 0;
   std::vector<std::string> stops;
   for (const auto& s : req.stop)
@@ -55,7 +56,7 @@ GenerationResult generate(LlamaModel& model, const GenerationRequest& req,
       break;
     }
     ++out.generated;
-    out.text += decode(prev, next);
+    out.text += decode(next, at_start);
     bool stopped = false;
     for (const auto& s : stops) {
       size_t at = out.text.find(s, emitted > s.size() ? emitted - s.size() : 0);
@@ -77,7 +78,6 @@ GenerationResult generate(LlamaModel& model, const GenerationRequest& req,
       out.finish = Finish::kStop;
       break;
     }
-    prev = next;
     l = model.forward(&next, 1, pos++);
   }
   if (out.text.size() > emitted) emit(utf8_sanitize(std::string_view(out.text).substr(emitted)));

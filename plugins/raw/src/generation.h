@@ -17,6 +17,7 @@ enum class Finish { kNone, kEos, kLength, kStop, kCancelled };
 
 struct GenerationRequest {
   std::vector<int> prompt;  // token ids, BOS included
+  bool prompt_is_empty = false;  // the generated text starts the document
   int max_tokens = 0;       // 0 = up to the context length
   SamplingParams sampling;
   std::vector<std::string> stop;
@@ -28,10 +29,10 @@ struct GenerationResult {
   Finish finish = Finish::kNone;
 };
 
-// `decode(prev, tok)` gives a token's text; `emit` receives final text and
+// `decode(tok, at_start)` gives a token's text; `emit` receives final text and
 // returns false to stop (client gone); `cancelled` is polled between tokens.
 GenerationResult generate(LlamaModel& model, const GenerationRequest& req,
-                          const std::function<std::string(int, int)>& decode,
+                          const std::function<std::string(int, bool&)>& decode,
                           const std::function<bool(const std::string&)>& emit,
                           const std::function<bool()>& cancelled, const std::vector<int>& end_tokens);
 

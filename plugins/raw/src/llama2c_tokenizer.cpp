@@ -73,10 +73,11 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool bos) const
   return tokens;
 }
 
-std::string Llama2cTokenizer::decode(int previous, int token) const {
-  if (token < 0 || token >= vocab_size()) return "";
+std::string Llama2cTokenizer::decode(int token, bool& at_start) const {
+  if (token < 0 || token >= vocab_size() || token == 1 || token == 2) return "";
   std::string piece = pieces_[static_cast<size_t>(token)];
-  if (previous == 1 && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+  if (at_start && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+  at_start = false;
   unsigned int byte = 0;
   if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1) return std::string(1, static_cast<char>(byte));
   return piece;

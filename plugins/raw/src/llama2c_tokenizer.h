@@ -12,19 +12,20 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer.h"
+
 namespace mrt::raw {
 
-class Llama2cTokenizer {
+class Llama2cTokenizer : public Tokenizer {
  public:
   // Empty error string on success.
   std::string load(const void* data, size_t size, int vocab_size);
   // BOS, then the text with SentencePiece's leading space, merged greedily
   // by score.
-  std::vector<int> encode(std::string_view text, bool bos) const;
-  // The bytes of `token` following `previous` (strips the space after BOS,
-  // turns <0xNN> into the byte).
-  std::string decode(int previous, int token) const;
-  int vocab_size() const { return static_cast<int>(pieces_.size()); }
+  std::vector<int> encode(std::string_view text, bool bos) const override;
+  // <0xNN> becomes the byte; BOS/EOS add nothing.
+  std::string decode(int token, bool& at_start) const override;
+  int vocab_size() const override { return static_cast<int>(pieces_.size()); }
 
  private:
   std::vector<std::string> pieces_;

@@ -1,5 +1,7 @@
-// The raw-weights plugin: Llama-family text generation from weight files.
-// Today: llama2.c checkpoints (format "llama2c") with their tokenizer.bin.
+// The raw-weights plugin: Llama-family text generation from weight files:
+//  - "safetensors": the Hugging Face layout, config.json + model.safetensors
+//    (F32/F16/BF16, memory-mapped) + tokenizer.json;
+//  - "llama2c": llama2.c checkpoints with their tokenizer.bin.
 //
 // Payloads:
 //  - TEXT: generate from the prompt (streamed through call_emit_text).
@@ -15,6 +17,8 @@
 #include <vector>
 
 #include "generation.h"
+#include "hf_checkpoint.h"
+#include "hf_tokenizer.h"
 #include "llama2c_checkpoint.h"
 #include "llama2c_tokenizer.h"
 #include "llama_model.h"
@@ -51,7 +55,8 @@ struct Blob {
 
 struct RawModel {
   Blob weights;  // mapped checkpoint; the model's matrices point into it
-  Llama2cTokenizer tokenizer;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<int> end_tokens;  // generation stops at these
   std::unique_ptr<LlamaModel> model;
   int64_t input_dims[1] = {-1};
   int64_t output_dims[2] = {-1, 0};
@@ -67,7 +72,7 @@ std::string option(const MRT_ModelLoadArgs* args, const char* key, const char* f
 // --- operations -----------------------------------------------------------------
 
 void get_info(MRT_PluginInfo* out) {
-  static const char* const kFormats[] = {"llama2c"};
+  static const char* const kFormats[] = {"safetensors", "llama2c"};
   static const int32_t kDevices[] = {MRT_DEVICE_CPU};
   MRT_PluginInfo info{};
   info.struct_size = MRT_PLUGIN_INFO_STRUCT_SIZE;
@@ -75,7 +80,7 @@ void get_info(MRT_PluginInfo* out) {
   info.vendor = "model-runtime";
   info.version = "0.1.0";
   info.formats = kFormats;
-  info.num_formats = 1;
+  info.num_formats = 2;
   info.device_kinds = kDevices;
   info.num_device_kinds = 1;
   info.flags = 0;  // a model owns one KV cache: the host serialises calls per model
@@ -91,14 +96,39 @@ MRT_Status* init(const MRT_InitArgs*, MRT_PluginContext** out) {
 
 void finalize(MRT_PluginContext*) {}
 
+// Reads a whole (small) file of the model through the host.
+MRT_Status* read_text(const MRT_ModelSource* source, const std::string& file, std::string& out) {
+  Blob b;
+  if (MRT_Status* s = g_host->file_read(source, file.c_str(), &b.blob)) return s;
+  out.assign(static_cast<const char*>(b.data()), b.size());
+  return nullptr;
+}
+
+bool is_safetensors_format(const char* format) { return format && std::strcmp(format, "safetensors") == 0; }
+
 int32_t probe(MRT_PluginContext*, const MRT_ModelSource* source, const char* format) {
   try {
-    if (format && format[0] && std::strcmp(format, "llama2c") != 0) return 0;
+    bool any = format == nullptr || format[0] == '\0';
+    if (!any && !is_safetensors_format(format) && std::strcmp(format, "llama2c") != 0) return 0;
     Blob b;
     MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), &b.blob);
     if (s) {
       g_host->status_free(s);
       return 0;
+    }
+    if (any || is_safetensors_format(format)) {
+      Safetensors st;
+      std::string config;
+      LlamaConfig c;
+      if (st.parse(b.data(), b.size()).empty()) {
+        MRT_Status* cs = read_text(source, "config.json", config);
+        if (cs) {
+          g_host->status_free(cs);
+          return 0;
+        }
+        return parse_hf_config(config, c).empty() ? 90 : 0;
+      }
+      if (!any) return 0;
     }
     LlamaConfig c;
     LlamaWeights w;
@@ -106,6 +136,41 @@ int32_t probe(MRT_PluginContext*, const MRT_ModelSource* source, const char* for
   } catch (...) {
     return 0;
   }
+}
+
+MRT_Status* load_hf(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
+  std::string config_text, tok_text;
+  std::string config_file = option(args, "config", "config.json");
+  if (MRT_Status* s = read_text(args->source, config_file, config_text)) return s;
+  if (std::string why = parse_hf_config(config_text, config); !why.empty()) return error(MRT_CODE_INVALID_ARGUMENT, why);
+  Safetensors st;
+  if (std::string why = st.parse(m.weights.data(), m.weights.size()); !why.empty()) return error(MRT_CODE_DATA_LOSS, why);
+  if (std::string why = load_hf_weights(st, config, hf_tied_embeddings(config_text), weights); !why.empty())
+    return error(MRT_CODE_INVALID_ARGUMENT, why + " (config.json and model.safetensors disagree?)");
+  std::string tok_file = option(args, "tokenizer", "tokenizer.json");
+  if (MRT_Status* s = read_text(args->source, tok_file, tok_text)) return s;
+  auto tok = std::make_unique<HfTokenizer>();
+  if (std::string why = tok->load(tok_text); !why.empty()) return error(MRT_CODE_INVALID_ARGUMENT, why);
+  if (tok->vocab_size() > config.vocab_size)
+    return error(MRT_CODE_INVALID_ARGUMENT, "tokenizer.json has " + std::to_string(tok->vocab_size()) +
+                                                " tokens, more than the model's vocab_size " + std::to_string(config.vocab_size));
+  m.end_tokens = {config.eos_id};
+  m.tokenizer = std::move(tok);
+  return nullptr;
+}
+
+MRT_Status* load_llama2c_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
+  if (std::string why = load_llama2c(m.weights.data(), m.weights.size(), config, weights); !why.empty())
+    return error(MRT_CODE_INVALID_ARGUMENT, std::string(g_host->source_primary_file(args->source)) + ": " + why);
+  Blob tok;
+  std::string tok_file = option(args, "tokenizer", "tokenizer.bin");
+  if (MRT_Status* s = g_host->file_read(args->source, tok_file.c_str(), &tok.blob)) return s;
+  auto t = std::make_unique<Llama2cTokenizer>();
+  if (std::string why = t->load(tok.data(), tok.size(), config.vocab_size); !why.empty())
+    return error(MRT_CODE_INVALID_ARGUMENT, why);
+  m.end_tokens = {config.eos_id, config.bos_id};  // llama2.c: BOS also delimits texts
+  m.tokenizer = std::move(t);
+  return nullptr;
 }
 
 MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Model** out) {
@@ -116,13 +181,10 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (MRT_Status* s = g_host->file_map(args->source, file, &m->weights.blob)) return s;
     LlamaConfig config;
     LlamaWeights weights;
-    if (std::string why = load_llama2c(m->weights.data(), m->weights.size(), config, weights); !why.empty())
-      return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + why);
-    Blob tok;
-    std::string tok_file = option(args, "tokenizer", "tokenizer.bin");
-    if (MRT_Status* s = g_host->file_read(args->source, tok_file.c_str(), &tok.blob)) return s;
-    if (std::string why = m->tokenizer.load(tok.data(), tok.size(), config.vocab_size); !why.empty())
-      return error(MRT_CODE_INVALID_ARGUMENT, why);
+    Safetensors sniff;
+    bool hf = is_safetensors_format(args->format) ||
+              ((args->format == nullptr || args->format[0] == '\0') && sniff.parse(m->weights.data(), m->weights.size()).empty());
+    if (MRT_Status* s = hf ? load_hf(args, *m, config, weights) : load_llama2c_model(args, *m, config, weights)) return s;
     m->output_dims[1] = config.vocab_size;
     m->model = std::make_unique<LlamaModel>(config, std::move(weights), args->num_threads);
     m->host_bytes = m->weights.size() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
@@ -182,7 +244,9 @@ MRT_Status* text_for(RawModel& m, const MRT_StageArgs* args) {
   const MRT_Request* r = args->request;
   const LlamaConfig& c = m.model->config();
   GenerationRequest req;
-  req.prompt = m.tokenizer.encode(r->text ? r->text : "", true);
+  req.prompt = m.tokenizer->encode(r->text ? r->text : "", true);
+  req.prompt_is_empty = r->text == nullptr || r->text[0] == '\0';
+  if (req.prompt.empty()) return error(MRT_CODE_INVALID_ARGUMENT, "the prompt encodes to no tokens");
   if (static_cast<int>(req.prompt.size()) >= c.seq_len)
     return error(MRT_CODE_INVALID_ARGUMENT, "the prompt is " + std::to_string(req.prompt.size()) +
                                                 " tokens; the model's context holds " + std::to_string(c.seq_len));
@@ -197,12 +261,12 @@ MRT_Status* text_for(RawModel& m, const MRT_StageArgs* args) {
   }
   MRT_Status* emit_error = nullptr;
   auto result = generate(
-      *m.model, req, [&](int prev, int tok) { return m.tokenizer.decode(prev, tok); },
+      *m.model, req, [&](int tok, bool& at_start) { return m.tokenizer->decode(tok, at_start); },
       [&](const std::string& chunk) {
         emit_error = g_host->call_emit_text(args->call, chunk.data(), chunk.size());
         return emit_error == nullptr;
       },
-      [&] { return g_host->call_is_cancelled(args->call) != 0; }, {c.eos_id, c.bos_id});
+      [&] { return g_host->call_is_cancelled(args->call) != 0; }, m.end_tokens);
   if (emit_error) return emit_error;
   if (result.finish == Finish::kCancelled) return g_host->call_cancel_status(args->call);
   int32_t finish = result.finish == Finish::kEos ? MRT_FINISH_EOS : result.finish == Finish::kStop ? MRT_FINISH_STOP : MRT_FINISH_LENGTH;

@@ -1,0 +1,100 @@
+#include "hf_checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+namespace mrt::raw {
+
+std::string parse_hf_config(std::string_view text, LlamaConfig& c) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    return std::string("config.json is not valid JSON: ") + e.what();
+  }
+  try {
+    std::string type = j.value("model_type", "");
+    bool llama_arch = false;
+    for (const auto& a : j.value("architectures", nlohmann::json::array())) llama_arch |= a == "LlamaForCausalLM";
+    if (type != "llama" && !llama_arch)
+      return "config.json describes model_type '" + type + "', not a Llama (LlamaForCausalLM) model";
+    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) return "config.json rope_scaling is not supported yet";
+    c = LlamaConfig{};
+    for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                            "max_position_embeddings"})
+      if (!j.contains(key) || !j[key].is_number_integer()) return std::string("config.json lacks integer '") + key + "'";
+    c.dim = j["hidden_size"].get<int>();
+    c.hidden_dim = j["intermediate_size"].get<int>();
+    c.n_layers = j["num_hidden_layers"].get<int>();
+    c.n_heads = j["num_attention_heads"].get<int>();
+    c.n_kv_heads = j.value("num_key_value_heads", c.n_heads);
+    c.vocab_size = j["vocab_size"].get<int>();
+    c.seq_len = j["max_position_embeddings"].get<int>();
+    c.rms_eps = j.value("rms_norm_eps", 1e-6f);
+    c.rope_theta = j.value("rope_theta", 10000.0f);
+    c.rope_interleaved = false;  // transformers' rotate_half
+    c.bos_id = j.contains("bos_token_id") && j["bos_token_id"].is_number_integer() ? j["bos_token_id"].get<int>() : 1;
+    const auto& eos = j.value("eos_token_id", nlohmann::json(2));
+    c.eos_id = eos.is_array() && !eos.empty() ? eos[0].get<int>() : eos.is_number_integer() ? eos.get<int>() : 2;
+  } catch (const std::exception& e) {
+    return std::string("config.json has a field of the wrong type: ") + e.what();
+  }
+  if (std::string why = c.validate(); !why.empty()) return "config.json: " + why;
+  return "";
+}
+
+bool hf_tied_embeddings(std::string_view text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    return j.value("tie_word_embeddings", false);
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string load_hf_weights(const Safetensors& st, const LlamaConfig& c, bool tied, LlamaWeights& w) {
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim),
+               kv = static_cast<size_t>(c.kv_dim()), vocab = static_cast<size_t>(c.vocab_size);
+  w = LlamaWeights{};
+  auto matrix = [&](const std::string& name, size_t rows, size_t cols, Matrix& out) -> std::string {
+    const SafetensorsEntry* e = st.find(name);
+    if (e == nullptr) return "model.safetensors lacks tensor '" + name + "'";
+    return as_matrix(*e, name, rows, cols, out);
+  };
+  // Norm weights are small: kept as float32 whatever their stored type.
+  auto norm = [&](const std::string& name, const float*& out) -> std::string {
+    Matrix m;
+    if (std::string why = matrix(name, 1, dim, m); !why.empty()) return why;
+    w.owned_norms.emplace_back(dim);
+    row_to_f32(m, 0, w.owned_norms.back().data());
+    out = w.owned_norms.back().data();
+    return "";
+  };
+  w.owned_norms.reserve(static_cast<size_t>(2 * c.n_layers + 1));
+  if (std::string why = matrix("model.embed_tokens.weight", vocab, dim, w.embedding); !why.empty()) return why;
+  w.layers.resize(static_cast<size_t>(c.n_layers));
+  for (int l = 0; l < c.n_layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    LayerWeights& lw = w.layers[static_cast<size_t>(l)];
+    for (const auto& [name, rows, cols, out] :
+         {std::tuple<const char*, size_t, size_t, Matrix*>{"self_attn.q_proj.weight", dim, dim, &lw.wq},
+          {"self_attn.k_proj.weight", kv, dim, &lw.wk},
+          {"self_attn.v_proj.weight", kv, dim, &lw.wv},
+          {"self_attn.o_proj.weight", dim, dim, &lw.wo},
+          {"mlp.gate_proj.weight", hidden, dim, &lw.w1},
+          {"mlp.down_proj.weight", dim, hidden, &lw.w2},
+          {"mlp.up_proj.weight", hidden, dim, &lw.w3}})
+      if (std::string why = matrix(p + name, rows, cols, *out); !why.empty()) return why;
+    if (std::string why = norm(p + "input_layernorm.weight", lw.rms_att); !why.empty()) return why;
+    if (std::string why = norm(p + "post_attention_layernorm.weight", lw.rms_ffn); !why.empty()) return why;
+  }
+  if (std::string why = norm("model.norm.weight", w.rms_final); !why.empty()) return why;
+  if (tied || st.find("lm_head.weight") == nullptr) {
+    if (!tied) return "model.safetensors lacks 'lm_head.weight' and the config does not tie embeddings";
+    w.classifier = w.embedding;
+  } else if (std::string why = matrix("lm_head.weight", vocab, dim, w.classifier); !why.empty()) {
+    return why;
+  }
+  return "";
+}
+
+}  // namespace mrt::raw

@@ -1,0 +1,210 @@
+// The raw plugin on the Hugging Face layout: tokenizer.json against the
+// `tokenizers` package, logits against NumPy, the same weights as a llama2.c
+// checkpoint, and every way a safetensors/config/tokenizer can be wrong.
+// Fixtures: scripts/make-tiny-llama-hf.py.
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "hf_tokenizer.h"
+#include "utf8.h"
+#include "mrt/core/npy.h"
+#include "mrt/core/runtime.h"
+#include "safetensors.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace mrt {
+namespace {
+
+fs::path fixture() { return fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama-hf"; }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<int> ids_of(const std::string& line) {
+  std::vector<int> ids;
+  std::istringstream in(line.substr(line.find('=') + 1));
+  for (int v; in >> v;) ids.push_back(v);
+  return ids;
+}
+
+TEST(HfTokenizer, MatchesTheTokenizersPackage) {
+  raw::HfTokenizer tok;
+  ASSERT_EQ(tok.load(slurp(fixture() / "tokenizer.json")), "");
+  std::ifstream corpus(fixture() / "reference/tokenizer.jsonl");
+  int cases = 0;
+  for (std::string line; std::getline(corpus, line); ++cases) {
+    auto j = nlohmann::json::parse(line);
+    std::string text = j["text"];
+    auto want = j["ids"].get<std::vector<int>>();
+    auto got = tok.encode(text, true);
+    EXPECT_EQ(got, want) << "'" << text << "'";
+    std::string decoded;
+    bool at_start = true;
+    for (int id : got) decoded += tok.decode(id, at_start);
+    EXPECT_EQ(decoded, j["decoded"].get<std::string>()) << "'" << text << "'";
+  }
+  EXPECT_EQ(cases, 16);
+}
+
+TEST(HfTokenizer, RefusesWhatItDoesNotImplement) {
+  auto j = nlohmann::json::parse(slurp(fixture() / "tokenizer.json"));
+  raw::HfTokenizer tok;
+  auto other = j;
+  other["model"]["type"] = "WordPiece";
+  EXPECT_NE(tok.load(other.dump()).find("'WordPiece' is not supported"), std::string::npos);
+  other = j;
+  other["pre_tokenizer"] = {{"type", "ByteLevel"}};
+  EXPECT_NE(tok.load(other.dump()).find("byte-level BPE"), std::string::npos);
+  EXPECT_NE(tok.load("{not json").find("not valid JSON"), std::string::npos);
+}
+
+class RawHfTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RuntimeConfig c;
+    c.plugin_files = {MRT_RAW_PLUGIN};
+    auto r = Runtime::create(std::move(c));
+    ASSERT_TRUE(r);
+    rt = std::move(*r);
+    fs::copy(fixture(), dir.path() / "hf", fs::copy_options::recursive);
+    fs::copy_file(fixture() / "../tiny-llama2c/tokenizer.bin", dir.path() / "hf/llama2c/tokenizer.bin");
+  }
+  Result<InferResult> logits(const std::string& id, const fs::path& path) {
+    EXPECT_TRUE(rt->add_model_path(id, path).is_ok());
+    InferRequest r;
+    r.model_id = id;
+    r.tensors.push_back(std::move(read_npy(fixture() / "reference/inputs/input_ids.npy", "input_ids").value()));
+    return rt->infer(r);
+  }
+  Status load_error(const std::string& id) {
+    EXPECT_TRUE(rt->add_model_path(id, dir.path() / "hf").is_ok());
+    auto r = rt->load(id);
+    return r ? Status::ok() : r.status();
+  }
+  test::TempDir dir;
+  std::unique_ptr<Runtime> rt;
+};
+
+float max_abs_diff(const Tensor& a, const Tensor& b) {
+  float worst = 0;
+  for (uint64_t i = 0; i < a.element_count(); ++i)
+    worst = std::max(worst, std::fabs(a.data_as<float>()[i] - b.data_as<float>()[i]));
+  return worst;
+}
+
+std::vector<int> argmax_rows(const Tensor& t) {
+  std::vector<int> out;
+  int64_t v = t.dims()[1];
+  for (int64_t r = 0; r < t.dims()[0]; ++r) {
+    const float* row = t.data_as<float>() + r * v;
+    out.push_back(static_cast<int>(std::max_element(row, row + v) - row));
+  }
+  return out;
+}
+
+TEST_F(RawHfTest, SafetensorsLogitsMatchNumpyAndTheLlama2cCopy) {
+  auto hf = logits("hf", dir.path() / "hf");
+  ASSERT_TRUE(hf) << hf.status().to_string();
+  auto want = read_npy(fixture() / "reference/outputs/logits.npy", "");
+  ASSERT_EQ(hf->tensors[0].dims(), want->dims());
+  EXPECT_LT(max_abs_diff(hf->tensors[0], *want), 2e-4);
+  // The same weights as a llama2.c checkpoint (adjacent-pair RoPE, permuted
+  // q/k rows, float32): the same logits and so the same tokens.
+  auto l2c = logits("l2c", dir.path() / "hf/llama2c/model.bin");
+  ASSERT_TRUE(l2c) << l2c.status().to_string();
+  EXPECT_LT(max_abs_diff(l2c->tensors[0], hf->tensors[0]), 2e-4);
+  EXPECT_EQ(argmax_rows(l2c->tensors[0]), argmax_rows(hf->tensors[0]));
+}
+
+TEST_F(RawHfTest, GreedyGenerationMatchesTheReference) {
+  ASSERT_TRUE(rt->add_model_path("hf", dir.path() / "hf").is_ok());
+  std::ifstream in(fixture() / "reference/greedy.txt");
+  std::string prompt_line, prompt_ids, greedy;
+  std::getline(in, prompt_line);
+  std::getline(in, prompt_ids);
+  std::getline(in, greedy);
+  raw::HfTokenizer tok;
+  ASSERT_EQ(tok.load(slurp(fixture() / "tokenizer.json")), "");
+  std::string prompt = prompt_line.substr(7);
+  ASSERT_EQ(tok.encode(prompt, true), ids_of(prompt_ids));
+  std::string expected;
+  bool at_start = false;  // the continuation of a non-empty prompt
+  for (int id : ids_of(greedy)) expected += tok.decode(id, at_start);
+  InferRequest r;
+  r.model_id = "hf";
+  r.kind = MRT_PAYLOAD_TEXT;
+  r.text = prompt;
+  r.generation.max_tokens = static_cast<int32_t>(ids_of(greedy).size());
+  auto out = rt->infer(r);
+  ASSERT_TRUE(out) << out.status().to_string();
+  EXPECT_EQ(out->text->text, raw::utf8_sanitize(expected));  // clients get valid UTF-8
+  EXPECT_EQ(out->text->generated_tokens, static_cast<int>(ids_of(greedy).size()));
+}
+
+// --- bad files ---------------------------------------------------------------
+
+std::string with_header(const std::string& file, const std::function<void(nlohmann::json&)>& edit) {
+  uint64_t n = 0;
+  std::memcpy(&n, file.data(), 8);
+  auto header = nlohmann::json::parse(file.substr(8, n));
+  edit(header);
+  std::string h = header.dump();
+  std::string out(8, '\0');
+  uint64_t len = h.size();
+  std::memcpy(out.data(), &len, 8);
+  return out + h + file.substr(8 + n);
+}
+
+TEST_F(RawHfTest, BadFilesAreClearErrors) {
+  fs::path st = dir.path() / "hf/model.safetensors";
+  const std::string good = slurp(st);
+  auto write = [&](const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; };
+  auto expect = [&](const std::string& id, const std::string& needle) {
+    Status s = load_error(id);
+    EXPECT_FALSE(s.is_ok()) << id;
+    EXPECT_NE(s.message().find(needle), std::string::npos) << id << ": " << s.message();
+  };
+  write(st, good.substr(0, good.size() - 100));
+  expect("truncated", "runs past the");
+  write(st, with_header(good, [](nlohmann::json& h) { h["model.norm.weight"]["data_offsets"][1] = 1u << 30; }));
+  expect("past-end", "runs past the");
+  write(st, with_header(good, [](nlohmann::json& h) {
+          h["model.norm.weight"]["data_offsets"] = h["lm_head.weight"]["data_offsets"];
+          h["model.norm.weight"]["shape"] = h["lm_head.weight"]["shape"];
+        }));
+  expect("overlap", "overlap");
+  write(st, with_header(good, [](nlohmann::json& h) { h["model.norm.weight"]["dtype"] = "Q4_K"; }));
+  expect("dtype", "unknown dtype 'Q4_K'");
+  write(st, std::string("\xff\xff\xff\xff\xff\xff\xff\x0f", 8) + "junk");
+  expect("header-length", "header length");
+  write(st, good);
+  auto config = nlohmann::json::parse(slurp(dir.path() / "hf/config.json"));
+  config["intermediate_size"] = 96;
+  write(dir.path() / "hf/config.json", config.dump());
+  expect("mismatch", "has shape [128, 64], the config needs [96, 64]");
+  config["intermediate_size"] = 128;
+  config["model_type"] = "gpt2";
+  config["architectures"] = {"GPT2LMHeadModel"};
+  write(dir.path() / "hf/config.json", config.dump());
+  expect("not-llama", "describes model_type 'gpt2', not a Llama");
+  config["model_type"] = "llama";
+  config["architectures"] = {"LlamaForCausalLM"};
+  write(dir.path() / "hf/config.json", config.dump());
+  auto tj = nlohmann::json::parse(slurp(fixture() / "tokenizer.json"));
+  tj["model"]["type"] = "Unigram";
+  write(dir.path() / "hf/tokenizer.json", tj.dump());
+  expect("tokenizer-type", "'Unigram' is not supported");
+  write(dir.path() / "hf/tokenizer.json", slurp(fixture() / "tokenizer.json"));
+  EXPECT_TRUE(load_error("restored").is_ok());
+}
+
+}  // namespace
+}  // namespace mrt
