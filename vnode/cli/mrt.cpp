@@ -153,6 +153,35 @@ Result<std::unique_ptr<mrt::Runtime>> make_runtime(const Options& o) {
   return mrt::Runtime::create(std::move(config));
 }
 
+double median_of(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+
+// Prefill and decode speed of a text model: the time to the first streamed
+// chunk is the prefill (plus one decode step); the rest is decode.
+int bench_generation(mrt::Runtime& rt, mrt::InferRequest& request, int runs) {
+  std::vector<double> prefill, decode;
+  int prompt_tokens = 0, generated = 0;
+  for (int i = 0; i < runs + 1; ++i) {  // the first run warms up
+    auto t0 = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point first{};
+    request.on_text = [&](std::string_view) {
+      if (first == std::chrono::steady_clock::time_point{}) first = std::chrono::steady_clock::now();
+      return Status::ok();
+    };
+    auto r = rt.infer(request);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!r) return fail(r.status());
+    if (i == 0 || first == std::chrono::steady_clock::time_point{} || r->text->generated_tokens < 2) continue;
+    prompt_tokens = r->text->prompt_tokens;
+    generated = r->text->generated_tokens;
+    prefill.push_back(prompt_tokens / std::chrono::duration<double>(first - t0).count());
+    decode.push_back((generated - 1) / std::chrono::duration<double>(t1 - first).count());
+  }
+  if (prefill.empty()) return fail(mrt::failed_precondition("the model stopped before 2 tokens; nothing to time"));
+  std::printf("bench: prompt_tokens=%d generated=%d runs=%zu prefill_tok_s=%.1f decode_tok_s=%.1f (medians)\n",
+              prompt_tokens, generated, prefill.size(), median_of(prefill), median_of(decode));
+  return 0;
+}
+
 int local_infer(const Options& o, mrt::InferRequest request) {
   auto rt = make_runtime(o);
   if (!rt) return fail(rt.status());
@@ -174,6 +203,7 @@ int local_infer(const Options& o, mrt::InferRequest request) {
   if (auto s = write_outputs(o.output_dir, result->tensors); !s.is_ok()) return fail(s);
   print_classes(result->classes);
   if (result->text) std::printf("\n");
+  if (o.bench > 0 && request.kind == MRT_PAYLOAD_TEXT) return bench_generation(**rt, request, o.bench);
   if (o.bench > 0) {
     request.on_text = nullptr;
     auto ms = time_runs(o.bench, [&] { return (*rt)->infer(request).status(); });
@@ -425,6 +455,8 @@ int main(int argc, char** argv) {
   generate->add_option("--stop", o.stop, "stop string; repeatable");
   generate->add_option("--plugin", o.plugin, "force a backend by name (in-process)");
   generate->add_option("--threads", o.threads, "intra-op threads (in-process)")->check(CLI::Range(1, 1024));
+  generate->add_option("--bench", o.bench, "then generate N more times and print prefill and decode tokens/s")
+      ->check(CLI::Range(0, 10000));
 
   auto* plugins = app.add_subcommand("plugins", "list loaded and refused plugins (in-process)");
   auto* models = app.add_subcommand("models", "list the service's models");

@@ -37,7 +37,8 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool bos) const
   std::vector<int> tokens;
   if (bos) tokens.push_back(1);
   if (text.empty()) return tokens;
-  std::string with_prefix = " " + std::string(text);  // SentencePiece's dummy prefix
+  std::string with_prefix(1, ' ');  // SentencePiece's dummy prefix
+  with_prefix.append(text);
   // One token per UTF-8 character, or its bytes when the vocabulary lacks it.
   size_t i = 0;
   while (i < with_prefix.size()) {
