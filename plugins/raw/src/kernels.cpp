@@ -49,15 +49,52 @@ namespace {
 // Loops written for the auto-vectoriser: each target clone gets its own
 // vector width. The f16 path uses the compiler's _Float16 conversion, which
 // becomes vcvtph2ps where F16C exists.
+// Four independent accumulator vectors: one would leave the FMA units
+// waiting on its own latency.
 MRT_MULTIVERSION float dot_f32(const float* w, const float* x, size_t n) {
-  float acc[16] = {};
+  float acc[64] = {};
   size_t k = 0;
+  for (; k + 64 <= n; k += 64)
+    for (size_t j = 0; j < 64; ++j) acc[j] += w[k + j] * x[k + j];
   for (; k + 16 <= n; k += 16)
     for (size_t j = 0; j < 16; ++j) acc[j] += w[k + j] * x[k + j];
   float s = 0;
-  for (size_t j = 0; j < 16; ++j) s += acc[j];
+  for (size_t j = 0; j < 64; ++j) s += acc[j];
   for (; k < n; ++k) s += w[k] * x[k];
   return s;
+}
+
+// One weight row against four activations: each weight load feeds four
+// FMAs, and the four chains are independent (prefill's inner kernel).
+MRT_MULTIVERSION void dot4_f32(const float* w, const float* x, size_t stride, size_t n, float* out) {
+  float a0[16] = {}, a1[16] = {}, a2[16] = {}, a3[16] = {};
+  const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (size_t j = 0; j < 16; ++j) {
+      float wv = w[k + j];
+      a0[j] += wv * x0[k + j];
+      a1[j] += wv * x1[k + j];
+      a2[j] += wv * x2[k + j];
+      a3[j] += wv * x3[k + j];
+    }
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (size_t j = 0; j < 16; ++j) {
+    s0 += a0[j];
+    s1 += a1[j];
+    s2 += a2[j];
+    s3 += a3[j];
+  }
+  for (; k < n; ++k) {
+    s0 += w[k] * x0[k];
+    s1 += w[k] * x1[k];
+    s2 += w[k] * x2[k];
+    s3 += w[k] * x3[k];
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
 }
 
 MRT_MULTIVERSION float dot_f16(const uint16_t* w, const float* x, size_t n) {
@@ -91,6 +128,44 @@ MRT_MULTIVERSION float dot_bf16(const uint16_t* w, const float* x, size_t n) {
   return s;
 }
 
+// 4 weight rows × 4 activations: 16 independent accumulators, each load of
+// a weight or activation vector feeding four FMAs (prefill's micro-kernel;
+// on AVX-512 the 16 accumulators and 8 operands fit the 32 registers).
+typedef float v16 __attribute__((vector_size(64)));
+
+MRT_MULTIVERSION void tile4x4_f32(const float* const* w, const float* x, size_t x_stride, size_t n, float* out,
+                                  size_t out_stride) {
+  // Written out by hand: the accumulators must live in registers, and -O2
+  // keeps loop-indexed arrays of vectors on the stack.
+  v16 a00{}, a01{}, a02{}, a03{}, a10{}, a11{}, a12{}, a13{}, a20{}, a21{}, a22{}, a23{}, a30{}, a31{}, a32{}, a33{};
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  const float *x0 = x, *x1 = x + x_stride, *x2 = x + 2 * x_stride, *x3 = x + 3 * x_stride;
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    v16 b0, b1, b2, b3, r;
+    std::memcpy(&b0, x0 + k, sizeof(v16));
+    std::memcpy(&b1, x1 + k, sizeof(v16));
+    std::memcpy(&b2, x2 + k, sizeof(v16));
+    std::memcpy(&b3, x3 + k, sizeof(v16));
+    std::memcpy(&r, w0 + k, sizeof(v16));
+    a00 += r * b0; a01 += r * b1; a02 += r * b2; a03 += r * b3;
+    std::memcpy(&r, w1 + k, sizeof(v16));
+    a10 += r * b0; a11 += r * b1; a12 += r * b2; a13 += r * b3;
+    std::memcpy(&r, w2 + k, sizeof(v16));
+    a20 += r * b0; a21 += r * b1; a22 += r * b2; a23 += r * b3;
+    std::memcpy(&r, w3 + k, sizeof(v16));
+    a30 += r * b0; a31 += r * b1; a32 += r * b2; a33 += r * b3;
+  }
+  const v16* acc[4][4] = {{&a00, &a01, &a02, &a03}, {&a10, &a11, &a12, &a13}, {&a20, &a21, &a22, &a23}, {&a30, &a31, &a32, &a33}};
+  for (int rr = 0; rr < 4; ++rr)
+    for (int t = 0; t < 4; ++t) {
+      float sum = 0;
+      for (int j = 0; j < 16; ++j) sum += (*acc[rr][t])[j];
+      for (size_t kk = k; kk < n; ++kk) sum += w[rr][kk] * x[static_cast<size_t>(t) * x_stride + kk];
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(rr)] = sum;
+    }
+}
+
 float dot_row(const Matrix& w, size_t r, const float* x) {
   switch (w.type) {
     case WeightType::kF32: return dot_f32(static_cast<const float*>(w.row(r)), x, w.cols);
@@ -119,6 +194,26 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
 
 void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                  size_t end) {
+  // 4×4 tiles (rows × tokens) while both last; 16-bit weights are widened
+  // four rows at a time.
+  std::vector<float> rows4(w.type == WeightType::kF32 ? 0 : 4 * w.cols);
+  size_t r0 = begin;
+  for (; r0 + 4 <= end && t_count >= 4; r0 += 4) {
+    const float* wr[4];
+    for (size_t i = 0; i < 4; ++i) {
+      if (w.type == WeightType::kF32) {
+        wr[i] = static_cast<const float*>(w.row(r0 + i));
+      } else {
+        row_to_f32(w, r0 + i, rows4.data() + i * w.cols);
+        wr[i] = rows4.data() + i * w.cols;
+      }
+    }
+    size_t t = 0;
+    for (; t + 4 <= t_count; t += 4) tile4x4_f32(wr, x + t * w.cols, w.cols, w.cols, out + t * out_stride + r0, out_stride);
+    for (; t < t_count; ++t)
+      for (size_t i = 0; i < 4; ++i) out[t * out_stride + r0 + i] = dot_f32(wr[i], x + t * w.cols, w.cols);
+  }
+  begin = r0;
   // One weight row stays hot in L1 while every token uses it.
   std::vector<float> row(w.type == WeightType::kF32 ? 0 : w.cols);
   for (size_t r = begin; r < end; ++r) {
@@ -129,7 +224,13 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
       row_to_f32(w, r, row.data());
       wr = row.data();
     }
-    for (size_t t = 0; t < t_count; ++t) out[t * out_stride + r] = dot_f32(wr, x + t * w.cols, w.cols);
+    size_t t = 0;
+    for (; t + 4 <= t_count; t += 4) {
+      float s[4];
+      dot4_f32(wr, x + t * w.cols, w.cols, w.cols, s);
+      for (size_t i = 0; i < 4; ++i) out[(t + i) * out_stride + r] = s[i];
+    }
+    for (; t < t_count; ++t) out[t * out_stride + r] = dot_f32(wr, x + t * w.cols, w.cols);
   }
 }
 
