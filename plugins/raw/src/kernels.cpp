@@ -166,6 +166,33 @@ MRT_MULTIVERSION void tile4x4_f32(const float* const* w, const float* x, size_t 
     }
 }
 
+// Four weight rows against one activation (decode): four independent
+// chains sharing each activation load, one short reduction per row.
+MRT_MULTIVERSION void rows4_f32(const float* const* w, const float* x, size_t n, float* out) {
+  v16 a0{}, a1{}, a2{}, a3{};
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    v16 b, r0, r1, r2, r3;
+    std::memcpy(&b, x + k, sizeof(v16));
+    std::memcpy(&r0, w0 + k, sizeof(v16));
+    std::memcpy(&r1, w1 + k, sizeof(v16));
+    std::memcpy(&r2, w2 + k, sizeof(v16));
+    std::memcpy(&r3, w3 + k, sizeof(v16));
+    a0 += r0 * b;
+    a1 += r1 * b;
+    a2 += r2 * b;
+    a3 += r3 * b;
+  }
+  const v16* acc[4] = {&a0, &a1, &a2, &a3};
+  for (int r = 0; r < 4; ++r) {
+    float sum = 0;
+    for (int j = 0; j < 16; ++j) sum += (*acc[r])[j];
+    for (size_t kk = k; kk < n; ++kk) sum += w[r][kk] * x[kk];
+    out[r] = sum;
+  }
+}
+
 float dot_row(const Matrix& w, size_t r, const float* x) {
   switch (w.type) {
     case WeightType::kF32: return dot_f32(static_cast<const float*>(w.row(r)), x, w.cols);
@@ -189,7 +216,14 @@ void row_to_f32(const Matrix& w, size_t r, float* out) {
 }
 
 void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size_t end) {
-  for (size_t r = begin; r < end; ++r) out[r] = dot_row(w, r, x);
+  size_t r = begin;
+  if (w.type == WeightType::kF32)
+    for (; r + 4 <= end; r += 4) {
+      const float* rows[4] = {static_cast<const float*>(w.row(r)), static_cast<const float*>(w.row(r + 1)),
+                              static_cast<const float*>(w.row(r + 2)), static_cast<const float*>(w.row(r + 3))};
+      rows4_f32(rows, x, w.cols, out + r);
+    }
+  for (; r < end; ++r) out[r] = dot_row(w, r, x);
 }
 
 void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
