@@ -8,11 +8,11 @@
 //  - TENSORS: input_ids int64 [T] → logits float32 [T, vocab] (each position
 //    run in turn from an empty cache): the hook for logit-level tests.
 #include <mrt/plugin.h>
+#include <mrt/plugin_util.hpp>
 
 #include <cstring>
-#include <exception>
 #include <memory>
-#include <new>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -33,15 +33,7 @@ MRT_Status* error(MRT_StatusCode code, const std::string& m) { return g_host->st
 
 template <typename F>
 MRT_Status* guarded(F&& body) {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return error(MRT_CODE_RESOURCE_EXHAUSTED, "out of memory");
-  } catch (const std::exception& e) {
-    return error(MRT_CODE_INTERNAL, e.what());
-  } catch (...) {
-    return error(MRT_CODE_INTERNAL, "unknown exception");
-  }
+  return mrt_plugin::guarded(g_host, "raw: ", std::forward<F>(body));
 }
 
 struct Blob {
@@ -84,9 +76,7 @@ void get_info(MRT_PluginInfo* out) {
   info.device_kinds = kDevices;
   info.num_device_kinds = 1;
   info.flags = 0;  // a model owns one KV cache: the host serialises calls per model
-  size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;
-  std::memcpy(out, &info, n);
-  out->struct_size = n;
+  mrt_plugin::write_info(info, out);
 }
 
 MRT_Status* init(const MRT_InitArgs*, MRT_PluginContext** out) {

@@ -16,11 +16,11 @@
 // services table for files/statuses/results, input validation, and an
 // exception barrier around every function the host calls.
 #include <mrt/plugin.h>
+#include <mrt/plugin_util.hpp>
 
 #include <cmath>
 #include <cstring>
-#include <exception>
-#include <new>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -48,15 +48,7 @@ MRT_Status* error(MRT_StatusCode code, const std::string& message) {
 // Runs `body`, turning any exception into a status: nothing may cross the ABI.
 template <typename F>
 MRT_Status* guarded(F&& body) {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return error(MRT_CODE_RESOURCE_EXHAUSTED, "dense: out of memory");
-  } catch (const std::exception& e) {
-    return error(MRT_CODE_INTERNAL, std::string("dense: ") + e.what());
-  } catch (...) {
-    return error(MRT_CODE_INTERNAL, "dense: unknown exception");
-  }
+  return mrt_plugin::guarded(g_host, "dense: ", std::forward<F>(body));
 }
 
 uint32_t read_u32(const unsigned char* p) {
@@ -96,10 +88,7 @@ void get_info(MRT_PluginInfo* out) {
   info.device_kinds = kDevices;
   info.num_device_kinds = 1;
   info.flags = MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE;  // execute only reads the model
-  // Write no more than the host's struct holds.
-  size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;
-  std::memcpy(out, &info, n);
-  out->struct_size = n;
+  mrt_plugin::write_info(info, out);  // no more than the host's struct holds
 }
 
 MRT_Status* init(const MRT_InitArgs*, MRT_PluginContext** out) {

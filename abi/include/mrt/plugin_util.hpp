@@ -1,0 +1,43 @@
+// Optional C++ conveniences for plugin authors, on top of plugin.h. Header
+// only, nothing here crosses the ABI: it only helps a plugin keep the rules
+// (no exception escapes; write no more of a host struct than it holds).
+#ifndef MRT_PLUGIN_UTIL_HPP_
+#define MRT_PLUGIN_UTIL_HPP_
+
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "mrt/plugin.h"
+
+namespace mrt_plugin {
+
+// Runs `body` (returning MRT_Status*), turning any exception into a status
+// whose message starts with `prefix`: the exception barrier every exported
+// operation needs.
+template <typename Body>
+MRT_Status* guarded(const MRT_HostApi* host, const char* prefix, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return host->status_create(MRT_CODE_RESOURCE_EXHAUSTED, (std::string(prefix) + "out of memory").c_str());
+  } catch (const std::exception& e) {
+    return host->status_create(MRT_CODE_INTERNAL, (std::string(prefix) + e.what()).c_str());
+  } catch (...) {
+    return host->status_create(MRT_CODE_INTERNAL, (std::string(prefix) + "unknown exception").c_str());
+  }
+}
+
+// Copies `info` into the host's struct, no further than the host's
+// struct_size (an older host has a smaller struct), and records the size
+// written.
+inline void write_info(const MRT_PluginInfo& info, MRT_PluginInfo* out) {
+  size_t n = out->struct_size < sizeof info ? out->struct_size : sizeof info;
+  std::memcpy(out, &info, n);
+  out->struct_size = n;
+}
+
+}  // namespace mrt_plugin
+
+#endif  // MRT_PLUGIN_UTIL_HPP_
