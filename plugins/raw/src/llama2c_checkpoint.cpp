@@ -16,7 +16,8 @@ std::string load_llama2c(const void* data, size_t size, LlamaConfig& c, LlamaWei
   c.n_heads = h[3];
   c.n_kv_heads = h[4];
   bool shared = h[5] > 0;
-  c.vocab_size = h[5] < 0 ? -h[5] : h[5];
+  // INT32_MIN has no positive twin: leave it 0 so validate() refuses it.
+  c.vocab_size = h[5] == INT32_MIN ? 0 : (h[5] < 0 ? -h[5] : h[5]);
   c.seq_len = h[6];
   c.rope_interleaved = true;
   if (std::string why = c.validate(); !why.empty()) return "checkpoint header: " + why;
