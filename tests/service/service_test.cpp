@@ -1,6 +1,7 @@
 // The real daemon (model-runtime.vnode) on a temporary socket, driven with
 // the client library: concurrency, deadlines, queues, disconnects, hostile
 // input, capabilities, identity and draining.
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -53,6 +54,7 @@ class Daemon {
     size_t queue_capacity = 64;
     std::vector<std::string> env;
     uint32_t max_frame = 1 << 20;
+    int metrics_port = 0;
   };
 
   Daemon(const test::TempDir& dir, const Options& o) : dir_(dir) {
@@ -67,7 +69,8 @@ class Daemon {
                                      "--plugin-file", test::fixture_plugin("good").string(),
                                      "--plugin-file", test::fixture_plugin("gpu").string(),
                                      "--queue-capacity", std::to_string(o.queue_capacity),
-                                     "--max-frame-bytes", std::to_string(o.max_frame)};
+                                     "--max-frame-bytes", std::to_string(o.max_frame),
+                                     "--metrics-port", std::to_string(o.metrics_port)};
     pid_ = fork();
     if (pid_ == 0) {
       for (const auto& e : o.env) putenv(const_cast<char*>(e.c_str()));
@@ -153,6 +156,9 @@ class ServiceTest : public ::testing::Test {
     model("short-talker", "words=5\n", "task: text-generation\n");
     model("gpu-only", "bytes=10\n", "device: gpu\n");
     dir.write("outside/evil/model.fixture", "bytes=1\n");
+    // A real text model, served by the raw plugin the daemon loads from the build.
+    fs::copy(fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama-hf", dir.path() / "models/tiny-llama",
+             fs::copy_options::recursive);
   }
   test::TempDir dir;
 };
@@ -492,6 +498,47 @@ TEST_F(ServiceTest, SigtermDrainsInFlightRequests) {
   EXPECT_EQ(d.stop(), 0);
   EXPECT_FALSE(Client::connect(d.socket()));  // no longer accepting
   EXPECT_NE(d.log().find("draining"), std::string::npos);
+}
+
+TEST_F(ServiceTest, RealTextModelStreamsThroughTheService) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  std::string streamed;
+  auto r = c->infer(text_request("tiny-llama", "the cat sat on the mat", 3, true),
+                    [&](const std::string& chunk) { streamed += chunk; });
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_TRUE(r->text().final());
+  EXPECT_EQ(r->text().text(), streamed);
+  EXPECT_GT(r->text().generated_tokens(), 0);
+  EXPECT_EQ(r->text().prompt_tokens(), 7);  // the reference tokenization of this prompt
+  // A prompt longer than the context (96) is a clear error, and the service goes on.
+  std::string long_prompt;
+  for (int i = 0; i < 120; ++i) long_prompt += "cat ";
+  auto too_long = c->infer(text_request("tiny-llama", long_prompt, 3, false));
+  EXPECT_EQ(too_long.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(too_long.status().message().find("context holds 96"), std::string::npos) << too_long.status().message();
+  EXPECT_TRUE(c->infer(identity_request(1)));
+}
+
+TEST_F(ServiceTest, MetricsOverHttpOnLoopback) {
+  Daemon::Options o;
+  o.metrics_port = 20000 + static_cast<int>(getpid() % 20000);
+  Daemon d(dir, o);
+  ASSERT_TRUE(d.connect()->infer(identity_request(1)));
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(o.metrics_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(::send(s, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string resp;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(s, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
+  ::close(s);
+  EXPECT_EQ(resp.rfind("HTTP/1.0 200 OK", 0), 0u) << resp.substr(0, 200);
+  EXPECT_NE(resp.find("inference_success_total 1"), std::string::npos);
 }
 
 TEST_F(ServiceTest, ModelsLoadUnloadAndMetricsThroughTheProtocol) {
