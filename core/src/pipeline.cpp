@@ -7,13 +7,6 @@
 namespace mrt {
 namespace {
 
-std::vector<MRT_Tensor> views_of(const std::vector<Tensor>& tensors) {
-  std::vector<MRT_Tensor> v;
-  v.reserve(tensors.size());
-  for (const auto& t : tensors) v.push_back(t.view());
-  return v;
-}
-
 struct RequestViews {
   std::vector<MRT_Tensor> tensors;
   std::vector<const char*> stop;
@@ -22,7 +15,7 @@ struct RequestViews {
 };
 
 void build_request(const InferRequest& in, RequestViews& out) {
-  out.tensors = views_of(in.tensors);
+  out.tensors = tensor_views(in.tensors);
   for (const auto& s : in.generation.stop) out.stop.push_back(s.c_str());
   MRT_GenerationParams& g = out.generation;
   g.struct_size = MRT_GENERATION_PARAMS_STRUCT_SIZE;
@@ -116,7 +109,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
     const std::vector<MRT_Tensor> no_tensors;
     MRT_StageArgs args = make_stage_args(views.request, no_tensors, call, pre);
     MRT_RETURN_IF_ERROR(model.run_stage(Stage::kPreprocess, args));
-    inputs = views_of(pre.tensors);
+    inputs = tensor_views(pre.tensors);
   } else if (request.kind == MRT_PAYLOAD_TENSORS) {
     inputs = views.tensors;
     if (inputs.size() == 1 && model.inputs().size() == 1 && (inputs[0].name == nullptr || inputs[0].name[0] == '\0'))
@@ -141,7 +134,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
 
   // --- postprocess ----------------------------------------------------------------
   if (model.has_stage(Stage::kPostprocess)) {
-    std::vector<MRT_Tensor> outs = views_of(exec.tensors);
+    std::vector<MRT_Tensor> outs = tensor_views(exec.tensors);
     MRT_Results post;
     MRT_StageArgs pargs = make_stage_args(views.request, outs, call, post);
     MRT_RETURN_IF_ERROR(model.run_stage(Stage::kPostprocess, pargs));

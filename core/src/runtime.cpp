@@ -34,10 +34,6 @@ Status Runtime::add_model_path(const std::string& model_id, const std::filesyste
 
 namespace {
 
-// Cache keys are "<model_id>" or "<scope>/<model_id>" (ids never hold '/').
-std::string cache_key(const std::string& scope, const std::string& model_id) {
-  return scope.empty() ? model_id : scope + "/" + model_id;
-}
 std::pair<std::string, std::string> split_key(const std::string& key) {
   size_t slash = key.rfind('/');
   if (slash == std::string::npos) return {"", key};
@@ -45,6 +41,10 @@ std::pair<std::string, std::string> split_key(const std::string& key) {
 }
 
 }  // namespace
+
+std::string model_key(const std::string& scope, const std::string& model_id) {
+  return scope.empty() ? model_id : scope + "/" + model_id;
+}
 
 Result<ModelLocation> Runtime::locate(const std::string& scope, const std::string& model_id) const {
   if (!scope.empty()) {
@@ -77,9 +77,7 @@ Result<std::shared_ptr<LoadedModel>> Runtime::load_uncached(const std::string& k
     InferRequest warm;
     warm.model_id = model_id;
     for (const auto& in : (*model)->inputs()) {
-      Dims dims;
-      for (int64_t d : in.dims) dims.push_back(d < 0 ? 1 : d);
-      auto t = Tensor::zeros(in.name, in.dtype, dims);
+      auto t = zeros_for_dims(in.name, in.dtype, in.dims);
       if (!t) return t.status().with_context("warm-up input");
       warm.tensors.push_back(std::move(*t));
     }
@@ -114,7 +112,7 @@ ModelStatus Runtime::status_of(const std::string& key, const LoadedModel& m, int
 
 Result<ModelStatus> Runtime::load(const std::string& model_id, const std::string& scope) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
-  std::string key = cache_key(scope, model_id);
+  std::string key = model_key(scope, model_id);
   auto handle = cache_.acquire(key);
   if (!handle) return handle.status();
   return status_of(key, **handle, 0);
@@ -135,14 +133,14 @@ Result<InferResult> Runtime::infer(const InferRequest& request) {
   if (request.timeout) control->set_timeout(*request.timeout);
   Status live = control->check();
   if (!live.is_ok()) return finish(live);
-  auto handle = cache_.acquire(cache_key(request.scope, request.model_id));
+  auto handle = cache_.acquire(model_key(request.scope, request.model_id));
   if (!handle) return finish(handle.status());
   return finish(run_pipeline(**handle, request, *control));
 }
 
 Status Runtime::unload(const std::string& model_id, const std::string& scope) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
-  return cache_.unload(cache_key(scope, model_id));
+  return cache_.unload(model_key(scope, model_id));
 }
 
 std::vector<ModelStatus> Runtime::resident() const {

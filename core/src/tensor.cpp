@@ -113,12 +113,17 @@ Status validate_tensor_view(const MRT_Tensor& t) {
   return Status::ok();
 }
 
-Result<Tensor> tensor_from_view(const MRT_Tensor& v) {
-  MRT_RETURN_IF_ERROR(validate_tensor_view(v));
-  auto t = Tensor::zeros(v.name ? v.name : "", static_cast<MRT_DType>(v.dtype), Dims(v.dims, v.dims + v.rank));
-  if (!t) return t.status();
-  if (v.byte_size) std::memcpy(t->data(), v.data, v.byte_size);
-  return t;
+std::vector<MRT_Tensor> tensor_views(const std::vector<Tensor>& tensors) {
+  std::vector<MRT_Tensor> v;
+  v.reserve(tensors.size());
+  for (const auto& t : tensors) v.push_back(t.view());
+  return v;
+}
+
+Result<Tensor> zeros_for_dims(std::string name, MRT_DType dtype, const Dims& declared) {
+  Dims dims;
+  for (int64_t d : declared) dims.push_back(d < 0 ? 1 : d);
+  return Tensor::zeros(std::move(name), dtype, std::move(dims));
 }
 
 }  // namespace mrt

@@ -48,9 +48,7 @@ Result<std::vector<Tensor>> sample_inputs(const LoadedModel& model) {
       continue;
     }
     if (spec.rank < 0) return invalid_argument("input '" + spec.name + "' has unknown rank and no reference input");
-    Dims dims;
-    for (int64_t d : spec.dims) dims.push_back(d < 0 ? 1 : d);
-    auto t = Tensor::zeros(spec.name, spec.dtype, dims);
+    auto t = zeros_for_dims(spec.name, spec.dtype, spec.dims);
     if (!t) return t.status();
     out.push_back(std::move(*t));
   }
@@ -72,12 +70,6 @@ Result<std::vector<Tensor>> execute_direct(const LoadedModel& model, const std::
 }
 
 namespace {
-
-std::vector<MRT_Tensor> views(const std::vector<Tensor>& ts) {
-  std::vector<MRT_Tensor> v;
-  for (const auto& t : ts) v.push_back(t.view());
-  return v;
-}
 
 bool same_bytes(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   if (a.size() != b.size()) return false;
@@ -180,7 +172,7 @@ std::vector<Check> model_checks(size_t i) {
         }
         Loaded l = load_with_inputs(ctx, loc);
         if (!l.model) return l.error;
-        auto out = execute_direct(*l.model, views(l.inputs));
+        auto out = execute_direct(*l.model, tensor_views(l.inputs));
         if (!out) return fail("execute: " + out.status().to_string());
         double worst = 0;
         size_t compared = 0;
@@ -211,7 +203,7 @@ std::vector<Check> model_checks(size_t i) {
       per_model("execute/wrong-dtype", i, [](Context& ctx, const ModelLocation& loc) {
         Loaded l = load_with_inputs(ctx, loc);
         if (!l.model) return l.error;
-        auto v = views(l.inputs);
+        auto v = tensor_views(l.inputs);
         // Same byte size, other dtype: only the dtype is wrong.
         MRT_DType other = dtype_size(v[0].dtype) == 4 ? (v[0].dtype == MRT_DTYPE_INT32 ? MRT_DTYPE_FLOAT32 : MRT_DTYPE_INT32)
                           : dtype_size(v[0].dtype) == 8 ? (v[0].dtype == MRT_DTYPE_INT64 ? MRT_DTYPE_FLOAT64 : MRT_DTYPE_INT64)
@@ -223,7 +215,7 @@ std::vector<Check> model_checks(size_t i) {
       per_model("execute/wrong-rank", i, [](Context& ctx, const ModelLocation& loc) {
         Loaded l = load_with_inputs(ctx, loc);
         if (!l.model) return l.error;
-        auto v = views(l.inputs);
+        auto v = tensor_views(l.inputs);
         Dims dims(v[0].dims, v[0].dims + v[0].rank);
         dims.push_back(1);  // same elements, one more dim
         v[0].dims = dims.data();
@@ -242,14 +234,14 @@ std::vector<Check> model_checks(size_t i) {
         dims[fixed] += 1;
         auto wrong = Tensor::zeros(spec.name, l.inputs[0].dtype(), dims);
         if (!wrong) return fail(wrong.status().to_string());
-        auto v = views(l.inputs);
+        auto v = tensor_views(l.inputs);
         v[0] = wrong->view();
         return expect_invalid(*l.model, v, "input of shape " + dims_to_string(dims));
       }),
       per_model("execute/concurrent-matches-sequential", i, [](Context& ctx, const ModelLocation& loc) {
         Loaded l = load_with_inputs(ctx, loc);
         if (!l.model) return l.error;
-        auto v = views(l.inputs);
+        auto v = tensor_views(l.inputs);
         auto expected = execute_direct(*l.model, v);
         if (!expected) return fail("execute: " + expected.status().to_string());
         bool shared = ctx.plugin->info().concurrent_execute();

@@ -143,10 +143,9 @@ Status write_outputs(const std::string& dir, const std::vector<mrt::Tensor>& ten
 Result<std::unique_ptr<mrt::Runtime>> make_runtime(const Options& o) {
   if (!o.verbose) mrt::set_log_level(mrt::LogLevel::kWarning);
   mrt::RuntimeConfig config;
-  config.plugin_files = mrt::builtin_plugin_files();
-  for (const auto& f : o.plugin_files) config.plugin_files.emplace_back(f);
-  config.plugin_dirs = mrt::default_plugin_dirs();
-  for (const auto& d : o.plugin_dirs) config.plugin_dirs.emplace_back(d);
+  auto paths = mrt::plugin_paths(o.plugin_files, o.plugin_dirs);
+  config.plugin_files = std::move(paths.files);
+  config.plugin_dirs = std::move(paths.dirs);
   config.num_threads = std::max(1, o.threads);
   config.routing.forced_plugin = o.plugin;
   config.model_search_paths.clear();

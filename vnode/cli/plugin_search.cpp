@@ -24,4 +24,11 @@ std::vector<std::filesystem::path> default_plugin_dirs() {
   return out;
 }
 
+PluginPaths plugin_paths(const std::vector<std::string>& extra_files, const std::vector<std::string>& extra_dirs) {
+  PluginPaths p{builtin_plugin_files(), default_plugin_dirs()};
+  p.files.insert(p.files.end(), extra_files.begin(), extra_files.end());
+  p.dirs.insert(p.dirs.end(), extra_dirs.begin(), extra_dirs.end());
+  return p;
+}
+
 }  // namespace mrt

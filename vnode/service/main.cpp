@@ -76,10 +76,9 @@ int main(int argc, char** argv) {
   }
   config.storage.state_dir = state_dir;
   config.storage.system_models = system_models;
-  config.plugin_files = builtin_plugin_files();
-  for (const auto& f : plugin_files) config.plugin_files.emplace_back(f);
-  config.plugin_dirs = default_plugin_dirs();
-  for (const auto& d : plugin_dirs) config.plugin_dirs.emplace_back(d);
+  auto paths = plugin_paths(plugin_files, plugin_dirs);
+  config.plugin_files = std::move(paths.files);
+  config.plugin_dirs = std::move(paths.dirs);
   config.max_frame_bytes = max_frame;
   config.queue_capacity = queue_capacity;
   config.metrics_http_port = metrics_port;

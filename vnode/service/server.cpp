@@ -105,10 +105,6 @@ class Connection {
     status_to_proto(s, f.mutable_error());
     (void)send(f);
   }
-  bool is_open() const {
-    std::lock_guard lock(write_mutex_);
-    return open_;
-  }
 
   // Calls in flight, so a disconnect or a Cancel frame can cancel them.
   void track(uint64_t id, std::shared_ptr<CallControl> c) {
@@ -268,6 +264,7 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   }
   for (const auto& mount : m.mounts)
     if (mount.path == "/home/<AID>/models") s->user_models_source_ = mount.source;
+  s->time_read_ = m.has("CAP_TIME_READ");
   auto rt = Runtime::create(std::move(rc));
   if (!rt) return rt.status();
   s->runtime_ = std::move(*rt);
@@ -419,7 +416,7 @@ ipc::ServerFrame Server::infer_response(uint64_t id, const std::string& model_id
   f.set_request_id(id);
   ipc::InferResponse* r = f.mutable_infer();
   r->set_model_id(model_id);
-  if (config_.manifest.has("CAP_TIME_READ")) r->set_latency_ms(latency_ms);
+  if (time_read_) r->set_latency_ms(latency_ms);
   if (result.text) {
     auto* t = r->mutable_text();
     t->set_text(result.text->text);
@@ -465,7 +462,7 @@ void Server::log_request(const std::string& aid, uint64_t id, const InferRequest
   std::string line = "event=infer aid=" + aid + " request=" + std::to_string(id) + " model=" + r.model_id +
                      " scope=" + (r.scope.empty() ? "system" : "user") + " status=" +
                      std::string(status_code_name(s.code())) +
-                     (config_.manifest.has("CAP_TIME_READ") ? std::string(" latency_ms=") + ms : std::string());
+                     (time_read_ ? std::string(" latency_ms=") + ms : std::string());
   if (s.is_ok()) log_info("request", line);
   else log_warning("request", line + " error=\"" + s.message() + "\"");
 }
@@ -478,7 +475,7 @@ void Server::record(const Status& s, double latency_ms) {
     errors_.add();
     failures_.with(std::string(status_code_name(s.code()))).add();
   }
-  if (config_.manifest.has("CAP_TIME_READ")) latency_ms_.observe(latency_ms);
+  if (time_read_) latency_ms_.observe(latency_ms);
 }
 
 void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::string& bytes) {
@@ -553,7 +550,7 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
       request->top_k = req.options().top_k();
       auto control = std::make_shared<CallControl>();
       // Without CAP_TIME_READ the service cannot read clocks: no deadlines.
-      if (req.options().timeout_ms() > 0 && config_.manifest.has("CAP_TIME_READ"))
+      if (req.options().timeout_ms() > 0 && time_read_)
         control->set_timeout(std::chrono::milliseconds(req.options().timeout_ms()));
       request->control = control;
       std::weak_ptr<Connection> weak = c;
@@ -570,7 +567,7 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
         };
       }
       c->track(id, control);
-      std::string queue = request->scope.empty() ? request->model_id : request->scope + "/" + request->model_id;
+      std::string queue = model_key(request->scope, request->model_id);
       auto job = [this, weak, id, request, start, queue] {
         auto conn = weak.lock();
         if (!conn) return;

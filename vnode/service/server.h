@@ -62,8 +62,6 @@ class Server {
   void stop();
   // The Prometheus text of the service's metrics.
   std::string metrics_text() const;
-  const ServiceLimits& limits() const { return limits_; }
-  const Runtime& runtime() const { return *runtime_; }
 
  private:
   Server() = default;
@@ -88,6 +86,7 @@ class Server {
   ServiceLimits limits_;
   std::unique_ptr<MountTable> mounts_;
   std::string user_models_source_;  // the source mounted at /home/<AID>/models
+  bool time_read_ = false;          // CAP_TIME_READ: deadlines and latencies
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<Scheduler> scheduler_;
   int listen_fd_ = -1;

@@ -5,14 +5,12 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "utf8.h"
+
 namespace mrt::raw {
 namespace {
 
 const std::string kSpace = "\xE2\x96\x81";  // ▁ U+2581
-
-size_t utf8_len(unsigned char lead) {
-  return lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 1;
-}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
@@ -105,7 +103,7 @@ void HfTokenizer::encode_chunk(const std::string& normalized, std::vector<int>& 
   // (leftmost first) until no pair has a rank.
   std::vector<std::string> syms;
   for (size_t i = 0; i < normalized.size();) {
-    size_t n = std::min(utf8_len(static_cast<unsigned char>(normalized[i])), normalized.size() - i);
+    size_t n = std::min(utf8_sequence_length(static_cast<unsigned char>(normalized[i])), normalized.size() - i);
     syms.push_back(normalized.substr(i, n));
     i += n;
   }
@@ -168,10 +166,8 @@ std::string HfTokenizer::decode(int token, bool& at_start) const {
   if (token < 0 || static_cast<size_t>(token) >= pieces_.size()) return "";
   if (static_cast<size_t>(token) < special_.size() && special_[static_cast<size_t>(token)]) return "";
   const std::string& piece = pieces_[static_cast<size_t>(token)];
-  unsigned int byte = 0;
-  std::string s;
-  if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1) s = std::string(1, static_cast<char>(byte));
-  else s = replace_all(piece, kSpace, " ");
+  int byte = byte_fallback_value(piece);
+  std::string s = byte >= 0 ? std::string(1, static_cast<char>(byte)) : replace_all(piece, kSpace, " ");
   if (at_start && !s.empty() && s[0] == ' ') s.erase(0, 1);  // the decoder's Strip(" ", 1, 0)
   at_start = false;
   return s;

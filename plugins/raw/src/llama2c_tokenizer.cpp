@@ -1,5 +1,7 @@
 #include "llama2c_tokenizer.h"
 
+#include "utf8.h"
+
 #include <cstring>
 
 namespace mrt::raw {
@@ -42,9 +44,7 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool bos) const
   // One token per UTF-8 character, or its bytes when the vocabulary lacks it.
   size_t i = 0;
   while (i < with_prefix.size()) {
-    unsigned char lead = static_cast<unsigned char>(with_prefix[i]);
-    size_t len = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 1;
-    len = std::min(len, with_prefix.size() - i);
+    size_t len = std::min(utf8_sequence_length(static_cast<unsigned char>(with_prefix[i])), with_prefix.size() - i);
     auto it = ids_.find(with_prefix.substr(i, len));
     if (it != ids_.end()) {
       tokens.push_back(it->second);
@@ -79,8 +79,7 @@ std::string Llama2cTokenizer::decode(int token, bool& at_start) const {
   std::string piece = pieces_[static_cast<size_t>(token)];
   if (at_start && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
   at_start = false;
-  unsigned int byte = 0;
-  if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1) return std::string(1, static_cast<char>(byte));
+  if (int byte = byte_fallback_value(piece); byte >= 0) return std::string(1, static_cast<char>(byte));
   return piece;
 }
 

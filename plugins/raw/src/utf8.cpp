@@ -1,5 +1,7 @@
 #include "utf8.h"
 
+#include <cstdio>
+
 namespace mrt::raw {
 namespace {
 
@@ -62,6 +64,16 @@ std::string utf8_sanitize(std::string_view s) {
     i += u.length;
   }
   return out;
+}
+
+size_t utf8_sequence_length(unsigned char lead) {
+  return lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 1;
+}
+
+int byte_fallback_value(const std::string& piece) {
+  unsigned int byte = 0;
+  if (piece.size() == 6 && std::sscanf(piece.c_str(), "<0x%02X>", &byte) == 1) return static_cast<int>(byte);
+  return -1;
 }
 
 }  // namespace mrt::raw

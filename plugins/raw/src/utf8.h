@@ -16,5 +16,9 @@ namespace mrt::raw {
 size_t utf8_complete_prefix(std::string_view s);
 // `s` with every invalid or truncated sequence replaced by U+FFFD.
 std::string utf8_sanitize(std::string_view s);
+// Bytes of the sequence a lead byte starts (1 for ASCII and invalid leads).
+size_t utf8_sequence_length(unsigned char lead);
+// The byte a SentencePiece byte-fallback piece "<0xNN>" stands for, or -1.
+int byte_fallback_value(const std::string& piece);
 
 }  // namespace mrt::raw

@@ -16,9 +16,7 @@ class CallControl {
   using Clock = std::chrono::steady_clock;
 
   void cancel() { cancelled_.store(true); }
-  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
   void set_timeout(std::chrono::microseconds timeout) { deadline_ = Clock::now() + timeout; }
-  bool has_deadline() const { return deadline_.has_value(); }
 
   bool cancelled() const { return cancelled_.load(); }
   bool expired() const { return deadline_ && Clock::now() >= *deadline_; }

@@ -56,6 +56,10 @@ struct RuntimeStats {
   ModelCacheStats cache;
 };
 
+// The key of a model in the cache and the scheduler's queues:
+// "<model_id>" or "<scope>/<model_id>" (model ids never hold '/').
+std::string model_key(const std::string& scope, const std::string& model_id);
+
 class Runtime {
  public:
   static Result<std::unique_ptr<Runtime>> create(RuntimeConfig config);

@@ -49,7 +49,6 @@ class Scheduler {
   void drain();
   size_t depth(const std::string& queue) const;
   size_t total_depth() const;
-  int workers() const { return static_cast<int>(threads_.size()); }
 
  private:
   struct Item {

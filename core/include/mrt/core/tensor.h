@@ -61,7 +61,9 @@ class Tensor {
 // Checks an ABI tensor view for internal consistency (known dtype, rank in
 // range, non-negative dims, byte_size matching) and names what is wrong.
 Status validate_tensor_view(const MRT_Tensor& t);
-// Deep copy of an ABI view into an owning tensor.
-Result<Tensor> tensor_from_view(const MRT_Tensor& t);
+// Views of `tensors` for the ABI, valid while they live unmoved.
+std::vector<MRT_Tensor> tensor_views(const std::vector<Tensor>& tensors);
+// Zeros shaped by a model's declared dims, dynamic (-1) dims taken as 1.
+Result<Tensor> zeros_for_dims(std::string name, MRT_DType dtype, const Dims& declared);
 
 }  // namespace mrt
