@@ -12,6 +12,8 @@ packages=(
   libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
   libsystemd-dev                           # sd_notify readiness when run under systemd
   nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
+  libdnnl-dev                              # oneDNN: the CPU backend's primitives (plugins/onednn)
+  libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
   libgtest-dev libgmock-dev                # unit tests
   python3                                  # fixture generators in scripts/
 )

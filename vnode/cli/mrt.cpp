@@ -72,9 +72,12 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-void print_bench(const std::string& model, const std::string& via, int threads, const std::vector<double>& ms) {
-  std::printf("bench: model=%s via=%s threads=%d iterations=%zu median_ms=%.4f p90_ms=%.4f\n", model.c_str(), via.c_str(),
-              threads, ms.size(), percentile(ms, 0.5), percentile(ms, 0.9));
+// `load_ms` < 0: not measured (the service loaded the model earlier).
+void print_bench(const std::string& model, const std::string& via, int threads, const std::vector<double>& ms, double load_ms = -1) {
+  std::printf("bench: model=%s via=%s threads=%d iterations=%zu median_ms=%.4f p90_ms=%.4f", model.c_str(), via.c_str(), threads,
+              ms.size(), percentile(ms, 0.5), percentile(ms, 0.9));
+  if (load_ms >= 0) std::printf(" load_ms=%.2f", load_ms);
+  std::printf("\n");
 }
 
 // Times `once` after a warm-up; `once` returns false on failure.
@@ -186,8 +189,10 @@ int local_infer(const Options& o, mrt::InferRequest request) {
   if (!rt) return fail(rt.status());
   request.model_id = model_id_for(o.model);
   if (auto s = (*rt)->add_model_path(request.model_id, o.model); !s.is_ok()) return fail(s);
+  auto load_start = std::chrono::steady_clock::now();
   auto loaded = (*rt)->load(request.model_id);
   if (!loaded) return fail(loaded.status());
+  double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
   // Unnamed inputs are bound to the model's inputs in order.
   for (size_t i = 0; i < request.tensors.size() && i < loaded->inputs.size(); ++i)
     if (request.tensors[i].name().empty()) request.tensors[i].set_name(loaded->inputs[i].name);
@@ -207,7 +212,7 @@ int local_infer(const Options& o, mrt::InferRequest request) {
     request.on_text = nullptr;
     auto ms = time_runs(o.bench, [&] { return (*rt)->infer(request).status(); });
     if (!ms) return fail(ms.status());
-    print_bench(request.model_id, "in-process plugin=" + result->plugin, o.threads, *ms);
+    print_bench(request.model_id, "in-process plugin=" + result->plugin, o.threads, *ms, load_ms);
   }
   return 0;
 }

@@ -1,0 +1,154 @@
+// Running a plan: one arena per call context, memory objects bound to it
+// once, then per request only primitive::execute (and the host kernels of
+// reference steps).
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "ops.h"
+#include "plan.h"
+
+namespace mrt::onednn {
+
+Plan::~Plan() = default;
+
+size_t Plan::num_primitives() const {
+  size_t n = 0;
+  for (const auto& s : steps_) n += s.kind == 0;
+  return n;
+}
+
+size_t Plan::num_reference_steps() const { return steps_.size() - num_primitives(); }
+
+std::unique_ptr<ExecContext> Plan::make_context() const { return std::make_unique<ExecContext>(*this); }
+
+namespace {
+
+void* aligned_alloc_or_throw(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+ExecContext::ExecContext(const Plan& plan) : plan_(plan), stream_(plan.engine_) {
+  arena_ = aligned_alloc_or_throw(plan.arena_bytes_);
+  scratchpad_ = aligned_alloc_or_throw(plan.scratchpad_bytes_);
+  memories_.resize(plan.slots_.size());
+  for (size_t i = 0; i < plan.slots_.size(); ++i) {
+    const Slot& s = plan.slots_[i];
+    if (s.dtype != DType::kFloat) continue;
+    memories_[i] = dnnl::memory(s.md, plan.engine_, data(static_cast<int>(i)));
+  }
+  dnnl::memory scratch;
+  if (plan.scratchpad_bytes_) scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(plan.scratchpad_bytes_)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::a), plan.engine_, scratchpad_);
+  for (const auto& st : plan.steps_) {
+    std::unordered_map<int, dnnl::memory> args;
+    if (st.kind == 0) {
+      for (const auto& [arg, slot] : st.prim.args) args[arg] = memories_[static_cast<size_t>(slot)];
+      if (plan.scratchpad_bytes_) args[DNNL_ARG_SCRATCHPAD] = scratch;
+    }
+    args_.push_back(std::move(args));
+  }
+}
+
+ExecContext::~ExecContext() {
+  std::free(arena_);
+  std::free(scratchpad_);
+}
+
+void* ExecContext::data(int slot) {
+  const Slot& s = plan_.slots_[static_cast<size_t>(slot)];
+  if (s.constant) return const_cast<void*>(s.constant->raw());
+  return static_cast<char*>(arena_) + plan_.buffer_offsets_[static_cast<size_t>(slot)];
+}
+
+const void* ExecContext::data(int slot) const { return const_cast<ExecContext*>(this)->data(slot); }
+
+bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (cancelled && cancelled()) return false;
+    const Step& st = steps_[i];
+    if (st.kind == 0) {
+      st.prim.primitive.execute(ctx.stream_, ctx.args_[i]);
+      continue;
+    }
+    ctx.stream_.wait();
+    // Reference step: host tensors in, host tensors out (cheap ops only).
+    std::vector<HostTensor> ins;
+    std::vector<const HostTensor*> ptrs;
+    ins.reserve(st.ref.inputs.size());
+    for (int s : st.ref.inputs) {
+      if (s < 0) {
+        ptrs.push_back(nullptr);
+        continue;
+      }
+      const Slot& sl = slots_[static_cast<size_t>(s)];
+      if (sl.constant) {
+        ptrs.push_back(sl.constant);
+        continue;
+      }
+      ins.emplace_back(sl.dtype, sl.dims);
+      if (sl.bytes) std::memcpy(ins.back().raw(), ctx.data(s), sl.bytes);
+      ptrs.push_back(&ins.back());
+    }
+    std::vector<HostTensor> outs = onnx::evaluate(st.ref.node, graph_.opset, ptrs);
+    for (size_t k = 0; k < st.ref.outputs.size(); ++k) {
+      int s = st.ref.outputs[k];
+      if (s < 0) continue;
+      const Slot& sl = slots_[static_cast<size_t>(s)];
+      if (k >= outs.size() || outs[k].bytes() != sl.bytes || outs[k].dtype() != sl.dtype)
+        throw onnx::OnnxError(st.ref.node.describe(graph_.opset) + ": produced " + (k < outs.size() ? onnx::dims_string(outs[k].dims()) : "nothing") +
+                              ", planned " + onnx::dims_string(sl.dims));
+      if (sl.bytes) std::memcpy(ctx.data(s), outs[k].raw(), sl.bytes);
+    }
+  }
+  ctx.stream_.wait();
+  return true;
+}
+
+std::vector<HostTensor> run_graph(const dnnl::engine& engine, const onnx::Graph& g, const std::vector<HostTensor>& inputs) {
+  if (inputs.size() != g.inputs.size())
+    throw onnx::OnnxError("the graph has " + std::to_string(g.inputs.size()) + " inputs, " + std::to_string(inputs.size()) + " given");
+  std::map<std::string, Dims> dims;
+  for (size_t i = 0; i < inputs.size(); ++i) dims[g.inputs[i]] = inputs[i].dims();
+  std::unique_ptr<Plan> planned;
+  try {
+    planned = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(g, dims)));
+  } catch (const onnx::OnnxError& e) {
+    if (std::string(e.what()).find("must be a constant") == std::string::npos) throw;
+    // Inputs that set shapes (Reshape's shape, Resize's scales...) given at
+    // run time: plan for their values, binding small inputs as constants.
+    onnx::Graph bound = g;
+    bound.inputs.clear();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].numel() <= 16) bound.constants[g.inputs[i]] = inputs[i];
+      else bound.inputs.push_back(g.inputs[i]);
+    }
+    std::vector<HostTensor> rest;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].numel() > 16) rest.push_back(inputs[i]);
+    if (bound.inputs.size() == g.inputs.size()) throw;
+    return run_graph(engine, bound, rest);
+  }
+  Plan& plan = *planned;
+  auto ctx = plan.make_context();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Slot& s = plan.slot(plan.input_slots()[i]);
+    if (inputs[i].dtype() != s.dtype) throw onnx::OnnxError("input '" + g.inputs[i] + "' has the wrong dtype");
+    if (s.bytes) std::memcpy(ctx->data(plan.input_slots()[i]), inputs[i].raw(), s.bytes);
+  }
+  plan.run(*ctx, nullptr);
+  std::vector<HostTensor> out;
+  for (int o : plan.output_slots()) {
+    const Slot& s = plan.slot(o);
+    HostTensor t(s.dtype, s.dims);
+    if (s.bytes) std::memcpy(t.raw(), ctx->data(o), s.bytes);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace mrt::onednn

@@ -1,0 +1,121 @@
+// An execution plan: one specialized, fused ONNX graph lowered to oneDNN
+// primitives (created, and their weights reordered, once) plus host
+// reference steps for the ops oneDNN has no primitive for. A plan is built
+// per set of concrete input dims (a new batch size builds a new plan) and
+// is immutable afterwards; each concurrent call runs it with its own
+// ExecContext (activation arena, scratchpad, memory objects).
+#pragma once
+
+#include <dnnl.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "graph_passes.h"
+#include "ir.h"
+
+namespace mrt::onednn {
+
+using onnx::DType;
+using onnx::Dims;
+using onnx::HostTensor;
+
+// One value the plan reads or writes.
+struct Slot {
+  std::string name;
+  DType dtype = DType::kFloat;
+  Dims dims;
+  dnnl::memory::desc md;  // float32 slots: the layout stored; others: empty
+  size_t bytes = 0;
+  int buffer = -1;                  // arena buffer; -1 for constants
+  const HostTensor* constant = nullptr;
+  std::shared_ptr<HostTensor> owned;  // constants the plan made (reordered weights, scaled biases)
+};
+
+struct PrimitiveStep {
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, int>> args;  // DNNL_ARG_* → slot
+  std::string what;                        // node name and kind, for profiling and errors
+};
+
+struct ReferenceStep {
+  onnx::Node node;
+  std::vector<int> inputs;   // slot per node input (-1 = omitted)
+  std::vector<int> outputs;  // slot per node output (-1 = omitted)
+};
+
+struct Step {
+  int kind = 0;  // 0 = primitive, 1 = reference
+  PrimitiveStep prim;
+  ReferenceStep ref;
+};
+
+class ExecContext;
+
+class Plan {
+ public:
+  // Lowers `g` (specialized and fused). Throws onnx::OnnxError naming the
+  // node for anything it cannot run.
+  Plan(const dnnl::engine& engine, onnx::FusedGraph g);
+  ~Plan();
+
+  const std::vector<int>& input_slots() const { return inputs_; }
+  const std::vector<int>& output_slots() const { return outputs_; }
+  const Slot& slot(int i) const { return slots_[static_cast<size_t>(i)]; }
+  size_t arena_bytes() const { return arena_bytes_; }
+  size_t constant_bytes() const { return constant_bytes_; }
+  size_t num_primitives() const;
+  size_t num_reference_steps() const;
+  int fused_nodes() const { return fused_nodes_; }
+
+  std::unique_ptr<ExecContext> make_context() const;
+  // Runs every step; `cancelled` is polled between steps (true stops the
+  // run and returns false).
+  bool run(ExecContext& ctx, const std::function<bool()>& cancelled) const;
+
+ private:
+  friend class PlanBuilder;
+  friend class ExecContext;
+  dnnl::engine engine_;
+  onnx::Graph graph_;  // keeps the constants the slots point into
+  std::vector<Slot> slots_;
+  std::vector<Step> steps_;
+  std::vector<int> inputs_, outputs_;
+  std::vector<size_t> buffer_offsets_;
+  size_t arena_bytes_ = 0;
+  size_t scratchpad_bytes_ = 0;
+  size_t constant_bytes_ = 0;
+  int fused_nodes_ = 0;
+};
+
+// Per-call state: the activation arena and the memory objects over it.
+class ExecContext {
+ public:
+  explicit ExecContext(const Plan& plan);
+  ~ExecContext();
+  ExecContext(const ExecContext&) = delete;
+  ExecContext& operator=(const ExecContext&) = delete;
+
+  void* data(int slot);
+  const void* data(int slot) const;
+
+ private:
+  friend class Plan;
+  const Plan& plan_;
+  void* arena_ = nullptr;
+  void* scratchpad_ = nullptr;
+  std::vector<dnnl::memory> memories_;                       // per slot (float32 slots)
+  std::vector<std::unordered_map<int, dnnl::memory>> args_;  // per primitive step
+  dnnl::stream stream_;
+};
+
+// Specializes, fuses, plans and runs `g` once on `inputs` (one per graph
+// input, in order): the node-test runner's and the unit tests' entry point.
+std::vector<HostTensor> run_graph(const dnnl::engine& engine, const onnx::Graph& g, const std::vector<HostTensor>& inputs);
+
+}  // namespace mrt::onednn

@@ -1,0 +1,52 @@
+// Graph passes between the loader and a backend:
+//  - specialize: fix the runtime input dims (the dynamic batch), infer every
+//    value's type, fold constants (Shape becomes a constant once dims are
+//    known, so the Shape/Gather/Concat/Unsqueeze/Slice chains exporters emit
+//    fold away) and drop nodes nothing needs;
+//  - plan_fusions: rewrite the decomposed Gelu and LayerNorm patterns into
+//    single nodes, fold BatchNormalization into the Conv before it, and
+//    attach activations, scalar scales and residual/bias adds to the Conv,
+//    ConvTranspose, Gemm or MatMul they follow, as post-ops a backend may
+//    fuse.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir.h"
+
+namespace mrt::onnx {
+
+// `input_dims` gives concrete dims for every graph input. Throws OnnxError
+// when an input's rank or a static dim disagrees with the declared type, or
+// when a node's shapes do not work out.
+Graph specialize(const Graph& g, const std::map<std::string, Dims>& input_dims);
+
+// Drops nodes none of whose outputs reach a graph output.
+void remove_dead_nodes(Graph& g);
+
+// An operation applied to a node's output before it is stored.
+struct PostOp {
+  enum Kind {
+    kEltwise,  // op_type: Relu LeakyRelu Clip Sigmoid Tanh HardSigmoid HardSwish Gelu GeluTanh (alpha, beta as in ONNX)
+    kLinear,   // y = alpha * y + beta (a Mul/Div/Add/Sub by a scalar constant)
+    kAdd,      // y = y + operand (a residual, or a broadcast bias)
+  };
+  Kind kind = kEltwise;
+  std::string op_type;
+  float alpha = 0, beta = 0;
+  std::string operand;
+  std::string source_node;  // the node folded in, for logs
+};
+
+struct FusedGraph {
+  Graph graph;
+  std::vector<std::vector<PostOp>> post_ops;  // one list per graph.nodes entry
+  int fused_nodes = 0;                        // nodes absorbed, for logs
+};
+
+// Rewrites and fusions on a specialized graph (types all known).
+FusedGraph plan_fusions(Graph g);
+
+}  // namespace mrt::onnx

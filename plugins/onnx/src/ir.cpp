@@ -1,0 +1,400 @@
+// The typed graph IR: dtypes, dims, the aligned host tensor and the node
+// attribute accessors.
+#include "ir.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <new>
+#include <utility>
+
+namespace mrt::onnx {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::kUint8:
+    case DType::kInt8:
+    case DType::kBool:
+      return 1;
+    case DType::kUint16:
+    case DType::kInt16:
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      return 2;
+    case DType::kFloat:
+    case DType::kInt32:
+    case DType::kUint32:
+      return 4;
+    case DType::kInt64:
+    case DType::kDouble:
+    case DType::kUint64:
+      return 8;
+    case DType::kUndefined:
+    case DType::kString:
+      return 0;
+  }
+  return 0;  // float8, int4, complex... (values outside the enum)
+}
+
+std::string dtype_name(DType t) {
+  switch (static_cast<int32_t>(t)) {
+    case 0:
+      return "undefined";
+    case 1:
+      return "float32";
+    case 2:
+      return "uint8";
+    case 3:
+      return "int8";
+    case 4:
+      return "uint16";
+    case 5:
+      return "int16";
+    case 6:
+      return "int32";
+    case 7:
+      return "int64";
+    case 8:
+      return "string";
+    case 9:
+      return "bool";
+    case 10:
+      return "float16";
+    case 11:
+      return "float64";
+    case 12:
+      return "uint32";
+    case 13:
+      return "uint64";
+    case 14:
+      return "complex64";
+    case 15:
+      return "complex128";
+    case 16:
+      return "bfloat16";
+    case 17:
+      return "float8e4m3fn";
+    case 18:
+      return "float8e4m3fnuz";
+    case 19:
+      return "float8e5m2";
+    case 20:
+      return "float8e5m2fnuz";
+    case 21:
+      return "uint4";
+    case 22:
+      return "int4";
+    case 23:
+      return "float4e2m1";
+    default:
+      return "dtype(" + std::to_string(static_cast<int32_t>(t)) + ")";
+  }
+}
+
+int64_t element_count(const Dims& dims) {
+  bool empty = false;
+  for (int64_t d : dims) {
+    if (d < 0) throw OnnxError("dims " + dims_string(dims) + " are not concrete (negative dimension)");
+    empty = empty || d == 0;
+  }
+  if (empty) return 0;  // [0, huge, huge] is empty, not an overflow
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (n > std::numeric_limits<int64_t>::max() / d) {
+      throw OnnxError("dims " + dims_string(dims) + " have too many elements");
+    }
+    n *= d;
+  }
+  return n;
+}
+
+std::string dims_string(const Dims& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(dims[i]);
+  }
+  return s + "]";
+}
+
+// ---- HostTensor ----------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kAlign = 64;
+
+void* allocate(size_t bytes) {
+  // Never a null pointer, even for an empty tensor, so kernels may memcpy 0 bytes.
+  size_t n = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+  return ::operator new (n, std::align_val_t{kAlign});
+}
+
+void release(void* p) {
+  if (p) ::operator delete (p, std::align_val_t{kAlign});
+}
+
+}  // namespace
+
+HostTensor::HostTensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)) {
+  size_t es = dtype_size(dtype_);
+  if (es == 0) throw OnnxError("cannot hold a tensor of dtype " + dtype_name(dtype_));
+  numel_ = element_count(dims_);
+  if (static_cast<uint64_t>(numel_) > std::numeric_limits<size_t>::max() / es / 2) {
+    throw OnnxError("tensor " + dims_string(dims_) + " of " + dtype_name(dtype_) + " is too large");
+  }
+  try {
+    data_ = allocate(bytes());
+  } catch (const std::bad_alloc&) {
+    throw OnnxError("cannot allocate " + std::to_string(bytes()) + " bytes for a tensor " + dims_string(dims_) +
+                    " of " + dtype_name(dtype_));
+  }
+  std::memset(data_, 0, bytes());
+}
+
+HostTensor::HostTensor(const HostTensor& other) : dtype_(other.dtype_), dims_(other.dims_), numel_(other.numel_) {
+  if (other.data_) {
+    data_ = allocate(other.bytes());
+    std::memcpy(data_, other.data_, other.bytes());
+  }
+}
+
+HostTensor& HostTensor::operator=(const HostTensor& other) {
+  if (this != &other) {
+    HostTensor copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+HostTensor::HostTensor(HostTensor&& other) noexcept
+    : dtype_(other.dtype_), dims_(std::move(other.dims_)), numel_(other.numel_), data_(other.data_) {
+  other.dtype_ = DType::kUndefined;
+  other.dims_.clear();
+  other.numel_ = 0;
+  other.data_ = nullptr;
+}
+
+HostTensor& HostTensor::operator=(HostTensor&& other) noexcept {
+  if (this != &other) {
+    release(data_);
+    dtype_ = other.dtype_;
+    dims_ = std::move(other.dims_);
+    numel_ = other.numel_;
+    data_ = other.data_;
+    other.dtype_ = DType::kUndefined;
+    other.dims_.clear();
+    other.numel_ = 0;
+    other.data_ = nullptr;
+  }
+  return *this;
+}
+
+HostTensor::~HostTensor() { release(data_); }
+
+void HostTensor::reshape(Dims dims) {
+  int64_t n = element_count(dims);
+  if (n != numel_) {
+    throw OnnxError("cannot reshape a tensor " + dims_string(dims_) + " (" + std::to_string(numel_) + " elements) to " +
+                    dims_string(dims) + " (" + std::to_string(n) + " elements)");
+  }
+  dims_ = std::move(dims);
+}
+
+namespace {
+
+template <typename T, typename Out, typename F>
+void convert_all(const void* data, int64_t n, std::vector<Out>& out, F f) {
+  const T* p = static_cast<const T*>(data);
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = f(p[i]);
+}
+
+int64_t float_to_int64(double v) {
+  // 2^63 is exactly representable; anything at or beyond it does not fit.
+  if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) {
+    throw OnnxError("value " + std::to_string(v) + " does not fit an int64");
+  }
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
+std::vector<int64_t> HostTensor::to_int64() const {
+  std::vector<int64_t> out(static_cast<size_t>(numel_));
+  auto same = [](auto v) { return static_cast<int64_t>(v); };
+  switch (dtype_) {
+    case DType::kInt64:
+      convert_all<int64_t>(data_, numel_, out, same);
+      break;
+    case DType::kInt32:
+      convert_all<int32_t>(data_, numel_, out, same);
+      break;
+    case DType::kInt16:
+      convert_all<int16_t>(data_, numel_, out, same);
+      break;
+    case DType::kInt8:
+      convert_all<int8_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint8:
+      convert_all<uint8_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint16:
+      convert_all<uint16_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint32:
+      convert_all<uint32_t>(data_, numel_, out, same);
+      break;
+    case DType::kBool:
+      convert_all<uint8_t>(data_, numel_, out, [](uint8_t v) { return int64_t{v != 0}; });
+      break;
+    case DType::kUint64:
+      convert_all<uint64_t>(data_, numel_, out, [](uint64_t v) {
+        if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          throw OnnxError("value " + std::to_string(v) + " does not fit an int64");
+        }
+        return static_cast<int64_t>(v);
+      });
+      break;
+    case DType::kFloat:
+      convert_all<float>(data_, numel_, out, [](float v) { return float_to_int64(v); });
+      break;
+    case DType::kDouble:
+      convert_all<double>(data_, numel_, out, float_to_int64);
+      break;
+    default:
+      throw OnnxError("cannot read a tensor of dtype " + dtype_name(dtype_) + " as integers");
+  }
+  return out;
+}
+
+std::vector<double> HostTensor::to_double() const {
+  std::vector<double> out(static_cast<size_t>(numel_));
+  auto same = [](auto v) { return static_cast<double>(v); };
+  switch (dtype_) {
+    case DType::kFloat:
+      convert_all<float>(data_, numel_, out, same);
+      break;
+    case DType::kDouble:
+      convert_all<double>(data_, numel_, out, same);
+      break;
+    case DType::kInt64:
+      convert_all<int64_t>(data_, numel_, out, same);
+      break;
+    case DType::kInt32:
+      convert_all<int32_t>(data_, numel_, out, same);
+      break;
+    case DType::kInt16:
+      convert_all<int16_t>(data_, numel_, out, same);
+      break;
+    case DType::kInt8:
+      convert_all<int8_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint8:
+      convert_all<uint8_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint16:
+      convert_all<uint16_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint32:
+      convert_all<uint32_t>(data_, numel_, out, same);
+      break;
+    case DType::kUint64:
+      convert_all<uint64_t>(data_, numel_, out, same);
+      break;
+    case DType::kBool:
+      convert_all<uint8_t>(data_, numel_, out, [](uint8_t v) { return v ? 1.0 : 0.0; });
+      break;
+    default:
+      throw OnnxError("cannot read a tensor of dtype " + dtype_name(dtype_) + " as numbers");
+  }
+  return out;
+}
+
+HostTensor HostTensor::from_int64(const std::vector<int64_t>& values, Dims dims) {
+  HostTensor t(DType::kInt64, std::move(dims));
+  if (static_cast<size_t>(t.numel()) != values.size()) {
+    throw OnnxError(std::to_string(values.size()) + " values do not fill a tensor " + dims_string(t.dims()));
+  }
+  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * sizeof(int64_t));
+  return t;
+}
+
+HostTensor HostTensor::scalar_float(float v) {
+  HostTensor t(DType::kFloat, {});
+  *t.data<float>() = v;
+  return t;
+}
+
+// ---- Node ----------------------------------------------------------------------
+
+namespace {
+
+std::string kind_name(Attribute::Kind k) {
+  switch (k) {
+    case Attribute::kFloat:
+      return "a float";
+    case Attribute::kInt:
+      return "an int";
+    case Attribute::kString:
+      return "a string";
+    case Attribute::kTensor:
+      return "a tensor";
+    case Attribute::kGraph:
+      return "a graph";
+    case Attribute::kFloats:
+      return "a list of floats";
+    case Attribute::kInts:
+      return "a list of ints";
+    case Attribute::kStrings:
+      return "a list of strings";
+  }
+  return "attribute type " + std::to_string(static_cast<int32_t>(k));
+}
+
+const Attribute* find_attr(const Node& n, const std::string& a, Attribute::Kind want) {
+  auto it = n.attrs.find(a);
+  if (it == n.attrs.end()) return nullptr;
+  if (it->second.kind != want) {
+    throw OnnxError("attribute '" + a + "' of node '" + n.name + "' (op '" + n.op_type + "') must be " +
+                    kind_name(want) + ", not " + kind_name(it->second.kind));
+  }
+  return &it->second;
+}
+
+}  // namespace
+
+int64_t Node::attr_int(const std::string& a, int64_t fallback) const {
+  const Attribute* at = find_attr(*this, a, Attribute::kInt);
+  return at ? at->i : fallback;
+}
+
+float Node::attr_float(const std::string& a, float fallback) const {
+  const Attribute* at = find_attr(*this, a, Attribute::kFloat);
+  return at ? at->f : fallback;
+}
+
+std::string Node::attr_string(const std::string& a, const std::string& fallback) const {
+  const Attribute* at = find_attr(*this, a, Attribute::kString);
+  return at ? at->s : fallback;
+}
+
+std::vector<int64_t> Node::attr_ints(const std::string& a, std::vector<int64_t> fallback) const {
+  const Attribute* at = find_attr(*this, a, Attribute::kInts);
+  return at ? at->ints : std::move(fallback);
+}
+
+std::vector<float> Node::attr_floats(const std::string& a, std::vector<float> fallback) const {
+  const Attribute* at = find_attr(*this, a, Attribute::kFloats);
+  return at ? at->floats : std::move(fallback);
+}
+
+const std::string& Node::input(size_t i) const {
+  static const std::string kNone;
+  return i < inputs.size() ? inputs[i] : kNone;
+}
+
+std::string Node::describe(int64_t opset) const {
+  std::string op = (domain.empty() || domain == "ai.onnx") ? op_type : domain + "." + op_type;
+  return "op '" + op + "' (node '" + name + "', opset " + std::to_string(opset) + ")";
+}
+
+}  // namespace mrt::onnx

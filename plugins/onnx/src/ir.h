@@ -1,0 +1,146 @@
+// The typed graph IR every ONNX backend works on: the protobuf is read once
+// (onnx_loader) into these plain structs, and nothing after the loader sees
+// protobuf types. Values are named by their ONNX names; constants (the
+// initializers, Constant nodes, folded subgraphs) live in Graph::constants.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mrt::onnx {
+
+// ONNX TensorProto.DataType values (also the ABI's MRT_DType values).
+enum class DType : int32_t {
+  kUndefined = 0,
+  kFloat = 1,
+  kUint8 = 2,
+  kInt8 = 3,
+  kUint16 = 4,
+  kInt16 = 5,
+  kInt32 = 6,
+  kInt64 = 7,
+  kString = 8,
+  kBool = 9,
+  kFloat16 = 10,
+  kDouble = 11,
+  kUint32 = 12,
+  kUint64 = 13,
+  kBFloat16 = 16,
+};
+
+// Bytes per element; 0 for dtypes the IR cannot hold (string, undefined).
+size_t dtype_size(DType t);
+// "float32", "int64", ... for messages.
+std::string dtype_name(DType t);
+
+using Dims = std::vector<int64_t>;
+// Product of dims (1 for a scalar). Dims must be concrete (>= 0).
+int64_t element_count(const Dims& dims);
+// "[1,3,224,224]" for messages.
+std::string dims_string(const Dims& dims);
+
+// Every front-end and backend failure: the message names the operator, the
+// node and the opset where one is involved.
+struct OnnxError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A dense row-major tensor in host memory (constants and the reference
+// kernels' operands). Storage is 64-byte aligned so kernels may vectorise.
+class HostTensor {
+ public:
+  HostTensor() = default;
+  HostTensor(DType dtype, Dims dims);  // zero-filled
+  HostTensor(const HostTensor& other);
+  HostTensor& operator=(const HostTensor& other);
+  HostTensor(HostTensor&& other) noexcept;
+  HostTensor& operator=(HostTensor&& other) noexcept;
+  ~HostTensor();
+
+  DType dtype() const { return dtype_; }
+  const Dims& dims() const { return dims_; }
+  int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
+  int64_t numel() const { return numel_; }
+  size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  void* raw() { return data_; }
+  const void* raw() const { return data_; }
+  template <typename T>
+  T* data() { return static_cast<T*>(data_); }
+  template <typename T>
+  const T* data() const { return static_cast<const T*>(data_); }
+  // Same bytes, new dims of the same element count (Reshape and friends).
+  void reshape(Dims dims);
+
+  // The elements of an integer (int32/int64/uint8/bool...) or float tensor
+  // as int64 / double: shape-like operands of Reshape, Slice, Pad...
+  std::vector<int64_t> to_int64() const;
+  std::vector<double> to_double() const;
+  static HostTensor from_int64(const std::vector<int64_t>& values, Dims dims);
+  static HostTensor scalar_float(float v);
+
+ private:
+  DType dtype_ = DType::kUndefined;
+  Dims dims_;
+  int64_t numel_ = 0;
+  void* data_ = nullptr;
+};
+
+// An attribute; which members are meaningful depends on `kind` (ONNX
+// AttributeProto.AttributeType values).
+struct Attribute {
+  enum Kind : int32_t { kFloat = 1, kInt = 2, kString = 3, kTensor = 4, kGraph = 5, kFloats = 6, kInts = 7, kStrings = 8 };
+  Kind kind = kInt;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  HostTensor t;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+};
+
+struct Node {
+  std::string op_type;
+  std::string name;    // the ONNX node name, or "<op_type>_<index>" when empty
+  std::string domain;  // "" = the default ONNX domain
+  std::vector<std::string> inputs;   // "" = an omitted optional input
+  std::vector<std::string> outputs;  // "" = an omitted optional output
+  std::map<std::string, Attribute> attrs;
+
+  bool has_attr(const std::string& a) const { return attrs.count(a) != 0; }
+  int64_t attr_int(const std::string& a, int64_t fallback) const;
+  float attr_float(const std::string& a, float fallback) const;
+  std::string attr_string(const std::string& a, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& a, std::vector<int64_t> fallback = {}) const;
+  std::vector<float> attr_floats(const std::string& a, std::vector<float> fallback = {}) const;
+  // Input `i` or "" when absent (optional inputs may be left off the end).
+  const std::string& input(size_t i) const;
+  // "op 'Conv' (node 'conv1', opset 13)": the prefix of every node error.
+  std::string describe(int64_t opset) const;
+};
+
+// A value's type: dtype and dims; -1 marks a dimension unknown until a
+// request fixes it (a dynamic batch), and only ever in declared types.
+struct ValueType {
+  DType dtype = DType::kUndefined;
+  Dims dims;
+};
+
+struct Graph {
+  int64_t opset = 0;        // of the default ONNX domain
+  std::string producer;     // "pytorch 2.1", for logs
+  std::vector<Node> nodes;  // topologically sorted by the loader
+  std::map<std::string, HostTensor> constants;  // initializers, Constant outputs, folded values
+  std::vector<std::string> inputs;   // runtime inputs (initializers excluded)
+  std::vector<std::string> outputs;
+  std::map<std::string, ValueType> types;  // declared (graph inputs/outputs, value_info) and inferred
+
+  bool is_constant(const std::string& v) const { return constants.count(v) != 0; }
+};
+
+}  // namespace mrt::onnx

@@ -1,0 +1,267 @@
+#include "onnx_loader.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <google/protobuf/io/coded_stream.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "ops.h"
+
+namespace mrt::onnx {
+namespace {
+
+// Protobuf's own default cap is 2 GiB; ONNX files bigger than that need
+// external data anyway.
+constexpr int kMaxProtoBytes = std::numeric_limits<int>::max();
+
+DType tensor_dtype(int32_t t, const std::string& what) {
+  DType d = static_cast<DType>(t);
+  if (dtype_size(d) == 0) throw OnnxError(what + ": tensor data type " + std::to_string(t) + " is not supported");
+  return d;
+}
+
+Dims proto_dims(const ::onnx::TensorProto& t, const std::string& what) {
+  Dims dims;
+  for (int64_t d : t.dims()) {
+    if (d < 0) throw OnnxError(what + ": negative dimension " + std::to_string(d));
+    dims.push_back(d);
+  }
+  return dims;
+}
+
+// Copies `count` typed elements from a repeated field (the non-raw
+// encodings of TensorProto) into `out`'s storage.
+template <typename Dst, typename Field>
+void copy_field(const Field& field, HostTensor& out, const std::string& what) {
+  if (static_cast<int64_t>(field.size()) != out.numel())
+    throw OnnxError(what + ": holds " + std::to_string(field.size()) + " values for " + std::to_string(out.numel()) +
+                    " elements of shape " + dims_string(out.dims()));
+  Dst* d = out.data<Dst>();
+  for (int i = 0; i < field.size(); ++i) d[i] = static_cast<Dst>(field.Get(i));
+}
+
+void copy_raw(const void* src, size_t n, HostTensor& out, const std::string& what) {
+  if (n != out.bytes())
+    throw OnnxError(what + ": holds " + std::to_string(n) + " bytes, " + dims_string(out.dims()) + " of " +
+                    dtype_name(out.dtype()) + " needs " + std::to_string(out.bytes()));
+  if (n) std::memcpy(out.raw(), src, n);
+}
+
+HostTensor external_tensor(const ::onnx::TensorProto& t, HostTensor out, const std::string& what,
+                           const SideFileReader& read_side_file) {
+  std::string location;
+  uint64_t offset = 0, length = std::numeric_limits<uint64_t>::max();
+  for (const auto& kv : t.external_data()) {
+    try {
+      if (kv.key() == "location") location = kv.value();
+      else if (kv.key() == "offset") offset = std::stoull(kv.value());
+      else if (kv.key() == "length") length = std::stoull(kv.value());
+    } catch (const std::exception&) {
+      throw OnnxError(what + ": external data " + kv.key() + " '" + kv.value() + "' is not a number");
+    }
+  }
+  if (location.empty()) throw OnnxError(what + ": external data without a location");
+  if (!external_location_is_confined(location))
+    throw OnnxError(what + ": external data location '" + location + "' is outside the model's directory");
+  if (!read_side_file) throw OnnxError(what + ": external data '" + location + "' cannot be read here");
+  std::vector<char> file = read_side_file(location);
+  if (length == std::numeric_limits<uint64_t>::max()) length = out.bytes();
+  if (offset > file.size() || length > file.size() - offset)
+    throw OnnxError(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) + ") runs past the end of '" +
+                    location + "' (" + std::to_string(file.size()) + " bytes)");
+  copy_raw(file.data() + offset, length, out, what);
+  return out;
+}
+
+HostTensor convert_tensor(const ::onnx::TensorProto& t, const std::string& what, const SideFileReader& read_side_file) {
+  HostTensor out(tensor_dtype(t.data_type(), what), proto_dims(t, what));
+  if (t.data_location() == ::onnx::TensorProto::EXTERNAL) return external_tensor(t, std::move(out), what, read_side_file);
+  if (t.has_raw_data()) {
+    copy_raw(t.raw_data().data(), t.raw_data().size(), out, what);
+    return out;
+  }
+  switch (out.dtype()) {
+    case DType::kFloat: copy_field<float>(t.float_data(), out, what); break;
+    case DType::kDouble: copy_field<double>(t.double_data(), out, what); break;
+    case DType::kInt64: copy_field<int64_t>(t.int64_data(), out, what); break;
+    case DType::kUint32:
+    case DType::kUint64: copy_field<uint64_t>(t.uint64_data(), out, what); break;
+    // int32_data carries every narrower type, one element per entry.
+    case DType::kInt32: copy_field<int32_t>(t.int32_data(), out, what); break;
+    case DType::kInt16: copy_field<int16_t>(t.int32_data(), out, what); break;
+    case DType::kUint16:
+    case DType::kFloat16:
+    case DType::kBFloat16: copy_field<uint16_t>(t.int32_data(), out, what); break;
+    case DType::kInt8: copy_field<int8_t>(t.int32_data(), out, what); break;
+    case DType::kUint8:
+    case DType::kBool: copy_field<uint8_t>(t.int32_data(), out, what); break;
+    default: throw OnnxError(what + ": data type " + dtype_name(out.dtype()) + " is not supported");
+  }
+  return out;
+}
+
+ValueType value_type(const ::onnx::ValueInfoProto& v) {
+  ValueType vt;
+  if (!v.type().has_tensor_type()) throw OnnxError("value '" + v.name() + "' is not a tensor (sequences and maps are not supported)");
+  const auto& tt = v.type().tensor_type();
+  vt.dtype = static_cast<DType>(tt.elem_type());
+  if (tt.has_shape())
+    for (const auto& d : tt.shape().dim()) vt.dims.push_back(d.has_dim_value() && d.dim_value() >= 0 ? d.dim_value() : -1);
+  return vt;
+}
+
+Attribute convert_attribute(const ::onnx::AttributeProto& a, const std::string& what, const SideFileReader& read_side_file) {
+  Attribute out;
+  switch (a.type()) {
+    case ::onnx::AttributeProto::FLOAT: out.kind = Attribute::kFloat; out.f = a.f(); break;
+    case ::onnx::AttributeProto::INT: out.kind = Attribute::kInt; out.i = a.i(); break;
+    case ::onnx::AttributeProto::STRING: out.kind = Attribute::kString; out.s = a.s(); break;
+    case ::onnx::AttributeProto::TENSOR:
+      out.kind = Attribute::kTensor;
+      out.t = convert_tensor(a.t(), what + " attribute '" + a.name() + "'", read_side_file);
+      break;
+    case ::onnx::AttributeProto::FLOATS: out.kind = Attribute::kFloats; out.floats.assign(a.floats().begin(), a.floats().end()); break;
+    case ::onnx::AttributeProto::INTS: out.kind = Attribute::kInts; out.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case ::onnx::AttributeProto::STRINGS: out.kind = Attribute::kStrings; out.strings.assign(a.strings().begin(), a.strings().end()); break;
+    case ::onnx::AttributeProto::GRAPH:
+    case ::onnx::AttributeProto::GRAPHS:
+      throw OnnxError(what + ": attribute '" + a.name() + "' is a subgraph (control flow is not supported)");
+    default: throw OnnxError(what + ": attribute '" + a.name() + "' has an unsupported type " + std::to_string(a.type()));
+  }
+  return out;
+}
+
+// Orders g.nodes so every node follows the producers of its inputs (Kahn's
+// algorithm); a node left over sits on a cycle.
+void sort_topologically(Graph& g) {
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& o : g.nodes[i].outputs)
+      if (!o.empty() && !producer.emplace(o, i).second)
+        throw OnnxError("value '" + o + "' is produced by two nodes ('" + g.nodes[producer[o]].name + "' and '" + g.nodes[i].name + "')");
+  std::set<std::string> available(g.inputs.begin(), g.inputs.end());
+  for (const auto& [name, _] : g.constants) available.insert(name);
+  for (const auto& o : producer)
+    if (available.count(o.first)) throw OnnxError("value '" + o.first + "' is both a graph input or initializer and a node output");
+  std::vector<size_t> pending(g.nodes.size());
+  std::map<std::string, std::vector<size_t>> users;
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    std::set<std::string> waits;
+    for (const auto& in : g.nodes[i].inputs) {
+      if (in.empty() || available.count(in)) continue;
+      if (!producer.count(in))
+        throw OnnxError(g.nodes[i].describe(g.opset) + ": input '" + in + "' is not a graph input, an initializer or a node output (missing initializer?)");
+      if (waits.insert(in).second) users[in].push_back(i);
+    }
+    pending[i] = waits.size();
+    if (waits.empty()) ready.push_back(i);
+  }
+  std::vector<Node> sorted;
+  sorted.reserve(g.nodes.size());
+  for (size_t k = 0; k < ready.size(); ++k) {
+    size_t i = ready[k];
+    for (const auto& o : g.nodes[i].outputs)
+      for (size_t u : users[o])
+        if (--pending[u] == 0) ready.push_back(u);
+    sorted.push_back(std::move(g.nodes[i]));
+  }
+  if (sorted.size() != g.nodes.size()) {
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (pending[i] != 0) throw OnnxError("the graph has a cycle through node '" + g.nodes[i].name + "' (" + g.nodes[i].op_type + ")");
+  }
+  g.nodes = std::move(sorted);
+}
+
+::onnx::ModelProto parse_model(const void* bytes, size_t size) {
+  if (size == 0) throw OnnxError("the model file is empty");
+  if (size > static_cast<size_t>(kMaxProtoBytes)) throw OnnxError("the model file is over 2 GiB; store weights as external data");
+  ::onnx::ModelProto model;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(bytes), static_cast<int>(size));
+  in.SetTotalBytesLimit(kMaxProtoBytes);
+  if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
+    throw OnnxError("the model file is not a valid ONNX protobuf (truncated or garbage bytes)");
+  if (!model.has_graph()) throw OnnxError("the model file has no graph (not an ONNX model?)");
+  return model;
+}
+
+}  // namespace
+
+bool external_location_is_confined(const std::string& location) {
+  if (location.empty()) return false;
+  std::filesystem::path p(location);
+  if (p.is_absolute() || p.has_root_name() || p.has_root_directory()) return false;
+  for (const auto& part : p)
+    if (part == "..") return false;
+  return location.find('\0') == std::string::npos;
+}
+
+HostTensor load_tensor_proto(const void* bytes, size_t size, std::string* name) {
+  ::onnx::TensorProto t;
+  if (size > static_cast<size_t>(kMaxProtoBytes) || !t.ParseFromArray(bytes, static_cast<int>(size)))
+    throw OnnxError("not a valid TensorProto");
+  if (name) *name = t.name();
+  return convert_tensor(t, "tensor '" + t.name() + "'", nullptr);
+}
+
+Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_file) {
+  ::onnx::ModelProto model = parse_model(bytes, size);
+  Graph g;
+  g.producer = model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version());
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
+  if (g.opset == 0) throw OnnxError("the model imports no default-domain (ai.onnx) opset");
+  if (g.opset < 7 || g.opset > 23)
+    throw OnnxError("opset " + std::to_string(g.opset) + " is not supported (supported: 7 to 23)");
+  const auto& graph = model.graph();
+
+  for (const auto& t : graph.initializer()) {
+    if (t.name().empty()) throw OnnxError("an initializer has no name");
+    g.constants[t.name()] = convert_tensor(t, "initializer '" + t.name() + "'", read_side_file);
+    g.types[t.name()] = {g.constants[t.name()].dtype(), g.constants[t.name()].dims()};
+  }
+  if (graph.sparse_initializer_size() > 0) throw OnnxError("sparse initializers are not supported");
+  for (const auto& v : graph.input()) {
+    if (g.constants.count(v.name())) continue;  // old exporters list initializers as inputs too
+    ValueType vt = value_type(v);
+    if (dtype_size(vt.dtype) == 0) throw OnnxError("graph input '" + v.name() + "' has unsupported dtype " + dtype_name(vt.dtype));
+    g.inputs.push_back(v.name());
+    g.types[v.name()] = vt;
+  }
+  for (const auto& v : graph.output()) {
+    g.outputs.push_back(v.name());
+    g.types.emplace(v.name(), value_type(v));
+  }
+  if (g.outputs.empty()) throw OnnxError("the graph has no outputs");
+
+  size_t index = 0;
+  for (const auto& n : graph.node()) {
+    Node node;
+    node.op_type = n.op_type();
+    node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+    node.name = n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name();
+    ++index;
+    node.inputs.assign(n.input().begin(), n.input().end());
+    node.outputs.assign(n.output().begin(), n.output().end());
+    if (!node.domain.empty())
+      throw OnnxError("unsupported operator '" + node.op_type + "' of domain '" + node.domain + "' (node '" + node.name + "')");
+    if (!is_supported_op(node.op_type))
+      throw OnnxError("unsupported operator '" + node.op_type + "' (node '" + node.name + "', opset " + std::to_string(g.opset) + ")");
+    for (const auto& a : n.attribute()) node.attrs[a.name()] = convert_attribute(a, node.describe(g.opset), read_side_file);
+    g.nodes.push_back(std::move(node));
+  }
+  sort_topologically(g);
+  for (const auto& o : g.outputs) {
+    bool defined = g.constants.count(o) || std::count(g.inputs.begin(), g.inputs.end(), o);
+    for (const auto& n : g.nodes) defined = defined || std::count(n.outputs.begin(), n.outputs.end(), o);
+    if (!defined) throw OnnxError("graph output '" + o + "' is not produced by any node");
+  }
+  return g;
+}
+
+}  // namespace mrt::onnx

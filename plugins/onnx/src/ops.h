@@ -1,0 +1,44 @@
+// Per-operator knowledge of the front end: which ONNX operators (and which
+// of their attributes, dtypes and opset versions) are supported, the output
+// types a node produces (shape inference on concrete shapes), and host
+// reference kernels. The reference kernels fold constants at load time and
+// run the cheap data-movement and integer ops at execute time for backends
+// that have no primitive for them; backends run the heavy float ops
+// (Conv, MatMul, ...) themselves.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir.h"
+
+namespace mrt::onnx {
+
+struct OpContext {
+  const Node& node;
+  int64_t opset;  // the model's default-domain opset
+  // One entry per node input; nullptr where the optional input is omitted.
+  std::vector<const ValueType*> input_types;
+  // The input's value when it is a constant (initializer or folded), else
+  // nullptr: Reshape's shape, Slice's starts, Clip's min... must be constant.
+  std::vector<const HostTensor*> input_values;
+};
+
+// The ONNX operators the front end accepts, sorted.
+const std::vector<std::string>& supported_ops();
+bool is_supported_op(const std::string& op_type);
+
+// Output types of ctx.node (one per node output, in order) from concrete
+// input dims. Throws OnnxError naming op, node and opset for an unsupported
+// operator, attribute value, dtype, or inputs whose shapes do not agree.
+std::vector<ValueType> infer_types(const OpContext& ctx);
+
+// True when evaluate() implements op_type (for every dtype infer_types
+// accepts for it).
+bool has_reference(const std::string& op_type);
+
+// Computes the node's outputs on the host. `inputs` has one entry per node
+// input (nullptr for an omitted optional input). Throws OnnxError.
+std::vector<HostTensor> evaluate(const Node& node, int64_t opset, const std::vector<const HostTensor*>& inputs);
+
+}  // namespace mrt::onnx

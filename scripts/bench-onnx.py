@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""Speed of the oneDNN plugin on ONNX models, side by side with onnxruntime.
+
+    scripts/bench-onnx.py [--threads T] [--rounds 5] [--iters 20]
+                          [--models resnet18,resnet50,mobilenetv2,bert]
+                          [--batches 1,8] [--bench-dir /tmp/onnx-bench]
+                          [--mrt build/vnode/mrt] [--markdown] [--ort-only]
+
+Models come from `scripts/make-onnx-fixtures.py --bench-dir DIR` (called when
+DIR lacks one of them): DIR/<name>/model.onnx and input_b<B>/<input>.npy.
+
+For each model and batch the script warms both sides up, then alternates
+--rounds rounds of: `mrt run <dir> -i NAME=x.npy ... --bench N --plugin onednn`
+(a fresh process: it loads the model, warms up, times N runs and prints a
+`bench:` line), then a fresh onnxruntime InferenceSession (its creation timed)
+with the same threads, the same warm-up and N timed `run` calls. Alternating
+spreads machine noise over both sides; each side's figure is the median over
+rounds of the per-round medians. ORT's session is destroyed before mrt runs
+so that its spinning pool threads never compete with mrt.
+
+Prints latency, throughput, ORT/mrt ratio (> 1: mrt faster), GFLOP/s and the
+fraction of the machine's FP32 peak, then load times (mrt `load_ms` when the
+CLI prints it, ORT session creation). FLOPs count 2 x MACs of Conv,
+ConvTranspose, Gemm and MatMul from the shape-inferred graph; elementwise ops
+are ignored. --ort-only skips mrt (to try the script before the plugin exists).
+Needs numpy, onnx and onnxruntime (PyPI).
+"""
+import argparse
+import glob
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenetv2", "bert"]
+
+
+def log(msg):
+    # Progress goes to stderr so stdout holds only the tables (--markdown > file).
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- inputs
+
+def ensure_bench_dir(bench_dir, models):
+    """Generate the bench models when one is missing; they are too big to commit."""
+    missing = [m for m in models if not os.path.exists(os.path.join(bench_dir, m, "model.onnx"))]
+    if not missing:
+        return
+    maker = os.path.join(REPO_ROOT, "scripts", "make-onnx-fixtures.py")
+    if not os.path.exists(maker):
+        sys.exit("error: %s lacks %s and %s does not exist" % (bench_dir, ", ".join(missing), maker))
+    log("generating bench models in %s (missing: %s)" % (bench_dir, ", ".join(missing)))
+    cmd = [sys.executable, maker, "--bench-dir", bench_dir]
+    for m in missing:  # only what is missing: each model takes a while to build
+        cmd += ["--only", m]
+    if subprocess.run(cmd).returncode != 0:
+        sys.exit("error: %s failed" % " ".join(cmd))
+    still = [m for m in models if not os.path.exists(os.path.join(bench_dir, m, "model.onnx"))]
+    if still:
+        sys.exit("error: make-onnx-fixtures.py did not write %s" % ", ".join(still))
+
+
+def input_files(model_dir, batch):
+    """{input name: .npy path} for one batch size; the file stem is the input name."""
+    files = sorted(glob.glob(os.path.join(model_dir, "input_b%d" % batch, "*.npy")))
+    return {os.path.splitext(os.path.basename(f))[0]: f for f in files}
+
+
+# ---------------------------------------------------------------- FLOPs
+
+def count_flops(model_path, feeds):
+    """2 x MACs of the matrix ops, with every input's shape fixed to its feed.
+
+    Fixing the whole input shape (not just the batch) also pins sequence
+    lengths, so MatMuls of a transformer get concrete shapes. Weights are
+    initializers or Constant nodes. Returns None when
+    some matrix op's shapes stay unknown.
+    """
+    import onnx
+    model = onnx.load(model_path)
+    for inp in model.graph.input:
+        if inp.name in feeds and inp.type.HasField("tensor_type"):
+            shape = inp.type.tensor_type.shape
+            shape.ClearField("dim")
+            for d in feeds[inp.name].shape:
+                shape.dim.add().dim_value = int(d)
+    # Declared output shapes keep their symbolic batch through inference;
+    # dropping them lets inference write concrete ones.
+    for out in model.graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
+    # data_prop evaluates Shape -> Gather -> Concat -> Reshape chains (torch's
+    # x.view(x.size(0), -1), attention head splits); without it shapes after
+    # such a Reshape stay unknown.
+    model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    g = model.graph
+    shapes = {i.name: list(i.dims) for i in g.initializer}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            dims = vi.type.tensor_type.shape.dim
+            if all(d.HasField("dim_value") for d in dims):
+                shapes[vi.name] = [d.dim_value for d in dims]
+    for node in g.node:  # Constant weights (some exporters fold weights into Constant nodes)
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    shapes[node.output[0]] = list(a.t.dims)
+
+    # Shape inference gives up on some Reshape chains (data_prop does not see
+    # through a scalar Gather); ask onnxruntime for what is still missing.
+    missing = [name for node in g.node if node_macs(node, shapes) is None
+               for name in list(node.input[:2]) + [node.output[0]] if name and name not in shapes]
+    if missing:
+        shapes.update(shapes_from_ort(model, feeds, sorted(set(missing))))
+
+    total = 0
+    for node in g.node:
+        macs = node_macs(node, shapes)
+        if macs is None:
+            log("  flops: shapes unknown for %s %s; GFLOP/s left out" % (node.op_type, node.name))
+            return None
+        total += macs
+    return 2 * total
+
+
+def shapes_from_ort(model, feeds, names):
+    """Actual shapes of some intermediate values, from one unoptimized ORT run.
+
+    The values become extra graph outputs; optimizations are off so that
+    every name still exists in the executed graph.
+    """
+    import onnx
+    import onnxruntime as ort
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for name in names:
+        m.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(m.SerializeToString(), sess_options=so,
+                                    providers=["CPUExecutionProvider"])
+        values = sess.run(names, feeds)
+    except Exception as e:  # noqa: BLE001 - FLOPs are optional, the timings are not
+        log("  flops: onnxruntime could not report shapes (%s)" % str(e).splitlines()[0])
+        return {}
+    return {name: list(v.shape) for name, v in zip(names, values)}
+
+
+def node_macs(node, shapes):
+    """Multiply-accumulates of one node (0 for ops we do not count, None if unknown)."""
+    op = node.op_type
+    if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
+        return 0
+    get = lambda i: shapes.get(node.input[i]) if len(node.input) > i else None
+    out = shapes.get(node.output[0])
+    attrs = {a.name: a for a in node.attribute}
+    if op == "Conv":
+        w = get(1)
+        if w is None or out is None:
+            return None
+        # out [N, M, *spatial]; w [M, C/group, *k]: each output element sums C/group * prod(k).
+        return prod(out) * prod(w[1:])
+    if op == "ConvTranspose":
+        x, w = get(0), get(1)
+        if x is None or w is None:
+            return None
+        # x [N, C, *spatial_in]; w [C, M/group, *k]: each input element scatters M/group * prod(k).
+        return prod(x) * prod(w[1:])
+    a, b = get(0), get(1)
+    if a is None or b is None:
+        return None
+    if op == "Gemm":
+        # From the operands, not the output: A [M, K] and B [K, N] before transposition.
+        trans_a = attrs["transA"].i if "transA" in attrs else 0
+        trans_b = attrs["transB"].i if "transB" in attrs else 0
+        m, k = (a[1], a[0]) if trans_a else (a[0], a[1])
+        n = b[0] if trans_b else b[1]
+        return m * n * k
+    # MatMul, numpy semantics: 1-D operands gain a unit dim, batch dims broadcast.
+    a2 = [1] + a if len(a) == 1 else a
+    b2 = b + [1] if len(b) == 1 else b
+    batch_a, batch_b = a2[:-2], b2[:-2]
+    width = max(len(batch_a), len(batch_b))
+    batch_a = [1] * (width - len(batch_a)) + batch_a
+    batch_b = [1] * (width - len(batch_b)) + batch_b
+    batch = [max(x, y) for x, y in zip(batch_a, batch_b)]
+    return prod(batch) * a2[-2] * a2[-1] * b2[-1]
+
+
+def prod(xs):
+    p = 1
+    for x in xs:
+        p *= int(x)
+    return p
+
+
+# ---------------------------------------------------------------- peak
+
+def cpu_info():
+    """(model name, vendor, family, flags, MHz or None, how the MHz was found)."""
+    name, vendor, family, flags, mhz, src = platform.processor(), "", "", set(), None, ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        name = fields.get("Model name", name)
+        vendor = fields.get("Vendor ID", "")
+        family = fields.get("CPU family", "")
+        flags = set(fields.get("Flags", "").split())
+        if fields.get("CPU max MHz"):
+            mhz, src = float(fields["CPU max MHz"]), "lscpu CPU max MHz"
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        pass
+    if mhz is None:
+        # VMs often hide the max clock; the current one is the next best guess.
+        try:
+            with open("/proc/cpuinfo") as f:
+                m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", f.read(), re.M)
+            if m:
+                mhz, src = float(m.group(1)), "/proc/cpuinfo cpu MHz"
+        except OSError:
+            pass
+    return name, vendor, family, flags, mhz, src
+
+
+def fp32_flops_per_cycle(vendor, family, flags):
+    """(FP32 FLOP per cycle per core, explanation).
+
+    2 FMA pipes x SIMD lanes x 2 FLOP per FMA. AVX-512 gives 16 lanes, but
+    Zen 4 (AMD family 25) runs 512-bit ops on 256-bit pipes, so its
+    throughput is that of 8 lanes.
+    """
+    lanes, isa = 4, "SSE"
+    if "avx512f" in flags:
+        lanes, isa = 16, "AVX-512"
+        if vendor == "AuthenticAMD" and family == "25":
+            lanes, isa = 8, "AVX-512 on 256-bit pipes (Zen 4)"
+    elif "avx2" in flags and "fma" in flags:
+        lanes, isa = 8, "AVX2"
+    return 2 * lanes * 2, "2 FMA pipes x %d lanes (%s) x 2 FLOP/FMA" % (lanes, isa)
+
+
+def peak_gflops(threads, args):
+    """Peak FP32 GFLOP/s of `threads` cores, and a line saying how it was computed."""
+    name, vendor, family, flags, mhz, src = cpu_info()
+    if args.clock_ghz:
+        mhz, src = args.clock_ghz * 1000, "--clock-ghz"
+    per_cycle, why = fp32_flops_per_cycle(vendor, family, flags)
+    if args.flops_per_cycle:
+        per_cycle, why = args.flops_per_cycle, "--flops-per-cycle"
+    if not mhz:
+        return None, "peak: unknown clock (pass --clock-ghz)"
+    peak = threads * per_cycle * mhz / 1000
+    line = ("peak: %d cores x %d FP32 FLOP/cycle [%s] x %.2f GHz [%s] = %.1f GFLOP/s (%s)"
+            % (threads, per_cycle, why, mhz / 1000, src, peak, name))
+    if src.startswith("/proc"):
+        # Without a max clock (VMs) the nominal clock is all we see; turbo can
+        # then put a well-tuned kernel above 100%.
+        line += "; nominal clock, turbo not counted"
+    return peak, line
+
+
+# ---------------------------------------------------------------- the two sides
+
+def parse_bench_line(text):
+    """Fields of the CLI's `bench: k=v k=v ...` line; None when there is none.
+
+    Fields are split on whitespace, so `via=in-process plugin=onednn` yields
+    via and plugin; fields added later (load_ms) simply appear, absent ones
+    are absent.
+    """
+    for line in text.splitlines():
+        if line.startswith("bench:"):
+            fields = {}
+            for tok in line[len("bench:"):].split():
+                if "=" in tok:
+                    k, v = tok.split("=", 1)
+                    fields[k] = v
+            return fields
+    return None
+
+
+def run_mrt(args, model_dir, files, iters):
+    """One mrt process: returns (median_ms, load_ms or None)."""
+    cmd = [args.mrt, "run", model_dir]
+    for name, path in files.items():
+        cmd += ["-i", "%s=%s" % (name, path)]
+    cmd += ["--threads", str(args.threads), "--bench", str(iters), "--plugin", args.plugin]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    fields = parse_bench_line(p.stdout)
+    if p.returncode != 0 or fields is None:
+        # First line: the reason (mrt's last stderr line), for the summary;
+        # then the command and the whole output, for the log.
+        out = (p.stderr.strip() or p.stdout.strip() or "no output")
+        raise RuntimeError("rc=%d: %s\n%s\n%s" % (p.returncode, out.splitlines()[-1], " ".join(cmd),
+                                                  out[-2000:]))
+    if "plugin" in fields and fields["plugin"] != args.plugin:
+        raise RuntimeError("mrt ran plugin %s, not %s" % (fields["plugin"], args.plugin))
+    load = float(fields["load_ms"]) if "load_ms" in fields else None
+    return float(fields["median_ms"]), load
+
+
+def ort_options(threads):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return so
+
+
+def run_ort(args, model_path, feeds, iters):
+    """One ORT round: returns (median_ms, session creation ms).
+
+    Same warm-up count as mrt's --bench (max(3, N/10)) so both sides time the
+    same steady state.
+    """
+    import onnxruntime as ort
+    so = ort_options(args.threads)
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(model_path, sess_options=so, providers=["CPUExecutionProvider"])
+    create_ms = (time.perf_counter() - t0) * 1000
+    for _ in range(max(3, iters // 10)):
+        sess.run(None, feeds)
+    ms = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        ms.append((time.perf_counter() - t0) * 1000)
+    del sess  # stops its pool threads before mrt's next round
+    return statistics.median(ms), create_ms
+
+
+def try_mrt(args, model_dir, files, iters, res):
+    """run_mrt, but a failure is recorded in `res` (the ORT side still runs)."""
+    try:
+        return run_mrt(args, model_dir, files, iters)
+    except RuntimeError as e:
+        res["mrt_error"] = str(e).splitlines()[0]
+        log("%s b%d: mrt %s" % (res["model"], res["batch"], e))
+        return None
+
+
+def bench_case(args, name, batch):
+    """All rounds of one (model, batch); returns a result dict."""
+    model_dir = os.path.join(args.bench_dir, name)
+    model_path = os.path.join(model_dir, "model.onnx")
+    files = input_files(model_dir, batch)
+    if not files:
+        log("%s b%d: no %s/input_b%d/*.npy, skipped" % (name, batch, model_dir, batch))
+        return None
+    feeds = {k: np.load(v) for k, v in files.items()}
+    res = {"model": name, "batch": batch, "flops": count_flops(model_path, feeds),
+           "mrt": [], "mrt_load": [], "ort": [], "ort_load": [], "mrt_error": None}
+
+    # Warm-up: page cache, CPU clocks, lazy library loading on both sides.
+    run_ort(args, model_path, feeds, 3)
+    use_mrt = not args.ort_only
+    if use_mrt:
+        use_mrt = try_mrt(args, model_dir, files, 3, res) is not None
+
+    for r in range(args.rounds):
+        line = "%s b%d round %d/%d:" % (name, batch, r + 1, args.rounds)
+        if use_mrt:
+            got = try_mrt(args, model_dir, files, args.iters, res)
+            use_mrt = got is not None
+            if got:
+                res["mrt"].append(got[0])
+                if got[1] is not None:
+                    res["mrt_load"].append(got[1])
+                line += " mrt %.3f ms" % got[0]
+        med, create = run_ort(args, model_path, feeds, args.iters)
+        res["ort"].append(med)
+        res["ort_load"].append(create)
+        line += " ort %.3f ms (session %.1f ms)" % (med, create)
+        log(line)
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v, spec="%.2f"):
+    return "-" if v is None else spec % v
+
+
+def tables(results, peak):
+    """(latency rows, load rows) as lists of string tuples."""
+    lat = [("model", "batch", "mrt ms", "ORT ms", "ORT/mrt", "mrt items/s", "ORT items/s",
+            "GFLOP", "mrt GFLOP/s", "mrt % peak", "ORT GFLOP/s", "ORT % peak")]
+    loads, seen = {}, []
+    for r in results:
+        m, o = med(r["mrt"]), med(r["ort"])
+        gflop = r["flops"] / 1e9 if r["flops"] else None
+        rate = lambda ms: gflop / (ms / 1000) if gflop and ms else None
+        pct = lambda g: 100 * g / peak if g and peak else None
+        lat.append((r["model"], str(r["batch"]), fmt(m, "%.3f") if not r["mrt_error"] else "fail",
+                    fmt(o, "%.3f"), fmt(o / m if m and o else None),
+                    fmt(r["batch"] * 1000 / m if m else None, "%.1f"),
+                    fmt(r["batch"] * 1000 / o if o else None, "%.1f"),
+                    fmt(gflop, "%.3f"), fmt(rate(m), "%.1f"), fmt(pct(rate(m)), "%.1f"),
+                    fmt(rate(o), "%.1f"), fmt(pct(rate(o)), "%.1f")))
+        # Load time does not depend on the batch: pool the rounds of all batches.
+        if r["model"] not in loads:
+            loads[r["model"]] = ([], [])
+            seen.append(r["model"])
+        loads[r["model"]][0].extend(r["mrt_load"])
+        loads[r["model"]][1].extend(r["ort_load"])
+    load = [("model", "mrt load_ms", "ORT session ms")]
+    for name in seen:
+        load.append((name, fmt(med(loads[name][0]), "%.1f"), fmt(med(loads[name][1]), "%.1f")))
+    return lat, load
+
+
+def print_table(rows, markdown):
+    if markdown:
+        print("| " + " | ".join(rows[0]) + " |")
+        print("| " + " | ".join("---" for _ in rows[0]) + " |")
+        for r in rows[1:]:
+            print("| " + " | ".join(r) + " |")
+    else:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads, both sides")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating mrt/ORT rounds per case")
+    ap.add_argument("--iters", type=int, default=20, help="timed runs per round (mrt --bench N)")
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--bench-dir", default="/tmp/onnx-bench")
+    ap.add_argument("--mrt", default=os.path.join(REPO_ROOT, "build", "vnode", "mrt"))
+    ap.add_argument("--plugin", default="onednn", help="mrt --plugin")
+    ap.add_argument("--ort-only", action="store_true", help="skip mrt (before the plugin exists)")
+    ap.add_argument("--markdown", action="store_true", help="markdown tables for docs/performance.md")
+    ap.add_argument("--clock-ghz", type=float, help="override the clock used for the peak")
+    ap.add_argument("--flops-per-cycle", type=int, help="override FP32 FLOP/cycle/core for the peak")
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+    models = [m for m in args.models.split(",") if m]
+    batches = [int(b) for b in args.batches.split(",") if b]
+    if not args.ort_only and not os.access(args.mrt, os.X_OK):
+        sys.exit("error: no mrt at %s (build first, pass --mrt, or use --ort-only)" % args.mrt)
+    ensure_bench_dir(args.bench_dir, models)
+    peak, peak_line = peak_gflops(args.threads, args)
+
+    results = []
+    for name in models:
+        for batch in batches:
+            r = bench_case(args, name, batch)
+            if r:
+                results.append(r)
+
+    lat, load = tables(results, peak)
+    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s%s"
+              % (args.threads, args.rounds, args.iters, ort.__version__, args.plugin,
+                 " (ORT only)" if args.ort_only else ""))
+    print(header + ("\n" if args.markdown else ""))
+    print(peak_line + ("\n" if args.markdown else ""))
+    print("ms are medians over rounds of per-round medians; ORT/mrt > 1 means mrt is faster." +
+          ("\n" if args.markdown else ""))
+    print_table(lat, args.markdown)
+    print_table(load, args.markdown)
+    for r in results:
+        if r["mrt_error"]:
+            print("mrt failed on %s b%d: %s" % (r["model"], r["batch"], r["mrt_error"]))
+
+
+if __name__ == "__main__":
+    main()

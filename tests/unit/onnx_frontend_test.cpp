@@ -1,0 +1,120 @@
+// The ONNX front end on the committed fixtures: the loader's refusals of
+// hostile or broken files, constant folding of exporter shape chains, and
+// the fusion planner's rewrites (BN into Conv, Gelu, LayerNorm, post-ops).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "graph_passes.h"
+#include "onnx_loader.h"
+
+namespace fs = std::filesystem;
+using namespace mrt::onnx;
+
+namespace {
+
+fs::path fixtures() { return fs::path(MRT_SOURCE_ROOT) / "tests" / "fixtures"; }
+
+std::vector<char> read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+Graph load(const fs::path& p) {
+  auto bytes = read(p);
+  return load_onnx(bytes.data(), bytes.size(), [&](const std::string& rel) { return read(p.parent_path() / rel); });
+}
+
+std::string load_error(const fs::path& p) {
+  try {
+    load(p);
+  } catch (const OnnxError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+int count_op(const Graph& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.nodes) n += node.op_type == op;
+  return n;
+}
+
+fs::path bad(const std::string& f) { return fixtures() / "onnx-bad" / f; }
+fs::path model(const std::string& m) { return fixtures() / "models" / m / "model.onnx"; }
+
+TEST(OnnxLoader, RefusesBrokenFilesWithClearErrors) {
+  EXPECT_NE(load_error(bad("truncated.onnx")).find("not a valid ONNX protobuf"), std::string::npos);
+  EXPECT_NE(load_error(bad("garbage.onnx")).find("not a valid ONNX protobuf"), std::string::npos);
+  EXPECT_NE(load_error(bad("cycle.onnx")).find("cycle"), std::string::npos);
+  std::string missing = load_error(bad("missing-initializer.onnx"));
+  EXPECT_NE(missing.find("missing initializer"), std::string::npos) << missing;
+  std::string det = load_error(bad("unsupported-op.onnx"));
+  EXPECT_NE(det.find("unsupported operator 'Det'"), std::string::npos) << det;
+  EXPECT_NE(det.find("det_node"), std::string::npos) << det;
+  EXPECT_NE(det.find("opset 13"), std::string::npos) << det;
+  std::string escape = load_error(bad("external-escape/model.onnx"));
+  EXPECT_NE(escape.find("outside the model's directory"), std::string::npos) << escape;
+  EXPECT_EQ(load_error(fixtures() / "models" / "empty"), "the model file is empty");
+}
+
+TEST(OnnxLoader, ReadsExternalDataInsideTheModelDirectory) {
+  Graph g = load(bad("external-ok/model.onnx"));
+  EXPECT_FALSE(g.constants.empty());
+  EXPECT_FALSE(external_location_is_confined("../w.bin"));
+  EXPECT_FALSE(external_location_is_confined("/etc/passwd"));
+  EXPECT_FALSE(external_location_is_confined("a/../../w.bin"));
+  EXPECT_TRUE(external_location_is_confined("weights/w.bin"));
+}
+
+TEST(OnnxLoader, ReadsOpsetsAndTypes) {
+  Graph g = load(model("onnx-mobilenetv2"));
+  EXPECT_EQ(g.opset, 11);
+  ASSERT_EQ(g.inputs.size(), 1u);
+  EXPECT_EQ(g.types.at(g.inputs[0]).dims, (Dims{-1, 3, 64, 64}));
+}
+
+TEST(OnnxPasses, SpecializeFoldsExporterShapeChains) {
+  Graph g = load(model("onnx-mobilenetv2"));
+  ASSERT_GT(count_op(g, "Shape"), 0);
+  Graph s = specialize(g, {{g.inputs[0], {3, 3, 64, 64}}});
+  EXPECT_EQ(count_op(s, "Shape"), 0);
+  EXPECT_EQ(count_op(s, "Gather"), 0);
+  EXPECT_EQ(count_op(s, "Concat"), 0);
+  EXPECT_EQ(s.types.at(s.outputs[0]).dims, (Dims{3, 10}));
+}
+
+TEST(OnnxPasses, SpecializeRefusesWrongInputShapes) {
+  Graph g = load(model("onnx-resnet"));
+  EXPECT_THROW(specialize(g, {{g.inputs[0], {1, 4, 64, 64}}}), OnnxError);
+  EXPECT_THROW(specialize(g, {{g.inputs[0], {1, 3, 64}}}), OnnxError);
+}
+
+TEST(OnnxPasses, FusesBatchNormAndActivationsIntoConvs) {
+  Graph g = load(model("onnx-resnet"));
+  FusedGraph f = plan_fusions(specialize(g, {{g.inputs[0], {1, 3, 64, 64}}}));
+  EXPECT_EQ(count_op(f.graph, "BatchNormalization"), 0);
+  EXPECT_EQ(count_op(f.graph, "Relu"), 0);
+  EXPECT_EQ(count_op(f.graph, "Add"), 0);  // residual adds ride on the second conv of each block
+  int residuals = 0;
+  for (const auto& ops : f.post_ops)
+    for (const auto& p : ops) residuals += p.kind == PostOp::kAdd;
+  EXPECT_EQ(residuals, 4);
+}
+
+TEST(OnnxPasses, RewritesGeluAndLayerNorm) {
+  Graph g = load(model("onnx-bert"));
+  Graph s = specialize(g, {{"input_ids", {2, 16}}, {"attention_mask", {2, 16}}});
+  ASSERT_GT(count_op(s, "Erf"), 0);
+  FusedGraph f = plan_fusions(s);
+  EXPECT_EQ(count_op(f.graph, "Erf"), 0);
+  EXPECT_EQ(count_op(f.graph, "Pow"), 0);
+  EXPECT_EQ(count_op(f.graph, "LayerNormalization"), 5);
+  int gelus = 0;
+  for (const auto& ops : f.post_ops)
+    for (const auto& p : ops) gelus += p.op_type == "Gelu";
+  EXPECT_EQ(gelus + count_op(f.graph, "Gelu"), 2);
+}
+
+}  // namespace
