@@ -216,8 +216,8 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
   for (const auto& op : model.opset_import())
     if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
   if (g.opset == 0) throw OnnxError("the model imports no default-domain (ai.onnx) opset");
-  if (g.opset < 7 || g.opset > 23)
-    throw OnnxError("opset " + std::to_string(g.opset) + " is not supported (supported: 7 to 23)");
+  if (g.opset < 7 || g.opset > 28)
+    throw OnnxError("opset " + std::to_string(g.opset) + " is not supported (supported: 7 to 28)");
   const auto& graph = model.graph();
 
   for (const auto& t : graph.initializer()) {

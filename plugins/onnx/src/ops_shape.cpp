@@ -16,7 +16,7 @@ namespace detail {
 namespace {
 
 constexpr int64_t kMinOpset = 7;
-constexpr int64_t kMaxOpset = 23;
+constexpr int64_t kMaxOpset = 28;
 constexpr size_t kManyOutputs = std::numeric_limits<size_t>::max();
 
 // One signature of an operator, valid from opset `from` until the next
