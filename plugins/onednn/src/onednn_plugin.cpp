@@ -178,6 +178,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     };
     try {
       m->graph = onnx::load_onnx(g_host->blob_data(b.blob), g_host->blob_size(b.blob), side);
+      double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       m->inputs = io_infos(m->graph, m->graph.inputs);
       m->outputs = io_infos(m->graph, m->graph.outputs);
       // Plan the declared dims now (dynamic ones as 1): unsupported ops and
@@ -198,7 +199,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       log_info("onednn: loaded " + std::string(file) + " (opset " + std::to_string(m->graph.opset) + ", " +
                std::to_string(m->graph.nodes.size()) + " nodes → " + std::to_string(entry->plan->num_primitives()) + " primitives + " +
                std::to_string(entry->plan->num_reference_steps()) + " host steps, " + std::to_string(entry->plan->fused_nodes()) +
-               " nodes fused) in " + std::to_string(ms) + " ms");
+               " nodes fused) in " + std::to_string(ms) + " ms (parse " + std::to_string(parse_ms) + " ms)");
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());
     }

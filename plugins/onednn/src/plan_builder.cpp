@@ -188,7 +188,9 @@ class PlanBuilder {
   int in_layout(int s, const dnnl::memory::desc& md, const std::string& why) {
     if (p_.slots_[s].md == md) return s;
     if (p_.slots_[s].constant) {
-      HostTensor t(DType::kFloat, {static_cast<int64_t>((md.get_size() + 3) / 4)});
+      // Uninitialized: the reorder writes every byte (oneDNN zero-pads the
+      // padded tail of blocked formats when memory is bound to a handle).
+      HostTensor t(DType::kFloat, {static_cast<int64_t>((md.get_size() + 3) / 4)}, HostTensor::Uninitialized{});
       dnnl::memory src(p_.slots_[s].md, p_.engine_, const_cast<void*>(p_.slots_[s].constant->raw()));
       dnnl::memory dst(md, p_.engine_, t.raw());
       dnnl::stream st(p_.engine_);

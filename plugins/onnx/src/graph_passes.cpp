@@ -380,13 +380,17 @@ class Fuser {
       double eps = bn.attr_float("epsilon", 1e-5f);
       std::vector<double> bias(oc, 0.0);
       if (!conv.input(2).empty()) bias = g_.constants.at(conv.inputs[2]).to_double();
-      HostTensor nw = w;
+      HostTensor nw(DType::kFloat, w.dims(), HostTensor::Uninitialized{});
       HostTensor nb(DType::kFloat, {oc});
       int64_t per = w.numel() / oc;
+      const float* src = w.data<float>();
+      float* dst = nw.data<float>();
+      float* nbias = nb.data<float>();
       for (int64_t o = 0; o < oc; ++o) {
         double s = scale[o] / std::sqrt(var[o] + eps);
-        for (int64_t k = 0; k < per; ++k) nw.data<float>()[o * per + k] = static_cast<float>(w.data<float>()[o * per + k] * s);
-        nb.data<float>()[o] = static_cast<float>((bias[o] - mean[o]) * s + shift[o]);
+        float sf = static_cast<float>(s);  // float multiply: vectorises, and weights are float anyway
+        for (int64_t k = 0; k < per; ++k) dst[o * per + k] = src[o * per + k] * sf;
+        nbias[o] = static_cast<float>((bias[o] - mean[o]) * s + shift[o]);
       }
       std::string wn = conv.name + "/bn_folded_weight", bname = conv.name + "/bn_folded_bias";
       g_.constants[wn] = std::move(nw);

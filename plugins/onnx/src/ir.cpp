@@ -2,6 +2,10 @@
 // attribute accessors.
 #include "ir.h"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -122,20 +126,25 @@ std::string dims_string(const Dims& dims) {
 namespace {
 
 constexpr size_t kAlign = 64;
+// Big buffers (weights, packed weights) ask for transparent huge pages:
+// faulting in a 100 MB model 4 KiB at a time dominates load time otherwise.
+constexpr size_t kHugePage = size_t{2} << 20;
 
-void* allocate(size_t bytes) {
+std::shared_ptr<void> allocate(size_t bytes) {
   // Never a null pointer, even for an empty tensor, so kernels may memcpy 0 bytes.
-  size_t n = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
-  return ::operator new (n, std::align_val_t{kAlign});
-}
-
-void release(void* p) {
-  if (p) ::operator delete (p, std::align_val_t{kAlign});
+  size_t align = bytes >= 2 * kHugePage ? kHugePage : kAlign;
+  size_t n = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, n);
+  if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (align == kHugePage) madvise(p, n, MADV_HUGEPAGE);
+#endif
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 }  // namespace
 
-HostTensor::HostTensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)) {
+void HostTensor::allocate_storage() {
   size_t es = dtype_size(dtype_);
   if (es == 0) throw OnnxError("cannot hold a tensor of dtype " + dtype_name(dtype_));
   numel_ = element_count(dims_);
@@ -143,31 +152,41 @@ HostTensor::HostTensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(
     throw OnnxError("tensor " + dims_string(dims_) + " of " + dtype_name(dtype_) + " is too large");
   }
   try {
-    data_ = allocate(bytes());
+    storage_ = allocate(bytes());
   } catch (const std::bad_alloc&) {
     throw OnnxError("cannot allocate " + std::to_string(bytes()) + " bytes for a tensor " + dims_string(dims_) +
                     " of " + dtype_name(dtype_));
   }
+  data_ = storage_.get();
+}
+
+HostTensor::HostTensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)) {
+  allocate_storage();
   std::memset(data_, 0, bytes());
 }
 
-HostTensor::HostTensor(const HostTensor& other) : dtype_(other.dtype_), dims_(other.dims_), numel_(other.numel_) {
-  if (other.data_) {
-    data_ = allocate(other.bytes());
-    std::memcpy(data_, other.data_, other.bytes());
-  }
+HostTensor::HostTensor(DType dtype, Dims dims, Uninitialized) : dtype_(dtype), dims_(std::move(dims)) { allocate_storage(); }
+
+HostTensor HostTensor::adopt(DType dtype, Dims dims, std::shared_ptr<void> owner, const void* data) {
+  HostTensor t;
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.numel_ = element_count(t.dims_);
+  if (dtype_size(dtype) == 0) throw OnnxError("cannot hold a tensor of dtype " + dtype_name(dtype));
+  t.storage_ = std::move(owner);
+  t.data_ = const_cast<void*>(data);
+  return t;
 }
 
-HostTensor& HostTensor::operator=(const HostTensor& other) {
-  if (this != &other) {
-    HostTensor copy(other);
-    *this = std::move(copy);
-  }
-  return *this;
+void HostTensor::copy_storage() {
+  const void* from = data_;
+  std::shared_ptr<void> keep = storage_;  // the shared bytes, alive until copied
+  allocate_storage();
+  std::memcpy(data_, from, bytes());
 }
 
 HostTensor::HostTensor(HostTensor&& other) noexcept
-    : dtype_(other.dtype_), dims_(std::move(other.dims_)), numel_(other.numel_), data_(other.data_) {
+    : dtype_(other.dtype_), dims_(std::move(other.dims_)), numel_(other.numel_), storage_(std::move(other.storage_)), data_(other.data_) {
   other.dtype_ = DType::kUndefined;
   other.dims_.clear();
   other.numel_ = 0;
@@ -176,10 +195,10 @@ HostTensor::HostTensor(HostTensor&& other) noexcept
 
 HostTensor& HostTensor::operator=(HostTensor&& other) noexcept {
   if (this != &other) {
-    release(data_);
     dtype_ = other.dtype_;
     dims_ = std::move(other.dims_);
     numel_ = other.numel_;
+    storage_ = std::move(other.storage_);
     data_ = other.data_;
     other.dtype_ = DType::kUndefined;
     other.dims_.clear();
@@ -188,8 +207,6 @@ HostTensor& HostTensor::operator=(HostTensor&& other) noexcept {
   }
   return *this;
 }
-
-HostTensor::~HostTensor() { release(data_); }
 
 void HostTensor::reshape(Dims dims) {
   int64_t n = element_count(dims);

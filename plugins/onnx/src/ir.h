@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -51,26 +52,41 @@ struct OnnxError : std::runtime_error {
 };
 
 // A dense row-major tensor in host memory (constants and the reference
-// kernels' operands). Storage is 64-byte aligned so kernels may vectorise.
+// kernels' operands). Copies share the bytes until one of them is written
+// through a non-const accessor (copy on write), so passing a graph's weights
+// through passes costs nothing. Storage this class allocates is 64-byte
+// aligned; bytes adopted from elsewhere (a parsed protobuf's raw_data) are
+// at least 16-byte aligned.
 class HostTensor {
  public:
+  struct Uninitialized {};
   HostTensor() = default;
-  HostTensor(DType dtype, Dims dims);  // zero-filled
-  HostTensor(const HostTensor& other);
-  HostTensor& operator=(const HostTensor& other);
+  HostTensor(DType dtype, Dims dims);                 // zero-filled
+  HostTensor(DType dtype, Dims dims, Uninitialized);  // contents unspecified: the caller fills it
+  // Takes `owner` (which keeps `data` alive) as the storage of a tensor of
+  // `dtype` and `dims`; `data` must hold exactly the bytes of those.
+  static HostTensor adopt(DType dtype, Dims dims, std::shared_ptr<void> owner, const void* data);
+  HostTensor(const HostTensor& other) = default;
+  HostTensor& operator=(const HostTensor& other) = default;
   HostTensor(HostTensor&& other) noexcept;
   HostTensor& operator=(HostTensor&& other) noexcept;
-  ~HostTensor();
+  ~HostTensor() = default;
 
   DType dtype() const { return dtype_; }
   const Dims& dims() const { return dims_; }
   int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
   int64_t numel() const { return numel_; }
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
-  void* raw() { return data_; }
+  void* raw() {
+    detach();
+    return data_;
+  }
   const void* raw() const { return data_; }
   template <typename T>
-  T* data() { return static_cast<T*>(data_); }
+  T* data() {
+    detach();
+    return static_cast<T*>(data_);
+  }
   template <typename T>
   const T* data() const { return static_cast<const T*>(data_); }
   // Same bytes, new dims of the same element count (Reshape and friends).
@@ -84,9 +100,17 @@ class HostTensor {
   static HostTensor scalar_float(float v);
 
  private:
+  void allocate_storage();
+  // Gives this tensor bytes of its own before a write.
+  void detach() {
+    if (storage_.use_count() > 1) copy_storage();
+  }
+  void copy_storage();
+
   DType dtype_ = DType::kUndefined;
   Dims dims_;
   int64_t numel_ = 0;
+  std::shared_ptr<void> storage_;
   void* data_ = nullptr;
 };
 

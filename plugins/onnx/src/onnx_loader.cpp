@@ -79,7 +79,7 @@ HostTensor external_tensor(const ::onnx::TensorProto& t, HostTensor out, const s
 }
 
 HostTensor convert_tensor(const ::onnx::TensorProto& t, const std::string& what, const SideFileReader& read_side_file) {
-  HostTensor out(tensor_dtype(t.data_type(), what), proto_dims(t, what));
+  HostTensor out(tensor_dtype(t.data_type(), what), proto_dims(t, what), HostTensor::Uninitialized{});
   if (t.data_location() == ::onnx::TensorProto::EXTERNAL) return external_tensor(t, std::move(out), what, read_side_file);
   if (t.has_raw_data()) {
     copy_raw(t.raw_data().data(), t.raw_data().size(), out, what);
@@ -219,10 +219,22 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
   if (g.opset < 7 || g.opset > 28)
     throw OnnxError("opset " + std::to_string(g.opset) + " is not supported (supported: 7 to 28)");
   const auto& graph = model.graph();
-
-  for (const auto& t : graph.initializer()) {
+  for (int i = 0; i < graph.initializer_size(); ++i) {
+    ::onnx::TensorProto& t = *model.mutable_graph()->mutable_initializer(i);
     if (t.name().empty()) throw OnnxError("an initializer has no name");
-    g.constants[t.name()] = convert_tensor(t, "initializer '" + t.name() + "'", read_side_file);
+    std::string what = "initializer '" + t.name() + "'";
+    DType dtype = tensor_dtype(t.data_type(), what);
+    Dims dims = proto_dims(t, what);
+    if (t.has_raw_data() && t.data_location() != ::onnx::TensorProto::EXTERNAL &&
+        t.raw_data().size() == static_cast<size_t>(element_count(dims)) * dtype_size(dtype)) {
+      // The weights stay in the string protobuf parsed them into: one copy
+      // of the model in memory, not two.
+      std::shared_ptr<std::string> raw(t.release_raw_data());
+      const void* data = raw->data();
+      g.constants[t.name()] = HostTensor::adopt(dtype, std::move(dims), std::move(raw), data);
+    } else {
+      g.constants[t.name()] = convert_tensor(t, what, read_side_file);
+    }
     g.types[t.name()] = {g.constants[t.name()].dtype(), g.constants[t.name()].dims()};
   }
   if (graph.sparse_initializer_size() > 0) throw OnnxError("sparse initializers are not supported");
