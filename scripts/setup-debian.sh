@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
   libdnnl-dev                              # oneDNN: the CPU backend's primitives (plugins/onednn)
   libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
+  libstb-dev                               # stb_image decoders and resizer: the standard image stage (core)
   libgtest-dev libgmock-dev                # unit tests
   python3                                  # fixture generators in scripts/
 )

@@ -68,6 +68,59 @@ Result<std::vector<MRT_DeviceKind>> devices(const YamlFields& err, const YAML::N
   return out;
 }
 
+Result<std::vector<double>> numbers(const YamlFields& err, const YAML::Node& n, std::string_view key) {
+  std::vector<double> out;
+  if (n.IsScalar()) {
+    auto v = err.number(n, key);
+    if (!v) return v.status();
+    out.push_back(*v);
+    return out;
+  }
+  if (!n.IsSequence() || n.size() == 0) return err.at(n, "'" + std::string(key) + "' must be a number or a list of numbers");
+  for (const auto& item : n) {
+    auto v = err.number(item, key);
+    if (!v) return v.status();
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Status parse_preprocess(const YamlFields& err, const YAML::Node& n, PreprocessSpec& out) {
+  MRT_RETURN_IF_ERROR(err.check_keys(n, "preprocess", {"kind", "width", "height", "resize", "channels", "channel_order", "layout",
+                                                       "dtype", "scale", "mean", "std", "input", "max_bytes", "max_pixels"}));
+  auto pick = [&](const char* key, std::string& field, std::initializer_list<std::string_view> allowed) {
+    return optional_field(n, key, field, [&err, key, allowed](const YAML::Node& v) { return err.choice(v, key, allowed); });
+  };
+  MRT_RETURN_IF_ERROR(pick("kind", out.kind, {"none", "image"}));
+  MRT_RETURN_IF_ERROR(optional_field(n, "width", out.width, [&](const YAML::Node& v) { return err.bounded(v, "width", 1, 16384); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "height", out.height, [&](const YAML::Node& v) { return err.bounded(v, "height", 1, 16384); }));
+  MRT_RETURN_IF_ERROR(pick("resize", out.resize, {"exact", "shorter_side_crop"}));
+  MRT_RETURN_IF_ERROR(optional_field(n, "channels", out.channels, [&](const YAML::Node& v) -> Result<int32_t> {
+    auto c = err.bounded(v, "channels", 1, 3);
+    if (c && *c == 2) return err.at(v, "'channels' must be 1 (grayscale) or 3 (colour)");
+    return c;
+  }));
+  MRT_RETURN_IF_ERROR(pick("channel_order", out.channel_order, {"rgb", "bgr"}));
+  MRT_RETURN_IF_ERROR(pick("layout", out.layout, {"nchw", "nhwc"}));
+  MRT_RETURN_IF_ERROR(pick("dtype", out.dtype, {"float32", "uint8"}));
+  MRT_RETURN_IF_ERROR(optional_field(n, "scale", out.scale, [&](const YAML::Node& v) { return err.number(v, "scale"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "mean", out.mean, [&](const YAML::Node& v) { return numbers(err, v, "mean"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "std", out.std, [&](const YAML::Node& v) { return numbers(err, v, "std"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "input", out.input, [&](const YAML::Node& v) { return err.scalar(v, "input"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "max_bytes", out.max_bytes, [&](const YAML::Node& v) { return err.integer(v, "max_bytes"); }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "max_pixels", out.max_pixels, [&](const YAML::Node& v) { return err.integer(v, "max_pixels"); }));
+  if (out.kind == "image") {
+    if (out.width <= 0 || out.height <= 0) return err.at(n, "an image preprocess needs 'width' and 'height'");
+    for (const auto* v : {&out.mean, &out.std})
+      if (v->size() != 1 && static_cast<int32_t>(v->size()) != out.channels)
+        return err.at(n, "'mean' and 'std' need one value or one per channel (" + std::to_string(out.channels) + ")");
+    for (double s : out.std)
+      if (s == 0) return err.at(n, "'std' must not be 0");
+    if (out.max_bytes <= 0 || out.max_pixels <= 0) return err.at(n, "'max_bytes' and 'max_pixels' must be positive");
+  }
+  return Status::ok();
+}
+
 Status parse_postprocess(const YamlFields& err, const YAML::Node& n, PostprocessSpec& out) {
   MRT_RETURN_IF_ERROR(err.check_keys(n, "postprocess", {"kind", "top_k", "labels", "softmax", "output"}));
   MRT_RETURN_IF_ERROR(optional_field(n, "kind", out.kind, [&](const YAML::Node& v) {
@@ -124,12 +177,7 @@ Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::stri
     MRT_RETURN_IF_ERROR(optional_field(doc, "files", m.files, [&](const YAML::Node& v) { return relative_files(err, v); }));
     MRT_RETURN_IF_ERROR(optional_field(doc, "inputs", m.inputs, [&](const YAML::Node& v) { return tensor_specs(err, v, "inputs"); }));
     MRT_RETURN_IF_ERROR(optional_field(doc, "outputs", m.outputs, [&](const YAML::Node& v) { return tensor_specs(err, v, "outputs"); }));
-    if (doc["preprocess"]) {
-      MRT_RETURN_IF_ERROR(err.check_keys(doc["preprocess"], "preprocess", {"kind"}));
-      MRT_RETURN_IF_ERROR(optional_field(doc["preprocess"], "kind", m.preprocess.kind, [&](const YAML::Node& v) {
-        return err.choice(v, "preprocess kind", {"none"});
-      }));
-    }
+    if (doc["preprocess"]) MRT_RETURN_IF_ERROR(parse_preprocess(err, doc["preprocess"], m.preprocess));
     if (doc["postprocess"]) MRT_RETURN_IF_ERROR(parse_postprocess(err, doc["postprocess"], m.postprocess));
     MRT_RETURN_IF_ERROR(optional_field(doc, "device", m.devices, [&](const YAML::Node& v) { return devices(err, v); }));
     MRT_RETURN_IF_ERROR(optional_field(doc, "plugin", m.plugin, text("plugin")));

@@ -1,5 +1,7 @@
 #include "mrt/core/pipeline.h"
 
+#include "mrt/core/image_preprocess.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -105,6 +107,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
   // --- preprocess -------------------------------------------------------------
   MRT_Results pre;
   std::vector<MRT_Tensor> inputs;
+  std::vector<Tensor> image_input;  // the standard image stage's output
   if (model.has_stage(Stage::kPreprocess)) {
     const std::vector<MRT_Tensor> no_tensors;
     MRT_StageArgs args = make_stage_args(views.request, no_tensors, call, pre);
@@ -117,6 +120,14 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
   } else if (request.kind == MRT_PAYLOAD_TEXT) {
     if (model.manifest().task != "text-generation")
       return invalid_argument("model '" + model.model_id() + "' (task " + model.manifest().task + ") does not take text");
+  } else if (request.kind == MRT_PAYLOAD_IMAGE && model.manifest().preprocess.kind == "image") {
+    const PreprocessSpec& spec = model.manifest().preprocess;
+    if (model.inputs().empty()) return internal_error("model '" + model.model_id() + "' declares no input for the image");
+    std::string input = spec.input.empty() ? model.inputs()[0].name : spec.input;
+    auto tensor = preprocess_image(spec, request.image, input);
+    if (!tensor) return Status(tensor.status().code(), "model '" + model.model_id() + "': " + tensor.status().message());
+    image_input.push_back(std::move(*tensor));
+    inputs = tensor_views(image_input);
   } else if (request.kind == MRT_PAYLOAD_IMAGE) {
     return unimplemented("model '" + model.model_id() + "' has no image preprocessing (plugin '" + model.plugin().name() +
                          "' has none and the manifest configures none)");

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <random>
 #include <thread>
 
@@ -517,6 +518,66 @@ TEST_F(ServiceTest, RealTextModelStreamsThroughTheService) {
   auto too_long = c->infer(text_request("tiny-llama", long_prompt, 3, false));
   EXPECT_EQ(too_long.status().code(), MRT_CODE_INVALID_ARGUMENT);
   EXPECT_NE(too_long.status().message().find("context holds 96"), std::string::npos) << too_long.status().message();
+  EXPECT_TRUE(c->infer(identity_request(1)));
+}
+
+ipc::InferRequest image_request(const std::string& model, const std::string& bytes) {
+  ipc::InferRequest r;
+  r.set_model_id(model);
+  r.set_image(bytes);
+  return r;
+}
+
+// The shipped digits model (oneDNN plugin, standard image stage) on every
+// held-out image, through the daemon: the same predictions as onnxruntime
+// (scripts/train-digits.py wrote them next to the images).
+TEST_F(ServiceTest, DigitsPredictionsEqualOnnxruntimeOnTheHeldOutSplit) {
+  fs::copy(fs::path(MRT_SOURCE_ROOT) / "models/digits", dir.path() / "models/digits", fs::copy_options::recursive);
+  Daemon d(dir, {});
+  auto c = d.connect();
+  fs::path fixture = fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/digits-heldout";
+  std::ifstream tsv(fixture / "onnxruntime.tsv");
+  std::string line;
+  std::getline(tsv, line);  // header
+  int images = 0, same = 0, ours_right = 0, ort_right = 0;
+  while (std::getline(tsv, line)) {
+    std::stringstream ss(line);
+    std::string file, truth, ort;
+    std::getline(ss, file, '\t');
+    std::getline(ss, truth, '\t');
+    std::getline(ss, ort, '\t');
+    auto r = c->infer(image_request("digits", read_all(fixture / file)));
+    ASSERT_TRUE(r) << file << ": " << r.status().to_string();
+    ASSERT_TRUE(r->has_classification());
+    ASSERT_GE(r->classification().classes_size(), 1);
+    const auto& top = r->classification().classes(0);
+    EXPECT_EQ(top.label(), ort) << file;
+    EXPECT_GT(top.score(), 0.0f);
+    EXPECT_LE(top.score(), 1.0f);  // softmax probabilities
+    ++images;
+    same += top.label() == ort;
+    ours_right += top.label() == truth;
+    ort_right += ort == truth;
+  }
+  EXPECT_GE(images, 300);
+  EXPECT_EQ(same, images);
+  EXPECT_EQ(ours_right, ort_right);
+  RecordProperty("digits_accuracy", std::to_string(double(ours_right) / images));
+
+  // Bad input: each a clear error, and the service goes on.
+  auto corrupt = c->infer(image_request("digits", "\x89PNG\r\n\x1a\ngarbage"));
+  EXPECT_EQ(corrupt.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(corrupt.status().message().find("corrupt png image"), std::string::npos) << corrupt.status().message();
+  auto gif = c->infer(image_request("digits", "GIF89a"));
+  EXPECT_NE(gif.status().message().find("unsupported image format"), std::string::npos) << gif.status().message();
+  auto wrong_task = c->infer(text_request("digits", "hello", 1, false));
+  EXPECT_EQ(wrong_task.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(wrong_task.status().message().find("does not take text"), std::string::npos) << wrong_task.status().message();
+  auto image_to_text_model = c->infer(image_request("tiny-llama", read_all(fixture / "onnxruntime.tsv")));
+  EXPECT_FALSE(image_to_text_model);
+  auto unknown = c->infer(image_request("no-such-model", "x"));
+  EXPECT_EQ(unknown.status().code(), MRT_CODE_NOT_FOUND);
+  EXPECT_NE(unknown.status().message().find("no-such-model"), std::string::npos) << unknown.status().message();
   EXPECT_TRUE(c->infer(identity_request(1)));
 }
 

@@ -5,7 +5,8 @@
 //   files: [model.onnx]          # the first is the primary file
 //   inputs:  [{name: x, dtype: float32, shape: [-1, 4]}]
 //   outputs: [{name: probabilities, dtype: float32, shape: [-1, 3]}]
-//   preprocess: {kind: none}
+//   preprocess: {kind: image, width: 224, height: 224, resize: shorter_side_crop,
+//                mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
 //   postprocess: {kind: classification, top_k: 5, labels: labels.txt, softmax: false}
 //   device: [gpu, cpu]           # preference order; "any" = [gpu, cpu]
 //   plugin: onednn               # optional: force a backend by name
@@ -35,8 +36,21 @@ struct TensorSpec {
   std::optional<Dims> shape;  // -1 = dynamic
 };
 
+// preprocess: {kind: image, ...}: the host's standard image stage turns an
+// encoded image (PNG, JPEG, BMP, PPM/PGM) into the model's input tensor.
 struct PreprocessSpec {
-  std::string kind = "none";
+  std::string kind = "none";        // none | image
+  int32_t width = 0, height = 0;    // the model's input size in pixels
+  std::string resize = "exact";     // exact | shorter_side_crop (resize the shorter side, centre crop)
+  int32_t channels = 3;             // 1 (grayscale) or 3 (colour)
+  std::string channel_order = "rgb";  // rgb | bgr
+  std::string layout = "nchw";      // nchw | nhwc
+  std::string dtype = "float32";    // float32 | uint8 (raw pixels)
+  double scale = 1.0 / 255.0;       // float32: value = (pixel * scale - mean[c]) / std[c]
+  std::vector<double> mean = {0.0}, std = {1.0};  // one value, or one per channel
+  std::string input;                // model input to fill; empty = the first
+  int64_t max_bytes = int64_t{32} << 20;     // encoded size limit
+  int64_t max_pixels = int64_t{40} << 20;    // decoded width * height limit
 };
 
 struct PostprocessSpec {

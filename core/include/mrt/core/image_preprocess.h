@@ -1,0 +1,23 @@
+// The host's standard image stage (model.yml `preprocess: {kind: image}`):
+// an encoded image → the model's input tensor. Decoding is stb_image's
+// (PNG, JPEG, BMP, PPM/PGM), resizing stb_image_resize's triangle
+// (bilinear) filter; then channel order, scale/mean/std and layout.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "mrt/core/manifest.h"
+#include "mrt/core/status.h"
+#include "mrt/core/tensor.h"
+
+namespace mrt {
+
+// INVALID_ARGUMENT for a corrupt, unsupported or oversized image (the
+// message says which limit), naming the tensor `input_name`.
+Result<Tensor> preprocess_image(const PreprocessSpec& spec, std::string_view encoded, const std::string& input_name);
+
+// "png", "jpeg", "bmp", "pnm", or "" when the bytes start like none of them.
+std::string sniff_image_format(std::string_view encoded);
+
+}  // namespace mrt
