@@ -343,9 +343,7 @@ HostTensor HostTensor::scalar_float(float v) {
 
 // ---- Node ----------------------------------------------------------------------
 
-namespace {
-
-std::string kind_name(Attribute::Kind k) {
+std::string attribute_kind_name(Attribute::Kind k) {
   switch (k) {
     case Attribute::kFloat:
       return "a float";
@@ -367,12 +365,14 @@ std::string kind_name(Attribute::Kind k) {
   return "attribute type " + std::to_string(static_cast<int32_t>(k));
 }
 
+namespace {
+
 const Attribute* find_attr(const Node& n, const std::string& a, Attribute::Kind want) {
   auto it = n.attrs.find(a);
   if (it == n.attrs.end()) return nullptr;
   if (it->second.kind != want) {
     throw OnnxError("attribute '" + a + "' of node '" + n.name + "' (op '" + n.op_type + "') must be " +
-                    kind_name(want) + ", not " + kind_name(it->second.kind));
+                    attribute_kind_name(want) + ", not " + attribute_kind_name(it->second.kind));
   }
   return &it->second;
 }

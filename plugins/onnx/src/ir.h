@@ -128,6 +128,9 @@ struct Attribute {
   std::vector<std::string> strings;
 };
 
+// "a float", "a list of ints", ... for messages.
+std::string attribute_kind_name(Attribute::Kind k);
+
 struct Node {
   std::string op_type;
   std::string name;    // the ONNX node name, or "<op_type>_<index>" when empty

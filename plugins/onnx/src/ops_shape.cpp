@@ -131,27 +131,6 @@ const Signature* find_signature(const std::string& op, int64_t opset, bool* exis
   return best;
 }
 
-std::string kind_name(Attribute::Kind k) {
-  switch (k) {
-    case Attribute::kFloat:
-      return "a float";
-    case Attribute::kInt:
-      return "an int";
-    case Attribute::kString:
-      return "a string";
-    case Attribute::kTensor:
-      return "a tensor";
-    case Attribute::kGraph:
-      return "a graph";
-    case Attribute::kFloats:
-      return "a list of floats";
-    case Attribute::kInts:
-      return "a list of ints";
-    case Attribute::kStrings:
-      return "a list of strings";
-  }
-  return "attribute type " + std::to_string(static_cast<int32_t>(k));
-}
 
 std::string ints_string(const std::vector<int64_t>& v) { return dims_string(v); }
 
@@ -291,7 +270,7 @@ int64_t OpView::normalize_axis(int64_t axis, int64_t rank, const std::string& wh
 void OpView::check_kind(const char* a, Attribute::Kind kind) const {
   auto it = node.attrs.find(a);
   if (it != node.attrs.end() && it->second.kind != kind) {
-    fail("attribute '" + std::string(a) + "' must be " + kind_name(kind) + ", not " + kind_name(it->second.kind));
+    fail("attribute '" + std::string(a) + "' must be " + attribute_kind_name(kind) + ", not " + attribute_kind_name(it->second.kind));
   }
 }
 
