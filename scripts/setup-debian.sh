@@ -12,6 +12,7 @@ packages=(
   libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
   libsystemd-dev                           # sd_notify readiness when run under systemd
   nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
+  libpcre2-dev                             # PCRE2: byte-level tokenizers' Unicode split patterns (plugins/raw)
   libdnnl-dev                              # oneDNN: the CPU backend's primitives (plugins/onednn)
   libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
   libstb-dev                               # stb_image decoders and resizer: the standard image stage (core)

@@ -54,6 +54,51 @@ TEST(HfTokenizer, MatchesTheTokenizersPackage) {
   EXPECT_EQ(cases, 16);
 }
 
+// Byte-level BPE (GPT-2's ByteLevel regex; Llama-3's Split regex + BOS
+// template) against the tokenizers package on a corpus of unicode,
+// whitespace runs, digits, contractions and embedded special tokens
+// (scripts/make-tokenizer-fixtures.py).
+TEST(HfTokenizer, ByteLevelMatchesTheTokenizersPackage) {
+  fs::path dir = fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/tokenizers";
+  auto expected = nlohmann::json::parse(slurp(dir / "expected.json"));
+  int cases = 0;
+  for (const char* name : {"gpt2-style", "llama3-style"}) {
+    raw::HfTokenizer tok;
+    ASSERT_EQ(tok.load(slurp(dir / (std::string(name) + ".json"))), "") << name;
+    for (const auto& c : expected.at(name)) {
+      std::string text = c.at("text");
+      EXPECT_EQ(tok.encode(text, false), c.at("ids").get<std::vector<int>>()) << name << " '" << text << "'";
+      auto with_special = tok.encode(text, true);
+      EXPECT_EQ(with_special, c.at("ids_special").get<std::vector<int>>()) << name << " '" << text << "'";
+      std::string decoded;
+      bool at_start = true;
+      for (int id : with_special) decoded += tok.decode(id, at_start);
+      EXPECT_EQ(decoded, c.at("decoded_skip").get<std::string>()) << name << " '" << text << "'";
+      ++cases;
+    }
+  }
+  EXPECT_GE(cases, 40);
+}
+
+// SmolLM's Sequence[Digits(individual_digits), ByteLevel]: a number is
+// encoded digit by digit.
+TEST(HfTokenizer, DigitsPreTokenizerSplitsEveryDigit) {
+  fs::path dir = fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/tokenizers";
+  auto j = nlohmann::json::parse(slurp(dir / "gpt2-style.json"));
+  raw::HfTokenizer plain, digits;
+  ASSERT_EQ(plain.load(j.dump()), "");
+  j["pre_tokenizer"] = {{"type", "Sequence"},
+                        {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, j["pre_tokenizer"]}}};
+  ASSERT_EQ(digits.load(j.dump()), "");
+  std::vector<int> one_by_one;
+  for (char c : std::string("2024")) {
+    auto ids = plain.encode(std::string(1, c), false);
+    one_by_one.insert(one_by_one.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(digits.encode("2024", false), one_by_one);
+  EXPECT_NE(plain.encode("2024", false), one_by_one);  // merges join digits without the Digits split
+}
+
 TEST(HfTokenizer, RefusesWhatItDoesNotImplement) {
   auto j = nlohmann::json::parse(slurp(fixture() / "tokenizer.json"));
   raw::HfTokenizer tok;
@@ -62,7 +107,16 @@ TEST(HfTokenizer, RefusesWhatItDoesNotImplement) {
   EXPECT_NE(tok.load(other.dump()).find("'WordPiece' is not supported"), std::string::npos);
   other = j;
   other["pre_tokenizer"] = {{"type", "ByteLevel"}};
-  EXPECT_NE(tok.load(other.dump()).find("byte-level BPE"), std::string::npos);
+  EXPECT_NE(tok.load(other.dump()).find("normalizer with a byte-level"), std::string::npos);
+  other.erase("normalizer");
+  other["pre_tokenizer"] = {{"type", "Split"}, {"behavior", "Removed"}, {"pattern", {{"Regex", "\\s+"}}}};
+  EXPECT_NE(tok.load(other.dump()).find("Split behaviour 'Removed'"), std::string::npos);
+  other["pre_tokenizer"] = {{"type", "Sequence"},
+                            {"pretokenizers", {{{"type", "Split"}, {"behavior", "Isolated"}, {"pattern", {{"Regex", "(\\p{L"}}}},
+                                               {{"type", "ByteLevel"}, {"use_regex", false}}}}};
+  EXPECT_NE(tok.load(other.dump()).find("does not compile"), std::string::npos);
+  other["pre_tokenizer"] = {{"type", "Whitespace"}};
+  EXPECT_NE(tok.load(other.dump()).find("'Whitespace' is not supported"), std::string::npos);
   EXPECT_NE(tok.load("{not json").find("not valid JSON"), std::string::npos);
 }
 

@@ -1,11 +1,19 @@
-// Hugging Face tokenizer.json, SentencePiece-style BPE (Llama-2, TinyLlama,
-// Mistral): text normalised by Prepend("▁") + Replace(" ", "▁") (or the
-// Metaspace pre-tokenizer), BPE merges by rank, byte fallback <0xXX>, added
-// tokens matched literally, decoded by ▁ → space, bytes fused, the first
-// space stripped. Byte-level BPE (GPT-2, Llama-3) is refused with a clear
-// error for now.
+// Hugging Face tokenizer.json, two BPE families:
+//  - SentencePiece-style (Llama-2, TinyLlama, Mistral): text normalised by
+//    Prepend("▁") + Replace(" ", "▁") (or the Metaspace pre-tokenizer), BPE
+//    merges by rank, byte fallback <0xXX>, decoded by ▁ → space, bytes
+//    fused, the first space stripped;
+//  - byte-level (GPT-2, Llama-3, SmolLM): text split by the pre-tokenizer's
+//    regex (ByteLevel's GPT-2 pattern, or a Split pattern such as Llama-3's,
+//    run with PCRE2 in Unicode mode), each piece's bytes mapped to GPT-2's
+//    printable byte alphabet and merged by rank; decoding maps back to bytes.
+// Both: added tokens matched literally, a BOS from the post-processor's
+// template.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +21,8 @@
 #include "tokenizer.h"
 
 namespace mrt::raw {
+
+struct SplitRegex;  // a compiled pre-tokenizer pattern (hf_tokenizer.cpp)
 
 class HfTokenizer : public Tokenizer {
  public:
@@ -26,6 +36,8 @@ class HfTokenizer : public Tokenizer {
 
  private:
   void encode_chunk(const std::string& normalized, std::vector<int>& out) const;
+  void encode_byte_level(const std::string& text, std::vector<int>& out) const;
+  std::string load_pre_tokenizer(const nlohmann::json& pre);
 
   std::vector<std::string> pieces_;                 // id → token text
   std::unordered_map<std::string, int> ids_;
@@ -36,6 +48,13 @@ class HfTokenizer : public Tokenizer {
   bool byte_fallback_ = false;
   int unk_id_ = -1, bos_id_ = -1, eos_id_ = -1;
   bool add_bos_ = true;
+  // Byte-level BPE.
+  bool byte_level_ = false;
+  bool add_prefix_space_ = false;
+  bool ignore_merges_ = false;
+  std::vector<std::shared_ptr<SplitRegex>> splits_;  // applied in order
+  std::string byte_char_[256];                              // byte → its alphabet character (UTF-8)
+  std::unordered_map<std::string, unsigned char> char_byte_;  // and back
 };
 
 }  // namespace mrt::raw
