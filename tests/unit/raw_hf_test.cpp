@@ -9,7 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "hf_checkpoint.h"
 #include "hf_tokenizer.h"
+#include "llama_model.h"
 #include "utf8.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
@@ -97,6 +99,33 @@ TEST(HfTokenizer, DigitsPreTokenizerSplitsEveryDigit) {
   }
   EXPECT_EQ(digits.encode("2024", false), one_by_one);
   EXPECT_NE(plain.encode("2024", false), one_by_one);  // merges join digits without the Digits split
+}
+
+// Llama 3.1's rope_scaling against transformers' _compute_llama3_parameters
+// (values computed with NumPy from that function for head_size 64, theta
+// 500000, factor 32, low/high 1/4, original context 8192).
+TEST(HfConfig, Llama3RopeScaling) {
+  auto config = nlohmann::json::parse(slurp(fixture() / "config.json"));
+  config["hidden_size"] = 512;
+  config["num_attention_heads"] = 8;
+  config["num_key_value_heads"] = 8;
+  config["rope_theta"] = 500000.0;
+  config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 32.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                            {"original_max_position_embeddings", 8192}};
+  raw::LlamaConfig c;
+  ASSERT_EQ(raw::parse_hf_config(config.dump(), c), "");
+  auto f = raw::rope_inverse_frequencies(c);
+  ASSERT_EQ(f.size(), 32u);
+  EXPECT_DOUBLE_EQ(f[0], 1.0);                                 // short wavelength: kept
+  EXPECT_NEAR(f[10], 0.016560440080994446, 1e-15);
+  EXPECT_NEAR(f[16], 0.00042955679655936815, 1e-17);           // smoothed
+  EXPECT_NEAR(f[20], 8.570255489881478e-06, 1e-19);            // long: / factor
+  EXPECT_NEAR(f[31], 9.418306725434911e-08, 1e-21);
+  config["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  ASSERT_EQ(raw::parse_hf_config(config.dump(), c), "");
+  EXPECT_NEAR(raw::rope_inverse_frequencies(c)[1], 0.5 / std::pow(500000.0, 2.0 / 64), 1e-15);
+  config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  EXPECT_NE(raw::parse_hf_config(config.dump(), c).find("'yarn' is not supported"), std::string::npos);
 }
 
 TEST(HfTokenizer, RefusesWhatItDoesNotImplement) {
@@ -201,6 +230,25 @@ TEST_F(RawHfTest, GreedyGenerationMatchesTheReference) {
   ASSERT_TRUE(out) << out.status().to_string();
   EXPECT_EQ(out->text->text, raw::utf8_sanitize(expected));  // clients get valid UTF-8
   EXPECT_EQ(out->text->generated_tokens, static_cast<int>(ids_of(greedy).size()));
+}
+
+// The manifest's `context` option caps the KV cache; a longer prompt is then
+// the usual context-length error, naming the cap.
+TEST_F(RawHfTest, ContextOptionCapsTheContext) {
+  std::ofstream(dir.path() / "hf" / "model.yml", std::ios::app) << "options: {context: '8'}\n";
+  ASSERT_TRUE(rt->add_model_path("hf", dir.path() / "hf").is_ok());
+  InferRequest r;
+  r.model_id = "hf";
+  r.kind = MRT_PAYLOAD_TEXT;
+  r.text = "the cat sat on the mat and the dog sat on the rug";
+  auto out = rt->infer(r);
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.status().message().find("context holds 8"), std::string::npos) << out.status().to_string();
+  r.text = "the cat";
+  r.generation.max_tokens = 20;
+  auto ok = rt->infer(r);
+  ASSERT_TRUE(ok) << ok.status().to_string();
+  EXPECT_LE(ok->text->prompt_tokens + ok->text->generated_tokens, 8);
 }
 
 // --- bad files ---------------------------------------------------------------

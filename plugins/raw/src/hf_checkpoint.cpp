@@ -17,8 +17,23 @@ std::string parse_hf_config(std::string_view text, LlamaConfig& c) {
     for (const auto& a : j.value("architectures", nlohmann::json::array())) llama_arch |= a == "LlamaForCausalLM";
     if (type != "llama" && !llama_arch)
       return "config.json describes model_type '" + type + "', not a Llama (LlamaForCausalLM) model";
-    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) return "config.json rope_scaling is not supported yet";
     c = LlamaConfig{};
+    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+      const auto& rs = j["rope_scaling"];
+      std::string kind = rs.value("rope_type", rs.value("type", std::string()));
+      if (kind != "linear" && kind != "llama3")
+        return "config.json rope_scaling type '" + kind + "' is not supported (linear and llama3 are)";
+      c.rope_scaling = kind;
+      c.rope_factor = rs.value("factor", 1.0f);
+      if (!(c.rope_factor >= 1.0f)) return "config.json rope_scaling factor must be >= 1";
+      if (kind == "llama3") {
+        c.rope_low_freq_factor = rs.value("low_freq_factor", 1.0f);
+        c.rope_high_freq_factor = rs.value("high_freq_factor", 4.0f);
+        c.rope_original_context = rs.value("original_max_position_embeddings", 8192);
+        if (!(c.rope_high_freq_factor > c.rope_low_freq_factor) || c.rope_low_freq_factor <= 0 || c.rope_original_context <= 0)
+          return "config.json rope_scaling (llama3) needs 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0";
+      }
+    }
     for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
                             "max_position_embeddings"})
       if (!j.contains(key) || !j[key].is_number_integer()) return std::string("config.json lacks integer '") + key + "'";

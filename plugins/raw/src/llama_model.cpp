@@ -18,6 +18,30 @@ std::string LlamaConfig::validate() const {
   return "";
 }
 
+std::vector<double> rope_inverse_frequencies(const LlamaConfig& c) {
+  const double pi = 3.14159265358979323846;
+  int half = c.head_size() / 2;
+  std::vector<double> out(static_cast<size_t>(half));
+  for (int i = 0; i < half; ++i) {
+    double f = 1.0 / std::pow(static_cast<double>(c.rope_theta), 2.0 * i / c.head_size());
+    if (c.rope_scaling == "linear") {
+      f /= c.rope_factor;
+    } else if (c.rope_scaling == "llama3") {
+      double old_ctx = c.rope_original_context;
+      double low_wavelen = old_ctx / c.rope_low_freq_factor, high_wavelen = old_ctx / c.rope_high_freq_factor;
+      double wavelen = 2 * pi / f;
+      if (wavelen > low_wavelen) {
+        f /= c.rope_factor;
+      } else if (wavelen >= high_wavelen) {
+        double smooth = (old_ctx / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
+        f = (1 - smooth) * f / c.rope_factor + smooth * f;
+      }
+    }
+    out[static_cast<size_t>(i)] = f;
+  }
+  return out;
+}
+
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
     : config_(config), w_(std::move(weights)), pool_(std::max(1, threads)) {
   const auto& c = config_;
@@ -27,10 +51,10 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
   int half = c.head_size() / 2;
   rope_cos_.resize(static_cast<size_t>(c.seq_len) * half);
   rope_sin_.resize(rope_cos_.size());
+  std::vector<double> inv_freq = rope_inverse_frequencies(c);
   for (int p = 0; p < c.seq_len; ++p)
     for (int i = 0; i < half; ++i) {
-      double freq = 1.0 / std::pow(static_cast<double>(c.rope_theta), 2.0 * i / c.head_size());
-      double angle = p * freq;
+      double angle = p * inv_freq[static_cast<size_t>(i)];
       rope_cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(angle));
       rope_sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(angle));
     }

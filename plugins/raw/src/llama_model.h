@@ -32,6 +32,12 @@ struct LlamaConfig {
   // RoPE pairing: llama2.c checkpoints rotate adjacent pairs (2i, 2i+1);
   // Hugging Face checkpoints rotate halves (i, i + head_size/2).
   bool rope_interleaved = true;
+  // config.json rope_scaling: "" (none), "linear" (positions / factor) or
+  // "llama3" (Llama 3.1+: long wavelengths / factor, short ones kept,
+  // smoothed in between).
+  std::string rope_scaling;
+  float rope_factor = 1.0f, rope_low_freq_factor = 1.0f, rope_high_freq_factor = 4.0f;
+  int rope_original_context = 8192;
   int bos_id = 1;
   int eos_id = 2;
 
@@ -56,6 +62,10 @@ struct LlamaWeights {
   // Norm weights converted to float32 when stored in 16 bits.
   std::vector<std::vector<float>> owned_norms;
 };
+
+// RoPE inverse frequencies (head_size / 2 of them) with the configured
+// scaling, computed as transformers does.
+std::vector<double> rope_inverse_frequencies(const LlamaConfig& c);
 
 class LlamaModel {
  public:

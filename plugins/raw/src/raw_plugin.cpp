@@ -29,6 +29,9 @@ using namespace mrt::raw;
 
 const MRT_HostApi* g_host = nullptr;
 
+// Positions the KV cache holds when the manifest does not say (see model_load).
+constexpr int kDefaultContextCap = 8192;
+
 MRT_Status* error(MRT_StatusCode code, const std::string& m) { return g_host->status_create(code, ("raw: " + m).c_str()); }
 
 template <typename F>
@@ -175,6 +178,25 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     bool hf = is_safetensors_format(args->format) ||
               ((args->format == nullptr || args->format[0] == '\0') && sniff.parse(m->weights.data(), m->weights.size()).empty());
     if (MRT_Status* s = hf ? load_hf(args, *m, config, weights) : load_llama2c_model(args, *m, config, weights)) return s;
+    // The KV cache is sized for the whole context at load: a long-context
+    // model (Llama 3.x: 131072 positions) gets the manifest's `context`
+    // option, or 8192 tokens, unless its own context is shorter.
+    std::string ctx_opt = option(args, "context", "");
+    int cap = kDefaultContextCap;
+    if (!ctx_opt.empty()) {
+      try {
+        cap = std::stoi(ctx_opt);
+      } catch (const std::exception&) {
+        cap = 0;
+      }
+      if (cap < 1) return error(MRT_CODE_INVALID_ARGUMENT, "option context '" + ctx_opt + "' is not a positive number of tokens");
+    }
+    if (config.seq_len > cap) {
+      g_host->log(MRT_LOG_INFO, ("raw: context capped at " + std::to_string(cap) + " of the model's " + std::to_string(config.seq_len) +
+                                 " positions (manifest option 'context' sets it)")
+                                    .c_str());
+      config.seq_len = cap;
+    }
     m->output_dims[1] = config.vocab_size;
     m->model = std::make_unique<LlamaModel>(config, std::move(weights), args->num_threads);
     m->host_bytes = m->weights.size() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
