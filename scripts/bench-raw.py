@@ -7,7 +7,11 @@ the memory-bandwidth bound measured in the same run.
 
 Prints prefill and decode tokens/s (medians over --runs, from `mrt generate
 --bench`), the bound (bandwidth ÷ weight bytes read per token) and the
-fraction reached, and prefill GFLOP/s. Needs numpy (PyPI).
+fraction reached, prefill GFLOP/s, and the same generation in PyTorch
+(scripts/torch-llama-ref.py, same checkpoint, prompt length, new tokens and
+threads) with the ratios. Needs numpy (PyPI); the PyTorch column needs an
+interpreter with torch (--torch-python; Debian's python3-torch runs under
+/usr/bin/python3) and is left out when there is none.
 """
 import argparse
 import os
@@ -59,13 +63,18 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bandwidth-tool", default="build/tests/read-bandwidth")
+    ap.add_argument("--torch-python", default="/usr/bin/python3",
+                    help="interpreter with PyTorch for the reference ('' to skip)")
     args = ap.parse_args()
     bw = bandwidth_gbs(args.bandwidth_tool, args.threads)
     print("memory read bandwidth (read-bandwidth, %d threads, 1 GiB, best of 5): %.1f GB/s" % (args.threads, bw))
     rng = np.random.default_rng(0)
     prompt = "abcdefghij" * 6 + "ab"  # 64 tokens with BOS and the leading space (bytes: no merges)
-    print("%-12s %10s %12s %12s %14s %10s %14s" % ("model", "params", "prefill t/s", "decode t/s", "bound t/s",
-                                                   "of bound", "prefill GF/s"))
+    has_torch = bool(args.torch_python) and subprocess.run([args.torch_python, "-c", "import torch"],
+                                                           capture_output=True).returncode == 0
+    print("%-12s %10s %12s %12s %14s %10s %14s %14s %14s %9s %9s" % (
+        "model", "params", "prefill t/s", "decode t/s", "bound t/s", "of bound", "prefill GF/s", "torch prefill",
+        "torch decode", "x prefill", "x decode"))
     for name, shape in SHAPES.items():
         with tempfile.TemporaryDirectory() as d:
             params, wbytes = write_model(d, shape, rng)
@@ -78,10 +87,26 @@ def main():
             m = re.search(r"prompt_tokens=(\d+).*prefill_tok_s=([\d.]+) decode_tok_s=([\d.]+)", out)
             prompt_tokens, prefill, decode = int(m.group(1)), float(m.group(2)), float(m.group(3))
             bound = bw * 1e9 / wbytes
-            print("%-12s %9.1fM %12.1f %12.1f %14.1f %9.0f%% %14.1f" % (
-                name, params / 1e6, prefill, decode, bound, 100 * decode / bound, 2 * params * prefill / 1e9))
-    print("threads=%d; PyTorch is not installed in this environment, so no PyTorch column (see docs/performance.md)"
-          % args.threads)
+            t_prefill = t_decode = float("nan")
+            if has_torch:
+                t_prefill, t_decode = torch_reference(args, d, prompt_tokens)
+            print("%-12s %9.1fM %12.1f %12.1f %14.1f %9.0f%% %14.1f %14.1f %14.1f %9.2f %9.2f" % (
+                name, params / 1e6, prefill, decode, bound, 100 * decode / bound, 2 * params * prefill / 1e9,
+                t_prefill, t_decode, prefill / t_prefill, decode / t_decode))
+    print("threads=%d; x = raw plugin ÷ PyTorch (same checkpoint, prompt length, 64 new tokens, threads)%s"
+          % (args.threads, "" if has_torch else "; no PyTorch found, so no PyTorch columns"))
+
+
+def torch_reference(args, model_dir, prompt_tokens):
+    """Prefill and decode tokens/s of the PyTorch reference on the same model."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch-llama-ref.py")
+    out = subprocess.run([args.torch_python, script, model_dir, "--prompt-tokens", str(prompt_tokens),
+                          "--new-tokens", "64", "--threads", str(args.threads), "--runs", str(args.runs)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit("torch reference failed: " + out.stderr)
+    m = re.search(r"prefill_tok_s=([\d.]+) decode_tok_s=([\d.]+)", out.stdout)
+    return float(m.group(1)), float(m.group(2))
 
 
 if __name__ == "__main__":
