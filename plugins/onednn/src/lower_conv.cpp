@@ -1,0 +1,239 @@
+// Conv, ConvTranspose and pooling: padding resolved from the inferred output
+// dims, weights reordered once, post-ops fused where oneDNN can.
+#include <algorithm>
+
+#include "plan_builder.h"
+
+namespace mrt::onednn {
+
+void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
+  bool transposed = n.op_type == "ConvTranspose";
+  int src = value(n.inputs[0]);
+  const HostTensor* w = constant(n.inputs[1]);
+  const Dims& xd = p_.slots_[src].dims;
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  const Dims& wd = graph().types.at(n.inputs[1]).dims;
+  size_t sp = xd.size() - 2;
+  if (sp < 1 || sp > 3) fail(n, "input must have 1 to 3 spatial dims, got " + onnx::dims_string(xd));
+  int64_t group = n.attr_int("group", 1);
+  std::vector<int64_t> kernel(wd.begin() + 2, wd.end());
+  auto strides = n.attr_ints("strides", std::vector<int64_t>(sp, 1));
+  auto dil = n.attr_ints("dilations", std::vector<int64_t>(sp, 1));
+  auto pads = n.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+  auto out_pad = n.attr_ints("output_padding");
+  dnnl::memory::dims s(sp), d(sp), pl(sp), pr(sp);
+  for (size_t i = 0; i < sp; ++i) {
+    s[i] = strides[i];
+    d[i] = dil[i] - 1;
+    int64_t k_eff = (kernel[i] - 1) * dil[i] + 1;
+    if (!transposed) {
+      // Padding such that the inferred output dim comes out exactly.
+      int64_t total = (od[2 + i] - 1) * strides[i] + k_eff - xd[2 + i];
+      if (auto_pad == "NOTSET") pl[i] = pads[i];
+      else if (auto_pad == "VALID") pl[i] = 0;
+      else pl[i] = auto_pad == "SAME_UPPER" ? std::max<int64_t>(total, 0) / 2 : (std::max<int64_t>(total, 0) + 1) / 2;
+      // Declared end pads as they are: oneDNN floors the output size like
+      // ONNX, so a stride-2 1x1 conv on an even input needs no fix-up.
+      pr[i] = auto_pad == "NOTSET" ? pads[sp + i] : std::max<int64_t>(total - pl[i], 0);
+    } else {
+      // ONNX splits its total padding (which counts output_padding) with
+      // floor division; whatever the output still lacks goes at the end.
+      int64_t total = (xd[2 + i] - 1) * strides[i] + k_eff - od[2 + i];
+      int64_t onnx_total = total + (i < out_pad.size() ? out_pad[i] : 0);
+      int64_t half = onnx_total >= 0 ? onnx_total / 2 : -((-onnx_total + 1) / 2);
+      if (auto_pad == "NOTSET" && !n.has_attr("output_shape")) pl[i] = pads[i];
+      else pl[i] = auto_pad == "SAME_UPPER" ? half : onnx_total - half;
+      pr[i] = total - pl[i];
+    }
+  }
+  if (transposed) {
+    for (size_t i = 0; i < sp; ++i)
+      if (pr[i] < 0) return lower_deconv_past_input(n, post, pl, pr);
+  }
+  int64_t oc = od[1], ic = xd[1];
+  // Logical weight dims are (g,) o, i, k...; ONNX stores Conv weights as
+  // [G*O/G, I/G, k...] and ConvTranspose weights as [G*I/G, O/G, k...]:
+  // strides say which, so no format tag per rank is needed.
+  int64_t K = 1;
+  for (int64_t k : kernel) K *= k;
+  int64_t og = oc / group, ig = ic / group;
+  dnnl::memory::dims wdims = group > 1 ? dnnl::memory::dims{group, og, ig} : dnnl::memory::dims{og, ig};
+  dnnl::memory::dims wstrides = transposed ? dnnl::memory::dims{K, og * K} : dnnl::memory::dims{ig * K, K};
+  if (group > 1) wstrides.insert(wstrides.begin(), og * ig * K);
+  int64_t ks = 1;
+  std::vector<int64_t> kstrides(kernel.size());
+  for (size_t i = kernel.size(); i-- > 0;) kstrides[i] = ks, ks *= kernel[i];
+  wdims.insert(wdims.end(), kernel.begin(), kernel.end());
+  wstrides.insert(wstrides.end(), kstrides.begin(), kstrides.end());
+  dnnl::memory::desc w_user(wdims, dt::f32, wstrides);
+  dnnl::memory::desc any_src(to_dnnl(xd), dt::f32, tag::any), any_w(wdims, dt::f32, tag::any);
+  dnnl::memory::desc bias_md;
+  bool bias = !n.input(2).empty();
+  if (bias) bias_md = dnnl::memory::desc({oc}, dt::f32, tag::a);
+
+  size_t fused = 0;
+  int sum_slot = -1;
+  std::vector<std::pair<int, int>> bargs;
+  auto make = [&](const dnnl::primitive_attr& attr, int sum) {
+    dnnl::memory::desc dst = sum >= 0 ? p_.slots_[sum].md : dnnl::memory::desc(to_dnnl(od), dt::f32, tag::any);
+    if (!transposed) {
+      auto cd = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src,
+                                                       any_w, bias_md, dst, s, d, pl, pr)
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src,
+                                                       any_w, dst, s, d, pl, pr);
+      return std::make_pair(dnnl::primitive(dnnl::convolution_forward(dnnl::convolution_forward::primitive_desc(cd, attr, p_.engine_))),
+                            dnnl::primitive_desc_base(dnnl::convolution_forward::primitive_desc(cd, attr, p_.engine_)));
+    }
+    auto dd = bias ? dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, any_src,
+                                                       any_w, bias_md, dst, s, d, pl, pr)
+                   : dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, any_src,
+                                                       any_w, dst, s, d, pl, pr);
+    auto pd = dnnl::deconvolution_forward::primitive_desc(dd, attr, p_.engine_);
+    return std::make_pair(dnnl::primitive(dnnl::deconvolution_forward(pd)), dnnl::primitive_desc_base(pd));
+  };
+  auto [prim, pd] = with_post_ops(post, od, true, make, fused, sum_slot, bargs);
+  int src_ready = in_layout(src, pd.query_md(dnnl::query::src_md), "conv_src");
+  // Constant weights are reordered now, once; weights computed at run time
+  // (rare: a node test, a weight-generating subgraph) by a reorder step.
+  int w_user_slot = w ? owned_constant(n.inputs[1] + "/user", HostTensor(*w), w_user)
+                      : alias_slot(plain(value(n.inputs[1])), md_dims(w_user), w_user, n.inputs[1] + "/user");
+  int w_slot = in_layout(w_user_slot, pd.query_md(dnnl::query::weights_md), "packed");
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src_ready}, {DNNL_ARG_WEIGHTS, w_slot}};
+  if (bias) args.push_back({DNNL_ARG_BIAS, vector_slot(n.input(2), oc, n)});
+  int out;
+  if (sum_slot >= 0) {
+    out = alias_slot(sum_slot, od, p_.slots_[sum_slot].md, n.outputs[0]);
+  } else {
+    out = new_slot(n.outputs[0], DType::kFloat, od, pd.query_md(dnnl::query::dst_md));
+  }
+  args.push_back({DNNL_ARG_DST, out});
+  args.insert(args.end(), bargs.begin(), bargs.end());
+  primitive_step(prim, args, n.name, pd.query_md(dnnl::query::scratchpad_md).get_size());
+  finish_anchor(n, out, post, fused);
+}
+
+// A ConvTranspose whose output reaches past the last input's contribution
+// (an output_shape or output_padding beyond the kernel's reach: negative
+// end padding, which oneDNN refuses): the deconvolution of the reachable
+// part, zero-padded to the output, then bias and post-ops as steps.
+void PlanBuilder::lower_deconv_past_input(const Node& n, const std::vector<PostOp>& post, const dnnl::memory::dims& pl,
+                             const dnnl::memory::dims& pr) {
+  Node core = n;
+  core.inputs.resize(2);  // bias after padding
+  Dims od = graph().types.at(n.outputs[0]).dims, reach = od;
+  std::vector<int64_t> pads(2 * (od.size()), 0);
+  for (size_t i = 0; i < pr.size(); ++i)
+    if (pr[i] < 0) {
+      reach[2 + i] += pr[i];
+      pads[od.size() + 2 + i] = -pr[i];
+    }
+  // The core node sees explicit pads whose end part is clamped at 0.
+  core.attrs.erase("output_shape");
+  core.attrs.erase("output_padding");
+  core.attrs.erase("auto_pad");
+  onnx::Attribute pa;
+  pa.kind = onnx::Attribute::kInts;
+  pa.ints.assign(pl.begin(), pl.end());
+  for (size_t i = 0; i < pr.size(); ++i) pa.ints.push_back(std::max<int64_t>(pr[i], 0));
+  core.attrs["pads"] = pa;
+  std::string reach_name = n.outputs[0] + "/reach";
+  core.outputs = {reach_name};
+  p_.graph_.types[reach_name] = {DType::kFloat, reach};
+  lower_conv(core, {});
+  int cur = pad_step(n, value(reach_name), pads, od);
+  if (!n.input(2).empty()) {
+    Dims cd(od.size(), 1);
+    cd[1] = od[1];
+    int b = plain(value(n.input(2)));
+    cur = binary_step(dnnl::algorithm::binary_add, cur, alias_slot(b, cd, plain_md(cd), n.input(2) + "/per_channel"), od, n.name + "/bias");
+  }
+  finish_anchor(n, cur, post, 0);
+}
+
+// Zero padding of slot `src` (plain) by `pads` (ONNX order: begins then
+// ends) into a new slot of dims `out`: a host Pad step.
+int PlanBuilder::pad_step(const Node& n, int src, const std::vector<int64_t>& pads, const Dims& out) {
+  std::string in_name = n.name + "/pad_in", pads_name = n.name + "/pads", out_name = n.name + "/padded";
+  values_[in_name] = plain(src);
+  p_.graph_.types[in_name] = {DType::kFloat, p_.slots_[src].dims};
+  Node pad;
+  pad.op_type = "Pad";
+  pad.name = n.name + "/pad";
+  pad.inputs = {in_name};
+  if (graph().opset >= 11) {
+    p_.graph_.constants[pads_name] = HostTensor::from_int64(pads, {static_cast<int64_t>(pads.size())});
+    p_.graph_.types[pads_name] = {DType::kInt64, {static_cast<int64_t>(pads.size())}};
+    pad.inputs.push_back(pads_name);
+  } else {
+    onnx::Attribute a;
+    a.kind = onnx::Attribute::kInts;
+    a.ints = pads;
+    pad.attrs["pads"] = a;
+  }
+  pad.outputs = {out_name};
+  p_.graph_.types[out_name] = {DType::kFloat, out};
+  lower_reference(pad);
+  return value(out_name);
+}
+
+void PlanBuilder::lower_pool(const Node& n) {
+  int src = value(n.inputs[0]);
+  const Dims& xd = p_.slots_[src].dims;
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  size_t sp = xd.size() - 2;
+  dnnl::memory::dims k(sp), s(sp, 1), d(sp, 0), pl(sp, 0), pr(sp, 0);
+  dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+  if (n.op_type == "GlobalAveragePool") {
+    for (size_t i = 0; i < sp; ++i) k[i] = xd[2 + i];
+    alg = dnnl::algorithm::pooling_avg_exclude_padding;
+  } else {
+    auto kernel = n.attr_ints("kernel_shape");
+    auto strides = n.attr_ints("strides", std::vector<int64_t>(sp, 1));
+    auto dil = n.attr_ints("dilations", std::vector<int64_t>(sp, 1));
+    auto pads = n.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
+    std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+    if (n.op_type == "AveragePool")
+      alg = n.attr_int("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
+    for (size_t i = 0; i < sp; ++i) {
+      k[i] = kernel[i];
+      s[i] = strides[i];
+      d[i] = dil[i] - 1;
+      int64_t k_eff = (kernel[i] - 1) * dil[i] + 1;
+      int64_t total = (od[2 + i] - 1) * strides[i] + k_eff - xd[2 + i];
+      if (auto_pad == "NOTSET") pl[i] = pads[i];
+      else if (auto_pad == "VALID") pl[i] = 0;
+      else pl[i] = auto_pad == "SAME_UPPER" ? std::max<int64_t>(total, 0) / 2 : (std::max<int64_t>(total, 0) + 1) / 2;
+      // ceil_mode: the last window may need padding past the declared pads.
+      pr[i] = std::max<int64_t>(auto_pad == "NOTSET" ? pads[sp + i] : 0, total - pl[i]);
+    }
+  }
+  if (alg == dnnl::algorithm::pooling_avg_include_padding) {
+    // ceil_mode windows past the declared pads: ONNX counts the declared
+    // pads but not the extension. Pad explicitly with zeros, then average
+    // excluding (only) the extension.
+    auto declared = n.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
+    bool extends = false;
+    for (size_t i = 0; i < sp; ++i) extends = extends || pr[i] > (n.attr_string("auto_pad", "NOTSET") == "NOTSET" ? declared[sp + i] : pr[i]);
+    if (extends) {
+      Dims padded = xd;
+      std::vector<int64_t> pads(2 * xd.size(), 0);
+      for (size_t i = 0; i < sp; ++i) {
+        pads[2 + i] = pl[i];
+        pads[xd.size() + 2 + i] = declared[sp + i];
+        padded[2 + i] += pl[i] + declared[sp + i];
+        pr[i] -= declared[sp + i];
+        pl[i] = 0;
+      }
+      src = pad_step(n, value(n.inputs[0]), pads, padded);
+      alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    }
+  }
+  auto desc = dnnl::pooling_v2_forward::desc(dnnl::prop_kind::forward_inference, alg, p_.slots_[src].md,
+                                             dnnl::memory::desc(to_dnnl(od), dt::f32, tag::any), s, k, d, pl, pr);
+  auto pd = dnnl::pooling_v2_forward::primitive_desc(desc, user_attr(), p_.engine_);
+  int out = output_slot(n, 0, pd.dst_desc());
+  primitive_step(dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out}}, n.name, pd.scratchpad_desc().get_size());
+}
+
+}  // namespace mrt::onednn

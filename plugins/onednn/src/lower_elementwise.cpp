@@ -1,0 +1,251 @@
+// Normalisations, softmax, reductions, concat, transpose and element-wise
+// ops: oneDNN primitives where one fits, else false (the host kernel runs).
+#include <algorithm>
+
+#include "plan_builder.h"
+
+namespace mrt::onednn {
+
+int PlanBuilder::vector_slot(const std::string& v, int64_t c, const Node& n) {
+  int s = plain(value(v));
+  if (onnx::element_count(p_.slots_[s].dims) != c) fail(n, "'" + v + "' must hold " + std::to_string(c) + " values");
+  return alias_slot(s, {c}, plain_md({c}), p_.slots_[s].name + "/vec");
+}
+
+void PlanBuilder::lower_batch_norm(const Node& n) {
+  int src = value(n.inputs[0]);
+  int64_t c = p_.slots_[src].dims.size() > 1 ? p_.slots_[src].dims[1] : 1;
+  auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  auto desc = dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, p_.slots_[src].md, n.attr_float("epsilon", 1e-5f), flags);
+  auto pd = dnnl::batch_normalization_forward::primitive_desc(desc, user_attr(), p_.engine_);
+  int out = output_slot(n, 0, pd.dst_desc());
+  primitive_step(dnnl::batch_normalization_forward(pd),
+                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_SCALE, vector_slot(n.inputs[1], c, n)}, {DNNL_ARG_SHIFT, vector_slot(n.inputs[2], c, n)},
+                  {DNNL_ARG_MEAN, vector_slot(n.inputs[3], c, n)}, {DNNL_ARG_VARIANCE, vector_slot(n.inputs[4], c, n)}, {DNNL_ARG_DST, out}},
+                 n.name, pd.scratchpad_desc().get_size());
+}
+
+bool PlanBuilder::lower_layer_norm(const Node& n) {
+  int src = plain(value(n.inputs[0]));
+  const Dims& xd = p_.slots_[src].dims;
+  int64_t axis = n.attr_int("axis", -1);
+  int64_t r = static_cast<int64_t>(xd.size());
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) return false;
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= xd[i];
+  Dims two = {outer, inner};
+  int view = alias_slot(src, two, plain_md(two), p_.slots_[src].name + "/ln2d");
+  bool shift = n.inputs.size() > 2 && !n.inputs[2].empty();
+  auto flags = dnnl::normalization_flags::use_scale;
+  if (shift) flags = flags | dnnl::normalization_flags::use_shift;
+  auto desc = dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, plain_md(two), n.attr_float("epsilon", 1e-5f), flags);
+  auto pd = dnnl::layer_normalization_forward::primitive_desc(desc, user_attr(), p_.engine_);
+  int out = new_slot(n.outputs[0] + "/2d", DType::kFloat, two, plain_md(two));
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, view}, {DNNL_ARG_SCALE, vector_slot(n.inputs[1], inner, n)}, {DNNL_ARG_DST, out}};
+  if (shift) args.push_back({DNNL_ARG_SHIFT, vector_slot(n.inputs[2], inner, n)});
+  primitive_step(dnnl::layer_normalization_forward(pd), args, n.name, pd.scratchpad_desc().get_size());
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  define(n.outputs[0], alias_slot(out, od, plain_md(od), n.outputs[0]));
+  return true;
+}
+
+bool PlanBuilder::lower_softmax(const Node& n) {
+  int src = plain(value(n.inputs[0]));
+  Dims xd = p_.slots_[src].dims;
+  int64_t r = static_cast<int64_t>(xd.size());
+  if (r == 0) return false;
+  int64_t axis = n.attr_int("axis", graph().opset >= 13 ? -1 : 1);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) return false;
+  Dims view_dims = xd;
+  if (graph().opset < 13) {  // coerced to 2-D at axis
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= xd[i];
+    view_dims = {outer, inner};
+    axis = 1;
+  }
+  int view = alias_slot(src, view_dims, plain_md(view_dims), p_.slots_[src].name + "/sm");
+  int out = new_slot(n.outputs[0] + "/sm", DType::kFloat, view_dims, plain_md(view_dims));
+  bool log = n.op_type == "LogSoftmax";
+  if (log) {
+    auto desc = dnnl::logsoftmax_forward::desc(dnnl::prop_kind::forward_inference, plain_md(view_dims), static_cast<int>(axis));
+    auto pd = dnnl::logsoftmax_forward::primitive_desc(desc, user_attr(), p_.engine_);
+    primitive_step(dnnl::logsoftmax_forward(pd), {{DNNL_ARG_SRC, view}, {DNNL_ARG_DST, out}}, n.name, pd.scratchpad_desc().get_size());
+  } else {
+    auto desc = dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, plain_md(view_dims), static_cast<int>(axis));
+    auto pd = dnnl::softmax_forward::primitive_desc(desc, user_attr(), p_.engine_);
+    primitive_step(dnnl::softmax_forward(pd), {{DNNL_ARG_SRC, view}, {DNNL_ARG_DST, out}}, n.name, pd.scratchpad_desc().get_size());
+  }
+  define(n.outputs[0], alias_slot(out, xd, plain_md(xd), n.outputs[0]));
+  return true;
+}
+
+bool PlanBuilder::lower_reduce(const Node& n) {
+  int src = plain(value(n.inputs[0]));
+  const Dims& xd = p_.slots_[src].dims;
+  int64_t r = static_cast<int64_t>(xd.size());
+  std::vector<int64_t> axes = n.attr_ints("axes");
+  bool axes_input = n.inputs.size() > 1 && !n.inputs[1].empty();
+  if (axes_input) {
+    const HostTensor* c = constant(n.inputs[1]);
+    if (!c) return false;
+    axes = c->to_int64();
+  }
+  if (axes.empty()) {
+    if (n.attr_int("noop_with_empty_axes", 0)) return false;
+    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+  }
+  Dims kd = xd;
+  for (int64_t a : axes) {
+    if (a < 0) a += r;
+    if (a < 0 || a >= r) return false;
+    kd[a] = 1;
+  }
+  if (kd == xd || r == 0) return false;  // nothing reduced: the reference copies
+  auto alg = n.op_type == "ReduceMean" ? dnnl::algorithm::reduction_mean : dnnl::algorithm::reduction_sum;
+  auto desc = dnnl::reduction::desc(alg, plain_md(xd), plain_md(kd), 0.f, 0.f);
+  auto pd = dnnl::reduction::primitive_desc(desc, user_attr(), p_.engine_);
+  int out = new_slot(n.outputs[0] + "/keep", DType::kFloat, kd, plain_md(kd));
+  primitive_step(dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, out}}, n.name, pd.scratchpad_desc().get_size());
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  define(n.outputs[0], alias_slot(out, od, plain_md(od), n.outputs[0]));
+  return true;
+}
+
+void PlanBuilder::lower_concat(const Node& n) {
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  int64_t r = static_cast<int64_t>(od.size());
+  int64_t axis = n.attr_int("axis", 0);
+  if (axis < 0) axis += r;
+  std::vector<int> srcs;
+  std::vector<dnnl::memory::desc> mds;
+  for (const auto& in : n.inputs) {
+    int s = value(in);
+    if (onnx::element_count(p_.slots_[s].dims) == 0) continue;
+    srcs.push_back(s);
+  }
+  // Mixed layouts concatenate in plain layout.
+  bool same = true;
+  for (int s : srcs) same = same && p_.slots_[s].md.data.format_desc.blocking.inner_nblks == p_.slots_[srcs[0]].md.data.format_desc.blocking.inner_nblks;
+  for (auto& s : srcs) {
+    if (!same || p_.slots_[s].constant) s = plain(s);
+    mds.push_back(p_.slots_[s].md);
+  }
+  auto pd = dnnl::concat::primitive_desc(static_cast<int>(axis), mds, p_.engine_, user_attr());
+  int out = output_slot(n, 0, pd.dst_desc());
+  std::vector<std::pair<int, int>> args;
+  for (size_t i = 0; i < srcs.size(); ++i) args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i]});
+  args.push_back({DNNL_ARG_DST, out});
+  primitive_step(dnnl::concat(pd), args, n.name, pd.scratchpad_desc().get_size());
+}
+
+void PlanBuilder::lower_transpose(const Node& n) {
+  int src = plain(value(n.inputs[0]));
+  const Dims& xd = p_.slots_[src].dims;
+  int r = static_cast<int>(xd.size());
+  std::vector<int64_t> perm = n.attr_ints("perm");
+  if (perm.empty())
+    for (int i = r - 1; i >= 0; --i) perm.push_back(i);
+  std::vector<int> to(r);
+  for (int i = 0; i < r; ++i) to[perm[i] < 0 ? perm[i] + r : perm[i]] = i;
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  if (r == 0) return lower_view(n);
+  dnnl::memory::desc view_md = plain_md(xd).permute_axes(to);
+  int view = alias_slot(src, od, view_md, p_.slots_[src].name + "/perm");
+  int out = output_slot(n, 0, plain_md(od));
+  reorder_step(view, out, n.name);
+}
+
+bool PlanBuilder::scalar(const std::string& v, float& out) const {
+  const HostTensor* c = constant(v);
+  if (!c || c->numel() != 1 || c->dtype() != DType::kFloat) return false;
+  out = c->data<float>()[0];
+  return true;
+}
+
+bool PlanBuilder::lower_binary(const Node& n) {
+  const std::string& op = n.op_type;
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  float c = 0;
+  // A scalar constant operand: one eltwise (linear or pow).
+  if (scalar(n.inputs[1], c) && graph().types.at(n.inputs[0]).dims == od) {
+    Eltwise e = op == "Add" ? Eltwise{dnnl::algorithm::eltwise_linear, 1, c}
+                : op == "Sub" ? Eltwise{dnnl::algorithm::eltwise_linear, 1, -c}
+                : op == "Mul" ? Eltwise{dnnl::algorithm::eltwise_linear, c, 0}
+                              : Eltwise{dnnl::algorithm::eltwise_linear, 1 / c, 0};
+    define(n.outputs[0], eltwise_step(value(n.inputs[0]), e, n.name));
+    return true;
+  }
+  if (scalar(n.inputs[0], c) && graph().types.at(n.inputs[1]).dims == od) {
+    Eltwise e = op == "Add" ? Eltwise{dnnl::algorithm::eltwise_linear, 1, c}
+                : op == "Sub" ? Eltwise{dnnl::algorithm::eltwise_linear, -1, c}
+                : op == "Mul" ? Eltwise{dnnl::algorithm::eltwise_linear, c, 0}
+                              : Eltwise{dnnl::algorithm::eltwise_pow, c, -1};
+    define(n.outputs[0], eltwise_step(value(n.inputs[1]), e, n.name));
+    return true;
+  }
+  auto alg = op == "Add" ? dnnl::algorithm::binary_add
+             : op == "Sub" ? dnnl::algorithm::binary_sub
+             : op == "Mul" ? dnnl::algorithm::binary_mul
+                           : dnnl::algorithm::binary_div;
+  int a = value(n.inputs[0]), b = value(n.inputs[1]);
+  bool commutative = op == "Add" || op == "Mul";
+  if (p_.slots_[a].dims != od) {
+    if (!commutative || p_.slots_[b].dims != od) return false;  // src0 would need broadcasting
+    std::swap(a, b);
+  }
+  if (onnx::element_count(od) == 0) return false;
+  // Different layouts of two full operands: compute in a's layout.
+  if (p_.slots_[b].dims == od && !(p_.slots_[b].md == p_.slots_[a].md)) b = in_layout(b, p_.slots_[a].md, "as_src0");
+  if (p_.slots_[b].dims != od && !is_plain(a) && !(p_.slots_[b].dims.size() == od.size() && is_channel_vector(b, od))) a = plain(a);
+  int out = binary_step(alg, a, b, od, n.name);
+  define(n.outputs[0], out);
+  return true;
+}
+
+// A [1, C, 1, ...] operand: oneDNN broadcasts it per channel over any layout.
+bool PlanBuilder::is_channel_vector(int s, const Dims& od) const {
+  const Dims& d = p_.slots_[s].dims;
+  for (size_t i = 0; i < d.size(); ++i)
+    if (d[i] != (i == 1 ? od[1] : 1)) return false;
+  return od.size() > 1;
+}
+
+bool PlanBuilder::lower_pow(const Node& n) {
+  float e = 0;
+  if (!scalar(n.inputs[1], e)) return false;
+  Eltwise el = e == 2.0f ? Eltwise{dnnl::algorithm::eltwise_square, 0, 0}
+               : e == 0.5f ? Eltwise{dnnl::algorithm::eltwise_sqrt, 0, 0}
+                           : Eltwise{dnnl::algorithm::eltwise_pow, 1, e};
+  define(n.outputs[0], eltwise_step(value(n.inputs[0]), el, n.name));
+  return true;
+}
+
+bool PlanBuilder::lower_unary(const Node& n) {
+  const std::string& op = n.op_type;
+  float alpha = 0, beta = 0;
+  std::string kind = op;
+  if (op == "LeakyRelu") alpha = n.attr_float("alpha", 0.01f);
+  if (op == "HardSigmoid") alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+  if (op == "Gelu" && n.attr_string("approximate", "none") == "tanh") kind = "GeluTanh";
+  if (op == "Clip") {
+    float lo = -3.0e38f, hi = 3.0e38f;
+    if (graph().opset < 11) {
+      lo = n.attr_float("min", lo);
+      hi = n.attr_float("max", hi);
+    } else {
+      if (!n.input(1).empty() && !scalar(n.input(1), lo)) return false;
+      if (!n.input(2).empty() && !scalar(n.input(2), hi)) return false;
+    }
+    alpha = lo, beta = hi;
+  }
+  auto ops = eltwise_for(kind, alpha, beta);
+  if (ops.empty()) return false;
+  int cur = value(n.inputs[0]);
+  for (const auto& e : ops) cur = eltwise_step(cur, e, n.name);
+  define(n.outputs[0], cur);
+  return true;
+}
+
+}  // namespace mrt::onednn

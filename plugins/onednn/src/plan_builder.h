@@ -1,0 +1,216 @@
+// The plan builder: lowers a fused ONNX graph to oneDNN primitives and host
+// steps (see plan.h). One class, its work split by op family:
+//   plan_builder.cpp       slots, steps, dispatch, post-ops, the arena
+//   lower_conv.cpp         Conv, ConvTranspose, pooling (and their padding)
+//   lower_matmul.cpp       Gemm, MatMul
+//   lower_elementwise.cpp  normalisations, softmax, reductions, concat,
+//                          transpose, binary and unary element-wise ops
+// Heavy float32 ops become primitives whose weights are reordered once;
+// activations stay in whatever (blocked) layout the producing primitive
+// chose, and a reorder to plain row-major is inserted only where a consumer
+// needs it (host steps, reshapes, outputs).
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plan.h"
+
+namespace mrt::onednn {
+
+using onnx::FusedGraph;
+using onnx::Node;
+using onnx::OnnxError;
+using onnx::PostOp;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+// Plain row-major dims for oneDNN (a scalar is [1]).
+dnnl::memory::dims to_dnnl(const Dims& d);
+// The plain row-major float32 layout of `d`.
+dnnl::memory::desc plain_md(const Dims& d);
+// `d` with leading 1s up to `rank` (numpy broadcasting alignment).
+Dims with_rank(const Dims& d, size_t rank);
+
+struct Eltwise {
+  dnnl::algorithm alg;
+  float alpha, beta;
+};
+
+// ONNX activation → one or two oneDNN eltwise operations (empty: none).
+std::vector<Eltwise> eltwise_for(const std::string& op, float alpha, float beta);
+
+class PlanBuilder {
+ public:
+  PlanBuilder(Plan& plan, FusedGraph fg) : p_(plan), post_ops_(std::move(fg.post_ops)) {
+    p_.graph_ = std::move(fg.graph);
+    p_.fused_nodes_ = fg.fused_nodes;
+  }
+
+  void build();
+
+ private:
+  Plan& p_;
+  std::vector<std::vector<PostOp>> post_ops_;
+  std::map<std::string, int> values_;      // ONNX value → slot
+  std::map<int, int> plain_of_;            // slot → its plain-layout copy
+  std::map<std::string, int> remaining_uses_;
+  std::vector<int> alias_of_;              // slot → slot whose buffer it shares (-1: own)
+  std::vector<std::vector<int>> step_reads_, step_writes_;
+
+  const onnx::Graph& graph() const { return p_.graph_; }
+
+  // --- slots -----------------------------------------------------------------
+  int new_slot(const std::string& name, DType dtype, const Dims& dims, const dnnl::memory::desc& md);
+
+  int alias_slot(int of, const Dims& dims, const dnnl::memory::desc& md, const std::string& name);
+
+  int root(int s) const { return alias_of_[s] < 0 ? s : alias_of_[s]; }
+
+  int constant_slot(const std::string& name, const HostTensor& t);
+
+  int owned_constant(const std::string& name, HostTensor t, const dnnl::memory::desc& md);
+
+  int value(const std::string& name);
+
+  bool is_plain(int s) const;
+
+  // The slot in plain row-major layout (a reorder step when it is blocked).
+  int plain(int s);
+
+  // A slot of `s`'s data in layout `md` (a reorder step when different);
+  // constants are reordered now, once.
+  int in_layout(int s, const dnnl::memory::desc& md, const std::string& why);
+
+  // --- steps -------------------------------------------------------------------
+  void primitive_step(const dnnl::primitive& prim, std::vector<std::pair<int, int>> args, const std::string& what,
+                      size_t scratchpad);
+
+  void reorder_step(int src, int dst, const std::string& what);
+
+  static dnnl::primitive_attr user_attr();
+
+  void define(const std::string& name, int slot);
+
+  int output_slot(const Node& n, size_t i, const dnnl::memory::desc& md);
+
+  bool is_float(const std::string& v) const { return graph().types.at(v).dtype == DType::kFloat; }
+
+  const HostTensor* constant(const std::string& v) const;
+
+  [[noreturn]] void fail(const Node& n, const std::string& why) const { throw OnnxError(n.describe(graph().opset) + ": " + why); }
+
+  // --- lowering ---------------------------------------------------------------------
+  void lower(const Node& n, const std::vector<PostOp>& post);
+
+  void lower_reference(const Node& n);
+
+  // Reshape and friends: the same bytes under new dims (plain layout).
+  void lower_view(const Node& n);
+
+  // Appends post-ops [0, count) to `ops`; returns the binary operands'
+  // (arg index, slot) pairs. `sum_slot` is set for an in-place residual.
+  std::vector<std::pair<int, int>> append_post_ops(dnnl::post_ops& ops, const std::vector<PostOp>& post, size_t count,
+                                                   const Dims& out_dims, int& sum_slot, bool allow_sum);
+
+  bool is_graph_input(int s) const;
+
+  // An operand viewed with `rank` dims (leading 1s), in plain layout unless
+  // it already has the full rank.
+  int operand_aligned(int s, size_t rank);
+
+  // An operand seen with dst's dims: the same elements reshaped (a
+  // flattened matmul), else broadcast with leading 1s.
+  int operand_for(int s, const Dims& dst);
+
+  // Emits post-ops [from, end) as standalone steps on slot `cur`.
+  int standalone_post_ops(int cur, const std::vector<PostOp>& post, size_t from, const std::string& name);
+
+  int eltwise_step(int src, const Eltwise& e, const std::string& what);
+
+  // dst = a (op) b with b broadcast into `out_dims`; a must have out_dims.
+  int binary_step(dnnl::algorithm alg, int a, int b, const Dims& out_dims, const std::string& what);
+
+  // Finishes an anchor: the primitive was made with the first `fused`
+  // post-ops; the rest run as their own steps; the result defines the
+  // node's output.
+  void finish_anchor(const Node& n, int out, const std::vector<PostOp>& post, size_t fused);
+
+  // Tries to make a primitive_desc with the first k post-ops, k from all
+  // down to 0 (a post-op oneDNN cannot fuse here runs on its own).
+  template <typename MakePd>
+  auto with_post_ops(const std::vector<PostOp>& post, const Dims& out_dims, bool allow_sum, MakePd make, size_t& fused,
+                     int& sum_slot, std::vector<std::pair<int, int>>& binary_args) {
+    for (size_t k = post.size() + 1; k-- > 0;) {
+      dnnl::post_ops ops;
+      int sum = -1;
+      auto args = append_post_ops(ops, post, k, out_dims, sum, allow_sum);
+      dnnl::primitive_attr attr = user_attr();
+      attr.set_post_ops(ops);
+      try {
+        auto pd = make(attr, sum);
+        fused = k;
+        sum_slot = sum;
+        binary_args = std::move(args);
+        return pd;
+      } catch (const dnnl::error&) {
+        if (k == 0) throw;
+      }
+    }
+    throw OnnxError("unreachable");
+  }
+
+  void lower_conv(const Node& n, const std::vector<PostOp>& post);
+
+  // A ConvTranspose whose output reaches past the last input's contribution
+  // (an output_shape or output_padding beyond the kernel's reach: negative
+  // end padding, which oneDNN refuses): the deconvolution of the reachable
+  // part, zero-padded to the output, then bias and post-ops as steps.
+  void lower_deconv_past_input(const Node& n, const std::vector<PostOp>& post, const dnnl::memory::dims& pl,
+                               const dnnl::memory::dims& pr);
+
+  // Zero padding of slot `src` (plain) by `pads` (ONNX order: begins then
+  // ends) into a new slot of dims `out`: a host Pad step.
+  int pad_step(const Node& n, int src, const std::vector<int64_t>& pads, const Dims& out);
+
+  void lower_matmul(const Node& n, const std::vector<PostOp>& post_in);
+
+  static Dims md_dims(const dnnl::memory::desc& md);
+
+  void lower_pool(const Node& n);
+
+  int vector_slot(const std::string& v, int64_t c, const Node& n);
+
+  void lower_batch_norm(const Node& n);
+
+  bool lower_layer_norm(const Node& n);
+
+  bool lower_softmax(const Node& n);
+
+  bool lower_reduce(const Node& n);
+
+  void lower_concat(const Node& n);
+
+  void lower_transpose(const Node& n);
+
+  bool scalar(const std::string& v, float& out) const;
+
+  bool lower_binary(const Node& n);
+
+  // A [1, C, 1, ...] operand: oneDNN broadcasts it per channel over any layout.
+  bool is_channel_vector(int s, const Dims& od) const;
+
+  bool lower_pow(const Node& n);
+
+  bool lower_unary(const Node& n);
+
+  // --- arena ---------------------------------------------------------------------
+  // Liveness-based buffer sharing: a value's buffer is reused once its last
+  // reader has run (best fit among free blocks). Plan inputs and outputs
+  // stay live throughout.
+  void assign_buffers();
+};
+
+}  // namespace mrt::onednn
