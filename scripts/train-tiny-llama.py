@@ -46,6 +46,7 @@ Steps and outputs (WORK = --work, default /tmp/tiny-fortunes-work):
 """
 import argparse
 import collections
+import importlib.util
 import glob
 import json
 import math
@@ -168,7 +169,8 @@ def train_tokenizer(texts, vocab_size, limit_alphabet, max_token_length):
     learner.normalizer = normalizer
     learner.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SP, prepend_scheme="never", split=True)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size - 256, special_tokens=SPECIALS, limit_alphabet=limit_alphabet,
-                                  max_token_length=max_token_length, show_progress=False)
+                                  initial_alphabet=alphabet(texts, limit_alphabet), max_token_length=max_token_length,
+                                  show_progress=False)
     learner.train_from_iterator(texts, trainer)
     learned = json.loads(learner.to_str())["model"]
 
@@ -186,6 +188,17 @@ def train_tokenizer(texts, vocab_size, limit_alphabet, max_token_length):
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", BOS)])
     tok.add_special_tokens(SPECIALS)
     return tok, learner
+
+
+def alphabet(texts, size):
+    """The `size` most frequent characters of the normalised text, ties by
+    code point. Given to the trainer as its initial alphabet: its own cut
+    at limit_alphabet breaks ties between equally rare characters in hash
+    order, so two runs could keep different characters (and shift ids)."""
+    counts = collections.Counter()
+    for t in texts:
+        counts.update(SP + t.replace(" ", SP))
+    return [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
 
 
 def encode_all(tok, texts):
@@ -245,7 +258,7 @@ def unigram_entropy(train_seqs, val_seqs, vocab_size):
 
 
 def cmd_prepare(args):
-    from tokenizers import Tokenizer  # noqa: F401  (fail early with a clear error)
+    import tokenizers  # fails here, before any work, where it is missing
 
     os.makedirs(args.work, exist_ok=True)
     sources = read_fortunes(args.fortunes, set(args.exclude))
@@ -269,7 +282,7 @@ def cmd_prepare(args):
         "vocab_size": vocab_size, "merges": len(json.loads(tok.to_str())["model"]["merges"]),
         "byte_fallback_tokens": n_bytes,
         "unigram_val_nats": unigram_entropy(train_ids, val_ids, vocab_size),
-        "val_every": args.val_every, "tokenizers_version": __import__("tokenizers").__version__,
+        "val_every": args.val_every, "tokenizers_version": tokenizers.__version__,
     }
     with open(os.path.join(args.work, "prepare.json"), "w") as f:
         json.dump(info, f, indent=1)
@@ -775,10 +788,10 @@ def model_card(cfg, prep, state, last, losses, runtime, samples, log, params, si
     L.append("# tiny-fortunes\n")
     L.append("A %.1f M-parameter Llama-architecture language model trained from scratch, on one CPU core, on the "
              "English text of Debian's `fortunes` and `fortunes-min` packages (the fortune cookie collection of BSD "
-             "`fortune`). It writes fortune-shaped English: real words, common phrases, punctuation and "
-             "the occasional `-- Attribution` line, but no sustained sense. It exists so the runtime ships a real, "
-             "trained, small text-generation model (tests, demos, benchmarks) whose every byte can be rebuilt from "
-             "Debian packages with `%s`.\n" % (params / 1e6, SCRIPT))
+             "`fortune`). It writes fortune-shaped English: mostly real words, common phrases, punctuation, line "
+             "breaks and `-- Attribution` lines, mixed with invented words, and no sustained sense. It exists so "
+             "the runtime ships a real, trained, small text-generation model (tests, demos, benchmarks) whose "
+             "every byte can be rebuilt from Debian packages with `%s`.\n" % (params / 1e6, SCRIPT))
     L.append("Files: `config.json` (LlamaForCausalLM), `model.safetensors` (F16, %.2f MB), `tokenizer.json`, "
              "`model.yml`.\n" % (size / 1e6))
     L.append("## Architecture\n")
@@ -793,7 +806,7 @@ def model_card(cfg, prep, state, last, losses, runtime, samples, log, params, si
     L.append("## Tokenizer\n")
     L.append("SentencePiece-style BPE with byte fallback, Llama-2 conventions, trained with PyPI `tokenizers` %s on "
              "the training split: ids 0-2 `<unk>` `<s>` `</s>`, 3-258 the byte tokens `<0x00>`..`<0xFF>`, then %d "
-             "learned pieces (%d merges; alphabet limited to the %d most frequent characters, pieces at most %d "
+             "learned pieces (%d merges over an alphabet of the %d most frequent characters; pieces at most %d "
              "characters). Normaliser: prepend `▁`, replace spaces with `▁`; no pre-tokenizer (merges never cross "
              "a space, checked on every fortune); `<s>` is prepended; the decoder maps `▁` back to spaces and byte "
              "tokens to bytes. %.2f characters per token on the validation text; %d byte-fallback tokens in the "
@@ -825,7 +838,7 @@ def model_card(cfg, prep, state, last, losses, runtime, samples, log, params, si
              % COPYRIGHT)
     L.append(licence_table(prep) + "\n")
     L.append("## Training\n")
-    L.append("PyTorch %s (Debian `python3-torch`, BLAS `%s`), float32, %d thread(s) at nice %d, on one core of a "
+    L.append("PyTorch %s (Debian `python3-torch`, BLAS `%s`), float32, %d thread(s) at nice %d, on one core of an "
              "%s (%d CPUs, shared with other work, so timings are rough). "
              "AdamW (betas 0.9/0.95, weight decay %g on matrices, grad-norm clip %g), peak learning rate %g, "
              "%d warmup steps, cosine decay to %g x peak; batch %d sequences x %d tokens (%d tokens/step); "
@@ -874,6 +887,8 @@ def model_card(cfg, prep, state, last, losses, runtime, samples, log, params, si
     L.append("## Limitations\n")
     L.append("- A toy: %.1f M parameters and %.1f M characters of text. Words and short phrases are English; "
              "sentences wander and rarely mean anything; facts are not to be trusted.\n"
+             "- Greedy decoding soon loops (\"the friends of the friends of\"); sample at temperature 0.7-1.0.\n"
+             "- Validation loss was still falling when training stopped: a longer run (`--minutes`) would help.\n"
              "- The training text is a 1970s-2000s joke collection: expect its biases, dated humour and, despite "
              "the offensive files being left out, jokes some will find offensive.\n"
              "- It may reproduce short well-known quotations from the training text verbatim; see the licence "
@@ -886,11 +901,11 @@ def model_card(cfg, prep, state, last, losses, runtime, samples, log, params, si
     L.append("## Reproducing\n")
     L.append("```sh\napt-get install -y fortunes fortunes-min python3-torch python3-numpy libopenblas0-serial\n"
              "pip install tokenizers        # for the `python3` on PATH (the tokenizer step)\n"
-             "nice -n 10 /usr/bin/python3 %s all --minutes %s --threads %d\n```\n\n"
+             "nice -n 10 /usr/bin/python3 %s all --minutes %s --threads %d --eval-every %d\n```\n\n"
              "Training on CPU is not bit-reproducible across machines or thread counts; the step count also depends "
              "on the measured speed when `--minutes` is used (`--steps %d` without `--minutes` repeats this run's "
              "schedule).\n" % (SCRIPT, a.get("minutes") or "0 --steps %d" % last["total_steps"], a["threads"],
-                               last["total_steps"]))
+                               a["eval_every"], last["total_steps"]))
     return "\n".join(L)
 
 
@@ -920,11 +935,7 @@ def cpu_name():
 # ------------------------------------------------------------------ main --
 
 def has_tokenizers():
-    try:
-        import tokenizers  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    return importlib.util.find_spec("tokenizers") is not None
 
 
 def cmd_all(args):
@@ -943,8 +954,8 @@ def cmd_all(args):
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="See the module docstring (head of this file) for the steps.")
+    ap = argparse.ArgumentParser(description="Train tiny-fortunes, a small Llama, on Debian's fortunes.",
+                                 epilog="Steps, requirements and outputs: the docstring at the head of this file.")
     ap.add_argument("step", choices=["prepare", "train", "export", "all"])
     ap.add_argument("--work", default="/tmp/tiny-fortunes-work", help="intermediate files and checkpoints")
     ap.add_argument("--out", default=os.path.join(REPO, "models", "tiny-fortunes"), help="model directory to write")

@@ -581,6 +581,31 @@ TEST_F(ServiceTest, DigitsPredictionsEqualOnnxruntimeOnTheHeldOutSplit) {
   EXPECT_TRUE(c->infer(identity_request(1)));
 }
 
+// The shipped language model through the daemon: a fixed seed gives the
+// same text every time (and the stream adds up to it); another seed differs.
+TEST_F(ServiceTest, ShippedTextModelIsDeterministicWithASeed) {
+  fs::copy(fs::path(MRT_SOURCE_ROOT) / "models/tiny-fortunes", dir.path() / "models/tiny-fortunes", fs::copy_options::recursive);
+  Daemon d(dir, {});
+  auto c = d.connect();
+  auto sampled = [&](uint64_t seed, std::string* streamed) {
+    ipc::InferRequest r = text_request("tiny-fortunes", "The meaning of life", seed, streamed != nullptr);
+    r.mutable_text()->mutable_params()->set_max_tokens(40);
+    r.mutable_text()->mutable_params()->set_temperature(0.8f);
+    auto out = c->infer(r, [&](const std::string& chunk) {
+      if (streamed) *streamed += chunk;
+    });
+    EXPECT_TRUE(out) << out.status().to_string();
+    return out ? out->text().text() : std::string();
+  };
+  std::string streamed;
+  std::string first = sampled(7, &streamed);
+  EXPECT_FALSE(first.empty());
+  EXPECT_EQ(first, streamed);
+  EXPECT_EQ(sampled(7, nullptr), first);
+  EXPECT_EQ(sampled(7, nullptr), first);
+  EXPECT_NE(sampled(8, nullptr), first);
+}
+
 TEST_F(ServiceTest, MetricsOverHttpOnLoopback) {
   Daemon::Options o;
   o.metrics_port = 20000 + static_cast<int>(getpid() % 20000);
