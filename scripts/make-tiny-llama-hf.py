@@ -21,6 +21,8 @@ import struct
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, processors
 
+from safetensors_f16 import write_safetensors  # scripts/safetensors_f16.py
+
 DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, SEQ = 64, 128, 2, 4, 2, 96
 SP = "\u2581"
 WORDS = ["the", "and", "that", "cat", "sat", "on", "mat", "hello", "world", "it", "is", "of", "in"]
@@ -94,20 +96,6 @@ def forward_all(w, tokens):
             x = x + w["w2"][l] @ ((g / (1 + np.exp(-g))) * (w["w3"][l] @ h))
         out.append(w["lm_head"] @ rmsnorm(x, w["rms_final"]))
     return np.array(out)
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors.items():
-        data = arr.astype("<f2").tobytes()
-        header[name] = {"dtype": "F16", "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def main():

@@ -53,12 +53,14 @@ import math
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_f16 import write_safetensors  # noqa: E402  scripts/safetensors_f16.py
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = "scripts/train-tiny-llama.py"
@@ -601,21 +603,6 @@ def cmd_train(args):
 
 
 # ---------------------------------------------------------------- export --
-
-def write_safetensors(path, tensors):
-    """F16 safetensors; the header padded to 8 bytes as the format asks."""
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors.items():
-        data = np.ascontiguousarray(arr, dtype="<f2").tobytes()
-        header[name] = {"dtype": "F16", "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
 
 class PieceDecoder:
     """Decodes ids with tokenizer.json's vocabulary the way its decoder does
