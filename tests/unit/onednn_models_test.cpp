@@ -118,7 +118,8 @@ TEST_P(OnednnModels, MatchesOnnxruntimeAtBatch2And1) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, OnednnModels,
-                         ::testing::Values("onnx-resnet", "onnx-mobilenetv2", "onnx-bert", "onnx-bert17", "onnx-fusions"));
+                         ::testing::Values("onnx-resnet", "onnx-mobilenetv2", "onnx-bert", "onnx-bert17", "onnx-fusions",
+                                           "onnx-residual-view"));
 
 TEST(OnednnBackend, ConcurrentCallsAtMixedBatchSizes) {
   fs::path dir = models_dir() / "onnx-resnet";

@@ -285,7 +285,7 @@ std::vector<std::pair<int, int>> PlanBuilder::append_post_ops(dnnl::post_ops& op
     } else {
       int r = value(po.operand);
       if (allow_sum && i == 0 && sum_slot < 0 && p_.slots_[r].dims == out_dims && !p_.slots_[r].constant &&
-          remaining_uses_[po.operand] == 1 && !is_graph_input(r)) {
+          remaining_uses_[po.operand] == 1 && !is_graph_input(r)  && !shares_live_buffer(r, po.operand)) {
         sum_slot = r;  // the residual's buffer becomes the destination
         ops.append_sum(1.0f);
         continue;
@@ -297,6 +297,16 @@ std::vector<std::pair<int, int>> PlanBuilder::append_post_ops(dnnl::post_ops& op
     }
   }
   return binary_args;
+}
+
+bool PlanBuilder::shares_live_buffer(int s, const std::string& value_name) {
+  // Writing into `s` in place must not clobber another value still to be
+  // read that views the same bytes (a Reshape of it, or the value it is a
+  // view of). Dead values may share it: a chain of in-place residual adds
+  // reuses one buffer block after block.
+  for (const auto& [name, slot] : values_)
+    if (name != value_name && root(slot) == root(s) && remaining_uses_[name] > 0) return true;
+  return false;
 }
 
 bool PlanBuilder::is_graph_input(int s) const {

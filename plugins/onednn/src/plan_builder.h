@@ -117,6 +117,9 @@ class PlanBuilder {
 
   bool is_graph_input(int s) const;
 
+  // True when another value still to be read views the same buffer as `s`.
+  bool shares_live_buffer(int s, const std::string& value_name);
+
   // An operand viewed with `rank` dims (leading 1s), in plain layout unless
   // it already has the full rank.
   int operand_aligned(int s, size_t rank);
