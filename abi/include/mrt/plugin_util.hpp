@@ -4,6 +4,7 @@
 #ifndef MRT_PLUGIN_UTIL_HPP_
 #define MRT_PLUGIN_UTIL_HPP_
 
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -37,6 +38,26 @@ inline void write_info(const MRT_PluginInfo& info, MRT_PluginInfo* out) {
   std::memcpy(out, &info, n);
   out->struct_size = n;
 }
+
+// Owns a blob from MRT_HostApi.file_read or file_map and releases it
+// through the host: pass out() as the call's `out` argument.
+class Blob {
+ public:
+  explicit Blob(const MRT_HostApi* host) : host_(host) {}
+  ~Blob() {
+    if (blob_) host_->blob_release(blob_);
+  }
+  Blob(const Blob&) = delete;
+  Blob& operator=(const Blob&) = delete;
+
+  MRT_Blob** out() { return &blob_; }
+  const void* data() const { return host_->blob_data(blob_); }
+  size_t size() const { return static_cast<size_t>(host_->blob_size(blob_)); }
+
+ private:
+  const MRT_HostApi* host_;
+  MRT_Blob* blob_ = nullptr;
+};
 
 }  // namespace mrt_plugin
 

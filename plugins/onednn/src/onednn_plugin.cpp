@@ -34,12 +34,7 @@ void log_info(const std::string& m) { g_host->log(MRT_LOG_INFO, m.c_str()); }
 // Plans kept per model: a few batch sizes in use at once is the norm.
 constexpr size_t kMaxPlans = 4;
 
-struct Blob {
-  MRT_Blob* blob = nullptr;
-  ~Blob() {
-    if (blob) g_host->blob_release(blob);
-  }
-};
+using Blob = mrt_plugin::Blob;
 
 // A plan and the call contexts not in use right now.
 struct PlanEntry {
@@ -129,13 +124,13 @@ int32_t probe(MRT_PluginContext*, const MRT_ModelSource* source, const char* for
   try {
     bool named = format && std::strcmp(format, "onnx") == 0;
     if (format && format[0] != '\0' && !named) return 0;
-    Blob b;
-    if (MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), &b.blob)) {
+    Blob b(g_host);
+    if (MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), b.out())) {
       g_host->status_free(s);
       return 0;
     }
-    const auto* p = static_cast<const unsigned char*>(g_host->blob_data(b.blob));
-    if (g_host->blob_size(b.blob) < 2 || p[0] != 0x08) return 0;
+    const auto* p = static_cast<const unsigned char*>(b.data());
+    if (b.size() < 2 || p[0] != 0x08) return 0;
     return named ? 80 : 40;
   } catch (...) {
     return 0;
@@ -164,20 +159,20 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     auto m = std::make_unique<OnnxModel>();
     m->threads = std::max(1, args->num_threads);
     const char* file = g_host->source_primary_file(args->source);
-    Blob b;
-    if (MRT_Status* s = g_host->file_map(args->source, file, &b.blob)) return s;
+    Blob b(g_host);
+    if (MRT_Status* s = g_host->file_map(args->source, file, b.out())) return s;
     auto side = [&](const std::string& rel) {
-      Blob sb;
-      if (MRT_Status* s = g_host->file_read(args->source, rel.c_str(), &sb.blob)) {
+      Blob sb(g_host);
+      if (MRT_Status* s = g_host->file_read(args->source, rel.c_str(), sb.out())) {
         std::string why = g_host->status_message(s);
         g_host->status_free(s);
         throw OnnxError("external data '" + rel + "': " + why);
       }
-      const char* d = static_cast<const char*>(g_host->blob_data(sb.blob));
-      return std::vector<char>(d, d + g_host->blob_size(sb.blob));
+      const char* d = static_cast<const char*>(sb.data());
+      return std::vector<char>(d, d + sb.size());
     };
     try {
-      m->graph = onnx::load_onnx(g_host->blob_data(b.blob), g_host->blob_size(b.blob), side);
+      m->graph = onnx::load_onnx(b.data(), b.size(), side);
       double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       m->inputs = io_infos(m->graph, m->graph.inputs);
       m->outputs = io_infos(m->graph, m->graph.outputs);

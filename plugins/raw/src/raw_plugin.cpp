@@ -39,17 +39,10 @@ MRT_Status* guarded(F&& body) {
   return mrt_plugin::guarded(g_host, "raw: ", std::forward<F>(body));
 }
 
-struct Blob {
-  MRT_Blob* blob = nullptr;
-  ~Blob() {
-    if (blob) g_host->blob_release(blob);
-  }
-  const void* data() const { return g_host->blob_data(blob); }
-  size_t size() const { return static_cast<size_t>(g_host->blob_size(blob)); }
-};
+using Blob = mrt_plugin::Blob;
 
 struct RawModel {
-  Blob weights;  // mapped checkpoint; the model's matrices point into it
+  Blob weights{g_host};  // mapped checkpoint; the model's matrices point into it
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int> end_tokens;  // generation stops at these
   std::unique_ptr<LlamaModel> model;
@@ -91,8 +84,8 @@ void finalize(MRT_PluginContext*) {}
 
 // Reads a whole (small) file of the model through the host.
 MRT_Status* read_text(const MRT_ModelSource* source, const std::string& file, std::string& out) {
-  Blob b;
-  if (MRT_Status* s = g_host->file_read(source, file.c_str(), &b.blob)) return s;
+  Blob b(g_host);
+  if (MRT_Status* s = g_host->file_read(source, file.c_str(), b.out())) return s;
   out.assign(static_cast<const char*>(b.data()), b.size());
   return nullptr;
 }
@@ -103,8 +96,8 @@ int32_t probe(MRT_PluginContext*, const MRT_ModelSource* source, const char* for
   try {
     bool any = format == nullptr || format[0] == '\0';
     if (!any && !is_safetensors_format(format) && std::strcmp(format, "llama2c") != 0) return 0;
-    Blob b;
-    MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), &b.blob);
+    Blob b(g_host);
+    MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), b.out());
     if (s) {
       g_host->status_free(s);
       return 0;
@@ -155,9 +148,9 @@ MRT_Status* load_hf(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& con
 MRT_Status* load_llama2c_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
   if (std::string why = load_llama2c(m.weights.data(), m.weights.size(), config, weights); !why.empty())
     return error(MRT_CODE_INVALID_ARGUMENT, std::string(g_host->source_primary_file(args->source)) + ": " + why);
-  Blob tok;
+  Blob tok(g_host);
   std::string tok_file = option(args, "tokenizer", "tokenizer.bin");
-  if (MRT_Status* s = g_host->file_read(args->source, tok_file.c_str(), &tok.blob)) return s;
+  if (MRT_Status* s = g_host->file_read(args->source, tok_file.c_str(), tok.out())) return s;
   auto t = std::make_unique<Llama2cTokenizer>();
   if (std::string why = t->load(tok.data(), tok.size(), config.vocab_size); !why.empty())
     return error(MRT_CODE_INVALID_ARGUMENT, why);
@@ -171,7 +164,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (args->device_kind != MRT_DEVICE_CPU) return error(MRT_CODE_UNIMPLEMENTED, "runs on the CPU only");
     auto m = std::make_unique<RawModel>();
     const char* file = g_host->source_primary_file(args->source);
-    if (MRT_Status* s = g_host->file_map(args->source, file, &m->weights.blob)) return s;
+    if (MRT_Status* s = g_host->file_map(args->source, file, m->weights.out())) return s;
     LlamaConfig config;
     LlamaWeights weights;
     Safetensors sniff;
