@@ -1,0 +1,400 @@
+// The cuDNN GPU backend for ONNX models. Load: parse (plugins/onnx), then
+// specialize, fuse, lower (gpu_plan) and prepare on the device (executor:
+// weights uploaded, convolution algorithms chosen) for the declared dims, a
+// dynamic batch as 1, so unsupported ops and shape errors surface at load.
+// Execute: pick (or build, once per new set of input dims) a plan, borrow a
+// call context (its own stream and buffers), run, copy outputs out.
+//
+// On a machine without a usable GPU or driver the plugin still loads: it
+// reports 0 GPU devices, logs why once, and the router never picks it.
+#include <mrt/plugin.h>
+#include <mrt/plugin_util.hpp>
+
+#include <chrono>
+#include <cstring>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "executor.h"
+#include "graph_passes.h"
+#include "onnx_loader.h"
+
+namespace {
+
+using namespace mrt;
+using namespace mrt::cudnn;
+using onnx::OnnxError;
+
+const MRT_HostApi* g_host = nullptr;
+
+MRT_Status* error(MRT_StatusCode code, const std::string& m) { return g_host->status_create(code, ("cudnn: " + m).c_str()); }
+void log_line(MRT_LogLevel level, const std::string& m) { g_host->log(level, ("cudnn: " + m).c_str()); }
+
+constexpr size_t kMaxPlans = 4;
+// Compute capability the kernels are built for (sm_80, sm_90, PTX for newer).
+constexpr int kMinMajor = 8;
+
+struct PluginState {
+  int devices = 0;
+  std::string why_none;
+};
+
+struct PlanEntry {
+  std::unique_ptr<DevicePlan> plan;
+  std::mutex mu;
+  std::vector<std::unique_ptr<ExecContext>> idle;
+  size_t contexts = 0;
+};
+
+struct IoInfo {
+  std::string name;
+  int32_t dtype = 0;
+  std::vector<int64_t> dims;
+};
+
+struct OnnxModel {
+  onnx::Graph graph;
+  Precision precision = Precision::kFloat32;
+  DevicePlanOptions options;
+  AlgorithmCache algorithms;
+  std::vector<IoInfo> inputs, outputs;
+  std::mutex mu;  // guards plans and lru
+  std::map<std::string, std::shared_ptr<PlanEntry>> plans;
+  std::list<std::string> lru;
+  uint64_t device_bytes = 0, host_bytes = 0;
+};
+
+std::string dims_key(const std::vector<onnx::Dims>& dims) {
+  std::string k;
+  for (const auto& d : dims) k += onnx::dims_string(d) + ";";
+  return k;
+}
+
+std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims) {
+  std::string key = dims_key(input_dims);
+  std::lock_guard<std::mutex> lock(m.mu);
+  auto it = m.plans.find(key);
+  if (it != m.plans.end()) {
+    m.lru.remove(key);
+    m.lru.push_front(key);
+    return it->second;
+  }
+  std::map<std::string, onnx::Dims> dims;
+  for (size_t i = 0; i < m.inputs.size(); ++i) dims[m.inputs[i].name] = input_dims[i];
+  auto entry = std::make_shared<PlanEntry>();
+  auto gpu_plan = build_gpu_plan(onnx::plan_fusions(onnx::specialize(m.graph, dims)), m.precision);
+  entry->plan = std::make_unique<DevicePlan>(std::move(gpu_plan), m.options, m.algorithms);
+  m.plans[key] = entry;
+  m.lru.push_front(key);
+  while (m.lru.size() > kMaxPlans) {
+    m.plans.erase(m.lru.back());  // in-flight calls keep their shared_ptr
+    m.lru.pop_back();
+  }
+  return entry;
+}
+
+std::string option(const MRT_ModelLoadArgs* args, const char* key, const char* fallback) {
+  for (size_t i = 0; i < args->num_options; ++i)
+    if (std::strcmp(args->options[i].key, key) == 0) return args->options[i].value;
+  return fallback;
+}
+
+// --- operations -------------------------------------------------------------------
+
+void get_info(MRT_PluginInfo* out) {
+  static const char* const kFormats[] = {"onnx"};
+  static const int32_t kDevices[] = {MRT_DEVICE_GPU};
+  MRT_PluginInfo info{};
+  info.struct_size = MRT_PLUGIN_INFO_STRUCT_SIZE;
+  info.name = "cudnn";
+  info.vendor = "model-runtime";
+  info.version = "0.1.0";
+  info.formats = kFormats;
+  info.num_formats = 1;
+  info.device_kinds = kDevices;
+  info.num_device_kinds = 1;
+  info.flags = MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE;  // plans are immutable; each call borrows its own context and stream
+  mrt_plugin::write_info(info, out);
+}
+
+MRT_Status* init(const MRT_InitArgs*, MRT_PluginContext** out) {
+  return mrt_plugin::guarded(g_host, "cudnn: ", [&]() -> MRT_Status* {
+    auto state = std::make_unique<PluginState>();
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      state->why_none = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+      (void)cudaGetLastError();
+      count = 0;
+    }
+    std::string found;
+    for (int d = 0; d < count; ++d) {
+      cudaDeviceProp p{};
+      if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
+      found += std::string(found.empty() ? "" : ", ") + p.name + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ")";
+      // Devices are used in order; one below sm_80 stops the count there.
+      if (p.major < kMinMajor) {
+        state->why_none = std::string(p.name) + " is below compute capability 8.0";
+        break;
+      }
+      state->devices = d + 1;
+    }
+    if (state->devices > 0)
+      log_line(MRT_LOG_INFO, std::to_string(state->devices) + " GPU(s): " + found + "; cuDNN " + std::to_string(cudnnGetVersion()) +
+                                 ", CUDA runtime " + std::to_string(CUDART_VERSION));
+    else
+      log_line(MRT_LOG_INFO, "no usable GPU (" + (state->why_none.empty() ? std::string("none found") : state->why_none) +
+                                 "); the plugin stays loaded and takes no models");
+    *out = reinterpret_cast<MRT_PluginContext*>(state.release());
+    return nullptr;
+  });
+}
+
+void finalize(MRT_PluginContext* ctx) { delete reinterpret_cast<PluginState*>(ctx); }
+
+int32_t device_count(MRT_PluginContext* ctx, int32_t kind) {
+  const auto* s = reinterpret_cast<const PluginState*>(ctx);
+  return kind == MRT_DEVICE_GPU && s ? s->devices : 0;
+}
+
+// An ONNX file starts with ModelProto field 1 (ir_version, varint): 0x08.
+int32_t probe(MRT_PluginContext*, const MRT_ModelSource* source, const char* format) {
+  try {
+    bool named = format && std::strcmp(format, "onnx") == 0;
+    if (format && format[0] != '\0' && !named) return 0;
+    mrt_plugin::Blob b(g_host);
+    if (MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), b.out())) {
+      g_host->status_free(s);
+      return 0;
+    }
+    const auto* p = static_cast<const unsigned char*>(b.data());
+    if (b.size() < 2 || p[0] != 0x08) return 0;
+    return named ? 90 : 45;  // above the CPU backend: on a GPU, this is the faster path
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::vector<IoInfo> io_infos(const onnx::Graph& g, const std::vector<std::string>& names) {
+  std::vector<IoInfo> out;
+  for (const auto& n : names) {
+    IoInfo io;
+    io.name = n;
+    auto t = g.types.find(n);
+    if (t != g.types.end()) {
+      io.dtype = static_cast<int32_t>(t->second.dtype);
+      io.dims = t->second.dims;
+    }
+    out.push_back(std::move(io));
+  }
+  return out;
+}
+
+MRT_Status* model_load(MRT_PluginContext* ctx, const MRT_ModelLoadArgs* args, MRT_Model** out) {
+  return mrt_plugin::guarded(g_host, "cudnn: ", [&]() -> MRT_Status* {
+    const auto* state = reinterpret_cast<const PluginState*>(ctx);
+    if (args->device_kind != MRT_DEVICE_GPU) return error(MRT_CODE_UNIMPLEMENTED, "runs on NVIDIA GPUs only");
+    if (args->device_id < 0 || args->device_id >= state->devices)
+      return error(MRT_CODE_FAILED_PRECONDITION, "no usable GPU " + std::to_string(args->device_id) +
+                                                     (state->why_none.empty() ? "" : " (" + state->why_none + ")"));
+    auto t0 = std::chrono::steady_clock::now();
+    auto m = std::make_unique<OnnxModel>();
+    m->options.device = args->device_id;
+    const char* file = g_host->source_primary_file(args->source);
+    try {
+      m->precision = parse_precision(option(args, "precision", "fp32"));
+      std::string graphs = option(args, "cuda_graphs", "true");
+      if (graphs != "true" && graphs != "false") throw OnnxError("option cuda_graphs '" + graphs + "' is not true or false");
+      m->options.cuda_graphs = graphs == "true";
+    } catch (const OnnxError& e) {
+      return error(MRT_CODE_INVALID_ARGUMENT, e.what());
+    }
+    mrt_plugin::Blob b(g_host);
+    if (MRT_Status* s = g_host->file_map(args->source, file, b.out())) return s;
+    auto side = [&](const std::string& rel) {
+      mrt_plugin::Blob sb(g_host);
+      if (MRT_Status* s = g_host->file_read(args->source, rel.c_str(), sb.out())) {
+        std::string why = g_host->status_message(s);
+        g_host->status_free(s);
+        throw OnnxError("external data '" + rel + "': " + why);
+      }
+      const char* d = static_cast<const char*>(sb.data());
+      return std::vector<char>(d, d + sb.size());
+    };
+    try {
+      m->graph = onnx::load_onnx(b.data(), b.size(), side);
+      m->inputs = io_infos(m->graph, m->graph.inputs);
+      m->outputs = io_infos(m->graph, m->graph.outputs);
+      std::vector<onnx::Dims> dims;
+      for (const auto& in : m->inputs) {
+        onnx::Dims d = in.dims;
+        for (auto& v : d) v = v < 0 ? 1 : v;
+        dims.push_back(d);
+      }
+      auto entry = plan_for(*m, dims);
+      const DevicePlan& dp = *entry->plan;
+      for (auto& o : m->outputs)
+        if (o.dims.empty()) o.dims = dp.plan().slot(dp.plan().output_slots[&o - m->outputs.data()]).dims;
+      m->device_bytes = dp.constant_bytes() + dp.context_bytes();
+      uint64_t constants = 0;
+      for (const auto& [_, c] : m->graph.constants) constants += c.bytes();
+      m->host_bytes = constants;
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      int kinds[Step::kHost + 1] = {};
+      for (const auto& st : dp.plan().steps) ++kinds[st.kind];
+      std::string host_ops;
+      for (const auto& st : dp.plan().steps)
+        if (st.kind == Step::kHost && host_ops.find(st.node->op_type) == std::string::npos)
+          host_ops += (host_ops.empty() ? "" : ", ") + st.node->op_type + " (" + st.why_host + ")";
+      log_line(MRT_LOG_INFO, "loaded " + std::string(file) + " on GPU " + std::to_string(args->device_id) + " (" + precision_name(m->precision) +
+                                 ", opset " + std::to_string(m->graph.opset) + ", " + std::to_string(m->graph.nodes.size()) + " nodes → " +
+                                 std::to_string(dp.plan().steps.size()) + " steps: " + std::to_string(kinds[Step::kConv]) + " conv, " +
+                                 std::to_string(kinds[Step::kGemm]) + " gemm, " + std::to_string(dp.plan().host_steps) + " on the host" +
+                                 (host_ops.empty() ? "" : " [" + host_ops + "]") + "; " + std::to_string(dp.conv_searches()) +
+                                 " algorithm searches; " + std::to_string(m->device_bytes >> 20) + " MiB on the device; CUDA graphs " +
+                                 (dp.uses_graphs() ? "on" : "off") + ") in " + std::to_string(ms) + " ms");
+    } catch (const OnnxError& e) {
+      return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());
+    } catch (const CudaError& e) {
+      return error(MRT_CODE_RESOURCE_EXHAUSTED, std::string(file) + ": " + e.what());
+    }
+    *out = reinterpret_cast<MRT_Model*>(m.release());
+    return nullptr;
+  });
+}
+
+void model_unload(MRT_PluginContext*, MRT_Model* m) { delete reinterpret_cast<OnnxModel*>(m); }
+
+MRT_Status* model_info(MRT_PluginContext*, const MRT_Model* handle, MRT_ModelInfo* out) {
+  const auto* m = reinterpret_cast<const OnnxModel*>(handle);
+  out->num_inputs = m->inputs.size();
+  out->num_outputs = m->outputs.size();
+  out->host_bytes = m->host_bytes;
+  out->device_bytes = m->device_bytes;
+  return nullptr;
+}
+
+MRT_Status* model_io(MRT_PluginContext*, const MRT_Model* handle, int32_t is_output, size_t index, MRT_TensorInfo* out) {
+  const auto* m = reinterpret_cast<const OnnxModel*>(handle);
+  const auto& list = is_output ? m->outputs : m->inputs;
+  if (index >= list.size()) return error(MRT_CODE_OUT_OF_RANGE, "no " + std::string(is_output ? "output " : "input ") + std::to_string(index));
+  const IoInfo& io = list[index];
+  out->name = io.name.c_str();
+  out->dtype = io.dtype;
+  out->rank = static_cast<int32_t>(io.dims.size());
+  out->dims = io.dims.data();
+  return nullptr;
+}
+
+// Matches request tensors to the model's inputs (by name; a single unnamed
+// tensor feeds a single-input model) and checks dtype, rank and static dims.
+MRT_Status* bind_inputs(const OnnxModel& m, const MRT_StageArgs* args, std::vector<const MRT_Tensor*>& bound) {
+  bound.assign(m.inputs.size(), nullptr);
+  for (size_t i = 0; i < args->num_tensors; ++i) {
+    const MRT_Tensor& t = args->tensors[i];
+    size_t k = m.inputs.size();
+    for (size_t j = 0; j < m.inputs.size(); ++j)
+      if (t.name && m.inputs[j].name == t.name) k = j;
+    if (k == m.inputs.size() && (t.name == nullptr || t.name[0] == '\0') && m.inputs.size() == 1) k = 0;
+    if (k == m.inputs.size()) return error(MRT_CODE_INVALID_ARGUMENT, "the model has no input '" + std::string(t.name ? t.name : "") + "'");
+    if (bound[k]) return error(MRT_CODE_INVALID_ARGUMENT, "input '" + m.inputs[k].name + "' given twice");
+    bound[k] = &t;
+  }
+  for (size_t j = 0; j < m.inputs.size(); ++j) {
+    const IoInfo& io = m.inputs[j];
+    const MRT_Tensor* t = bound[j];
+    if (!t) return error(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' is missing");
+    if (t->dtype != io.dtype)
+      return error(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' must be " + onnx::dtype_name(static_cast<onnx::DType>(io.dtype)) +
+                                                  ", got " + onnx::dtype_name(static_cast<onnx::DType>(t->dtype)));
+    onnx::Dims got(t->dims, t->dims + t->rank);
+    bool ok = static_cast<size_t>(t->rank) == io.dims.size();
+    for (size_t d = 0; ok && d < io.dims.size(); ++d) ok = io.dims[d] < 0 || io.dims[d] == got[d];
+    if (!ok)
+      return error(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' must have shape " + onnx::dims_string(io.dims) + " (-1 = any), got " +
+                                                  onnx::dims_string(got));
+    if (t->device_kind != MRT_DEVICE_CPU) return error(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' is not in host memory");
+  }
+  return nullptr;
+}
+
+MRT_Status* execute(MRT_PluginContext*, MRT_Model* handle, const MRT_StageArgs* args) {
+  return mrt_plugin::guarded(g_host, "cudnn: ", [&]() -> MRT_Status* {
+    auto& m = *reinterpret_cast<OnnxModel*>(handle);
+    std::vector<const MRT_Tensor*> bound;
+    if (MRT_Status* s = bind_inputs(m, args, bound)) return s;
+    std::vector<onnx::Dims> dims;
+    for (const auto* t : bound) dims.emplace_back(t->dims, t->dims + t->rank);
+    std::shared_ptr<PlanEntry> entry;
+    try {
+      entry = plan_for(m, dims);
+    } catch (const OnnxError& e) {
+      return error(MRT_CODE_INVALID_ARGUMENT, std::string("cannot run these input shapes: ") + e.what());
+    }
+    const DevicePlan& plan = *entry->plan;
+    std::unique_ptr<ExecContext> ctx;
+    {
+      std::lock_guard<std::mutex> lock(entry->mu);
+      if (!entry->idle.empty()) {
+        ctx = std::move(entry->idle.back());
+        entry->idle.pop_back();
+      }
+    }
+    if (!ctx) ctx = plan.make_context();
+    std::vector<const void*> in;
+    for (size_t i = 0; i < bound.size(); ++i) {
+      const Slot& sl = plan.plan().slot(plan.plan().input_slots[i]);
+      size_t n = static_cast<size_t>(onnx::element_count(sl.dims)) * onnx::dtype_size(sl.host_dtype);
+      if (bound[i]->byte_size != n)
+        return error(MRT_CODE_INVALID_ARGUMENT, "input '" + m.inputs[i].name + "' holds " + std::to_string(bound[i]->byte_size) + " bytes, expected " + std::to_string(n));
+      in.push_back(bound[i]->data);
+    }
+    std::vector<void*> outs;
+    for (size_t i = 0; i < m.outputs.size(); ++i) {
+      const Slot& sl = plan.plan().slot(plan.plan().output_slots[i]);
+      void* dst = nullptr;
+      if (MRT_Status* st = g_host->results_add_tensor(args->results, m.outputs[i].name.c_str(), static_cast<int32_t>(sl.host_dtype),
+                                                      static_cast<int32_t>(sl.dims.size()), sl.dims.data(), &dst))
+        return st;
+      outs.push_back(dst);
+    }
+    try {
+      plan.run(*ctx, in, outs, [&] { return g_host->call_is_cancelled(args->call) != 0; });
+    } catch (const RequestError& e) {
+      if (g_host->call_is_cancelled(args->call)) return g_host->call_cancel_status(args->call);
+      std::lock_guard<std::mutex> lock(entry->mu);
+      entry->idle.push_back(std::move(ctx));  // the context is intact: the check ran after the work
+      return error(MRT_CODE_INVALID_ARGUMENT, e.what());
+    } catch (const OnnxError& e) {
+      return error(MRT_CODE_INVALID_ARGUMENT, e.what());
+    } catch (const CudaError& e) {
+      return error(MRT_CODE_INTERNAL, e.what());
+    }
+    std::lock_guard<std::mutex> lock(entry->mu);
+    entry->idle.push_back(std::move(ctx));
+    return nullptr;
+  });
+}
+
+const MRT_PluginApi kApi = {
+    MRT_PLUGIN_API_STRUCT_SIZE, MRT_ABI_VERSION_MAJOR, MRT_ABI_VERSION_MINOR,
+    get_info, init, finalize,
+    device_count,
+    probe, model_load, model_unload, model_info, model_io,
+    nullptr,  // preprocess: the host's standard stages
+    execute,
+    nullptr,  // postprocess: the host's standard stages
+};
+
+}  // namespace
+
+extern "C" MRT_PLUGIN_EXPORT const MRT_PluginApi* mrt_plugin_entry(const MRT_HostApi* host, uint32_t host_abi_major,
+                                                                    uint32_t /*host_abi_minor*/) {
+  if (!mrt_host_is_compatible(host, host_abi_major)) return nullptr;
+  g_host = host;
+  return &kApi;
+}
