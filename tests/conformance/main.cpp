@@ -3,7 +3,9 @@
 //   mrt-conformance <plugin.so> [--model <dir> ...] [--iterations N] [--only PREFIX]
 //
 // Prints one line per check (PASS/FAIL/SKIP, name, detail) and a summary
-// line "N passed, N failed, N skipped"; exits 1 when any check failed.
+// line "N passed, N failed, N skipped"; exits 1 when any check failed, and
+// 77 (skipped) when none failed but the plugin has no device here to run
+// the model checks on.
 // A model directory may hold reference/inputs/*.npy, reference/outputs/*.npy
 // and reference/tolerance.yml (atol, rtol) to check outputs against.
 #include <CLI/CLI.hpp>
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
 
   for (auto& c : handshake_checks()) run(c, c.name);
 
+  bool no_device = false;
   PluginRegistry registry;
   Status loaded = registry.load_file(ctx.plugin_path);
   if (!loaded.is_ok() || registry.plugins().empty()) {
@@ -68,6 +71,15 @@ int main(int argc, char** argv) {
     report("registry/accepts-plugin", pass());
     ctx.plugin = registry.plugins().front();
     for (auto& c : plugin_checks()) run(c, c.name);
+    // A plugin for devices this machine lacks (a GPU backend on a CPU-only
+    // host) passes what it can and skips the rest: exit 77, "skipped".
+    bool any_device = false;
+    for (auto k : ctx.plugin->info().device_kinds) any_device = any_device || ctx.plugin->device_count(k) > 0;
+    if (!any_device && !model_dirs.empty()) {
+      report("model/*", skip("the plugin reports no usable device here: model checks need one"));
+      no_device = true;
+      model_dirs.clear();
+    }
     for (const auto& dir : model_dirs) {
       std::string id = fs::path(dir).lexically_normal().filename().string();
       if (id.empty()) id = "model";
@@ -79,8 +91,9 @@ int main(int argc, char** argv) {
       ctx.models.push_back(*loc);
       for (auto& c : model_checks(ctx.models.size() - 1)) run(c, c.name + " [" + id + "]");
     }
-    if (model_dirs.empty()) report("model/*", skip("no --model given: model checks not run"));
+    if (model_dirs.empty() && !no_device) report("model/*", skip("no --model given: model checks not run"));
   }
   std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (failed == 0 && no_device) return 77;
   return failed == 0 ? 0 : 1;
 }

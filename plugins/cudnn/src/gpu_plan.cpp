@@ -277,7 +277,8 @@ class Lowering {
       return;
     }
     if (op == "Clip" && all_float) {
-      onnx::detail::OpView v(context(n));
+      onnx::OpContext ctx = context(n);  // OpView keeps a reference
+      onnx::detail::OpView v(ctx);
       double lo = -3.0e38, hi = 3.0e38;
       if (graph().opset < 11) {
         lo = n.attr_float("min", -3.0e38f);
@@ -340,7 +341,8 @@ class Lowering {
 
   void conv(Step& st, const std::vector<PostOp>& post) {
     const Node& n = *st.node;
-    onnx::detail::OpView v(context(n));
+    onnx::OpContext ctx = context(n);  // OpView keeps a reference
+      onnx::detail::OpView v(ctx);
     onnx::detail::WindowSpec w = onnx::detail::resolve_conv(v);
     const Dims& x = v.dims(0);
     const Dims& wt = v.dims(1);
@@ -390,7 +392,8 @@ class Lowering {
     if (n.op_type.rfind("Global", 0) == 0) {
       p.win_h = p.h, p.win_w = p.w;
     } else {
-      onnx::detail::OpView v(context(n));
+      onnx::OpContext ctx = context(n);  // OpView keeps a reference
+      onnx::detail::OpView v(ctx);
       onnx::detail::WindowSpec w = onnx::detail::resolve_pool(v);
       for (int64_t d : w.dilations)
         if (d != 1) throw OnnxError(n.describe(graph().opset) + ": the cudnn backend pools without dilation only");
@@ -489,7 +492,8 @@ class Lowering {
 
   void slice(Step& st) {
     const Node& n = *st.node;
-    onnx::detail::OpView v(context(n));
+    onnx::OpContext ctx = context(n);  // OpView keeps a reference
+      onnx::detail::OpView v(ctx);
     onnx::detail::SliceSpec s = onnx::detail::resolve_slice(v);
     const Dims& x = v.dims(0);
     StridedView& view = st.views[0];
