@@ -87,6 +87,42 @@ struct TensorDesc {
   }
 };
 
+// cuDNN and cuBLAS handles are costly to make (and each make/destroy pair
+// leaves host memory behind in the libraries), so they are pooled per
+// device for the life of the process, like PyTorch does: a context borrows
+// a pair, points it at its own stream, and gives it back.
+struct HandlePair {
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+};
+std::mutex g_pool_mu;
+std::map<int, std::vector<HandlePair>> g_pool;
+
+HandlePair borrow_handles(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_pool_mu);
+    auto& free = g_pool[device];
+    if (!free.empty()) {
+      HandlePair h = free.back();
+      free.pop_back();
+      return h;
+    }
+  }
+  HandlePair h;
+  check_cudnn(cudnnCreate(&h.cudnn), "cudnnCreate");
+  if (cublasStatus_t s = cublasCreate(&h.cublas); s != CUBLAS_STATUS_SUCCESS) {
+    cudnnDestroy(h.cudnn);
+    check_cublas(s, "cublasCreate");
+  }
+  return h;
+}
+
+void return_handles(int device, HandlePair h) {
+  if (!h.cudnn) return;
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  g_pool[device].push_back(h);
+}
+
 }  // namespace
 
 // cuDNN objects of one step (only those its kind needs are set).
@@ -150,12 +186,13 @@ void DevicePlan::upload_constants() {
 }
 
 void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
-  cudnnHandle_t handle = nullptr;
-  check_cudnn(cudnnCreate(&handle), "cudnnCreate");
-  struct HandleGuard {
-    cudnnHandle_t h;
-    ~HandleGuard() { cudnnDestroy(h); }
-  } guard{handle};
+  struct Borrowed {
+    int device;
+    HandlePair h;
+    ~Borrowed() { return_handles(device, h); }
+  } borrowed{options_.device, borrow_handles(options_.device)};
+  cudnnHandle_t handle = borrowed.h.cudnn;
+  check_cudnn(cudnnSetStream(handle, nullptr), "cudnnSetStream");
   const Precision p = plan_->precision;
   for (const Step& st : plan_->steps) {
     auto d = std::make_unique<StepDescriptors>();
@@ -233,9 +270,11 @@ std::unique_ptr<ExecContext> DevicePlan::make_context() const { return std::make
 ExecContext::ExecContext(const DevicePlan& plan) {
   check_cuda(cudaSetDevice(plan.options_.device), "cudaSetDevice");
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-  check_cudnn(cudnnCreate(&cudnn_), "cudnnCreate");
+  device_ = plan.options_.device;
+  HandlePair h = borrow_handles(device_);
+  cudnn_ = h.cudnn;
+  cublas_ = h.cublas;
   check_cudnn(cudnnSetStream(cudnn_, stream_), "cudnnSetStream");
-  check_cublas(cublasCreate(&cublas_), "cublasCreate");
   check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
   // A workspace of our own, so that graph capture never sees cuBLAS allocate.
   cublas_workspace_ = DeviceMemory(size_t{32} << 20);
@@ -249,8 +288,8 @@ ExecContext::ExecContext(const DevicePlan& plan) {
 ExecContext::~ExecContext() {
   if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
   if (graph_) cudaGraphDestroy(graph_);
-  if (cublas_) cublasDestroy(cublas_);
-  if (cudnn_) cudnnDestroy(cudnn_);
+  if (stream_) cudaStreamSynchronize(stream_);
+  return_handles(device_, {cudnn_, cublas_});  // detached from our stream and workspace by the next borrower
   if (stream_) cudaStreamDestroy(stream_);
 }
 

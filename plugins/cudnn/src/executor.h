@@ -134,6 +134,7 @@ class ExecContext {
 
  private:
   friend class DevicePlan;
+  int device_ = 0;
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
