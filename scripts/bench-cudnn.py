@@ -12,6 +12,7 @@ Correctness: the plugin's output against PyTorch float32 (TF32 off) as
 ‖out − ref‖ / ‖ref‖. Prints one table; writes bench-cudnn.json to --out.
 """
 import argparse
+import copy
 import json
 import os
 import re
@@ -117,10 +118,11 @@ def main():
             with torch.inference_mode():
                 ref = model(x.cuda()).float().cpu().numpy()
             half = precision == "fp16"
-            m = model.half() if half else model
+            # A half copy: converting `model` in place would round the
+            # float32 reference's weights for the rows after it.
+            m = copy.deepcopy(model).half() if half else model
             t_ms, _ = torch_ms(m, x, half, iters)
-            if half:
-                model = model.float()
+            del m
             mrt_ms, load_ms = mrt_run(args, d, x_path, iters, out_dir)
             got = np.load(os.path.join(out_dir, "logits.npy"))
             rows.append(dict(model=name, batch=batch, precision=precision, torch_ms=t_ms, mrt_ms=mrt_ms,
