@@ -1,7 +1,8 @@
 // The cuDNN backend's host-side planning, which needs no GPU and so runs
 // everywhere: lowering of the fixture models to cuDNN/cuBLAS/kernel steps
 // (nothing left on the host for ResNet, MobileNetV2 and BERT), conv+bias+
-// ReLU(+residual) fusion, algorithm-cache keys shared by repeated layers,
+// ReLU(+residual) fusion, transposed convolutions and odd pooling, host
+// steps, algorithm-cache keys shared by repeated layers,
 // buffer sharing by lifetime, and the device bytes each precision needs.
 #include <gtest/gtest.h>
 
@@ -133,13 +134,19 @@ TEST(CudnnPlan, HalfPrecisionHalvesWeightsAndActivations) {
   EXPECT_EQ(in.dtype, DType::kFloat16);
 }
 
-TEST(CudnnPlan, WhatTheGpuCannotRunIsRefusedByName) {
-  try {
-    plan_of("onnx-fusions", 1);
-    FAIL() << "onnx-fusions has a ConvTranspose, which the cudnn backend does not run";
-  } catch (const OnnxError& e) {
-    EXPECT_NE(std::string(e.what()).find("ConvTranspose"), std::string::npos) << e.what();
-  }
+TEST(CudnnPlan, TransposedConvolutionsOddPoolingAndHostSteps) {
+  auto plan = plan_of("onnx-fusions", 1);
+  EXPECT_EQ(count(*plan, Step::kConvTranspose), 1);
+  int kernel_pools = 0;
+  for (const auto& s : plan->steps)
+    if (s.kind == Step::kPool && !s.pool.cudnn) ++kernel_pools;
+  EXPECT_EQ(kernel_pools, 1);  // MaxPool with ceil_mode: cuDNN floors
+  // Resize (twice) and Pad have no GPU kernel: host steps, named in the log.
+  EXPECT_EQ(plan->host_steps, 3);
+  for (const auto& s : plan->steps)
+    if (s.kind == Step::kHost) {
+      EXPECT_TRUE(s.node->op_type == "Resize" || s.node->op_type == "Pad") << s.node->op_type;
+    }
   EXPECT_THROW(parse_precision("fp8"), OnnxError);
   EXPECT_EQ(parse_precision("float16"), Precision::kFloat16);
 }

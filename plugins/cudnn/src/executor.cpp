@@ -196,12 +196,21 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
   const Precision p = plan_->precision;
   for (const Step& st : plan_->steps) {
     auto d = std::make_unique<StepDescriptors>();
-    if (st.kind == Step::kConv) {
+    if (st.kind == Step::kConv || st.kind == Step::kConvTranspose) {
+      const bool transposed = st.kind == Step::kConvTranspose;
       const ConvGeometry& g = st.conv;
       DType t = plan_->slot(st.outputs[0]).dtype;
-      d->x.set(t, g.n, g.c, g.h, g.w);
-      d->y.set(t, g.n, g.k, g.out_h, g.out_w);
-      d->bias.set(t, 1, g.k, 1, 1);
+      // For ConvTranspose x is its input (the forward conv's output, dy)
+      // and y its output (the forward conv's input, dx).
+      if (transposed) {
+        d->x.set(t, g.n, g.k, g.out_h, g.out_w);
+        d->y.set(t, g.n, g.c, g.h, g.w);
+        d->bias.set(t, 1, g.c, 1, 1);
+      } else {
+        d->x.set(t, g.n, g.c, g.h, g.w);
+        d->y.set(t, g.n, g.k, g.out_h, g.out_w);
+        d->bias.set(t, 1, g.k, 1, 1);
+      }
       check_cudnn(cudnnCreateFilterDescriptor(&d->w), "cudnnCreateFilterDescriptor");
       check_cudnn(cudnnSetFilter4dDescriptor(d->w, cudnn_type(t), CUDNN_TENSOR_NCHW, as_int(g.k, "filters"), as_int(g.c / g.group, "channels"),
                                              as_int(g.r, "kernel"), as_int(g.s, "kernel")),
@@ -215,7 +224,25 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
       cudnnMathType_t math = p == Precision::kFloat32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
       if (p == Precision::kTF32) math = CUDNN_DEFAULT_MATH;  // TF32 tensor cores allowed for float32
       check_cudnn(cudnnSetConvolutionMathType(d->conv, math), "cudnnSetConvolutionMathType");
-      if (!algorithms.find(st.algo_key, d->choice)) {
+      if (transposed && !algorithms.find(st.algo_key, d->choice)) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        int found = 0;
+        check_cudnn(cudnnFindConvolutionBackwardDataAlgorithm(handle, d->w, d->x.d, d->conv, d->y.d, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                              &found, perf),
+                    ("cudnnFindConvolutionBackwardDataAlgorithm for " + st.node->name).c_str());
+        ++conv_searches_;
+        bool chosen = false;
+        for (int i = 0; i < found && !chosen; ++i) {
+          const auto& r = perf[i];
+          if (r.status != CUDNN_STATUS_SUCCESS || r.memory > options_.max_workspace) continue;
+          if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
+          d->choice = {static_cast<int>(r.algo), r.mathType, r.memory, r.time};
+          chosen = true;
+        }
+        if (!chosen) throw OnnxError(st.node->describe(plan_->fused.graph.opset) + ": cuDNN found no algorithm for this transposed convolution");
+        algorithms.put(st.algo_key, d->choice);
+      }
+      if (!transposed && !algorithms.find(st.algo_key, d->choice)) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int found = 0;
         check_cudnn(cudnnFindConvolutionForwardAlgorithm(handle, d->x.d, d->w, d->conv, d->y.d, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf),
@@ -228,7 +255,7 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
           if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
           // The fused bias+activation call supports every algorithm with
           // ReLU except FFT variants on some versions; prefer the rest.
-          d->choice = {r.algo, r.mathType, r.memory, r.time};
+          d->choice = {static_cast<int>(r.algo), r.mathType, r.memory, r.time};
           chosen = true;
         }
         if (!chosen) throw OnnxError(st.node->describe(plan_->fused.graph.opset) + ": cuDNN found no algorithm for this convolution");
@@ -244,7 +271,7 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
           check_cuda(cudaMemset(d->zero_bias.get(), 0, d->zero_bias.bytes()), "cudaMemset");
         }
       }
-    } else if (st.kind == Step::kPool) {
+    } else if (st.kind == Step::kPool && st.pool.cudnn) {
       const PoolGeometry& g = st.pool;
       DType t = plan_->slot(st.outputs[0]).dtype;
       d->x.set(t, g.n, g.c, g.h, g.w);
@@ -325,20 +352,35 @@ void DevicePlan::run_step(ExecContext& ctx, size_t index) const {
       if (st.fused_relu) {
         const void* z = st.residual >= 0 ? ptr(ctx, st.residual) : y;
         float alpha2 = st.residual >= 0 ? 1.0f : 0.0f;
-        check_cudnn(cudnnConvolutionBiasActivationForward(ctx.cudnn_, &one, d.x.d, x, d.w, w, d.conv, d.choice.algo, ctx.workspace_.get(),
+        check_cudnn(cudnnConvolutionBiasActivationForward(ctx.cudnn_, &one, d.x.d, x, d.w, w, d.conv,
+                                                          static_cast<cudnnConvolutionFwdAlgo_t>(d.choice.algo), ctx.workspace_.get(),
                                                           d.choice.workspace, &alpha2, d.y.d, z, d.bias.d, b ? b : d.zero_bias.get(), d.act,
                                                           d.y.d, y),
                     "cudnnConvolutionBiasActivationForward");
       } else {
-        check_cudnn(cudnnConvolutionForward(ctx.cudnn_, &one, d.x.d, x, d.w, w, d.conv, d.choice.algo, ctx.workspace_.get(), d.choice.workspace,
-                                            &zero, d.y.d, y),
+        check_cudnn(cudnnConvolutionForward(ctx.cudnn_, &one, d.x.d, x, d.w, w, d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(d.choice.algo),
+                                            ctx.workspace_.get(), d.choice.workspace, &zero, d.y.d, y),
                     "cudnnConvolutionForward");
         if (b) check_cudnn(cudnnAddTensor(ctx.cudnn_, &one, d.bias.d, b, &one, d.y.d, y), "cudnnAddTensor");
         apply_epilogue(ctx, st, y);
       }
       return;
     }
+    case Step::kConvTranspose: {
+      const void* b = st.inputs.size() > 2 && st.inputs[2] >= 0 ? ptr(ctx, st.inputs[2]) : nullptr;
+      check_cudnn(cudnnConvolutionBackwardData(ctx.cudnn_, &one, d.w, ptr(ctx, st.inputs[1]), d.x.d, ptr(ctx, st.inputs[0]), d.conv,
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(d.choice.algo), ctx.workspace_.get(),
+                                               d.choice.workspace, &zero, d.y.d, y),
+                  "cudnnConvolutionBackwardData");
+      if (b) check_cudnn(cudnnAddTensor(ctx.cudnn_, &one, d.bias.d, b, &one, d.y.d, y), "cudnnAddTensor");
+      apply_epilogue(ctx, st, y);
+      return;
+    }
     case Step::kPool:
+      if (!st.pool.cudnn) {
+        kernels::pool2d(plan_->slot(st.outputs[0]).dtype, ptr(ctx, st.inputs[0]), y, st.pool, ctx.stream_);
+        return;
+      }
       check_cudnn(cudnnPoolingForward(ctx.cudnn_, d.pool, &one, d.x.d, ptr(ctx, st.inputs[0]), &zero, d.y.d, y), "cudnnPoolingForward");
       return;
     case Step::kSoftmax:

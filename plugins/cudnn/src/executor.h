@@ -57,7 +57,7 @@ class DeviceMemory {
 // The algorithm cudnnFind chose for a convolution, shared by every plan
 // of a model.
 struct ConvChoice {
-  cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  int algo = 0;  // cudnnConvolutionFwdAlgo_t, or cudnnConvolutionBwdDataAlgo_t for ConvTranspose
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspace = 0;
   float ms = 0;

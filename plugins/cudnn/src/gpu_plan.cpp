@@ -251,6 +251,7 @@ class Lowering {
     for (const auto& p : post) st.epilogue.push_back(epilogue_of(p, out));
     bool all_float = floats(st);
     if (op == "Conv" && all_float) return conv(st, post);
+    if (op == "ConvTranspose" && all_float) return conv_transpose(st);
     if ((op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") && all_float) return pool(st);
     if ((op == "Gemm" || op == "MatMul") && all_float) return gemm(st);
     if ((op == "Softmax" || op == "LogSoftmax") && all_float) return softmax(st);
@@ -395,19 +396,49 @@ class Lowering {
       onnx::OpContext ctx = context(n);  // OpView keeps a reference
       onnx::detail::OpView v(ctx);
       onnx::detail::WindowSpec w = onnx::detail::resolve_pool(v);
-      for (int64_t d : w.dilations)
-        if (d != 1) throw OnnxError(n.describe(graph().opset) + ": the cudnn backend pools without dilation only");
       p.win_h = w.kernel[0], p.win_w = w.kernel[1];
       p.stride_h = w.strides[0], p.stride_w = w.strides[1];
       p.pad_h = w.pads_begin[0], p.pad_w = w.pads_begin[1];
+      p.pad_h_end = w.pads_end[0], p.pad_w_end = w.pads_end[1];
+      p.dil_h = w.dilations[0], p.dil_w = w.dilations[1];
       p.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
-      // cuDNN floors the output size with symmetric pads; anything else
-      // (ceil_mode adding a row, asymmetric pads) is refused at load.
+      // cuDNN floors the output size with symmetric pads and no dilation.
       int64_t fh = (p.h + 2 * p.pad_h - p.win_h) / p.stride_h + 1, fw = (p.w + 2 * p.pad_w - p.win_w) / p.stride_w + 1;
-      if (fh != p.out_h || fw != p.out_w || w.pads_end[0] != p.pad_h || w.pads_end[1] != p.pad_w)
-        throw OnnxError(n.describe(graph().opset) + ": the cudnn backend pools with symmetric pads and floor rounding only");
+      p.cudnn = fh == p.out_h && fw == p.out_w && p.pad_h_end == p.pad_h && p.pad_w_end == p.pad_w && p.dil_h == 1 && p.dil_w == 1;
     }
     st.kind = Step::kPool;
+  }
+
+  // ConvTranspose is the backward-data pass of the convolution that maps
+  // its output back to its input: same filters (ONNX's [C_in, C_out/group,
+  // k, k] is that convolution's [K, C/group, R, S]) and pads.
+  void conv_transpose(Step& st) {
+    const Node& n = *st.node;
+    onnx::OpContext ctx = context(n);  // OpView keeps a reference
+    onnx::detail::OpView v(ctx);
+    onnx::detail::WindowSpec w = onnx::detail::resolve_conv_transpose(v);
+    const Dims& x = v.dims(0);
+    const Dims& wt = v.dims(1);
+    const Dims& out = plan_->slot(st.outputs[0]).dims;
+    if (x.size() != 4)
+      throw OnnxError(n.describe(graph().opset) + ": the cudnn backend runs 2-D transposed convolutions only");
+    ConvGeometry& c = st.conv;
+    c.n = x[0], c.k = x[1], c.out_h = x[2], c.out_w = x[3];  // the forward convolution's output
+    c.c = out[1], c.h = out[2], c.w = out[3];                 // and its input
+    c.r = wt[2], c.s = wt[3], c.group = w.group;
+    c.pad_h = w.pads_begin[0], c.pad_w = w.pads_begin[1];
+    c.stride_h = w.strides[0], c.stride_w = w.strides[1];
+    c.dil_h = w.dilations[0], c.dil_w = w.dilations[1];
+    // The forward convolution of the output must give back the input's
+    // size; end pads and output_padding within a stride keep that true.
+    for (int i = 0; i < 2; ++i) {
+      int64_t in = i ? c.w : c.h, pad = i ? c.pad_w : c.pad_h, k = i ? c.s : c.r, dil = i ? c.dil_w : c.dil_h,
+              stride = i ? c.stride_w : c.stride_h, want = i ? c.out_w : c.out_h;
+      if ((in + 2 * pad - (k - 1) * dil - 1) / stride + 1 != want)
+        throw OnnxError(n.describe(graph().opset) + ": the cudnn backend cannot express these ConvTranspose pads");
+    }
+    st.kind = Step::kConvTranspose;
+    st.algo_key = "T" + conv_algorithm_key(c, plan_->slot(st.outputs[0]).dtype, plan_->precision, false);
   }
 
   void gemm(Step& st) {

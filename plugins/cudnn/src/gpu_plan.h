@@ -62,8 +62,12 @@ std::string conv_algorithm_key(const ConvGeometry& g, DType storage, Precision p
 struct PoolGeometry {
   bool max = true;
   bool count_include_pad = false;
+  // cuDNN takes symmetric pads, no dilation and floor rounding; anything
+  // else (ceil_mode, asymmetric pads, dilation) runs in our pooling kernel.
+  bool cudnn = true;
   int64_t n = 0, c = 0, h = 0, w = 0;
   int64_t win_h = 1, win_w = 1, pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1;
+  int64_t pad_h_end = 0, pad_w_end = 0, dil_h = 1, dil_w = 1;
   int64_t out_h = 0, out_w = 0;
 };
 
@@ -111,7 +115,8 @@ struct Epilogue {
 struct Step {
   enum Kind {
     kConv,        // cuDNN convolution (+ bias, + fused ReLU and residual when `fused_relu`)
-    kPool,        // cuDNN pooling (Max/Average/Global*)
+    kConvTranspose,  // cuDNN backward-data convolution (+ bias); `conv` holds the forward geometry
+    kPool,        // cuDNN pooling, or the pooling kernel (Max/Average/Global*)
     kGemm,        // cuBLAS (Gemm, MatMul); Gemm's C as an epilogue add
     kSoftmax,     // cuDNN softmax over the middle dim of [outer, axis, inner]
     kLayerNorm,   // kernel: rows x cols, scale and optional bias
@@ -129,6 +134,8 @@ struct Step {
   std::vector<int> outputs;  // slot per node output (-1 = omitted)
   std::vector<Epilogue> epilogue;
 
+  // kConvTranspose: the convolution whose backward data it is, i.e. input
+  // n x k x out_h x out_w (the ConvTranspose output) → n x c x h x w.
   ConvGeometry conv;
   bool fused_relu = false;  // conv: cudnnConvolutionBiasActivationForward
   int residual = -1;        // conv fused: slot added before the ReLU (alpha2 = 1)

@@ -217,6 +217,42 @@ __global__ void layer_norm_kernel(const T* x, const T* scale, const T* bias, T* 
   }
 }
 
+template <typename T>
+__global__ void pool2d_kernel(const T* x, T* y, PoolGeometry g) {
+  int64_t n = g.n * g.c * g.out_h * g.out_w;
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < n; o += int64_t(gridDim.x) * blockDim.x) {
+    int64_t ow = o % g.out_w, t = o / g.out_w;
+    int64_t oh = t % g.out_h, plane = t / g.out_h;
+    const T* in = x + plane * g.h * g.w;
+    int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+    float best = -INFINITY, sum = 0.f;
+    int64_t valid = 0;
+    for (int64_t i = 0; i < g.win_h; ++i) {
+      int64_t hh = h0 + i * g.dil_h;
+      if (hh < 0 || hh >= g.h) continue;
+      for (int64_t j = 0; j < g.win_w; ++j) {
+        int64_t ww = w0 + j * g.dil_w;
+        if (ww < 0 || ww >= g.w) continue;
+        float v = load(in, hh * g.w + ww);
+        best = fmaxf(best, v);
+        sum += v;
+        ++valid;
+      }
+    }
+    float r;
+    if (g.max) {
+      r = best;
+    } else if (g.count_include_pad) {  // the window clipped to the padded input
+      int64_t h1 = min(h0 + (g.win_h - 1) * g.dil_h + 1, g.h + g.pad_h_end), w1 = min(w0 + (g.win_w - 1) * g.dil_w + 1, g.w + g.pad_w_end);
+      int64_t cnt = ((h1 - h0 + g.dil_h - 1) / g.dil_h) * ((w1 - w0 + g.dil_w - 1) / g.dil_w);
+      r = sum / static_cast<float>(cnt > 0 ? cnt : 1);
+    } else {
+      r = valid ? sum / static_cast<float>(valid) : 0.f;
+    }
+    store(y, o, r);
+  }
+}
+
 // Calls f(T{}) with T the storage type of float dtype `t`.
 template <typename F>
 void with_float_type(DType t, F&& f) {
@@ -319,6 +355,16 @@ void layer_norm(DType dtype, const void* x, const void* scale, const void* bias,
                                                                                  static_cast<const T*>(bias), static_cast<T*>(y), cols, eps);
   });
   check_launch("layer norm");
+}
+
+void pool2d(DType dtype, const void* x, void* y, const PoolGeometry& g, cudaStream_t stream) {
+  int64_t n = g.n * g.c * g.out_h * g.out_w;
+  if (n == 0) return;
+  with_float_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    pool2d_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(y), g);
+  });
+  check_launch("pooling");
 }
 
 }  // namespace mrt::cudnn::kernels

@@ -39,4 +39,10 @@ bool cast_supported(DType t);
 void layer_norm(DType dtype, const void* x, const void* scale, const void* bias, void* y, int64_t rows, int64_t cols, float eps,
                 cudaStream_t stream);
 
+// 2-D max or average pooling in NCHW with any pads (begin and end), strides,
+// dilations and output size (ceil_mode): what cuDNN's pooling cannot take.
+// Average divides by the window clipped to the padded input
+// (count_include_pad) or to the input (not), as onnxruntime and PyTorch do.
+void pool2d(DType dtype, const void* x, void* y, const PoolGeometry& g, cudaStream_t stream);
+
 }  // namespace mrt::cudnn::kernels

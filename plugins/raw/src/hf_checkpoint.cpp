@@ -18,8 +18,15 @@ std::string parse_hf_config(std::string_view text, LlamaConfig& c) {
     if (type != "llama" && !llama_arch)
       return "config.json describes model_type '" + type + "', not a Llama (LlamaForCausalLM) model";
     c = LlamaConfig{};
-    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-      const auto& rs = j["rope_scaling"];
+    // RoPE: transformers 4 writes rope_theta and rope_scaling; transformers 5
+    // writes one rope_parameters object holding both (rope_type "default"
+    // meaning no scaling).
+    nlohmann::json rope_params = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"] : nlohmann::json::object();
+    nlohmann::json scaling;
+    if (!rope_params.empty() && rope_params.value("rope_type", std::string("default")) != "default") scaling = rope_params;
+    else if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) scaling = j["rope_scaling"];
+    if (!scaling.is_null()) {
+      const auto& rs = scaling;
       std::string kind = rs.value("rope_type", rs.value("type", std::string()));
       if (kind != "linear" && kind != "llama3")
         return "config.json rope_scaling type '" + kind + "' is not supported (linear and llama3 are)";
@@ -45,7 +52,7 @@ std::string parse_hf_config(std::string_view text, LlamaConfig& c) {
     c.vocab_size = j["vocab_size"].get<int>();
     c.seq_len = j["max_position_embeddings"].get<int>();
     c.rms_eps = j.value("rms_norm_eps", 1e-6f);
-    c.rope_theta = j.value("rope_theta", 10000.0f);
+    c.rope_theta = rope_params.value("rope_theta", j.value("rope_theta", 10000.0f));
     c.rope_interleaved = false;  // transformers' rotate_half
     c.bos_id = j.contains("bos_token_id") && j["bos_token_id"].is_number_integer() ? j["bos_token_id"].get<int>() : 1;
     const auto& eos = j.value("eos_token_id", nlohmann::json(2));
