@@ -207,29 +207,64 @@ TEST_F(RawHfTest, SafetensorsLogitsMatchNumpyAndTheLlama2cCopy) {
   EXPECT_EQ(argmax_rows(l2c->tensors[0]), argmax_rows(hf->tensors[0]));
 }
 
-TEST_F(RawHfTest, GreedyGenerationMatchesTheReference) {
-  ASSERT_TRUE(rt->add_model_path("hf", dir.path() / "hf").is_ok());
-  std::ifstream in(fixture() / "reference/greedy.txt");
+// Greedy generation of model `id` (fixture `dir`) equals the reference's
+// token ids in dir/reference/<greedy_file>, decoded.
+void expect_greedy(Runtime& rt, const std::string& id, const fs::path& dir, const std::string& greedy_file = "greedy.txt") {
+  std::ifstream in(dir / "reference" / greedy_file);
   std::string prompt_line, prompt_ids, greedy;
   std::getline(in, prompt_line);
-  std::getline(in, prompt_ids);
+  if (prompt_line.rfind("prompt=", 0) != 0) {  // files without the prompt line: the base fixture's prompt
+    prompt_ids = prompt_line;
+    std::ifstream base(fixture() / "reference/greedy.txt");
+    std::getline(base, prompt_line);
+  } else {
+    std::getline(in, prompt_ids);
+  }
   std::getline(in, greedy);
   raw::HfTokenizer tok;
-  ASSERT_EQ(tok.load(slurp(fixture() / "tokenizer.json")), "");
+  ASSERT_EQ(tok.load(slurp(dir / "tokenizer.json")), "");
   std::string prompt = prompt_line.substr(7);
   ASSERT_EQ(tok.encode(prompt, true), ids_of(prompt_ids));
   std::string expected;
   bool at_start = false;  // the continuation of a non-empty prompt
-  for (int id : ids_of(greedy)) expected += tok.decode(id, at_start);
+  for (int t : ids_of(greedy)) expected += tok.decode(t, at_start);
   InferRequest r;
-  r.model_id = "hf";
+  r.model_id = id;
   r.kind = MRT_PAYLOAD_TEXT;
   r.text = prompt;
   r.generation.max_tokens = static_cast<int32_t>(ids_of(greedy).size());
-  auto out = rt->infer(r);
+  auto out = rt.infer(r);
   ASSERT_TRUE(out) << out.status().to_string();
   EXPECT_EQ(out->text->text, raw::utf8_sanitize(expected));  // clients get valid UTF-8
   EXPECT_EQ(out->text->generated_tokens, static_cast<int>(ids_of(greedy).size()));
+}
+
+TEST_F(RawHfTest, GreedyGenerationMatchesTheReference) {
+  ASSERT_TRUE(rt->add_model_path("hf", dir.path() / "hf").is_ok());
+  expect_greedy(*rt, "hf", fixture());
+}
+
+// Second oracle: Hugging Face transformers on the same files
+// (scripts/make-llama-transformers-fixture.py) agrees with NumPy and us.
+TEST_F(RawHfTest, LogitsAndGreedyTokensMatchTransformers) {
+  auto hf = logits("hf", dir.path() / "hf");
+  ASSERT_TRUE(hf) << hf.status().to_string();
+  auto want = read_npy(fixture() / "reference/transformers-logits.npy", "");
+  ASSERT_EQ(hf->tensors[0].dims(), want->dims());
+  EXPECT_LT(max_abs_diff(hf->tensors[0], *want), 2e-4);
+  expect_greedy(*rt, "hf", fixture(), "transformers-greedy.txt");
+}
+
+// A model built and saved by transformers 5 itself: BF16 weights, tied
+// embeddings, a single KV head, rope_parameters (theta 50000) in config.json.
+TEST_F(RawHfTest, TransformersBuiltBf16ModelMatchesTransformers) {
+  fs::path tf = fixture().parent_path() / "tiny-llama-tf";
+  auto got = logits("tf", tf);
+  ASSERT_TRUE(got) << got.status().to_string();
+  auto want = read_npy(tf / "reference/outputs/logits.npy", "");
+  ASSERT_EQ(got->tensors[0].dims(), want->dims());
+  EXPECT_LT(max_abs_diff(got->tensors[0], *want), 2e-4);
+  expect_greedy(*rt, "tf", tf);
 }
 
 // The manifest's `context` option caps the KV cache; a longer prompt is then

@@ -235,6 +235,8 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
         for (int i = 0; i < found && !chosen; ++i) {
           const auto& r = perf[i];
           if (r.status != CUDNN_STATUS_SUCCESS || r.memory > options_.max_workspace) continue;
+          // Same inputs, same outputs: no algorithm that accumulates with atomics.
+          if (r.determinism == CUDNN_NON_DETERMINISTIC) continue;
           if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
           d->choice = {static_cast<int>(r.algo), r.mathType, r.memory, r.time};
           chosen = true;
@@ -252,6 +254,8 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
         for (int i = 0; i < found && !chosen; ++i) {
           const auto& r = perf[i];  // fastest first
           if (r.status != CUDNN_STATUS_SUCCESS || r.memory > options_.max_workspace) continue;
+          // Same inputs, same outputs: no algorithm that accumulates with atomics.
+          if (r.determinism == CUDNN_NON_DETERMINISTIC) continue;
           if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
           // The fused bias+activation call supports every algorithm with
           // ReLU except FFT variants on some versions; prefer the rest.
