@@ -97,7 +97,7 @@ TEST(CudnnBackend, LoadsEverywhereAndTheRouterPrefersItOnlyWithAGpu) {
 }
 
 struct Case {
-  std::string model, precision;
+  std::string model, precision, layout = "auto";
 };
 
 class CudnnModels : public ::testing::TestWithParam<Case> {};
@@ -105,8 +105,8 @@ class CudnnModels : public ::testing::TestWithParam<Case> {};
 TEST_P(CudnnModels, MatchesOnnxruntimeAtBatch2And1AndReplaysIdentically) {
   const Case& c = GetParam();
   test::TempDir root;
-  std::string id = c.model + "-" + c.precision;
-  stage_model(root, c.model, id, "gpu", "precision: " + c.precision);
+  std::string id = c.model + "-" + c.precision + "-" + c.layout;
+  stage_model(root, c.model, id, "gpu", "precision: " + c.precision + ", layout: " + c.layout);
   auto rt = make_runtime(root.path(), {MRT_CUDNN_PLUGIN});
   SKIP_WITHOUT_GPU(*rt);
   fs::path dir = models_dir() / c.model;
@@ -154,11 +154,13 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   for (const char* m : {"onnx-resnet", "onnx-mobilenetv2", "onnx-bert", "onnx-bert17", "onnx-residual-view", "onnx-fusions"})
     for (const char* p : {"fp32", "tf32", "fp16", "bf16"}) out.push_back({m, p});
+  // Half-precision CNNs default to channels-last; the NCHW path stays tested.
+  for (const char* m : {"onnx-resnet", "onnx-mobilenetv2"}) out.push_back({m, "fp16", "nchw"});
   return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudnnModels, ::testing::ValuesIn(cases()), [](const auto& param_info) {
-  std::string n = param_info.param.model + "_" + param_info.param.precision;
+  std::string n = param_info.param.model + "_" + param_info.param.precision + (param_info.param.layout == "auto" ? "" : "_" + param_info.param.layout);
   for (char& ch : n)
     if (ch == '-') ch = '_';
   return n;

@@ -3,7 +3,8 @@
 // (nothing left on the host for ResNet, MobileNetV2 and BERT), conv+bias+
 // ReLU(+residual) fusion, transposed convolutions and odd pooling, host
 // steps, algorithm-cache keys shared by repeated layers,
-// buffer sharing by lifetime, and the device bytes each precision needs.
+// buffer sharing by lifetime, the device bytes each precision needs, and
+// the channels-last choice for half-precision CNNs.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -25,7 +26,7 @@ std::vector<char> read(const fs::path& p) {
 }
 
 // The fixture model at `batch` (every dynamic dim), fused and lowered.
-std::unique_ptr<GpuPlan> plan_of(const std::string& model, int64_t batch, Precision p = Precision::kFloat32) {
+std::unique_ptr<GpuPlan> plan_of(const std::string& model, int64_t batch, Precision p = Precision::kFloat32, bool allow_nhwc = true) {
   fs::path f = fs::path(MRT_SOURCE_ROOT) / "tests" / "fixtures" / "models" / model / "model.onnx";
   auto bytes = read(f);
   auto g = mrt::onnx::load_onnx(bytes.data(), bytes.size(), [&](const std::string& rel) { return read(f.parent_path() / rel); });
@@ -35,7 +36,7 @@ std::unique_ptr<GpuPlan> plan_of(const std::string& model, int64_t batch, Precis
     for (auto& v : d) v = v < 0 ? batch : v;
     dims[in] = d;
   }
-  return build_gpu_plan(mrt::onnx::plan_fusions(mrt::onnx::specialize(g, dims)), p);
+  return build_gpu_plan(mrt::onnx::plan_fusions(mrt::onnx::specialize(g, dims)), p, allow_nhwc);
 }
 
 int count(const GpuPlan& plan, Step::Kind k) {
@@ -149,6 +150,35 @@ TEST(CudnnPlan, TransposedConvolutionsOddPoolingAndHostSteps) {
     }
   EXPECT_THROW(parse_precision("fp8"), OnnxError);
   EXPECT_EQ(parse_precision("float16"), Precision::kFloat16);
+}
+
+TEST(CudnnPlan, HalfPrecisionCnnsRunChannelsLast) {
+  auto plan = plan_of("onnx-resnet", 2, Precision::kFloat16);
+  ASSERT_TRUE(plan->nhwc);
+  // The NCHW input is transposed once, first; every convolution and pool
+  // runs NHWC, filters are stored KRSC.
+  const Step& first = plan->steps.front();
+  EXPECT_EQ(first.kind, Step::kStridedCopy);
+  EXPECT_EQ(first.inputs[0], plan->input_slots[0]);
+  EXPECT_TRUE(plan->slot(first.outputs[0]).nhwc);
+  const StridedView& v = first.views[0];
+  EXPECT_EQ(v.out_dims[3], 3);     // channels last
+  EXPECT_EQ(v.in_strides[3], 64 * 64);  // stepping a channel in NCHW
+  for (const auto& s : plan->steps)
+    if (s.kind == Step::kConv) {
+      EXPECT_TRUE(s.nhwc);
+      EXPECT_TRUE(plan->slot(s.inputs[1]).nhwc);
+      EXPECT_NE(s.inputs[0], plan->input_slots[0]);  // reads the transposed copy
+    }
+  EXPECT_FALSE(plan->slot(plan->output_slots[0]).nhwc);
+  EXPECT_TRUE(plan_of("onnx-mobilenetv2", 1, Precision::kBFloat16)->nhwc);
+  // Not when float32, not when asked, not when a spatial value is reshaped
+  // (its NCHW order matters), and not without convolutions.
+  EXPECT_FALSE(plan_of("onnx-resnet", 2, Precision::kFloat32)->nhwc);
+  EXPECT_FALSE(plan_of("onnx-resnet", 2, Precision::kFloat16, false)->nhwc);
+  EXPECT_FALSE(plan_of("onnx-residual-view", 1, Precision::kFloat16)->nhwc);
+  EXPECT_FALSE(plan_of("onnx-fusions", 1, Precision::kFloat16)->nhwc);
+  EXPECT_FALSE(plan_of("onnx-bert", 1, Precision::kFloat16)->nhwc);
 }
 
 TEST(CudnnPlan, BroadcastViews) {

@@ -5,8 +5,11 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <random>
+#include <cstring>
 #include <sstream>
 
+#include "kernels.h"
 #include "llama2c_tokenizer.h"
 #include "utf8.h"
 #include "mrt/core/npy.h"
@@ -96,6 +99,55 @@ TEST(Llama2cTokenizer, MatchesTheReferenceEncoder) {
   }
   EXPECT_EQ(cases, 5);
   EXPECT_NE(tok.load(bytes.data(), 10, vocab), "");  // truncated
+}
+
+// Prefill's matrix product (oneDNN's sgemm from 8 tokens on, our tiles
+// below) against a direct double-precision sum, for every stored weight
+// type, token counts on both sides of the switch, and a row range that is
+// neither aligned nor the whole matrix.
+TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
+  const size_t rows = 37, cols = 100, begin = 5, end = 37;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> wf(rows * cols);
+  for (auto& v : wf) v = normal(rng);
+  // The same values as F16 and BF16 bit patterns (rounded), read back for the reference.
+  std::vector<uint16_t> wh(rows * cols), wb(rows * cols);
+  for (size_t i = 0; i < wf.size(); ++i) {
+    _Float16 h = static_cast<_Float16>(wf[i]);
+    std::memcpy(&wh[i], &h, 2);
+    uint32_t bits;
+    std::memcpy(&bits, &wf[i], 4);
+    wb[i] = static_cast<uint16_t>(bits >> 16);
+  }
+  for (raw::WeightType type : {raw::WeightType::kF32, raw::WeightType::kF16, raw::WeightType::kBF16}) {
+    raw::Matrix m;
+    m.type = type;
+    m.rows = rows;
+    m.cols = cols;
+    m.data = type == raw::WeightType::kF32 ? static_cast<const void*>(wf.data())
+             : type == raw::WeightType::kF16 ? static_cast<const void*>(wh.data())
+                                              : static_cast<const void*>(wb.data());
+    std::vector<float> w_row(cols);
+    for (size_t t_count : {3u, 8u, 13u, 40u}) {
+      std::vector<float> x(t_count * cols), out(t_count * rows, -1.0f);
+      for (auto& v : x) v = normal(rng);
+      raw::matmul_rows(m, x.data(), t_count, out.data(), rows, begin, end);
+      for (size_t r = 0; r < rows; ++r) {
+        raw::row_to_f32(m, r, w_row.data());
+        for (size_t t = 0; t < t_count; ++t) {
+          float got = out[t * rows + r];
+          if (r < begin) {
+            EXPECT_EQ(got, -1.0f) << "row " << r << " is outside the range and must stay untouched";
+            continue;
+          }
+          double want = 0;
+          for (size_t k = 0; k < cols; ++k) want += double(w_row[k]) * x[t * cols + k];
+          EXPECT_NEAR(got, want, 1e-4 * (1 + std::fabs(want))) << "type " << int(type) << " tokens " << t_count << " row " << r;
+        }
+      }
+    }
+  }
 }
 
 TEST(Utf8, CompletePrefixAndReplacement) {

@@ -59,6 +59,7 @@ struct IoInfo {
 struct OnnxModel {
   onnx::Graph graph;
   Precision precision = Precision::kFloat32;
+  bool allow_nhwc = true;
   DevicePlanOptions options;
   AlgorithmCache algorithms;
   std::vector<IoInfo> inputs, outputs;
@@ -86,7 +87,7 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
   std::map<std::string, onnx::Dims> dims;
   for (size_t i = 0; i < m.inputs.size(); ++i) dims[m.inputs[i].name] = input_dims[i];
   auto entry = std::make_shared<PlanEntry>();
-  auto gpu_plan = build_gpu_plan(onnx::plan_fusions(onnx::specialize(m.graph, dims)), m.precision);
+  auto gpu_plan = build_gpu_plan(onnx::plan_fusions(onnx::specialize(m.graph, dims)), m.precision, m.allow_nhwc);
   entry->plan = std::make_unique<DevicePlan>(std::move(gpu_plan), m.options, m.algorithms);
   m.plans[key] = entry;
   m.lru.push_front(key);
@@ -207,6 +208,9 @@ MRT_Status* model_load(MRT_PluginContext* ctx, const MRT_ModelLoadArgs* args, MR
     const char* file = g_host->source_primary_file(args->source);
     try {
       m->precision = parse_precision(option(args, "precision", "fp32"));
+      std::string layout = option(args, "layout", "auto");
+      if (layout != "auto" && layout != "nchw") throw OnnxError("option layout '" + layout + "' is not auto or nchw");
+      m->allow_nhwc = layout == "auto";
       std::string graphs = option(args, "cuda_graphs", "true");
       if (graphs != "true" && graphs != "false") throw OnnxError("option cuda_graphs '" + graphs + "' is not true or false");
       m->options.cuda_graphs = graphs == "true";
@@ -256,7 +260,7 @@ MRT_Status* model_load(MRT_PluginContext* ctx, const MRT_ModelLoadArgs* args, MR
                                  std::to_string(kinds[Step::kGemm]) + " gemm, " + std::to_string(dp.plan().host_steps) + " on the host" +
                                  (host_ops.empty() ? "" : " [" + host_ops + "]") + "; " + std::to_string(dp.conv_searches()) +
                                  " algorithm searches; " + std::to_string(m->device_bytes >> 20) + " MiB on the device; CUDA graphs " +
-                                 (dp.uses_graphs() ? "on" : "off") + ") in " + std::to_string(ms) + " ms");
+                                 (dp.uses_graphs() ? "on" : "off") + (dp.plan().nhwc ? "; channels-last" : "") + ") in " + std::to_string(ms) + " ms");
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());
     } catch (const CudaError& e) {

@@ -80,8 +80,8 @@ struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
   TensorDesc() { check_cudnn(cudnnCreateTensorDescriptor(&d), "cudnnCreateTensorDescriptor"); }
   ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  void set(DType t, int64_t n, int64_t c, int64_t h, int64_t w) {
-    check_cudnn(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, cudnn_type(t), as_int(n, "dim"), as_int(c, "dim"), as_int(h, "dim"),
+  void set(DType t, int64_t n, int64_t c, int64_t h, int64_t w, bool nhwc = false) {
+    check_cudnn(cudnnSetTensor4dDescriptor(d, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, cudnn_type(t), as_int(n, "dim"), as_int(c, "dim"), as_int(h, "dim"),
                                            as_int(w, "dim")),
                 "cudnnSetTensor4dDescriptor");
   }
@@ -174,13 +174,26 @@ void DevicePlan::upload_constants() {
     constants_[i] = DeviceMemory(s.bytes);
     constant_bytes_ += s.bytes;
     const HostTensor& h = *s.constant;
+    // Into `converted` in the storage precision, then (filters of a
+    // channels-last plan) permuted KCRS → KRSC into the final buffer.
+    DeviceMemory converted = s.nhwc ? DeviceMemory(s.bytes) : DeviceMemory();
+    void* dst = s.nhwc ? converted.get() : constants_[i].get();
     if (s.dtype == s.host_dtype) {
-      check_cuda(cudaMemcpy(constants_[i].get(), h.raw(), s.bytes, cudaMemcpyHostToDevice), "upload of a constant");
+      check_cuda(cudaMemcpy(dst, h.raw(), s.bytes, cudaMemcpyHostToDevice), "upload of a constant");
     } else {  // float32 weights → the plan's precision, converted on the device
       DeviceMemory tmp(h.bytes());
       check_cuda(cudaMemcpy(tmp.get(), h.raw(), h.bytes(), cudaMemcpyHostToDevice), "upload of a constant");
-      kernels::cast(s.host_dtype, tmp.get(), s.dtype, constants_[i].get(), h.numel(), nullptr);
+      kernels::cast(s.host_dtype, tmp.get(), s.dtype, dst, h.numel(), nullptr);
       check_cuda(cudaDeviceSynchronize(), "conversion of a constant");
+    }
+    if (s.nhwc) {
+      const Dims& d = s.dims;  // K, C/group, R, S
+      StridedView v;
+      v.rank = 4;
+      v.out_dims = {d[0], d[2], d[3], d[1], 0, 0, 0, 0};
+      v.in_strides = {d[1] * d[2] * d[3], d[3], 1, d[2] * d[3], 0, 0, 0, 0};
+      kernels::strided_copy(onnx::dtype_size(s.dtype), converted.get(), v, constants_[i].get(), h.numel(), nullptr);
+      check_cuda(cudaDeviceSynchronize(), "channels-last filter");
     }
   }
 }
@@ -202,17 +215,18 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
       DType t = plan_->slot(st.outputs[0]).dtype;
       // For ConvTranspose x is its input (the forward conv's output, dy)
       // and y its output (the forward conv's input, dx).
+      const bool nhwc = st.nhwc;
       if (transposed) {
         d->x.set(t, g.n, g.k, g.out_h, g.out_w);
         d->y.set(t, g.n, g.c, g.h, g.w);
         d->bias.set(t, 1, g.c, 1, 1);
       } else {
-        d->x.set(t, g.n, g.c, g.h, g.w);
-        d->y.set(t, g.n, g.k, g.out_h, g.out_w);
-        d->bias.set(t, 1, g.k, 1, 1);
+        d->x.set(t, g.n, g.c, g.h, g.w, nhwc);
+        d->y.set(t, g.n, g.k, g.out_h, g.out_w, nhwc);
+        d->bias.set(t, 1, g.k, 1, 1, nhwc);
       }
       check_cudnn(cudnnCreateFilterDescriptor(&d->w), "cudnnCreateFilterDescriptor");
-      check_cudnn(cudnnSetFilter4dDescriptor(d->w, cudnn_type(t), CUDNN_TENSOR_NCHW, as_int(g.k, "filters"), as_int(g.c / g.group, "channels"),
+      check_cudnn(cudnnSetFilter4dDescriptor(d->w, cudnn_type(t), nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, as_int(g.k, "filters"), as_int(g.c / g.group, "channels"),
                                              as_int(g.r, "kernel"), as_int(g.s, "kernel")),
                   "cudnnSetFilter4dDescriptor");
       check_cudnn(cudnnCreateConvolutionDescriptor(&d->conv), "cudnnCreateConvolutionDescriptor");
@@ -278,8 +292,8 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
     } else if (st.kind == Step::kPool && st.pool.cudnn) {
       const PoolGeometry& g = st.pool;
       DType t = plan_->slot(st.outputs[0]).dtype;
-      d->x.set(t, g.n, g.c, g.h, g.w);
-      d->y.set(t, g.n, g.c, g.out_h, g.out_w);
+      d->x.set(t, g.n, g.c, g.h, g.w, st.nhwc);
+      d->y.set(t, g.n, g.c, g.out_h, g.out_w, st.nhwc);
       check_cudnn(cudnnCreatePoolingDescriptor(&d->pool), "cudnnCreatePoolingDescriptor");
       cudnnPoolingMode_t mode = g.max ? CUDNN_POOLING_MAX
                                       : (g.count_include_pad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING);

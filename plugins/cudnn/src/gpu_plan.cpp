@@ -142,7 +142,7 @@ const std::set<std::string>& reshape_ops() {
 
 class Lowering {
  public:
-  Lowering(onnx::FusedGraph fused, Precision p) : plan_(std::make_unique<GpuPlan>()) {
+  Lowering(onnx::FusedGraph fused, Precision p, bool allow_nhwc) : plan_(std::make_unique<GpuPlan>()), allow_nhwc_(allow_nhwc) {
     plan_->fused = std::move(fused);
     plan_->precision = p;
   }
@@ -156,6 +156,7 @@ class Lowering {
       if (plan_->slots[s].role == Slot::kActivation) plan_->slots[s].role = Slot::kOutput;
       plan_->output_slots.push_back(s);
     }
+    if (allow_nhwc_ && storage_dtype(plan_->precision) != DType::kFloat) go_channels_last();
     place_buffers();
     return std::move(plan_);
   }
@@ -579,14 +580,104 @@ class Lowering {
     for (size_t i = 0; i < ids.size(); ++i) plan_->slots[ids[i]].buffer = buffer_of[i];
   }
 
+  // A spatial value: 4-D, float, more than one pixel. (A 1x1 map is the
+  // same bytes in either layout.)
+  bool spatial(int s) const {
+    const Slot& sl = plan_->slot(s);
+    return sl.dims.size() == 4 && sl.dims[2] * sl.dims[3] > 1 && is_float_storage(sl.dtype);
+  }
+
+  // Channels-last when every spatial value is read and written only by
+  // steps that work in NHWC: convolution (input, residual), cuDNN pooling,
+  // unary steps, and binary steps whose operands all have the output's dims
+  // (or are single values). Graph inputs get a transposing copy; spatial
+  // graph outputs or constants keep the plan NCHW.
+  void go_channels_last() {
+    std::vector<bool> is_input(plan_->slots.size(), false);
+    for (int s : plan_->input_slots) is_input[static_cast<size_t>(s)] = true;
+    auto same_or_single = [&](int s, const Dims& out) {
+      return plan_->slot(s).dims == out || onnx::element_count(plan_->slot(s).dims) == 1;
+    };
+    bool any_conv = false;
+    for (const Step& st : plan_->steps) {
+      bool conv = st.kind == Step::kConv, pool = st.kind == Step::kPool && st.pool.cudnn;
+      bool eltwise = st.kind == Step::kUnary || st.kind == Step::kBinary;
+      any_conv = any_conv || conv;
+      bool touches = false;
+      for (int s : st.inputs) touches = touches || (s >= 0 && spatial(s));
+      for (int s : st.outputs) touches = touches || (s >= 0 && spatial(s));
+      if (!touches) continue;
+      if (!conv && !pool && !eltwise) return;
+      const Dims& out = plan_->slot(st.outputs[0]).dims;
+      if (st.kind == Step::kBinary && !(same_or_single(st.inputs[0], out) && same_or_single(st.inputs[1], out))) return;
+      for (const Epilogue& e : st.epilogue)
+        if (e.binary && !same_or_single(e.operand, out)) return;
+      if (conv && plan_->slot(st.inputs[0]).role == Slot::kConstant) return;
+    }
+    for (size_t s = 0; s < plan_->slots.size(); ++s) {
+      const Slot& sl = plan_->slots[s];
+      if (!spatial(static_cast<int>(s))) continue;
+      if (sl.role == Slot::kOutput || (sl.role == Slot::kConstant && onnx::element_count(sl.dims) > 1)) {
+        // A spatial constant used as a filter is fine (uploaded KRSC); any other is not.
+        bool filter_only = sl.role == Slot::kConstant;
+        for (const Step& st : plan_->steps)
+          for (size_t i = 0; i < st.inputs.size(); ++i)
+            if (st.inputs[i] == static_cast<int>(s) && !(st.kind == Step::kConv && i == 1)) filter_only = false;
+        if (!filter_only) return;
+      }
+    }
+    if (!any_conv) return;
+    // Eligible: mark values, filters and cuDNN steps; transpose the inputs.
+    plan_->nhwc = true;
+    for (size_t s = 0; s < plan_->slots.size(); ++s)
+      if (spatial(static_cast<int>(s)) && plan_->slots[s].role == Slot::kActivation) plan_->slots[s].nhwc = true;
+    for (Step& st : plan_->steps) {
+      if (st.kind == Step::kConv) {
+        st.nhwc = true;
+        plan_->slots[static_cast<size_t>(st.inputs[1])].nhwc = true;
+        st.algo_key += ",nhwc";
+      }
+      if (st.kind == Step::kPool) st.nhwc = true;
+    }
+    for (int in : std::vector<int>(plan_->input_slots)) {
+      if (!spatial(in)) continue;
+      Slot copy = plan_->slot(in);
+      copy.name += "/nhwc";
+      copy.role = Slot::kActivation;
+      copy.nhwc = true;
+      plan_->slots.push_back(copy);
+      int to = static_cast<int>(plan_->slots.size() - 1);
+      for (Step& st : plan_->steps) {
+        for (int& s : st.inputs)
+          if (s == in) s = to;
+        if (st.residual == in) st.residual = to;
+        for (Epilogue& e : st.epilogue)
+          if (e.operand == in) e.operand = to;
+      }
+      // y[n, h, w, c] = x[n, c, h, w]
+      const Dims& d = copy.dims;
+      Step t;
+      t.kind = Step::kStridedCopy;
+      t.node = nullptr;
+      t.inputs = {in};
+      t.outputs = {to};
+      StridedView& v = t.views[0];
+      v.rank = 4;
+      v.out_dims = {d[0], d[2], d[3], d[1], 0, 0, 0, 0};
+      v.in_strides = {d[1] * d[2] * d[3], d[3], 1, d[2] * d[3], 0, 0, 0, 0};
+      plan_->steps.insert(plan_->steps.begin(), t);
+    }
+  }
+
   std::unique_ptr<GpuPlan> plan_;
+  bool allow_nhwc_ = true;
   std::map<std::string, int> index_;
 };
 
 }  // namespace
 
-std::unique_ptr<GpuPlan> build_gpu_plan(onnx::FusedGraph fused, Precision precision) {
-  return Lowering(std::move(fused), precision).run();
+std::unique_ptr<GpuPlan> build_gpu_plan(onnx::FusedGraph fused, Precision precision, bool allow_nhwc) {
+  return Lowering(std::move(fused), precision, allow_nhwc).run();
 }
 
 }  // namespace mrt::cudnn

@@ -43,6 +43,9 @@ struct Slot {
   Role role = kActivation;
   int buffer = -1;  // activation/input/output buffer index; -1 for constants
   const HostTensor* constant = nullptr;  // kConstant: the host value (graph-owned)
+  // Stored channels-last: an activation as N x H x W x C (its dims stay
+  // NCHW), a convolution filter as K x R x S x C (uploaded so).
+  bool nhwc = false;
 };
 
 // A 2-D convolution (1-D ones are planned as H = 1) in NCHW.
@@ -150,6 +153,7 @@ struct Step {
   bool log_softmax = false;
   float epsilon = 1e-5f;
   std::string why_host;  // kHost: why no GPU kernel, for the load log
+  bool nhwc = false;     // conv/pool: cuDNN descriptors in NHWC
 };
 
 struct GpuPlan {
@@ -162,6 +166,9 @@ struct GpuPlan {
   size_t constant_bytes = 0;         // device bytes of the uploaded constants
   int host_steps = 0;
   bool has_gather = false;
+  // Half-precision CNNs run channels-last (tensor-core convolutions read
+  // NHWC without transposes); the 4-D input is transposed on entry.
+  bool nhwc = false;
 
   const Slot& slot(int i) const { return slots[static_cast<size_t>(i)]; }
   size_t activation_bytes() const;
@@ -169,8 +176,11 @@ struct GpuPlan {
 
 // Lowers a fused graph: every node becomes a Step, every value a Slot, and
 // activation buffers are shared between values whose lifetimes do not
-// overlap. Throws OnnxError for what the GPU cannot run at all.
-std::unique_ptr<GpuPlan> build_gpu_plan(onnx::FusedGraph fused, Precision precision);
+// overlap. With `allow_nhwc` and a half precision, a graph whose spatial
+// activations flow only through convolution, cuDNN pooling and same-shape
+// element-wise steps is planned channels-last. Throws OnnxError for what
+// the GPU cannot run at all.
+std::unique_ptr<GpuPlan> build_gpu_plan(onnx::FusedGraph fused, Precision precision, bool allow_nhwc = true);
 
 // Assigns buffers to values by lifetime: `first_use[v]` .. `last_use[v]` are
 // step indices, `bytes[v]` sizes; values marked `pinned` (graph inputs and

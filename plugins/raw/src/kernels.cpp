@@ -1,8 +1,14 @@
 #include "kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#ifdef MRT_RAW_DNNL_GEMM
+#include <dnnl.h>
+#include <omp.h>
+#endif
 
 namespace mrt::raw {
 
@@ -226,8 +232,43 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
   for (; r < end; ++r) out[r] = dot_row(w, r, x);
 }
 
+#ifdef MRT_RAW_DNNL_GEMM
+namespace {
+
+// Prefill through oneDNN's sgemm: out[t][r] = Σ_k x[t][k]·W[r][k] is
+// C = X·Wᵀ with W read in place (transb). 16-bit weights are widened a block
+// of rows at a time into a per-thread buffer (the conversion is 1/(2T) of
+// the arithmetic). The caller's thread pool already splits the rows, so
+// oneDNN runs single-threaded inside each chunk.
+bool gemm_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin, size_t end) {
+  omp_set_num_threads(1);
+  const size_t block = w.type == WeightType::kF32 ? end - begin : 256;
+  thread_local std::vector<float> wide;
+  for (size_t r0 = begin; r0 < end; r0 += block) {
+    size_t rows = std::min(block, end - r0);
+    const float* b = static_cast<const float*>(w.row(r0));
+    if (w.type != WeightType::kF32) {
+      wide.resize(rows * w.cols);
+      for (size_t i = 0; i < rows; ++i) row_to_f32(w, r0 + i, wide.data() + i * w.cols);
+      b = wide.data();
+    }
+    auto k = static_cast<dnnl_dim_t>(w.cols);
+    if (dnnl_sgemm('N', 'T', static_cast<dnnl_dim_t>(t_count), static_cast<dnnl_dim_t>(rows), k, 1.0f, x, k, b, k, 0.0f, out + r0,
+                   static_cast<dnnl_dim_t>(out_stride)) != dnnl_success)
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+#endif
+
 void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                  size_t end) {
+#ifdef MRT_RAW_DNNL_GEMM
+  // Below a few tokens the tiles below are as fast and need no packing.
+  if (t_count >= 8 && begin < end && gemm_rows(w, x, t_count, out, out_stride, begin, end)) return;
+#endif
   // 4×4 tiles (rows × tokens) while both last; 16-bit weights are widened
   // four rows at a time.
   std::vector<float> rows4(w.type == WeightType::kF32 ? 0 : 4 * w.cols);
