@@ -7,7 +7,9 @@ the memory-bandwidth bound measured in the same run.
 
 Prints prefill and decode tokens/s (medians over --runs, from `mrt generate
 --bench`), the bound (bandwidth ÷ weight bytes read per token) and the
-fraction reached, prefill GFLOP/s, and the same generation in PyTorch
+fraction reached, prefill GFLOP/s (the arithmetic the prefill really does:
+layer matrices for every token, the classifier for the last, attention),
+and the same generation in PyTorch
 (scripts/torch-llama-ref.py, same checkpoint, prompt length, new tokens and
 threads) with the ratios. Needs numpy (PyPI); the PyTorch column needs an
 interpreter with torch (--torch-python; Debian's python3-torch runs under
@@ -52,6 +54,17 @@ def write_model(path, shape, rng):
     return params + vocab * dim, weight_bytes
 
 
+def prefill_flops(shape, tokens):
+    """Arithmetic a prefill of `tokens` tokens does: every layer matrix for
+    every token, the classifier for the last token only (that is all the
+    engine computes), and causal attention (scores and weighted sums)."""
+    dim, hidden, layers, heads, kv, vocab, seq = shape
+    kv_dim = dim * kv // heads
+    layer_matrices = layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim)
+    attention = layers * 4 * dim * tokens * (tokens + 1) // 2
+    return 2 * layer_matrices * tokens + 2 * vocab * dim + attention
+
+
 def bandwidth_gbs(tool, threads):
     out = subprocess.run([tool, str(threads)], capture_output=True, text=True, check=True).stdout
     return float(re.search(r"read_bandwidth_gbs=([\d.]+)", out).group(1))
@@ -91,7 +104,8 @@ def main():
             if has_torch:
                 t_prefill, t_decode = torch_reference(args, d, prompt_tokens)
             print("%-12s %9.1fM %12.1f %12.1f %14.1f %9.0f%% %14.1f %14.1f %14.1f %9.2f %9.2f" % (
-                name, params / 1e6, prefill, decode, bound, 100 * decode / bound, 2 * params * prefill / 1e9,
+                name, params / 1e6, prefill, decode, bound, 100 * decode / bound,
+                prefill_flops(shape, prompt_tokens) / (prompt_tokens / prefill) / 1e9,
                 t_prefill, t_decode, prefill / t_prefill, decode / t_decode))
     print("threads=%d; x = raw plugin ÷ PyTorch (same checkpoint, prompt length, 64 new tokens, threads)%s"
           % (args.threads, "" if has_torch else "; no PyTorch found, so no PyTorch columns"))

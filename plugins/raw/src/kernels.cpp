@@ -309,6 +309,16 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
   }
 }
 
+float dot(const float* a, const float* b, size_t n) { return dot_f32(a, b, n); }
+
+MRT_MULTIVERSION void axpy(float s, const float* v, float* out, size_t n) {
+  for (size_t k = 0; k < n; ++k) out[k] += s * v[k];
+}
+
+MRT_MULTIVERSION void swiglu(float* g, const float* u, size_t begin, size_t end) {
+  for (size_t k = begin; k < end; ++k) g[k] = g[k] / (1.0f + std::exp(-g[k])) * u[k];
+}
+
 void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps) {
   double ss = 0;
   for (size_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];

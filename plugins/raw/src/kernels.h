@@ -32,6 +32,13 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
 // A row of W into float32 (embedding lookup).
 void row_to_f32(const Matrix& w, size_t r, float* out);
 
+// Σ a[k]·b[k], vectorised (attention scores).
+float dot(const float* a, const float* b, size_t n);
+// out[k] += s·v[k] (attention's weighted sum of values).
+void axpy(float s, const float* v, float* out, size_t n);
+// g[k] = silu(g[k]) · u[k] (SwiGLU), rows [begin, end) of a flat array.
+void swiglu(float* g, const float* u, size_t begin, size_t end);
+
 void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps);
 void softmax(float* x, size_t n);
 

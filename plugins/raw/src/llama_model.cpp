@@ -137,20 +137,11 @@ void LlamaModel::attention(int layer, int n, int pos) {
       const float* q = &q_[static_cast<size_t>(t) * c.dim + static_cast<size_t>(h) * hs];
       float* att = &att_[job * c.seq_len];
       size_t kv_off = static_cast<size_t>(h / group) * hs;
-      for (int s = 0; s <= p; ++s) {
-        const float* k = kc + static_cast<size_t>(s) * kv_dim + kv_off;
-        float dot = 0;
-        for (int i = 0; i < hs; ++i) dot += q[i] * k[i];
-        att[s] = dot * scale;
-      }
+      for (int s = 0; s <= p; ++s) att[s] = dot(q, kc + static_cast<size_t>(s) * kv_dim + kv_off, static_cast<size_t>(hs)) * scale;
       softmax(att, static_cast<size_t>(p) + 1);
       float* out = &xb_[static_cast<size_t>(t) * c.dim + static_cast<size_t>(h) * hs];
       std::fill(out, out + hs, 0.f);
-      for (int s = 0; s <= p; ++s) {
-        const float* v = vc + static_cast<size_t>(s) * kv_dim + kv_off;
-        float a = att[s];
-        for (int i = 0; i < hs; ++i) out[i] += a * v[i];
-      }
+      for (int s = 0; s <= p; ++s) axpy(att[s], vc + static_cast<size_t>(s) * kv_dim + kv_off, out, static_cast<size_t>(hs));
     }
   });
 }
@@ -174,10 +165,7 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     for (int t = 0; t < n; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_ffn, dim, c.rms_eps);
     project(lw.w1, xb2_.data(), hb_.data(), n);
     project(lw.w3, xb2_.data(), hb2_.data(), n);
-    for (size_t i = 0; i < static_cast<size_t>(n) * hidden; ++i) {
-      float g = hb_[i];
-      hb_[i] = g / (1.0f + std::exp(-g)) * hb2_[i];  // SwiGLU
-    }
+    pool_.parallel_for(static_cast<size_t>(n) * hidden, [&](size_t b, size_t e) { swiglu(hb_.data(), hb2_.data(), b, e); });
     project(lw.w2, hb_.data(), xb2_.data(), n);
     for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
   }
