@@ -175,25 +175,7 @@ TEST(CudnnBackend, ConcurrentCallsAtMixedBatchSizes) {
   auto input = std::move(read_dir(dir / "reference" / "inputs")[0]);
   auto expected = std::move(read_dir(dir / "reference" / "outputs")[0]);
   Tolerance tol = read_tolerance(dir);
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0};
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 6; ++i) {
-        bool single = (t + i) % 2 == 0;
-        std::vector<Tensor> in;
-        in.push_back(rows(input, 0, single ? 1 : 2));
-        auto r = infer(*rt, "resnet", std::move(in));
-        if (!r) continue;
-        Tensor want = rows(expected, 0, single ? 1 : 2);
-        bool close = r->tensors[0].dims() == want.dims();
-        for (uint64_t k = 0; close && k < want.element_count(); ++k)
-          close = std::abs(r->tensors[0].data_as<float>()[k] - want.data_as<float>()[k]) <= tol.atol + tol.rtol * std::abs(want.data_as<float>()[k]);
-        ok += close;
-      }
-    });
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(ok.load(), 24);
+  EXPECT_EQ(test::concurrent_mixed_batches(*rt, "resnet", input, expected, tol, 4, 6), 24);
 }
 
 TEST(CudnnBackend, BadInputsGetClearErrorsAndServingContinues) {

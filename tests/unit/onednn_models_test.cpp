@@ -88,26 +88,7 @@ TEST(OnednnBackend, ConcurrentCallsAtMixedBatchSizes) {
   auto input = std::move(read_dir(dir / "reference" / "inputs")[0]);
   auto expected = std::move(read_dir(dir / "reference" / "outputs")[0]);
   Tolerance tol = read_tolerance(dir);
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0};
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 4; ++i) {
-        InferRequest req;
-        req.model_id = "onnx-resnet";
-        bool single = (t + i) % 2 == 0;
-        req.tensors.push_back(rows(input, 0, single ? 1 : 2));
-        auto r = rt->infer(req);
-        if (!r) continue;
-        Tensor want = rows(expected, 0, single ? 1 : 2);
-        bool close = r->tensors[0].dims() == want.dims();
-        for (uint64_t k = 0; close && k < want.element_count(); ++k)
-          close = std::abs(r->tensors[0].data_as<float>()[k] - want.data_as<float>()[k]) <= tol.atol + tol.rtol * std::abs(want.data_as<float>()[k]);
-        ok += close;
-      }
-    });
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(ok.load(), 16);
+  EXPECT_EQ(test::concurrent_mixed_batches(*rt, "onnx-resnet", input, expected, tol, 4, 4), 16);
 }
 
 TEST(OnednnBackend, BadInputsGetClearErrorsAndServiceContinues) {

@@ -12,7 +12,11 @@
 #include <string>
 #include <vector>
 
+#include <atomic>
+#include <thread>
+
 #include "mrt/core/npy.h"
+#include "mrt/core/runtime.h"
 #include "mrt/core/tensor.h"
 
 namespace mrt::test {
@@ -84,6 +88,34 @@ inline double relative_l2_error(const Tensor& got, const Tensor& want) {
     den += double(w[i]) * w[i];
   }
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// `threads` threads each make `calls` inferences of model `id` at once,
+// alternating batch 1 and 2 (rows of `input`); returns how many results
+// matched `expected` within `tol` (all of them, for a backend whose
+// concurrent calls at mixed batch sizes do not disturb each other).
+inline int concurrent_mixed_batches(Runtime& rt, const std::string& id, const Tensor& input, const Tensor& expected,
+                                    const Tolerance& tol, int threads, int calls) {
+  std::vector<std::thread> pool;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < calls; ++i) {
+        bool single = (t + i) % 2 == 0;
+        InferRequest req;
+        req.model_id = id;
+        req.tensors.push_back(rows(input, 0, single ? 1 : 2));
+        auto r = rt.infer(req);
+        if (!r) continue;
+        Tensor want = rows(expected, 0, single ? 1 : 2);
+        bool close = r->tensors[0].dims() == want.dims();
+        for (uint64_t k = 0; close && k < want.element_count(); ++k)
+          close = std::abs(r->tensors[0].data_as<float>()[k] - want.data_as<float>()[k]) <= tol.atol + tol.rtol * std::abs(want.data_as<float>()[k]);
+        ok += close;
+      }
+    });
+  for (auto& th : pool) th.join();
+  return ok.load();
 }
 
 }  // namespace mrt::test

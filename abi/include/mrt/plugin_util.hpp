@@ -39,6 +39,14 @@ inline void write_info(const MRT_PluginInfo& info, MRT_PluginInfo* out) {
   out->struct_size = n;
 }
 
+// The value of manifest option `key` from model_load's arguments, or
+// `fallback` when the manifest does not set it.
+inline std::string option(const MRT_ModelLoadArgs* args, const char* key, const char* fallback) {
+  for (size_t i = 0; i < args->num_options; ++i)
+    if (std::strcmp(args->options[i].key, key) == 0) return args->options[i].value;
+  return fallback;
+}
+
 // Owns a blob from MRT_HostApi.file_read or file_map and releases it
 // through the host: pass out() as the call's `out` argument.
 class Blob {

@@ -51,11 +51,7 @@ struct RawModel {
   uint64_t host_bytes = 0;
 };
 
-std::string option(const MRT_ModelLoadArgs* args, const char* key, const char* fallback) {
-  for (size_t i = 0; i < args->num_options; ++i)
-    if (std::strcmp(args->options[i].key, key) == 0) return args->options[i].value;
-  return fallback;
-}
+using mrt_plugin::option;
 
 // --- operations -----------------------------------------------------------------
 
