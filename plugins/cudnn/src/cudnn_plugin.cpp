@@ -217,19 +217,15 @@ MRT_Status* execute(MRT_PluginContext*, MRT_Model* handle, const MRT_StageArgs* 
   return mrt_plugin::guarded(g_host, "cudnn: ", [&]() -> MRT_Status* {
     auto& m = *reinterpret_cast<OnnxModel*>(handle);
     std::vector<const MRT_Tensor*> bound;
-    if (MRT_Status* s = onnx::glue::bind_inputs(m.inputs, args, bound, error)) return s;
     std::shared_ptr<PlanEntry> entry;
-    try {
-      entry = plan_for(m, onnx::glue::dims_of(bound));
-    } catch (const OnnxError& e) {
-      return error(MRT_CODE_INVALID_ARGUMENT, std::string("cannot run these input shapes: ") + e.what());
-    }
+    if (MRT_Status* s = onnx::glue::bind_and_plan(m.inputs, args, bound, entry, [&](const auto& dims) { return plan_for(m, dims); }, error))
+      return s;
     const DevicePlan& plan = *entry->plan;
     std::unique_ptr<ExecContext> ctx = entry->contexts.take([&] { return plan.make_context(); });
     std::vector<const void*> in;
     for (size_t i = 0; i < bound.size(); ++i) {
       const Slot& sl = plan.plan().slot(plan.plan().input_slots[i]);
-      size_t n = static_cast<size_t>(onnx::element_count(sl.dims)) * onnx::dtype_size(sl.host_dtype);
+      size_t n = sl.host_bytes();
       if (bound[i]->byte_size != n)
         return error(MRT_CODE_INVALID_ARGUMENT, "input '" + m.inputs[i].name + "' holds " + std::to_string(bound[i]->byte_size) + " bytes, expected " + std::to_string(n));
       in.push_back(bound[i]->data);

@@ -123,6 +123,24 @@ void return_handles(int device, HandlePair h) {
   g_pool[device].push_back(h);
 }
 
+// The fastest of cudnnFind's results (they come fastest first) that
+// succeeded, fits the workspace limit, is deterministic (same inputs, same
+// outputs: no algorithm that accumulates with atomics) and, for strict
+// float32, uses no tensor-op math. Serves the forward and backward-data
+// searches, whose result structs share these fields.
+template <typename Perf>
+bool pick_algorithm(const Perf* perf, int found, Precision p, size_t max_workspace, ConvChoice& out) {
+  for (int i = 0; i < found; ++i) {
+    const Perf& r = perf[i];
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > max_workspace) continue;
+    if (r.determinism == CUDNN_NON_DETERMINISTIC) continue;
+    if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    out = {static_cast<int>(r.algo), r.mathType, r.memory, r.time};
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // cuDNN objects of one step (only those its kind needs are set).
@@ -153,7 +171,7 @@ DevicePlan::DevicePlan(std::unique_ptr<GpuPlan> plan, const DevicePlanOptions& o
     if (s < 0) return;
     const Slot& sl = plan_->slot(s);
     if (sl.dtype != sl.host_dtype)
-      staging_bytes_ = std::max(staging_bytes_, static_cast<size_t>(onnx::element_count(sl.dims)) * onnx::dtype_size(sl.host_dtype));
+      staging_bytes_ = std::max(staging_bytes_, sl.host_bytes());
   };
   for (int s : plan_->input_slots) stage(s);
   for (int s : plan_->output_slots) stage(s);
@@ -245,17 +263,8 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
                                                               &found, perf),
                     ("cudnnFindConvolutionBackwardDataAlgorithm for " + st.node->name).c_str());
         ++conv_searches_;
-        bool chosen = false;
-        for (int i = 0; i < found && !chosen; ++i) {
-          const auto& r = perf[i];
-          if (r.status != CUDNN_STATUS_SUCCESS || r.memory > options_.max_workspace) continue;
-          // Same inputs, same outputs: no algorithm that accumulates with atomics.
-          if (r.determinism == CUDNN_NON_DETERMINISTIC) continue;
-          if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
-          d->choice = {static_cast<int>(r.algo), r.mathType, r.memory, r.time};
-          chosen = true;
-        }
-        if (!chosen) throw OnnxError(st.node->describe(plan_->fused.graph.opset) + ": cuDNN found no algorithm for this transposed convolution");
+        if (!pick_algorithm(perf, found, p, options_.max_workspace, d->choice))
+          throw OnnxError(st.node->describe(plan_->fused.graph.opset) + ": cuDNN found no algorithm for this transposed convolution");
         algorithms.put(st.algo_key, d->choice);
       }
       if (!transposed && !algorithms.find(st.algo_key, d->choice)) {
@@ -264,19 +273,8 @@ void DevicePlan::make_descriptors(AlgorithmCache& algorithms) {
         check_cudnn(cudnnFindConvolutionForwardAlgorithm(handle, d->x.d, d->w, d->conv, d->y.d, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf),
                     ("cudnnFindConvolutionForwardAlgorithm for " + st.node->name).c_str());
         ++conv_searches_;
-        bool chosen = false;
-        for (int i = 0; i < found && !chosen; ++i) {
-          const auto& r = perf[i];  // fastest first
-          if (r.status != CUDNN_STATUS_SUCCESS || r.memory > options_.max_workspace) continue;
-          // Same inputs, same outputs: no algorithm that accumulates with atomics.
-          if (r.determinism == CUDNN_NON_DETERMINISTIC) continue;
-          if (p == Precision::kFloat32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
-          // The fused bias+activation call supports every algorithm with
-          // ReLU except FFT variants on some versions; prefer the rest.
-          d->choice = {static_cast<int>(r.algo), r.mathType, r.memory, r.time};
-          chosen = true;
-        }
-        if (!chosen) throw OnnxError(st.node->describe(plan_->fused.graph.opset) + ": cuDNN found no algorithm for this convolution");
+        if (!pick_algorithm(perf, found, p, options_.max_workspace, d->choice))
+          throw OnnxError(st.node->describe(plan_->fused.graph.opset) + ": cuDNN found no algorithm for this convolution");
         algorithms.put(st.algo_key, d->choice);
       }
       check_cudnn(cudnnSetConvolutionMathType(d->conv, d->choice.math), "cudnnSetConvolutionMathType");
@@ -446,7 +444,7 @@ void DevicePlan::run_step(ExecContext& ctx, size_t index) const {
     case Step::kConcat: {
       const Slot& out = plan_->slot(st.outputs[0]);
       size_t es = onnx::dtype_size(out.dtype);
-      int64_t axis = st.axis_dim;
+      int64_t axis = st.axis;
       size_t out_row = static_cast<size_t>(onnx::element_count(Dims(out.dims.begin() + axis, out.dims.end()))) * es;
       size_t offset = 0;
       for (int s : st.inputs) {
@@ -538,7 +536,7 @@ void DevicePlan::run(ExecContext& ctx, const std::vector<const void*>& inputs, c
   for (size_t i = 0; i < plan_->input_slots.size(); ++i) {
     int s = plan_->input_slots[i];
     const Slot& sl = plan_->slot(s);
-    size_t host_bytes = static_cast<size_t>(onnx::element_count(sl.dims)) * onnx::dtype_size(sl.host_dtype);
+    size_t host_bytes = sl.host_bytes();
     if (host_bytes == 0) continue;
     if (sl.dtype == sl.host_dtype) {
       check_cuda(cudaMemcpyAsync(ptr(ctx, s), inputs[i], host_bytes, cudaMemcpyHostToDevice, ctx.stream_), "cudaMemcpyAsync (input)");
@@ -581,7 +579,7 @@ void DevicePlan::run(ExecContext& ctx, const std::vector<const void*>& inputs, c
   for (size_t j = 0; j < plan_->output_slots.size(); ++j) {
     int s = plan_->output_slots[j];
     const Slot& sl = plan_->slot(s);
-    size_t host_bytes = static_cast<size_t>(onnx::element_count(sl.dims)) * onnx::dtype_size(sl.host_dtype);
+    size_t host_bytes = sl.host_bytes();
     if (host_bytes == 0) continue;
     const void* src = ptr(ctx, s);
     if (sl.dtype != sl.host_dtype) {

@@ -319,7 +319,7 @@ class Lowering {
       if (axis < 0) axis += static_cast<int64_t>(out.size());
       st.kind = Step::kConcat;
       st.outer = onnx::element_count(Dims(out.begin(), out.begin() + axis));
-      st.axis_dim = axis;  // the executor sizes each input's rows from its dims
+      st.axis = axis;
       return;
     }
     if (op == "Gather") {

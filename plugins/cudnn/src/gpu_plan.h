@@ -40,6 +40,8 @@ struct Slot {
   DType host_dtype = DType::kFloat;  // as the graph (and the ABI) sees it
   Dims dims;
   size_t bytes = 0;  // on the device
+  // Bytes as the graph's dtype (what crosses the ABI and host steps).
+  size_t host_bytes() const { return static_cast<size_t>(onnx::element_count(dims)) * onnx::dtype_size(host_dtype); }
   Role role = kActivation;
   int buffer = -1;  // activation/input/output buffer index; -1 for constants
   const HostTensor* constant = nullptr;  // kConstant: the host value (graph-owned)
@@ -150,6 +152,7 @@ struct Step {
   float alpha = 0, beta = 0;
   std::array<StridedView, 2> views;  // binary: each input; strided copy: views[0]
   int64_t outer = 1, axis_dim = 1, inner = 1;  // softmax, concat, gather, layernorm (rows = outer, cols = inner)
+  int64_t axis = 0;  // concat: the axis (each input's rows are sized from its own dims)
   bool log_softmax = false;
   float epsilon = 1e-5f;
   std::string why_host;  // kHost: why no GPU kernel, for the load log

@@ -147,13 +147,9 @@ MRT_Status* execute(MRT_PluginContext*, MRT_Model* handle, const MRT_StageArgs* 
   return mrt_plugin::guarded(g_host, "onednn: ", [&]() -> MRT_Status* {
     auto& m = *reinterpret_cast<OnnxModel*>(handle);
     std::vector<const MRT_Tensor*> bound;
-    if (MRT_Status* s = onnx::glue::bind_inputs(m.inputs, args, bound, error)) return s;
     std::shared_ptr<PlanEntry> entry;
-    try {
-      entry = plan_for(m, onnx::glue::dims_of(bound));
-    } catch (const OnnxError& e) {
-      return error(MRT_CODE_INVALID_ARGUMENT, std::string("cannot run these input shapes: ") + e.what());
-    }
+    if (MRT_Status* s = onnx::glue::bind_and_plan(m.inputs, args, bound, entry, [&](const auto& dims) { return plan_for(m, dims); }, error))
+      return s;
     const onednn::Plan& plan = *entry->plan;
     std::unique_ptr<onednn::ExecContext> ctx = entry->contexts.take([&] { return plan.make_context(); });
     omp_set_num_threads(m.threads);

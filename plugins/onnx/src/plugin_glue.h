@@ -149,6 +149,21 @@ inline std::vector<Dims> dims_of(const std::vector<const MRT_Tensor*>& bound) {
   return dims;
 }
 
+// An execute call's first half: bind the request's tensors, then get the
+// plan for their dims from `plan_for` (which may build one; a shape the
+// graph cannot take is the caller's error, not the plugin's).
+template <typename Entry, typename PlanFor, typename Err>
+MRT_Status* bind_and_plan(const std::vector<IoInfo>& inputs, const MRT_StageArgs* args, std::vector<const MRT_Tensor*>& bound,
+                          std::shared_ptr<Entry>& entry, PlanFor&& plan_for, Err&& err) {
+  if (MRT_Status* s = bind_inputs(inputs, args, bound, err)) return s;
+  try {
+    entry = plan_for(dims_of(bound));
+  } catch (const OnnxError& e) {
+    return err(MRT_CODE_INVALID_ARGUMENT, std::string("cannot run these input shapes: ") + e.what());
+  }
+  return nullptr;
+}
+
 // Per-call state a plan's concurrent calls borrow and give back, made on
 // demand (as many as calls have ever overlapped).
 template <typename Context>
