@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "kernels.h"
+#include "llama2c_checkpoint.h"
+#include "llama_model.h"
 #include "llama2c_tokenizer.h"
 #include "utf8.h"
 #include "mrt/core/npy.h"
@@ -147,6 +149,44 @@ TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
         }
       }
     }
+  }
+}
+
+// A prompt run through the model in one batch (matrix products and
+// attention as GEMMs from kGemmMinTokens tokens on) and in chunks that
+// start mid-context gives the logits of feeding it one token at a time
+// (matrix-vector kernels, per-head attention loops).
+TEST(RawModel, BatchedPrefillMatchesTokenByToken) {
+  std::ifstream in(fixture() / "model.bin", std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<int> tokens;
+  for (int i = 0; i < 40; ++i) tokens.push_back(1 + (i * 37) % 300);
+  auto last_logits = [&](const std::vector<int>& chunks) {
+    raw::LlamaConfig config;
+    raw::LlamaWeights weights;
+    EXPECT_EQ(raw::load_llama2c(bytes.data(), bytes.size(), config, weights), "");
+    raw::LlamaModel model(config, std::move(weights), 2);
+    const float* l = nullptr;
+    int pos = 0;
+    for (int n : chunks) {
+      l = model.forward(&tokens[static_cast<size_t>(pos)], n, pos);
+      pos += n;
+    }
+    EXPECT_EQ(pos, 40);
+    return std::vector<float>(l, l + config.vocab_size);
+  };
+  std::vector<int> one_by_one(40, 1);
+  auto want = last_logits(one_by_one);
+  for (const auto& chunks : {std::vector<int>{40}, {13, 27}, {5, 9, 26}}) {
+    auto got = last_logits(chunks);
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+      scale = std::max(scale, std::fabs(double(want[i])));
+    }
+    // Float32 sums in another order: agreement to ~1e-5 of the logits' size.
+    EXPECT_LT(worst, 1e-4 * (1 + scale)) << "chunks of " << chunks.size();
   }
 }
 

@@ -52,20 +52,48 @@ float bf16_to_f32(uint16_t b) {
 
 namespace {
 
-// Loops written for the auto-vectoriser: each target clone gets its own
-// vector width. The f16 path uses the compiler's _Float16 conversion, which
-// becomes vcvtph2ps where F16C exists.
+// Loops written for the auto-vectoriser or with GCC vector types: each
+// target clone gets its own vector width. The f16 path uses the compiler's
+// _Float16 conversion, which becomes vcvtph2ps where F16C exists.
+typedef float v16 __attribute__((vector_size(64)));
+
+// Sum of a vector's lanes as a tree (4 dependent adds, not 16): these sums
+// end every dot product, and attention's are only 64 elements long.
+inline float hsum(v16 v) {
+  float t[16];
+  std::memcpy(t, &v, sizeof t);
+  for (int w = 8; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) t[j] += t[j + w];
+  return t[0];
+}
+
 // Four independent accumulator vectors: one would leave the FMA units
 // waiting on its own latency.
 MRT_MULTIVERSION float dot_f32(const float* w, const float* x, size_t n) {
-  float acc[64] = {};
+  v16 a0{}, a1{}, a2{}, a3{};
   size_t k = 0;
-  for (; k + 64 <= n; k += 64)
-    for (size_t j = 0; j < 64; ++j) acc[j] += w[k + j] * x[k + j];
-  for (; k + 16 <= n; k += 16)
-    for (size_t j = 0; j < 16; ++j) acc[j] += w[k + j] * x[k + j];
-  float s = 0;
-  for (size_t j = 0; j < 64; ++j) s += acc[j];
+  for (; k + 64 <= n; k += 64) {
+    v16 w0, w1, w2, w3, x0, x1, x2, x3;
+    std::memcpy(&w0, w + k, sizeof(v16));
+    std::memcpy(&w1, w + k + 16, sizeof(v16));
+    std::memcpy(&w2, w + k + 32, sizeof(v16));
+    std::memcpy(&w3, w + k + 48, sizeof(v16));
+    std::memcpy(&x0, x + k, sizeof(v16));
+    std::memcpy(&x1, x + k + 16, sizeof(v16));
+    std::memcpy(&x2, x + k + 32, sizeof(v16));
+    std::memcpy(&x3, x + k + 48, sizeof(v16));
+    a0 += w0 * x0;
+    a1 += w1 * x1;
+    a2 += w2 * x2;
+    a3 += w3 * x3;
+  }
+  for (; k + 16 <= n; k += 16) {
+    v16 wv, xv;
+    std::memcpy(&wv, w + k, sizeof(v16));
+    std::memcpy(&xv, x + k, sizeof(v16));
+    a0 += wv * xv;
+  }
+  float s = hsum((a0 + a1) + (a2 + a3));
   for (; k < n; ++k) s += w[k] * x[k];
   return s;
 }
@@ -137,7 +165,6 @@ MRT_MULTIVERSION float dot_bf16(const uint16_t* w, const float* x, size_t n) {
 // 4 weight rows × 4 activations: 16 independent accumulators, each load of
 // a weight or activation vector feeding four FMAs (prefill's micro-kernel;
 // on AVX-512 the 16 accumulators and 8 operands fit the 32 registers).
-typedef float v16 __attribute__((vector_size(64)));
 
 MRT_MULTIVERSION void tile4x4_f32(const float* const* w, const float* x, size_t x_stride, size_t n, float* out,
                                   size_t out_stride) {
@@ -165,8 +192,7 @@ MRT_MULTIVERSION void tile4x4_f32(const float* const* w, const float* x, size_t 
   const v16* acc[4][4] = {{&a00, &a01, &a02, &a03}, {&a10, &a11, &a12, &a13}, {&a20, &a21, &a22, &a23}, {&a30, &a31, &a32, &a33}};
   for (int rr = 0; rr < 4; ++rr)
     for (int t = 0; t < 4; ++t) {
-      float sum = 0;
-      for (int j = 0; j < 16; ++j) sum += (*acc[rr][t])[j];
+      float sum = hsum(*acc[rr][t]);
       for (size_t kk = k; kk < n; ++kk) sum += w[rr][kk] * x[static_cast<size_t>(t) * x_stride + kk];
       out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(rr)] = sum;
     }
@@ -192,8 +218,7 @@ MRT_MULTIVERSION void rows4_f32(const float* const* w, const float* x, size_t n,
   }
   const v16* acc[4] = {&a0, &a1, &a2, &a3};
   for (int r = 0; r < 4; ++r) {
-    float sum = 0;
-    for (int j = 0; j < 16; ++j) sum += (*acc[r])[j];
+    float sum = hsum(*acc[r]);
     for (size_t kk = k; kk < n; ++kk) sum += w[r][kk] * x[kk];
     out[r] = sum;
   }
@@ -232,16 +257,29 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
   for (; r < end; ++r) out[r] = dot_row(w, r, x);
 }
 
+bool sgemm(bool b_transposed, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b,
+           size_t ldb, float beta, float* c, size_t ldc) {
 #ifdef MRT_RAW_DNNL_GEMM
+  // The caller's thread pool already splits the work, so oneDNN runs
+  // single-threaded inside each piece.
+  omp_set_num_threads(1);
+  auto d = [](size_t v) { return static_cast<dnnl_dim_t>(v); };
+  return dnnl_sgemm('N', b_transposed ? 'T' : 'N', d(m), d(n), d(k), alpha, a, d(lda), b, d(ldb), beta, c, d(ldc)) ==
+         dnnl_success;
+#else
+  (void)b_transposed, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta,
+      (void)c, (void)ldc;
+  return false;
+#endif
+}
+
 namespace {
 
-// Prefill through oneDNN's sgemm: out[t][r] = Σ_k x[t][k]·W[r][k] is
-// C = X·Wᵀ with W read in place (transb). 16-bit weights are widened a block
-// of rows at a time into a per-thread buffer (the conversion is 1/(2T) of
-// the arithmetic). The caller's thread pool already splits the rows, so
-// oneDNN runs single-threaded inside each chunk.
+// Prefill through the GEMM: out[t][r] = Σ_k x[t][k]·W[r][k] is C = X·Wᵀ
+// with W read in place. 16-bit weights are widened a block of rows at a
+// time into a per-thread buffer (the conversion is 1/(2T) of the
+// arithmetic).
 bool gemm_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin, size_t end) {
-  omp_set_num_threads(1);
   const size_t block = w.type == WeightType::kF32 ? end - begin : 256;
   thread_local std::vector<float> wide;
   for (size_t r0 = begin; r0 < end; r0 += block) {
@@ -252,23 +290,17 @@ bool gemm_rows(const Matrix& w, const float* x, size_t t_count, float* out, size
       for (size_t i = 0; i < rows; ++i) row_to_f32(w, r0 + i, wide.data() + i * w.cols);
       b = wide.data();
     }
-    auto k = static_cast<dnnl_dim_t>(w.cols);
-    if (dnnl_sgemm('N', 'T', static_cast<dnnl_dim_t>(t_count), static_cast<dnnl_dim_t>(rows), k, 1.0f, x, k, b, k, 0.0f, out + r0,
-                   static_cast<dnnl_dim_t>(out_stride)) != dnnl_success)
-      return false;
+    if (!sgemm(true, t_count, rows, w.cols, 1.0f, x, w.cols, b, w.cols, 0.0f, out + r0, out_stride)) return false;
   }
   return true;
 }
 
 }  // namespace
-#endif
 
 void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                  size_t end) {
-#ifdef MRT_RAW_DNNL_GEMM
   // Below a few tokens the tiles below are as fast and need no packing.
-  if (t_count >= 8 && begin < end && gemm_rows(w, x, t_count, out, out_stride, begin, end)) return;
-#endif
+  if (t_count >= kGemmMinTokens && begin < end && gemm_rows(w, x, t_count, out, out_stride, begin, end)) return;
   // 4×4 tiles (rows × tokens) while both last; 16-bit weights are widened
   // four rows at a time.
   std::vector<float> rows4(w.type == WeightType::kF32 ? 0 : 4 * w.cols);

@@ -29,6 +29,14 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
 // rows [begin, end). Each weight row is read once for all T.
 void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                  size_t end);
+// C (m×n, row stride ldc) = alpha·A·op(B) + beta·C for row-major A (m×k,
+// stride lda) and op(B) = B (k×n) or, b_transposed, Bᵀ for B (n×k), stride
+// ldb: oneDNN's sgemm, single-threaded (callers split work across their
+// pool). false when built without oneDNN; callers then use their own loops.
+bool sgemm(bool b_transposed, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b,
+           size_t ldb, float beta, float* c, size_t ldc);
+// From this many tokens on, prefill's products go through sgemm.
+constexpr size_t kGemmMinTokens = 8;
 // A row of W into float32 (embedding lookup).
 void row_to_f32(const Matrix& w, size_t r, float* out);
 

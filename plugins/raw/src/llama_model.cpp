@@ -88,14 +88,28 @@ uint64_t LlamaModel::weight_bytes() const {
 
 // out (n × rows) = in (n × cols) · mᵀ, split across the pool by output row.
 void LlamaModel::project(const Matrix& m, const float* in, float* out, int n) {
-  if (n == 1) {
-    pool_.parallel_for(m.rows, [&](size_t b, size_t e) { matvec_rows(m, in, out, b, e); });
-  } else {
-    pool_.parallel_for(m.rows, [&](size_t b, size_t e) {
-      matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, b, e);
-    });
-  }
+  pool_.parallel_for(m.rows, [&](size_t b, size_t e) { project_rows(m, in, out, n, b, e); });
 }
+
+// Rows [begin, end) of out = in · mᵀ for n tokens.
+void LlamaModel::project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end) {
+  if (n == 1)
+    matvec_rows(m, in, out, begin, end);
+  else
+    matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
+}
+
+namespace {
+
+// Thread `index` of `parts`'s share of `rows` output rows: contiguous, cut
+// at multiples of 16 so every share but the last keeps whole vector and
+// GEMM blocks.
+std::pair<size_t, size_t> share(size_t rows, size_t index, size_t parts) {
+  auto cut = [&](size_t i) { return i == parts ? rows : rows * i / parts / 16 * 16; };
+  return {cut(index), cut(index + 1)};
+}
+
+}  // namespace
 
 namespace {
 
@@ -129,19 +143,44 @@ void LlamaModel::attention(int layer, int n, int pos) {
     std::memcpy(vc + static_cast<size_t>(p) * kv_dim, &v_[static_cast<size_t>(t) * kv_dim], sizeof(float) * kv_dim);
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  // (token, head) pairs are independent: causal attention over [0, pos+t].
-  pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
-    for (size_t job = b; job < e; ++job) {
-      int t = static_cast<int>(job / c.n_heads), h = static_cast<int>(job % c.n_heads);
-      int p = pos + t;
-      const float* q = &q_[static_cast<size_t>(t) * c.dim + static_cast<size_t>(h) * hs];
-      float* att = &att_[job * c.seq_len];
-      size_t kv_off = static_cast<size_t>(h / group) * hs;
-      for (int s = 0; s <= p; ++s) att[s] = dot(q, kc + static_cast<size_t>(s) * kv_dim + kv_off, static_cast<size_t>(hs)) * scale;
-      softmax(att, static_cast<size_t>(p) + 1);
-      float* out = &xb_[static_cast<size_t>(t) * c.dim + static_cast<size_t>(h) * hs];
-      std::fill(out, out + hs, 0.f);
-      for (int s = 0; s <= p; ++s) axpy(att[s], vc + static_cast<size_t>(s) * kv_dim + kv_off, out, static_cast<size_t>(hs));
+  const size_t seq = static_cast<size_t>(c.seq_len), dim = static_cast<size_t>(c.dim), span = static_cast<size_t>(pos + n);
+  // One (token, head) pair: causal attention over [0, pos+t] with vector
+  // dot products and weighted sums (decode, short prompts, no oneDNN).
+  auto attend = [&](size_t t, size_t h, float* att) {
+    size_t p = static_cast<size_t>(pos) + t;
+    const float* q = &q_[t * dim + h * hs];
+    size_t kv_off = h / group * hs;
+    for (size_t s = 0; s <= p; ++s) att[s] = dot(q, kc + s * kv_dim + kv_off, static_cast<size_t>(hs)) * scale;
+    softmax(att, p + 1);
+    float* out = &xb_[t * dim + h * hs];
+    std::fill(out, out + hs, 0.f);
+    for (size_t s = 0; s <= p; ++s) axpy(att[s], vc + s * kv_dim + kv_off, out, static_cast<size_t>(hs));
+  };
+  if (n < static_cast<int>(kGemmMinTokens)) {
+    pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
+      for (size_t job = b; job < e; ++job) attend(job / c.n_heads, job % c.n_heads, &att_[job * seq]);
+    });
+    return;
+  }
+  // Prefill: per head, scores = Q·Kᵀ and out = P·V as two GEMMs over all
+  // n tokens and every cached position, read in place through strides. The
+  // scores past each token's own position are computed, then zeroed by the
+  // causal mask (the waste is at most the n×n triangle).
+  pool_.parallel_for(static_cast<size_t>(c.n_heads), [&](size_t b, size_t e) {
+    for (size_t h = b; h < e; ++h) {
+      float* scores = &att_[h * static_cast<size_t>(n) * seq];
+      size_t kv_off = h / group * hs;
+      if (!sgemm(true, n, span, hs, scale, &q_[h * hs], dim, kc + kv_off, kv_dim, 0.f, scores, seq)) {
+        for (size_t t = 0; t < static_cast<size_t>(n); ++t) attend(t, h, scores + t * seq);
+        continue;
+      }
+      for (size_t t = 0; t < static_cast<size_t>(n); ++t) {
+        float* row = scores + t * seq;
+        size_t valid = static_cast<size_t>(pos) + t + 1;
+        softmax(row, valid);
+        std::fill(row + valid, row + span, 0.f);
+      }
+      sgemm(false, n, hs, span, 1.f, scores, seq, vc + kv_off, kv_dim, 0.f, &xb_[h * hs], dim);
     }
   });
 }
@@ -152,22 +191,36 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   for (int t = 0; t < n; ++t) row_to_f32(w_.embedding, static_cast<size_t>(tokens[t]), &x_[t * dim]);
 
+  const size_t count = static_cast<size_t>(n);
+  // Each hand-off to the pool computes every thread's share of all the
+  // matrices that read the same input, plus the element-wise work on those
+  // rows (residual add, SwiGLU): five hand-offs per layer.
+  auto project_add = [&](const Matrix& m, const float* in, size_t i, size_t parts) {
+    auto [b, e] = share(dim, i, parts);
+    project_rows(m, in, xb2_.data(), n, b, e);
+    for (size_t t = 0; t < count; ++t)
+      for (size_t r = b; r < e; ++r) x_[t * dim + r] += xb2_[t * dim + r];
+  };
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
-    for (int t = 0; t < n; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_att, dim, c.rms_eps);
-    project(lw.wq, xb2_.data(), q_.data(), n);
-    project(lw.wk, xb2_.data(), k_.data(), n);
-    project(lw.wv, xb2_.data(), v_.data(), n);
+    for (size_t t = 0; t < count; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_att, dim, c.rms_eps);
+    pool_.on_each_thread([&](size_t i, size_t parts) {
+      for (auto [m, out] : {std::pair{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}}) {
+        auto [b, e] = share(m->rows, i, parts);
+        project_rows(*m, xb2_.data(), out, n, b, e);
+      }
+    });
     attention(l, n, pos);
-    project(lw.wo, xb_.data(), xb2_.data(), n);
-    for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
+    pool_.on_each_thread([&](size_t i, size_t parts) { project_add(lw.wo, xb_.data(), i, parts); });
 
-    for (int t = 0; t < n; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_ffn, dim, c.rms_eps);
-    project(lw.w1, xb2_.data(), hb_.data(), n);
-    project(lw.w3, xb2_.data(), hb2_.data(), n);
-    pool_.parallel_for(static_cast<size_t>(n) * hidden, [&](size_t b, size_t e) { swiglu(hb_.data(), hb2_.data(), b, e); });
-    project(lw.w2, hb_.data(), xb2_.data(), n);
-    for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
+    for (size_t t = 0; t < count; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_ffn, dim, c.rms_eps);
+    pool_.on_each_thread([&](size_t i, size_t parts) {
+      auto [b, e] = share(hidden, i, parts);
+      project_rows(lw.w1, xb2_.data(), hb_.data(), n, b, e);
+      project_rows(lw.w3, xb2_.data(), hb2_.data(), n, b, e);
+      for (size_t t = 0; t < count; ++t) swiglu(hb_.data(), hb2_.data(), t * hidden + b, t * hidden + e);
+    });
+    pool_.on_each_thread([&](size_t i, size_t parts) { project_add(lw.w2, hb_.data(), i, parts); });
   }
   // Only the last token's logits are needed to continue.
   const float* last = &x_[static_cast<size_t>(n - 1) * dim];

@@ -93,6 +93,7 @@ class LlamaModel {
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
   void ensure_capacity(int n);
   void project(const Matrix& m, const float* in, float* out, int n);
+  void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
 };
 
 }  // namespace mrt::raw
