@@ -133,15 +133,19 @@ void LlamaModel::attention(int layer, int n, int pos) {
   const int hs = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, half = hs / 2;
   float* kc = key_cache_.data() + static_cast<size_t>(layer) * c.seq_len * kv_dim;
   float* vc = value_cache_.data() + static_cast<size_t>(layer) * c.seq_len * kv_dim;
-  for (int t = 0; t < n; ++t) {
-    int p = pos + t;
-    const float* cos = &rope_cos_[static_cast<size_t>(p) * half];
-    const float* sin = &rope_sin_[static_cast<size_t>(p) * half];
-    rope(&q_[static_cast<size_t>(t) * c.dim], c.n_heads, hs, cos, sin, c.rope_interleaved);
-    rope(&k_[static_cast<size_t>(t) * kv_dim], c.n_kv_heads, hs, cos, sin, c.rope_interleaved);
-    std::memcpy(kc + static_cast<size_t>(p) * kv_dim, &k_[static_cast<size_t>(t) * kv_dim], sizeof(float) * kv_dim);
-    std::memcpy(vc + static_cast<size_t>(p) * kv_dim, &v_[static_cast<size_t>(t) * kv_dim], sizeof(float) * kv_dim);
-  }
+  // Per token (spread over the pool for a prompt): rotate q and k, append
+  // k and v to the cache.
+  pool_.parallel_for(static_cast<size_t>(n), [&](size_t b, size_t e) {
+    for (size_t t = b; t < e; ++t) {
+      size_t p = static_cast<size_t>(pos) + t;
+      const float* cos = &rope_cos_[p * half];
+      const float* sin = &rope_sin_[p * half];
+      rope(&q_[t * c.dim], c.n_heads, hs, cos, sin, c.rope_interleaved);
+      rope(&k_[t * kv_dim], c.n_kv_heads, hs, cos, sin, c.rope_interleaved);
+      std::memcpy(kc + p * kv_dim, &k_[t * kv_dim], sizeof(float) * kv_dim);
+      std::memcpy(vc + p * kv_dim, &v_[t * kv_dim], sizeof(float) * kv_dim);
+    }
+  });
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const size_t seq = static_cast<size_t>(c.seq_len), dim = static_cast<size_t>(c.dim), span = static_cast<size_t>(pos + n);
   // One (token, head) pair: causal attention over [0, pos+t] with vector
@@ -201,9 +205,14 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     for (size_t t = 0; t < count; ++t)
       for (size_t r = b; r < e; ++r) x_[t * dim + r] += xb2_[t * dim + r];
   };
+  auto normalize = [&](const float* weight) {  // xb2_ = RMSNorm(x_), token by token
+    pool_.parallel_for(count, [&](size_t b, size_t e) {
+      for (size_t t = b; t < e; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], weight, dim, c.rms_eps);
+    });
+  };
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
-    for (size_t t = 0; t < count; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_att, dim, c.rms_eps);
+    normalize(lw.rms_att);
     pool_.on_each_thread([&](size_t i, size_t parts) {
       for (auto [m, out] : {std::pair{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}}) {
         auto [b, e] = share(m->rows, i, parts);
@@ -213,7 +222,7 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     attention(l, n, pos);
     pool_.on_each_thread([&](size_t i, size_t parts) { project_add(lw.wo, xb_.data(), i, parts); });
 
-    for (size_t t = 0; t < count; ++t) rmsnorm(&xb2_[t * dim], &x_[t * dim], lw.rms_ffn, dim, c.rms_eps);
+    normalize(lw.rms_ffn);
     pool_.on_each_thread([&](size_t i, size_t parts) {
       auto [b, e] = share(hidden, i, parts);
       project_rows(lw.w1, xb2_.data(), hb_.data(), n, b, e);
