@@ -49,5 +49,7 @@ void swiglu(float* g, const float* u, size_t begin, size_t end);
 
 void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps);
 void softmax(float* x, size_t n);
+// e^x by the vectorised approximation softmax and swiglu use (for tests).
+float exp_f32(float x);
 
 }  // namespace mrt::raw

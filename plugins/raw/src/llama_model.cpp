@@ -147,7 +147,7 @@ void LlamaModel::attention(int layer, int n, int pos) {
     }
   });
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  const size_t seq = static_cast<size_t>(c.seq_len), dim = static_cast<size_t>(c.dim), span = static_cast<size_t>(pos + n);
+  const size_t seq = static_cast<size_t>(c.seq_len), dim = static_cast<size_t>(c.dim);
   // One (token, head) pair: causal attention over [0, pos+t] with vector
   // dot products and weighted sums (decode, short prompts, no oneDNN).
   auto attend = [&](size_t t, size_t h, float* att) {
@@ -166,25 +166,31 @@ void LlamaModel::attention(int layer, int n, int pos) {
     });
     return;
   }
-  // Prefill: per head, scores = Q·Kᵀ and out = P·V as two GEMMs over all
-  // n tokens and every cached position, read in place through strides. The
-  // scores past each token's own position are computed, then zeroed by the
-  // causal mask (the waste is at most the n×n triangle).
+  // Prefill: per head and block of kAttentionBlock tokens, scores = Q·Kᵀ
+  // and out = P·V as two GEMMs over every position up to the block's last,
+  // read in place through strides. Scores past each token's own position
+  // are computed, then zeroed by the causal mask: blocks keep that waste to
+  // a block-sized triangle per block instead of half of the n×n square.
+  constexpr size_t kAttentionBlock = 32;
   pool_.parallel_for(static_cast<size_t>(c.n_heads), [&](size_t b, size_t e) {
     for (size_t h = b; h < e; ++h) {
       float* scores = &att_[h * static_cast<size_t>(n) * seq];
       size_t kv_off = h / group * hs;
-      if (!sgemm(true, n, span, hs, scale, &q_[h * hs], dim, kc + kv_off, kv_dim, 0.f, scores, seq)) {
-        for (size_t t = 0; t < static_cast<size_t>(n); ++t) attend(t, h, scores + t * seq);
-        continue;
+      for (size_t t0 = 0; t0 < static_cast<size_t>(n); t0 += kAttentionBlock) {
+        size_t rows = std::min(kAttentionBlock, static_cast<size_t>(n) - t0), span = static_cast<size_t>(pos) + t0 + rows;
+        float* block = scores + t0 * seq;
+        if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, kc + kv_off, kv_dim, 0.f, block, seq)) {
+          for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, scores + t * seq);
+          continue;
+        }
+        for (size_t t = 0; t < rows; ++t) {
+          float* row = block + t * seq;
+          size_t valid = static_cast<size_t>(pos) + t0 + t + 1;
+          softmax(row, valid);
+          std::fill(row + valid, row + span, 0.f);
+        }
+        sgemm(false, rows, hs, span, 1.f, block, seq, vc + kv_off, kv_dim, 0.f, &xb_[t0 * dim + h * hs], dim);
       }
-      for (size_t t = 0; t < static_cast<size_t>(n); ++t) {
-        float* row = scores + t * seq;
-        size_t valid = static_cast<size_t>(pos) + t + 1;
-        softmax(row, valid);
-        std::fill(row + valid, row + span, 0.f);
-      }
-      sgemm(false, n, hs, span, 1.f, scores, seq, vc + kv_off, kv_dim, 0.f, &xb_[h * hs], dim);
     }
   });
 }
