@@ -1,6 +1,7 @@
 #include "llama_model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -88,7 +89,7 @@ uint64_t LlamaModel::weight_bytes() const {
 
 // out (n × rows) = in (n × cols) · mᵀ, split across the pool by output row.
 void LlamaModel::project(const Matrix& m, const float* in, float* out, int n) {
-  pool_.parallel_for(m.rows, [&](size_t b, size_t e) { project_rows(m, in, out, n, b, e); });
+  over_rows(m.rows, n, [&](size_t b, size_t e) { project_rows(m, in, out, n, b, e); });
 }
 
 // Rows [begin, end) of out = in · mᵀ for n tokens.
@@ -99,17 +100,25 @@ void LlamaModel::project_rows(const Matrix& m, const float* in, float* out, int 
     matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
 }
 
-namespace {
-
-// Thread `index` of `parts`'s share of `rows` output rows: contiguous, cut
-// at multiples of 16 so every share but the last keeps whole vector and
-// GEMM blocks.
-std::pair<size_t, size_t> share(size_t rows, size_t index, size_t parts) {
-  auto cut = [&](size_t i) { return i == parts ? rows : rows * i / parts / 16 * 16; };
-  return {cut(index), cut(index + 1)};
+void LlamaModel::over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn) {
+  if (n > 1) {
+    // One share per thread, cut at multiples of 16 so every share but the
+    // last keeps whole vector and GEMM blocks.
+    pool_.on_each_thread([&](size_t i, size_t parts) {
+      auto cut = [&](size_t k) { return k == parts ? rows : rows * k / parts / 16 * 16; };
+      if (cut(i) < cut(i + 1)) fn(cut(i), cut(i + 1));
+    });
+    return;
+  }
+  // Decode is bound by memory reads, and equal shares do not finish
+  // together (one thread also samples, the two stream at different rates):
+  // threads take chunks as they come free.
+  constexpr size_t kChunk = 32;
+  std::atomic<size_t> next{0};
+  pool_.on_each_thread([&](size_t, size_t) {
+    for (size_t b; (b = next.fetch_add(kChunk, std::memory_order_relaxed)) < rows;) fn(b, std::min(rows, b + kChunk));
+  });
 }
-
-}  // namespace
 
 namespace {
 
@@ -201,15 +210,16 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   for (int t = 0; t < n; ++t) row_to_f32(w_.embedding, static_cast<size_t>(tokens[t]), &x_[t * dim]);
 
-  const size_t count = static_cast<size_t>(n);
-  // Each hand-off to the pool computes every thread's share of all the
-  // matrices that read the same input, plus the element-wise work on those
-  // rows (residual add, SwiGLU): five hand-offs per layer.
-  auto project_add = [&](const Matrix& m, const float* in, size_t i, size_t parts) {
-    auto [b, e] = share(dim, i, parts);
-    project_rows(m, in, xb2_.data(), n, b, e);
-    for (size_t t = 0; t < count; ++t)
-      for (size_t r = b; r < e; ++r) x_[t * dim + r] += xb2_[t * dim + r];
+  const size_t count = static_cast<size_t>(n), kv_dim = static_cast<size_t>(c.kv_dim());
+  // Each hand-off to the pool computes all the matrices that read the same
+  // input, plus the element-wise work on the rows it produced (residual
+  // add, SwiGLU): five hand-offs per layer.
+  auto project_add = [&](const Matrix& m, const float* in) {  // x_ += in · mᵀ
+    over_rows(dim, n, [&](size_t b, size_t e) {
+      project_rows(m, in, xb2_.data(), n, b, e);
+      for (size_t t = 0; t < count; ++t)
+        for (size_t r = b; r < e; ++r) x_[t * dim + r] += xb2_[t * dim + r];
+    });
   };
   auto normalize = [&](const float* weight) {  // xb2_ = RMSNorm(x_), token by token
     pool_.parallel_for(count, [&](size_t b, size_t e) {
@@ -219,23 +229,25 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     normalize(lw.rms_att);
-    pool_.on_each_thread([&](size_t i, size_t parts) {
+    // q, k and v as one run of dim + 2·kv_dim rows.
+    over_rows(dim + 2 * kv_dim, n, [&](size_t b, size_t e) {
+      size_t base = 0;
       for (auto [m, out] : {std::pair{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}}) {
-        auto [b, e] = share(m->rows, i, parts);
-        project_rows(*m, xb2_.data(), out, n, b, e);
+        size_t lo = std::max(b, base), hi = std::min(e, base + m->rows);
+        if (lo < hi) project_rows(*m, xb2_.data(), out, n, lo - base, hi - base);
+        base += m->rows;
       }
     });
     attention(l, n, pos);
-    pool_.on_each_thread([&](size_t i, size_t parts) { project_add(lw.wo, xb_.data(), i, parts); });
+    project_add(lw.wo, xb_.data());
 
     normalize(lw.rms_ffn);
-    pool_.on_each_thread([&](size_t i, size_t parts) {
-      auto [b, e] = share(hidden, i, parts);
+    over_rows(hidden, n, [&](size_t b, size_t e) {
       project_rows(lw.w1, xb2_.data(), hb_.data(), n, b, e);
       project_rows(lw.w3, xb2_.data(), hb2_.data(), n, b, e);
       for (size_t t = 0; t < count; ++t) swiglu(hb_.data(), hb2_.data(), t * hidden + b, t * hidden + e);
     });
-    pool_.on_each_thread([&](size_t i, size_t parts) { project_add(lw.w2, hb_.data(), i, parts); });
+    project_add(lw.w2, hb_.data());
   }
   // Only the last token's logits are needed to continue.
   const float* last = &x_[static_cast<size_t>(n - 1) * dim];

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,10 @@ class LlamaModel {
   void ensure_capacity(int n);
   void project(const Matrix& m, const float* in, float* out, int n);
   void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
+  // fn(begin, end) over [0, rows) output rows across the pool, split for
+  // n tokens: prefill (n > 1) one share per thread, decode chunks taken as
+  // threads come free.
+  void over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn);
 };
 
 }  // namespace mrt::raw
