@@ -5,11 +5,12 @@ the machine's limits measured beside it and against PyTorch.
 
     scripts/bench-raw.py [--mrt build/vnode/mrt] [--threads 2] [--runs 5]
 
-Each of --runs rounds measures, back to back: the memory read bandwidth
-(build/tests/read-bandwidth), the FP32 peak (build/tests/fma-peak), then per
-shape one `mrt generate --bench 1` with a 64-token prompt and 64 new tokens
-(prefill pp64 and decode) and one with a 512-token prompt (pp512, the
-prompt length llama.cpp's llama-bench reports). Ratios to the limits are
+Each of --runs rounds measures per shape, back to back: the memory read
+bandwidth (build/tests/read-bandwidth), `mrt generate --bench 3` with a
+64-token prompt and 64 new tokens (prefill pp64 and decode), the bandwidth
+again, the FP32 peak (build/tests/fma-peak), and `mrt generate --bench 3`
+with a 512-token prompt (pp512, the prompt length llama.cpp's llama-bench
+reports). Ratios to the limits are
 taken within a round, then the median over rounds is printed: this machine
 is shared, and its bandwidth and clock move between minutes.
 
@@ -89,9 +90,9 @@ def bandwidth_gbs(tool, threads):
 
 
 def generate(args, model_dir, prompt, new_tokens):
-    """(prompt tokens, prefill tok/s, decode tok/s) of one `mrt generate --bench 1`."""
+    """(prompt tokens, prefill tok/s, decode tok/s): medians of `mrt generate --bench 3` (after its warm-up)."""
     out = subprocess.run([args.mrt, "generate", model_dir, "--prompt", prompt, "--max-tokens", str(new_tokens),
-                          "--temperature", "1", "--seed", "1", "--threads", str(args.threads), "--bench", "1"],
+                          "--temperature", "1", "--seed", "1", "--threads", str(args.threads), "--bench", "3"],
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit("mrt generate failed: " + out.stderr)
@@ -127,15 +128,18 @@ def main():
                        "peak64": [], "peak512": []} for name in SHAPES}
         bws, peaks = [], []
         for _ in range(args.runs):
-            bw = bandwidth_gbs(args.bandwidth_tool, args.threads)
-            peak = cpu_peak.measured_peak(args.peak_tool, args.threads)
-            bws.append(bw)
-            peaks.append(peak)
             for name, shape in SHAPES.items():
                 d, _, wbytes = models[name]
                 r = rows[name]
+                # The bound uses the bandwidth measured right before and right
+                # after the decode it is compared with (their mean).
+                bw_before = bandwidth_gbs(args.bandwidth_tool, args.threads)
                 n64, pp64, decode = generate(args, d, PROMPTS[64], NEW_TOKENS)
+                bw = (bw_before + bandwidth_gbs(args.bandwidth_tool, args.threads)) / 2
+                peak = cpu_peak.measured_peak(args.peak_tool, args.threads)
                 n512, pp512, _ = generate(args, d, PROMPTS[512], 2)
+                bws.append(bw)
+                peaks.append(peak)
                 bound = bw * 1e9 / wbytes
                 gf64 = prefill_flops(shape, n64) / (n64 / pp64) / 1e9
                 gf512 = prefill_flops(shape, n512) / (n512 / pp512) / 1e9
@@ -144,7 +148,7 @@ def main():
                                    ("peak64", gf64 / peak), ("peak512", gf512 / peak)):
                     r[key].append(value)
         print("threads=%d rounds=%d; medians over rounds, ratios taken within each round" % (args.threads, args.runs))
-        print("memory read bandwidth (read-bandwidth, 1 GiB, best of 5 passes): %s GB/s"
+        print("memory read bandwidth (read-bandwidth, 1 GiB, best of 5 passes; mean of before and after): %s GB/s"
               % " / ".join("%.1f" % b for b in bws))
         print("FP32 peak measured (fma-peak): %s GFLOP/s" % " / ".join("%.0f" % p for p in peaks))
         print(nominal_line)

@@ -179,6 +179,32 @@ TEST(RawKernels, VectorExpSoftmaxAndSwigluMatchLibm) {
   }
 }
 
+// Decode's per-head attention kernels against direct sums, for head sizes
+// on and off their 64-lane blocks and a cache row stride wider than a head.
+TEST(RawKernels, AttentionKernelsMatchDirectSums) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t hs : {16u, 64u, 80u}) {
+    const size_t stride = 3 * hs, count = 37;
+    std::vector<float> q(hs), keys(count * stride), p(count), scores(count), out(hs);
+    for (auto& v : q) v = normal(rng);
+    for (auto& v : keys) v = normal(rng);
+    for (auto& v : p) v = normal(rng);
+    raw::attention_scores(q.data(), keys.data() + hs, stride, count, hs, 0.5f, scores.data());
+    raw::attention_values(p.data(), keys.data() + hs, stride, count, hs, out.data());
+    for (size_t s = 0; s < count; ++s) {
+      double want = 0;
+      for (size_t k = 0; k < hs; ++k) want += double(q[k]) * keys[s * stride + hs + k];
+      EXPECT_NEAR(scores[s], 0.5 * want, 1e-4) << "head size " << hs << " position " << s;
+    }
+    for (size_t k = 0; k < hs; ++k) {
+      double want = 0;
+      for (size_t s = 0; s < count; ++s) want += double(p[s]) * keys[s * stride + hs + k];
+      EXPECT_NEAR(out[k], want, 1e-4) << "head size " << hs << " lane " << k;
+    }
+  }
+}
+
 // A prompt run through the model in one batch (matrix products and
 // attention as GEMMs from kGemmMinTokens tokens on) and in chunks that
 // start mid-context gives the logits of feeding it one token at a time

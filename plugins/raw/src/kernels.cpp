@@ -380,10 +380,39 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
   }
 }
 
-float dot(const float* a, const float* b, size_t n) { return dot_f32(a, b, n); }
+MRT_MULTIVERSION void attention_scores(const float* q, const float* keys, size_t stride, size_t count, size_t n,
+                                       float scale, float* out) {
+  for (size_t s = 0; s < count; ++s) out[s] = dot_f32(q, keys + s * stride, n) * scale;
+}
 
-MRT_MULTIVERSION void axpy(float s, const float* v, float* out, size_t n) {
-  for (size_t k = 0; k < n; ++k) out[k] += s * v[k];
+MRT_MULTIVERSION void attention_values(const float* p, const float* values, size_t stride, size_t count, size_t n,
+                                       float* out) {
+  size_t k = 0;
+  // 64 output lanes at a time stay in four registers across all positions.
+  for (; k + 64 <= n; k += 64) {
+    v16 a0{}, a1{}, a2{}, a3{};
+    for (size_t s = 0; s < count; ++s) {
+      const float* v = values + s * stride + k;
+      v16 v0, v1, v2, v3;
+      std::memcpy(&v0, v, sizeof(v16));
+      std::memcpy(&v1, v + 16, sizeof(v16));
+      std::memcpy(&v2, v + 32, sizeof(v16));
+      std::memcpy(&v3, v + 48, sizeof(v16));
+      a0 += p[s] * v0;
+      a1 += p[s] * v1;
+      a2 += p[s] * v2;
+      a3 += p[s] * v3;
+    }
+    std::memcpy(out + k, &a0, sizeof(v16));
+    std::memcpy(out + k + 16, &a1, sizeof(v16));
+    std::memcpy(out + k + 32, &a2, sizeof(v16));
+    std::memcpy(out + k + 48, &a3, sizeof(v16));
+  }
+  for (; k < n; ++k) {
+    float acc = 0;
+    for (size_t s = 0; s < count; ++s) acc += p[s] * values[s * stride + k];
+    out[k] = acc;
+  }
 }
 
 MRT_MULTIVERSION void swiglu(float* g, const float* u, size_t begin, size_t end) {

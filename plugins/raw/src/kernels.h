@@ -40,10 +40,12 @@ constexpr size_t kGemmMinTokens = 8;
 // A row of W into float32 (embedding lookup).
 void row_to_f32(const Matrix& w, size_t r, float* out);
 
-// Σ a[k]·b[k], vectorised (attention scores).
-float dot(const float* a, const float* b, size_t n);
-// out[k] += s·v[k] (attention's weighted sum of values).
-void axpy(float s, const float* v, float* out, size_t n);
+// Decode's attention for one head, each a single call (per-position calls
+// cost more than their 64-element arithmetic):
+// out[s] = scale · Σ_k q[k]·keys[s·stride + k] for s < count, and
+// out[k] = Σ_s p[s]·values[s·stride + k] for k < n.
+void attention_scores(const float* q, const float* keys, size_t stride, size_t count, size_t n, float scale, float* out);
+void attention_values(const float* p, const float* values, size_t stride, size_t count, size_t n, float* out);
 // g[k] = silu(g[k]) · u[k] (SwiGLU), rows [begin, end) of a flat array.
 void swiglu(float* g, const float* u, size_t begin, size_t end);
 

@@ -163,11 +163,9 @@ void LlamaModel::attention(int layer, int n, int pos) {
     size_t p = static_cast<size_t>(pos) + t;
     const float* q = &q_[t * dim + h * hs];
     size_t kv_off = h / group * hs;
-    for (size_t s = 0; s <= p; ++s) att[s] = dot(q, kc + s * kv_dim + kv_off, static_cast<size_t>(hs)) * scale;
+    attention_scores(q, kc + kv_off, kv_dim, p + 1, hs, scale, att);
     softmax(att, p + 1);
-    float* out = &xb_[t * dim + h * hs];
-    std::fill(out, out + hs, 0.f);
-    for (size_t s = 0; s <= p; ++s) axpy(att[s], vc + s * kv_dim + kv_off, out, static_cast<size_t>(hs));
+    attention_values(att, vc + kv_off, kv_dim, p + 1, hs, &xb_[t * dim + h * hs]);
   };
   if (n < static_cast<int>(kGemmMinTokens)) {
     pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
