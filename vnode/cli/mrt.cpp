@@ -158,7 +158,8 @@ Result<std::unique_ptr<mrt::Runtime>> make_runtime(const Options& o) {
 double median_of(std::vector<double> v) { return percentile(std::move(v), 0.5); }
 
 // Prefill and decode speed of a text model: the time to the first streamed
-// chunk is the prefill (plus one decode step); the rest is decode.
+// chunk is the prefill (and sampling the first token from its logits); the
+// rest is decode.
 int bench_generation(mrt::Runtime& rt, mrt::InferRequest& request, int runs) {
   std::vector<double> prefill, decode;
   int prompt_tokens = 0, generated = 0;
