@@ -82,8 +82,8 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
                                                        any_w, bias_md, dst, s, d, pl, pr)
                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src,
                                                        any_w, dst, s, d, pl, pr);
-      return std::make_pair(dnnl::primitive(dnnl::convolution_forward(dnnl::convolution_forward::primitive_desc(cd, attr, p_.engine_))),
-                            dnnl::primitive_desc_base(dnnl::convolution_forward::primitive_desc(cd, attr, p_.engine_)));
+      auto pd = dnnl::convolution_forward::primitive_desc(cd, attr, p_.engine_);
+      return std::make_pair(dnnl::primitive(dnnl::convolution_forward(pd)), dnnl::primitive_desc_base(pd));
     }
     auto dd = bias ? dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, any_src,
                                                        any_w, bias_md, dst, s, d, pl, pr)
