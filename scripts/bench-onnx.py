@@ -19,8 +19,11 @@ rounds of the per-round medians. ORT's session is destroyed before mrt runs
 so that its spinning pool threads never compete with mrt.
 
 Prints latency, throughput, ORT/mrt ratio (> 1: mrt faster), GFLOP/s and the
-fraction of the machine's FP32 peak, then load times (mrt `load_ms` when the
-CLI prints it, ORT session creation). FLOPs count 2 x MACs of Conv,
+fraction of the machine's FP32 peak, then load times, like for like: mrt's
+`load_ms` (a fresh process's first load) against ORT's session creation as
+a fresh process's first session, and mrt's `reload_ms` (the same model
+loaded again in the warm process) against ORT's later sessions in this
+script's warm process. FLOPs count 2 x MACs of Conv,
 ConvTranspose, Gemm and MatMul from the shape-inferred graph; elementwise ops
 are ignored. --ort-only skips mrt (to try the script before the plugin exists).
 Needs numpy, onnx and onnxruntime (PyPI).
@@ -223,7 +226,7 @@ def parse_bench_line(text):
 
 
 def run_mrt(args, model_dir, files, iters):
-    """One mrt process: returns (median_ms, load_ms or None)."""
+    """One mrt process: returns (median_ms, load_ms or None, reload_ms or None)."""
     cmd = [args.mrt, "run", model_dir]
     for name, path in files.items():
         cmd += ["-i", "%s=%s" % (name, path)]
@@ -239,7 +242,8 @@ def run_mrt(args, model_dir, files, iters):
     if "plugin" in fields and fields["plugin"] != args.plugin:
         raise RuntimeError("mrt ran plugin %s, not %s" % (fields["plugin"], args.plugin))
     load = float(fields["load_ms"]) if "load_ms" in fields else None
-    return float(fields["median_ms"]), load
+    reload = float(fields["reload_ms"]) if "reload_ms" in fields else None
+    return float(fields["median_ms"]), load, reload
 
 
 def ort_options(threads):
@@ -274,6 +278,30 @@ def run_ort(args, model_path, feeds, iters):
     return statistics.median(ms), create_ms
 
 
+COLD_SESSION = """
+import sys, time
+import onnxruntime as ort
+so = ort.SessionOptions()
+so.intra_op_num_threads = int(sys.argv[2])
+so.inter_op_num_threads = 1
+so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+t0 = time.perf_counter()
+ort.InferenceSession(sys.argv[1], sess_options=so, providers=["CPUExecutionProvider"])
+print((time.perf_counter() - t0) * 1000)
+"""
+
+
+def ort_cold_session_ms(args, model_path):
+    """ORT session creation as the first session of a fresh process: the
+    like-for-like peer of mrt's load_ms, which is a fresh process's first
+    load (one-time library set-up included on both sides; the import of
+    onnxruntime, like mrt's plugin loading, is not counted)."""
+    out = subprocess.run([sys.executable, "-c", COLD_SESSION, model_path, str(args.threads)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def try_mrt(args, model_dir, files, iters, res):
     """run_mrt, but a failure is recorded in `res` (the ORT side still runs)."""
     try:
@@ -294,7 +322,8 @@ def bench_case(args, name, batch):
         return None
     feeds = {k: np.load(v) for k, v in files.items()}
     res = {"model": name, "batch": batch, "flops": count_flops(model_path, feeds),
-           "mrt": [], "mrt_load": [], "ort": [], "ort_load": [], "mrt_error": None}
+           "mrt": [], "mrt_load": [], "mrt_reload": [], "ort": [], "ort_load": [], "ort_cold_load": [],
+           "mrt_error": None}
 
     # Warm-up: page cache, CPU clocks, lazy library loading on both sides.
     run_ort(args, model_path, feeds, 3)
@@ -311,11 +340,15 @@ def bench_case(args, name, batch):
                 res["mrt"].append(got[0])
                 if got[1] is not None:
                     res["mrt_load"].append(got[1])
+                if got[2] is not None:
+                    res["mrt_reload"].append(got[2])
                 line += " mrt %.3f ms" % got[0]
         med, create = run_ort(args, model_path, feeds, args.iters)
         res["ort"].append(med)
         res["ort_load"].append(create)
-        line += " ort %.3f ms (session %.1f ms)" % (med, create)
+        cold = ort_cold_session_ms(args, model_path)
+        res["ort_cold_load"].append(cold)
+        line += " ort %.3f ms (session %.1f ms, fresh process %.1f ms)" % (med, create, cold)
         log(line)
     return res
 
@@ -348,13 +381,14 @@ def tables(results, peak):
                     fmt(rate(o), "%.1f"), fmt(pct(rate(o)), "%.1f")))
         # Load time does not depend on the batch: pool the rounds of all batches.
         if r["model"] not in loads:
-            loads[r["model"]] = ([], [])
+            loads[r["model"]] = ([], [], [], [])
             seen.append(r["model"])
-        loads[r["model"]][0].extend(r["mrt_load"])
-        loads[r["model"]][1].extend(r["ort_load"])
-    load = [("model", "mrt load_ms", "ORT session ms")]
+        for i, key in enumerate(("mrt_load", "ort_cold_load", "mrt_reload", "ort_load")):
+            loads[r["model"]][i].extend(r[key])
+    load = [("model", "mrt load ms (fresh process)", "ORT session ms (fresh process)", "mrt load ms (warm process)",
+             "ORT session ms (warm process)")]
     for name in seen:
-        load.append((name, fmt(med(loads[name][0]), "%.1f"), fmt(med(loads[name][1]), "%.1f")))
+        load.append((name,) + tuple(fmt(med(loads[name][i]), "%.1f") for i in range(4)))
     return lat, load
 
 
