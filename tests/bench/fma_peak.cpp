@@ -5,13 +5,10 @@
 // The nominal peak (cores × FLOP/cycle × base clock) understates a CPU that
 // turbos, and a VM's vCPUs may share physical cores; this is what the
 // threads really get at the moment, measured beside the workload.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <thread>
-#include <vector>
+
+#include "best_pass.h"
 
 namespace {
 
@@ -41,22 +38,9 @@ float chains(long iterations, float seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = argc > 1 ? std::atoi(argv[1]) : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::max(1, threads);
+  const int threads = mrt::bench::threads_from_args(argc, argv);
   const long iterations = 20'000'000;  // ~0.1 s per pass on a 3 GHz AVX-512 core
-  double best = 0;
-  volatile float sink = 0;
-  for (int pass = 0; pass < 5; ++pass) {
-    std::vector<std::thread> pool;
-    std::vector<float> partial(static_cast<size_t>(threads));
-    auto t0 = std::chrono::steady_clock::now();
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] { partial[static_cast<size_t>(t)] = chains(iterations, static_cast<float>(t)); });
-    for (auto& th : pool) th.join();
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (float p : partial) sink = sink + p;
-    best = std::max(best, threads * static_cast<double>(iterations) * kChains * 16 * 2 / s / 1e9);
-  }
-  std::printf("fma_peak_gflops=%.1f threads=%d\n", best, threads);
+  double s = mrt::bench::best_pass_seconds(threads, [&](int t) { return chains(iterations, static_cast<float>(t)); });
+  std::printf("fma_peak_gflops=%.1f threads=%d\n", threads * static_cast<double>(iterations) * kChains * 16 * 2 / s / 1e9, threads);
   return 0;
 }
