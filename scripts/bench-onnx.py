@@ -5,6 +5,7 @@
                           [--models resnet18,resnet50,mobilenetv2,bert]
                           [--batches 1,8] [--bench-dir /tmp/onnx-bench]
                           [--mrt build/vnode/mrt] [--markdown] [--ort-only]
+                          [--precision fp32|bf16]
 
 Models come from `scripts/make-onnx-fixtures.py --bench-dir DIR` (called when
 DIR lacks one of them): DIR/<name>/model.onnx and input_b<B>/<input>.npy.
@@ -26,6 +27,8 @@ loaded again in the warm process) against ORT's later sessions in this
 script's warm process. FLOPs count 2 x MACs of Conv,
 ConvTranspose, Gemm and MatMul from the shape-inferred graph; elementwise ops
 are ignored. --ort-only skips mrt (to try the script before the plugin exists).
+--precision bf16 runs mrt with the plugin's `precision: bf16` option (ORT stays
+float32); the error column is ‖mrt − ORT‖ / ‖ORT‖ on the benchmark input.
 Needs numpy, onnx and onnxruntime (PyPI).
 """
 import argparse
@@ -34,6 +37,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -312,10 +316,44 @@ def try_mrt(args, model_dir, files, iters, res):
         return None
 
 
+def staged_model_dir(args, name):
+    """The directory mrt loads: the bench model itself, or for --precision
+    other than fp32 a sibling whose model.yml asks the plugin for it (the
+    model file linked, not copied)."""
+    src = os.path.join(args.bench_dir, name)
+    if args.precision == "fp32":
+        return src
+    dst = os.path.join(args.bench_dir, "%s-%s" % (name, args.precision))
+    os.makedirs(dst, exist_ok=True)
+    for entry in os.listdir(src):
+        link = os.path.join(dst, entry)
+        if entry != "model.yml" and not os.path.lexists(link):
+            os.symlink(os.path.join(src, entry), link)
+    with open(os.path.join(src, "model.yml")) as f:
+        manifest = f.read()
+    with open(os.path.join(dst, "model.yml"), "w") as f:
+        f.write(manifest.rstrip("\n") + "\noptions: {precision: %s}\n" % args.precision)
+    return dst
+
+
+def output_error(args, model_dir, files, model_path, feeds):
+    """‖mrt − ORT‖ / ‖ORT‖ over the first output, both on the same input."""
+    import onnxruntime as ort
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [args.mrt, "run", model_dir, "-o", out, "--threads", str(args.threads), "--plugin", args.plugin]
+        for k, v in files.items():
+            cmd += ["-i", "%s=%s" % (k, v)]
+        subprocess.run(cmd, capture_output=True, check=True)
+        sess = ort.InferenceSession(model_path, sess_options=ort_options(args.threads), providers=["CPUExecutionProvider"])
+        want = sess.run(None, feeds)[0]
+        got = np.load(os.path.join(out, sess.get_outputs()[0].name + ".npy"))
+    return float(np.linalg.norm(got - want) / np.linalg.norm(want))
+
+
 def bench_case(args, name, batch):
     """All rounds of one (model, batch); returns a result dict."""
-    model_dir = os.path.join(args.bench_dir, name)
-    model_path = os.path.join(model_dir, "model.onnx")
+    model_dir = staged_model_dir(args, name)
+    model_path = os.path.join(args.bench_dir, name, "model.onnx")
     files = input_files(model_dir, batch)
     if not files:
         log("%s b%d: no %s/input_b%d/*.npy, skipped" % (name, batch, model_dir, batch))
@@ -330,6 +368,7 @@ def bench_case(args, name, batch):
     use_mrt = not args.ort_only
     if use_mrt:
         use_mrt = try_mrt(args, model_dir, files, 3, res) is not None
+    res["rel_err"] = output_error(args, model_dir, files, model_path, feeds) if use_mrt else None
 
     for r in range(args.rounds):
         line = "%s b%d round %d/%d:" % (name, batch, r + 1, args.rounds)
@@ -366,7 +405,7 @@ def fmt(v, spec="%.2f"):
 def tables(results, peak):
     """(latency rows, load rows) as lists of string tuples."""
     lat = [("model", "batch", "mrt ms", "ORT ms", "ORT/mrt", "mrt items/s", "ORT items/s",
-            "GFLOP", "mrt GFLOP/s", "mrt % peak", "ORT GFLOP/s", "ORT % peak")]
+            "GFLOP", "mrt GFLOP/s", "mrt % peak", "ORT GFLOP/s", "ORT % peak", "rel. error")]
     loads, seen = {}, []
     for r in results:
         m, o = med(r["mrt"]), med(r["ort"])
@@ -378,7 +417,7 @@ def tables(results, peak):
                     fmt(r["batch"] * 1000 / m if m else None, "%.1f"),
                     fmt(r["batch"] * 1000 / o if o else None, "%.1f"),
                     fmt(gflop, "%.3f"), fmt(rate(m), "%.1f"), fmt(pct(rate(m)), "%.1f"),
-                    fmt(rate(o), "%.1f"), fmt(pct(rate(o)), "%.1f")))
+                    fmt(rate(o), "%.1f"), fmt(pct(rate(o)), "%.1f"), fmt(r.get("rel_err"), "%.1e")))
         # Load time does not depend on the batch: pool the rounds of all batches.
         if r["model"] not in loads:
             loads[r["model"]] = ([], [], [], [])
@@ -415,6 +454,8 @@ def main():
     ap.add_argument("--bench-dir", default="/tmp/onnx-bench")
     ap.add_argument("--mrt", default=os.path.join(REPO_ROOT, "build", "vnode", "mrt"))
     ap.add_argument("--plugin", default="onednn", help="mrt --plugin")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="the plugin's precision option (ORT stays float32; the error column compares them)")
     ap.add_argument("--ort-only", action="store_true", help="skip mrt (before the plugin exists)")
     ap.add_argument("--markdown", action="store_true", help="markdown tables for docs/performance.md")
     ap.add_argument("--clock-ghz", type=float, help="override the clock used for the peak")
@@ -440,8 +481,8 @@ def main():
                 results.append(r)
 
     lat, load = tables(results, peak)
-    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s%s"
-              % (args.threads, args.rounds, args.iters, ort.__version__, args.plugin,
+    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s precision=%s%s"
+              % (args.threads, args.rounds, args.iters, ort.__version__, args.plugin, args.precision,
                  " (ORT only)" if args.ort_only else ""))
     print(header + ("\n" if args.markdown else ""))
     print(peak_line + ("\n" if args.markdown else ""))

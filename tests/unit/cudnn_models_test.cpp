@@ -25,16 +25,8 @@ using test::read_dir;
 using test::read_tolerance;
 using test::relative_l2_error;
 using test::rows;
+using test::stage_model;
 using test::Tolerance;
-
-// A copy of fixture `name` whose manifest asks for `device` and `options`.
-void stage_model(const test::TempDir& root, const std::string& name, const std::string& as, const std::string& device,
-                 const std::string& options = "") {
-  fs::create_directories(root.path() / as);
-  fs::copy(models_dir() / name, root.path() / as, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
-  root.write(as + "/model.yml", "format: onnx\ntask: tensor\nfiles: [model.onnx]\ndevice: " + device + "\n" +
-                                    (options.empty() ? "" : "options: {" + options + "}\n"));
-}
 
 std::unique_ptr<Runtime> make_runtime(const fs::path& root, std::vector<std::string> plugins) {
   RuntimeConfig c;

@@ -91,6 +91,67 @@ TEST(OnednnBackend, ConcurrentCallsAtMixedBatchSizes) {
   EXPECT_EQ(test::concurrent_mixed_batches(*rt, "onnx-resnet", input, expected, tol, 4, 4), 16);
 }
 
+// Whether /proc/cpuinfo lists bfloat16 arithmetic (AVX512-BF16 or AMX-BF16),
+// i.e. whether `precision: bf16` really runs bfloat16 here.
+bool cpu_lists_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text.find(" avx512_bf16") != std::string::npos || text.find(" amx_bf16") != std::string::npos;
+}
+
+// precision: bf16 runs the CNN fixtures' convolutions in bfloat16 (float32
+// accumulation) within a relative L2 error typical of bfloat16's 8-bit
+// mantissa (≤ 3e-2) of onnxruntime's float32 outputs, at batch 2 and 1;
+// on a CPU with bfloat16 arithmetic the result must differ from float32
+// (proof it ran), elsewhere the plugin falls back to float32. An unknown
+// precision is a load error naming it.
+TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
+  test::TempDir root;
+  const std::vector<std::string> models = {"onnx-resnet", "onnx-mobilenetv2"};
+  for (const auto& m : models) {
+    test::stage_model(root, m, m + "-bf16", "cpu", "precision: bf16");
+    test::stage_model(root, m, m + "-fp32", "cpu", "precision: fp32");
+  }
+  test::stage_model(root, "onnx-resnet", "fp8", "cpu", "precision: fp8");
+  RuntimeConfig c;
+  c.plugin_files = {MRT_ONEDNN_PLUGIN};
+  c.num_threads = 2;
+  ASSERT_TRUE(c.vfs.add_mount({"/models", root.path(), true}).is_ok());
+  auto created = Runtime::create(std::move(c));
+  ASSERT_TRUE(created);
+  auto rt = std::move(*created);
+  auto run = [&](const std::string& id, Tensor input) {
+    InferRequest req;
+    req.model_id = id;
+    req.tensors.push_back(std::move(input));
+    auto r = rt->infer(req);
+    EXPECT_TRUE(r) << id << ": " << r.status().to_string();
+    return r ? std::move(r->tensors[0]) : Tensor();
+  };
+  for (const auto& m : models) {
+    fs::path dir = models_dir() / m;
+    Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
+    Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
+    for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, input.dims()[0]}, {1, 2}}) {
+      Tensor half = run(m + "-bf16", rows(input, begin, end)), full = run(m + "-fp32", rows(input, begin, end));
+      double e16 = test::relative_l2_error(half, rows(want, begin, end));
+      double e32 = test::relative_l2_error(full, rows(want, begin, end));
+      EXPECT_LE(e16, 3e-2) << m << " rows " << begin << "-" << end;
+      EXPECT_LE(e32, 1e-4) << m << " rows " << begin << "-" << end;
+      if (cpu_lists_bf16()) {
+        EXPECT_GT(e16, e32) << m << ": bf16 gave float32's result; did it run bfloat16?";
+      }
+      ::testing::Test::RecordProperty(m + "_bf16_rel_l2", std::to_string(e16));
+    }
+  }
+  InferRequest bad;
+  bad.model_id = "fp8";
+  bad.tensors.push_back(rows(read_dir(models_dir() / "onnx-resnet" / "reference" / "inputs")[0], 0, 1));
+  auto r = rt->infer(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("option precision 'fp8' is not fp32 or bf16"), std::string::npos) << r.status().to_string();
+}
+
 TEST(OnednnBackend, BadInputsGetClearErrorsAndServiceContinues) {
   test::TempDir root;
   fs::copy(models_dir() / "onnx-resnet", root.path() / "resnet", fs::copy_options::recursive);

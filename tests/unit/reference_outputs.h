@@ -18,12 +18,23 @@
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
 #include "mrt/core/tensor.h"
+#include "test_support.h"
 
 namespace mrt::test {
 
 namespace fs = std::filesystem;
 
 inline fs::path models_dir() { return fs::path(MRT_SOURCE_ROOT) / "tests" / "fixtures" / "models"; }
+
+// A copy of ONNX fixture `name` as model `as` under `root`, whose manifest
+// asks for `device` and `options` (YAML flow-map entries, "" for none).
+inline void stage_model(const TempDir& root, const std::string& name, const std::string& as, const std::string& device,
+                        const std::string& options = "") {
+  fs::create_directories(root.path() / as);
+  fs::copy(models_dir() / name, root.path() / as, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  root.write(as + "/model.yml", "format: onnx\ntask: tensor\nfiles: [model.onnx]\ndevice: " + device + "\n" +
+                                    (options.empty() ? "" : "options: {" + options + "}\n"));
+}
 
 struct Tolerance {
   double atol = 1e-4, rtol = 1e-3;

@@ -67,7 +67,10 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   wdims.insert(wdims.end(), kernel.begin(), kernel.end());
   wstrides.insert(wstrides.end(), kstrides.begin(), kstrides.end());
   dnnl::memory::desc w_user(wdims, dt::f32, wstrides);
-  dnnl::memory::desc any_src(to_dnnl(xd), dt::f32, tag::any), any_w(wdims, dt::f32, tag::any);
+  // In bfloat16 mode the activation and weights are converted by the
+  // reorders that bring them to the convolution's layout anyway.
+  auto compute = p_.options_.bf16_convolutions && !transposed ? dt::bf16 : dt::f32;
+  dnnl::memory::desc any_src(to_dnnl(xd), compute, tag::any), any_w(wdims, compute, tag::any);
   dnnl::memory::desc bias_md;
   bool bias = !n.input(2).empty();
   if (bias) bias_md = dnnl::memory::desc({oc}, dt::f32, tag::a);

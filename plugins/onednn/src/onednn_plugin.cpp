@@ -47,6 +47,7 @@ struct OnnxModel {
   onnx::Graph graph;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   int threads = 1;
+  onednn::PlanOptions options;
   std::vector<IoInfo> inputs, outputs;
   uint64_t host_bytes = 0;
   onnx::glue::PlanCache<PlanEntry> plans{kMaxPlans};
@@ -58,7 +59,7 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
-    entry->plan = std::make_unique<onednn::Plan>(m.engine, onnx::plan_fusions(onnx::specialize(m.graph, named)));
+    entry->plan = std::make_unique<onednn::Plan>(m.engine, onnx::plan_fusions(onnx::specialize(m.graph, named)), m.options);
     return entry;
   });
 }
@@ -100,6 +101,11 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     m->threads = std::max(1, args->num_threads);
     const char* file = g_host->source_primary_file(args->source);
     try {
+      std::string precision = mrt_plugin::option(args, "precision", "fp32");
+      if (precision != "fp32" && precision != "bf16") throw OnnxError("option precision '" + precision + "' is not fp32 or bf16");
+      m->options.bf16_convolutions = precision == "bf16" && onednn::cpu_has_native_bf16();
+      if (precision == "bf16" && !m->options.bf16_convolutions)
+        g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
       MRT_Status* read_error = nullptr;
       m->graph = onnx::glue::load_graph(g_host, args->source, &read_error);
       if (read_error) return read_error;
@@ -118,7 +124,8 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       log_info("onednn: loaded " + std::string(file) + " (opset " + std::to_string(m->graph.opset) + ", " +
                std::to_string(m->graph.nodes.size()) + " nodes → " + std::to_string(entry->plan->num_primitives()) + " primitives + " +
                std::to_string(entry->plan->num_reference_steps()) + " host steps, " + std::to_string(entry->plan->fused_nodes()) +
-               " nodes fused) in " + std::to_string(ms) + " ms (parse " + std::to_string(parse_ms) + " ms)");
+               " nodes fused, " + (m->options.bf16_convolutions ? "bf16" : "fp32") + " convolutions) in " + std::to_string(ms) +
+               " ms (parse " + std::to_string(parse_ms) + " ms)");
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());
     }

@@ -57,11 +57,23 @@ struct Step {
 
 class ExecContext;
 
+// How a plan computes (the model's `precision` option).
+struct PlanOptions {
+  // Convolutions read bfloat16 activations and weights and accumulate and
+  // write float32 (AMX / AVX512-BF16 kernels: several times the float32
+  // rate, ~3 significant digits per product). Everything else stays float32.
+  bool bf16_convolutions = false;
+};
+
+// Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX);
+// without, oneDNN would emulate them, slower than float32.
+bool cpu_has_native_bf16();
+
 class Plan {
  public:
   // Lowers `g` (specialized and fused). Throws onnx::OnnxError naming the
   // node for anything it cannot run.
-  Plan(const dnnl::engine& engine, onnx::FusedGraph g);
+  Plan(const dnnl::engine& engine, onnx::FusedGraph g, PlanOptions options = {});
   ~Plan();
 
   const std::vector<int>& input_slots() const { return inputs_; }
@@ -82,6 +94,7 @@ class Plan {
   friend class PlanBuilder;
   friend class ExecContext;
   dnnl::engine engine_;
+  PlanOptions options_;
   onnx::Graph graph_;  // keeps the constants the slots point into
   std::vector<Slot> slots_;
   std::vector<Step> steps_;

@@ -449,6 +449,14 @@ void PlanBuilder::assign_buffers() {
   p_.arena_bytes_ = top;
 }
 
-Plan::Plan(const dnnl::engine& engine, FusedGraph g) : engine_(engine) { PlanBuilder(*this, std::move(g)).build(); }
+Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options) : engine_(engine), options_(options) {
+  PlanBuilder(*this, std::move(g)).build();
+}
+
+bool cpu_has_native_bf16() {
+  auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);  // ISA values are nested bit sets
+  return (isa & bf16) == bf16;
+}
 
 }  // namespace mrt::onednn
