@@ -36,6 +36,7 @@ import glob
 import os
 import statistics
 import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -319,16 +320,21 @@ def try_mrt(args, model_dir, files, iters, res):
 def staged_model_dir(args, name):
     """The directory mrt loads: the bench model itself, or for --precision
     other than fp32 a sibling whose model.yml asks the plugin for it (the
-    model file linked, not copied)."""
+    model file hard-linked; inputs are read from the original)."""
     src = os.path.join(args.bench_dir, name)
     if args.precision == "fp32":
         return src
     dst = os.path.join(args.bench_dir, "%s-%s" % (name, args.precision))
     os.makedirs(dst, exist_ok=True)
-    for entry in os.listdir(src):
+    # Hard links: the runtime refuses model files that resolve outside the
+    # model's directory, which a symlink would.
+    for entry in ("model.onnx",):
         link = os.path.join(dst, entry)
-        if entry != "model.yml" and not os.path.lexists(link):
-            os.symlink(os.path.join(src, entry), link)
+        if not os.path.lexists(link):
+            try:
+                os.link(os.path.join(src, entry), link)
+            except OSError:
+                shutil.copy(os.path.join(src, entry), link)
     with open(os.path.join(src, "model.yml")) as f:
         manifest = f.read()
     with open(os.path.join(dst, "model.yml"), "w") as f:
@@ -354,9 +360,9 @@ def bench_case(args, name, batch):
     """All rounds of one (model, batch); returns a result dict."""
     model_dir = staged_model_dir(args, name)
     model_path = os.path.join(args.bench_dir, name, "model.onnx")
-    files = input_files(model_dir, batch)
+    files = input_files(os.path.join(args.bench_dir, name), batch)
     if not files:
-        log("%s b%d: no %s/input_b%d/*.npy, skipped" % (name, batch, model_dir, batch))
+        log("%s b%d: no %s/input_b%d/*.npy, skipped" % (name, batch, os.path.join(args.bench_dir, name), batch))
         return None
     feeds = {k: np.load(v) for k, v in files.items()}
     res = {"model": name, "batch": batch, "flops": count_flops(model_path, feeds),
