@@ -78,8 +78,15 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   size_t fused = 0;
   int sum_slot = -1;
   std::vector<std::pair<int, int>> bargs;
+  // A result only other bfloat16 convolutions read is written in bfloat16
+  // (no float32 round trip between them); with residual adds or unfused
+  // post-ops it stays float32.
+  bool bf16_dst = compute == dt::bf16 &&
+                  std::none_of(post.begin(), post.end(), [](const PostOp& p) { return p.kind == PostOp::kAdd; }) &&
+                  only_bf16_convolutions_read(n.outputs[0]);
   auto make = [&](const dnnl::primitive_attr& attr, int sum) {
-    dnnl::memory::desc dst = sum >= 0 ? p_.slots_[sum].md : dnnl::memory::desc(to_dnnl(od), dt::f32, tag::any);
+    dnnl::memory::desc dst =
+        sum >= 0 ? p_.slots_[sum].md : dnnl::memory::desc(to_dnnl(od), bf16_dst ? dt::bf16 : dt::f32, tag::any);
     if (!transposed) {
       auto cd = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src,
                                                        any_w, bias_md, dst, s, d, pl, pr)
@@ -95,7 +102,12 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
     auto pd = dnnl::deconvolution_forward::primitive_desc(dd, attr, p_.engine_);
     return std::make_pair(dnnl::primitive(dnnl::deconvolution_forward(pd)), dnnl::primitive_desc_base(pd));
   };
-  auto [prim, pd] = with_post_ops(post, od, true, make, fused, sum_slot, bargs);
+  auto built = with_post_ops(post, od, true, make, fused, sum_slot, bargs);
+  if (bf16_dst && fused != post.size()) {  // the rest of the chain runs as float32 steps
+    bf16_dst = false;
+    built = with_post_ops(post, od, true, make, fused, sum_slot, bargs);
+  }
+  auto& [prim, pd] = built;
   int src_ready = in_layout(src, pd.query_md(dnnl::query::src_md), "conv_src");
   // Constant weights are reordered now, once; weights computed at run time
   // (rare: a node test, a weight-generating subgraph) by a reorder step.

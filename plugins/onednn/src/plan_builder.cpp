@@ -380,6 +380,23 @@ int PlanBuilder::binary_step(dnnl::algorithm alg, int a, int b, const Dims& out_
 // Finishes an anchor: the primitive was made with the first `fused`
 // post-ops; the rest run as their own steps; the result defines the
 // node's output.
+bool PlanBuilder::only_bf16_convolutions_read(const std::string& value) const {
+  const onnx::Graph& g = graph();
+  if (!p_.options_.bf16_convolutions || std::count(g.outputs.begin(), g.outputs.end(), value)) return false;
+  bool read = false;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const auto& po : post_ops_[i])
+      if (po.operand == value) return false;
+    const Node& c = g.nodes[i];
+    for (size_t k = 0; k < c.inputs.size(); ++k) {
+      if (c.inputs[k] != value) continue;
+      if (c.op_type != "Conv" || k != 0) return false;
+      read = true;
+    }
+  }
+  return read;
+}
+
 void PlanBuilder::finish_anchor(const Node& n, int out, const std::vector<PostOp>& post, size_t fused) {
   out = standalone_post_ops(out, post, fused, n.name);
   define(n.outputs[0], out);

@@ -141,6 +141,10 @@ class PlanBuilder {
   // node's output.
   void finish_anchor(const Node& n, int out, const std::vector<PostOp>& post, size_t fused);
 
+  // In bfloat16 mode: whether `value` is read only as the data input of
+  // convolutions (not a graph output, a post-op operand or any other input).
+  bool only_bf16_convolutions_read(const std::string& value) const;
+
   // Tries to make a primitive_desc with the first k post-ops, k from all
   // down to 0 (a post-op oneDNN cannot fuse here runs on its own).
   template <typename MakePd>
