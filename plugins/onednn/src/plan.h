@@ -59,9 +59,11 @@ class ExecContext;
 
 // How a plan computes (the model's `precision` option).
 struct PlanOptions {
-  // Convolutions read bfloat16 activations and weights and accumulate and
-  // write float32 (AMX / AVX512-BF16 kernels: several times the float32
-  // rate, ~3 significant digits per product). Everything else stays float32.
+  // Convolutions read bfloat16 activations and weights and accumulate in
+  // float32 (AMX / AVX512-BF16 kernels: several times the float32 rate, ~3
+  // significant digits per product); they write bfloat16 where only other
+  // convolutions read the result, float32 elsewhere. Everything else stays
+  // float32.
   bool bf16_convolutions = false;
 };
 

@@ -377,9 +377,6 @@ int PlanBuilder::binary_step(dnnl::algorithm alg, int a, int b, const Dims& out_
   return out;
 }
 
-// Finishes an anchor: the primitive was made with the first `fused`
-// post-ops; the rest run as their own steps; the result defines the
-// node's output.
 bool PlanBuilder::only_bf16_convolutions_read(const std::string& value) const {
   const onnx::Graph& g = graph();
   if (!p_.options_.bf16_convolutions || std::count(g.outputs.begin(), g.outputs.end(), value)) return false;
@@ -397,6 +394,9 @@ bool PlanBuilder::only_bf16_convolutions_read(const std::string& value) const {
   return read;
 }
 
+// Finishes an anchor: the primitive was made with the first `fused`
+// post-ops; the rest run as their own steps; the result defines the
+// node's output.
 void PlanBuilder::finish_anchor(const Node& n, int out, const std::vector<PostOp>& post, size_t fused) {
   out = standalone_post_ops(out, post, fused, n.name);
   define(n.outputs[0], out);
