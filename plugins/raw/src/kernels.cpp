@@ -194,7 +194,6 @@ MRT_MULTIVERSION float dot_bf16(const uint16_t* w, const float* x, size_t n) {
 // 4 weight rows × 4 activations: 16 independent accumulators, each load of
 // a weight or activation vector feeding four FMAs (prefill's micro-kernel;
 // on AVX-512 the 16 accumulators and 8 operands fit the 32 registers).
-
 MRT_MULTIVERSION void tile4x4_f32(const float* const* w, const float* x, size_t x_stride, size_t n, float* out,
                                   size_t out_stride) {
   // Written out by hand: the accumulators must live in registers, and -O2
