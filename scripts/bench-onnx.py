@@ -5,7 +5,7 @@
                           [--models resnet18,resnet50,mobilenetv2,bert]
                           [--batches 1,8] [--bench-dir /tmp/onnx-bench]
                           [--mrt build/vnode/mrt] [--markdown] [--ort-only]
-                          [--precision fp32|bf16]
+                          [--precision fp32|bf16] [--winograd on|off]
 
 Models come from `scripts/make-onnx-fixtures.py --bench-dir DIR` (called when
 DIR lacks one of them): DIR/<name>/model.onnx and input_b<B>/<input>.npy.
@@ -28,7 +28,9 @@ script's warm process. FLOPs count 2 x MACs of Conv,
 ConvTranspose, Gemm and MatMul from the shape-inferred graph; elementwise ops
 are ignored. --ort-only skips mrt (to try the script before the plugin exists).
 --precision bf16 runs mrt with the plugin's `precision: bf16` option (ORT stays
-float32); the error column is ‖mrt − ORT‖ / ‖ORT‖ on the benchmark input.
+float32); --winograd off with `winograd: off` (direct convolution kernels
+only, for comparison with the default). The error column is
+‖mrt − ORT‖ / ‖ORT‖ on the benchmark input.
 Needs numpy, onnx and onnxruntime (PyPI).
 """
 import argparse
@@ -312,14 +314,26 @@ def try_mrt(args, model_dir, files, iters, res):
         return None
 
 
+def plugin_options(args):
+    """The plugin options this run asks for (none: the bench model as it is)."""
+    opts = {}
+    if args.precision != "fp32":
+        opts["precision"] = args.precision
+    if args.winograd != "on":
+        opts["winograd"] = args.winograd
+    return opts
+
+
 def staged_model_dir(args, name):
-    """The directory mrt loads: the bench model itself, or for --precision
-    other than fp32 a sibling whose model.yml asks the plugin for it (the
-    model file hard-linked; inputs are read from the original)."""
+    """The directory mrt loads: the bench model itself, or when plugin
+    options are asked for (--precision, --winograd) a sibling whose
+    model.yml sets them (the model file hard-linked; inputs are read from
+    the original)."""
     src = os.path.join(args.bench_dir, name)
-    if args.precision == "fp32":
+    opts = plugin_options(args)
+    if not opts:
         return src
-    dst = os.path.join(args.bench_dir, "%s-%s" % (name, args.precision))
+    dst = os.path.join(args.bench_dir, name + "".join("-%s-%s" % kv for kv in sorted(opts.items())))
     os.makedirs(dst, exist_ok=True)
     # Hard links: the runtime refuses model files that resolve outside the
     # model's directory, which a symlink would.
@@ -333,7 +347,7 @@ def staged_model_dir(args, name):
     with open(os.path.join(src, "model.yml")) as f:
         manifest = f.read()
     with open(os.path.join(dst, "model.yml"), "w") as f:
-        f.write(manifest.rstrip("\n") + "\noptions: {precision: %s}\n" % args.precision)
+        f.write(manifest.rstrip("\n") + "\noptions: {%s}\n" % ", ".join("%s: %s" % kv for kv in sorted(opts.items())))
     return dst
 
 
@@ -457,6 +471,8 @@ def main():
     ap.add_argument("--plugin", default="onednn", help="mrt --plugin")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                     help="the plugin's precision option (ORT stays float32; the error column compares them)")
+    ap.add_argument("--winograd", default="on", choices=["on", "off"],
+                    help="the plugin's winograd option (off: direct convolution kernels only)")
     ap.add_argument("--ort-only", action="store_true", help="skip mrt (before the plugin exists)")
     ap.add_argument("--markdown", action="store_true", help="markdown tables for docs/performance.md")
     ap.add_argument("--clock-ghz", type=float, help="override the clock used for the peak")
@@ -485,8 +501,8 @@ def main():
                 results.append(r)
 
     lat, load = tables(results, peak)
-    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s precision=%s%s"
-              % (args.threads, args.rounds, args.iters, ort.__version__, args.plugin, args.precision,
+    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s precision=%s winograd=%s%s"
+              % (args.threads, args.rounds, args.iters, ort.__version__, args.plugin, args.precision, args.winograd,
                  " (ORT only)" if args.ort_only else ""))
     print(header + ("\n" if args.markdown else ""))
     print(peak_line + ("\n" if args.markdown else ""))

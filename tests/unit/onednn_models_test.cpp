@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "mrt/core/npy.h"
@@ -150,6 +151,63 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
   auto r = rt->infer(bad);
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find("option precision 'fp8' is not fp32 or bf16"), std::string::npos) << r.status().to_string();
+}
+
+// Whether /proc/cpuinfo lists AVX-512 (oneDNN's Winograd kernels need it).
+bool cpu_lists_avx512() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text.find(" avx512f") != std::string::npos;
+}
+
+// The ResNet fixture's 3x3 convolutions run as Winograd by default and as
+// direct convolutions with `winograd: off`: both within 1e-5 (relative L2)
+// of onnxruntime at batch 2 and 1, and on a CPU with AVX-512 not bitwise
+// equal (proof the default took the other kernels). A value other than on
+// or off is a load error naming it.
+TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
+  test::TempDir root;
+  test::stage_model(root, "onnx-resnet", "winograd", "cpu", "");
+  test::stage_model(root, "onnx-resnet", "direct", "cpu", "winograd: off");
+  test::stage_model(root, "onnx-resnet", "maybe", "cpu", "winograd: maybe");
+  RuntimeConfig c;
+  c.plugin_files = {MRT_ONEDNN_PLUGIN};
+  c.num_threads = 2;
+  ASSERT_TRUE(c.vfs.add_mount({"/models", root.path(), true}).is_ok());
+  auto created = Runtime::create(std::move(c));
+  ASSERT_TRUE(created);
+  auto rt = std::move(*created);
+  auto run = [&](const std::string& id, Tensor input) {
+    InferRequest req;
+    req.model_id = id;
+    req.tensors.push_back(std::move(input));
+    auto r = rt->infer(req);
+    EXPECT_TRUE(r) << id << ": " << r.status().to_string();
+    return r ? std::move(r->tensors[0]) : Tensor();
+  };
+  fs::path dir = models_dir() / "onnx-resnet";
+  Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
+  Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
+  for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, input.dims()[0]}, {1, 2}}) {
+    Tensor wino = run("winograd", rows(input, begin, end)), direct = run("direct", rows(input, begin, end));
+    double ew = test::relative_l2_error(wino, rows(want, begin, end));
+    double ed = test::relative_l2_error(direct, rows(want, begin, end));
+    EXPECT_LE(ew, 1e-5) << "Winograd, rows " << begin << "-" << end;
+    EXPECT_LE(ed, 1e-5) << "direct, rows " << begin << "-" << end;
+    ::testing::Test::RecordProperty("winograd_rel_l2_rows_" + std::to_string(begin), std::to_string(ew));
+    ::testing::Test::RecordProperty("direct_rel_l2_rows_" + std::to_string(begin), std::to_string(ed));
+    std::cout << "rows " << begin << "-" << end << ": Winograd rel L2 " << ew << ", direct " << ed << "\n";
+    if (cpu_lists_avx512()) {
+      ASSERT_EQ(wino.byte_size(), direct.byte_size());
+      EXPECT_NE(std::memcmp(wino.data(), direct.data(), wino.byte_size()), 0) << "winograd on and off gave identical bits";
+    }
+  }
+  InferRequest bad;
+  bad.model_id = "maybe";
+  bad.tensors.push_back(rows(input, 0, 1));
+  auto r = rt->infer(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("option winograd 'maybe' is not on or off"), std::string::npos) << r.status().to_string();
 }
 
 TEST(OnednnBackend, BadInputsGetClearErrorsAndServiceContinues) {

@@ -106,6 +106,9 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       m->options.bf16_convolutions = precision == "bf16" && onednn::cpu_has_native_bf16();
       if (precision == "bf16" && !m->options.bf16_convolutions)
         g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
+      std::string winograd = mrt_plugin::option(args, "winograd", "on");
+      if (winograd != "on" && winograd != "off") throw OnnxError("option winograd '" + winograd + "' is not on or off");
+      m->options.winograd = winograd == "on";
       MRT_Status* read_error = nullptr;
       m->graph = onnx::glue::load_graph(g_host, args->source, &read_error);
       if (read_error) return read_error;
@@ -124,7 +127,8 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       log_info("onednn: loaded " + std::string(file) + " (opset " + std::to_string(m->graph.opset) + ", " +
                std::to_string(m->graph.nodes.size()) + " nodes → " + std::to_string(entry->plan->num_primitives()) + " primitives + " +
                std::to_string(entry->plan->num_reference_steps()) + " host steps, " + std::to_string(entry->plan->fused_nodes()) +
-               " nodes fused, " + (m->options.bf16_convolutions ? "bf16" : "fp32") + " convolutions) in " + std::to_string(ms) +
+               " nodes fused, " + (m->options.bf16_convolutions ? "bf16" : "fp32") + " convolutions, " +
+               std::to_string(entry->plan->winograd_convolutions()) + " Winograd) in " + std::to_string(ms) +
                " ms (parse " + std::to_string(parse_ms) + " ms)");
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());

@@ -1,6 +1,7 @@
 // The plan builder's core: slots, steps, the op dispatch, post-op helpers
 // and the liveness-based arena (see plan_builder.h).
 #include "plan_builder.h"
+#include "winograd_weights.h"
 
 #include <algorithm>
 
@@ -149,11 +150,15 @@ int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::strin
     // Uninitialized: the reorder writes every byte (oneDNN zero-pads the
     // padded tail of blocked formats when memory is bound to a handle).
     HostTensor t(DType::kFloat, {static_cast<int64_t>((md.get_size() + 3) / 4)}, HostTensor::Uninitialized{});
-    dnnl::memory src(p_.slots_[s].md, p_.engine_, const_cast<void*>(p_.slots_[s].constant->raw()));
-    dnnl::memory dst(md, p_.engine_, t.raw());
-    dnnl::stream st(p_.engine_);
-    dnnl::reorder(src, dst).execute(st, src, dst);
-    st.wait();
+    const float* from = static_cast<const float*>(p_.slots_[s].constant->raw());
+    bool packed = p_.slots_[s].md == plain_md(p_.slots_[s].dims) && pack_winograd_weights(from, md, static_cast<float*>(t.raw()));
+    if (!packed) {
+      dnnl::memory src(p_.slots_[s].md, p_.engine_, const_cast<float*>(from));
+      dnnl::memory dst(md, p_.engine_, t.raw());
+      dnnl::stream st(p_.engine_);
+      dnnl::reorder(src, dst).execute(st, src, dst);
+      st.wait();
+    }
     int c = owned_constant(p_.slots_[s].name + "/" + why, std::move(t), md);
     p_.slots_[c].dims = p_.slots_[s].dims;
     return c;
