@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <thread>
 
@@ -28,17 +29,40 @@ using test::read_tolerance;
 using test::rows;
 using test::Tolerance;
 
+// A runtime with only the oneDNN plugin, serving the models under `root`.
+std::unique_ptr<Runtime> onednn_runtime(const fs::path& root, int threads = 2) {
+  RuntimeConfig c;
+  c.plugin_files = {MRT_ONEDNN_PLUGIN};
+  EXPECT_TRUE(c.vfs.add_mount({"/models", root, true}).is_ok());
+  c.num_threads = threads;
+  auto rt = Runtime::create(std::move(c));
+  EXPECT_TRUE(rt);
+  return rt ? std::move(*rt) : nullptr;
+}
+
+// The first output of model `id` on one input (empty, and a failure
+// recorded, when the call fails).
+Tensor first_output(Runtime& rt, const std::string& id, Tensor input) {
+  InferRequest req;
+  req.model_id = id;
+  req.tensors.push_back(std::move(input));
+  auto r = rt.infer(req);
+  EXPECT_TRUE(r) << id << ": " << r.status().to_string();
+  return r ? std::move(r->tensors[0]) : Tensor();
+}
+
+// Whether /proc/cpuinfo lists any of `flags` (e.g. " avx512f").
+bool cpu_lists(std::initializer_list<const char*> flags) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* f : flags)
+    if (text.find(f) != std::string::npos) return true;
+  return false;
+}
+
 class OnednnModels : public ::testing::TestWithParam<std::string> {
  protected:
-  static std::unique_ptr<Runtime> make(const fs::path& root, int threads = 2) {
-    RuntimeConfig c;
-    c.plugin_files = {MRT_ONEDNN_PLUGIN};
-    EXPECT_TRUE(c.vfs.add_mount({"/models", root, true}).is_ok());
-    c.num_threads = threads;
-    auto rt = Runtime::create(std::move(c));
-    EXPECT_TRUE(rt);
-    return std::move(*rt);
-  }
+  static std::unique_ptr<Runtime> make(const fs::path& root, int threads = 2) { return onednn_runtime(root, threads); }
   Result<InferResult> infer(Runtime& rt, const std::string& model, std::vector<Tensor> tensors) {
     InferRequest req;
     req.model_id = model;
@@ -92,14 +116,6 @@ TEST(OnednnBackend, ConcurrentCallsAtMixedBatchSizes) {
   EXPECT_EQ(test::concurrent_mixed_batches(*rt, "onnx-resnet", input, expected, tol, 4, 4), 16);
 }
 
-// Whether /proc/cpuinfo lists bfloat16 arithmetic (AVX512-BF16 or AMX-BF16),
-// i.e. whether `precision: bf16` really runs bfloat16 here.
-bool cpu_lists_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return text.find(" avx512_bf16") != std::string::npos || text.find(" amx_bf16") != std::string::npos;
-}
-
 // precision: bf16 runs the CNN fixtures' convolutions in bfloat16 (float32
 // accumulation) within a relative L2 error typical of bfloat16's 8-bit
 // mantissa (≤ 3e-2) of onnxruntime's float32 outputs, at batch 2 and 1;
@@ -114,21 +130,9 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
     test::stage_model(root, m, m + "-fp32", "cpu", "precision: fp32");
   }
   test::stage_model(root, "onnx-resnet", "fp8", "cpu", "precision: fp8");
-  RuntimeConfig c;
-  c.plugin_files = {MRT_ONEDNN_PLUGIN};
-  c.num_threads = 2;
-  ASSERT_TRUE(c.vfs.add_mount({"/models", root.path(), true}).is_ok());
-  auto created = Runtime::create(std::move(c));
-  ASSERT_TRUE(created);
-  auto rt = std::move(*created);
-  auto run = [&](const std::string& id, Tensor input) {
-    InferRequest req;
-    req.model_id = id;
-    req.tensors.push_back(std::move(input));
-    auto r = rt->infer(req);
-    EXPECT_TRUE(r) << id << ": " << r.status().to_string();
-    return r ? std::move(r->tensors[0]) : Tensor();
-  };
+  auto rt = onednn_runtime(root.path());
+  ASSERT_TRUE(rt);
+  auto run = [&](const std::string& id, Tensor input) { return first_output(*rt, id, std::move(input)); };
   for (const auto& m : models) {
     fs::path dir = models_dir() / m;
     Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
@@ -139,7 +143,8 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
       double e32 = test::relative_l2_error(full, rows(want, begin, end));
       EXPECT_LE(e16, 3e-2) << m << " rows " << begin << "-" << end;
       EXPECT_LE(e32, 1e-4) << m << " rows " << begin << "-" << end;
-      if (cpu_lists_bf16()) {
+      // bfloat16 arithmetic (AVX512-BF16 or AMX-BF16): bf16 really runs here.
+      if (cpu_lists({" avx512_bf16", " amx_bf16"})) {
         EXPECT_GT(e16, e32) << m << ": bf16 gave float32's result; did it run bfloat16?";
       }
       ::testing::Test::RecordProperty(m + "_bf16_rel_l2", std::to_string(e16));
@@ -153,13 +158,6 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
   EXPECT_NE(r.status().message().find("option precision 'fp8' is not fp32 or bf16"), std::string::npos) << r.status().to_string();
 }
 
-// Whether /proc/cpuinfo lists AVX-512 (oneDNN's Winograd kernels need it).
-bool cpu_lists_avx512() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return text.find(" avx512f") != std::string::npos;
-}
-
 // The ResNet fixture's 3x3 convolutions run as Winograd by default and as
 // direct convolutions with `winograd: off`: both within 1e-5 (relative L2)
 // of onnxruntime at batch 2 and 1, and on a CPU with AVX-512 not bitwise
@@ -170,21 +168,9 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
   test::stage_model(root, "onnx-resnet", "winograd", "cpu", "");
   test::stage_model(root, "onnx-resnet", "direct", "cpu", "winograd: off");
   test::stage_model(root, "onnx-resnet", "maybe", "cpu", "winograd: maybe");
-  RuntimeConfig c;
-  c.plugin_files = {MRT_ONEDNN_PLUGIN};
-  c.num_threads = 2;
-  ASSERT_TRUE(c.vfs.add_mount({"/models", root.path(), true}).is_ok());
-  auto created = Runtime::create(std::move(c));
-  ASSERT_TRUE(created);
-  auto rt = std::move(*created);
-  auto run = [&](const std::string& id, Tensor input) {
-    InferRequest req;
-    req.model_id = id;
-    req.tensors.push_back(std::move(input));
-    auto r = rt->infer(req);
-    EXPECT_TRUE(r) << id << ": " << r.status().to_string();
-    return r ? std::move(r->tensors[0]) : Tensor();
-  };
+  auto rt = onednn_runtime(root.path());
+  ASSERT_TRUE(rt);
+  auto run = [&](const std::string& id, Tensor input) { return first_output(*rt, id, std::move(input)); };
   fs::path dir = models_dir() / "onnx-resnet";
   Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
   Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
@@ -197,7 +183,7 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
     ::testing::Test::RecordProperty("winograd_rel_l2_rows_" + std::to_string(begin), std::to_string(ew));
     ::testing::Test::RecordProperty("direct_rel_l2_rows_" + std::to_string(begin), std::to_string(ed));
     std::cout << "rows " << begin << "-" << end << ": Winograd rel L2 " << ew << ", direct " << ed << "\n";
-    if (cpu_lists_avx512()) {
+    if (cpu_lists({" avx512f"})) {  // oneDNN's Winograd kernels need AVX-512
       ASSERT_EQ(wino.byte_size(), direct.byte_size());
       EXPECT_NE(std::memcmp(wino.data(), direct.data(), wino.byte_size()), 0) << "winograd on and off gave identical bits";
     }
