@@ -72,8 +72,8 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   // In bfloat16 mode the activation and weights are converted by the
   // reorders that bring them to the convolution's layout anyway.
   auto compute = p_.options_.bf16_convolutions && !transposed ? dt::bf16 : dt::f32;
-  // Winograd (oneDNN's F(2x2, 3x3) or F(4x4, 3x3), by batch) for the 3x3
-  // stride-1 float32 convolutions it serves: 1.2-2x the direct kernel here.
+  // Winograd (oneDNN's F(2x2, 3x3) or F(4x4, 3x3), by shape) for the 3x3
+  // stride-1 float32 convolutions it serves: 1.2-2.4x the direct kernel here.
   // It reads and writes nChw16c; the other convolutions keep the NHWC their
   // faster kernels prefer, with a reorder where the two meet.
   bool wino = p_.options_.winograd && compute == dt::f32 && !transposed && group == 1 && sp == 2 && kernel[0] == 3 &&
