@@ -5,11 +5,8 @@
 // fails the test rather than computing wrong results.
 #include "winograd_weights.h"
 
-#include <omp.h>
-
 #include <array>
 #include <cstdint>
-#include <vector>
 
 namespace mrt::onednn {
 namespace {
