@@ -79,6 +79,14 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   bool wino = p_.options_.winograd && compute == dt::f32 && !transposed && group == 1 && sp == 2 && kernel[0] == 3 &&
               kernel[1] == 3 && strides[0] == 1 && strides[1] == 1 && dil[0] == 1 && dil[1] == 1 && ic % 16 == 0 && oc % 16 == 0;
   dnnl::memory::desc any_src(to_dnnl(xd), compute, tag::any), any_w(wdims, compute, tag::any);
+  // A large-kernel image stem (ResNet's 7x7 on RGB: 1-4 input channels,
+  // float32) reads its plain NCHW input as it is: oneDNN's first-layer
+  // kernel takes NCHW and writes nChw16c, 5-45% faster at batch 8 than
+  // brgconv after a reorder to NHWC (6 of 6 back-to-back pairs). Not for
+  // 3x3 stems: MobileNetV2's depthwise consumer wants NHWC, and the
+  // reorder back cost more than the stem gained.
+  if (compute == dt::f32 && !transposed && group == 1 && sp == 2 && ic <= 4 && kernel[0] >= 5 && is_plain(src))
+    any_src = p_.slots_[src].md;
   dnnl::memory::desc bias_md;
   bool bias = !n.input(2).empty();
   if (bias) bias_md = dnnl::memory::desc({oc}, dt::f32, tag::a);
