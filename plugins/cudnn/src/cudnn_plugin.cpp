@@ -150,12 +150,8 @@ MRT_Status* model_load(MRT_PluginContext* ctx, const MRT_ModelLoadArgs* args, MR
     const char* file = g_host->source_primary_file(args->source);
     try {
       m->precision = parse_precision(option(args, "precision", "fp32"));
-      std::string layout = option(args, "layout", "auto");
-      if (layout != "auto" && layout != "nchw") throw OnnxError("option layout '" + layout + "' is not auto or nchw");
-      m->allow_nhwc = layout == "auto";
-      std::string graphs = option(args, "cuda_graphs", "true");
-      if (graphs != "true" && graphs != "false") throw OnnxError("option cuda_graphs '" + graphs + "' is not true or false");
-      m->options.cuda_graphs = graphs == "true";
+      m->allow_nhwc = onnx::glue::choice_option(args, "layout", {"auto", "nchw"}) == "auto";
+      m->options.cuda_graphs = onnx::glue::choice_option(args, "cuda_graphs", {"true", "false"}) == "true";
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, e.what());
     }

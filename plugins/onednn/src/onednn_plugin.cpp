@@ -101,14 +101,11 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     m->threads = std::max(1, args->num_threads);
     const char* file = g_host->source_primary_file(args->source);
     try {
-      std::string precision = mrt_plugin::option(args, "precision", "fp32");
-      if (precision != "fp32" && precision != "bf16") throw OnnxError("option precision '" + precision + "' is not fp32 or bf16");
+      std::string precision = onnx::glue::choice_option(args, "precision", {"fp32", "bf16"});
       m->options.bf16_convolutions = precision == "bf16" && onednn::cpu_has_native_bf16();
       if (precision == "bf16" && !m->options.bf16_convolutions)
         g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
-      std::string winograd = mrt_plugin::option(args, "winograd", "on");
-      if (winograd != "on" && winograd != "off") throw OnnxError("option winograd '" + winograd + "' is not on or off");
-      m->options.winograd = winograd == "on";
+      m->options.winograd = onnx::glue::choice_option(args, "winograd", {"on", "off"}) == "on";
       MRT_Status* read_error = nullptr;
       m->graph = onnx::glue::load_graph(g_host, args->source, &read_error);
       if (read_error) return read_error;

@@ -41,6 +41,18 @@ inline std::vector<IoInfo> io_infos(const Graph& g, const std::vector<std::strin
   return out;
 }
 
+// A model option with a fixed set of values (`values[0]` when absent); any
+// other value throws OnnxError naming the option, the value and the choices
+// ("option winograd 'maybe' is not on or off").
+inline std::string choice_option(const MRT_ModelLoadArgs* args, const char* key, const std::vector<std::string>& values) {
+  std::string v = mrt_plugin::option(args, key, values.front().c_str());
+  for (const auto& allowed : values)
+    if (v == allowed) return v;
+  std::string choices;
+  for (size_t i = 0; i < values.size(); ++i) choices += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + values[i];
+  throw OnnxError("option " + std::string(key) + " '" + v + "' is not " + choices);
+}
+
 // The declared input dims with every dynamic one as 1: what a model is
 // planned for at load.
 inline std::vector<Dims> load_dims(const std::vector<IoInfo>& inputs) {
