@@ -196,6 +196,42 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
   EXPECT_NE(r.status().message().find("option winograd 'maybe' is not on or off"), std::string::npos) << r.status().to_string();
 }
 
+// `batch_split` (auto by default, or off) through the plugin: the
+// MobileNetV2 fixture at batch 64 (its expanded tensors, 12 MiB at that
+// batch, outgrow any L2, so auto splits on any CPU; the core test
+// onednn_batch_split checks where) matches onnxruntime's rows either way.
+// Another value is a load error naming it.
+TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
+  test::TempDir root;
+  test::stage_model(root, "onnx-mobilenetv2", "auto", "cpu", "");
+  test::stage_model(root, "onnx-mobilenetv2", "whole", "cpu", "batch_split: off");
+  test::stage_model(root, "onnx-mobilenetv2", "maybe", "cpu", "batch_split: maybe");
+  auto rt = onednn_runtime(root.path());
+  ASSERT_TRUE(rt);
+  fs::path dir = models_dir() / "onnx-mobilenetv2";
+  Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
+  Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
+  const int64_t copies = 32;  // the two reference images, 64 in all
+  auto tile = [&](const Tensor& t) {
+    std::vector<int64_t> dims = t.dims();
+    dims[0] *= copies;
+    Tensor out = std::move(Tensor::zeros(t.name(), t.dtype(), dims).value());
+    for (int64_t i = 0; i < copies; ++i) std::memcpy(out.data() + i * t.byte_size(), t.data(), t.byte_size());
+    return out;
+  };
+  Tensor split = first_output(*rt, "auto", tile(input)), whole = first_output(*rt, "whole", tile(input));
+  double es = test::relative_l2_error(split, tile(want)), ew = test::relative_l2_error(whole, tile(want));
+  EXPECT_LE(es, 1e-5);
+  EXPECT_LE(ew, 1e-5);
+  std::cout << "batch 64: batch_split auto rel L2 " << es << ", off " << ew << "\n";
+  InferRequest bad;
+  bad.model_id = "maybe";
+  bad.tensors.push_back(rows(input, 0, 1));
+  auto r = rt->infer(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("option batch_split 'maybe' is not auto or off"), std::string::npos) << r.status().to_string();
+}
+
 TEST(OnednnBackend, BadInputsGetClearErrorsAndServiceContinues) {
   test::TempDir root;
   fs::copy(models_dir() / "onnx-resnet", root.path() / "resnet", fs::copy_options::recursive);

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "batch_split.h"
 #include "graph_passes.h"
 #include "onnx_loader.h"
 #include "plan.h"
@@ -59,7 +60,10 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
-    entry->plan = std::make_unique<onednn::Plan>(m.engine, onnx::plan_fusions(onnx::specialize(m.graph, named)), m.options);
+    entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
+    if (entry->plan->split_sub_batch())
+      log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +
+               "' " + std::to_string(entry->plan->split_sub_batch()) + " image(s) at a time");
     return entry;
   });
 }
@@ -106,6 +110,8 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       if (precision == "bf16" && !m->options.bf16_convolutions)
         g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
       m->options.winograd = onnx::glue::choice_option(args, "winograd", {"on", "off"}) == "on";
+      if (onnx::glue::choice_option(args, "batch_split", {"auto", "off"}) == "auto")
+        m->options.batch_split_cache_bytes = onednn::split_cache_bytes(m->threads);
       MRT_Status* read_error = nullptr;
       m->graph = onnx::glue::load_graph(g_host, args->source, &read_error);
       if (read_error) return read_error;

@@ -13,12 +13,18 @@ namespace mrt::onednn {
 Plan::~Plan() = default;
 
 size_t Plan::num_primitives() const {
-  size_t n = 0;
+  size_t n = prefix_ ? prefix_->num_primitives() : 0;
   for (const auto& s : steps_) n += s.kind == 0;
   return n;
 }
 
-size_t Plan::num_reference_steps() const { return steps_.size() - num_primitives(); }
+size_t Plan::num_reference_steps() const {
+  size_t n = prefix_ ? prefix_->num_reference_steps() : 0;
+  for (const auto& s : steps_) n += s.kind == 1;
+  return n;
+}
+
+int Plan::winograd_convolutions() const { return winograd_convolutions_ + (prefix_ ? prefix_->winograd_convolutions() : 0); }
 
 std::unique_ptr<ExecContext> Plan::make_context() const { return std::make_unique<ExecContext>(*this); }
 
@@ -34,6 +40,7 @@ void* aligned_alloc_or_throw(size_t bytes) {
 }  // namespace
 
 ExecContext::ExecContext(const Plan& plan) : plan_(plan), stream_(plan.engine_) {
+  if (plan.prefix_) prefix_ = std::make_unique<ExecContext>(*plan.prefix_);
   arena_ = aligned_alloc_or_throw(plan.arena_bytes_);
   scratchpad_ = aligned_alloc_or_throw(plan.scratchpad_bytes_);
   memories_.resize(plan.slots_.size());
@@ -67,7 +74,24 @@ void* ExecContext::data(int slot) {
 
 const void* ExecContext::data(int slot) const { return const_cast<ExecContext*>(this)->data(slot); }
 
+bool Plan::run_prefix(ExecContext& ctx, const std::function<bool()>& cancelled) const {
+  const Plan& pre = *prefix_;
+  ExecContext& pctx = *ctx.prefix_;
+  size_t cut_slice = pre.slots_[static_cast<size_t>(pre.outputs_[0])].bytes;
+  size_t chunks = slots_[static_cast<size_t>(cut_slot_)].bytes / cut_slice;
+  for (size_t c = 0; c < chunks; ++c) {
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      size_t slice = pre.slots_[static_cast<size_t>(pre.inputs_[i])].bytes;
+      std::memcpy(pctx.data(pre.inputs_[i]), static_cast<const char*>(ctx.data(inputs_[i])) + c * slice, slice);
+    }
+    if (!pre.run(pctx, cancelled)) return false;
+    std::memcpy(static_cast<char*>(ctx.data(cut_slot_)) + c * cut_slice, pctx.data(pre.outputs_[0]), cut_slice);
+  }
+  return true;
+}
+
 bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
+  if (prefix_ && !run_prefix(ctx, cancelled)) return false;
   for (size_t i = 0; i < steps_.size(); ++i) {
     if (cancelled && cancelled()) return false;
     const Step& st = steps_[i];

@@ -70,6 +70,19 @@ struct PlanOptions {
   // direct kernel on ResNet layers, outputs within ~1e-6 relative of the
   // direct kernels' (the `winograd` option; off: direct kernels only).
   bool winograd = true;
+  // Batch splitting (batch_split.h): a batch whose early tensors outgrow
+  // this many bytes runs its first layers in sub-batches that fit; 0 never
+  // splits (the `batch_split` option: auto sets the cores' L2, off 0).
+  size_t batch_split_cache_bytes = 0;
+};
+
+// How a plan meets another at a batch split: graph inputs read in a given
+// layout instead of plain row-major, graph outputs left in the strided
+// layout their producer wrote (both batch-outermost, so a sub-batch is a
+// contiguous slice).
+struct PlanBoundary {
+  std::map<std::string, dnnl::memory::desc> input_layouts;
+  bool strided_outputs = false;
 };
 
 // Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX);
@@ -80,19 +93,24 @@ class Plan {
  public:
   // Lowers `g` (specialized and fused). Throws onnx::OnnxError naming the
   // node for anything it cannot run.
-  Plan(const dnnl::engine& engine, onnx::FusedGraph g, PlanOptions options = {});
+  Plan(const dnnl::engine& engine, onnx::FusedGraph g, PlanOptions options = {}, const PlanBoundary& boundary = {});
   ~Plan();
 
   const std::vector<int>& input_slots() const { return inputs_; }
   const std::vector<int>& output_slots() const { return outputs_; }
   const Slot& slot(int i) const { return slots_[static_cast<size_t>(i)]; }
-  size_t arena_bytes() const { return arena_bytes_; }
-  size_t constant_bytes() const { return constant_bytes_; }
+  // Sizes, counts: a split plan's include its prefix's.
+  size_t arena_bytes() const { return arena_bytes_ + (prefix_ ? prefix_->arena_bytes() : 0); }
+  size_t constant_bytes() const { return constant_bytes_ + (prefix_ ? prefix_->constant_bytes() : 0); }
   size_t num_primitives() const;
   size_t num_reference_steps() const;
   int fused_nodes() const { return fused_nodes_; }
-  // Convolutions lowered to Winograd kernels.
-  int winograd_convolutions() const { return winograd_convolutions_; }
+  // Convolutions lowered to Winograd kernels (the prefix's included).
+  int winograd_convolutions() const;
+  // A split plan (batch_split.h): images per prefix run, and the value the
+  // prefix hands over; 0 and "" for a plan that runs the whole batch at once.
+  int64_t split_sub_batch() const { return prefix_ ? prefix_->slot(prefix_->inputs_[0]).dims[0] : 0; }
+  const std::string& split_cut() const { return split_cut_; }
 
   std::unique_ptr<ExecContext> make_context() const;
   // Runs every step; `cancelled` is polled between steps (true stops the
@@ -102,6 +120,10 @@ class Plan {
  private:
   friend class PlanBuilder;
   friend class ExecContext;
+  friend std::unique_ptr<Plan> build_plan(const dnnl::engine&, const onnx::Graph&, const std::map<std::string, Dims>&, const PlanOptions&);
+  // Runs the prefix once per sub-batch: input slices in, the cut value's
+  // slices out into this plan's cut slot.
+  bool run_prefix(ExecContext& ctx, const std::function<bool()>& cancelled) const;
   dnnl::engine engine_;
   PlanOptions options_;
   onnx::Graph graph_;  // keeps the constants the slots point into
@@ -114,6 +136,12 @@ class Plan {
   size_t constant_bytes_ = 0;
   int fused_nodes_ = 0;
   int winograd_convolutions_ = 0;
+  // Split plans: the prefix, the slot its output fills here, and the name
+  // of that value. inputs_ are then full-batch staging slots the prefix
+  // reads its slices from.
+  std::unique_ptr<Plan> prefix_;
+  int cut_slot_ = -1;
+  std::string split_cut_;
 };
 
 // Per-call state: the activation arena and the memory objects over it.
@@ -135,6 +163,7 @@ class ExecContext {
   std::vector<dnnl::memory> memories_;                       // per slot (float32 slots)
   std::vector<std::unordered_map<int, dnnl::memory>> args_;  // per primitive step
   dnnl::stream stream_;
+  std::unique_ptr<ExecContext> prefix_;  // a split plan's prefix context
 };
 
 // Specializes, fuses, plans and runs `g` once on `inputs` (one per graph

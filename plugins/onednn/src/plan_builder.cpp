@@ -1,6 +1,7 @@
 // The plan builder's core: slots, steps, the op dispatch, post-op helpers
 // and the liveness-based arena (see plan_builder.h).
 #include "plan_builder.h"
+#include "batch_split.h"
 #include "winograd_weights.h"
 
 #include <algorithm>
@@ -56,7 +57,11 @@ void PlanBuilder::build() {
   }
   for (const auto& name : g.inputs) {
     const auto& t = g.types.at(name);
-    int s = new_slot(name, t.dtype, t.dims, t.dtype == DType::kFloat ? plain_md(t.dims) : dnnl::memory::desc());
+    auto layout = boundary_.input_layouts.find(name);
+    dnnl::memory::desc md = t.dtype != DType::kFloat ? dnnl::memory::desc()
+                            : layout != boundary_.input_layouts.end() ? layout->second
+                                                                     : plain_md(t.dims);
+    int s = new_slot(name, t.dtype, t.dims, md);
     values_[name] = s;
     p_.inputs_.push_back(s);
   }
@@ -74,7 +79,7 @@ void PlanBuilder::build() {
   }
   for (const auto& name : g.outputs) {
     int s = value(name);
-    if (p_.slots_[s].dtype == DType::kFloat) s = plain(s);
+    if (p_.slots_[s].dtype == DType::kFloat && !(boundary_.strided_outputs && is_batch_strided(p_.slots_[s].md))) s = plain(s);
     p_.outputs_.push_back(s);
   }
   assign_buffers();
@@ -471,8 +476,9 @@ void PlanBuilder::assign_buffers() {
   p_.arena_bytes_ = top;
 }
 
-Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options) : engine_(engine), options_(options) {
-  PlanBuilder(*this, std::move(g)).build();
+Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options, const PlanBoundary& boundary)
+    : engine_(engine), options_(options) {
+  PlanBuilder(*this, std::move(g), boundary).build();
 }
 
 bool cpu_has_native_bf16() {

@@ -44,7 +44,7 @@ std::vector<Eltwise> eltwise_for(const std::string& op, float alpha, float beta)
 
 class PlanBuilder {
  public:
-  PlanBuilder(Plan& plan, FusedGraph fg) : p_(plan), post_ops_(std::move(fg.post_ops)) {
+  PlanBuilder(Plan& plan, FusedGraph fg, PlanBoundary boundary) : p_(plan), boundary_(std::move(boundary)), post_ops_(std::move(fg.post_ops)) {
     p_.graph_ = std::move(fg.graph);
     p_.fused_nodes_ = fg.fused_nodes;
   }
@@ -53,6 +53,7 @@ class PlanBuilder {
 
  private:
   Plan& p_;
+  PlanBoundary boundary_;
   std::vector<std::vector<PostOp>> post_ops_;
   std::map<std::string, int> values_;      // ONNX value → slot
   std::map<int, int> plain_of_;            // slot → its plain-layout copy

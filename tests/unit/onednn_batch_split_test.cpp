@@ -1,0 +1,222 @@
+// Batch splitting in the oneDNN plugin (plugins/onednn/src/batch_split.*):
+// where the cut goes (only past a depthwise convolution, never past an op
+// that mixes images, only with at least 4 prefix runs), that a split plan
+// computes what the whole-batch plan computes and what onnxruntime computed
+// for the MobileNetV2 fixture, and which oneDNN layouts a sub-batch can be
+// handed over in.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "batch_split.h"
+#include "mrt/core/npy.h"
+#include "onnx_loader.h"
+
+namespace mrt::onednn {
+namespace {
+
+namespace fs = std::filesystem;
+using onnx::HostTensor;
+
+fs::path fixture(const std::string& model) { return fs::path(MRT_SOURCE_ROOT) / "tests" / "fixtures" / "models" / model; }
+
+onnx::Graph load_fixture(const std::string& model) {
+  std::ifstream in(fixture(model) / "model.onnx", std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  std::string s = bytes.str();
+  return onnx::load_onnx(s.data(), s.size(), [](const std::string& p) -> std::vector<char> { throw onnx::OnnxError("no side file " + p); });
+}
+
+std::vector<float> read_floats(const fs::path& npy) {
+  auto t = read_npy(npy, "t");
+  EXPECT_TRUE(t) << npy;
+  if (!t) return {};
+  std::vector<float> out(t->byte_size() / sizeof(float));
+  std::memcpy(out.data(), t->data(), out.size() * sizeof(float));
+  return out;
+}
+
+// `v` repeated `times` times (a batch made of copies of the reference rows).
+std::vector<float> tiled(const std::vector<float>& v, int times) {
+  std::vector<float> out;
+  for (int i = 0; i < times; ++i) out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+// Runs `plan` on one float input; returns its first output.
+std::vector<float> run(const Plan& plan, const std::vector<float>& input) {
+  auto ctx = plan.make_context();
+  int in = plan.input_slots()[0];
+  EXPECT_EQ(plan.slot(in).bytes, input.size() * sizeof(float));
+  std::memcpy(ctx->data(in), input.data(), plan.slot(in).bytes);
+  EXPECT_TRUE(plan.run(*ctx, nullptr));
+  int out = plan.output_slots()[0];
+  const float* p = static_cast<const float*>(ctx->data(out));
+  return std::vector<float>(p, p + plan.slot(out).bytes / sizeof(float));
+}
+
+double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    den += double(want[i]) * want[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+PlanOptions split_at(size_t cache_bytes) {
+  PlanOptions o;
+  o.batch_split_cache_bytes = cache_bytes;
+  return o;
+}
+
+// The MobileNetV2 fixture (64x64 inputs) at batch 4 with a 128 KiB cache:
+// its expanded 32x32 tensors (384 KiB an image) outgrow it, so the first
+// blocks run one image at a time. Split and whole-batch plans agree with
+// each other and with onnxruntime within 1e-5 relative L2 (the fixture's
+// float32 tolerance; oneDNN may pick other kernels for 1 and 4 images,
+// which order the sums differently).
+TEST(BatchSplit, MobileNetSplitMatchesWholeBatchAndOnnxruntime) {
+  onnx::Graph g = load_fixture("onnx-mobilenetv2");
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  std::vector<float> input = tiled(read_floats(fixture("onnx-mobilenetv2") / "reference" / "inputs" / "input.npy"), 2);
+  std::vector<float> want = tiled(read_floats(fixture("onnx-mobilenetv2") / "reference" / "outputs" / "logits.npy"), 2);
+  std::map<std::string, onnx::Dims> dims = {{"input", {4, 3, 64, 64}}};
+
+  auto split = find_batch_split(onnx::specialize(g, dims), 128 << 10);
+  ASSERT_TRUE(split);
+  EXPECT_EQ(split->sub_batch, 1);
+  EXPECT_GT(split->prefix_nodes, 0u);
+  auto split_plan = build_plan(eng, g, dims, split_at(128 << 10));
+  auto whole_plan = build_plan(eng, g, dims, split_at(0));
+  EXPECT_EQ(split_plan->split_sub_batch(), 1);
+  EXPECT_EQ(split_plan->split_cut(), split->cut);
+  EXPECT_EQ(whole_plan->split_sub_batch(), 0);
+  EXPECT_EQ(split_plan->num_primitives() > 0, true);
+  std::vector<float> got_split = run(*split_plan, input), got_whole = run(*whole_plan, input);
+  double e_split = relative_l2(got_split, want), e_whole = relative_l2(got_whole, want), e_between = relative_l2(got_split, got_whole);
+  EXPECT_LE(e_split, 1e-5);
+  EXPECT_LE(e_whole, 1e-5);
+  EXPECT_LE(e_between, 1e-5);
+  std::cout << "cut after '" << split->cut << "' (" << split->prefix_nodes << " nodes): split rel L2 " << e_split << ", whole "
+            << e_whole << ", between " << e_between << "\n";
+  // Each image's logits land in its own row: the rows of the two copies match.
+  for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(got_split[i], got_split[i + 20], 1e-5f) << i;
+  // A second run on the same context gives the same bits (the prefix
+  // context is reused per sub-batch, nothing left over from the last run).
+  auto ctx = split_plan->make_context();
+  std::vector<float> again = run(*split_plan, input);
+  EXPECT_EQ(std::memcmp(again.data(), got_split.data(), again.size() * sizeof(float)), 0);
+}
+
+TEST(BatchSplit, DenseCnnAndFewPrefixRunsStayWhole) {
+  onnx::Graph resnet = load_fixture("onnx-resnet");
+  // No depthwise convolution: dense convolutions are bound by arithmetic,
+  // and splitting measured 0.88-1.01x on ResNets.
+  EXPECT_FALSE(find_batch_split(onnx::specialize(resnet, {{"input", {8, 3, 64, 64}}}), 128 << 10));
+  onnx::Graph mobilenet = load_fixture("onnx-mobilenetv2");
+  // Fewer than 4 prefix runs: batches 2 and 3 at one image per run, or 8
+  // at 4 images per run (a cache that holds 4 images' largest tensor).
+  EXPECT_FALSE(find_batch_split(onnx::specialize(mobilenet, {{"input", {2, 3, 64, 64}}}), 128 << 10));
+  EXPECT_FALSE(find_batch_split(onnx::specialize(mobilenet, {{"input", {3, 3, 64, 64}}}), 128 << 10));
+  EXPECT_FALSE(find_batch_split(onnx::specialize(mobilenet, {{"input", {8, 3, 64, 64}}}), 4 * 192 << 10));
+  // Everything fits the cache at full batch: nothing to gain.
+  EXPECT_FALSE(find_batch_split(onnx::specialize(mobilenet, {{"input", {8, 3, 64, 64}}}), 64 << 20));
+  auto at8 = find_batch_split(onnx::specialize(mobilenet, {{"input", {8, 3, 64, 64}}}), 2 * 192 << 10);
+  ASSERT_TRUE(at8);
+  EXPECT_EQ(at8->sub_batch, 2);
+}
+
+onnx::Attribute ints(std::vector<int64_t> v) {
+  onnx::Attribute a;
+  a.kind = onnx::Attribute::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+onnx::Attribute one_int(int64_t v) {
+  onnx::Attribute a;
+  a.kind = onnx::Attribute::kInt;
+  a.i = v;
+  return a;
+}
+
+HostTensor weights(onnx::Dims dims) {
+  HostTensor t(onnx::DType::kFloat, dims);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = std::sin(0.7f * static_cast<float>(i));
+  return t;
+}
+
+// X[n,8,16,16] → depthwise Conv (x4 channels) → Relu → 1x1 Conv to 2
+// channels → Transpose(1,0,2,3), which mixes images; `transpose_first`
+// puts the Transpose before everything instead.
+onnx::Graph mixing_graph(bool transpose_first) {
+  onnx::Graph g;
+  g.opset = 13;
+  g.inputs = {"X"};
+  g.outputs = {"T"};
+  g.types["X"] = {onnx::DType::kFloat, {-1, 8, 16, 16}};
+  g.constants["W1"] = weights({32, 1, 3, 3});
+  g.constants["W2"] = weights({2, 32, 1, 1});
+  for (const char* w : {"W1", "W2"}) g.types[w] = {onnx::DType::kFloat, g.constants[w].dims()};
+  onnx::Node dw{"Conv", "dw", "", {"X", "W1"}, {"Y"}, {}};
+  dw.attrs["group"] = one_int(8);
+  dw.attrs["pads"] = ints({1, 1, 1, 1});
+  dw.attrs["kernel_shape"] = ints({3, 3});
+  onnx::Node relu{"Relu", "relu", "", {"Y"}, {"R"}, {}};
+  onnx::Node pw{"Conv", "pw", "", {"R", "W2"}, {"Z"}, {}};
+  onnx::Node tr{"Transpose", "mix", "", {"Z"}, {"T"}, {}};
+  tr.attrs["perm"] = ints({1, 0, 2, 3});
+  if (transpose_first) {
+    tr.inputs = {"X"};
+    tr.outputs = {"X2"};
+    dw.inputs[0] = "X2";
+    pw.outputs = {"T"};
+    g.nodes = {tr, dw, relu, pw};
+  } else {
+    g.nodes = {dw, relu, pw, tr};
+  }
+  return g;
+}
+
+// The prefix ends before the Transpose; the cut is the small 2-channel
+// tensor (not the 32-channel one, which would itself outgrow the cache, nor
+// the depthwise output its Relu is fused into); the split result is the
+// whole-batch one. A Transpose first leaves nothing to split.
+TEST(BatchSplit, PrefixStopsAtAnOpThatMixesImages) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  onnx::Graph g = mixing_graph(false);
+  std::map<std::string, onnx::Dims> dims = {{"X", {8, 8, 16, 16}}};
+  auto split = find_batch_split(onnx::specialize(g, dims), 64 << 10);
+  ASSERT_TRUE(split);
+  EXPECT_EQ(split->prefix_nodes, 3u);
+  EXPECT_EQ(split->cut, "Z");
+  EXPECT_EQ(split->sub_batch, 2);  // 64 KiB holds two images' 32 KiB depthwise output
+  std::vector<float> input(8 * 8 * 16 * 16);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = std::cos(0.013f * static_cast<float>(i));
+  auto split_plan = build_plan(eng, g, dims, split_at(64 << 10));
+  auto whole_plan = build_plan(eng, g, dims, split_at(0));
+  ASSERT_EQ(split_plan->split_sub_batch(), 2);
+  EXPECT_LE(relative_l2(run(*split_plan, input), run(*whole_plan, input)), 1e-6);
+  EXPECT_FALSE(find_batch_split(onnx::specialize(mixing_graph(true), {{"X", {8, 8, 16, 16}}}), 64 << 10));
+}
+
+TEST(BatchSplit, HandsOverOnlyBatchOutermostStridedLayouts) {
+  using tag = dnnl::memory::format_tag;
+  using dt = dnnl::memory::data_type;
+  dnnl::memory::dims d{4, 32, 7, 7};
+  EXPECT_TRUE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::nchw)));
+  EXPECT_TRUE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::nhwc)));
+  EXPECT_FALSE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::nChw16c)));  // inner blocks
+  EXPECT_FALSE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::chwn)));      // batch innermost
+  EXPECT_FALSE(is_batch_strided(dnnl::memory::desc({4, 20, 7, 7}, dt::f32, tag::nChw16c)));  // padded channels
+}
+
+}  // namespace
+}  // namespace mrt::onednn
