@@ -13,7 +13,7 @@
 
 #include "batch_split.h"
 #include "mrt/core/npy.h"
-#include "onnx_loader.h"
+#include "onednn_plan_support.h"
 
 namespace mrt::onednn {
 namespace {
@@ -21,15 +21,9 @@ namespace {
 namespace fs = std::filesystem;
 using onnx::HostTensor;
 
-fs::path fixture(const std::string& model) { return fs::path(MRT_SOURCE_ROOT) / "tests" / "fixtures" / "models" / model; }
-
-onnx::Graph load_fixture(const std::string& model) {
-  std::ifstream in(fixture(model) / "model.onnx", std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  std::string s = bytes.str();
-  return onnx::load_onnx(s.data(), s.size(), [](const std::string& p) -> std::vector<char> { throw onnx::OnnxError("no side file " + p); });
-}
+using test::fixture_dir;
+using test::load_fixture_graph;
+using test::run_plan;
 
 std::vector<float> read_floats(const fs::path& npy) {
   auto t = read_npy(npy, "t");
@@ -45,18 +39,6 @@ std::vector<float> tiled(const std::vector<float>& v, int times) {
   std::vector<float> out;
   for (int i = 0; i < times; ++i) out.insert(out.end(), v.begin(), v.end());
   return out;
-}
-
-// Runs `plan` on one float input; returns its first output.
-std::vector<float> run(const Plan& plan, const std::vector<float>& input) {
-  auto ctx = plan.make_context();
-  int in = plan.input_slots()[0];
-  EXPECT_EQ(plan.slot(in).bytes, input.size() * sizeof(float));
-  std::memcpy(ctx->data(in), input.data(), plan.slot(in).bytes);
-  EXPECT_TRUE(plan.run(*ctx, nullptr));
-  int out = plan.output_slots()[0];
-  const float* p = static_cast<const float*>(ctx->data(out));
-  return std::vector<float>(p, p + plan.slot(out).bytes / sizeof(float));
 }
 
 double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
@@ -82,10 +64,10 @@ PlanOptions split_at(size_t cache_bytes) {
 // float32 tolerance; oneDNN may pick other kernels for 1 and 4 images,
 // which order the sums differently).
 TEST(BatchSplit, MobileNetSplitMatchesWholeBatchAndOnnxruntime) {
-  onnx::Graph g = load_fixture("onnx-mobilenetv2");
+  onnx::Graph g = load_fixture_graph("onnx-mobilenetv2");
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  std::vector<float> input = tiled(read_floats(fixture("onnx-mobilenetv2") / "reference" / "inputs" / "input.npy"), 2);
-  std::vector<float> want = tiled(read_floats(fixture("onnx-mobilenetv2") / "reference" / "outputs" / "logits.npy"), 2);
+  std::vector<float> input = tiled(read_floats(fixture_dir("onnx-mobilenetv2") / "reference" / "inputs" / "input.npy"), 2);
+  std::vector<float> want = tiled(read_floats(fixture_dir("onnx-mobilenetv2") / "reference" / "outputs" / "logits.npy"), 2);
   std::map<std::string, onnx::Dims> dims = {{"input", {4, 3, 64, 64}}};
 
   auto split = find_batch_split(onnx::specialize(g, dims), 128 << 10);
@@ -98,7 +80,7 @@ TEST(BatchSplit, MobileNetSplitMatchesWholeBatchAndOnnxruntime) {
   EXPECT_EQ(split_plan->split_cut(), split->cut);
   EXPECT_EQ(whole_plan->split_sub_batch(), 0);
   EXPECT_EQ(split_plan->num_primitives() > 0, true);
-  std::vector<float> got_split = run(*split_plan, input), got_whole = run(*whole_plan, input);
+  std::vector<float> got_split = run_plan(*split_plan, input), got_whole = run_plan(*whole_plan, input);
   double e_split = relative_l2(got_split, want), e_whole = relative_l2(got_whole, want), e_between = relative_l2(got_split, got_whole);
   EXPECT_LE(e_split, 1e-5);
   EXPECT_LE(e_whole, 1e-5);
@@ -110,16 +92,16 @@ TEST(BatchSplit, MobileNetSplitMatchesWholeBatchAndOnnxruntime) {
   // A second run on the same context gives the same bits (the prefix
   // context is reused per sub-batch, nothing left over from the last run).
   auto ctx = split_plan->make_context();
-  std::vector<float> again = run(*split_plan, input);
+  std::vector<float> again = run_plan(*split_plan, input);
   EXPECT_EQ(std::memcmp(again.data(), got_split.data(), again.size() * sizeof(float)), 0);
 }
 
 TEST(BatchSplit, DenseCnnAndFewPrefixRunsStayWhole) {
-  onnx::Graph resnet = load_fixture("onnx-resnet");
+  onnx::Graph resnet = load_fixture_graph("onnx-resnet");
   // No depthwise convolution: dense convolutions are bound by arithmetic,
   // and splitting measured 0.88-1.01x on ResNets.
   EXPECT_FALSE(find_batch_split(onnx::specialize(resnet, {{"input", {8, 3, 64, 64}}}), 128 << 10));
-  onnx::Graph mobilenet = load_fixture("onnx-mobilenetv2");
+  onnx::Graph mobilenet = load_fixture_graph("onnx-mobilenetv2");
   // Fewer than 4 prefix runs: batches 2 and 3 at one image per run, or 8
   // at 4 images per run (a cache that holds 4 images' largest tensor).
   EXPECT_FALSE(find_batch_split(onnx::specialize(mobilenet, {{"input", {2, 3, 64, 64}}}), 128 << 10));
@@ -203,7 +185,7 @@ TEST(BatchSplit, PrefixStopsAtAnOpThatMixesImages) {
   auto split_plan = build_plan(eng, g, dims, split_at(64 << 10));
   auto whole_plan = build_plan(eng, g, dims, split_at(0));
   ASSERT_EQ(split_plan->split_sub_batch(), 2);
-  EXPECT_LE(relative_l2(run(*split_plan, input), run(*whole_plan, input)), 1e-6);
+  EXPECT_LE(relative_l2(run_plan(*split_plan, input), run_plan(*whole_plan, input)), 1e-6);
   EXPECT_FALSE(find_batch_split(onnx::specialize(mixing_graph(true), {{"X", {8, 8, 16, 16}}}), 64 << 10));
 }
 

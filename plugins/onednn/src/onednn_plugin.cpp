@@ -110,6 +110,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       if (precision == "bf16" && !m->options.bf16_convolutions)
         g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
       m->options.winograd = onnx::glue::choice_option(args, "winograd", {"on", "off"}) == "on";
+      m->options.weight_cache = std::make_shared<onednn::WeightCache>();
       if (onnx::glue::choice_option(args, "batch_split", {"auto", "off"}) == "auto")
         m->options.batch_split_cache_bytes = onednn::split_cache_bytes(m->threads);
       MRT_Status* read_error = nullptr;

@@ -46,7 +46,7 @@ ExecContext::ExecContext(const Plan& plan) : plan_(plan), stream_(plan.engine_) 
   memories_.resize(plan.slots_.size());
   for (size_t i = 0; i < plan.slots_.size(); ++i) {
     const Slot& s = plan.slots_[i];
-    if (s.dtype != DType::kFloat) continue;
+    if (s.dtype != DType::kFloat || s.released) continue;
     memories_[i] = dnnl::memory(s.md, plan.engine_, data(static_cast<int>(i)));
   }
   dnnl::memory scratch;

@@ -18,6 +18,7 @@
 
 #include "graph_passes.h"
 #include "ir.h"
+#include "weight_cache.h"
 
 namespace mrt::onednn {
 
@@ -35,6 +36,7 @@ struct Slot {
   int buffer = -1;                  // arena buffer; -1 for constants
   const HostTensor* constant = nullptr;
   std::shared_ptr<HostTensor> owned;  // constants the plan made (reordered weights, scaled biases)
+  bool released = false;  // a constant no step reads, its bytes let go after planning
 };
 
 struct PrimitiveStep {
@@ -74,6 +76,9 @@ struct PlanOptions {
   // this many bytes runs its first layers in sub-batches that fit; 0 never
   // splits (the `batch_split` option: auto sets the cores' L2, off 0).
   size_t batch_split_cache_bytes = 0;
+  // Packed weights shared with the model's other plans (null: this plan
+  // packs its own).
+  std::shared_ptr<WeightCache> weight_cache;
 };
 
 // How a plan meets another at a batch split: graph inputs read in a given

@@ -5,6 +5,7 @@
 #include "winograd_weights.h"
 
 #include <algorithm>
+#include <set>
 
 #include "ops.h"
 
@@ -82,7 +83,32 @@ void PlanBuilder::build() {
     if (p_.slots_[s].dtype == DType::kFloat && !(boundary_.strided_outputs && is_batch_strided(p_.slots_[s].md))) s = plain(s);
     p_.outputs_.push_back(s);
   }
+  release_unread_constants();
   assign_buffers();
+}
+
+// Constant slots no step reads (a weight in the layout it came in, once its
+// reordered copy exists) let go of their bytes, and the constant bytes
+// counted are the ones the steps keep.
+void PlanBuilder::release_unread_constants() {
+  std::set<int> read(p_.inputs_.begin(), p_.inputs_.end());
+  read.insert(p_.outputs_.begin(), p_.outputs_.end());
+  for (const auto& r : step_reads_) read.insert(r.begin(), r.end());
+  for (const auto& st : p_.steps_)
+    if (st.kind == 1) read.insert(st.ref.inputs.begin(), st.ref.inputs.end());
+  std::set<const void*> kept;
+  p_.constant_bytes_ = 0;
+  for (size_t i = 0; i < p_.slots_.size(); ++i) {
+    Slot& sl = p_.slots_[i];
+    if (!sl.constant) continue;
+    if (!read.count(static_cast<int>(i))) {
+      sl.constant = nullptr;
+      sl.owned.reset();
+      sl.released = true;
+    } else if (sl.owned && kept.insert(sl.constant->raw()).second) {
+      p_.constant_bytes_ += sl.constant->bytes();
+    }
+  }
 }
 
 // --- slots -----------------------------------------------------------------
@@ -113,7 +139,10 @@ int PlanBuilder::constant_slot(const std::string& name, const HostTensor& t) {
 }
 
 int PlanBuilder::owned_constant(const std::string& name, HostTensor t, const dnnl::memory::desc& md) {
-  auto holder = std::make_shared<HostTensor>(std::move(t));
+  return owned_constant(name, std::make_shared<HostTensor>(std::move(t)), md);
+}
+
+int PlanBuilder::owned_constant(const std::string& name, std::shared_ptr<HostTensor> holder, const dnnl::memory::desc& md) {
   int s = new_slot(name, DType::kFloat, holder->dims(), md);
   p_.slots_[s].constant = holder.get();
   p_.slots_[s].owned = holder;
@@ -152,19 +181,25 @@ int PlanBuilder::plain(int s) {
 int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::string& why) {
   if (p_.slots_[s].md == md) return s;
   if (p_.slots_[s].constant) {
-    // Uninitialized: the reorder writes every byte (oneDNN zero-pads the
-    // padded tail of blocked formats when memory is bound to a handle).
-    HostTensor t(DType::kFloat, {static_cast<int64_t>((md.get_size() + 3) / 4)}, HostTensor::Uninitialized{});
-    const float* from = static_cast<const float*>(p_.slots_[s].constant->raw());
-    bool packed = p_.slots_[s].md == plain_md(p_.slots_[s].dims) && pack_winograd_weights(from, md, static_cast<float*>(t.raw()));
-    if (!packed) {
-      dnnl::memory src(p_.slots_[s].md, p_.engine_, const_cast<float*>(from));
-      dnnl::memory dst(md, p_.engine_, t.raw());
-      dnnl::stream st(p_.engine_);
-      dnnl::reorder(src, dst).execute(st, src, dst);
-      st.wait();
-    }
-    int c = owned_constant(p_.slots_[s].name + "/" + why, std::move(t), md);
+    const Slot& src = p_.slots_[s];
+    auto pack = [&] {
+      // Uninitialized: the reorder writes every byte (oneDNN zero-pads the
+      // padded tail of blocked formats when memory is bound to a handle).
+      HostTensor t(DType::kFloat, {static_cast<int64_t>((md.get_size() + 3) / 4)}, HostTensor::Uninitialized{});
+      const float* from = static_cast<const float*>(src.constant->raw());
+      bool packed = src.md == plain_md(src.dims) && pack_winograd_weights(from, md, static_cast<float*>(t.raw()));
+      if (!packed) {
+        dnnl::memory sm(src.md, p_.engine_, const_cast<float*>(from));
+        dnnl::memory dm(md, p_.engine_, t.raw());
+        dnnl::stream st(p_.engine_);
+        dnnl::reorder(sm, dm).execute(st, sm, dm);
+        st.wait();
+      }
+      return t;
+    };
+    std::shared_ptr<HostTensor> packed =
+        p_.options_.weight_cache ? p_.options_.weight_cache->get(*src.constant, src.md, md, pack) : std::make_shared<HostTensor>(pack());
+    int c = owned_constant(src.name + "/" + why, std::move(packed), md);
     p_.slots_[c].dims = p_.slots_[s].dims;
     return c;
   }
@@ -421,7 +456,7 @@ void PlanBuilder::assign_buffers() {
   std::vector<long> first(n_slots, -1), last(n_slots, -1);
   auto touch = [&](int s, long step) {
     int r = root(s);
-    if (p_.slots_[r].constant) return;
+    if (p_.slots_[r].constant || p_.slots_[r].released) return;
     if (first[r] < 0) first[r] = step;
     last[r] = std::max(last[r], step);
   };
@@ -469,7 +504,7 @@ void PlanBuilder::assign_buffers() {
   p_.buffer_offsets_.assign(n_slots, 0);
   for (size_t s = 0; s < n_slots; ++s) {
     int r = root(static_cast<int>(s));
-    if (p_.slots_[r].constant) continue;
+    if (p_.slots_[r].constant || p_.slots_[r].released) continue;
     p_.slots_[s].buffer = static_cast<int>(s);
     p_.buffer_offsets_[s] = offset[r];
   }
@@ -479,6 +514,13 @@ void PlanBuilder::assign_buffers() {
 Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options, const PlanBoundary& boundary)
     : engine_(engine), options_(options) {
   PlanBuilder(*this, std::move(g), boundary).build();
+
+  // Constants no slot reads (weights that now live reordered, or shared,
+  // elsewhere; BatchNormalization-folded weights made for this plan) would
+  // only hold memory.
+  std::set<const HostTensor*> read;
+  for (const auto& s : slots_) read.insert(s.constant);
+  std::erase_if(graph_.constants, [&](const auto& c) { return !read.count(&c.second); });
 }
 
 bool cpu_has_native_bf16() {

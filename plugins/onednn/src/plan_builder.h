@@ -73,6 +73,8 @@ class PlanBuilder {
   int constant_slot(const std::string& name, const HostTensor& t);
 
   int owned_constant(const std::string& name, HostTensor t, const dnnl::memory::desc& md);
+  // A constant whose bytes another plan may share (the weight cache).
+  int owned_constant(const std::string& name, std::shared_ptr<HostTensor> holder, const dnnl::memory::desc& md);
 
   int value(const std::string& name);
 
@@ -213,6 +215,8 @@ class PlanBuilder {
   bool lower_pow(const Node& n);
 
   bool lower_unary(const Node& n);
+
+  void release_unread_constants();
 
   // --- arena ---------------------------------------------------------------------
   // Liveness-based buffer sharing: a value's buffer is reused once its last

@@ -1,0 +1,36 @@
+// The shared weight cache (see weight_cache.h).
+#include "weight_cache.h"
+
+
+namespace mrt::onednn {
+
+std::shared_ptr<onnx::HostTensor> WeightCache::get(const onnx::HostTensor& source, const dnnl::memory::desc& from,
+                                                   const dnnl::memory::desc& to, const std::function<onnx::HostTensor()>& make) {
+  size_t bytes = source.bytes();
+  XXH128_hash_t hash = XXH3_128bits(source.raw(), bytes);
+  auto matches = [&](const Entry& e) { return e.bytes == bytes && XXH128_isEqual(e.hash, hash) && e.from == from && e.to == to; };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(entries_, [](const Entry& e) { return e.packed.expired(); });
+    for (const auto& e : entries_) {
+      if (!matches(e)) continue;
+      if (auto p = e.packed.lock()) {
+        ++hits_;
+        return p;
+      }
+    }
+  }
+  // Packing runs outside the lock (it takes milliseconds); two plans built
+  // at once may both pack the same weights, and both results are right.
+  auto p = std::make_shared<onnx::HostTensor>(make());
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.push_back({from, to, bytes, hash, p});
+  return p;
+}
+
+size_t WeightCache::hits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hits_;
+}
+
+}  // namespace mrt::onednn

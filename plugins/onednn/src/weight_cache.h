@@ -1,0 +1,50 @@
+// Weights brought into a primitive's layout, shared by a model's plans.
+//
+// A model keeps a plan per batch size (and a split plan has a prefix and a
+// suffix), and each used to reorder its own copy of every weight: ResNet-50
+// at batches 1 and 8 held its 1x1 weights twice, and a new batch size paid
+// every reorder again. The cache hands a plan the packed tensor another
+// plan already made for the same source bytes in the same layout. Entries
+// are matched by content, a 128-bit XXH3 hash of the source bytes and their
+// size (a BatchNormalization folded into a convolution makes new weight
+// bytes per plan, so a pointer would never match; keeping the source to
+// compare would hold a second copy of every weight), so nothing depends on
+// where a constant came from. The cache only observes the packed tensors:
+// when the last plan holding one is gone, so is the entry.
+#pragma once
+
+#include <dnnl.hpp>
+#include <xxhash.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "ir.h"
+
+namespace mrt::onednn {
+
+class WeightCache {
+ public:
+  // The packed form of `source` (whose layout is `from`) in layout `to`:
+  // an existing one, or make()'s result, remembered for the next plan.
+  std::shared_ptr<onnx::HostTensor> get(const onnx::HostTensor& source, const dnnl::memory::desc& from, const dnnl::memory::desc& to,
+                                        const std::function<onnx::HostTensor()>& make);
+
+  // Packings served from the cache rather than made (for tests and logs).
+  size_t hits() const;
+
+ private:
+  struct Entry {
+    dnnl::memory::desc from, to;
+    size_t bytes;
+    XXH128_hash_t hash;
+    std::weak_ptr<onnx::HostTensor> packed;
+  };
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;
+  size_t hits_ = 0;
+};
+
+}  // namespace mrt::onednn

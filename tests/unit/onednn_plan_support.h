@@ -1,0 +1,44 @@
+// Helpers for the tests that drive the oneDNN plugin's plans directly
+// (no runtime): the fixture models' graphs and one-input runs.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "onnx_loader.h"
+#include "plan.h"
+
+namespace mrt::onednn::test {
+
+inline std::filesystem::path fixture_dir(const std::string& model) {
+  return std::filesystem::path(MRT_SOURCE_ROOT) / "tests" / "fixtures" / "models" / model;
+}
+
+// The parsed graph of fixture `model` (its model.onnx has no side files).
+inline onnx::Graph load_fixture_graph(const std::string& model) {
+  std::ifstream in(fixture_dir(model) / "model.onnx", std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  std::string s = bytes.str();
+  return onnx::load_onnx(s.data(), s.size(), [](const std::string& p) -> std::vector<char> { throw onnx::OnnxError("no side file " + p); });
+}
+
+// Runs `plan` on its one float input; returns its first output.
+inline std::vector<float> run_plan(const Plan& plan, const std::vector<float>& input) {
+  auto ctx = plan.make_context();
+  int in = plan.input_slots()[0];
+  EXPECT_EQ(plan.slot(in).bytes, input.size() * sizeof(float));
+  std::memcpy(ctx->data(in), input.data(), std::min(plan.slot(in).bytes, input.size() * sizeof(float)));
+  EXPECT_TRUE(plan.run(*ctx, nullptr));
+  int out = plan.output_slots()[0];
+  const float* p = static_cast<const float*>(ctx->data(out));
+  return std::vector<float>(p, p + plan.slot(out).bytes / sizeof(float));
+}
+
+}  // namespace mrt::onednn::test
