@@ -1,7 +1,7 @@
 // The oneDNN plugin's weight cache (plugins/onednn/src/weight_cache.*):
-// packed weights are matched by content and layout, live as long as a plan
-// holds them, and plans built from the cache compute what plans that pack
-// their own weights compute.
+// packed weights are matched by content (a hash of the bytes, wherever they
+// live) and both layouts, live as long as a plan holds them, and plans
+// built from the cache compute what plans that pack their own compute.
 #include <gtest/gtest.h>
 
 #include <cmath>
