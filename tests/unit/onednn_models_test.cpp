@@ -51,6 +51,30 @@ Tensor first_output(Runtime& rt, const std::string& id, Tensor input) {
   return r ? std::move(r->tensors[0]) : Tensor();
 }
 
+// Fixture `model`'s first reference input and onnxruntime's output for it.
+std::pair<Tensor, Tensor> reference_io(const std::string& model) {
+  fs::path dir = models_dir() / model;
+  return {std::move(read_dir(dir / "reference" / "inputs")[0]), std::move(read_dir(dir / "reference" / "outputs")[0])};
+}
+
+// A oneDNN runtime serving fixture `model` under `root` once per variant:
+// model id → options (YAML flow-map entries, "" for none).
+std::unique_ptr<Runtime> runtime_with_variants(const test::TempDir& root, const std::string& model,
+                                               const std::vector<std::pair<std::string, std::string>>& variants) {
+  for (const auto& [id, options] : variants) test::stage_model(root, model, id, "cpu", options);
+  return onednn_runtime(root.path());
+}
+
+// A request to model `id`, staged with a bad option, fails with `message`.
+void expect_option_refused(Runtime& rt, const std::string& id, const Tensor& input, const std::string& message) {
+  InferRequest bad;
+  bad.model_id = id;
+  bad.tensors.push_back(rows(input, 0, 1));
+  auto r = rt.infer(bad);
+  ASSERT_FALSE(r) << id;
+  EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().to_string();
+}
+
 // Whether /proc/cpuinfo lists any of `flags` (e.g. " avx512f").
 bool cpu_lists(std::initializer_list<const char*> flags) {
   std::ifstream in("/proc/cpuinfo");
@@ -134,9 +158,7 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
   ASSERT_TRUE(rt);
   auto run = [&](const std::string& id, Tensor input) { return first_output(*rt, id, std::move(input)); };
   for (const auto& m : models) {
-    fs::path dir = models_dir() / m;
-    Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
-    Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
+    auto [input, want] = reference_io(m);
     for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, input.dims()[0]}, {1, 2}}) {
       Tensor half = run(m + "-bf16", rows(input, begin, end)), full = run(m + "-fp32", rows(input, begin, end));
       double e16 = test::relative_l2_error(half, rows(want, begin, end));
@@ -150,12 +172,7 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
       ::testing::Test::RecordProperty(m + "_bf16_rel_l2", std::to_string(e16));
     }
   }
-  InferRequest bad;
-  bad.model_id = "fp8";
-  bad.tensors.push_back(rows(read_dir(models_dir() / "onnx-resnet" / "reference" / "inputs")[0], 0, 1));
-  auto r = rt->infer(bad);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.status().message().find("option precision 'fp8' is not fp32 or bf16"), std::string::npos) << r.status().to_string();
+  expect_option_refused(*rt, "fp8", reference_io("onnx-resnet").first, "option precision 'fp8' is not fp32 or bf16");
 }
 
 // The ResNet fixture's 3x3 convolutions run as Winograd by default and as
@@ -165,15 +182,10 @@ TEST(OnednnBackend, Bf16ConvolutionsStayCloseToFloat32) {
 // or off is a load error naming it.
 TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
   test::TempDir root;
-  test::stage_model(root, "onnx-resnet", "winograd", "cpu", "");
-  test::stage_model(root, "onnx-resnet", "direct", "cpu", "winograd: off");
-  test::stage_model(root, "onnx-resnet", "maybe", "cpu", "winograd: maybe");
-  auto rt = onednn_runtime(root.path());
+  auto rt = runtime_with_variants(root, "onnx-resnet", {{"winograd", ""}, {"direct", "winograd: off"}, {"maybe", "winograd: maybe"}});
   ASSERT_TRUE(rt);
   auto run = [&](const std::string& id, Tensor input) { return first_output(*rt, id, std::move(input)); };
-  fs::path dir = models_dir() / "onnx-resnet";
-  Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
-  Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
+  auto [input, want] = reference_io("onnx-resnet");
   for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, input.dims()[0]}, {1, 2}}) {
     Tensor wino = run("winograd", rows(input, begin, end)), direct = run("direct", rows(input, begin, end));
     double ew = test::relative_l2_error(wino, rows(want, begin, end));
@@ -188,12 +200,7 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
       EXPECT_NE(std::memcmp(wino.data(), direct.data(), wino.byte_size()), 0) << "winograd on and off gave identical bits";
     }
   }
-  InferRequest bad;
-  bad.model_id = "maybe";
-  bad.tensors.push_back(rows(input, 0, 1));
-  auto r = rt->infer(bad);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.status().message().find("option winograd 'maybe' is not on or off"), std::string::npos) << r.status().to_string();
+  expect_option_refused(*rt, "maybe", input, "option winograd 'maybe' is not on or off");
 }
 
 // `batch_split` (auto by default, or off) through the plugin: the
@@ -203,14 +210,9 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
 // Another value is a load error naming it.
 TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   test::TempDir root;
-  test::stage_model(root, "onnx-mobilenetv2", "auto", "cpu", "");
-  test::stage_model(root, "onnx-mobilenetv2", "whole", "cpu", "batch_split: off");
-  test::stage_model(root, "onnx-mobilenetv2", "maybe", "cpu", "batch_split: maybe");
-  auto rt = onednn_runtime(root.path());
+  auto rt = runtime_with_variants(root, "onnx-mobilenetv2", {{"auto", ""}, {"whole", "batch_split: off"}, {"maybe", "batch_split: maybe"}});
   ASSERT_TRUE(rt);
-  fs::path dir = models_dir() / "onnx-mobilenetv2";
-  Tensor input = std::move(read_dir(dir / "reference" / "inputs")[0]);
-  Tensor want = std::move(read_dir(dir / "reference" / "outputs")[0]);
+  auto [input, want] = reference_io("onnx-mobilenetv2");
   const int64_t copies = 32;  // the two reference images, 64 in all
   auto tile = [&](const Tensor& t) {
     std::vector<int64_t> dims = t.dims();
@@ -224,12 +226,7 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   EXPECT_LE(es, 1e-5);
   EXPECT_LE(ew, 1e-5);
   std::cout << "batch 64: batch_split auto rel L2 " << es << ", off " << ew << "\n";
-  InferRequest bad;
-  bad.model_id = "maybe";
-  bad.tensors.push_back(rows(input, 0, 1));
-  auto r = rt->infer(bad);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.status().message().find("option batch_split 'maybe' is not auto or off"), std::string::npos) << r.status().to_string();
+  expect_option_refused(*rt, "maybe", input, "option batch_split 'maybe' is not auto or off");
 }
 
 TEST(OnednnBackend, BadInputsGetClearErrorsAndServiceContinues) {
