@@ -89,11 +89,17 @@ TEST(BatchSplit, MobileNetSplitMatchesWholeBatchAndOnnxruntime) {
             << e_whole << ", between " << e_between << "\n";
   // Each image's logits land in its own row: the rows of the two copies match.
   for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(got_split[i], got_split[i + 20], 1e-5f) << i;
-  // A second run on the same context gives the same bits (the prefix
-  // context is reused per sub-batch, nothing left over from the last run).
+  // Two runs on one context (its prefix context reused per sub-batch and
+  // per call), the second on other images: nothing is left over from the
+  // first, and the first images give the first bits again.
   auto ctx = split_plan->make_context();
-  std::vector<float> again = run_plan(*split_plan, input);
-  EXPECT_EQ(std::memcmp(again.data(), got_split.data(), again.size() * sizeof(float)), 0);
+  std::vector<float> shifted(input.size());
+  for (size_t i = 0; i < input.size(); ++i) shifted[i] = input[(i + 4096) % input.size()];
+  std::vector<float> first = run_plan(*split_plan, *ctx, input), other = run_plan(*split_plan, *ctx, shifted),
+                     again = run_plan(*split_plan, *ctx, input);
+  EXPECT_EQ(std::memcmp(first.data(), got_split.data(), first.size() * sizeof(float)), 0);
+  EXPECT_NE(std::memcmp(other.data(), first.data(), first.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(again.data(), first.data(), again.size() * sizeof(float)), 0);
 }
 
 TEST(BatchSplit, DenseCnnAndFewPrefixRunsStayWhole) {
@@ -189,6 +195,33 @@ TEST(BatchSplit, PrefixStopsAtAnOpThatMixesImages) {
   EXPECT_FALSE(find_batch_split(onnx::specialize(mixing_graph(true), {{"X", {8, 8, 16, 16}}}), 64 << 10));
 }
 
+// X[16,8,16,16] → depthwise Conv (x8 channels) → Relu → 1x1 Conv to 16
+// channels → Mul by a second input M[16,16,16] → 1x1 Conv. M broadcasts
+// from the right: its first axis meets the channels, not the batch (the
+// sizes agree only because both are 16). Sliced per image it would scale
+// the wrong channels, so the Mul is not per-image, M stays live past every
+// candidate cut, and nothing is split. (Admitting the Mul would cut after
+// it, 4 images per run.)
+TEST(BatchSplit, LowerRankOperandIsNotSplitAlongTheBatch) {
+  onnx::Graph g;
+  g.opset = 13;
+  g.inputs = {"X", "M"};
+  g.outputs = {"T"};
+  g.types["X"] = {onnx::DType::kFloat, {-1, 8, 16, 16}};
+  g.types["M"] = {onnx::DType::kFloat, {-1, 16, 16}};
+  g.constants["W1"] = weights({64, 1, 3, 3});
+  g.constants["W2"] = weights({16, 64, 1, 1});
+  g.constants["W3"] = weights({2, 16, 1, 1});
+  for (const char* w : {"W1", "W2", "W3"}) g.types[w] = {onnx::DType::kFloat, g.constants[w].dims()};
+  onnx::Node dw{"Conv", "dw", "", {"X", "W1"}, {"Y"}, {}};
+  dw.attrs["group"] = one_int(8);
+  dw.attrs["pads"] = ints({1, 1, 1, 1});
+  g.nodes = {dw, {"Relu", "relu", "", {"Y"}, {"R"}, {}}, {"Conv", "pw", "", {"R", "W2"}, {"Z"}, {}},
+             {"Mul", "scale", "", {"Z", "M"}, {"S"}, {}}, {"Conv", "head", "", {"S", "W3"}, {"T"}, {}}};
+  auto specialized = onnx::specialize(g, {{"X", {16, 8, 16, 16}}, {"M", {16, 16, 16}}});
+  EXPECT_FALSE(find_batch_split(specialized, 256 << 10));
+}
+
 TEST(BatchSplit, HandsOverOnlyBatchOutermostStridedLayouts) {
   using tag = dnnl::memory::format_tag;
   using dt = dnnl::memory::data_type;
@@ -197,7 +230,7 @@ TEST(BatchSplit, HandsOverOnlyBatchOutermostStridedLayouts) {
   EXPECT_TRUE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::nhwc)));
   EXPECT_FALSE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::nChw16c)));  // inner blocks
   EXPECT_FALSE(is_batch_strided(dnnl::memory::desc(d, dt::f32, tag::chwn)));      // batch innermost
-  EXPECT_FALSE(is_batch_strided(dnnl::memory::desc({4, 20, 7, 7}, dt::f32, tag::nChw16c)));  // padded channels
+  EXPECT_FALSE(is_batch_strided(dnnl::memory::desc(d, dt::bf16, tag::nhwc)));  // the suffix reads float32
 }
 
 }  // namespace

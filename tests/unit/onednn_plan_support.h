@@ -29,16 +29,22 @@ inline onnx::Graph load_fixture_graph(const std::string& model) {
   return onnx::load_onnx(s.data(), s.size(), [](const std::string& p) -> std::vector<char> { throw onnx::OnnxError("no side file " + p); });
 }
 
-// Runs `plan` on its one float input; returns its first output.
-inline std::vector<float> run_plan(const Plan& plan, const std::vector<float>& input) {
-  auto ctx = plan.make_context();
+// Runs `plan` with call context `ctx` on its one float input; returns its
+// first output.
+inline std::vector<float> run_plan(const Plan& plan, ExecContext& ctx, const std::vector<float>& input) {
   int in = plan.input_slots()[0];
   EXPECT_EQ(plan.slot(in).bytes, input.size() * sizeof(float));
-  std::memcpy(ctx->data(in), input.data(), std::min(plan.slot(in).bytes, input.size() * sizeof(float)));
-  EXPECT_TRUE(plan.run(*ctx, nullptr));
+  std::memcpy(ctx.data(in), input.data(), std::min(plan.slot(in).bytes, input.size() * sizeof(float)));
+  EXPECT_TRUE(plan.run(ctx, nullptr));
   int out = plan.output_slots()[0];
-  const float* p = static_cast<const float*>(ctx->data(out));
+  const float* p = static_cast<const float*>(ctx.data(out));
   return std::vector<float>(p, p + plan.slot(out).bytes / sizeof(float));
+}
+
+// The same with a context of its own.
+inline std::vector<float> run_plan(const Plan& plan, const std::vector<float>& input) {
+  auto ctx = plan.make_context();
+  return run_plan(plan, *ctx, input);
 }
 
 }  // namespace mrt::onednn::test

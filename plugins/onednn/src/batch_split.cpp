@@ -37,7 +37,9 @@ bool is_batch_major(const onnx::Graph& g, const std::string& v, int64_t batch) {
 bool per_image(const onnx::Graph& g, const onnx::Node& n, int64_t batch) {
   if (!n.domain.empty() || !kPerImageOps.count(n.op_type)) return false;
   if (n.op_type == "MaxPool" && n.outputs.size() > 1 && !n.outputs[1].empty()) return false;  // indices count across images
-  if (n.outputs.empty() || n.outputs[0].empty() || !is_batch_major(g, n.outputs[0], batch)) return false;
+  if (n.outputs.empty() || n.outputs[0].empty()) return false;
+  for (const auto& o : n.outputs)
+    if (!o.empty() && !is_batch_major(g, o, batch)) return false;  // e.g. a training BatchNormalization's statistics
   size_t rank = g.types.at(n.outputs[0]).dims.size();
   if (n.op_type == "Concat") {
     int64_t axis = n.attr_int("axis", 0);
@@ -55,7 +57,9 @@ bool per_image(const onnx::Graph& g, const onnx::Node& n, int64_t batch) {
       if (d.size() == rank && d[0] != 1 && n.op_type != "Conv") return false;
       continue;
     }
-    if (!is_batch_major(g, in, batch)) return false;
+    // Same rank as the output: a lower-rank operand broadcasts from the
+    // right, so its first axis is not the batch.
+    if (!is_batch_major(g, in, batch) || g.types.at(in).dims.size() != rank) return false;
   }
   return true;
 }
@@ -168,7 +172,7 @@ size_t split_cache_bytes(int threads) {
 
 bool is_batch_strided(const dnnl::memory::desc& md) {
   const auto& d = md.data;
-  if (d.format_kind != dnnl_blocked || d.format_desc.blocking.inner_nblks != 0 || d.ndims < 2) return false;
+  if (d.format_kind != dnnl_blocked || d.format_desc.blocking.inner_nblks != 0 || d.ndims < 2 || d.data_type != dnnl_f32) return false;
   int64_t rest = 1;
   for (int k = 0; k < d.ndims; ++k) {
     if (d.padded_dims[k] != d.dims[k] || d.padded_offsets[k] != 0) return false;
@@ -183,63 +187,68 @@ std::unique_ptr<Plan> build_plan(const dnnl::engine& engine, const onnx::Graph& 
                                  const PlanOptions& options) {
   onnx::Graph g = onnx::specialize(model, input_dims);
   std::optional<BatchSplit> split = find_batch_split(g, options.batch_split_cache_bytes);
-  if (!split) return std::make_unique<Plan>(engine, onnx::plan_fusions(std::move(g)), options);
+  if (split) try {
+    // The prefix: the graph's inputs at the sub-batch → the cut value, which
+    // it leaves in the layout its producer wrote.
+    onnx::Graph prefix = g;
+    prefix.nodes.resize(split->prefix_nodes);
+    prefix.outputs = {split->cut};
+    std::map<std::string, Dims> prefix_dims;
+    for (const auto& in : g.inputs) {
+      Dims d = g.types.at(in).dims;
+      d[0] = split->sub_batch;
+      prefix_dims[in] = d;
+      prefix.types[in].dims.clear();  // re-specialized at the sub-batch
+    }
+    PlanBoundary prefix_boundary;
+    prefix_boundary.strided_outputs = true;
+    auto prefix_plan = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(prefix, prefix_dims)), options, prefix_boundary);
 
-  // The prefix: the graph's inputs at the sub-batch → the cut value, which
-  // it leaves in the layout its producer wrote.
-  onnx::Graph prefix = g;
-  prefix.nodes.resize(split->prefix_nodes);
-  prefix.outputs = {split->cut};
-  std::map<std::string, Dims> prefix_dims;
-  for (const auto& in : g.inputs) {
-    Dims d = g.types.at(in).dims;
-    d[0] = split->sub_batch;
-    prefix_dims[in] = d;
-    prefix.types[in].dims.clear();  // re-specialized at the sub-batch
-  }
-  PlanBoundary prefix_boundary;
-  prefix_boundary.strided_outputs = true;
-  auto prefix_plan = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(prefix, prefix_dims)), options, prefix_boundary);
+    // The suffix: the cut value at the full batch, in the prefix's layout
+    // with the batch stride unchanged (so each sub-batch is one slice) → the
+    // graph's outputs.
+    onnx::Graph suffix = g;
+    suffix.nodes.erase(suffix.nodes.begin(), suffix.nodes.begin() + static_cast<long>(split->prefix_nodes));
+    suffix.inputs = {split->cut};
+    const Dims& cut_dims = g.types.at(split->cut).dims;
+    suffix.types[split->cut].dims.clear();
+    PlanBoundary suffix_boundary;
+    const Slot& handed = prefix_plan->slot(prefix_plan->output_slots()[0]);
+    if (is_batch_strided(handed.md)) {
+      const auto& blocking = handed.md.data.format_desc.blocking;
+      dnnl::memory::dims strides(blocking.strides, blocking.strides + handed.md.data.ndims);
+      suffix_boundary.input_layouts[split->cut] = dnnl::memory::desc(to_dnnl(cut_dims), dnnl::memory::data_type::f32, strides);
+    }
+    auto plan = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(suffix, {{split->cut, cut_dims}})), options,
+                                       suffix_boundary);
 
-  // The suffix: the cut value at the full batch, in the prefix's layout
-  // with the batch stride unchanged (so each sub-batch is one slice) → the
-  // graph's outputs.
-  onnx::Graph suffix = g;
-  suffix.nodes.erase(suffix.nodes.begin(), suffix.nodes.begin() + static_cast<long>(split->prefix_nodes));
-  suffix.inputs = {split->cut};
-  const Dims& cut_dims = g.types.at(split->cut).dims;
-  suffix.types[split->cut].dims.clear();
-  PlanBoundary suffix_boundary;
-  const Slot& handed = prefix_plan->slot(prefix_plan->output_slots()[0]);
-  if (is_batch_strided(handed.md)) {
-    const auto& blocking = handed.md.data.format_desc.blocking;
-    dnnl::memory::dims strides(blocking.strides, blocking.strides + handed.md.data.ndims);
-    suffix_boundary.input_layouts[split->cut] = dnnl::memory::desc(to_dnnl(cut_dims), dnnl::memory::data_type::f32, strides);
+    // The suffix's own input becomes the cut slot; the graph's inputs get
+    // full-batch staging slots at the end of its arena.
+    plan->cut_slot_ = plan->inputs_[0];
+    plan->split_cut_ = split->cut;
+    plan->inputs_.clear();
+    for (const auto& in : g.inputs) {
+      const auto& t = g.types.at(in);
+      Slot s;
+      s.name = in;
+      s.dtype = t.dtype;
+      s.dims = t.dims;
+      if (t.dtype == onnx::DType::kFloat) s.md = plain_md(t.dims);
+      s.bytes = static_cast<size_t>(onnx::element_count(t.dims)) * onnx::dtype_size(t.dtype);
+      s.buffer = static_cast<int>(plan->slots_.size());
+      plan->buffer_offsets_.push_back((plan->arena_bytes_ + 63) / 64 * 64);
+      plan->arena_bytes_ = plan->buffer_offsets_.back() + s.bytes;
+      plan->inputs_.push_back(static_cast<int>(plan->slots_.size()));
+      plan->slots_.push_back(std::move(s));
+    }
+    plan->prefix_ = std::move(prefix_plan);
+    return plan;
+  } catch (const onnx::OnnxError&) {
+    // A split this graph's ops or layouts do not take at the sub-batch:
+    // the whole-batch plan below still serves it.
+  } catch (const dnnl::error&) {
   }
-  auto plan = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(suffix, {{split->cut, cut_dims}})), options,
-                                     suffix_boundary);
-
-  // The suffix's own input becomes the cut slot; the graph's inputs get
-  // full-batch staging slots at the end of its arena.
-  plan->cut_slot_ = plan->inputs_[0];
-  plan->split_cut_ = split->cut;
-  plan->inputs_.clear();
-  for (const auto& in : g.inputs) {
-    const auto& t = g.types.at(in);
-    Slot s;
-    s.name = in;
-    s.dtype = t.dtype;
-    s.dims = t.dims;
-    if (t.dtype == onnx::DType::kFloat) s.md = plain_md(t.dims);
-    s.bytes = static_cast<size_t>(onnx::element_count(t.dims)) * onnx::dtype_size(t.dtype);
-    s.buffer = static_cast<int>(plan->slots_.size());
-    plan->buffer_offsets_.push_back((plan->arena_bytes_ + 63) / 64 * 64);
-    plan->arena_bytes_ = plan->buffer_offsets_.back() + s.bytes;
-    plan->inputs_.push_back(static_cast<int>(plan->slots_.size()));
-    plan->slots_.push_back(std::move(s));
-  }
-  plan->prefix_ = std::move(prefix_plan);
-  return plan;
+  return std::make_unique<Plan>(engine, onnx::plan_fusions(std::move(g)), options);
 }
 
 }  // namespace mrt::onednn

@@ -12,7 +12,7 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   bool transposed = n.op_type == "ConvTranspose";
   int src = value(n.inputs[0]);
   const HostTensor* w = constant(n.inputs[1]);
-  const Dims& xd = p_.slots_[src].dims;
+  const Dims xd = p_.slots_[src].dims;  // a copy: later slots may move slots_
   const Dims& od = graph().types.at(n.outputs[0]).dims;
   const Dims& wd = graph().types.at(n.inputs[1]).dims;
   size_t sp = xd.size() - 2;
@@ -235,7 +235,7 @@ int PlanBuilder::pad_step(const Node& n, int src, const std::vector<int64_t>& pa
 
 void PlanBuilder::lower_pool(const Node& n) {
   int src = value(n.inputs[0]);
-  const Dims& xd = p_.slots_[src].dims;
+  const Dims xd = p_.slots_[src].dims;  // a copy: later slots may move slots_
   const Dims& od = graph().types.at(n.outputs[0]).dims;
   size_t sp = xd.size() - 2;
   dnnl::memory::dims k(sp), s(sp, 1), d(sp, 0), pl(sp, 0), pr(sp, 0);

@@ -79,6 +79,8 @@ bool Plan::run_prefix(ExecContext& ctx, const std::function<bool()>& cancelled) 
   ExecContext& pctx = *ctx.prefix_;
   size_t cut_slice = pre.slots_[static_cast<size_t>(pre.outputs_[0])].bytes;
   size_t chunks = slots_[static_cast<size_t>(cut_slot_)].bytes / cut_slice;
+  if (chunks * cut_slice != slots_[static_cast<size_t>(cut_slot_)].bytes)
+    throw onnx::OnnxError("batch split: the cut value's slices do not tile it");  // layouts diverged: a planning bug
   for (size_t c = 0; c < chunks; ++c) {
     for (size_t i = 0; i < inputs_.size(); ++i) {
       size_t slice = pre.slots_[static_cast<size_t>(pre.inputs_[i])].bytes;

@@ -391,7 +391,10 @@ int PlanBuilder::standalone_post_ops(int cur, const std::vector<PostOp>& post, s
   for (size_t i = from; i < post.size(); ++i) {
     const PostOp& po = post[i];
     if (po.kind == PostOp::kAdd) {
-      cur = binary_step(dnnl::algorithm::binary_add, cur, value(po.operand), p_.slots_[cur].dims, name + "/" + po.source_node);
+      // Copies: value() and binary_step add slots, which may move slots_.
+      Dims dims = p_.slots_[cur].dims;
+      int operand = value(po.operand);
+      cur = binary_step(dnnl::algorithm::binary_add, cur, operand, dims, name + "/" + po.source_node);
     } else {
       auto ops = po.kind == PostOp::kLinear ? std::vector<Eltwise>{{dnnl::algorithm::eltwise_linear, po.alpha, po.beta}}
                                             : eltwise_for(po.op_type, po.alpha, po.beta);
