@@ -146,7 +146,6 @@ int PlanBuilder::owned_constant(const std::string& name, std::shared_ptr<HostTen
   int s = new_slot(name, DType::kFloat, holder->dims(), md);
   p_.slots_[s].constant = holder.get();
   p_.slots_[s].owned = holder;
-  p_.constant_bytes_ += holder->bytes();
   return s;
 }
 
