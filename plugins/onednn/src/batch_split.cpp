@@ -229,12 +229,7 @@ std::unique_ptr<Plan> build_plan(const dnnl::engine& engine, const onnx::Graph& 
     plan->inputs_.clear();
     for (const auto& in : g.inputs) {
       const auto& t = g.types.at(in);
-      Slot s;
-      s.name = in;
-      s.dtype = t.dtype;
-      s.dims = t.dims;
-      if (t.dtype == onnx::DType::kFloat) s.md = plain_md(t.dims);
-      s.bytes = static_cast<size_t>(onnx::element_count(t.dims)) * onnx::dtype_size(t.dtype);
+      Slot s = Slot::of(in, t.dtype, t.dims, t.dtype == onnx::DType::kFloat ? plain_md(t.dims) : dnnl::memory::desc());
       s.buffer = static_cast<int>(plan->slots_.size());
       plan->buffer_offsets_.push_back((plan->arena_bytes_ + 63) / 64 * 64);
       plan->arena_bytes_ = plan->buffer_offsets_.back() + s.bytes;

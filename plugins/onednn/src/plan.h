@@ -37,6 +37,18 @@ struct Slot {
   const HostTensor* constant = nullptr;
   std::shared_ptr<HostTensor> owned;  // constants the plan made (reordered weights, scaled biases)
   bool released = false;  // a constant no step reads, its bytes let go after planning
+
+  // A value of `dtype` and `dims` stored in layout `md` (float32; other
+  // dtypes are dense row-major), its size computed from them.
+  static Slot of(std::string name, DType dtype, Dims dims, dnnl::memory::desc md = {}) {
+    Slot s;
+    s.bytes = dtype == DType::kFloat ? md.get_size() : static_cast<size_t>(onnx::element_count(dims)) * onnx::dtype_size(dtype);
+    s.name = std::move(name);
+    s.dtype = dtype;
+    s.dims = std::move(dims);
+    s.md = std::move(md);
+    return s;
+  }
 };
 
 struct PrimitiveStep {

@@ -113,13 +113,7 @@ void PlanBuilder::release_unread_constants() {
 
 // --- slots -----------------------------------------------------------------
 int PlanBuilder::new_slot(const std::string& name, DType dtype, const Dims& dims, const dnnl::memory::desc& md) {
-  Slot s;
-  s.name = name;
-  s.dtype = dtype;
-  s.dims = dims;
-  s.md = md;
-  s.bytes = dtype == DType::kFloat ? md.get_size() : static_cast<size_t>(onnx::element_count(dims)) * onnx::dtype_size(dtype);
-  p_.slots_.push_back(std::move(s));
+  p_.slots_.push_back(Slot::of(name, dtype, dims, md));
   alias_of_.push_back(-1);
   return static_cast<int>(p_.slots_.size() - 1);
 }
