@@ -23,6 +23,7 @@ using onnx::HostTensor;
 
 using test::fixture_dir;
 using test::load_fixture_graph;
+using test::relative_l2;
 using test::run_plan;
 
 std::vector<float> read_floats(const fs::path& npy) {
@@ -39,16 +40,6 @@ std::vector<float> tiled(const std::vector<float>& v, int times) {
   std::vector<float> out;
   for (int i = 0; i < times; ++i) out.insert(out.end(), v.begin(), v.end());
   return out;
-}
-
-double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
 }
 
 PlanOptions split_at(size_t cache_bytes) {

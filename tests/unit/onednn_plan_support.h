@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +47,18 @@ inline std::vector<float> run_plan(const Plan& plan, ExecContext& ctx, const std
 inline std::vector<float> run_plan(const Plan& plan, const std::vector<float>& input) {
   auto ctx = plan.make_context();
   return run_plan(plan, *ctx, input);
+}
+
+// sqrt(sum (got - want)^2 / sum want^2): the fixtures' float32 tolerance
+// measure.
+inline double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    den += double(want[i]) * want[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
 }
 
 }  // namespace mrt::onednn::test

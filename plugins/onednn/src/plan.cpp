@@ -24,6 +24,12 @@ size_t Plan::num_reference_steps() const {
   return n;
 }
 
+size_t Plan::num_reorder_steps() const {
+  size_t n = prefix_ ? prefix_->num_reorder_steps() : 0;
+  for (const auto& s : steps_) n += s.kind == 0 && s.prim.primitive.get_kind() == dnnl::primitive::kind::reorder;
+  return n;
+}
+
 int Plan::winograd_convolutions() const { return winograd_convolutions_ + (prefix_ ? prefix_->winograd_convolutions() : 0); }
 
 std::unique_ptr<ExecContext> Plan::make_context() const { return std::make_unique<ExecContext>(*this); }

@@ -121,6 +121,8 @@ class Plan {
   size_t constant_bytes() const { return constant_bytes_ + (prefix_ ? prefix_->constant_bytes() : 0); }
   size_t num_primitives() const;
   size_t num_reference_steps() const;
+  // Run-time reorders between layouts (constants' are done at build time).
+  size_t num_reorder_steps() const;
   int fused_nodes() const { return fused_nodes_; }
   // Convolutions lowered to Winograd kernels (the prefix's included).
   int winograd_convolutions() const;
