@@ -146,14 +146,31 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
     auto pd = dnnl::deconvolution_forward::primitive_desc(dd, attr, p_.engine_);
     return std::make_pair(dnnl::primitive(dnnl::deconvolution_forward(pd)), dnnl::primitive_desc_base(pd));
   };
-  // Winograd writes nChw16c: a residual it would accumulate into is copied
-  // to that layout first (one pass over it) rather than dropping to the
-  // direct kernel for the residual's layout.
-  if (wino && !post.empty() && post[0].kind == PostOp::kAdd && remaining_uses_[post[0].operand] == 1) {
+  // A residual the convolution accumulates into fixes the layout it writes.
+  // Where that layout would cost a slower kernel, the residual is copied
+  // first (one pass over it) to the layout the convolution writes by
+  // preference: nChw16c for Winograd (else it drops to the direct kernel),
+  // and for a residual in plain NCHW (a graph input, or anything computed
+  // by a step that writes plain) the layout oneDNN picks without it;
+  // otherwise a plain residual sends the convolution, and every block after
+  // it, to oneDNN's GEMM-based NCHW kernel: a chain of 1x1 bottlenecks on a
+  // graph input ran 4x slower than with the copy.
+  if (!transposed && compute == dt::f32 && !post.empty() && post[0].kind == PostOp::kAdd) {
     int r = value(post[0].operand);
-    dnnl::memory::desc blocked(to_dnnl(od), dt::f32, tag::nChw16c);
-    if (p_.slots_[r].dims == od && !p_.slots_[r].constant && p_.slots_[r].dtype == DType::kFloat && p_.slots_[r].md != blocked)
-      values_[post[0].operand] = in_layout(r, blocked, "nChw16c");
+    const Slot& rs = p_.slots_[r];
+    if (rs.dims == od && !rs.constant && rs.dtype == DType::kFloat) {
+      std::optional<dnnl::memory::desc> want;
+      if (wino && remaining_uses_[post[0].operand] == 1) {
+        want = dnnl::memory::desc(to_dnnl(od), dt::f32, tag::nChw16c);
+      } else if (!wino && is_plain(r)) {
+        try {
+          want = conv_pd(dnnl::algorithm::convolution_direct, any_src, dnnl::memory::desc(to_dnnl(od), dt::f32, tag::any), user_attr())
+                     .dst_desc();
+        } catch (const dnnl::error&) {  // no direct kernel: left as it is, the post-op search decides
+        }
+      }
+      if (want && rs.md != *want) values_[post[0].operand] = in_layout(r, *want, "residual");
+    }
   }
   auto built = with_post_ops(post, od, true, make, fused, sum_slot, bargs);
   if (bf16_dst && fused != post.size()) {  // the rest of the chain runs as float32 steps

@@ -30,6 +30,17 @@ size_t Plan::num_reorder_steps() const {
   return n;
 }
 
+std::vector<std::string> Plan::kernels() const {
+  std::vector<std::string> out = prefix_ ? prefix_->kernels() : std::vector<std::string>{};
+  for (const auto& s : steps_)
+    if (s.kind == 0) {
+      const char* impl = nullptr;  // owned by the primitive descriptor
+      dnnl_primitive_desc_query(s.prim.primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
+      out.push_back(s.prim.what + ": " + (impl ? impl : "?"));
+    }
+  return out;
+}
+
 int Plan::winograd_convolutions() const { return winograd_convolutions_ + (prefix_ ? prefix_->winograd_convolutions() : 0); }
 
 std::unique_ptr<ExecContext> Plan::make_context() const { return std::make_unique<ExecContext>(*this); }

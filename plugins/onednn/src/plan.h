@@ -123,6 +123,8 @@ class Plan {
   size_t num_reference_steps() const;
   // Run-time reorders between layouts (constants' are done at build time).
   size_t num_reorder_steps() const;
+  // "<step>: <oneDNN implementation>" per primitive step, in run order.
+  std::vector<std::string> kernels() const;
   int fused_nodes() const { return fused_nodes_; }
   // Convolutions lowered to Winograd kernels (the prefix's included).
   int winograd_convolutions() const;
