@@ -6,19 +6,24 @@
                           [--batches 1,8] [--bench-dir /tmp/onnx-bench]
                           [--mrt build/vnode/mrt] [--markdown] [--ort-only]
                           [--precision fp32|bf16] [--winograd on|off]
-                          [--batch-split auto|off]
+                          [--batch-split auto|off] [--block-ms 500] [--gap-ms 250]
 
 Models come from `scripts/make-onnx-fixtures.py --bench-dir DIR` (called when
 DIR lacks one of them): DIR/<name>/model.onnx and input_b<B>/<input>.npy.
 
-For each model and batch the script warms both sides up, then alternates
---rounds rounds of: `mrt run <dir> -i NAME=x.npy ... --bench N --plugin onednn`
-(a fresh process: it loads the model, warms up, times N runs and prints a
-`bench:` line), then a fresh onnxruntime InferenceSession (its creation timed)
-with the same threads, the same warm-up and N timed `run` calls. Alternating
-spreads machine noise over both sides; each side's figure is the median over
-rounds of the per-round medians. ORT's session is destroyed before mrt runs
-so that its spinning pool threads never compete with mrt.
+For each model and batch the script warms both sides up, then runs --rounds
+rounds. A round creates a fresh onnxruntime InferenceSession (its creation
+timed; same threads, ORT_ENABLE_ALL) and starts a fresh
+`mrt run <dir> -i NAME=x.npy ... --bench N --plugin onednn --bench-paced`
+(it loads the model, warms up, then times runs as the script asks), and
+alternates blocks of ~--block-ms of runs between the two, --gap-ms idle
+before each block so that the other side's spinning pool threads have gone
+to sleep (ORT's keep spinning ~100 ms after a run and would halve mrt's
+speed), the first run of each block not counted. A block pair is seconds
+apart at most, so its ratio cancels the machine's slow swings (±20% within
+seconds on this shared machine); the ORT/mrt (paired) column is the median of
+those ratios over all rounds, the ms columns each side's median over rounds
+of its per-round medians.
 
 Prints latency, throughput, ORT/mrt ratio (> 1: mrt faster), GFLOP/s and the
 fraction of the machine's FP32 peak, then load times, like for like: mrt's
@@ -234,25 +239,103 @@ def parse_bench_line(text):
     return None
 
 
-def run_mrt(args, model_dir, files, iters):
-    """One mrt process: returns (median_ms, load_ms or None, reload_ms or None)."""
+def mrt_command(args, model_dir, files, iters, paced=False):
     cmd = [args.mrt, "run", model_dir]
     for name, path in files.items():
         cmd += ["-i", "%s=%s" % (name, path)]
     cmd += ["--threads", str(args.threads), "--bench", str(iters), "--plugin", args.plugin]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    fields = parse_bench_line(p.stdout)
-    if p.returncode != 0 or fields is None:
+    return cmd + (["--bench-paced"] if paced else [])
+
+
+def mrt_fields(args, cmd, returncode, stdout, stderr):
+    """The `bench:` line's fields of a finished mrt process, or RuntimeError."""
+    fields = parse_bench_line(stdout)
+    if returncode != 0 or fields is None:
         # First line: the reason (mrt's last stderr line), for the summary;
         # then the command and the whole output, for the log.
-        out = (p.stderr.strip() or p.stdout.strip() or "no output")
-        raise RuntimeError("rc=%d: %s\n%s\n%s" % (p.returncode, out.splitlines()[-1], " ".join(cmd),
-                                                  out[-2000:]))
+        out = (stderr.strip() or stdout.strip() or "no output")
+        raise RuntimeError("rc=%d: %s\n%s\n%s" % (returncode, out.splitlines()[-1], " ".join(cmd), out[-2000:]))
     if "plugin" in fields and fields["plugin"] != args.plugin:
         raise RuntimeError("mrt ran plugin %s, not %s" % (fields["plugin"], args.plugin))
-    load = float(fields["load_ms"]) if "load_ms" in fields else None
-    reload = float(fields["reload_ms"]) if "reload_ms" in fields else None
-    return float(fields["median_ms"]), load, reload
+    return fields
+
+
+def run_mrt(args, model_dir, files, iters):
+    """One mrt process timing `iters` runs alone (the warm-up): returns its median ms."""
+    cmd = mrt_command(args, model_dir, files, iters)
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return float(mrt_fields(args, cmd, p.returncode, p.stdout, p.stderr)["median_ms"])
+
+
+def run_paired_round(args, model_dir, files, model_path, feeds, iters, run_ms):
+    """One round: a fresh ORT session and a fresh mrt process (`--bench-paced`),
+    timed in alternating blocks of runs, each block ~--block-ms long (from
+    `run_ms`, a warm-up estimate of one run; at most `iters` runs) and each pair of blocks seconds
+    apart at most, so both see the same machine state: the neighbours' slow
+    swings that make separately timed rounds differ by ±20% cancel in the
+    per-block ratio. Before each block both sides sit idle --gap-ms, long
+    enough for the other side's pool threads to stop spinning (ORT's spin
+    for ~100 ms after a run and halve mrt's speed meanwhile); the first run
+    of each block (threads waking up) is not counted.
+
+    Returns a dict: mrt_ms and ort_ms (lists of counted runs), pairs (ORT
+    block median / mrt block median, one per block), mrt_load, mrt_reload,
+    ort_load (ms; the mrt loads are None when not reported).
+    """
+    import onnxruntime as ort
+    k = min(iters, max(2, int(round(args.block_ms / max(run_ms, 1e-3)))))  # counted runs per block
+    blocks = max(1, -(-iters // k))
+    so = ort_options(args.threads)
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(model_path, sess_options=so, providers=["CPUExecutionProvider"])
+    ort_load = (time.perf_counter() - t0) * 1000
+    for _ in range(max(3, iters // 10)):  # the warm-up count mrt --bench uses
+        sess.run(None, feeds)
+    cmd = mrt_command(args, model_dir, files, blocks * (k + 1), paced=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            bufsize=1)
+    out = {"mrt_ms": [], "ort_ms": [], "pairs": [], "ort_load": ort_load}
+    seen = []
+    gap = args.gap_ms / 1000.0
+    try:
+        line = proc.stdout.readline()  # mrt loads and warms up while ORT is idle
+        seen.append(line)
+        while line and not line.startswith("bench-ready"):
+            line = proc.stdout.readline()
+            seen.append(line)
+        for _ in range(blocks if line else 0):
+            time.sleep(gap)
+            proc.stdin.write("%d\n" % (k + 1))
+            proc.stdin.flush()
+            mrt_block = []
+            for _ in range(k + 1):
+                reply = proc.stdout.readline()
+                seen.append(reply)
+                if not reply.startswith("run_ms="):
+                    break
+                mrt_block.append(float(reply.split("=", 1)[1]))
+            if len(mrt_block) != k + 1:
+                break
+            time.sleep(gap)
+            ort_block = []
+            for _ in range(k + 1):
+                t0 = time.perf_counter()
+                sess.run(None, feeds)
+                ort_block.append((time.perf_counter() - t0) * 1000)
+            out["mrt_ms"] += mrt_block[1:]
+            out["ort_ms"] += ort_block[1:]
+            out["pairs"].append(statistics.median(ort_block[1:]) / statistics.median(mrt_block[1:]))
+        rest, err = proc.communicate(timeout=600)  # closes stdin: mrt ends its timing
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        del sess  # stops its pool threads
+    fields = mrt_fields(args, cmd, proc.returncode, "".join(seen) + rest, err)
+    if len(out["pairs"]) != blocks:
+        raise RuntimeError("mrt stopped after %d of %d blocks\n%s" % (len(out["pairs"]), blocks, err[-2000:]))
+    out["mrt_load"] = float(fields["load_ms"]) if "load_ms" in fields else None
+    out["mrt_reload"] = float(fields["reload_ms"]) if "reload_ms" in fields else None
+    return out
 
 
 def ort_options(threads):
@@ -265,26 +348,30 @@ def ort_options(threads):
     return so
 
 
-def run_ort(args, model_path, feeds, iters):
-    """One ORT round: returns (median_ms, session creation ms).
+def warm_ort(args, model_path, feeds):
+    """A throw-away ORT session and 3 runs: page cache, clocks, lazy loading."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(model_path, sess_options=ort_options(args.threads), providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        sess.run(None, feeds)
 
-    Same warm-up count as mrt's --bench (max(3, N/10)) so both sides time the
-    same steady state.
-    """
+
+def run_ort_round(args, model_path, feeds, iters):
+    """--ort-only: one fresh ORT session timing `iters` runs alone (same dict
+    as run_paired_round, without the mrt fields)."""
     import onnxruntime as ort
     so = ort_options(args.threads)
     t0 = time.perf_counter()
     sess = ort.InferenceSession(model_path, sess_options=so, providers=["CPUExecutionProvider"])
-    create_ms = (time.perf_counter() - t0) * 1000
+    ort_load = (time.perf_counter() - t0) * 1000
     for _ in range(max(3, iters // 10)):
         sess.run(None, feeds)
-    ms = []
+    ort_ms = []
     for _ in range(iters):
         t0 = time.perf_counter()
         sess.run(None, feeds)
-        ms.append((time.perf_counter() - t0) * 1000)
-    del sess  # stops its pool threads before mrt's next round
-    return statistics.median(ms), create_ms
+        ort_ms.append((time.perf_counter() - t0) * 1000)
+    return {"mrt_ms": [], "ort_ms": ort_ms, "pairs": [], "mrt_load": None, "mrt_reload": None, "ort_load": ort_load}
 
 
 def ort_cold_session_ms(args, model_path):
@@ -300,16 +387,16 @@ def ort_cold_session_ms(args, model_path):
 def time_session(args):
     """This process's first ORT session on args.time_session: prints its creation ms."""
     import onnxruntime as ort
-    so = ort_options(args.threads)  # options built before the clock starts, as in run_ort
+    so = ort_options(args.threads)  # options built before the clock starts, as in run_paired_round
     t0 = time.perf_counter()
     ort.InferenceSession(args.time_session, sess_options=so, providers=["CPUExecutionProvider"])
     print((time.perf_counter() - t0) * 1000)
 
 
-def try_mrt(args, model_dir, files, iters, res):
-    """run_mrt, but a failure is recorded in `res` (the ORT side still runs)."""
+def try_mrt(res, what, *call):
+    """what(*call), but a failure is recorded in `res` (the ORT side still runs)."""
     try:
-        return run_mrt(args, model_dir, files, iters)
+        return what(*call)
     except RuntimeError as e:
         res["mrt_error"] = str(e).splitlines()[0]
         log("%s b%d: mrt %s" % (res["model"], res["batch"], e))
@@ -379,34 +466,40 @@ def bench_case(args, name, batch):
         return None
     feeds = {k: np.load(v) for k, v in files.items()}
     res = {"model": name, "batch": batch, "flops": count_flops(model_path, feeds),
-           "mrt": [], "mrt_load": [], "mrt_reload": [], "ort": [], "ort_load": [], "ort_cold_load": [],
+           "mrt": [], "mrt_load": [], "mrt_reload": [], "ort": [], "pairs": [], "ort_load": [], "ort_cold_load": [],
            "mrt_error": None}
 
     # Warm-up: page cache, CPU clocks, lazy library loading on both sides.
-    run_ort(args, model_path, feeds, 3)
+    warm_ort(args, model_path, feeds)
     use_mrt = not args.ort_only
+    run_ms = None
     if use_mrt:
-        use_mrt = try_mrt(args, model_dir, files, 3, res) is not None
+        run_ms = try_mrt(res, run_mrt, args, model_dir, files, 3)
+        use_mrt = run_ms is not None
     res["rel_err"] = output_error(args, model_dir, files, model_path, feeds) if use_mrt else None
 
     for r in range(args.rounds):
         line = "%s b%d round %d/%d:" % (name, batch, r + 1, args.rounds)
+        got = None
         if use_mrt:
-            got = try_mrt(args, model_dir, files, args.iters, res)
+            got = try_mrt(res, run_paired_round, args, model_dir, files, model_path, feeds, args.iters, run_ms)
             use_mrt = got is not None
-            if got:
-                res["mrt"].append(got[0])
-                if got[1] is not None:
-                    res["mrt_load"].append(got[1])
-                if got[2] is not None:
-                    res["mrt_reload"].append(got[2])
-                line += " mrt %.3f ms" % got[0]
-        med, create = run_ort(args, model_path, feeds, args.iters)
-        res["ort"].append(med)
-        res["ort_load"].append(create)
+        if got is None:
+            got = run_ort_round(args, model_path, feeds, args.iters)
+        if got["mrt_ms"]:
+            res["mrt"].append(statistics.median(got["mrt_ms"]))
+            res["pairs"].extend(got["pairs"])
+            for key in ("mrt_load", "mrt_reload"):
+                if got[key] is not None:
+                    res[key].append(got[key])
+            line += " mrt %.3f ms" % res["mrt"][-1]
+        res["ort"].append(statistics.median(got["ort_ms"]))
+        res["ort_load"].append(got["ort_load"])
         cold = ort_cold_session_ms(args, model_path)
         res["ort_cold_load"].append(cold)
-        line += " ort %.3f ms (session %.1f ms, fresh process %.1f ms)" % (med, create, cold)
+        line += " ort %.3f ms (session %.1f ms, fresh process %.1f ms)" % (res["ort"][-1], got["ort_load"], cold)
+        if got["mrt_ms"]:
+            line += ", ORT/mrt per block %s" % " ".join("%.2f" % p for p in got["pairs"])
         log(line)
     return res
 
@@ -417,13 +510,22 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def quartiles(xs):
+    """'p25-p75' of the paired ratios: how far single pairs scatter."""
+    if len(xs) < 4:
+        return "-"
+    q = statistics.quantiles(xs, n=4)
+    return "%.2f-%.2f" % (q[0], q[2])
+
+
 def fmt(v, spec="%.2f"):
     return "-" if v is None else spec % v
 
 
 def tables(results, peak):
     """(latency rows, load rows) as lists of string tuples."""
-    lat = [("model", "batch", "mrt ms", "ORT ms", "ORT/mrt", "mrt items/s", "ORT items/s",
+    lat = [("model", "batch", "mrt ms", "ORT ms", "ORT/mrt (paired)", "pairs p25-p75", "ORT/mrt of medians",
+            "mrt items/s", "ORT items/s",
             "GFLOP", "mrt GFLOP/s", "mrt % peak", "ORT GFLOP/s", "ORT % peak", "rel. error")]
     loads, seen = {}, []
     for r in results:
@@ -432,7 +534,7 @@ def tables(results, peak):
         rate = lambda ms: gflop / (ms / 1000) if gflop and ms else None
         pct = lambda g: 100 * g / peak if g and peak else None
         lat.append((r["model"], str(r["batch"]), fmt(m, "%.3f") if not r["mrt_error"] else "fail",
-                    fmt(o, "%.3f"), fmt(o / m if m and o else None),
+                    fmt(o, "%.3f"), fmt(med(r["pairs"])), quartiles(r["pairs"]), fmt(o / m if m and o else None),
                     fmt(r["batch"] * 1000 / m if m else None, "%.1f"),
                     fmt(r["batch"] * 1000 / o if o else None, "%.1f"),
                     fmt(gflop, "%.3f"), fmt(rate(m), "%.1f"), fmt(pct(rate(m)), "%.1f"),
@@ -468,6 +570,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads, both sides")
     ap.add_argument("--rounds", type=int, default=5, help="alternating mrt/ORT rounds per case")
     ap.add_argument("--iters", type=int, default=20, help="timed runs per round (mrt --bench N)")
+    ap.add_argument("--block-ms", type=float, default=500, help="length of each side's block of runs in a round")
+    ap.add_argument("--gap-ms", type=float, default=250,
+                    help="pause before each block, for the other side's spinning threads to sleep")
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--bench-dir", default="/tmp/onnx-bench")
@@ -513,7 +618,8 @@ def main():
                  " (ORT only)" if args.ort_only else ""))
     print(header + ("\n" if args.markdown else ""))
     print(peak_line + ("\n" if args.markdown else ""))
-    print("ms are medians over rounds of per-round medians; ORT/mrt > 1 means mrt is faster." +
+    print("ms are medians over rounds of per-round medians; ORT/mrt > 1 means mrt is faster. ORT/mrt (paired) is "
+          "the median over all rounds of each mrt block's ratio to the ORT block right after it." +
           ("\n" if args.markdown else ""))
     print_table(lat, args.markdown)
     print_table(load, args.markdown)

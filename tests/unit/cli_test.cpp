@@ -41,6 +41,33 @@ TEST(Cli, RunWritesOutputsMatchingReference) {
   for (uint64_t i = 0; i < want->element_count(); ++i) EXPECT_NEAR(got->data_as<float>()[i], want->data_as<float>()[i], 1e-5);
 }
 
+// --bench-paced: after the warm-up the CLI says it is ready, then times as
+// many runs as each stdin line asks (empty: one), printing each; a bench
+// script alternates these blocks with a peer's. Stdin ending stops the
+// timing early, and the summary counts only the runs made.
+TEST(Cli, PacedBenchRunsWhatStdinAsks) {
+  auto model = test::dense_model_dir();
+  std::string input = (model / "reference/inputs/x.npy").string();
+  test::TempDir dir;
+  std::string lines = (dir.path() / "lines").string();
+  FILE* f = std::fopen(lines.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("2\n\n", f);
+  std::fclose(f);
+  auto r = run_mrt("run " + model.string() + " --input " + input + " --bench 10 --bench-paced < " + lines);
+  ASSERT_EQ(r.status, 0) << r.text;
+  size_t ready = r.text.find("bench-ready\n");
+  ASSERT_NE(ready, std::string::npos) << r.text;
+  size_t runs = 0;
+  for (size_t at = r.text.find("run_ms=", ready); at != std::string::npos; at = r.text.find("run_ms=", at + 1)) ++runs;
+  EXPECT_EQ(runs, 3u) << r.text;  // 2, then 1 for the empty line; then stdin ends
+  EXPECT_NE(r.text.find("iterations=3 "), std::string::npos) << r.text;
+  // No line at all: nothing was timed, which is an error, not a zero.
+  r = run_mrt("run " + model.string() + " --input " + input + " --bench 10 --bench-paced < /dev/null");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.text.find("no timed run"), std::string::npos) << r.text;
+}
+
 TEST(Cli, NamedInputAndForcedPlugin) {
   test::TempDir out;
   auto model = test::dense_model_dir();

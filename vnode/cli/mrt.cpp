@@ -16,8 +16,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -48,6 +50,7 @@ struct Options {
   std::vector<std::string> inputs;
   std::string output_dir, plugin;
   int bench = 0;
+  bool bench_paced = false;
   // classify
   std::vector<std::string> images;
   int top_k = 0;
@@ -83,17 +86,39 @@ void print_bench(const std::string& model, const std::string& via, int threads, 
   std::printf("\n");
 }
 
-// Times `once` after a warm-up; `once` returns false on failure.
+// Times `once` after a warm-up; `once` returns false on failure. `paced`:
+// after the warm-up it prints `bench-ready`, then for each line on stdin
+// (a count k, empty for 1) makes k timed runs, printing `run_ms=…` after
+// each, until n runs are timed or stdin ends. A benchmark script thus
+// alternates short blocks of runs with a peer's, each pair of blocks seeing
+// the same machine state (this machine's neighbours move timings by ±20%
+// within seconds).
 template <typename F>
-Result<std::vector<double>> time_runs(int n, F&& once) {
-  int warmup = std::max(3, n / 10);
-  std::vector<double> ms;
-  for (int i = 0; i < warmup + n; ++i) {
+Result<std::vector<double>> time_runs(int n, F&& once, bool paced = false) {
+  auto timed = [&](std::vector<double>& ms) -> Status {
     auto t0 = std::chrono::steady_clock::now();
-    Status s = once();
-    if (!s.is_ok()) return s;
-    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    MRT_RETURN_IF_ERROR(once());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    return Status::ok();
+  };
+  std::vector<double> warm, ms;
+  for (int i = 0; i < std::max(3, n / 10); ++i) MRT_RETURN_IF_ERROR(timed(warm));
+  if (!paced) {
+    while (static_cast<int>(ms.size()) < n) MRT_RETURN_IF_ERROR(timed(ms));
+    return ms;
   }
+  std::printf("bench-ready\n");
+  std::fflush(stdout);
+  std::string line;
+  while (static_cast<int>(ms.size()) < n && std::getline(std::cin, line)) {
+    int k = line.empty() ? 1 : std::atoi(line.c_str());
+    for (int j = 0; j < std::max(1, k) && static_cast<int>(ms.size()) < n; ++j) {
+      MRT_RETURN_IF_ERROR(timed(ms));
+      std::printf("run_ms=%.4f\n", ms.back());
+    }
+    std::fflush(stdout);
+  }
+  if (ms.empty()) return mrt::failed_precondition("no timed run (stdin ended before the first)");
   return ms;
 }
 
@@ -214,7 +239,7 @@ int local_infer(const Options& o, mrt::InferRequest request) {
   if (o.bench > 0 && request.kind == MRT_PAYLOAD_TEXT) return bench_generation(**rt, request, o.bench);
   if (o.bench > 0) {
     request.on_text = nullptr;
-    auto ms = time_runs(o.bench, [&] { return (*rt)->infer(request).status(); });
+    auto ms = time_runs(o.bench, [&] { return (*rt)->infer(request).status(); }, o.bench_paced);
     if (!ms) return fail(ms.status());
     // A warm process's load (libraries set up, oneDNN's kernel cache
     // filled), as a service sees when it reloads an evicted model.
@@ -450,6 +475,9 @@ int main(int argc, char** argv) {
   run->add_option("--plugin", o.plugin, "force a backend by name (in-process)");
   run->add_option("--threads", o.threads, "intra-op threads (in-process)")->check(CLI::Range(1, 1024));
   run->add_option("--bench", o.bench, "then time N more runs and print median and p90")->check(CLI::Range(0, 1000000));
+  run->add_flag("--bench-paced", o.bench_paced,
+                "with --bench: after the warm-up print bench-ready, then per line on stdin (a count k, empty for 1) make k "
+                "timed runs and print each run_ms (for scripts that alternate blocks of runs with a peer's)");
   run->add_option("--top-k", o.top_k, "classes to report for classification models");
 
   auto* classify = app.add_subcommand("classify", "classify images");
