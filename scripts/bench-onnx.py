@@ -2,7 +2,7 @@
 """Speed of the oneDNN plugin on ONNX models, side by side with onnxruntime.
 
     scripts/bench-onnx.py [--threads T] [--rounds 5] [--iters 20]
-                          [--models resnet18,resnet50,mobilenetv2,bert]
+                          [--models resnet18,resnet50,mobilenetv2,squeezenet,bert]
                           [--batches 1,8] [--bench-dir /tmp/onnx-bench]
                           [--mrt build/vnode/mrt] [--markdown] [--ort-only]
                           [--precision fp32|bf16] [--winograd on|off]
@@ -55,7 +55,7 @@ import numpy as np
 import cpu_peak
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenetv2", "bert"]
+DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenetv2", "squeezenet", "bert"]
 
 
 def log(msg):

@@ -14,7 +14,7 @@ tolerance.yml). It also writes tests/fixtures/onnx-bad/ (name "bad"):
 truncated, garbage, cyclic, dangling-initializer, unsupported-op and
 external-data files, each listed with its expected error in its README.md.
 
---bench-dir DIR writes full-size resnet18, resnet50, mobilenetv2 and bert
+--bench-dir DIR writes full-size resnet18, resnet50, mobilenetv2, squeezenet and bert
 in the same layout (model.onnx, model.yml, input_b1/ and input_b8/ holding
 <input>.npy at batch 1 and 8; no reference outputs) for the benchmarks;
 they are large (up to ~100 MB each) and never committed.
@@ -272,6 +272,41 @@ def build_resnet(seed, opset, block, layers, widths, stem, classes, image):
         x = g.node("GlobalAveragePool", [x])
     x = g.node("Flatten", [x], axis=1)
     gemm(g, x, "fc", cin, classes, out="logits")
+    g.output("logits", np.float32, ["batch", classes])
+    return g
+
+
+SQUEEZENET11_FIRES = [(64, 16, 64), (128, 16, 64), "pool", (128, 32, 128), (256, 32, 128), "pool",
+                      (256, 48, 192), (384, 48, 192), (384, 64, 256), (512, 64, 256)]  # cin, squeeze, expand
+
+
+def build_squeezenet(seed, opset, fires, classes, image):
+    """torchvision squeezenet1_1: Fire modules (1x1 squeeze, then 1x1 and 3x3
+    expands concatenated on channels), ceil-mode max pools, a 1x1 conv head."""
+    g = Graph(opset, np.random.default_rng([seed, 0]))
+    x = g.input("input", np.float32, ["batch", 3, image, image])
+
+    def pool(x):
+        return g.node("MaxPool", [x], ceil_mode=1, kernel_shape=[3, 3], pads=[0, 0, 0, 0], strides=[2, 2])
+
+    with g.module("features"):
+        x = relu(g, conv(g, x, "0", 3, 64, 3, stride=2, pad=0, bias=True), "1")
+        with g.module("2"):
+            x = pool(x)
+        for i, f in enumerate(fires):
+            with g.module(str(i + 3)):
+                if f == "pool":
+                    x = pool(x)
+                    continue
+                cin, sq, ex = f
+                s = relu(g, conv(g, x, "squeeze", cin, sq, 1, bias=True), "squeeze_activation")
+                e1 = relu(g, conv(g, s, "expand1x1", sq, ex, 1, bias=True), "expand1x1_activation")
+                e3 = relu(g, conv(g, s, "expand3x3", sq, ex, 3, bias=True), "expand3x3_activation")
+                x = g.node("Concat", [e1, e3], axis=1)
+    with g.module("classifier"):  # Dropout is gone in eval mode
+        x = relu(g, conv(g, x, "1", 512, classes, 1, bias=True), "2")
+        x = g.node("GlobalAveragePool", [x])
+    g.node("Flatten", [x], axis=1, out="logits")
     g.output("logits", np.float32, ["batch", classes])
     return g
 
@@ -553,6 +588,8 @@ BENCH = {
                  lambda s: build_resnet(s, 13, "bottleneck", [3, 4, 6, 3], [64, 128, 256, 512], 64, 1000, 224)),
     "mobilenetv2": ("MobileNetV2 (width 1.0, 224x224, 1000 classes, opset 13, benchmark)", 103, image_feeds,
                     lambda s: build_mobilenetv2(s, 13, MOBILENETV2_CFG, 32, 1280, 1000, 224)),
+    "squeezenet": ("SqueezeNet 1.1 (Fire modules, 224x224, 1000 classes, opset 13, benchmark)", 105, image_feeds,
+                   lambda s: build_squeezenet(s, 13, SQUEEZENET11_FIRES, 1000, 224)),
     "bert": ("BERT-style encoder (4 layers, hidden 256, 4 heads, FFN 1024, seq 128, vocab 30522, opset 17, "
              "benchmark)", 104, lambda rng, g, b: bert_feeds(rng, 30522, 128, b, pad_last_row=False),
              lambda s: build_bert(s, 17, 30522, 256, 4, 4, 1024, 128, 512)),

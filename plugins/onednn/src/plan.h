@@ -116,6 +116,7 @@ class Plan {
   const std::vector<int>& input_slots() const { return inputs_; }
   const std::vector<int>& output_slots() const { return outputs_; }
   const Slot& slot(int i) const { return slots_[static_cast<size_t>(i)]; }
+  int num_slots() const { return static_cast<int>(slots_.size()); }
   // Sizes, counts: a split plan's include its prefix's.
   size_t arena_bytes() const { return arena_bytes_ + (prefix_ ? prefix_->arena_bytes() : 0); }
   size_t constant_bytes() const { return constant_bytes_ + (prefix_ ? prefix_->constant_bytes() : 0); }
