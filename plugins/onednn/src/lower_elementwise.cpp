@@ -125,31 +125,56 @@ void PlanBuilder::lower_concat(const Node& n) {
     if (onnx::element_count(p_.slots_[s].dims) == 0) continue;
     srcs.push_back(s);
   }
-  // Inputs concatenate in one layout: that of the first computed 4-D float
-  // input when it is NCHW, NHWC or nChw16c (the others reordered to it, and
-  // the output in it too), else plain. A CNN's branches (SqueezeNet's Fire
-  // modules: a 1x1 and a 3x3 convolution) thus join in the layout their
-  // consumer reads, rather than each going to plain and back: SqueezeNet
-  // 1.1 at batch 1 spent ~40% of its time in those reorders and in
-  // oneDNN's generic concat of mixed layouts.
+  // Inputs concatenate in one layout, the output in it too; the others
+  // are reordered to it. For 4-D float inputs that is nChw16c when any
+  // input has it and every channel count is a multiple of 16 (a Winograd
+  // network's layout: its 1x1 consumers then stay blocked too), else the
+  // first input's NHWC, NCHW or nChw16c; anything else concatenates plain.
+  // A CNN's branches (SqueezeNet's Fire modules: a 1x1 and a 3x3
+  // convolution) thus join without going to plain NCHW and back: that took
+  // ~40% of SqueezeNet 1.1's batch-1 time, and staying blocked gained
+  // another 1.10x at batch 8 (one process, alternating runs).
   tag common = tag::undef;
+  bool any_blocked = false, all16 = true;
+  auto has = [&](int s, tag t) { return p_.slots_[s].md == dnnl::memory::desc(to_dnnl(p_.slots_[s].dims), dt::f32, t); };
   for (int s : srcs) {
     const Slot& sl = p_.slots_[s];
     if (sl.constant || sl.dtype != DType::kFloat || sl.dims.size() != 4) {
       common = tag::undef;
       break;
     }
-    if (common != tag::undef) continue;
-    for (tag t : {tag::acdb, tag::aBcd16b, tag::abcd})
-      if (sl.md == dnnl::memory::desc(to_dnnl(sl.dims), dt::f32, t)) common = t;
+    any_blocked = any_blocked || has(s, tag::aBcd16b);
+    all16 = all16 && sl.dims[1] % 16 == 0;
+    if (s == srcs[0])
+      for (tag t : {tag::acdb, tag::aBcd16b, tag::abcd})
+        if (has(s, t)) common = t;
     if (common == tag::undef) break;
   }
-  if (common == tag::aBcd16b && axis == 1)  // blocks of 16 must not straddle inputs
-    for (int s : srcs)
-      if (p_.slots_[s].dims[1] % 16 != 0) common = tag::acdb;
+  if (common != tag::undef && axis == 1) common = any_blocked && all16 ? tag::aBcd16b : common == tag::aBcd16b ? tag::acdb : common;
   for (auto& s : srcs) {
     s = common != tag::undef ? in_layout(s, dnnl::memory::desc(to_dnnl(p_.slots_[s].dims), dt::f32, common), "concat") : plain(s);
     mds.push_back(p_.slots_[s].md);
+  }
+  if (common == tag::aBcd16b && axis == 1) {
+    // oneDNN's concat has only its generic kernel for blocked layouts (5x
+    // slower than for NHWC here), and so has its reorder into a blocked
+    // slice. But with whole 16-channel blocks each image's part is one
+    // contiguous run in its input and in the output: each input is copied
+    // by a reorder of [N, C_i*H*W] rows into rows of the output's stride.
+    int out = output_slot(n, 0, dnnl::memory::desc(to_dnnl(od), dt::f32, common));
+    const int64_t image = od[1] * od[2] * od[3], pixels = od[2] * od[3];
+    dnnl::memory::desc rows({od[0], image}, dt::f32, dnnl::memory::dims{image, 1});
+    int64_t channel = 0;
+    for (size_t i = 0; i < srcs.size(); ++i) {
+      const Dims d = p_.slots_[srcs[i]].dims;  // a copy: alias_slot grows slots_
+      const int64_t part = d[1] * pixels;
+      std::string name = n.outputs[0] + "/part" + std::to_string(i);
+      int from = alias_slot(srcs[i], {d[0], part}, dnnl::memory::desc({d[0], part}, dt::f32, dnnl::memory::dims{part, 1}), name + "/rows");
+      int to = alias_slot(out, {d[0], part}, rows.submemory_desc({d[0], part}, {0, channel * pixels}), name);
+      reorder_step(from, to, n.name + " part " + std::to_string(i));
+      channel += d[1];
+    }
+    return;
   }
   auto pd = common != tag::undef ? dnnl::concat::primitive_desc(dnnl::memory::desc(to_dnnl(od), dt::f32, common),
                                                                 static_cast<int>(axis), mds, p_.engine_, user_attr())
