@@ -270,7 +270,7 @@ def run_mrt(args, model_dir, files, iters):
 def run_paired_round(args, model_dir, files, model_path, feeds, iters, run_ms):
     """One round: a fresh ORT session and a fresh mrt process (`--bench-paced`),
     timed in alternating blocks of runs, each block ~--block-ms long (from
-    `run_ms`, a warm-up estimate of one run; at most `iters` runs) and each pair of blocks seconds
+    `run_ms`, a warm-up estimate of one run; at most a quarter of `iters`) and each pair of blocks seconds
     apart at most, so both see the same machine state: the neighbours' slow
     swings that make separately timed rounds differ by ±20% cancel in the
     per-block ratio. Before each block both sides sit idle --gap-ms, long
@@ -283,7 +283,9 @@ def run_paired_round(args, model_dir, files, model_path, feeds, iters, run_ms):
     ort_load (ms; the mrt loads are None when not reported).
     """
     import onnxruntime as ort
-    k = min(iters, max(2, int(round(args.block_ms / max(run_ms, 1e-3)))))  # counted runs per block
+    # Counted runs per block: ~--block-ms, at least 2, and at most a quarter
+    # of the round's runs so that a round has 4 pairs or more.
+    k = max(2, min(-(-iters // 4), int(round(args.block_ms / max(run_ms, 1e-3)))))
     blocks = max(1, -(-iters // k))
     so = ort_options(args.threads)
     t0 = time.perf_counter()
