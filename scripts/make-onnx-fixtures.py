@@ -7,7 +7,7 @@ loader must reject:
     scripts/make-onnx-fixtures.py --bench-dir DIR [--only NAME]
 
 Fixture mode (the default) writes tests/fixtures/models/onnx-<name>/ for
-resnet, mobilenetv2, bert, bert17 and fusions: model.onnx, model.yml and
+resnet, mobilenetv2, squeezenet, bert, bert17 and fusions: model.onnx, model.yml and
 reference/ (inputs/<input>.npy at batch 2 so a dynamic batch other than 1
 is exercised, outputs/<output>.npy from onnxruntime with ORT_ENABLE_ALL, and
 tolerance.yml). It also writes tests/fixtures/onnx-bad/ (name "bad"):
@@ -304,7 +304,7 @@ def build_squeezenet(seed, opset, fires, classes, image):
                 e3 = relu(g, conv(g, s, "expand3x3", sq, ex, 3, bias=True), "expand3x3_activation")
                 x = g.node("Concat", [e1, e3], axis=1)
     with g.module("classifier"):  # Dropout is gone in eval mode
-        x = relu(g, conv(g, x, "1", 512, classes, 1, bias=True), "2")
+        x = relu(g, conv(g, x, "1", 2 * fires[-1][2], classes, 1, bias=True), "2")
         x = g.node("GlobalAveragePool", [x])
     g.node("Flatten", [x], axis=1, out="logits")
     g.output("logits", np.float32, ["batch", classes])
@@ -574,6 +574,13 @@ FIXTURES = {
                lambda rng, g, b: bert_feeds(rng, 100, 16, b),
                (1e-4, 1e-3, "2 layers of 64-wide matmuls, softmax, erf and LayerNorm with O(1) outputs: "
                             "float32 reduction order and fused kernels move results by ~1e-6.")),
+    "squeezenet": ("SqueezeNet-style CNN (5 Fire modules, 16-64 channels, a pool between Concats, 64x64, 10 "
+                   "classes, opset 13)", 6,
+                   lambda s: build_squeezenet(s, 13, [(64, 16, 32), (64, 16, 32), "pool", (64, 32, 64), (128, 32, 64),
+                                                      (128, 32, 64)], 10, 64),
+                   image_feeds,
+                   (1e-4, 1e-3, "11 convolutions deep with O(1) logits: float32 accumulation order (Winograd, "
+                                "concats split into per-branch convolutions that sum) moves results by ~1e-6.")),
     "fusions": ("Small CNN exercising Conv post-op fusions, pooling, Resize, Pad and head ops (opset 14)", 5,
                 build_fusions, image_feeds,
                 (1e-4, 1e-3, "8 convolutions deep with O(1) activations: float32 accumulation order and "

@@ -1,6 +1,7 @@
 // The ONNX front end on the committed fixtures: the loader's refusals of
 // hostile or broken files, constant folding of exporter shape chains, and
-// the fusion planner's rewrites (BN into Conv, Gelu, LayerNorm, post-ops).
+// the fusion planner's rewrites (BN into Conv, Gelu, LayerNorm, post-ops)
+// and the channel-concat split.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -115,6 +116,47 @@ TEST(OnnxPasses, RewritesGeluAndLayerNorm) {
   for (const auto& ops : f.post_ops)
     for (const auto& p : ops) gelus += p.op_type == "Gelu";
   EXPECT_EQ(gelus + count_op(f.graph, "Gelu"), 2);
+}
+
+// SqueezeNet's channel Concats are all read by a narrowing 1x1 Conv (the
+// next squeeze, the 10-class head) or a MaxPool: none is left. Each such Conv
+// runs once per branch on its slice of the weights, the Adds summing them
+// become residual post-ops, and the pool runs per branch.
+TEST(OnnxPasses, SplitsChannelConcatsIntoTheirReaders) {
+  Graph g = load(model("onnx-squeezenet"));
+  Graph s = specialize(g, {{g.inputs[0], {2, 3, 64, 64}}});
+  ASSERT_EQ(count_op(s, "Concat"), 5);
+  const int convs = count_op(s, "Conv"), pools = count_op(s, "MaxPool");
+  const HostTensor whole = s.constants.at("features.6.squeeze.weight");  // [32, 64, 1, 1], after the pool
+
+  Graph split = s;
+  split_concat_consumers(split);
+  EXPECT_EQ(count_op(split, "Concat"), 0);
+  EXPECT_EQ(count_op(split, "Conv"), convs + 5);
+  EXPECT_EQ(count_op(split, "Add"), 5);
+  EXPECT_EQ(count_op(split, "MaxPool"), pools + 1);  // the pool between two Fire modules, once per branch
+  EXPECT_EQ(split.constants.count("features.6.squeeze.weight"), 0u) << "the whole weights outlived their slices";
+  const HostTensor& lo = split.constants.at("features.6.squeeze.weight/part0");
+  const HostTensor& hi = split.constants.at("features.6.squeeze.weight/part1");
+  ASSERT_EQ(lo.dims(), (Dims{32, 32, 1, 1}));
+  ASSERT_EQ(hi.dims(), (Dims{32, 32, 1, 1}));
+  for (int64_t o = 0; o < 32; ++o)
+    for (int64_t c = 0; c < 32; ++c) {
+      ASSERT_EQ(lo.data<float>()[o * 32 + c], whole.data<float>()[o * 64 + c]);
+      ASSERT_EQ(hi.data<float>()[o * 32 + c], whole.data<float>()[o * 64 + 32 + c]);
+    }
+  FusedGraph f = plan_fusions(split);
+  EXPECT_EQ(count_op(f.graph, "Add"), 0) << "the branch sums should ride on the convolutions";
+
+  // A Concat that is also a graph output is built as it is.
+  Graph kept = s;
+  for (const auto& n : kept.nodes)
+    if (n.op_type == "Concat") {
+      kept.outputs.push_back(n.outputs[0]);
+      break;
+    }
+  split_concat_consumers(kept);
+  EXPECT_EQ(count_op(kept, "Concat"), 1);
 }
 
 }  // namespace

@@ -202,7 +202,7 @@ std::unique_ptr<Plan> build_plan(const dnnl::engine& engine, const onnx::Graph& 
     }
     PlanBoundary prefix_boundary;
     prefix_boundary.strided_outputs = true;
-    auto prefix_plan = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(prefix, prefix_dims)), options, prefix_boundary);
+    auto prefix_plan = std::make_unique<Plan>(engine, prepare_graph(onnx::specialize(prefix, prefix_dims)), options, prefix_boundary);
 
     // The suffix: the cut value at the full batch, in the prefix's layout
     // with the batch stride unchanged (so each sub-batch is one slice) → the
@@ -219,7 +219,7 @@ std::unique_ptr<Plan> build_plan(const dnnl::engine& engine, const onnx::Graph& 
       dnnl::memory::dims strides(blocking.strides, blocking.strides + handed.md.data.ndims);
       suffix_boundary.input_layouts[split->cut] = dnnl::memory::desc(to_dnnl(cut_dims), dnnl::memory::data_type::f32, strides);
     }
-    auto plan = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(suffix, {{split->cut, cut_dims}})), options,
+    auto plan = std::make_unique<Plan>(engine, prepare_graph(onnx::specialize(suffix, {{split->cut, cut_dims}})), options,
                                        suffix_boundary);
 
     // The suffix's own input becomes the cut slot; the graph's inputs get
@@ -243,7 +243,7 @@ std::unique_ptr<Plan> build_plan(const dnnl::engine& engine, const onnx::Graph& 
     // the whole-batch plan below still serves it.
   } catch (const dnnl::error&) {
   }
-  return std::make_unique<Plan>(engine, onnx::plan_fusions(std::move(g)), options);
+  return std::make_unique<Plan>(engine, prepare_graph(std::move(g)), options);
 }
 
 }  // namespace mrt::onednn

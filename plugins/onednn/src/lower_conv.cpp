@@ -8,6 +8,19 @@
 
 namespace mrt::onednn {
 
+// Winograd (oneDNN's F(2x2, 3x3) or F(4x4, 3x3), by shape) for the 3x3
+// stride-1 float32 convolutions it serves: 1.2-2.4x the direct kernel here.
+// It reads and writes nChw16c; the other convolutions keep the NHWC their
+// faster kernels prefer, with a reorder where the two meet.
+bool PlanBuilder::runs_winograd(const Node& n) const {
+  if (!p_.options_.winograd || p_.options_.bf16_convolutions || n.op_type != "Conv" || n.attr_int("group", 1) != 1) return false;
+  const Dims& xd = graph().types.at(n.inputs[0]).dims;
+  const Dims& wd = graph().types.at(n.inputs[1]).dims;
+  auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; }); };
+  return xd.size() == 4 && wd.size() == 4 && wd[2] == 3 && wd[3] == 3 && ones(n.attr_ints("strides", {1, 1})) &&
+         ones(n.attr_ints("dilations", {1, 1})) && xd[1] % 16 == 0 && wd[0] % 16 == 0;
+}
+
 void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   bool transposed = n.op_type == "ConvTranspose";
   int src = value(n.inputs[0]);
@@ -72,20 +85,17 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   // In bfloat16 mode the activation and weights are converted by the
   // reorders that bring them to the convolution's layout anyway.
   auto compute = p_.options_.bf16_convolutions && !transposed ? dt::bf16 : dt::f32;
-  // Winograd (oneDNN's F(2x2, 3x3) or F(4x4, 3x3), by shape) for the 3x3
-  // stride-1 float32 convolutions it serves: 1.2-2.4x the direct kernel here.
-  // It reads and writes nChw16c; the other convolutions keep the NHWC their
-  // faster kernels prefer, with a reorder where the two meet.
-  bool wino = p_.options_.winograd && compute == dt::f32 && !transposed && group == 1 && sp == 2 && kernel[0] == 3 &&
-              kernel[1] == 3 && strides[0] == 1 && strides[1] == 1 && dil[0] == 1 && dil[1] == 1 && ic % 16 == 0 && oc % 16 == 0;
+  bool wino = runs_winograd(n);
   dnnl::memory::desc any_src(to_dnnl(xd), compute, tag::any), any_w(wdims, compute, tag::any);
-  // A large-kernel image stem (ResNet's 7x7 on RGB: 1-4 input channels,
-  // float32) reads its plain NCHW input as it is: oneDNN's first-layer
-  // kernel takes NCHW and writes nChw16c, 5-45% faster at batch 8 than
-  // brgconv after a reorder to NHWC (6 of 6 back-to-back pairs). Not for
-  // 3x3 stems: MobileNetV2's depthwise consumer wants NHWC, and the
-  // reorder back cost more than the stem gained.
-  if (compute == dt::f32 && !transposed && group == 1 && sp == 2 && ic <= 4 && kernel[0] >= 5 && is_plain(src))
+  // An image stem (1-4 input channels, float32) reads its plain NCHW input
+  // as it is where the network runs blocked: oneDNN's first-layer kernel
+  // takes NCHW and writes nChw16c. A large-kernel stem (ResNet's 7x7) is
+  // 5-45% faster so at batch 8 than brgconv after a reorder to NHWC (6 of 6
+  // back-to-back pairs); a 3x3 one in a Winograd network (SqueezeNet 1.1)
+  // spares the input reorder and keeps everything after it blocked (1.05x
+  // whole network). Not a 3x3 stem otherwise: MobileNetV2's depthwise
+  // consumer wants NHWC, and the reorder back cost more than it gained.
+  if (compute == dt::f32 && !transposed && group == 1 && sp == 2 && ic <= 4 && (kernel[0] >= 5 || winograd_network_) && is_plain(src))
     any_src = p_.slots_[src].md;
   // In a Winograd network the tensors between convolutions are mostly
   // nChw16c already (Winograd's and the stem's outputs). A 1x1 or strided
@@ -97,7 +107,7 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   // direct kernel is slower there than brgconv (winograd off: 0.97x).
   bool unit_or_strided = std::all_of(kernel.begin(), kernel.end(), [](int64_t k) { return k == 1; }) ||
                          std::any_of(strides.begin(), strides.end(), [](int64_t st) { return st > 1; });
-  if (p_.options_.winograd && compute == dt::f32 && !transposed && group == 1 && sp == 2 && ic % 16 == 0 && oc % 16 == 0 &&
+  if (winograd_network_ && compute == dt::f32 && !transposed && group == 1 && sp == 2 && ic % 16 == 0 && oc % 16 == 0 &&
       unit_or_strided && p_.slots_[src].md == dnnl::memory::desc(to_dnnl(xd), dt::f32, tag::nChw16c))
     any_src = p_.slots_[src].md;
   dnnl::memory::desc bias_md;

@@ -152,6 +152,11 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
   return true;
 }
 
+onnx::FusedGraph prepare_graph(onnx::Graph g) {
+  onnx::split_concat_consumers(g);
+  return onnx::plan_fusions(std::move(g));
+}
+
 std::vector<HostTensor> run_graph(const dnnl::engine& engine, const onnx::Graph& g, const std::vector<HostTensor>& inputs) {
   if (inputs.size() != g.inputs.size())
     throw onnx::OnnxError("the graph has " + std::to_string(g.inputs.size()) + " inputs, " + std::to_string(inputs.size()) + " given");
@@ -159,7 +164,7 @@ std::vector<HostTensor> run_graph(const dnnl::engine& engine, const onnx::Graph&
   for (size_t i = 0; i < inputs.size(); ++i) dims[g.inputs[i]] = inputs[i].dims();
   std::unique_ptr<Plan> planned;
   try {
-    planned = std::make_unique<Plan>(engine, onnx::plan_fusions(onnx::specialize(g, dims)));
+    planned = std::make_unique<Plan>(engine, prepare_graph(onnx::specialize(g, dims)));
   } catch (const onnx::OnnxError& e) {
     if (std::string(e.what()).find("must be a constant") == std::string::npos) throw;
     // Inputs that set shapes (Reshape's shape, Resize's scales...) given at

@@ -102,6 +102,11 @@ struct PlanBoundary {
   bool strided_outputs = false;
 };
 
+// The graph passes this backend runs on a specialized graph before planning:
+// channel concats split into their readers (onnx::split_concat_consumers:
+// a concat is a copy through memory here), then onnx::plan_fusions.
+onnx::FusedGraph prepare_graph(onnx::Graph g);
+
 // Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX);
 // without, oneDNN would emulate them, slower than float32.
 bool cpu_has_native_bf16();

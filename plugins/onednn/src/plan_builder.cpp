@@ -56,6 +56,7 @@ void PlanBuilder::build() {
     for (const auto& po : post_ops_[i])
       if (!po.operand.empty()) remaining_uses_[po.operand]++;
   }
+  for (const auto& n : g.nodes) winograd_network_ = winograd_network_ || runs_winograd(n);
   for (const auto& name : g.inputs) {
     const auto& t = g.types.at(name);
     auto layout = boundary_.input_layouts.find(name);

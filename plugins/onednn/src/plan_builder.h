@@ -60,6 +60,9 @@ class PlanBuilder {
   std::map<std::string, int> remaining_uses_;
   std::vector<int> alias_of_;              // slot → slot whose buffer it shares (-1: own)
   std::vector<std::vector<int>> step_reads_, step_writes_;
+  // Some convolution runs as Winograd, so the network's tensors are mostly
+  // nChw16c (layout choices elsewhere follow).
+  bool winograd_network_ = false;
 
   const onnx::Graph& graph() const { return p_.graph_; }
 
@@ -173,6 +176,9 @@ class PlanBuilder {
   }
 
   void lower_conv(const Node& n, const std::vector<PostOp>& post);
+  // Whether Conv `n` runs as Winograd (float32 3x3 stride-1, channels in
+  // whole 16-blocks; see lower_conv.cpp).
+  bool runs_winograd(const Node& n) const;
 
   // A ConvTranspose whose output reaches past the last input's contribution
   // (an output_shape or output_padding beyond the kernel's reach: negative

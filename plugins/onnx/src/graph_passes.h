@@ -26,6 +26,16 @@ Graph specialize(const Graph& g, const std::map<std::string, Dims>& input_dims);
 // Drops nodes none of whose outputs reach a graph output.
 void remove_dead_nodes(Graph& g);
 
+// A Concat along channels whose only reader is a group-1 1x1 Conv with
+// constant weights, or a pooling, is not materialised: the Conv becomes one
+// Conv per concatenated part (each with its slice of the weights) summed by
+// Adds, which plan_fusions turns into residual post-ops; a pooling becomes
+// one pooling per part, concatenated (and that smaller Concat is split in
+// turn when its reader allows). Exact up to float summation order. For
+// backends where a concat is a copy through memory: SqueezeNet's Fire
+// modules then never copy their two branches into one tensor.
+void split_concat_consumers(Graph& g);
+
 // An operation applied to a node's output before it is stored.
 struct PostOp {
   enum Kind {
