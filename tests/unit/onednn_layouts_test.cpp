@@ -149,11 +149,12 @@ std::vector<float> conv2d(const std::vector<float>& x, int64_t n, int64_t c, int
 // joined by Concat, read by a 1x1 convolution with `head_c` outputs; and its
 // result computed by hand.
 struct FireModule {
-  static constexpr int64_t n = 2, c = 16, sq = 32, ex = 32, hw = 8;
-  int64_t head_c;
+  static constexpr int64_t c = 16, ex = 32;
+  int64_t head_c, n, sq, hw;
   onnx::Graph g;
 
-  explicit FireModule(int64_t head_channels) : head_c(head_channels) {
+  explicit FireModule(int64_t head_channels, int64_t batch = 2, int64_t squeeze = 32, int64_t size = 8)
+      : head_c(head_channels), n(batch), sq(squeeze), hw(size) {
     g.opset = 13;
     g.inputs = {"x"};
     g.outputs = {"y"};
@@ -260,6 +261,27 @@ TEST(PlanLayouts, ConcatReadByANarrowingConvolutionIsNeverBuilt) {
     head_parts += k.rfind("head/part", 0) == 0;
   }
   EXPECT_EQ(head_parts, 2) << "the head convolution should run once per branch";
+  EXPECT_LE(test::relative_l2(test::run_plan(*plan, fire.input()), fire.reference(fire.input())), 1e-5);
+}
+
+// A 3x3 convolution on 16 input channels (SqueezeNet's first expands) at
+// batch 8: oneDNN's F(4x4, 3x3) Winograd kernel spends its time on tile
+// transforms there, so it runs oneDNN's blocked direct kernel on the
+// nChw16c squeeze output instead.
+TEST(PlanLayouts, SixteenChannelConvolutionSkipsLargeTileWinograd) {
+  FireModule fire(16, 8, 16, 28);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  auto plan = build_plan(eng, fire.g, {{"x", {fire.n, fire.c, fire.hw, fire.hw}}}, PlanOptions{});
+  bool e3 = false;
+  for (const auto& k : plan->kernels()) {
+    EXPECT_EQ(k.find("jit_wino_4x3"), std::string::npos) << k;
+    if (k.rfind("e3: ", 0) == 0) {
+      e3 = true;
+      EXPECT_EQ(k.find("gemm"), std::string::npos) << k;
+      EXPECT_EQ(k.find("ref"), std::string::npos) << k;
+    }
+  }
+  EXPECT_TRUE(e3) << "no step for the 3x3 expand";
   EXPECT_LE(test::relative_l2(test::run_plan(*plan, fire.input()), fire.reference(fire.input())), 1e-5);
 }
 
