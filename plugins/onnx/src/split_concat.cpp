@@ -106,9 +106,8 @@ class ConcatSplitter {
       Dims wd = w.dims();
       wd[1] = c;
       HostTensor wj(DType::kFloat, wd, HostTensor::Uninitialized{});
-      const int64_t inner = w.numel() / (oc * ic);  // 1: a 1x1 kernel
-      for (int64_t o = 0; o < oc; ++o)
-        std::memcpy(wj.data<float>() + o * c * inner, w.data<float>() + (o * ic + first) * inner, sizeof(float) * c * inner);
+      for (int64_t o = 0; o < oc; ++o)  // a 1x1 kernel: one float per (output, input) channel pair
+        std::memcpy(wj.data<float>() + o * c, w.data<float>() + o * ic + first, sizeof(float) * c);
       first += c;
       std::string wname = conv.inputs[1] + suffix;
       g_.constants[wname] = std::move(wj);
