@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
   libpcre2-dev                             # PCRE2: byte-level tokenizers' Unicode split patterns (plugins/raw)
   libdnnl-dev                              # oneDNN: the CPU backend's primitives (plugins/onednn)
+  ocl-icd-opencl-dev                       # OpenCL: Debian's dnnl CMake config requires it (a Recommends, skipped by --no-install-recommends)
   libxxhash-dev                            # XXH3 content hashes: the CPU backend's shared weight cache
   libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
   libstb-dev                               # stb_image decoders and resizer: the standard image stage (core)
