@@ -34,6 +34,15 @@ TEST(Cli, RunWritesOutputsMatchingReference) {
   EXPECT_NE(r.text.find("batch 0: class"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("median_ms="), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("p90_ms="), std::string::npos) << r.text;
+  // The fastest run, the median and the 90th percentile come in that order.
+  auto field = [&](const std::string& key) {
+    size_t at = r.text.find(" " + key + "=");
+    return at == std::string::npos ? -1.0 : std::stod(r.text.substr(at + key.size() + 2));
+  };
+  double fastest = field("min_ms"), median = field("median_ms"), p90 = field("p90_ms");
+  EXPECT_GT(fastest, 0) << r.text;
+  EXPECT_LE(fastest, median) << r.text;
+  EXPECT_LE(median, p90) << r.text;
   auto got = read_npy(out.path() / "probabilities.npy", "");
   auto want = read_npy(model / "reference/outputs/probabilities.npy", "");
   ASSERT_TRUE(got) << got.status().to_string();

@@ -79,8 +79,8 @@ double percentile(std::vector<double> v, double p) {
 // `reload_ms`: the same load again in this now warm process (< 0: not done).
 void print_bench(const std::string& model, const std::string& via, int threads, const std::vector<double>& ms, double load_ms = -1,
                  double reload_ms = -1) {
-  std::printf("bench: model=%s via=%s threads=%d iterations=%zu median_ms=%.4f p90_ms=%.4f", model.c_str(), via.c_str(), threads,
-              ms.size(), percentile(ms, 0.5), percentile(ms, 0.9));
+  std::printf("bench: model=%s via=%s threads=%d iterations=%zu median_ms=%.4f p90_ms=%.4f min_ms=%.4f", model.c_str(), via.c_str(),
+              threads, ms.size(), percentile(ms, 0.5), percentile(ms, 0.9), percentile(ms, 0.0));
   if (load_ms >= 0) std::printf(" load_ms=%.2f", load_ms);
   if (reload_ms >= 0) std::printf(" reload_ms=%.2f", reload_ms);
   std::printf("\n");
@@ -474,7 +474,7 @@ int main(int argc, char** argv) {
   run->add_option("-o,--output", o.output_dir, "directory for <output-name>.npy");
   run->add_option("--plugin", o.plugin, "force a backend by name (in-process)");
   run->add_option("--threads", o.threads, "intra-op threads (in-process)")->check(CLI::Range(1, 1024));
-  run->add_option("--bench", o.bench, "then time N more runs and print median and p90")->check(CLI::Range(0, 1000000));
+  run->add_option("--bench", o.bench, "then time N more runs and print median, p90 and the fastest")->check(CLI::Range(0, 1000000));
   run->add_flag("--bench-paced", o.bench_paced,
                 "with --bench: after the warm-up print bench-ready, then per line on stdin (a count k, empty for 1) make k "
                 "timed runs and print each run_ms (for scripts that alternate blocks of runs with a peer's)");
