@@ -3,12 +3,16 @@
 // the fusion planner's rewrites (BN into Conv, Gelu, LayerNorm, post-ops)
 // and the channel-concat split.
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "graph_passes.h"
 #include "onnx_loader.h"
+#include "raw_data_split.h"
 
 namespace fs = std::filesystem;
 using namespace mrt::onnx;
@@ -58,6 +62,50 @@ TEST(OnnxLoader, RefusesBrokenFilesWithClearErrors) {
   std::string escape = load_error(bad("external-escape/model.onnx"));
   EXPECT_NE(escape.find("outside the model's directory"), std::string::npos) << escape;
   EXPECT_EQ(load_error(fixtures() / "models" / "empty"), "the model file is empty");
+}
+
+// The loader takes the initializers' raw_data out before protobuf parses
+// the model: what protobuf then sees must be the same model less those
+// bytes, and the weights must come out equal and 64-byte aligned.
+TEST(OnnxLoader, SplitsRawDataOutOfTheProtobufBeforeParsing) {
+  for (const char* name : {"onnx-resnet", "onnx-bert"}) {
+    SCOPED_TRACE(name);
+    auto bytes = read(model(name));
+    ::onnx::ModelProto whole;
+    ASSERT_TRUE(whole.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    auto split = split_initializer_raw_data(bytes.data(), bytes.size());
+    ASSERT_TRUE(split);
+    ::onnx::ModelProto rest;
+    ASSERT_TRUE(rest.ParseFromString(split->rest));
+    ASSERT_EQ(split->raw_data.size(), static_cast<size_t>(whole.graph().initializer_size()));
+    int with_raw = 0;
+    for (int i = 0; i < whole.graph().initializer_size(); ++i) {
+      ::onnx::TensorProto* t = whole.mutable_graph()->mutable_initializer(i);
+      EXPECT_EQ(split->has_raw_data[static_cast<size_t>(i)], t->has_raw_data()) << t->name();
+      EXPECT_EQ(split->raw_data[static_cast<size_t>(i)], t->raw_data()) << t->name();
+      with_raw += t->has_raw_data();
+      t->clear_raw_data();
+    }
+    EXPECT_GT(with_raw, 10);
+    EXPECT_EQ(rest.SerializeAsString(), whole.SerializeAsString());  // everything else byte for byte
+
+    Graph g = load(model(name));
+    ::onnx::ModelProto again;
+    ASSERT_TRUE(again.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    for (const auto& t : again.graph().initializer()) {
+      if (!t.has_raw_data()) continue;
+      const HostTensor& c = g.constants.at(t.name());
+      ASSERT_EQ(c.bytes(), t.raw_data().size()) << t.name();
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(c.raw()) % 64, 0u) << t.name();
+      EXPECT_EQ(std::memcmp(c.raw(), t.raw_data().data(), c.bytes()), 0) << t.name();
+    }
+  }
+  // Truncated inside a field, or with an invalid wire type: no split (the
+  // loader then leaves the error to protobuf's own parse).
+  auto bytes = read(model("onnx-resnet"));
+  EXPECT_FALSE(split_initializer_raw_data(bytes.data(), bytes.size() - 7));
+  const char groups[] = {0x0b, 0x0c};  // field 1 as a start-group / end-group pair
+  EXPECT_FALSE(split_initializer_raw_data(groups, sizeof groups));
 }
 
 TEST(OnnxLoader, ReadsExternalDataInsideTheModelDirectory) {

@@ -144,6 +144,8 @@ std::shared_ptr<void> allocate(size_t bytes) {
 
 }  // namespace
 
+std::shared_ptr<void> allocate_host_buffer(size_t bytes) { return allocate(bytes); }
+
 void HostTensor::allocate_storage() {
   size_t es = dtype_size(dtype_);
   if (es == 0) throw OnnxError("cannot hold a tensor of dtype " + dtype_name(dtype_));

@@ -51,12 +51,18 @@ struct OnnxError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// `bytes` of host memory, 64-byte aligned, on transparent huge pages when
+// large (faulting in 100 MB of weights 4 KiB at a time dominates a load);
+// never null, even for 0 bytes.
+std::shared_ptr<void> allocate_host_buffer(size_t bytes);
+
 // A dense row-major tensor in host memory (constants and the reference
 // kernels' operands). Copies share the bytes until one of them is written
 // through a non-const accessor (copy on write), so passing a graph's weights
 // through passes costs nothing. Storage this class allocates is 64-byte
-// aligned; bytes adopted from elsewhere (a parsed protobuf's raw_data) are
-// at least 16-byte aligned.
+// aligned; bytes adopted from elsewhere are too (slices of the loader's
+// weight buffer), or at least 16-byte aligned (a parsed protobuf's raw_data,
+// where the loader leaves the parse to protobuf alone).
 class HostTensor {
  public:
   struct Uninitialized {};

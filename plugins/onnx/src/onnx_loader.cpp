@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "ops.h"
+#include "raw_data_split.h"
 
 namespace mrt::onnx {
 namespace {
@@ -210,7 +212,23 @@ HostTensor load_tensor_proto(const void* bytes, size_t size, std::string* name) 
 }
 
 Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_file) {
-  ::onnx::ModelProto model = parse_model(bytes, size);
+  // The weights are copied once, from `bytes` into one huge-page buffer,
+  // instead of by protobuf into a string each (raw_data_split.h).
+  std::optional<SplitModel> split = split_initializer_raw_data(bytes, size);
+  ::onnx::ModelProto model = split ? parse_model(split->rest.data(), split->rest.size()) : parse_model(bytes, size);
+  if (split && split->raw_data.size() != static_cast<size_t>(model.graph().initializer_size())) {
+    split.reset();  // cannot happen for what the split wrote; protobuf's parse is the authority if it does
+    model = parse_model(bytes, size);
+  }
+  constexpr size_t kAlign = 64;
+  auto padded = [&](size_t n) { return (n + kAlign - 1) / kAlign * kAlign; };
+  std::shared_ptr<void> weights;
+  size_t weights_used = 0;
+  if (split) {
+    size_t total = 0;
+    for (const auto& raw : split->raw_data) total += padded(raw.size());
+    weights = allocate_host_buffer(total);
+  }
   Graph g;
   g.producer = model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version());
   for (const auto& op : model.opset_import())
@@ -225,6 +243,19 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
     std::string what = "initializer '" + t.name() + "'";
     DType dtype = tensor_dtype(t.data_type(), what);
     Dims dims = proto_dims(t, what);
+    if (split && split->has_raw_data[static_cast<size_t>(i)]) {
+      std::string_view raw = split->raw_data[static_cast<size_t>(i)];
+      if (t.data_location() != ::onnx::TensorProto::EXTERNAL &&
+          raw.size() == static_cast<size_t>(element_count(dims)) * dtype_size(dtype)) {
+        void* at = static_cast<char*>(weights.get()) + weights_used;
+        if (!raw.empty()) std::memcpy(at, raw.data(), raw.size());
+        weights_used += padded(raw.size());
+        g.constants[t.name()] = HostTensor::adopt(dtype, std::move(dims), weights, at);
+        g.types[t.name()] = {dtype, g.constants[t.name()].dims()};
+        continue;
+      }
+      t.set_raw_data(raw.data(), raw.size());  // the general path below says what is wrong with it
+    }
     if (t.has_raw_data() && t.data_location() != ::onnx::TensorProto::EXTERNAL &&
         t.raw_data().size() == static_cast<size_t>(element_count(dims)) * dtype_size(dtype)) {
       // The weights stay in the string protobuf parsed them into: one copy
