@@ -106,6 +106,20 @@ TEST(OnnxLoader, SplitsRawDataOutOfTheProtobufBeforeParsing) {
   EXPECT_FALSE(split_initializer_raw_data(bytes.data(), bytes.size() - 7));
   const char groups[] = {0x0b, 0x0c};  // field 1 as a start-group / end-group pair
   EXPECT_FALSE(split_initializer_raw_data(groups, sizeof groups));
+  // One initializer with the given TensorProto bytes, as a ModelProto.
+  auto model_with_tensor = [](std::string tensor) {
+    std::string graph = std::string(1, '\x2a') + static_cast<char>(tensor.size()) + tensor;
+    return std::string(1, '\x3a') + static_cast<char>(graph.size()) + graph;
+  };
+  auto split_of = [](const std::string& m) { return split_initializer_raw_data(m.data(), m.size()); };
+  auto plain = split_of(model_with_tensor(std::string("\x4a\x01" "A", 3)));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->raw_data.at(0), "A");
+  // A second raw_data whose tag carries bits past 32: protobuf drops them and
+  // reads field 9 (keeping the last, "B"), so the walk must not read "A".
+  EXPECT_FALSE(split_of(model_with_tensor(std::string("\x4a\x01" "A" "\xca\x80\x80\x80\x10\x01" "B", 10))));
+  // A length in 6 bytes (protobuf refuses it).
+  EXPECT_FALSE(split_of(model_with_tensor(std::string("\x4a\x81\x80\x80\x80\x80\x00" "A", 8))));
 }
 
 TEST(OnnxLoader, ReadsExternalDataInsideTheModelDirectory) {

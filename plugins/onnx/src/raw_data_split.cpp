@@ -13,9 +13,11 @@ namespace {
 
 constexpr uint32_t kLengthDelimited = 2;
 
-bool read_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v) {
+// A varint of at most `max_bytes` bytes (tags and lengths: 5, as protobuf
+// reads them; values: 10).
+bool read_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v, int max_bytes = 10) {
   v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
+  for (int shift = 0; shift < 7 * max_bytes; shift += 7) {
     if (p == end) return false;
     uint8_t b = *p++;
     v |= static_cast<uint64_t>(b & 0x7f) << shift;
@@ -45,7 +47,9 @@ bool for_each_field(std::string_view msg, F&& on) {
   while (p < end) {
     const uint8_t* start = p;
     uint64_t tag = 0;
-    if (!read_varint(p, end, tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX) return false;
+    // Protobuf reads a tag as 32 bits and drops what lies beyond: a longer
+    // or wider one could name another field to it than to this walk.
+    if (!read_varint(p, end, tag, 5) || tag > UINT32_MAX || (tag >> 3) == 0) return false;
     auto wire = static_cast<uint32_t>(tag & 7);
     std::string_view payload;
     switch (wire) {
@@ -63,7 +67,8 @@ bool for_each_field(std::string_view msg, F&& on) {
       }
       case kLengthDelimited: {
         uint64_t n = 0;
-        if (!read_varint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
+        // Protobuf refuses lengths past 5 bytes or INT_MAX; so does the walk.
+        if (!read_varint(p, end, n, 5) || n > static_cast<uint64_t>(INT32_MAX) || n > static_cast<uint64_t>(end - p)) return false;
         payload = std::string_view(reinterpret_cast<const char*>(p), n);
         p += n;
         break;
@@ -79,6 +84,7 @@ bool for_each_field(std::string_view msg, F&& on) {
 }  // namespace
 
 std::optional<SplitModel> split_initializer_raw_data(const void* bytes, size_t size) {
+  if (size > static_cast<size_t>(INT32_MAX)) return std::nullopt;  // protobuf's 2 GiB limit: its parse refuses the file
   SplitModel out;
   int graphs = 0;
   auto tensor = [&](std::string_view t, std::string& rest) {

@@ -26,8 +26,9 @@ struct SplitModel {
 };
 
 // nullopt when the bytes are not a well-formed protobuf message the split
-// understands (groups, a repeated graph or raw_data field, truncation): the
-// caller then parses the original bytes, and protobuf names the problem.
+// understands (groups, a repeated graph or raw_data field, truncation, a tag
+// or length encoded longer or wider than protobuf reads it, over 2 GiB):
+// the caller then parses the original bytes, and protobuf names the problem.
 std::optional<SplitModel> split_initializer_raw_data(const void* bytes, size_t size);
 
 }  // namespace mrt::onnx
