@@ -112,7 +112,9 @@ TEST(OnnxLoader, SplitsRawDataOutOfTheProtobufBeforeParsing) {
     return std::string(1, '\x3a') + static_cast<char>(graph.size()) + graph;
   };
   auto split_of = [](const std::string& m) { return split_initializer_raw_data(m.data(), m.size()); };
-  auto plain = split_of(model_with_tensor(std::string("\x4a\x01" "A", 3)));
+  // raw_data are views into the input, so the input must outlive them.
+  const std::string plain_model = model_with_tensor(std::string("\x4a\x01" "A", 3));
+  auto plain = split_of(plain_model);
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->raw_data.at(0), "A");
   // A second raw_data whose tag carries bits past 32: protobuf drops them and
