@@ -1132,6 +1132,45 @@ TEST(OnnxResize, LinearHalfPixelAndAlignCorners) {
   EXPECT_NEAR(dv[1], 0.25, 1e-9);
 }
 
+TEST(OnnxResize, CubicReproducesPolynomialsInTheInterior) {
+  // Cubic convolution reproduces straight lines for any coefficient a, and
+  // quadratics for a = -0.5 (Keys): away from the edges, where no tap is
+  // clamped, upsampling samples the polynomial itself.
+  std::vector<float> ramp, square;
+  for (int i = 0; i < 10; ++i) ramp.push_back(static_cast<float>(i)), square.push_back(static_cast<float>(i * i));
+  HostTensor r = F({1, 10}, ramp), q = F({1, 10}, square), s2 = F({2}, {1, 2});
+  std::map<std::string, Attribute> cubic = {{"mode", AStr("cubic")}, {"coordinate_transformation_mode", AStr("asymmetric")}};
+  std::vector<float> torch = V<float>(Resize(13, r, &s2, nullptr, cubic));  // a = -0.75, PyTorch's bicubic
+  cubic["cubic_coeff_a"] = AFloat(-0.5f);
+  std::vector<float> keys = V<float>(Resize(13, q, &s2, nullptr, cubic));
+  ASSERT_EQ(torch.size(), 20u);
+  for (int o = 2; o <= 14; ++o) {  // sources 1 .. 7: taps from source-1 to source+2 stay inside 0 .. 9
+    const float x = static_cast<float>(o) / 2;
+    EXPECT_NEAR(torch[static_cast<size_t>(o)], x, 1e-5) << o;
+    EXPECT_NEAR(keys[static_cast<size_t>(o)], x * x, 1e-4) << o;
+  }
+  // Integer dtypes interpolate nowhere.
+  HostTensor ix = I64({1, 2}, {1, 2});
+  EXPECT_THROW(Resize(13, ix, &s2, nullptr, cubic), OnnxError);
+}
+
+TEST(OnnxResize, AntialiasWidensTheFilterWhenDownscaling) {
+  // An impulse at 3 on 8 points, halved. Plain linear reads the two pixels
+  // nearest each source point (2.5 -> 2 and 3; 4.5 -> 4 and 5); with
+  // antialias (opset 18) the triangle spans two input pixels on each side,
+  // weights 1, 3, 3, 1 over 8, so the impulse reaches both neighbours and
+  // its mass (1 pixel at scale 0.5) is kept: 0.375 + 0.125.
+  HostTensor x = F({1, 8}, {0, 0, 0, 1, 0, 0, 0, 0}), half = F({2}, {1, 0.5f});
+  std::map<std::string, Attribute> lin = {{"mode", AStr("linear")}};
+  ExpectNear(V<float>(Resize(18, x, &half, nullptr, lin)), {0, 0.5f, 0, 0});
+  lin["antialias"] = AInt(1);
+  ExpectNear(V<float>(Resize(18, x, &half, nullptr, lin)), {0, 0.375f, 0.125f, 0});
+  // Upscaling is unchanged by it.
+  HostTensor twice = F({2}, {1, 2});
+  std::map<std::string, Attribute> plain = {{"mode", AStr("linear")}};
+  ExpectNear(V<float>(Resize(18, x, &twice, nullptr, lin)), V<float>(Resize(18, x, &twice, nullptr, plain)));
+}
+
 TEST(OnnxResize, ShapesAndRefusals) {
   auto dims = [](int64_t opset, Dims in, std::vector<float> scales, std::vector<int64_t> sizes,
                  std::map<std::string, Attribute> attrs = {}) {
@@ -1152,9 +1191,13 @@ TEST(OnnxResize, ShapesAndRefusals) {
                  {{"axes", AInts({2, 3})}, {"keep_aspect_ratio_policy", AStr("not_smaller")}}),
             (Dims{1, 3, 10, 5}));
   EXPECT_EQ(dims(18, {1, 3, 4, 4}, {3}, {}, {{"axes", AInts({-1})}}), (Dims{1, 3, 4, 12}));
-  std::string e = ErrorOf([&] { dims(13, {1, 1, 2, 2}, {1, 1, 2, 2}, {}, {{"mode", AStr("cubic")}}); });
-  EXPECT_TRUE(Has(e, "mode 'cubic' is not supported")) << e;
-  EXPECT_EQ(e.rfind("op 'Resize' (node 'n', opset 13): ", 0), 0u) << e;
+  // Cubic arrived with Resize-11.
+  HostTensor x4 = F({1, 1, 2, 2}, {1, 2, 3, 4}), s4 = F({4}, {1, 1, 2, 2});
+  std::string e = ErrorOf([&] { Resize(10, x4, &s4, nullptr, {{"mode", AStr("cubic")}}); });
+  EXPECT_TRUE(Has(e, "mode 'cubic' is not supported at this opset (nearest and linear are)")) << e;
+  EXPECT_EQ(e.rfind("op 'Resize' (node 'n', opset 10): ", 0), 0u) << e;
+  e = ErrorOf([&] { dims(13, {1, 1, 2, 2}, {1, 1, 2, 2}, {}, {{"mode", AStr("bicubic")}}); });
+  EXPECT_TRUE(Has(e, "mode 'bicubic' is not supported at this opset (nearest and linear, cubic are)")) << e;
   e = ErrorOf([&] { dims(13, {1, 1, 2, 2}, {1, 1, 2, 2}, {1, 1, 4, 4}); });
   EXPECT_TRUE(Has(e, "exactly one of 'scales' and 'sizes'")) << e;
   e = ErrorOf([&] { dims(13, {1, 1, 2, 2}, {1, 1, 2}, {}); });

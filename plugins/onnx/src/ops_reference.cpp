@@ -1306,6 +1306,79 @@ int64_t nearest_index(ResizeSpec::Nearest mode, float x, float scale) {
   return 0;
 }
 
+// The interpolation kernels of the ONNX reference (onnx/reference/ops/
+// op_resize.py) at distance d from the sampling point, in input pixels times
+// the filter scale.
+double linear_kernel(double d) { return std::max(0.0, 1.0 - std::abs(d)); }
+double cubic_kernel(double d, double a) {
+  d = std::abs(d);
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
+// Where one output point of one axis reads from: `k` input indices (clamped
+// to the axis, which is the reference's edge padding) and their weights.
+struct AxisTaps {
+  int64_t k = 0;
+  std::vector<int64_t> index;  // olen * k
+  std::vector<double> weight;  // olen * k
+  std::vector<bool> outside;   // tf_crop_and_resize: the point lies outside the input
+  bool identity = false;       // every output point is its own input point
+};
+
+AxisTaps interpolation_taps(const ResizeSpec& s, size_t a, int64_t len, int64_t olen) {
+  AxisTaps t;
+  const bool crop = s.coord == ResizeSpec::kTfCropAndResize;
+  const bool cubic = s.mode == ResizeSpec::kCubic;
+  // Antialiasing stretches the filter by 1/scale when downscaling, so every
+  // input pixel under an output pixel contributes.
+  const double fs = s.antialias ? std::min(1.0, static_cast<double>(s.scales[a])) : 1.0;
+  const auto first = static_cast<int64_t>(std::floor((cubic ? -2.0 : -1.0) / fs) + 1);  // first tap, relative
+  t.k = 2 - 2 * first;
+  t.index.resize(static_cast<size_t>(olen * t.k));
+  t.weight.resize(t.index.size());
+  t.outside.assign(static_cast<size_t>(olen), false);
+  t.identity = olen == len;
+  for (int64_t o = 0; o < olen; ++o) {
+    const auto u = static_cast<size_t>(o);
+    const float x = resize_source_coord(s, a, len, static_cast<float>(o));
+    if (crop && (x < 0 || x > static_cast<float>(len - 1))) t.outside[u] = true;
+    int64_t* idx = &t.index[u * static_cast<size_t>(t.k)];
+    double* w = &t.weight[u * static_cast<size_t>(t.k)];
+    if (!cubic && !s.antialias) {
+      // Plain linear: the two pixels around the clamped point (what the
+      // reference's edge padding amounts to, exclude_outside or not).
+      const float src = std::clamp(x, 0.0f, static_cast<float>(len - 1));
+      idx[0] = std::min<int64_t>(static_cast<int64_t>(src), len - 1);
+      idx[1] = std::min<int64_t>(idx[0] + 1, len - 1);
+      w[1] = src - static_cast<float>(idx[0]);
+      w[0] = 1 - w[1];
+      t.identity = t.identity && idx[0] == o && w[1] == 0 && !t.outside[u];
+      continue;
+    }
+    t.identity = false;
+    // The reference takes the pixel left of x as the base, with the fraction
+    // in (0, 1]: an integer x counts as 1 past the pixel before it.
+    double ratio = static_cast<double>(x) - std::floor(static_cast<double>(x));
+    if (ratio == 0) ratio = 1;
+    const auto base = static_cast<int64_t>(std::llround(static_cast<double>(x) - ratio));
+    double sum = 0;
+    for (int64_t i = 0; i < t.k; ++i) {
+      const double d = fs * (static_cast<double>(first + i) - ratio);
+      double c = cubic ? cubic_kernel(d, s.cubic_a) : linear_kernel(d);
+      const int64_t at = base + first + i;
+      if (s.exclude_outside && (at < 0 || at >= len)) c = 0;
+      idx[i] = std::clamp<int64_t>(at, 0, len - 1);
+      w[i] = c;
+      sum += c;
+    }
+    if ((s.antialias || s.exclude_outside) && sum != 0)
+      for (int64_t i = 0; i < t.k; ++i) w[i] /= sum;
+  }
+  return t;
+}
+
 Outputs eval_resize(const Ctx& c) {
   const HostTensor& x = c.arg(0);
   const ResizeSpec s = resolve_resize(c.v);
@@ -1315,7 +1388,7 @@ Outputs eval_resize(const Ctx& c) {
   HostTensor out = c.out();
   if (out.numel() == 0) return single(std::move(out));
 
-  if (!s.linear) {
+  if (s.mode == ResizeSpec::kNearest) {
     std::vector<std::vector<int64_t>> maps(r);
     for (size_t a = 0; a < r; ++a) {
       const float hi = static_cast<float>(in[a] - 1);
@@ -1332,28 +1405,18 @@ Outputs eval_resize(const Ctx& c) {
     return single(std::move(out));
   }
 
-  // Linear: N-linear interpolation is separable, so resize one axis at a time.
+  // Linear and cubic interpolation are separable: resize one axis at a time,
+  // each output point a weighted sum of its axis taps.
   HostTensor cur = x;
   std::vector<std::vector<bool>> outside(r);
   dispatch_float(c.v, x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     for (size_t a = 0; a < r; ++a) {
       const int64_t len = in[a], olen = s.out[a];
-      std::vector<int64_t> i0(static_cast<size_t>(olen)), i1(static_cast<size_t>(olen));
-      std::vector<T> w1(static_cast<size_t>(olen));
-      outside[a].assign(static_cast<size_t>(olen), false);
-      bool identity = olen == len;
-      for (int64_t o = 0; o < olen; ++o) {
-        const auto u = static_cast<size_t>(o);
-        float src = resize_source_coord(s, a, len, static_cast<float>(o));
-        if (crop && (src < 0 || src > static_cast<float>(len - 1))) outside[a][u] = true;
-        src = std::clamp(src, 0.0f, static_cast<float>(len - 1));
-        i0[u] = std::min<int64_t>(static_cast<int64_t>(src), len - 1);
-        i1[u] = std::min<int64_t>(i0[u] + 1, len - 1);
-        w1[u] = static_cast<T>(src - static_cast<float>(i0[u]));
-        identity = identity && i0[u] == o && w1[u] == T(0) && !outside[a][u];
-      }
-      if (identity) continue;
+      const AxisTaps taps = interpolation_taps(s, a, len, olen);
+      outside[a] = taps.outside;
+      if (taps.identity) continue;
+      std::vector<T> w(taps.weight.begin(), taps.weight.end());
       Dims nd = cur.dims();
       nd[a] = olen;
       HostTensor next(cur.dtype(), nd);
@@ -1364,19 +1427,23 @@ Outputs eval_resize(const Ctx& c) {
       }
       const T* src = cur.data<T>();
       T* dst = next.data<T>();
-      for (int64_t ob = 0; ob < outer && inner == 1; ++ob) {  // the innermost axis: one element per point
-        const T* row = src + ob * len;
-        T* d = dst + ob * olen;
-        for (size_t u = 0; u < static_cast<size_t>(olen); ++u) d[u] = (T(1) - w1[u]) * row[i0[u]] + w1[u] * row[i1[u]];
-      }
-      for (int64_t ob = 0; ob < outer && inner != 1; ++ob) {
+      const auto k = static_cast<size_t>(taps.k);
+      for (int64_t ob = 0; ob < outer; ++ob) {
         for (int64_t o = 0; o < olen; ++o) {
-          const auto u = static_cast<size_t>(o);
-          const T* s0 = src + (ob * len + i0[u]) * inner;
-          const T* s1 = src + (ob * len + i1[u]) * inner;
-          const T b = w1[u], w0 = T(1) - b;
+          const size_t at = static_cast<size_t>(o) * k;
           T* d = dst + (ob * olen + o) * inner;
-          for (int64_t j = 0; j < inner; ++j) d[j] = w0 * s0[j] + b * s1[j];
+          if (inner == 1) {  // the innermost axis: one element per point
+            T acc = T(0);
+            for (size_t i = 0; i < k; ++i) acc += w[at + i] * src[ob * len + taps.index[at + i]];
+            *d = acc;
+            continue;
+          }
+          std::fill(d, d + inner, T(0));
+          for (size_t i = 0; i < k; ++i) {
+            const T wi = w[at + i];
+            const T* si = src + (ob * len + taps.index[at + i]) * inner;
+            for (int64_t j = 0; j < inner; ++j) d[j] += wi * si[j];
+          }
         }
       }
       cur = std::move(next);

@@ -523,9 +523,13 @@ ResizeSpec resolve_resize(const OpView& v) {
   const int64_t r = ssize(in);
   ResizeSpec s;
   const std::string mode = v.attr_string("mode", "nearest");
-  if (mode == "cubic") v.fail("mode 'cubic' is not supported (nearest and linear are)");
-  if (mode != "nearest" && mode != "linear") v.fail("unknown mode '" + mode + "'");
-  s.linear = mode == "linear";
+  if (mode == "linear") {
+    s.mode = ResizeSpec::kLinear;
+  } else if (mode == "cubic" && v.opset >= 11) {
+    s.mode = ResizeSpec::kCubic;
+  } else if (mode != "nearest") {
+    v.fail("mode '" + mode + "' is not supported at this opset (nearest and linear" + (v.opset >= 11 ? ", cubic" : "") + " are)");
+  }
   s.scales.assign(static_cast<size_t>(r), 1.0f);
   s.out = in;
   for (int64_t d : in) s.lengths.push_back(static_cast<float>(d));
@@ -564,7 +568,7 @@ ResizeSpec resolve_resize(const OpView& v) {
   } else {
     v.fail("coordinate_transformation_mode '" + coord + "' is not supported at this opset");
   }
-  if (!s.linear) {
+  if (s.mode == ResizeSpec::kNearest) {
     const std::string nm = v.attr_string("nearest_mode", "round_prefer_floor");
     if (nm == "round_prefer_floor") {
       s.nearest = ResizeSpec::kRoundPreferFloor;
@@ -579,7 +583,10 @@ ResizeSpec resolve_resize(const OpView& v) {
     }
   }
   s.extrapolation = v.attr_float("extrapolation_value", 0.0f);
-  if (s.linear && v.attr_int("antialias", 0) != 0) v.fail("antialias=1 is not supported");
+  s.cubic_a = v.attr_float("cubic_coeff_a", -0.75f);
+  s.exclude_outside = v.attr_int("exclude_outside", 0) != 0;
+  // antialias only changes linear and cubic (the spec leaves nearest as is).
+  s.antialias = v.opset >= 18 && v.attr_int("antialias", 0) != 0 && s.mode != ResizeSpec::kNearest;
 
   std::vector<int64_t> axes;
   if (v.opset >= 18 && v.has_attr("axes")) {
@@ -1468,7 +1475,7 @@ Types infer_pad(const OpView& v) {
 
 Types infer_resize(const OpView& v) {
   ResizeSpec s = resolve_resize(v);
-  v.check_dtype(0, s.linear ? kFloatTypes : kDataTypes);
+  v.check_dtype(0, s.mode == ResizeSpec::kNearest ? kDataTypes : kFloatTypes);
   return one(v.dtype(0), s.out);
 }
 

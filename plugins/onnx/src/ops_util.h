@@ -147,7 +147,8 @@ struct ResizeSpec {
   };
   // kLegacy: Resize-10 (and onnxruntime): floor when upsampling an axis, ceil when downsampling.
   enum Nearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kLegacy };
-  bool linear = false;
+  enum Mode { kNearest, kLinear, kCubic };
+  Mode mode = kNearest;
   Coord coord = kHalfPixel;
   Nearest nearest = kRoundPreferFloor;
   float extrapolation = 0;
@@ -157,6 +158,9 @@ struct ResizeSpec {
   // 'sizes' is given, else scale * input (fractional, like the ONNX reference).
   std::vector<float> lengths;
   std::vector<float> roi_start, roi_end;  // tf_crop_and_resize only
+  float cubic_a = -0.75f;                 // cubic_coeff_a (-0.75: PyTorch's bicubic, -0.5: TensorFlow's)
+  bool exclude_outside = false;           // taps outside the input weigh 0, the rest renormalised
+  bool antialias = false;                 // opset 18+: linear/cubic widen the filter by 1/scale when downscaling
 };
 ResizeSpec resolve_resize(const OpView& v);
 // The input coordinate of output coordinate x on one axis (in float, like onnxruntime).
