@@ -49,7 +49,11 @@ DEFAULT_OPS = (
     "ConstantOfShape Constant Identity Pad Resize "
     # host kernels beyond the issue's list (shape chains, masks, exporters' helpers)
     "Abs Ceil Floor Log Min Max Sum ReduceMax ReduceMin Split Tile Range "
-    "Less LessOrEqual Greater GreaterOrEqual And Or Not").split()
+    "Less LessOrEqual Greater GreaterOrEqual And Or Not "
+    # activations, normalisations and reductions beyond the issue's list
+    "Elu Selu Celu Softplus Softsign Mish ThresholdedRelu PRelu Sin Cos Sign "
+    "Round Dropout GlobalMaxPool InstanceNormalization ArgMax ArgMin ReduceL1 "
+    "ReduceL2 ReduceLogSum ReduceLogSumExp ReduceProd ReduceSumSquare").split()
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 # Above this the fixtures start to weigh on the repository; we warn, never drop.

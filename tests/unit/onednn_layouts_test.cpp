@@ -120,6 +120,51 @@ TEST(PlanLayouts, PlainResidualDoesNotForceTheGemmKernel) {
   EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), want), 1e-6);
 }
 
+// The activations exporters emit beyond Relu (Elu, Selu, Celu, Mish), an
+// inference Dropout and GlobalMaxPool all run as oneDNN primitives or views,
+// none on the host, and match the ONNX formulas computed here in double.
+TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
+  const int64_t n = 2, c = 3, hw = 5;
+  onnx::Graph g;
+  g.opset = 18;
+  g.inputs = {"x"};
+  g.outputs = {"z"};
+  g.types["x"] = {onnx::DType::kFloat, {-1, c, hw, hw}};
+  auto with_alpha = [](onnx::Node nd, float alpha) {
+    onnx::Attribute a;
+    a.kind = onnx::Attribute::kFloat;
+    a.f = alpha;
+    nd.attrs["alpha"] = a;
+    return nd;
+  };
+  g.nodes.push_back(with_alpha(node("Elu", {"x"}, "e"), 0.5f));
+  g.nodes.push_back(node("Selu", {"e"}, "s"));
+  g.nodes.push_back(with_alpha(node("Celu", {"s"}, "c"), 2.0f));
+  g.nodes.push_back(node("Mish", {"c"}, "m"));
+  g.nodes.push_back(node("Dropout", {"m"}, "d"));
+  g.nodes.push_back(node("GlobalMaxPool", {"d"}, "z"));
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  auto plan = build_plan(eng, g, {{"x", {n, c, hw, hw}}}, PlanOptions{});
+  EXPECT_EQ(plan->num_reference_steps(), 0u);
+
+  std::vector<float> x(static_cast<size_t>(n * c * hw * hw));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 3.0f * std::sin(0.37f * static_cast<float>(i));
+  const double selu_a = 1.67326319217681884765625, selu_g = 1.05070102214813232421875;
+  std::vector<float> want(static_cast<size_t>(n * c), -INFINITY);
+  for (size_t i = 0; i < x.size(); ++i) {
+    double v = x[i];
+    v = v < 0 ? 0.5 * std::expm1(v) : v;                               // Elu, alpha 0.5
+    v = selu_g * (v <= 0 ? selu_a * std::expm1(v) : v);                 // Selu
+    v = std::max(0.0, v) + std::min(0.0, 2.0 * std::expm1(v / 2.0));  // Celu, alpha 2
+    v = v * std::tanh(std::log1p(std::exp(v)));                         // Mish
+    float& m = want[i / static_cast<size_t>(hw * hw)];
+    m = std::max(m, static_cast<float>(v));
+  }
+  std::vector<float> got = test::run_plan(*plan, x);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5 + 1e-5 * std::abs(want[i])) << i;
+}
+
 // Naive NCHW convolution (stride 1, zero padding `pad`, bias), in double:
 // the reference for the hand-built graphs below.
 std::vector<float> conv2d(const std::vector<float>& x, int64_t n, int64_t c, int64_t hw, const HostTensor& w, const HostTensor& b,

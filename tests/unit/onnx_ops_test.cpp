@@ -270,7 +270,11 @@ TEST(OnnxOps, SupportedOpsAreSortedAndComplete) {
       "Shape", "Cast", "Where", "Expand", "Equal", "ConstantOfShape", "Constant", "Identity", "Pad", "Resize",
       // additions
       "Split", "Range", "Less", "Greater", "Not", "Min", "Max", "Sum", "Floor", "Ceil", "Abs", "ReduceMax", "ReduceMin",
-      "Tile", "Log", "And", "Or", "LessOrEqual", "GreaterOrEqual"};
+      "Tile", "Log", "And", "Or", "LessOrEqual", "GreaterOrEqual",
+      // activations, normalisations and reductions PyTorch and TensorFlow exporters emit
+      "Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "ThresholdedRelu", "PRelu", "Sin", "Cos", "Sign", "Round",
+      "Dropout", "GlobalMaxPool", "InstanceNormalization", "ArgMax", "ArgMin", "ReduceL1", "ReduceL2", "ReduceLogSum",
+      "ReduceLogSumExp", "ReduceProd", "ReduceSumSquare"};
   EXPECT_EQ(ops.size(), required.size());
   for (const auto& op : required) EXPECT_TRUE(is_supported_op(op)) << op;
   EXPECT_FALSE(is_supported_op("Det"));

@@ -297,9 +297,9 @@ void PlanBuilder::lower_pool(const Node& n) {
   size_t sp = xd.size() - 2;
   dnnl::memory::dims k(sp), s(sp, 1), d(sp, 0), pl(sp, 0), pr(sp, 0);
   dnnl::algorithm alg = dnnl::algorithm::pooling_max;
-  if (n.op_type == "GlobalAveragePool") {
+  if (n.op_type == "GlobalAveragePool" || n.op_type == "GlobalMaxPool") {
     for (size_t i = 0; i < sp; ++i) k[i] = xd[2 + i];
-    alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    if (n.op_type == "GlobalAveragePool") alg = dnnl::algorithm::pooling_avg_exclude_padding;
   } else {
     auto kernel = n.attr_ints("kernel_shape");
     auto strides = n.attr_ints("strides", std::vector<int64_t>(sp, 1));

@@ -274,6 +274,8 @@ bool PlanBuilder::lower_unary(const Node& n) {
   std::string kind = op;
   if (op == "LeakyRelu") alpha = n.attr_float("alpha", 0.01f);
   if (op == "HardSigmoid") alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+  if (op == "Elu" || op == "Celu") alpha = n.attr_float("alpha", 1.0f);
+  if (op == "Selu") alpha = n.attr_float("alpha", 1.67326319217681884765625f), beta = n.attr_float("gamma", 1.05070102214813232421875f);
   if (op == "Gelu" && n.attr_string("approximate", "none") == "tanh") kind = "GeluTanh";
   if (op == "Clip") {
     float lo = -3.0e38f, hi = 3.0e38f;

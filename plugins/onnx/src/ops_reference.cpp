@@ -420,6 +420,14 @@ MRT_FLOAT_UNARY(eval_reciprocal, T(1) / x)
 MRT_FLOAT_UNARY(eval_floor, std::floor(x))
 MRT_FLOAT_UNARY(eval_ceil, std::ceil(x))
 MRT_FLOAT_UNARY(eval_hard_swish, x* std::max(T(0), std::min(T(1), x / T(6) + T(0.5))))
+MRT_FLOAT_UNARY(eval_sin, std::sin(x))
+MRT_FLOAT_UNARY(eval_cos, std::cos(x))
+MRT_FLOAT_UNARY(eval_softsign, x / (T(1) + std::abs(x)))
+// log(1 + e^x) without overflow for large x.
+MRT_FLOAT_UNARY(eval_softplus, x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)))
+MRT_FLOAT_UNARY(eval_mish, x* std::tanh(x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x))))
+// Round half to even: nearbyint under the default rounding mode.
+MRT_FLOAT_UNARY(eval_round, std::nearbyint(x))
 
 #undef MRT_FLOAT_UNARY
 
@@ -441,6 +449,127 @@ Outputs eval_hard_sigmoid(const Ctx& c) {
     const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
     out = map_unary<T>(c, [&](T x) { return std::max(T(0), std::min(T(1), a * x + b)); });
   });
+  return single(std::move(out));
+}
+
+// Elu, Selu, Celu, ThresholdedRelu: activations with attribute parameters.
+Outputs eval_float_activation(const Ctx& c) {
+  const std::string& op = c.v.op();
+  const double alpha = c.v.attr_float("alpha", op == "Selu" ? 1.67326319217681884765625f : 1.0f);
+  const double gamma = c.v.attr_float("gamma", 1.05070102214813232421875f);
+  HostTensor out;
+  dispatch_float(c.v, c.arg(0).dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    out = map_unary<T>(c, [&](T v) -> T {
+      const double x = static_cast<double>(v);
+      if (op == "Elu") return static_cast<T>(x < 0 ? alpha * std::expm1(x) : x);
+      if (op == "Selu") return static_cast<T>(gamma * (x <= 0 ? alpha * std::expm1(x) : x));
+      if (op == "Celu") return static_cast<T>(std::max(0.0, x) + std::min(0.0, alpha * std::expm1(x / alpha)));
+      return static_cast<T>(x > alpha ? x : 0.0);  // ThresholdedRelu
+    });
+  });
+  return single(std::move(out));
+}
+
+Outputs eval_sign(const Ctx& c) {
+  HostTensor out;
+  dispatch_numeric(c.v, c.arg(0).dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    out = map_unary<T>(c, [](T x) { return static_cast<T>((T(0) < x) - (x < T(0))); });
+  });
+  return single(std::move(out));
+}
+
+Outputs eval_prelu(const Ctx& c) {
+  HostTensor out = c.out();
+  dispatch_numeric(c.v, out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    binary_loop<T, T, T>(c.arg(0), c.arg(1), out, [](T x, T slope) { return x < T(0) ? static_cast<T>(x * slope) : x; });
+  });
+  return single(std::move(out));
+}
+
+// Inference Dropout: the data unchanged, the mask all ones (true).
+Outputs eval_dropout(const Ctx& c) {
+  Outputs outs;
+  outs.push_back(c.arg(0));
+  if (c.types.size() > 1) {
+    HostTensor mask(c.types[1].dtype, c.types[1].dims);
+    dispatch_comparable(c.v, mask.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      std::fill(mask.data<T>(), mask.data<T>() + mask.numel(), T(1));
+    });
+    outs.push_back(std::move(mask));
+  }
+  return outs;
+}
+
+// y = scale * (x - mean) / sqrt(var + epsilon) + B, statistics per image and channel.
+Outputs eval_instance_norm(const Ctx& c) {
+  const HostTensor& x = c.arg(0);
+  const double eps = c.v.attr_float("epsilon", 1e-5f);
+  HostTensor out = c.out();
+  const int64_t n = x.dims()[0], ch = x.dims()[1], spatial = x.numel() / std::max<int64_t>(1, n * ch);
+  dispatch_float(c.v, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = x.data<T>();
+    const T* scale = c.arg(1).data<T>();
+    const T* bias = c.arg(2).data<T>();
+    T* dst = out.data<T>();
+    for (int64_t i = 0; i < n * ch; ++i) {
+      const T* xs = src + i * spatial;
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < spatial; ++j) mean += static_cast<double>(xs[j]);
+      mean /= static_cast<double>(std::max<int64_t>(1, spatial));
+      for (int64_t j = 0; j < spatial; ++j) var += (static_cast<double>(xs[j]) - mean) * (static_cast<double>(xs[j]) - mean);
+      var /= static_cast<double>(std::max<int64_t>(1, spatial));
+      const double k = static_cast<double>(scale[i % ch]) / std::sqrt(var + eps), b = static_cast<double>(bias[i % ch]);
+      for (int64_t j = 0; j < spatial; ++j) dst[i * spatial + j] = static_cast<T>((static_cast<double>(xs[j]) - mean) * k + b);
+    }
+  });
+  return single(std::move(out));
+}
+
+Outputs eval_arg_reduce(const Ctx& c) {
+  const HostTensor& x = c.arg(0);
+  const Dims& d = x.dims();
+  const auto axis = static_cast<size_t>(c.v.normalize_axis(c.v.attr_int("axis", 0), ssize(d)));
+  const bool last = c.v.opset >= 12 && c.v.attr_int("select_last_index", 0) != 0;
+  const bool is_max = c.v.op() == "ArgMax";
+  int64_t outer = 1, inner = 1;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i < axis) outer *= d[i];
+    if (i > axis) inner *= d[i];
+  }
+  const int64_t len = d[axis];
+  HostTensor out(DType::kInt64, c.types[0].dims);
+  int64_t* dst = out.data<int64_t>();
+  dispatch_numeric(c.v, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = x.data<T>();
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        const T* p = src + o * len * inner + i;
+        int64_t best = 0;
+        for (int64_t k = 1; k < len; ++k) {
+          const T v = p[k * inner], b = p[best * inner];
+          const bool better = is_max ? (last ? v >= b : v > b) : (last ? v <= b : v < b);
+          if (better) best = k;
+        }
+        dst[o * inner + i] = best;
+      }
+    }
+  });
+  return single(std::move(out));
+}
+
+Outputs eval_global_max_pool(const Ctx& c) {
+  const HostTensor& x = c.arg(0);
+  HostTensor out = c.out();
+  const int64_t planes = x.dims()[0] * x.dims()[1], spatial = x.numel() / std::max<int64_t>(1, planes);
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t i = 0; i < planes; ++i) dst[i] = *std::max_element(src + i * spatial, src + (i + 1) * spatial);
   return single(std::move(out));
 }
 
@@ -959,19 +1088,38 @@ Outputs eval_reduce(const Ctx& c) {
       });
       return;
     }
-    std::vector<Acc> acc(static_cast<size_t>(out.numel()), Acc(0));
+    // The sums (Sum, Mean, L1, L2, SumSquare, LogSum, LogSumExp) differ in
+    // what each element adds and what the total becomes; Prod multiplies.
+    const bool prod = op == "ReduceProd";
+    auto term = [&](T v) -> Acc {
+      const auto a = static_cast<Acc>(v);
+      if (op == "ReduceL1") return a < Acc(0) ? wrap_sub(Acc(0), a) : a;
+      if (op == "ReduceL2" || op == "ReduceSumSquare") return wrap_mul(a, a);
+      if constexpr (std::is_floating_point_v<T>) {
+        if (op == "ReduceLogSumExp") return std::exp(a);
+      }
+      return a;
+    };
+    auto combine = [&](Acc a, Acc b) { return prod ? wrap_mul(a, b) : wrap_add(a, b); };
+    std::vector<Acc> acc(static_cast<size_t>(out.numel()), Acc(prod ? 1 : 0));
     s.run({0, 0}, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
       if (st[0] == 0) {
-        Acc sum = 0;
-        for (int64_t i = 0; i < n; ++i) sum = wrap_add(sum, static_cast<Acc>(src[off[1] + i * st[1]]));
-        acc[static_cast<size_t>(off[0])] = wrap_add(acc[static_cast<size_t>(off[0])], sum);
+        Acc sum = prod ? 1 : 0;
+        for (int64_t i = 0; i < n; ++i) sum = combine(sum, term(src[off[1] + i * st[1]]));
+        acc[static_cast<size_t>(off[0])] = combine(acc[static_cast<size_t>(off[0])], sum);
       } else {
         for (int64_t i = 0; i < n; ++i) {
           Acc& a = acc[static_cast<size_t>(off[0] + i * st[0])];
-          a = wrap_add(a, static_cast<Acc>(src[off[1] + i * st[1]]));
+          a = combine(a, term(src[off[1] + i * st[1]]));
         }
       }
     });
+    if constexpr (std::is_floating_point_v<T>) {
+      for (Acc& a : acc) {
+        if (op == "ReduceL2") a = std::sqrt(a);
+        if (op == "ReduceLogSum" || op == "ReduceLogSumExp") a = std::log(a);
+      }
+    }
     const bool mean = op == "ReduceMean";
     for (size_t i = 0; i < acc.size(); ++i) {
       if (!mean) {
@@ -1473,6 +1621,29 @@ Outputs eval_resize(const Ctx& c) {
 const std::map<std::string, EvalFn>& eval_table() {
   static const std::map<std::string, EvalFn> t = {
       {"Abs", eval_abs},
+      {"ArgMax", eval_arg_reduce},
+      {"ArgMin", eval_arg_reduce},
+      {"Celu", eval_float_activation},
+      {"Cos", eval_cos},
+      {"Dropout", eval_dropout},
+      {"Elu", eval_float_activation},
+      {"GlobalMaxPool", eval_global_max_pool},
+      {"InstanceNormalization", eval_instance_norm},
+      {"Mish", eval_mish},
+      {"PRelu", eval_prelu},
+      {"ReduceL1", eval_reduce},
+      {"ReduceL2", eval_reduce},
+      {"ReduceLogSum", eval_reduce},
+      {"ReduceLogSumExp", eval_reduce},
+      {"ReduceProd", eval_reduce},
+      {"ReduceSumSquare", eval_reduce},
+      {"Round", eval_round},
+      {"Selu", eval_float_activation},
+      {"Sign", eval_sign},
+      {"Sin", eval_sin},
+      {"Softplus", eval_softplus},
+      {"Softsign", eval_softsign},
+      {"ThresholdedRelu", eval_float_activation},
       {"Add", eval_arith},
       {"And", eval_logic},
       {"BatchNormalization", eval_batch_norm},

@@ -35,10 +35,13 @@ const std::vector<Signature>& table() {
       {"Abs", 1, {"X"}, 1},
       {"Add", 1, {"A", "B"}, 2},
       {"And", 1, {"A", "B"}, 2},
+      {"ArgMax", 1, {"data"}, 1},
+      {"ArgMin", 1, {"data"}, 1},
       {"AveragePool", 1, {"X"}, 1},
       {"BatchNormalization", 1, {"X", "scale", "B", "input_mean", "input_var"}, 5, false, 5},
       {"Cast", 1, {"input"}, 1},
       {"Ceil", 1, {"X"}, 1},
+      {"Celu", 12, {"X"}, 1},
       {"Clip", 1, {"input"}, 1},
       {"Clip", 11, {"input", "min", "max"}, 1},
       {"Concat", 1, {"inputs"}, 1, true},
@@ -46,7 +49,11 @@ const std::vector<Signature>& table() {
       {"ConstantOfShape", 9, {"input"}, 1},
       {"Conv", 1, {"X", "W", "B"}, 2},
       {"ConvTranspose", 1, {"X", "W", "B"}, 2},
+      {"Cos", 7, {"input"}, 1},
       {"Div", 1, {"A", "B"}, 2},
+      {"Dropout", 7, {"data"}, 1, false, 2},
+      {"Dropout", 12, {"data", "ratio", "training_mode"}, 1, false, 2},
+      {"Elu", 6, {"X"}, 1},
       {"Equal", 1, {"A", "B"}, 2},
       {"Erf", 9, {"input"}, 1},
       {"Exp", 1, {"input"}, 1},
@@ -57,11 +64,13 @@ const std::vector<Signature>& table() {
       {"Gelu", 20, {"X"}, 1},
       {"Gemm", 1, {"A", "B", "C"}, 2},
       {"GlobalAveragePool", 1, {"X"}, 1},
+      {"GlobalMaxPool", 1, {"X"}, 1},
       {"Greater", 1, {"A", "B"}, 2},
       {"GreaterOrEqual", 12, {"A", "B"}, 2},
       {"HardSigmoid", 1, {"X"}, 1},
       {"HardSwish", 14, {"X"}, 1},
       {"Identity", 1, {"input"}, 1},
+      {"InstanceNormalization", 6, {"input", "scale", "B"}, 3},
       {"LayerNormalization", 17, {"X", "Scale", "B"}, 2, false, 3},
       {"LeakyRelu", 1, {"X"}, 1},
       {"Less", 1, {"A", "B"}, 2},
@@ -72,6 +81,7 @@ const std::vector<Signature>& table() {
       {"Max", 1, {"data"}, 1, true},
       {"MaxPool", 1, {"X"}, 1, false, 2},
       {"Min", 1, {"data"}, 1, true},
+      {"Mish", 18, {"X"}, 1},
       {"Mul", 1, {"A", "B"}, 2},
       {"Neg", 1, {"X"}, 1},
       {"Not", 1, {"X"}, 1},
@@ -79,26 +89,45 @@ const std::vector<Signature>& table() {
       {"Pad", 1, {"data"}, 1},
       {"Pad", 11, {"data", "pads", "constant_value"}, 2},
       {"Pad", 18, {"data", "pads", "constant_value", "axes"}, 2},
+      {"PRelu", 7, {"X", "slope"}, 2},
       {"Pow", 1, {"X", "Y"}, 2},
       {"Range", 11, {"start", "limit", "delta"}, 3},
       {"Reciprocal", 1, {"X"}, 1},
+      {"ReduceL1", 1, {"data"}, 1},
+      {"ReduceL1", 18, {"data", "axes"}, 1},
+      {"ReduceL2", 1, {"data"}, 1},
+      {"ReduceL2", 18, {"data", "axes"}, 1},
+      {"ReduceLogSum", 1, {"data"}, 1},
+      {"ReduceLogSum", 18, {"data", "axes"}, 1},
+      {"ReduceLogSumExp", 1, {"data"}, 1},
+      {"ReduceLogSumExp", 18, {"data", "axes"}, 1},
       {"ReduceMax", 1, {"data"}, 1},
       {"ReduceMax", 18, {"data", "axes"}, 1},
       {"ReduceMean", 1, {"data"}, 1},
       {"ReduceMean", 18, {"data", "axes"}, 1},
       {"ReduceMin", 1, {"data"}, 1},
       {"ReduceMin", 18, {"data", "axes"}, 1},
+      {"ReduceProd", 1, {"data"}, 1},
+      {"ReduceProd", 18, {"data", "axes"}, 1},
       {"ReduceSum", 1, {"data"}, 1},
       {"ReduceSum", 13, {"data", "axes"}, 1},
+      {"ReduceSumSquare", 1, {"data"}, 1},
+      {"ReduceSumSquare", 18, {"data", "axes"}, 1},
       {"Relu", 1, {"X"}, 1},
       {"Reshape", 5, {"data", "shape"}, 2},
       {"Resize", 10, {"X", "scales"}, 2},
       {"Resize", 11, {"X", "roi", "scales", "sizes"}, 1},
+      {"Round", 11, {"X"}, 1},
+      {"Selu", 6, {"X"}, 1},
       {"Shape", 1, {"data"}, 1},
       {"Sigmoid", 1, {"X"}, 1},
+      {"Sign", 9, {"input"}, 1},
+      {"Sin", 7, {"input"}, 1},
       {"Slice", 1, {"data"}, 1},
       {"Slice", 10, {"data", "starts", "ends", "axes", "steps"}, 3},
       {"Softmax", 1, {"input"}, 1},
+      {"Softplus", 1, {"X"}, 1},
+      {"Softsign", 1, {"input"}, 1},
       {"Split", 1, {"input"}, 1, false, kManyOutputs},
       {"Split", 13, {"input", "split"}, 1, false, kManyOutputs},
       {"Sqrt", 1, {"X"}, 1},
@@ -107,6 +136,7 @@ const std::vector<Signature>& table() {
       {"Sub", 1, {"A", "B"}, 2},
       {"Sum", 1, {"data"}, 1, true},
       {"Tanh", 1, {"input"}, 1},
+      {"ThresholdedRelu", 10, {"X"}, 1},
       {"Tile", 6, {"input", "repeats"}, 2},
       {"Transpose", 1, {"data"}, 1},
       {"Unsqueeze", 1, {"data"}, 1},
@@ -1004,6 +1034,64 @@ Types infer_hard_sigmoid(const OpView& v) {
   return same_as_input<kFloatTypes>(v);
 }
 
+// The activations whose parameters are attributes: read (and so type-checked) here.
+Types infer_float_activation(const OpView& v) {
+  const std::string& op = v.op();
+  if (op == "Elu" || op == "Celu" || op == "ThresholdedRelu") v.attr_float("alpha", 1.0f);
+  if (op == "Celu" && v.attr_float("alpha", 1.0f) == 0) v.fail("alpha must not be 0");
+  if (op == "Selu") v.attr_float("alpha", 1.67326f), v.attr_float("gamma", 1.0507f);
+  return same_as_input<kFloatTypes>(v);
+}
+
+// PRelu: the slope broadcasts to X (unidirectionally: X's shape is kept).
+Types infer_prelu(const OpView& v) {
+  v.check_dtype(0, kNumericTypes);
+  v.check_same_dtype(0, 1);
+  Dims out = broadcast_shapes(v, {&v.dims(0), &v.dims(1)});
+  if (out != v.dims(0)) v.fail("slope " + dims_string(v.dims(1)) + " does not broadcast to X " + dims_string(v.dims(0)));
+  return one(v.dtype(0), out);
+}
+
+// Dropout at inference: the data passes through; the optional mask is all
+// true (bool from opset 10, the data's type before). Training is refused.
+Types infer_dropout(const OpView& v) {
+  v.check_dtype(0, kFloatTypes);
+  if (v.opset >= 12 && v.has(2)) {
+    v.check_dtype(2, dt(DType::kBool));
+    const HostTensor* t = v.value(2);
+    if (!t) v.fail("input 'training_mode' must be a constant (inference only)");
+    if (t->numel() != 1) v.fail("input 'training_mode' must be a scalar");
+    if (t->data<uint8_t>()[0] != 0) v.fail("training_mode=true is not supported (inference only)");
+  }
+  Types out = one(v.dtype(0), v.dims(0));
+  if (v.num_outputs() > 1) out.push_back({v.opset >= 10 ? DType::kBool : v.dtype(0), v.dims(0)});
+  return out;
+}
+
+Types infer_instance_norm(const OpView& v) {
+  v.check_dtype(0, kFloatTypes);
+  v.check_same_dtype(0, 1);
+  v.check_same_dtype(0, 2);
+  const Dims& x = v.dims(0);
+  if (x.size() < 3) v.fail("input 'input' must have rank 3 or more, not " + dims_string(x));
+  for (size_t i = 1; i <= 2; ++i)
+    if (v.dims(i) != Dims{x[1]}) v.fail("input " + std::to_string(i) + " must have shape [" + std::to_string(x[1]) + "], not " + dims_string(v.dims(i)));
+  v.attr_float("epsilon", 1e-5f);
+  return one(v.dtype(0), x);
+}
+
+Types infer_arg_reduce(const OpView& v) {
+  v.check_dtype(0, kNumericTypes);
+  Dims out = v.dims(0);
+  if (out.empty()) v.fail("input 'data' must have rank 1 or more");
+  const auto axis = static_cast<size_t>(v.normalize_axis(v.attr_int("axis", 0), ssize(out)));
+  if (v.dims(0)[axis] == 0) v.fail("cannot take the arg max/min of an empty axis");
+  if (v.attr_int("keepdims", 1) != 0) out[axis] = 1;
+  else out.erase(out.begin() + static_cast<std::ptrdiff_t>(axis));
+  if (v.opset >= 12) v.attr_int("select_last_index", 0);
+  return one(DType::kInt64, out);
+}
+
 Types infer_gelu(const OpView& v) {
   const std::string a = v.attr_string("approximate", "none");
   if (a != "none" && a != "tanh") v.fail("approximate '" + a + "' is not supported (none, tanh)");
@@ -1244,7 +1332,8 @@ Types infer_global_pool(const OpView& v) {
 // ---- reductions ----------------------------------------------------------------------
 
 Types infer_reduce(const OpView& v) {
-  v.check_dtype(0, kNumericTypes);
+  const std::string& op = v.op();
+  v.check_dtype(0, op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp" ? kFloatTypes : kNumericTypes);
   return one(v.dtype(0), resolve_reduce(v).out);
 }
 
@@ -1544,6 +1633,28 @@ Types infer_range(const OpView& v) {
 const std::map<std::string, InferFn>& infer_table() {
   static const std::map<std::string, InferFn> t = {
       {"Abs", same_as_input<kNumericTypes>},
+      {"ArgMax", infer_arg_reduce},
+      {"ArgMin", infer_arg_reduce},
+      {"Celu", infer_float_activation},
+      {"Cos", same_as_input<kFloatTypes>},
+      {"Dropout", infer_dropout},
+      {"Elu", infer_float_activation},
+      {"InstanceNormalization", infer_instance_norm},
+      {"Mish", same_as_input<kFloatTypes>},
+      {"PRelu", infer_prelu},
+      {"ReduceL1", infer_reduce},
+      {"ReduceL2", infer_reduce},
+      {"ReduceLogSum", infer_reduce},
+      {"ReduceLogSumExp", infer_reduce},
+      {"ReduceProd", infer_reduce},
+      {"ReduceSumSquare", infer_reduce},
+      {"Round", same_as_input<kFloatTypes>},
+      {"Selu", infer_float_activation},
+      {"Sign", same_as_input<kNumericTypes>},
+      {"Sin", same_as_input<kFloatTypes>},
+      {"Softplus", same_as_input<kFloatTypes>},
+      {"Softsign", same_as_input<kFloatTypes>},
+      {"ThresholdedRelu", infer_float_activation},
       {"Add", infer_arith},
       {"And", infer_logic},
       {"AveragePool", infer_pool},
@@ -1567,6 +1678,7 @@ const std::map<std::string, InferFn>& infer_table() {
       {"Gelu", infer_gelu},
       {"Gemm", infer_gemm},
       {"GlobalAveragePool", infer_global_pool},
+      {"GlobalMaxPool", infer_global_pool},
       {"Greater", infer_less},
       {"GreaterOrEqual", infer_less},
       {"HardSigmoid", infer_hard_sigmoid},
