@@ -569,7 +569,8 @@ Outputs eval_global_max_pool(const Ctx& c) {
   const int64_t planes = x.dims()[0] * x.dims()[1], spatial = x.numel() / std::max<int64_t>(1, planes);
   const float* src = x.data<float>();
   float* dst = out.data<float>();
-  for (int64_t i = 0; i < planes; ++i) dst[i] = *std::max_element(src + i * spatial, src + (i + 1) * spatial);
+  for (int64_t i = 0; i < planes; ++i)  // an empty plane has no maximum: -inf, the identity of max
+    dst[i] = spatial == 0 ? -std::numeric_limits<float>::infinity() : *std::max_element(src + i * spatial, src + (i + 1) * spatial);
   return single(std::move(out));
 }
 
