@@ -120,8 +120,8 @@ TEST(PlanLayouts, PlainResidualDoesNotForceTheGemmKernel) {
   EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), want), 1e-6);
 }
 
-// The activations exporters emit beyond Relu (Elu, Selu, Celu, Mish), an
-// inference Dropout and GlobalMaxPool all run as oneDNN primitives or views,
+// The activations exporters emit beyond Relu (Elu, Selu, Celu, Mish, PRelu),
+// an inference Dropout and GlobalMaxPool all run as oneDNN primitives or views,
 // none on the host, and match the ONNX formulas computed here in double.
 TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
   const int64_t n = 2, c = 3, hw = 5;
@@ -141,7 +141,10 @@ TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
   g.nodes.push_back(node("Selu", {"e"}, "s"));
   g.nodes.push_back(with_alpha(node("Celu", {"s"}, "c"), 2.0f));
   g.nodes.push_back(node("Mish", {"c"}, "m"));
-  g.nodes.push_back(node("Dropout", {"m"}, "d"));
+  g.constants.emplace("slope", filled({c, 1, 1}, 0.5f, 7));  // per channel, as after a convolution
+  g.types["slope"] = {onnx::DType::kFloat, {c, 1, 1}};
+  g.nodes.push_back(node("PRelu", {"m", "slope"}, "p"));
+  g.nodes.push_back(node("Dropout", {"p"}, "d"));
   g.nodes.push_back(node("GlobalMaxPool", {"d"}, "z"));
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   auto plan = build_plan(eng, g, {{"x", {n, c, hw, hw}}}, PlanOptions{});
@@ -157,7 +160,10 @@ TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
     v = selu_g * (v <= 0 ? selu_a * std::expm1(v) : v);                 // Selu
     v = std::max(0.0, v) + std::min(0.0, 2.0 * std::expm1(v / 2.0));  // Celu, alpha 2
     v = v * std::tanh(std::log1p(std::exp(v)));                         // Mish
-    float& m = want[i / static_cast<size_t>(hw * hw)];
+    const size_t plane = i / static_cast<size_t>(hw * hw);
+    const double slope = static_cast<const float*>(g.constants.at("slope").raw())[plane % static_cast<size_t>(c)];
+    v = v < 0 ? slope * v : v;  // PRelu
+    float& m = want[plane];
     m = std::max(m, static_cast<float>(v));
   }
   std::vector<float> got = test::run_plan(*plan, x);

@@ -258,6 +258,29 @@ bool PlanBuilder::is_channel_vector(int s, const Dims& od) const {
   return od.size() > 1;
 }
 
+// PRelu as oneDNN's prelu primitive, its slope as the weights (broadcast
+// per tensor, per channel or in full, as the ONNX slope is). A per-channel
+// or single slope keeps a blocked source blocked; any other slope is read
+// against a plain source.
+bool PlanBuilder::lower_prelu(const Node& n) {
+  const Dims& od = graph().types.at(n.outputs[0]).dims;
+  if (onnx::element_count(od) == 0 || od.size() < 2) return false;
+  int a = value(n.inputs[0]);
+  int w = operand_aligned(value(n.inputs[1]), od.size());
+  if (!is_plain(a) && !is_channel_vector(w, od) && onnx::element_count(p_.slots_[w].dims) != 1) a = plain(a);
+  try {
+    auto d = dnnl::prelu_forward::desc(dnnl::prop_kind::forward_inference, p_.slots_[a].md, p_.slots_[w].md);
+    auto pd = dnnl::prelu_forward::primitive_desc(d, user_attr(), p_.engine_);
+    int out = new_slot(n.name, DType::kFloat, od, pd.dst_desc());
+    primitive_step(dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, out}}, n.name,
+                   pd.scratchpad_desc().get_size());
+    define(n.outputs[0], out);
+    return true;
+  } catch (const dnnl::error&) {  // no oneDNN kernel for these layouts: the host kernel runs it
+    return false;
+  }
+}
+
 bool PlanBuilder::lower_pow(const Node& n) {
   float e = 0;
   if (!scalar(n.inputs[1], e)) return false;

@@ -219,6 +219,7 @@ class PlanBuilder {
   bool is_channel_vector(int s, const Dims& od) const;
 
   bool lower_pow(const Node& n);
+  bool lower_prelu(const Node& n);
 
   bool lower_unary(const Node& n);
 
