@@ -476,6 +476,56 @@ def build_fusions(seed):
     return g
 
 
+def build_exporter_ops(seed):
+    """A small CNN of the activations, normalisations and resampling that
+    exporters emit beyond the ResNet set: PReLU per channel, InstanceNorm,
+    ELU, SELU, Mish, CELU, Softplus, bicubic upsampling, an antialiased
+    downscale, an inference Dropout, GlobalMaxPool and an L2-normalised
+    embedding (opset 18: Mish, Resize antialias, ReduceL2's axes input)."""
+    g = Graph(18, np.random.default_rng([seed, 0]))
+    x = g.input("input", np.float32, ["batch", 3, 16, 16])
+    x = conv(g, x, "conv1", 3, 8, 3, bias=True)
+    with g.module("prelu1"):  # nn.PReLU(8): slope [8, 1, 1]
+        x = g.node("PRelu", [x, g.init(g.pname("weight"), g.rng.uniform(0.05, 0.3, (8, 1, 1)).astype(np.float32))])
+    x = conv(g, x, "conv2", 8, 8, 3, bias=True)
+    with g.module("norm2"):  # nn.InstanceNorm2d(8, affine=True)
+        x = g.node("InstanceNormalization", [x, g.init(g.pname("weight"), g.rng.uniform(0.5, 1.5, 8).astype(np.float32)),
+                                             g.init(g.pname("bias"), g.rng.uniform(-0.1, 0.1, 8).astype(np.float32))],
+                   epsilon=1e-5)
+    with g.module("act2"):
+        x = g.node("Elu", [x], alpha=1.0)
+    x = conv(g, x, "conv3", 8, 8, 3, bias=True)
+    with g.module("act3"):
+        x = g.node("Selu", [x])
+    x = conv(g, x, "conv4", 8, 8, 1, bias=True)
+    with g.module("act4"):
+        x = g.node("Mish", [x])
+    # F.interpolate(scale_factor=2, mode="bicubic"), then torchvision's
+    # resize(antialias=True) back down by half.
+    with g.module("up_cubic"):
+        x = g.node("Resize", [x, "", g.anon_init("Resize", np.array([1, 1, 2, 2], np.float32))],
+                   coordinate_transformation_mode="pytorch_half_pixel", cubic_coeff_a=-0.75, mode="cubic",
+                   nearest_mode="floor")
+    with g.module("down_aa"):
+        x = g.node("Resize", [x, "", g.anon_init("Resize", np.array([1, 1, 0.5, 0.5], np.float32))],
+                   coordinate_transformation_mode="half_pixel", mode="linear", antialias=1)
+    with g.module("act5"):
+        x = g.node("Celu", [x], alpha=2.0)
+    with g.module("drop"):
+        x = g.node("Dropout", [x], out="features")
+    y = conv(g, x, "conv5", 8, 16, 3, stride=2, bias=True)
+    with g.module("act6"):
+        y = g.node("Softplus", [y])
+    y = g.node("Flatten", [g.node("GlobalMaxPool", [y])], axis=1)
+    y = gemm(g, y, "fc", 16, 10, w_scale=math.sqrt(6.0 / 16))
+    # F.normalize(y, dim=1): y / ReduceL2(y, axes=[1], keepdims=1).
+    norm = g.node("ReduceL2", [y, g.const([1])], keepdims=1)
+    g.node("Div", [y, norm], out="embedding")
+    g.output("features", np.float32, ["batch", 8, 16, 16])
+    g.output("embedding", np.float32, ["batch", 10])
+    return g
+
+
 # --------------------------------------------------------------------------
 # Calibration, checking, running.
 
@@ -586,6 +636,13 @@ FIXTURES = {
                 (1e-4, 1e-3, "8 convolutions deep with O(1) activations: float32 accumulation order and "
                              "fused activations move results by ~1e-6; linear Resize and averaging pools "
                              "add rounding of the same order.")),
+    "exporter-ops": ("Small CNN of the activations, normalisations and resampling exporters emit beyond ResNet's "
+                     "(PReLU, InstanceNorm, ELU, SELU, Mish, CELU, Softplus, bicubic and antialiased Resize, "
+                     "Dropout, GlobalMaxPool, L2 normalisation; opset 18)", 7,
+                     build_exporter_ops, image_feeds,
+                     (1e-4, 1e-3, "5 convolutions deep with O(1) activations: float32 accumulation order, the "
+                                  "host kernels' double-precision statistics and oneDNN's eltwise approximations "
+                                  "move results by ~1e-6.")),
 }
 
 BENCH = {

@@ -123,7 +123,7 @@ TEST_P(OnednnModels, MatchesOnnxruntimeAtBatch2And1) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, OnednnModels,
-                         ::testing::Values("onnx-resnet", "onnx-mobilenetv2", "onnx-squeezenet", "onnx-bert", "onnx-bert17", "onnx-fusions",
+                         ::testing::Values("onnx-resnet", "onnx-mobilenetv2", "onnx-squeezenet", "onnx-bert", "onnx-bert17", "onnx-fusions", "onnx-exporter-ops",
                                            "onnx-residual-view"));
 
 TEST(OnednnBackend, ConcurrentCallsAtMixedBatchSizes) {
