@@ -146,6 +146,10 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   for (const char* m : {"onnx-resnet", "onnx-mobilenetv2", "onnx-bert", "onnx-bert17", "onnx-residual-view", "onnx-fusions"})
     for (const char* p : {"fp32", "tf32", "fp16", "bf16"}) out.push_back({m, p});
+  // Exporters' extra operators (PReLU, ELU, Softplus, GlobalMaxPool, Dropout
+  // on the GPU's kernels; InstanceNorm, bicubic Resize, Mish... as host steps):
+  // float32 only, as the host kernels compute in float.
+  out.push_back({"onnx-exporter-ops", "fp32"});
   // Half-precision CNNs default to channels-last; the NCHW path stays tested.
   for (const char* m : {"onnx-resnet", "onnx-mobilenetv2"}) out.push_back({m, "fp16", "nchw"});
   return out;

@@ -152,6 +152,20 @@ TEST(CudnnPlan, TransposedConvolutionsOddPoolingAndHostSteps) {
   EXPECT_EQ(parse_precision("float16"), Precision::kFloat16);
 }
 
+TEST(CudnnPlan, ExporterOperatorsUseTheGpuKernelsTheyHave) {
+  auto plan = plan_of("onnx-exporter-ops", 2);
+  // PRelu, Elu, Softplus, GlobalMaxPool and Dropout have GPU kernels (unary,
+  // binary, pooling, a copy); InstanceNormalization, Selu, Mish, both
+  // Resizes, Celu and ReduceL2 have only the front end's host kernels.
+  std::multiset<std::string> host;
+  for (const auto& s : plan->steps)
+    if (s.kind == Step::kHost) host.insert(s.node->op_type);
+  EXPECT_EQ(host, (std::multiset<std::string>{"Celu", "InstanceNormalization", "Mish", "ReduceL2", "Resize", "Resize", "Selu"}));
+  EXPECT_EQ(plan->host_steps, 7);
+  EXPECT_EQ(count(*plan, Step::kConv), 5);
+  EXPECT_GE(count(*plan, Step::kPool), 1);  // GlobalMaxPool
+}
+
 TEST(CudnnPlan, HalfPrecisionCnnsRunChannelsLast) {
   auto plan = plan_of("onnx-resnet", 2, Precision::kFloat16);
   ASSERT_TRUE(plan->nhwc);
