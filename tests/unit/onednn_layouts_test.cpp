@@ -196,6 +196,54 @@ std::vector<float> conv2d(const std::vector<float>& x, int64_t n, int64_t c, int
   return y;
 }
 
+// Conv -> Elu -> Conv -> Mish: both activations ride on their convolution
+// as oneDNN post-ops (no eltwise primitive of their own).
+TEST(PlanLayouts, EluAndMishFuseIntoConvolutions) {
+  const int64_t n = 2, c = 16, hw = 6;
+  onnx::Graph g;
+  g.opset = 18;
+  g.inputs = {"x"};
+  g.outputs = {"z"};
+  g.types["x"] = {onnx::DType::kFloat, {-1, c, hw, hw}};
+  for (const char* k : {"1", "2"}) {
+    g.constants.emplace(std::string("w") + k, filled({c, c, 3, 3}, 0.1f, k[0]));
+    g.constants.emplace(std::string("b") + k, filled({c}, 0.1f, k[0] + 10));
+    g.types[std::string("w") + k] = {onnx::DType::kFloat, {c, c, 3, 3}};
+    g.types[std::string("b") + k] = {onnx::DType::kFloat, {c}};
+  }
+  auto conv3x3 = [](std::string in, std::string k, std::string out) {
+    onnx::Node nd = node("Conv", {std::move(in), "w" + k, "b" + k}, std::move(out));
+    onnx::Attribute pads;
+    pads.kind = onnx::Attribute::kInts;
+    pads.ints = {1, 1, 1, 1};
+    nd.attrs["pads"] = pads;
+    return nd;
+  };
+  g.nodes.push_back(conv3x3("x", "1", "a"));
+  onnx::Node elu = node("Elu", {"a"}, "e");
+  onnx::Attribute alpha;
+  alpha.kind = onnx::Attribute::kFloat;
+  alpha.f = 0.7f;
+  elu.attrs["alpha"] = alpha;
+  g.nodes.push_back(elu);
+  g.nodes.push_back(conv3x3("e", "2", "m"));
+  g.nodes.push_back(node("Mish", {"m"}, "z"));
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  auto plan = build_plan(eng, g, {{"x", {n, c, hw, hw}}}, PlanOptions{});
+  // Unfused, each activation would be a step named after its node ("e", "z").
+  for (const auto& k : plan->kernels()) EXPECT_TRUE(k.rfind("e: ", 0) != 0 && k.rfind("z: ", 0) != 0) << k;
+  EXPECT_EQ(plan->kernels().size(), 4u);  // the input's reorder, two convolutions, the output's reorder
+  EXPECT_EQ(plan->num_reference_steps(), 0u);
+
+  std::vector<float> x(static_cast<size_t>(n * c * hw * hw));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.21f * static_cast<float>(i));
+  std::vector<float> want = conv2d(x, n, c, hw, g.constants.at("w1"), g.constants.at("b1"), 1, false);
+  for (float& v : want) v = v < 0 ? 0.7f * std::expm1(v) : v;
+  want = conv2d(want, n, c, hw, g.constants.at("w2"), g.constants.at("b2"), 1, false);
+  for (float& v : want) v = static_cast<float>(v * std::tanh(std::log1p(std::exp(double(v)))));
+  EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), want), 1e-5);
+}
+
 // A SqueezeNet Fire module: a 1x1 squeeze, then a 1x1 and a 3x3 expand
 // joined by Concat, read by a 1x1 convolution with `head_c` outputs; and its
 // result computed by hand.

@@ -168,6 +168,17 @@ TEST(OnnxPasses, FusesBatchNormAndActivationsIntoConvs) {
   EXPECT_EQ(residuals, 4);
 }
 
+TEST(OnnxPasses, FusesEluAndMishIntoConvs) {
+  Graph g = load(model("onnx-exporter-ops"));
+  FusedGraph f = plan_fusions(specialize(g, {{g.inputs[0], {1, 3, 16, 16}}}));
+  EXPECT_EQ(count_op(f.graph, "Mish"), 0);  // rides on conv4
+  EXPECT_EQ(count_op(f.graph, "Elu"), 1);   // follows InstanceNormalization, not a convolution
+  int mish = 0;
+  for (const auto& ops : f.post_ops)
+    for (const auto& p : ops) mish += p.kind == PostOp::kEltwise && p.op_type == "Mish";
+  EXPECT_EQ(mish, 1);
+}
+
 TEST(OnnxPasses, RewritesGeluAndLayerNorm) {
   Graph g = load(model("onnx-bert"));
   Graph s = specialize(g, {{"input_ids", {2, 16}}, {"attention_mask", {2, 16}}});

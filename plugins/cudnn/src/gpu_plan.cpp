@@ -121,7 +121,7 @@ const std::map<std::string, UnaryOp>& unary_ops() {
       {"GeluTanh", UnaryOp::kGeluTanh}, {"Exp", UnaryOp::kExp},           {"Log", UnaryOp::kLog},
       {"Sqrt", UnaryOp::kSqrt},       {"Neg", UnaryOp::kNeg},             {"Abs", UnaryOp::kAbs},
       {"Reciprocal", UnaryOp::kReciprocal}, {"Clip", UnaryOp::kClip},     {"HardSigmoid", UnaryOp::kHardSigmoid},
-      {"HardSwish", UnaryOp::kHardSwish}, {"Softplus", UnaryOp::kSoftplus}, {"Elu", UnaryOp::kElu},
+      {"HardSwish", UnaryOp::kHardSwish}, {"Softplus", UnaryOp::kSoftplus}, {"Elu", UnaryOp::kElu}, {"Mish", UnaryOp::kMish},
       {"Floor", UnaryOp::kFloor},     {"Ceil", UnaryOp::kCeil},
   };
   return m;

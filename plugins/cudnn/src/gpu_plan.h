@@ -88,7 +88,7 @@ struct GemmGeometry {
 // Element-wise operations the kernels implement (on float storage).
 enum class UnaryOp {
   kRelu, kLeakyRelu, kSigmoid, kTanh, kErf, kGelu, kGeluTanh, kExp, kLog, kSqrt, kNeg, kAbs, kReciprocal,
-  kClip, kHardSigmoid, kHardSwish, kSoftplus, kElu, kFloor, kCeil, kLinear,  // kLinear: alpha * x + beta
+  kClip, kHardSigmoid, kHardSwish, kSoftplus, kElu, kMish, kFloor, kCeil, kLinear,  // kLinear: alpha * x + beta
 };
 enum class BinaryOp { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kPRelu };
 

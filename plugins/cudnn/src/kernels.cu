@@ -85,6 +85,7 @@ __device__ __forceinline__ float apply_unary(UnaryOp op, float x, float a, float
     case UnaryOp::kHardSigmoid: return fminf(fmaxf(a * x + b, 0.f), 1.f);
     case UnaryOp::kHardSwish: return x * fminf(fmaxf(x / 6.f + 0.5f, 0.f), 1.f);
     case UnaryOp::kSoftplus: return x > 20.f ? x : log1pf(expf(x));
+    case UnaryOp::kMish: return x * tanhf(x > 20.f ? x : log1pf(expf(x)));
     case UnaryOp::kElu: return x > 0.f ? x : a * (expf(x) - 1.f);
     case UnaryOp::kFloor: return floorf(x);
     case UnaryOp::kCeil: return ceilf(x);

@@ -424,13 +424,15 @@ class Fuser {
 
   // One step of a post-op chain from `value` into node `u`, or false.
   bool as_post_op(const Node& u, const std::string& value, PostOp& p) {
-    static const std::set<std::string> kEltwise = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu", "Clip"};
+    static const std::set<std::string> kEltwise = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish",
+                                                   "Gelu",  "Clip",      "Elu",     "Mish"};
     p = PostOp{};
     p.source_node = u.name;
     if (kEltwise.count(u.op_type) && u.inputs[0] == value) {
       p.kind = PostOp::kEltwise;
       p.op_type = u.op_type;
       if (u.op_type == "LeakyRelu") p.alpha = u.attr_float("alpha", 0.01f);
+      if (u.op_type == "Elu") p.alpha = u.attr_float("alpha", 1.0f);
       if (u.op_type == "HardSigmoid") {
         p.alpha = u.attr_float("alpha", 0.2f);
         p.beta = u.attr_float("beta", 0.5f);
