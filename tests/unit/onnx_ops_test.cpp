@@ -303,6 +303,36 @@ TEST(OnnxErrors, UnsupportedOperator) {
             "unsupported operator 'com.microsoft.Gelu' (node 'g', opset 13)");
 }
 
+// The exporters' extra operators refuse what they cannot mean, naming it.
+TEST(OnnxErrors, ExporterOperatorsRefuseBadInputs) {
+  // A slope that does not broadcast to X, or that would widen it.
+  std::string e = ErrorOf([&] { InferTypes(N("PRelu", {"x", "s"}), 13, {TF({2, 3, 4}), TF({5})}); });
+  EXPECT_TRUE(Has(e, "op 'PRelu' (node 'n', opset 13)")) << e;
+  e = ErrorOf([&] { InferTypes(N("PRelu", {"x", "s"}), 13, {TF({3, 1}), TF({3, 4})}); });
+  EXPECT_TRUE(Has(e, "slope [3,4] does not broadcast to X [3,1]")) << e;
+  // Dropout is inference only: training_mode must be a constant false.
+  HostTensor x = F({2}, {1, -2}), on = B({}, {1}), off = B({}, {0});
+  e = ErrorOf([&] { InferConst(N("Dropout", {"x", "", "t"}), 13, {&x, nullptr, &on}); });
+  EXPECT_TRUE(Has(e, "training_mode=true is not supported (inference only)")) << e;
+  e = ErrorOf([&] { InferTypes(N("Dropout", {"x", "", "t"}), 13, {TF({2}), ValueType{}, {DType::kBool, {}}}); });
+  EXPECT_TRUE(Has(e, "input 'training_mode' must be a constant")) << e;
+  auto outs = Eval(N("Dropout", {"x", "", "t"}, {}, {"y", "mask"}), 13, {&x, nullptr, &off});
+  ASSERT_EQ(outs.size(), 2u);
+  ExpectNear(V<float>(outs[0]), {1, -2});
+  EXPECT_EQ(V<uint8_t>(outs[1]), (std::vector<uint8_t>{1, 1}));
+  // InstanceNormalization's scale and bias are per channel.
+  e = ErrorOf([&] { InferTypes(N("InstanceNormalization", {"x", "s", "b"}), 13, {TF({1, 3, 4, 4}), TF({4}), TF({3})}); });
+  EXPECT_TRUE(Has(e, "must have shape [3], not [4]")) << e;
+  // ArgMax of an empty axis has no answer; Celu's alpha divides.
+  e = ErrorOf([&] { InferTypes(N("ArgMax", {"x"}, {{"axis", AInt(1)}}), 13, {TF({2, 0})}); });
+  EXPECT_TRUE(Has(e, "empty axis")) << e;
+  e = ErrorOf([&] { InferTypes(N("Celu", {"x"}, {{"alpha", AFloat(0)}}), 13, {TF({2})}); });
+  EXPECT_TRUE(Has(e, "alpha must not be 0")) << e;
+  // The float functions refuse integers.
+  e = ErrorOf([&] { InferTypes(N("Sin", {"x"}), 13, {T(DType::kInt64, {2})}); });
+  EXPECT_TRUE(Has(e, "dtype int64 is not supported")) << e;
+}
+
 TEST(OnnxErrors, UnsupportedDtypeNamesTheDtype) {
   Node n = N("Add", {"a", "b"}, {}, {"y"}, "x");
   std::string e = ErrorOf([&] { InferTypes(n, 13, {T(DType::kFloat16, {2}), T(DType::kFloat16, {2})}); });
