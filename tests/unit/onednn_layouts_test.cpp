@@ -54,6 +54,24 @@ onnx::Node node(std::string op, std::vector<std::string> inputs, std::string out
   return n;
 }
 
+// A graph with one float input "x" of [batch, c, hw, hw] and one output "z".
+onnx::Graph image_graph(int64_t opset, int64_t c, int64_t hw) {
+  onnx::Graph g;
+  g.opset = opset;
+  g.inputs = {"x"};
+  g.outputs = {"z"};
+  g.types["x"] = {onnx::DType::kFloat, {-1, c, hw, hw}};
+  return g;
+}
+
+onnx::Node with_float(onnx::Node nd, const char* name, float v) {
+  onnx::Attribute a;
+  a.kind = onnx::Attribute::kFloat;
+  a.f = v;
+  nd.attrs[name] = a;
+  return nd;
+}
+
 HostTensor filled(onnx::Dims dims, float scale, int seed) {
   HostTensor t(onnx::DType::kFloat, std::move(dims));
   float* p = static_cast<float*>(t.raw());
@@ -67,11 +85,7 @@ HostTensor filled(onnx::Dims dims, float scale, int seed) {
 // (ResNet-50's 14x14 stage that way at batch 8: 205 ms against 48).
 TEST(PlanLayouts, PlainResidualDoesNotForceTheGemmKernel) {
   const int64_t n = 2, c = 32, w = 16, hw = 4;
-  onnx::Graph g;
-  g.opset = 13;
-  g.inputs = {"x"};
-  g.outputs = {"z"};
-  g.types["x"] = {onnx::DType::kFloat, {-1, c, hw, hw}};
+  onnx::Graph g = image_graph(13, c, hw);
   std::vector<const float*> weights;
   std::string in = "x";
   for (int b = 0; b < 2; ++b) {
@@ -125,21 +139,10 @@ TEST(PlanLayouts, PlainResidualDoesNotForceTheGemmKernel) {
 // none on the host, and match the ONNX formulas computed here in double.
 TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
   const int64_t n = 2, c = 3, hw = 5;
-  onnx::Graph g;
-  g.opset = 18;
-  g.inputs = {"x"};
-  g.outputs = {"z"};
-  g.types["x"] = {onnx::DType::kFloat, {-1, c, hw, hw}};
-  auto with_alpha = [](onnx::Node nd, float alpha) {
-    onnx::Attribute a;
-    a.kind = onnx::Attribute::kFloat;
-    a.f = alpha;
-    nd.attrs["alpha"] = a;
-    return nd;
-  };
-  g.nodes.push_back(with_alpha(node("Elu", {"x"}, "e"), 0.5f));
+  onnx::Graph g = image_graph(18, c, hw);
+  g.nodes.push_back(with_float(node("Elu", {"x"}, "e"), "alpha", 0.5f));
   g.nodes.push_back(node("Selu", {"e"}, "s"));
-  g.nodes.push_back(with_alpha(node("Celu", {"s"}, "c"), 2.0f));
+  g.nodes.push_back(with_float(node("Celu", {"s"}, "c"), "alpha", 2.0f));
   g.nodes.push_back(node("Mish", {"c"}, "m"));
   g.constants.emplace("slope", filled({c, 1, 1}, 0.5f, 7));  // per channel, as after a convolution
   g.types["slope"] = {onnx::DType::kFloat, {c, 1, 1}};
@@ -200,11 +203,7 @@ std::vector<float> conv2d(const std::vector<float>& x, int64_t n, int64_t c, int
 // as oneDNN post-ops (no eltwise primitive of their own).
 TEST(PlanLayouts, EluAndMishFuseIntoConvolutions) {
   const int64_t n = 2, c = 16, hw = 6;
-  onnx::Graph g;
-  g.opset = 18;
-  g.inputs = {"x"};
-  g.outputs = {"z"};
-  g.types["x"] = {onnx::DType::kFloat, {-1, c, hw, hw}};
+  onnx::Graph g = image_graph(18, c, hw);
   for (const char* k : {"1", "2"}) {
     g.constants.emplace(std::string("w") + k, filled({c, c, 3, 3}, 0.1f, k[0]));
     g.constants.emplace(std::string("b") + k, filled({c}, 0.1f, k[0] + 10));
@@ -220,12 +219,7 @@ TEST(PlanLayouts, EluAndMishFuseIntoConvolutions) {
     return nd;
   };
   g.nodes.push_back(conv3x3("x", "1", "a"));
-  onnx::Node elu = node("Elu", {"a"}, "e");
-  onnx::Attribute alpha;
-  alpha.kind = onnx::Attribute::kFloat;
-  alpha.f = 0.7f;
-  elu.attrs["alpha"] = alpha;
-  g.nodes.push_back(elu);
+  g.nodes.push_back(with_float(node("Elu", {"a"}, "e"), "alpha", 0.7f));
   g.nodes.push_back(conv3x3("e", "2", "m"));
   g.nodes.push_back(node("Mish", {"m"}, "z"));
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
