@@ -134,13 +134,19 @@ TEST(PlanLayouts, PlainResidualDoesNotForceTheGemmKernel) {
   EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), want), 1e-6);
 }
 
-// The activations exporters emit beyond Relu (Elu, Selu, Celu, Mish, PRelu),
-// an inference Dropout and GlobalMaxPool all run as oneDNN primitives or views,
+// InstanceNormalization, the activations exporters emit beyond Relu (Elu,
+// Selu, Celu, Mish, PRelu), an inference Dropout and GlobalMaxPool all run as
+// oneDNN primitives or views,
 // none on the host, and match the ONNX formulas computed here in double.
 TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
   const int64_t n = 2, c = 3, hw = 5;
   onnx::Graph g = image_graph(18, c, hw);
-  g.nodes.push_back(with_float(node("Elu", {"x"}, "e"), "alpha", 0.5f));
+  for (const char* k : {"in_scale", "in_bias"}) {
+    g.constants.emplace(k, filled({c}, 0.8f, k[3]));
+    g.types[k] = {onnx::DType::kFloat, {c}};
+  }
+  g.nodes.push_back(node("InstanceNormalization", {"x", "in_scale", "in_bias"}, "i"));
+  g.nodes.push_back(with_float(node("Elu", {"i"}, "e"), "alpha", 0.5f));
   g.nodes.push_back(node("Selu", {"e"}, "s"));
   g.nodes.push_back(with_float(node("Celu", {"s"}, "c"), "alpha", 2.0f));
   g.nodes.push_back(node("Mish", {"c"}, "m"));
@@ -157,8 +163,14 @@ TEST(PlanLayouts, ExporterActivationsRunAsPrimitives) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = 3.0f * std::sin(0.37f * static_cast<float>(i));
   const double selu_a = 1.67326319217681884765625, selu_g = 1.05070102214813232421875;
   std::vector<float> want(static_cast<size_t>(n * c), -INFINITY);
+  const size_t area = static_cast<size_t>(hw * hw);
+  std::vector<double> mean(want.size(), 0), var(want.size(), 0);
+  for (size_t i = 0; i < x.size(); ++i) mean[i / area] += x[i] / static_cast<double>(area);
+  for (size_t i = 0; i < x.size(); ++i) var[i / area] += (x[i] - mean[i / area]) * (x[i] - mean[i / area]) / static_cast<double>(area);
   for (size_t i = 0; i < x.size(); ++i) {
-    double v = x[i];
+    const size_t ch = (i / area) % static_cast<size_t>(c);
+    const auto constant = [&](const char* k) { return double(static_cast<const float*>(g.constants.at(k).raw())[ch]); };
+    double v = (x[i] - mean[i / area]) / std::sqrt(var[i / area] + 1e-5) * constant("in_scale") + constant("in_bias");  // InstanceNorm
     v = v < 0 ? 0.5 * std::expm1(v) : v;                               // Elu, alpha 0.5
     v = selu_g * (v <= 0 ? selu_a * std::expm1(v) : v);                 // Selu
     v = std::max(0.0, v) + std::min(0.0, 2.0 * std::expm1(v / 2.0));  // Celu, alpha 2

@@ -50,6 +50,35 @@ bool PlanBuilder::lower_layer_norm(const Node& n) {
   return true;
 }
 
+// InstanceNormalization: each (image, channel) plane is one row of an
+// [N*C, H*W] layer normalization (statistics per row, no affine), then the
+// per-channel scale and bias as two broadcasting binaries over [N, C, ...].
+bool PlanBuilder::lower_instance_norm(const Node& n) {
+  int src = plain(value(n.inputs[0]));
+  const Dims xd = p_.slots_[src].dims;
+  if (xd.size() < 3) return false;
+  const int64_t rows = xd[0] * xd[1], c = xd[1];
+  if (rows == 0 || onnx::element_count(xd) == 0) return false;
+  Dims two = {rows, onnx::element_count(xd) / rows};
+  int view = alias_slot(src, two, plain_md(two), p_.slots_[src].name + "/in2d");
+  auto desc = dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, plain_md(two), n.attr_float("epsilon", 1e-5f),
+                                                      dnnl::normalization_flags::none);
+  auto pd = dnnl::layer_normalization_forward::primitive_desc(desc, user_attr(), p_.engine_);
+  int normed = new_slot(n.outputs[0] + "/normed", DType::kFloat, two, plain_md(two));
+  primitive_step(dnnl::layer_normalization_forward(pd), {{DNNL_ARG_SRC, view}, {DNNL_ARG_DST, normed}}, n.name,
+                 pd.scratchpad_desc().get_size());
+  Dims per_channel(xd.size(), 1);
+  per_channel[1] = c;
+  auto channel_view = [&](const std::string& v) {
+    int s = vector_slot(v, c, n);
+    return alias_slot(s, per_channel, plain_md(per_channel), p_.slots_[s].name + "/nc11");
+  };
+  int full = alias_slot(normed, xd, plain_md(xd), n.outputs[0] + "/normed_nd");
+  int scaled = binary_step(dnnl::algorithm::binary_mul, full, channel_view(n.inputs[1]), xd, n.name + "/scale");
+  define(n.outputs[0], binary_step(dnnl::algorithm::binary_add, scaled, channel_view(n.inputs[2]), xd, n.name + "/bias"));
+  return true;
+}
+
 bool PlanBuilder::lower_softmax(const Node& n) {
   int src = plain(value(n.inputs[0]));
   Dims xd = p_.slots_[src].dims;

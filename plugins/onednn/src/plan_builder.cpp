@@ -278,6 +278,7 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
     if ((op == "Add" || op == "Sub" || op == "Mul" || op == "Div") && lower_binary(n)) return;
     if (op == "Pow" && lower_pow(n)) return;
     if (op == "PRelu" && lower_prelu(n)) return;
+    if (op == "InstanceNormalization" && lower_instance_norm(n)) return;
     if (!eltwise_for(op, 1, 1).empty() || op == "LeakyRelu" || op == "Clip" || op == "HardSigmoid" || op == "Gelu")
       if (lower_unary(n)) return;
   }

@@ -220,6 +220,7 @@ class PlanBuilder {
 
   bool lower_pow(const Node& n);
   bool lower_prelu(const Node& n);
+  bool lower_instance_norm(const Node& n);
 
   bool lower_unary(const Node& n);
 
