@@ -399,6 +399,12 @@ HostTensor map_unary(const Ctx& c, F f) {
   return out;
 }
 
+// log(1 + e^x) without overflow for large x.
+template <typename T>
+T softplus(T x) {
+  return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
+
 // The float unary operators: one lambda on float and double.
 #define MRT_FLOAT_UNARY(name, expr)                                          \
   Outputs name(const Ctx& c) {                                               \
@@ -423,9 +429,8 @@ MRT_FLOAT_UNARY(eval_hard_swish, x* std::max(T(0), std::min(T(1), x / T(6) + T(0
 MRT_FLOAT_UNARY(eval_sin, std::sin(x))
 MRT_FLOAT_UNARY(eval_cos, std::cos(x))
 MRT_FLOAT_UNARY(eval_softsign, x / (T(1) + std::abs(x)))
-// log(1 + e^x) without overflow for large x.
-MRT_FLOAT_UNARY(eval_softplus, x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)))
-MRT_FLOAT_UNARY(eval_mish, x* std::tanh(x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x))))
+MRT_FLOAT_UNARY(eval_softplus, softplus(x))
+MRT_FLOAT_UNARY(eval_mish, x* std::tanh(softplus(x)))
 // Round half to even: nearbyint under the default rounding mode.
 MRT_FLOAT_UNARY(eval_round, std::nearbyint(x))
 
@@ -460,13 +465,11 @@ Outputs eval_float_activation(const Ctx& c) {
   HostTensor out;
   dispatch_float(c.v, c.arg(0).dtype(), [&](auto tag) {
     using T = decltype(tag);
-    out = map_unary<T>(c, [&](T v) -> T {
-      const double x = static_cast<double>(v);
-      if (op == "Elu") return static_cast<T>(x < 0 ? alpha * std::expm1(x) : x);
-      if (op == "Selu") return static_cast<T>(gamma * (x <= 0 ? alpha * std::expm1(x) : x));
-      if (op == "Celu") return static_cast<T>(std::max(0.0, x) + std::min(0.0, alpha * std::expm1(x / alpha)));
-      return static_cast<T>(x > alpha ? x : 0.0);  // ThresholdedRelu
-    });
+    auto apply = [&](auto f) { out = map_unary<T>(c, [&](T v) { return static_cast<T>(f(static_cast<double>(v))); }); };
+    if (op == "Elu") apply([&](double x) { return x < 0 ? alpha * std::expm1(x) : x; });
+    else if (op == "Selu") apply([&](double x) { return gamma * (x <= 0 ? alpha * std::expm1(x) : x); });
+    else if (op == "Celu") apply([&](double x) { return std::max(0.0, x) + std::min(0.0, alpha * std::expm1(x / alpha)); });
+    else apply([&](double x) { return x > alpha ? x : 0.0; });  // ThresholdedRelu
   });
   return single(std::move(out));
 }
@@ -1092,12 +1095,16 @@ Outputs eval_reduce(const Ctx& c) {
     // The sums (Sum, Mean, L1, L2, SumSquare, LogSum, LogSumExp) differ in
     // what each element adds and what the total becomes; Prod multiplies.
     const bool prod = op == "ReduceProd";
+    enum { kValue, kAbs, kSquare, kExp } const what = op == "ReduceL1"                                ? kAbs
+                                                      : op == "ReduceL2" || op == "ReduceSumSquare" ? kSquare
+                                                      : op == "ReduceLogSumExp"                     ? kExp
+                                                                                                    : kValue;
     auto term = [&](T v) -> Acc {
       const auto a = static_cast<Acc>(v);
-      if (op == "ReduceL1") return a < Acc(0) ? wrap_sub(Acc(0), a) : a;
-      if (op == "ReduceL2" || op == "ReduceSumSquare") return wrap_mul(a, a);
+      if (what == kAbs) return a < Acc(0) ? wrap_sub(Acc(0), a) : a;
+      if (what == kSquare) return wrap_mul(a, a);
       if constexpr (std::is_floating_point_v<T>) {
-        if (op == "ReduceLogSumExp") return std::exp(a);
+        if (what == kExp) return std::exp(a);
       }
       return a;
     };
@@ -1622,39 +1629,22 @@ Outputs eval_resize(const Ctx& c) {
 const std::map<std::string, EvalFn>& eval_table() {
   static const std::map<std::string, EvalFn> t = {
       {"Abs", eval_abs},
-      {"ArgMax", eval_arg_reduce},
-      {"ArgMin", eval_arg_reduce},
-      {"Celu", eval_float_activation},
-      {"Cos", eval_cos},
-      {"Dropout", eval_dropout},
-      {"Elu", eval_float_activation},
-      {"GlobalMaxPool", eval_global_max_pool},
-      {"InstanceNormalization", eval_instance_norm},
-      {"Mish", eval_mish},
-      {"PRelu", eval_prelu},
-      {"ReduceL1", eval_reduce},
-      {"ReduceL2", eval_reduce},
-      {"ReduceLogSum", eval_reduce},
-      {"ReduceLogSumExp", eval_reduce},
-      {"ReduceProd", eval_reduce},
-      {"ReduceSumSquare", eval_reduce},
-      {"Round", eval_round},
-      {"Selu", eval_float_activation},
-      {"Sign", eval_sign},
-      {"Sin", eval_sin},
-      {"Softplus", eval_softplus},
-      {"Softsign", eval_softsign},
-      {"ThresholdedRelu", eval_float_activation},
       {"Add", eval_arith},
       {"And", eval_logic},
+      {"ArgMax", eval_arg_reduce},
+      {"ArgMin", eval_arg_reduce},
       {"BatchNormalization", eval_batch_norm},
       {"Cast", eval_cast},
       {"Ceil", eval_ceil},
+      {"Celu", eval_float_activation},
       {"Clip", eval_clip},
       {"Concat", eval_concat},
       {"Constant", eval_constant},
       {"ConstantOfShape", eval_constant_of_shape},
+      {"Cos", eval_cos},
       {"Div", eval_arith},
+      {"Dropout", eval_dropout},
+      {"Elu", eval_float_activation},
       {"Equal", eval_compare},
       {"Erf", eval_erf},
       {"Exp", eval_exp},
@@ -1664,11 +1654,13 @@ const std::map<std::string, EvalFn>& eval_table() {
       {"Gather", eval_gather},
       {"Gelu", eval_gelu},
       {"Gemm", eval_gemm},
+      {"GlobalMaxPool", eval_global_max_pool},
       {"Greater", eval_compare},
       {"GreaterOrEqual", eval_compare},
       {"HardSigmoid", eval_hard_sigmoid},
       {"HardSwish", eval_hard_swish},
       {"Identity", eval_copy_reshape},
+      {"InstanceNormalization", eval_instance_norm},
       {"LayerNormalization", eval_layer_norm},
       {"LeakyRelu", eval_leaky_relu},
       {"Less", eval_compare},
@@ -1678,31 +1670,46 @@ const std::map<std::string, EvalFn>& eval_table() {
       {"MatMul", eval_matmul},
       {"Max", eval_variadic},
       {"Min", eval_variadic},
+      {"Mish", eval_mish},
       {"Mul", eval_arith},
       {"Neg", eval_neg},
       {"Not", eval_not},
       {"Or", eval_logic},
+      {"PRelu", eval_prelu},
       {"Pad", eval_pad},
       {"Pow", eval_pow},
       {"Range", eval_range},
       {"Reciprocal", eval_reciprocal},
+      {"ReduceL1", eval_reduce},
+      {"ReduceL2", eval_reduce},
+      {"ReduceLogSum", eval_reduce},
+      {"ReduceLogSumExp", eval_reduce},
       {"ReduceMax", eval_reduce},
       {"ReduceMean", eval_reduce},
       {"ReduceMin", eval_reduce},
+      {"ReduceProd", eval_reduce},
       {"ReduceSum", eval_reduce},
+      {"ReduceSumSquare", eval_reduce},
       {"Relu", eval_relu},
       {"Reshape", eval_copy_reshape},
       {"Resize", eval_resize},
+      {"Round", eval_round},
+      {"Selu", eval_float_activation},
       {"Shape", eval_shape},
       {"Sigmoid", eval_sigmoid},
+      {"Sign", eval_sign},
+      {"Sin", eval_sin},
       {"Slice", eval_slice},
       {"Softmax", eval_softmax},
+      {"Softplus", eval_softplus},
+      {"Softsign", eval_softsign},
       {"Split", eval_split},
       {"Sqrt", eval_sqrt},
       {"Squeeze", eval_copy_reshape},
       {"Sub", eval_arith},
       {"Sum", eval_variadic},
       {"Tanh", eval_tanh},
+      {"ThresholdedRelu", eval_float_activation},
       {"Tile", eval_tile},
       {"Transpose", eval_transpose},
       {"Unsqueeze", eval_copy_reshape},
