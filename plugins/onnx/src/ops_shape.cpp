@@ -1075,7 +1075,7 @@ Types infer_instance_norm(const OpView& v) {
   const Dims& x = v.dims(0);
   if (x.size() < 3) v.fail("input 'input' must have rank 3 or more, not " + dims_string(x));
   for (size_t i = 1; i <= 2; ++i)
-    if (v.dims(i) != Dims{x[1]}) v.fail("input " + std::to_string(i) + " must have shape [" + std::to_string(x[1]) + "], not " + dims_string(v.dims(i)));
+    if (v.dims(i) != Dims{x[1]}) v.fail("input " + v.input_name(i) + " must have shape [" + std::to_string(x[1]) + "], not " + dims_string(v.dims(i)));
   v.attr_float("epsilon", 1e-5f);
   return one(v.dtype(0), x);
 }
