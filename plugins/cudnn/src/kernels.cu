@@ -66,6 +66,9 @@ __device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; 
 __device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __float2half(v); }
 __device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
 
+// log(1 + e^x), with e^x left alone where it would overflow float.
+__device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
+
 __device__ __forceinline__ float apply_unary(UnaryOp op, float x, float a, float b) {
   switch (op) {
     case UnaryOp::kRelu: return x > 0.f ? x : 0.f;
@@ -84,8 +87,8 @@ __device__ __forceinline__ float apply_unary(UnaryOp op, float x, float a, float
     case UnaryOp::kClip: return fminf(fmaxf(x, a), b);
     case UnaryOp::kHardSigmoid: return fminf(fmaxf(a * x + b, 0.f), 1.f);
     case UnaryOp::kHardSwish: return x * fminf(fmaxf(x / 6.f + 0.5f, 0.f), 1.f);
-    case UnaryOp::kSoftplus: return x > 20.f ? x : log1pf(expf(x));
-    case UnaryOp::kMish: return x * tanhf(x > 20.f ? x : log1pf(expf(x)));
+    case UnaryOp::kSoftplus: return softplus(x);
+    case UnaryOp::kMish: return x * tanhf(softplus(x));
     case UnaryOp::kElu: return x > 0.f ? x : a * (expf(x) - 1.f);
     case UnaryOp::kFloor: return floorf(x);
     case UnaryOp::kCeil: return ceilf(x);
