@@ -133,6 +133,52 @@ TEST(OnnxLoader, ReadsExternalDataInsideTheModelDirectory) {
   EXPECT_TRUE(external_location_is_confined("weights/w.bin"));
 }
 
+// Typed (not raw_data) encodings: uint32 travels in uint64_data and the
+// 16-bit integers in int32_data, but each is stored at its own width. uint32
+// was once written as uint64 elements, past the end of its buffer.
+TEST(OnnxLoader, ReadsTypedIntegerEncodingsAtTheirOwnWidth) {
+  ::onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("typed");
+  auto add = [&](const char* name, int dtype, auto fill) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(dtype);
+    t->add_dims(3);
+    fill(*t);
+    auto* n = g->add_node();
+    n->set_op_type("Identity");
+    n->add_input(name);
+    n->add_output(std::string(name) + "_out");
+    auto* o = g->add_output();
+    o->set_name(std::string(name) + "_out");
+    o->mutable_type()->mutable_tensor_type()->set_elem_type(dtype);
+  };
+  add("u32", ::onnx::TensorProto::UINT32, [](auto& t) {
+    for (uint64_t v : {4000000000ull, 1ull, 7ull}) t.add_uint64_data(v);
+  });
+  add("u16", ::onnx::TensorProto::UINT16, [](auto& t) {
+    for (int v : {65535, 0, 9}) t.add_int32_data(v);
+  });
+  add("i16", ::onnx::TensorProto::INT16, [](auto& t) {
+    for (int v : {-32768, 5, 32767}) t.add_int32_data(v);
+  });
+  std::string bytes;
+  ASSERT_TRUE(m.SerializeToString(&bytes));
+  Graph graph = load_onnx(bytes.data(), bytes.size(), [](const std::string&) { return std::vector<char>(); });
+  auto values = [&](const char* name, auto tag) {
+    using T = decltype(tag);
+    const HostTensor& t = graph.constants.at(name);
+    EXPECT_EQ(t.bytes(), 3 * sizeof(T)) << name;
+    return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
+  };
+  EXPECT_EQ(values("u32", uint32_t{}), (std::vector<uint32_t>{4000000000u, 1, 7}));
+  EXPECT_EQ(values("u16", uint16_t{}), (std::vector<uint16_t>{65535, 0, 9}));
+  EXPECT_EQ(values("i16", int16_t{}), (std::vector<int16_t>{-32768, 5, 32767}));
+}
+
 TEST(OnnxLoader, ReadsOpsetsAndTypes) {
   Graph g = load(model("onnx-mobilenetv2"));
   EXPECT_EQ(g.opset, 11);

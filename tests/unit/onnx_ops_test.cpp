@@ -485,6 +485,45 @@ TEST(OnnxElementwise, ArithmeticBroadcasts) {
   EXPECT_EQ(V<int64_t>(Eval1(N("Add", {"a", "b"}), 13, {&big, &one}))[0], std::numeric_limits<int64_t>::min());
 }
 
+// The 8- and 16-bit and unsigned integers: arithmetic wraps at the type's
+// width, unsigned division has no sign trick, a mean sees the true (not the
+// wrapped) sum, and MatMul refuses what ONNX leaves to MatMulInteger.
+TEST(OnnxElementwise, NarrowAndUnsignedIntegers) {
+  HostTensor a8 = Make<int8_t>(DType::kInt8, {3}, {127, -128, -7}), b8 = Make<int8_t>(DType::kInt8, {3}, {1, -1, 2});
+  EXPECT_EQ(V<int8_t>(Eval1(N("Add", {"a", "b"}), 14, {&a8, &b8})), (std::vector<int8_t>{-128, 127, -5}));
+  EXPECT_EQ(V<int8_t>(Eval1(N("Div", {"a", "b"}), 14, {&a8, &b8})), (std::vector<int8_t>{127, -128, -3}));
+  EXPECT_EQ(V<int8_t>(Eval1(N("Abs", {"a"}), 13, {&a8})), (std::vector<int8_t>{127, -128, 7}));  // |-128| wraps
+  HostTensor u16 = Make<uint16_t>(DType::kUint16, {2}, {65535, 300});
+  // 65535 * 65535 overflows a promoted int; it must wrap as uint16: 1.
+  EXPECT_EQ(V<uint16_t>(Eval1(N("Mul", {"a", "b"}), 14, {&u16, &u16})), (std::vector<uint16_t>{1, 24464}));
+  HostTensor u32 = Make<uint32_t>(DType::kUint32, {2}, {4000000000u, 7}), big = Make<uint32_t>(DType::kUint32, {2}, {4294967295u, 2});
+  // Not the signed "/ -1" path: 4e9 / (2^32 - 1) is 0.
+  EXPECT_EQ(V<uint32_t>(Eval1(N("Div", {"a", "b"}), 14, {&u32, &big})), (std::vector<uint32_t>{0, 3}));
+  EXPECT_EQ(V<uint32_t>(Eval1(N("Sub", {"a", "b"}), 14, {&big, &u32})), (std::vector<uint32_t>{294967295u, 4294967291u}));
+  HostTensor lt = Eval1(N("Less", {"a", "b"}), 13, {&u32, &big});
+  EXPECT_EQ(V<uint8_t>(lt), (std::vector<uint8_t>{1, 0}));  // compared unsigned, not as negative ints
+  HostTensor zero = Make<uint8_t>(DType::kUint8, {1}, {0}), one = Make<uint8_t>(DType::kUint8, {1}, {5});
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("Div", {"a", "b"}), 14, {&one, &zero}); }), "integer division by zero"));
+  // ReduceMean of int8: (100 + 100 + 100) / 3, not the wrapped sum 44 / 3.
+  HostTensor r8 = Make<int8_t>(DType::kInt8, {3}, {100, 100, 100});
+  EXPECT_EQ(V<int8_t>(Eval1(N("ReduceMean", {"a"}, {{"keepdims", AInt(0)}}), 13, {&r8})), (std::vector<int8_t>{100}));
+  EXPECT_EQ(V<int8_t>(Eval1(N("ReduceSum", {"a"}, {{"keepdims", AInt(0)}}), 11, {&r8})), (std::vector<int8_t>{44}));
+  HostTensor u64 = Make<uint64_t>(DType::kUint64, {2}, {18000000000000000000ull, 3});
+  EXPECT_EQ(V<uint64_t>(Eval1(N("Max", {"a", "b"}), 13, {&u64, &u64})), (std::vector<uint64_t>{18000000000000000000ull, 3}));
+  // Cast into uint64 keeps values past 2^63 instead of saturating at int64's maximum.
+  HostTensor d = D({1}, {1.5e19});
+  EXPECT_EQ(V<uint64_t>(Eval1(N("Cast", {"a"}, {{"to", AInt(13)}}), 13, {&d})), (std::vector<uint64_t>{15000000000000000000ull}));
+  // ReduceMax/Min read bool from opset 20; an empty set is false for max, true for min.
+  HostTensor bools = B({2, 2}, {0, 1, 0, 0}), empty = B({0}, {});
+  HostTensor axis1 = I64({1}, {1});
+  EXPECT_EQ(V<uint8_t>(Eval1(N("ReduceMax", {"a", "axes"}, {{"keepdims", AInt(0)}}), 20, {&bools, &axis1})),
+            (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(V<uint8_t>(Eval1(N("ReduceMin", {"a"}, {{"keepdims", AInt(0)}}), 20, {&empty})), (std::vector<uint8_t>{1}));
+  EXPECT_TRUE(Has(ErrorOf([&] { InferTypes(N("ReduceMax", {"a"}), 18, {T(DType::kBool, {2})}); }), "dtype bool is not supported"));
+  std::string e = ErrorOf([&] { InferTypes(N("MatMul", {"a", "b"}), 13, {T(DType::kInt8, {2, 2}), T(DType::kInt8, {2, 2})}); });
+  EXPECT_TRUE(Has(e, "dtype int8 is not supported")) << e;
+}
+
 TEST(OnnxElementwise, RandomBroadcastsMatchNaiveIndexing) {
   std::mt19937 rng(7);
   for (int iter = 0; iter < 60; ++iter) {

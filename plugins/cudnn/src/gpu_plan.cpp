@@ -334,7 +334,7 @@ class Lowering {
       st.inner = onnx::element_count(Dims(data.begin() + axis + 1, data.end()));
       return;
     }
-    if (op == "Cast") {
+    if (op == "Cast") {  // kernels::cast covers every dtype the front end lets Cast carry
       st.kind = Step::kCast;
       return;
     }

@@ -160,7 +160,11 @@ __device__ double load_any(DType t, const void* p, int64_t i) {
     case DType::kDouble: return load_d<double>(p, i);
     case DType::kInt64: return load_d<int64_t>(p, i);
     case DType::kInt32: return load_d<int32_t>(p, i);
+    case DType::kInt16: return load_d<int16_t>(p, i);
     case DType::kInt8: return load_d<int8_t>(p, i);
+    case DType::kUint64: return load_d<uint64_t>(p, i);
+    case DType::kUint32: return load_d<uint32_t>(p, i);
+    case DType::kUint16: return load_d<uint16_t>(p, i);
     case DType::kUint8: return load_d<uint8_t>(p, i);
     case DType::kBool: return static_cast<const uint8_t*>(p)[i] ? 1.0 : 0.0;
     default: return 0;
@@ -175,7 +179,11 @@ __device__ void store_any(DType t, void* p, int64_t i, double v) {
     case DType::kDouble: static_cast<double*>(p)[i] = v; break;
     case DType::kInt64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
     case DType::kInt32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); break;
+    case DType::kInt16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v); break;
     case DType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); break;
+    case DType::kUint64: static_cast<uint64_t*>(p)[i] = static_cast<uint64_t>(v); break;
+    case DType::kUint32: static_cast<uint32_t*>(p)[i] = static_cast<uint32_t>(v); break;
+    case DType::kUint16: static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(v); break;
     case DType::kUint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); break;
     case DType::kBool: static_cast<uint8_t*>(p)[i] = v != 0.0 ? 1 : 0; break;
     default: break;
@@ -335,7 +343,8 @@ void gather(size_t elem_size, const void* data, const void* indices, bool indice
 bool cast_supported(DType t) {
   switch (t) {
     case DType::kFloat: case DType::kFloat16: case DType::kBFloat16: case DType::kDouble: case DType::kInt64:
-    case DType::kInt32: case DType::kInt8: case DType::kUint8: case DType::kBool:
+    case DType::kInt32: case DType::kInt16: case DType::kInt8: case DType::kUint64: case DType::kUint32:
+    case DType::kUint16: case DType::kUint8: case DType::kBool:
       return true;
     default:
       return false;

@@ -29,8 +29,9 @@ void strided_copy(size_t elem_size, const void* x, const StridedView& view, void
 void gather(size_t elem_size, const void* data, const void* indices, bool indices_int64, int64_t num_indices, int64_t outer,
             int64_t axis_dim, int64_t inner, void* y, int* error_flag, cudaStream_t stream);
 
-// Element-wise conversion between float32/16, bfloat16, float64, int64/32/8,
-// uint8 and bool (ONNX Cast semantics: truncation toward zero, bool = != 0).
+// Element-wise conversion between float32/16, bfloat16, float64, the signed
+// and unsigned 8- to 64-bit integers and bool (ONNX Cast semantics:
+// truncation toward zero, bool = != 0).
 void cast(DType src, const void* x, DType dst, void* y, int64_t n, cudaStream_t stream);
 bool cast_supported(DType t);
 

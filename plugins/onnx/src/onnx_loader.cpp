@@ -91,7 +91,8 @@ HostTensor convert_tensor(const ::onnx::TensorProto& t, const std::string& what,
     case DType::kFloat: copy_field<float>(t.float_data(), out, what); break;
     case DType::kDouble: copy_field<double>(t.double_data(), out, what); break;
     case DType::kInt64: copy_field<int64_t>(t.int64_data(), out, what); break;
-    case DType::kUint32:
+    // uint64_data carries uint32 and uint64; each is stored at its own width.
+    case DType::kUint32: copy_field<uint32_t>(t.uint64_data(), out, what); break;
     case DType::kUint64: copy_field<uint64_t>(t.uint64_data(), out, what); break;
     // int32_data carries every narrower type, one element per entry.
     case DType::kInt32: copy_field<int32_t>(t.int32_data(), out, what); break;

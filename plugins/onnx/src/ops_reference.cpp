@@ -80,31 +80,49 @@ void dispatch_numeric(const OpView& v, DType t, F&& f) {
     case DType::kInt64:
       f(int64_t{});
       return;
+    case DType::kInt16:
+      f(int16_t{});
+      return;
+    case DType::kInt8:
+      f(int8_t{});
+      return;
+    case DType::kUint64:
+      f(uint64_t{});
+      return;
+    case DType::kUint32:
+      f(uint32_t{});
+      return;
+    case DType::kUint16:
+      f(uint16_t{});
+      return;
+    case DType::kUint8:
+      f(uint8_t{});
+      return;
     default:
       v.fail("internal: dtype " + dtype_name(t) + " reached a numeric kernel");
   }
 }
 
-// Numeric plus bool (stored as uint8_t, compared as 0/1).
+// Numeric plus bool (stored as uint8_t, compared as 0/1: the same kernel as uint8).
 template <typename F>
 void dispatch_comparable(const OpView& v, DType t, F&& f) {
-  if (t == DType::kBool) {
-    f(uint8_t{});
-    return;
-  }
-  dispatch_numeric(v, t, std::forward<F>(f));
+  dispatch_numeric(v, t == DType::kBool ? DType::kUint8 : t, std::forward<F>(f));
 }
 
-// Cast's dtypes: the numeric ones plus the narrow and 16-bit float ones.
+// x < 0 without the always-false comparison the compiler warns about for unsigned T.
+template <typename T>
+constexpr bool is_negative(T x) {
+  if constexpr (std::is_signed_v<T>) {
+    return x < T(0);
+  } else {
+    return false;
+  }
+}
+
+// Cast's dtypes: the numeric ones plus bool and the 16-bit float ones.
 template <typename F>
 void dispatch_cast(const OpView& v, DType t, F&& f) {
   switch (t) {
-    case DType::kInt8:
-      f(int8_t{});
-      return;
-    case DType::kUint8:
-      f(uint8_t{});
-      return;
     case DType::kBool:
       f(Bool{});
       return;
@@ -140,11 +158,15 @@ void dispatch_size(const OpView& v, size_t size, F&& f) {
   }
 }
 
-// Wrapping integer arithmetic (signed overflow is undefined in C++).
+// Wrapping integer arithmetic (signed overflow is undefined in C++). The
+// unsigned type is at least unsigned int: uint16 * uint16 would otherwise be
+// promoted to int and could overflow it.
+template <typename T>
+using Wide = std::make_unsigned_t<decltype(T{} + T{})>;
 template <typename T>
 T wrap_add(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
+    using U = Wide<T>;
     return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
   } else {
     return a + b;
@@ -153,7 +175,7 @@ T wrap_add(T a, T b) {
 template <typename T>
 T wrap_sub(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
+    using U = Wide<T>;
     return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
   } else {
     return a - b;
@@ -162,7 +184,7 @@ T wrap_sub(T a, T b) {
 template <typename T>
 T wrap_mul(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
+    using U = Wide<T>;
     return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
   } else {
     return a * b;
@@ -173,6 +195,10 @@ T wrap_mul(T a, T b) {
 // values saturate to int64 before wrapping to the narrower type.
 template <typename D, typename F>
 D float_to_int(F x) {
+  if constexpr (std::is_same_v<D, uint64_t>) {  // [2^63, 2^64) fits only here
+    if (x >= static_cast<F>(9223372036854775808.0) && x < static_cast<F>(18446744073709551616.0))
+      return static_cast<uint64_t>(x);
+  }
   int64_t i;
   if (std::isnan(x)) {
     i = 0;
@@ -478,7 +504,7 @@ Outputs eval_sign(const Ctx& c) {
   HostTensor out;
   dispatch_numeric(c.v, c.arg(0).dtype(), [&](auto tag) {
     using T = decltype(tag);
-    out = map_unary<T>(c, [](T x) { return static_cast<T>((T(0) < x) - (x < T(0))); });
+    out = map_unary<T>(c, [](T x) { return static_cast<T>((T(0) < x) - is_negative(x)); });
   });
   return single(std::move(out));
 }
@@ -487,7 +513,7 @@ Outputs eval_prelu(const Ctx& c) {
   HostTensor out = c.out();
   dispatch_numeric(c.v, out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    binary_loop<T, T, T>(c.arg(0), c.arg(1), out, [](T x, T slope) { return x < T(0) ? static_cast<T>(x * slope) : x; });
+    binary_loop<T, T, T>(c.arg(0), c.arg(1), out, [](T x, T slope) { return is_negative(x) ? wrap_mul(x, slope) : x; });
   });
   return single(std::move(out));
 }
@@ -598,7 +624,7 @@ Outputs eval_relu(const Ctx& c) {
   HostTensor out;
   dispatch_numeric(c.v, c.arg(0).dtype(), [&](auto tag) {
     using T = decltype(tag);
-    out = map_unary<T>(c, [](T x) { return x < T(0) ? T(0) : x; });
+    out = map_unary<T>(c, [](T x) { return is_negative(x) ? T(0) : x; });
   });
   return single(std::move(out));
 }
@@ -616,7 +642,7 @@ Outputs eval_abs(const Ctx& c) {
   HostTensor out;
   dispatch_numeric(c.v, c.arg(0).dtype(), [&](auto tag) {
     using T = decltype(tag);
-    out = map_unary<T>(c, [](T x) { return x < T(0) ? wrap_sub(T(0), x) : x; });
+    out = map_unary<T>(c, [](T x) { return is_negative(x) ? wrap_sub(T(0), x) : x; });
   });
   return single(std::move(out));
 }
@@ -664,8 +690,10 @@ template <typename T>
 T div_values(const OpView& v, T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     if (b == 0) v.fail("integer division by zero");
-    if (b == -1) return wrap_sub(T(0), a);  // INT_MIN / -1 wraps
-    return a / b;                           // truncates toward zero, like onnxruntime
+    if constexpr (std::is_signed_v<T>) {
+      if (b == -1) return wrap_sub(T(0), a);  // INT_MIN / -1 wraps
+    }
+    return static_cast<T>(a / b);  // truncates toward zero, like onnxruntime
   } else {
     return a / b;
   }
@@ -674,11 +702,12 @@ T div_values(const OpView& v, T a, T b) {
 template <typename T>
 T pow_values(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    if (b < 0) {  // 1/a^|b| truncated: only |a| == 1 survives
-      if (a == 1) return 1;
-      if (a == -1) return (b % 2 == 0) ? 1 : -1;
-      if (a == 0) return 0;  // 1/0: onnxruntime leaves this undefined
-      return 0;
+    if constexpr (std::is_signed_v<T>) {
+      if (b < 0) {  // 1/a^|b| truncated: only |a| == 1 survives
+        if (a == 1) return 1;
+        if (a == -1) return (b % 2 == 0) ? 1 : -1;
+        return 0;  // a == 0 is 1/0, which onnxruntime leaves undefined
+      }
     }
     T r = 1, base = a;
     for (T e = b; e > 0; e >>= 1) {
@@ -779,7 +808,7 @@ Outputs eval_compare(const Ctx& c) {
     using T = decltype(tag);
     auto run = [&](auto f) { binary_loop<T, T, uint8_t>(a, b, out, [&](T x, T y) { return uint8_t{f(x, y)}; }); };
     if (op == "Equal") {
-      if constexpr (std::is_same_v<T, uint8_t>) {
+      if (a.dtype() == DType::kBool) {  // any nonzero byte is true
         run([](T x, T y) { return (x != 0) == (y != 0); });
       } else {
         run([](T x, T y) { return x == y; });
@@ -1071,14 +1100,17 @@ Outputs eval_reduce(const Ctx& c) {
     if (spec.reduced[a]) out_strides[a] = 0;
   }
   Strided<2> s(x.dims(), {out_strides, contiguous_strides(x.dims())});
-  dispatch_numeric(c.v, x.dtype(), [&](auto tag) {
+  dispatch_comparable(c.v, x.dtype(), [&](auto tag) {  // bool: ReduceMax/Min only (opset 20)
     using T = decltype(tag);
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+    // Narrow integers sum in 64 bits: a mean must not see a wrapped sum.
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, double,
+                                   std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>;
     const T* src = x.data<T>();
     T* dst = out.data<T>();
     if (op == "ReduceMax" || op == "ReduceMin") {
       const bool is_max = op == "ReduceMax";
       T init = is_max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+      if (x.dtype() == DType::kBool) init = is_max ? T(0) : T(1);  // an empty set: false, true
       if constexpr (std::is_floating_point_v<T>) {
         init = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
       }
@@ -1101,7 +1133,7 @@ Outputs eval_reduce(const Ctx& c) {
                                                                                                     : kValue;
     auto term = [&](T v) -> Acc {
       const auto a = static_cast<Acc>(v);
-      if (what == kAbs) return a < Acc(0) ? wrap_sub(Acc(0), a) : a;
+      if (what == kAbs) return is_negative(a) ? wrap_sub(Acc(0), a) : a;
       if (what == kSquare) return wrap_mul(a, a);
       if constexpr (std::is_floating_point_v<T>) {
         if (what == kExp) return std::exp(a);
@@ -1135,7 +1167,7 @@ Outputs eval_reduce(const Ctx& c) {
       } else if constexpr (std::is_floating_point_v<T>) {
         dst[i] = static_cast<T>(acc[i] / static_cast<double>(count));
       } else {
-        dst[i] = count == 0 ? T(0) : static_cast<T>(acc[i] / static_cast<T>(count));
+        dst[i] = count == 0 ? T(0) : static_cast<T>(acc[i] / static_cast<Acc>(count));
       }
     }
   });

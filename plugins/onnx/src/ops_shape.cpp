@@ -386,8 +386,20 @@ HostTensor scalar_of(DType dtype, double value) {
     case DType::kInt32:
       *t.data<int32_t>() = static_cast<int32_t>(to_int());
       break;
+    case DType::kInt16:
+      *t.data<int16_t>() = static_cast<int16_t>(to_int());
+      break;
     case DType::kInt8:
       *t.data<int8_t>() = static_cast<int8_t>(to_int());
+      break;
+    case DType::kUint64:  // through int64, like the rest: the value came from a float attribute
+      *t.data<uint64_t>() = static_cast<uint64_t>(to_int());
+      break;
+    case DType::kUint32:
+      *t.data<uint32_t>() = static_cast<uint32_t>(to_int());
+      break;
+    case DType::kUint16:
+      *t.data<uint16_t>() = static_cast<uint16_t>(to_int());
       break;
     case DType::kUint8:
       *t.data<uint8_t>() = static_cast<uint8_t>(to_int());
@@ -1175,7 +1187,7 @@ Types infer_expand(const OpView& v) {
 // ---- linear algebra and normalisation ------------------------------------------------
 
 Types infer_matmul(const OpView& v) {
-  v.check_dtype(0, kNumericTypes);
+  v.check_dtype(0, kMatMulTypes);
   v.check_same_dtype(0, 1);
   Dims a = v.dims(0), b = v.dims(1);
   if (a.empty() || b.empty())
@@ -1195,7 +1207,7 @@ Types infer_matmul(const OpView& v) {
 }
 
 Types infer_gemm(const OpView& v) {
-  v.check_dtype(0, kNumericTypes);
+  v.check_dtype(0, kMatMulTypes);
   v.check_same_dtype(0, 1);
   const Dims& a = v.dims(0);
   const Dims& b = v.dims(1);
@@ -1333,7 +1345,10 @@ Types infer_global_pool(const OpView& v) {
 
 Types infer_reduce(const OpView& v) {
   const std::string& op = v.op();
-  v.check_dtype(0, op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp" ? kFloatTypes : kNumericTypes);
+  const bool min_max = op == "ReduceMax" || op == "ReduceMin";
+  v.check_dtype(0, op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp" ? kFloatTypes
+                   : min_max && v.opset >= 20                                          ? kNumericTypes | dt(DType::kBool)
+                                                                                       : kNumericTypes);
   return one(v.dtype(0), resolve_reduce(v).out);
 }
 

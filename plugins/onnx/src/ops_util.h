@@ -18,9 +18,15 @@ namespace mrt::onnx::detail {
 using DTypeMask = uint32_t;
 constexpr DTypeMask dt(DType t) { return DTypeMask{1} << static_cast<int32_t>(t); }
 inline constexpr DTypeMask kFloatTypes = dt(DType::kFloat) | dt(DType::kDouble);
-inline constexpr DTypeMask kNumericTypes = kFloatTypes | dt(DType::kInt32) | dt(DType::kInt64);
+inline constexpr DTypeMask kIntegerTypes = dt(DType::kInt8) | dt(DType::kUint8) | dt(DType::kInt16) | dt(DType::kUint16) |
+                                           dt(DType::kInt32) | dt(DType::kUint32) | dt(DType::kInt64) | dt(DType::kUint64);
+// ONNX's "all numeric types" less float16/bfloat16, which only Cast reads.
+inline constexpr DTypeMask kNumericTypes = kFloatTypes | kIntegerTypes;
+// MatMul and Gemm: ONNX has no 8- or 16-bit integers there (MatMulInteger and
+// QLinearMatMul, which widen the accumulator, are separate operators).
+inline constexpr DTypeMask kMatMulTypes = kFloatTypes | dt(DType::kInt32) | dt(DType::kUint32) | dt(DType::kInt64) | dt(DType::kUint64);
 // What the data-movement operators (Reshape, Gather, Concat, Pad...) carry.
-inline constexpr DTypeMask kDataTypes = kNumericTypes | dt(DType::kBool) | dt(DType::kInt8) | dt(DType::kUint8);
+inline constexpr DTypeMask kDataTypes = kNumericTypes | dt(DType::kBool);
 // Cast (and Constant, so that Cast can read a float16 constant).
 inline constexpr DTypeMask kCastTypes = kDataTypes | dt(DType::kFloat16) | dt(DType::kBFloat16);
 inline constexpr DTypeMask kIndexTypes = dt(DType::kInt32) | dt(DType::kInt64);
