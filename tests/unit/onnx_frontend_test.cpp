@@ -179,6 +179,48 @@ TEST(OnnxLoader, ReadsTypedIntegerEncodingsAtTheirOwnWidth) {
   EXPECT_EQ(values("i16", int16_t{}), (std::vector<int16_t>{-32768, 5, 32767}));
 }
 
+// An initializer whose dims claim 2^61 + 1 int64 values: times 8 bytes
+// that wraps to 8 in 64 bits, the size of the raw_data given. The loader
+// must see the true size, not adopt 8 bytes as a tensor of 2^61 elements;
+// and a claimed size must be checked against the data before it is allocated.
+TEST(OnnxLoader, RefusesInitializersWhoseSizeOverflowsOrIsNotThere) {
+  auto model_with = [](int64_t dim, int dtype, size_t raw_bytes) {
+    ::onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    auto* g = m.mutable_graph();
+    auto* t = g->add_initializer();
+    t->set_name("w");
+    t->set_data_type(dtype);
+    t->add_dims(dim);
+    t->set_raw_data(std::string(raw_bytes, '\1'));
+    auto* n = g->add_node();
+    n->set_op_type("Identity");
+    n->add_input("w");
+    n->add_output("y");
+    g->add_output()->set_name("y");
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(dtype);
+    std::string bytes;
+    m.SerializeToString(&bytes);
+    return bytes;
+  };
+  auto error_of = [](const std::string& bytes) -> std::string {
+    try {
+      load_onnx(bytes.data(), bytes.size(), [](const std::string&) { return std::vector<char>(); });
+    } catch (const OnnxError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::string wrap = error_of(model_with((int64_t{1} << 61) + 1, ::onnx::TensorProto::INT64, 8));
+  EXPECT_NE(wrap.find("initializer 'w'"), std::string::npos) << wrap;
+  EXPECT_NE(wrap.find("too large"), std::string::npos) << wrap;
+  // 64 GiB claimed, 16 bytes given: refused by size, nothing reserved (ASan
+  // would abort on the allocation otherwise).
+  std::string big = error_of(model_with(int64_t{1} << 34, ::onnx::TensorProto::FLOAT, 16));
+  EXPECT_NE(big.find("holds 16 bytes, [17179869184] of float32 needs 68719476736"), std::string::npos) << big;
+}
+
 TEST(OnnxLoader, ReadsOpsetsAndTypes) {
   Graph g = load(model("onnx-mobilenetv2"));
   EXPECT_EQ(g.opset, 11);

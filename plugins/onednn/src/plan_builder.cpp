@@ -256,11 +256,21 @@ const HostTensor* PlanBuilder::constant(const std::string& v) const {
 // --- lowering ---------------------------------------------------------------------
 void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   const std::string& op = n.op_type;
-  bool all_float = true;
-  for (const auto& in : n.inputs)
-    if (!in.empty() && !is_float(in)) all_float = false;
-  for (const auto& o : n.outputs)
-    if (!o.empty() && !is_float(o)) all_float = false;
+  bool all_float = true, any_empty = false;
+  auto check = [&](const std::string& v) {
+    if (v.empty()) return;
+    all_float = all_float && is_float(v);
+    any_empty = any_empty || onnx::element_count(graph().types.at(v).dims) == 0;
+  };
+  for (const auto& in : n.inputs) check(in);
+  for (const auto& o : n.outputs) check(o);
+  // oneDNN's primitive descriptors divide by zero-size dims (a MatMul with
+  // an empty axis raised SIGFPE inside libdnnl): empty tensors take the
+  // host kernels, which loop zero times.
+  if (any_empty) {
+    if (!post.empty()) fail(n, "a zero-size tensor where post-ops were fused is not supported");
+    all_float = false;
+  }
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") return lower_view(n);
   // Inference Dropout passes its data through; a mask someone reads is made on the host.
   if (op == "Dropout" && (n.outputs.size() < 2 || n.outputs[1].empty())) return lower_view(n);

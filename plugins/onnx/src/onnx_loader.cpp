@@ -36,6 +36,16 @@ Dims proto_dims(const ::onnx::TensorProto& t, const std::string& what) {
   return dims;
 }
 
+// The bytes `dims` of `dtype` take, refused when the product would not fit
+// (a wrapped product could match a small raw_data and let 8 bytes pass for
+// 2^61 elements).
+uint64_t checked_bytes(DType dtype, const Dims& dims, const std::string& what) {
+  const int64_t numel = element_count(dims);
+  if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / 2 / dtype_size(dtype))
+    throw OnnxError(what + ": " + dims_string(dims) + " of " + dtype_name(dtype) + " is too large");
+  return static_cast<uint64_t>(numel) * dtype_size(dtype);
+}
+
 // Copies `count` typed elements from a repeated field (the non-raw
 // encodings of TensorProto) into `out`'s storage.
 template <typename Dst, typename Field>
@@ -54,7 +64,24 @@ void copy_raw(const void* src, size_t n, HostTensor& out, const std::string& wha
   if (n) std::memcpy(out.raw(), src, n);
 }
 
-HostTensor external_tensor(const ::onnx::TensorProto& t, HostTensor out, const std::string& what,
+// How many values the typed (non-raw) field for `dtype` holds.
+int typed_count(const ::onnx::TensorProto& t, DType dtype) {
+  switch (dtype) {
+    case DType::kFloat: return t.float_data_size();
+    case DType::kDouble: return t.double_data_size();
+    case DType::kInt64: return t.int64_data_size();
+    case DType::kUint32:
+    case DType::kUint64: return t.uint64_data_size();
+    default: return t.int32_data_size();  // int32 and everything narrower
+  }
+}
+
+std::string size_mismatch(uint64_t have, const Dims& dims, DType dtype, uint64_t need, const std::string& what) {
+  return what + ": holds " + std::to_string(have) + " bytes, " + dims_string(dims) + " of " + dtype_name(dtype) + " needs " +
+         std::to_string(need);
+}
+
+HostTensor external_tensor(const ::onnx::TensorProto& t, DType dtype, Dims dims, uint64_t bytes, const std::string& what,
                            const SideFileReader& read_side_file) {
   std::string location;
   uint64_t offset = 0, length = std::numeric_limits<uint64_t>::max();
@@ -72,21 +99,34 @@ HostTensor external_tensor(const ::onnx::TensorProto& t, HostTensor out, const s
     throw OnnxError(what + ": external data location '" + location + "' is outside the model's directory");
   if (!read_side_file) throw OnnxError(what + ": external data '" + location + "' cannot be read here");
   std::vector<char> file = read_side_file(location);
-  if (length == std::numeric_limits<uint64_t>::max()) length = out.bytes();
+  if (length == std::numeric_limits<uint64_t>::max()) length = bytes;
   if (offset > file.size() || length > file.size() - offset)
     throw OnnxError(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) + ") runs past the end of '" +
                     location + "' (" + std::to_string(file.size()) + " bytes)");
+  if (length != bytes) throw OnnxError(size_mismatch(length, dims, dtype, bytes, what));
+  HostTensor out(dtype, std::move(dims), HostTensor::Uninitialized{});
   copy_raw(file.data() + offset, length, out, what);
   return out;
 }
 
 HostTensor convert_tensor(const ::onnx::TensorProto& t, const std::string& what, const SideFileReader& read_side_file) {
-  HostTensor out(tensor_dtype(t.data_type(), what), proto_dims(t, what), HostTensor::Uninitialized{});
-  if (t.data_location() == ::onnx::TensorProto::EXTERNAL) return external_tensor(t, std::move(out), what, read_side_file);
+  const DType dtype = tensor_dtype(t.data_type(), what);
+  Dims dims = proto_dims(t, what);
+  const uint64_t bytes = checked_bytes(dtype, dims, what);
+  const int64_t numel = element_count(dims);
+  // What the encoding holds is checked before the storage is allocated: a
+  // few header bytes must not make the loader reserve the size they claim.
+  if (t.data_location() == ::onnx::TensorProto::EXTERNAL) return external_tensor(t, dtype, std::move(dims), bytes, what, read_side_file);
   if (t.has_raw_data()) {
+    if (t.raw_data().size() != bytes) throw OnnxError(size_mismatch(t.raw_data().size(), dims, dtype, bytes, what));
+    HostTensor out(dtype, std::move(dims), HostTensor::Uninitialized{});
     copy_raw(t.raw_data().data(), t.raw_data().size(), out, what);
     return out;
   }
+  if (typed_count(t, dtype) != numel)
+    throw OnnxError(what + ": holds " + std::to_string(typed_count(t, dtype)) + " values for " + std::to_string(numel) +
+                    " elements of shape " + dims_string(dims));
+  HostTensor out(dtype, std::move(dims), HostTensor::Uninitialized{});
   switch (out.dtype()) {
     case DType::kFloat: copy_field<float>(t.float_data(), out, what); break;
     case DType::kDouble: copy_field<double>(t.double_data(), out, what); break;
@@ -247,7 +287,7 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
     if (split && split->has_raw_data[static_cast<size_t>(i)]) {
       std::string_view raw = split->raw_data[static_cast<size_t>(i)];
       if (t.data_location() != ::onnx::TensorProto::EXTERNAL &&
-          raw.size() == static_cast<size_t>(element_count(dims)) * dtype_size(dtype)) {
+          raw.size() == checked_bytes(dtype, dims, what)) {
         void* at = static_cast<char*>(weights.get()) + weights_used;
         if (!raw.empty()) std::memcpy(at, raw.data(), raw.size());
         weights_used += padded(raw.size());
@@ -258,7 +298,7 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
       t.set_raw_data(raw.data(), raw.size());  // the general path below says what is wrong with it
     }
     if (t.has_raw_data() && t.data_location() != ::onnx::TensorProto::EXTERNAL &&
-        t.raw_data().size() == static_cast<size_t>(element_count(dims)) * dtype_size(dtype)) {
+        t.raw_data().size() == checked_bytes(dtype, dims, what)) {
       // The weights stay in the string protobuf parsed them into: one copy
       // of the model in memory, not two.
       std::shared_ptr<std::string> raw(t.release_raw_data());

@@ -818,6 +818,11 @@ ReduceSpec resolve_reduce(const OpView& v) {
 
 namespace {
 
+// Window sizes, strides, dilations and pads above this are refused: no
+// tensor axis is that long, and below it the window arithmetic cannot
+// overflow int64 ((k - 1) * dilation, (out - 1) * stride).
+constexpr int64_t kMaxWindowValue = int64_t{1} << 31;
+
 std::vector<int64_t> window_attr(const OpView& v, const char* name, size_t n, int64_t fallback, int64_t min) {
   std::vector<int64_t> x = v.attr_ints(name, std::vector<int64_t>(n, fallback));
   if (x.size() != n) {
@@ -825,7 +830,7 @@ std::vector<int64_t> window_attr(const OpView& v, const char* name, size_t n, in
            " expected");
   }
   for (int64_t e : x) {
-    if (e < min) v.fail("attribute '" + std::string(name) + "' " + ints_string(x) + " is out of range");
+    if (e < min || e > kMaxWindowValue) v.fail("attribute '" + std::string(name) + "' " + ints_string(x) + " is out of range");
   }
   return x;
 }
@@ -892,7 +897,7 @@ WindowSpec resolve_conv(const OpView& v) {
   }
   w.group = v.attr_int("group", 1);
   if (w.group < 1) v.fail("group must be positive, not " + std::to_string(w.group));
-  if (x[1] != wd[1] * w.group) {
+  if (w.group > x[1] || x[1] != wd[1] * w.group) {
     v.fail("input channels " + std::to_string(x[1]) + " do not match the weights " + dims_string(wd) + " with group " +
            std::to_string(w.group));
   }
@@ -913,7 +918,7 @@ WindowSpec resolve_pool(const OpView& v) {
     v.fail("kernel_shape " + ints_string(w.kernel) + " does not match the input " + dims_string(x));
   }
   for (int64_t k : w.kernel) {
-    if (k < 1) v.fail("kernel_shape " + ints_string(w.kernel) + " is out of range");
+    if (k < 1 || k > kMaxWindowValue) v.fail("kernel_shape " + ints_string(w.kernel) + " is out of range");
   }
   resolve_window(v, x, w, v.attr_int("ceil_mode", 0) != 0);
   return w;
