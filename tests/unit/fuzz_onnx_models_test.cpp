@@ -126,7 +126,7 @@ class Mutator {
   // One structural change; returns what it did, for the failure message.
   std::string mutate(::onnx::ModelProto& m) {
     auto* g = m.mutable_graph();
-    switch (below(11)) {
+    switch (below(13)) {
       case 0: {  // an attribute's value
         if (g->node_size() == 0) return "none";
         auto* n = g->mutable_node(static_cast<int>(below(static_cast<size_t>(g->node_size()))));
@@ -170,6 +170,34 @@ class Mutator {
         if (t->dims_size() == 0 || one_in(4)) t->add_dims(a_dim());
         else t->set_dims(static_cast<int>(below(static_cast<size_t>(t->dims_size()))), one_in(5) ? an_int() : a_dim());
         return "initializer " + t->name() + " dims";
+      }
+      case 10:
+      case 11: {  // an initializer's values (shapes, axes, indices, scales, pads...), its size kept
+        if (g->initializer_size() == 0) return "none";
+        auto* t = g->mutable_initializer(static_cast<int>(below(static_cast<size_t>(g->initializer_size()))));
+        std::string raw = t->raw_data();
+        const size_t width = t->data_type() == ::onnx::TensorProto::INT64 ? 8 : t->data_type() == ::onnx::TensorProto::INT32 ? 4 : 0;
+        if (raw.empty() || width == 0) {
+          if (t->data_type() == ::onnx::TensorProto::FLOAT && raw.size() >= 4) {
+            float f = a_float();
+            std::memcpy(raw.data() + below(raw.size() / 4) * 4, &f, 4);
+            t->set_raw_data(raw);
+            return "initializer " + t->name() + " float value";
+          }
+          if (t->int64_data_size() > 0) t->set_int64_data(static_cast<int>(below(static_cast<size_t>(t->int64_data_size()))), an_int());
+          return "initializer " + t->name() + " typed value";
+        }
+        for (size_t k = 0, n = 1 + below(3); k < n && raw.size() >= width; ++k) {
+          const int64_t v = an_int();
+          const size_t at = below(raw.size() / width) * width;
+          if (width == 8) std::memcpy(raw.data() + at, &v, 8);
+          else {
+            const auto v32 = static_cast<int32_t>(v);
+            std::memcpy(raw.data() + at, &v32, 4);
+          }
+        }
+        t->set_raw_data(raw);
+        return "initializer " + t->name() + " int values";
       }
       case 4: {  // an initializer's data truncated, padded or in the wrong field
         if (g->initializer_size() == 0) return "none";

@@ -327,6 +327,32 @@ struct FireModule {
 // its inputs (nChw16c when the 3x3 runs as Winograd, else the first input's
 // NHWC) instead of both going to plain NCHW and the result back
 // (SqueezeNet 1.1: 5.0 -> 2.7 ms at batch 1 in oneDNN's own timings).
+// Zero-size tensors never reach oneDNN: its matmul descriptor raised
+// SIGFPE for an empty inner axis (found by fuzz_onnx_models). A MatMul of
+// [2,0] by [0,3] is a [2,3] of zeros (an empty sum), a Relu of [0,3] is
+// empty, and both run, on the host kernels.
+TEST(PlanLayouts, EmptyTensorsTakeTheHostKernels) {
+  onnx::Graph g;
+  g.opset = 13;
+  g.inputs = {"a", "e"};
+  g.outputs = {"z", "r"};
+  g.types["a"] = {onnx::DType::kFloat, {2, 0}};
+  g.types["e"] = {onnx::DType::kFloat, {0, 3}};
+  g.constants["b"] = HostTensor(onnx::DType::kFloat, {0, 3});
+  g.types["b"] = {onnx::DType::kFloat, {0, 3}};
+  g.nodes.push_back(node("MatMul", {"a", "b"}, "z"));
+  g.nodes.push_back(node("Relu", {"e"}, "r"));
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  Plan plan(engine, prepare_graph(onnx::specialize(g, {{"a", {2, 0}}, {"e", {0, 3}}})));
+  EXPECT_EQ(plan.num_primitives(), 0u);
+  EXPECT_EQ(plan.num_reference_steps(), 2u);
+  auto out = run_graph(engine, g, {HostTensor(onnx::DType::kFloat, {2, 0}), HostTensor(onnx::DType::kFloat, {0, 3})});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].dims(), (onnx::Dims{2, 3}));
+  for (int64_t i = 0; i < out[0].numel(); ++i) EXPECT_EQ(out[0].data<float>()[i], 0.0f);
+  EXPECT_EQ(out[1].dims(), (onnx::Dims{0, 3}));
+}
+
 TEST(PlanLayouts, ConcatKeepsItsInputsLayout) {
   FireModule fire(80);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);

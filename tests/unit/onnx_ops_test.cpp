@@ -1363,6 +1363,19 @@ TEST(OnnxConv, PoolShapes) {
                   {"count_include_pad", AInt(1)}}),
             (Dims{1, 2, 4, 4}));
   EXPECT_EQ(pool("AveragePool", {1, 2, 8}, {{"kernel_shape", AInts({3})}, {"pads", AInts({1, 1})}}), (Dims{1, 2, 8}));
+  // Huge windows are refused by value, before (k - 1) * dilation or
+  // (out - 1) * stride can overflow int64 (UBSan found both in a fuzzed model).
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  auto pool_error = [](std::map<std::string, Attribute> attrs) {
+    return ErrorOf([&] { OutDims(N("MaxPool", {"x"}, attrs), 13, {TF({1, 1, 5, 5})}); });
+  };
+  EXPECT_TRUE(Has(pool_error({{"kernel_shape", AInts({huge, 1})}}), "kernel_shape [9223372036854775807,1] is out of range"));
+  EXPECT_TRUE(Has(pool_error({{"kernel_shape", AInts({2, 2})}, {"pads", AInts({0, 0, huge, 0})}}), "attribute 'pads'"));
+  EXPECT_TRUE(Has(pool_error({{"kernel_shape", AInts({2, 2})}, {"dilations", AInts({int64_t{1} << 40, 1})}}), "attribute 'dilations'"));
+  std::string group = ErrorOf([&] {
+    OutDims(N("Conv", {"x", "w"}, {{"group", AInt(huge)}}), 13, {TF({1, 4, 5, 5}), TF({4, 2, 3, 3})});
+  });
+  EXPECT_TRUE(Has(group, "input channels 4 do not match the weights [4,2,3,3] with group 9223372036854775807")) << group;
   EXPECT_EQ(OutDims(N("GlobalAveragePool", {"x"}), 13, {TF({2, 3, 7, 5})}), (Dims{2, 3, 1, 1}));
   std::string e = ErrorOf([&] {
     InferTypes(N("MaxPool", {"x"}, {{"kernel_shape", AInts({2, 2})}}, {"y", "idx"}), 12, {TF({1, 1, 4, 4})});
