@@ -1,5 +1,6 @@
-// Structure-aware fuzzing of hostile ONNX models through the whole CPU path:
-// load_onnx, specialize, the oneDNN planner and a run. Byte-level mutation
+// Structure-aware fuzzing of hostile ONNX models through the whole CPU path
+// (load_onnx, specialize, the oneDNN planner and a run) and the cuDNN
+// backend's planner (which needs no GPU). Byte-level mutation
 // (fuzz_parsers_test) mostly stops at protobuf's parse; here the model is
 // parsed, then its structure is changed the way a broken exporter or an
 // attacker would: attribute values, dtypes and dims of initializers and
@@ -30,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "gpu_plan.h"
+#include "graph_passes.h"
 #include "onnx_loader.h"
 #include "ops.h"
 #include "plan.h"
@@ -294,7 +297,7 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   const int mutants = mutant_count();
   Mutator mut(fuzz_seed());
-  int ran = 0, refused = 0, over_budget = 0;
+  int ran = 0, refused = 0, over_budget = 0, gpu_planned = 0;
   for (int iter = 0; iter < mutants; ++iter) {
     const Seed& seed = corpus[mut.below(corpus.size())];
     ::onnx::ModelProto m;
@@ -318,6 +321,15 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
         inputs.push_back(mut.input_for(g, g.inputs[i], i < seed.inputs.size() ? &seed.inputs[i] : nullptr));
         dims[g.inputs[i]] = inputs.back().dims();
       }
+      // The cuDNN backend's planner is CUDA-free and runs at its load too:
+      // it must refuse or plan the same mutant (half precision sometimes).
+      try {
+        const auto precision = mut.one_in(3) ? mrt::cudnn::Precision::kFloat16 : mrt::cudnn::Precision::kFloat32;
+        mrt::cudnn::build_gpu_plan(mrt::onnx::plan_fusions(mrt::onnx::specialize(g, dims)), precision);
+        ++gpu_planned;
+      } catch (const std::exception& e) {
+        EXPECT_NE(std::strlen(e.what()), 0u) << "an error must say what is wrong";
+      }
       mrt::onednn::Plan plan(engine, mrt::onednn::prepare_graph(mrt::onnx::specialize(g, dims)));
       if (plan.arena_bytes() + plan.constant_bytes() > kBudgetBytes) {
         ++over_budget;
@@ -339,10 +351,12 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
       ADD_FAILURE() << "an exception that is not a std::exception escaped";
     }
   }
-  std::printf("%d mutants: %d ran, %d refused with an error, %d over the memory budget\n", mutants, ran, refused, over_budget);
+  std::printf("%d mutants: %d ran, %d refused with an error, %d over the memory budget; %d planned for the GPU\n", mutants, ran,
+              refused, over_budget, gpu_planned);
   // The mutations must not all be refused at the door: some must reach the planner and run.
   EXPECT_GT(ran, mutants / 20);
   EXPECT_GT(refused, mutants / 4);
+  EXPECT_GT(gpu_planned, mutants / 20);
 }
 
 }  // namespace
