@@ -329,8 +329,8 @@ struct FireModule {
 // (SqueezeNet 1.1: 5.0 -> 2.7 ms at batch 1 in oneDNN's own timings).
 // Zero-size tensors never reach oneDNN: its matmul descriptor raised
 // SIGFPE for an empty inner axis (found by fuzz_onnx_models). A MatMul of
-// [2,0] by [0,3] is a [2,3] of zeros (an empty sum), a Relu of [0,3] is
-// empty, and both run, on the host kernels.
+// [2,0] by [0,3] is a [2,3] of zeros (an empty sum), computed by the host
+// kernels; a Relu of [0,3] is empty and needs no step.
 TEST(PlanLayouts, EmptyTensorsTakeTheHostKernels) {
   onnx::Graph g;
   g.opset = 13;
@@ -345,12 +345,37 @@ TEST(PlanLayouts, EmptyTensorsTakeTheHostKernels) {
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   Plan plan(engine, prepare_graph(onnx::specialize(g, {{"a", {2, 0}}, {"e", {0, 3}}})));
   EXPECT_EQ(plan.num_primitives(), 0u);
-  EXPECT_EQ(plan.num_reference_steps(), 2u);
+  EXPECT_EQ(plan.num_reference_steps(), 1u);  // the MatMul; the Relu's output is empty and needs no step
   auto out = run_graph(engine, g, {HostTensor(onnx::DType::kFloat, {2, 0}), HostTensor(onnx::DType::kFloat, {0, 3})});
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].dims(), (onnx::Dims{2, 3}));
   for (int64_t i = 0; i < out[0].numel(); ++i) EXPECT_EQ(out[0].data<float>()[i], 0.0f);
   EXPECT_EQ(out[1].dims(), (onnx::Dims{0, 3}));
+
+  // The same MatMul with a bias Add and a Relu after it: no fusion onto the
+  // empty product (the host kernels take no post-ops), so relu(0 + b) = relu(b).
+  g.outputs = {"y"};
+  g.constants["bias"] = filled({3}, 1.0f, 1);
+  g.types["bias"] = {onnx::DType::kFloat, {3}};
+  g.nodes.pop_back();
+  g.nodes.push_back(node("Add", {"z", "bias"}, "zb"));
+  g.nodes.push_back(node("Relu", {"zb"}, "y"));
+  auto fused = run_graph(engine, g, {HostTensor(onnx::DType::kFloat, {2, 0}), HostTensor(onnx::DType::kFloat, {0, 3})});
+  ASSERT_EQ(fused.size(), 1u);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(fused[0].data<float>()[i], std::max(0.0f, g.constants["bias"].data<float>()[i % 3]));
+
+  // A batch-0 convolution (no host kernel exists for Conv) has an empty
+  // output and needs no step at all.
+  onnx::Graph c = image_graph(13, 2, 4);
+  c.constants["w"] = filled({3, 2, 1, 1}, 0.5f, 2);
+  c.types["w"] = {onnx::DType::kFloat, {3, 2, 1, 1}};
+  c.nodes.push_back(node("Conv", {"x", "w"}, "cv"));
+  c.nodes.push_back(node("Relu", {"cv"}, "z"));
+  Plan conv_plan(engine, prepare_graph(onnx::specialize(c, {{"x", {0, 2, 4, 4}}})));
+  EXPECT_EQ(conv_plan.num_primitives(), 0u);
+  auto empty = run_graph(engine, c, {HostTensor(onnx::DType::kFloat, {0, 2, 4, 4})});
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_EQ(empty[0].dims(), (onnx::Dims{0, 3, 4, 4}));
 }
 
 TEST(PlanLayouts, ConcatKeepsItsInputsLayout) {

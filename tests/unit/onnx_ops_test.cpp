@@ -508,11 +508,26 @@ TEST(OnnxElementwise, NarrowAndUnsignedIntegers) {
   HostTensor r8 = Make<int8_t>(DType::kInt8, {3}, {100, 100, 100});
   EXPECT_EQ(V<int8_t>(Eval1(N("ReduceMean", {"a"}, {{"keepdims", AInt(0)}}), 13, {&r8})), (std::vector<int8_t>{100}));
   EXPECT_EQ(V<int8_t>(Eval1(N("ReduceSum", {"a"}, {{"keepdims", AInt(0)}}), 11, {&r8})), (std::vector<int8_t>{44}));
-  HostTensor u64 = Make<uint64_t>(DType::kUint64, {2}, {18000000000000000000ull, 3});
-  EXPECT_EQ(V<uint64_t>(Eval1(N("Max", {"a", "b"}), 13, {&u64, &u64})), (std::vector<uint64_t>{18000000000000000000ull, 3}));
-  // Cast into uint64 keeps values past 2^63 instead of saturating at int64's maximum.
-  HostTensor d = D({1}, {1.5e19});
-  EXPECT_EQ(V<uint64_t>(Eval1(N("Cast", {"a"}, {{"to", AInt(13)}}), 13, {&d})), (std::vector<uint64_t>{15000000000000000000ull}));
+  // Compared unsigned: 1.8e19 is not a negative int64.
+  HostTensor u64 = Make<uint64_t>(DType::kUint64, {2}, {18000000000000000000ull, 3}),
+             other = Make<uint64_t>(DType::kUint64, {2}, {1, 9223372036854775809ull});
+  EXPECT_EQ(V<uint64_t>(Eval1(N("Max", {"a", "b"}), 13, {&u64, &other})),
+            (std::vector<uint64_t>{18000000000000000000ull, 9223372036854775809ull}));
+  // Mixed integer Pow: an unsigned exponent is never negative (3^(2^63) mod
+  // 256 is 1: 3 has order 64 modulo 256), and an unsigned base is never -1
+  // (1 / (2^64 - 1) truncates to 0).
+  HostTensor three = Make<uint8_t>(DType::kUint8, {1}, {3}), e63 = Make<uint64_t>(DType::kUint64, {1}, {9223372036854775808ull});
+  EXPECT_EQ(V<uint8_t>(Eval1(N("Pow", {"a", "b"}), 15, {&three, &e63})), (std::vector<uint8_t>{1}));
+  HostTensor umax = Make<uint64_t>(DType::kUint64, {1}, {18446744073709551615ull}), minus1 = I64({1}, {-1});
+  EXPECT_EQ(V<uint64_t>(Eval1(N("Pow", {"a", "b"}), 15, {&umax, &minus1})), (std::vector<uint64_t>{0}));
+  // Gemm's float alpha in uint32: -1 is 2^32 - 1, so 2 * 3 * alpha wraps to -6.
+  HostTensor ga = Make<uint32_t>(DType::kUint32, {1, 1}, {2}), gb = Make<uint32_t>(DType::kUint32, {1, 1}, {3});
+  EXPECT_EQ(V<uint32_t>(Eval1(N("Gemm", {"a", "b"}, {{"alpha", AFloat(-1.0f)}}), 13, {&ga, &gb})), (std::vector<uint32_t>{4294967290u}));
+  // Cast into uint64 keeps values past 2^63 instead of saturating at int64's
+  // maximum, and saturates at its own maximum past 2^64.
+  HostTensor d = D({2}, {1.5e19, 1e20});
+  EXPECT_EQ(V<uint64_t>(Eval1(N("Cast", {"a"}, {{"to", AInt(13)}}), 13, {&d})),
+            (std::vector<uint64_t>{15000000000000000000ull, 18446744073709551615ull}));
   // ReduceMax/Min read bool from opset 20; an empty set is false for max, true for min.
   HostTensor bools = B({2, 2}, {0, 1, 0, 0}), empty = B({0}, {});
   HostTensor axis1 = I64({1}, {1});

@@ -147,52 +147,99 @@ __global__ void gather_kernel(const E* data, const I* idx, int64_t num_idx, int6
   }
 }
 
-template <typename T>
-__device__ __forceinline__ double load_d(const void* p, int64_t i) {
-  return static_cast<double>(static_cast<const T*>(p)[i]);
+// Cast follows the host kernels (ops_reference.cpp) exactly: integers and
+// bool travel as their 64-bit two's-complement pattern and wrap at the
+// target's width; a float becomes an integer by truncation, NaN giving 0
+// and out-of-range values saturating to int64 (uint64: to its own range)
+// before the wrap; bool is != 0. Only int/float conversions go through
+// double.
+__device__ bool integer_like(DType t) {
+  switch (t) {
+    case DType::kInt64: case DType::kInt32: case DType::kInt16: case DType::kInt8:
+    case DType::kUint64: case DType::kUint32: case DType::kUint16: case DType::kUint8: case DType::kBool:
+      return true;
+    default:
+      return false;
+  }
 }
 
-__device__ double load_any(DType t, const void* p, int64_t i) {
+__device__ uint64_t load_bits(DType t, const void* p, int64_t i) {
   switch (t) {
-    case DType::kFloat: return load_d<float>(p, i);
-    case DType::kFloat16: return __half2float(static_cast<const __half*>(p)[i]);
-    case DType::kBFloat16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case DType::kDouble: return load_d<double>(p, i);
-    case DType::kInt64: return load_d<int64_t>(p, i);
-    case DType::kInt32: return load_d<int32_t>(p, i);
-    case DType::kInt16: return load_d<int16_t>(p, i);
-    case DType::kInt8: return load_d<int8_t>(p, i);
-    case DType::kUint64: return load_d<uint64_t>(p, i);
-    case DType::kUint32: return load_d<uint32_t>(p, i);
-    case DType::kUint16: return load_d<uint16_t>(p, i);
-    case DType::kUint8: return load_d<uint8_t>(p, i);
-    case DType::kBool: return static_cast<const uint8_t*>(p)[i] ? 1.0 : 0.0;
+    case DType::kInt64: return static_cast<uint64_t>(static_cast<const int64_t*>(p)[i]);
+    case DType::kInt32: return static_cast<uint64_t>(int64_t{static_cast<const int32_t*>(p)[i]});
+    case DType::kInt16: return static_cast<uint64_t>(int64_t{static_cast<const int16_t*>(p)[i]});
+    case DType::kInt8: return static_cast<uint64_t>(int64_t{static_cast<const int8_t*>(p)[i]});
+    case DType::kUint64: return static_cast<const uint64_t*>(p)[i];
+    case DType::kUint32: return static_cast<const uint32_t*>(p)[i];
+    case DType::kUint16: return static_cast<const uint16_t*>(p)[i];
+    case DType::kUint8: return static_cast<const uint8_t*>(p)[i];
+    case DType::kBool: return static_cast<const uint8_t*>(p)[i] != 0;
     default: return 0;
   }
 }
 
-__device__ void store_any(DType t, void* p, int64_t i, double v) {
+__device__ void store_bits(DType t, void* p, int64_t i, uint64_t v) {
+  switch (t) {
+    case DType::kInt64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
+    case DType::kInt32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(static_cast<uint32_t>(v)); break;
+    case DType::kInt16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(static_cast<uint16_t>(v)); break;
+    case DType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(static_cast<uint8_t>(v)); break;
+    case DType::kUint64: static_cast<uint64_t*>(p)[i] = v; break;
+    case DType::kUint32: static_cast<uint32_t*>(p)[i] = static_cast<uint32_t>(v); break;
+    case DType::kUint16: static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(v); break;
+    case DType::kUint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); break;
+    case DType::kBool: static_cast<uint8_t*>(p)[i] = v != 0 ? 1 : 0; break;
+    default: break;
+  }
+}
+
+__device__ double load_float(DType t, const void* p, int64_t i) {
+  switch (t) {
+    case DType::kFloat: return static_cast<const float*>(p)[i];
+    case DType::kFloat16: return __half2float(static_cast<const __half*>(p)[i]);
+    case DType::kBFloat16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case DType::kDouble: return static_cast<const double*>(p)[i];
+    default: return 0;
+  }
+}
+
+__device__ void store_float(DType t, void* p, int64_t i, double v) {
   switch (t) {
     case DType::kFloat: static_cast<float*>(p)[i] = static_cast<float>(v); break;
     case DType::kFloat16: static_cast<__half*>(p)[i] = __float2half(static_cast<float>(v)); break;
     case DType::kBFloat16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16(static_cast<float>(v)); break;
     case DType::kDouble: static_cast<double*>(p)[i] = v; break;
-    case DType::kInt64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
-    case DType::kInt32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); break;
-    case DType::kInt16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v); break;
-    case DType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); break;
-    case DType::kUint64: static_cast<uint64_t*>(p)[i] = static_cast<uint64_t>(v); break;
-    case DType::kUint32: static_cast<uint32_t*>(p)[i] = static_cast<uint32_t>(v); break;
-    case DType::kUint16: static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(v); break;
-    case DType::kUint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); break;
-    case DType::kBool: static_cast<uint8_t*>(p)[i] = v != 0.0 ? 1 : 0; break;
     default: break;
   }
 }
 
+__device__ uint64_t float_to_bits(double x, DType dst) {
+  if (dst == DType::kBool) return x != 0.0;
+  if (isnan(x)) return 0;
+  if (dst == DType::kUint64) {
+    if (x >= 18446744073709551616.0) return ~uint64_t{0};
+    if (x >= 9223372036854775808.0) return static_cast<uint64_t>(x);
+  }
+  if (x >= 9223372036854775807.0) return static_cast<uint64_t>(INT64_MAX);
+  if (x <= -9223372036854775808.0) return static_cast<uint64_t>(INT64_MIN);
+  return static_cast<uint64_t>(static_cast<int64_t>(x));
+}
+
 __global__ void cast_kernel(DType src, const void* x, DType dst, void* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    store_any(dst, y, i, load_any(src, x, i));
+  const bool int_src = integer_like(src), int_dst = integer_like(dst);
+  const bool unsigned_src = src == DType::kUint64 || src == DType::kUint32 || src == DType::kUint16 || src == DType::kUint8 ||
+                            src == DType::kBool;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    if (int_src) {
+      const uint64_t b = load_bits(src, x, i);
+      if (int_dst) store_bits(dst, y, i, b);
+      else store_float(dst, y, i, unsigned_src ? static_cast<double>(b) : static_cast<double>(static_cast<int64_t>(b)));
+    } else {
+      const double v = load_float(src, x, i);
+      if (int_dst) store_bits(dst, y, i, float_to_bits(v, dst));
+      else store_float(dst, y, i, v);
+    }
+  }
 }
 
 // One block per row: mean, then variance around it (two passes over the

@@ -30,8 +30,9 @@ void gather(size_t elem_size, const void* data, const void* indices, bool indice
             int64_t axis_dim, int64_t inner, void* y, int* error_flag, cudaStream_t stream);
 
 // Element-wise conversion between float32/16, bfloat16, float64, the signed
-// and unsigned 8- to 64-bit integers and bool (ONNX Cast semantics:
-// truncation toward zero, bool = != 0).
+// and unsigned 8- to 64-bit integers and bool, with the host kernels'
+// semantics: integers wrap at the target's width, floats truncate toward
+// zero (NaN 0, saturating to int64 first), bool = != 0.
 void cast(DType src, const void* x, DType dst, void* y, int64_t n, cudaStream_t stream);
 bool cast_supported(DType t);
 

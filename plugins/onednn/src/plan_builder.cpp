@@ -265,10 +265,23 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   for (const auto& in : n.inputs) check(in);
   for (const auto& o : n.outputs) check(o);
   // oneDNN's primitive descriptors divide by zero-size dims (a MatMul with
-  // an empty axis raised SIGFPE inside libdnnl): empty tensors take the
-  // host kernels, which loop zero times.
+  // an empty axis raised SIGFPE inside libdnnl): empty tensors never reach
+  // it. Empty outputs need no step at all; an empty input with a non-empty
+  // output (a MatMul over an empty axis is zeros) takes the host kernels.
   if (any_empty) {
-    if (!post.empty()) fail(n, "a zero-size tensor where post-ops were fused is not supported");
+    if (!post.empty()) fail(n, "internal: post-ops fused onto a zero-size tensor");  // plan_fusions skips those
+    bool outputs_empty = true;
+    for (const auto& o : n.outputs)
+      if (!o.empty() && onnx::element_count(graph().types.at(o).dims) != 0) outputs_empty = false;
+    if (outputs_empty) {
+      for (size_t i = 0; i < n.outputs.size(); ++i) {
+        if (n.outputs[i].empty()) continue;
+        const auto& t = graph().types.at(n.outputs[i]);
+        output_slot(n, i, t.dtype == DType::kFloat ? plain_md(t.dims) : dnnl::memory::desc());
+      }
+      return;
+    }
+    if (!onnx::has_reference(op)) fail(n, "an empty input with a non-empty output is not supported for this operator");
     all_float = false;
   }
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") return lower_view(n);

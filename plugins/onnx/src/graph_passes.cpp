@@ -479,11 +479,22 @@ class Fuser {
     return true;
   }
 
+  // Zero-size tensors run on the host kernels in the backends (oneDNN's
+  // descriptors divide by them), which take no post-ops: no fusion there.
+  bool touches_empty(const Node& n) const {
+    auto empty = [&](const std::string& v) {
+      if (v.empty()) return false;
+      auto t = g_.types.find(v);
+      return t != g_.types.end() && std::find(t->second.dims.begin(), t->second.dims.end(), 0) != t->second.dims.end();
+    };
+    return std::any_of(n.inputs.begin(), n.inputs.end(), empty) || std::any_of(n.outputs.begin(), n.outputs.end(), empty);
+  }
+
   void attach_post_ops() {
     position_.resize(g_.nodes.size());
     for (size_t i = 0; i < g_.nodes.size(); ++i) position_[i] = i;
     for (size_t a = 0; a < g_.nodes.size(); ++a) {
-      if (dead_[a] || !is_anchor(g_.nodes[a].op_type) || !is_float(g_.nodes[a].outputs[0])) continue;
+      if (dead_[a] || !is_anchor(g_.nodes[a].op_type) || !is_float(g_.nodes[a].outputs[0]) || touches_empty(g_.nodes[a])) continue;
       std::string value = g_.nodes[a].outputs[0];
       for (;;) {
         long u = sole_consumer(value);

@@ -3,7 +3,8 @@
 // primitive, run at execute time (Gather, Where, Expand, Cast, Pad,
 // Resize...), so the loops walk strided index spaces without per-element
 // allocation or div/mod. Elementwise math runs in the tensor's type (float
-// in float, like onnxruntime); sums accumulate in double.
+// in float, like onnxruntime; integers wrap at their width); float sums
+// accumulate in double, integer ones in 64 bits.
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -192,12 +193,13 @@ T wrap_mul(T a, T b) {
 }
 
 // Float to integer, truncating toward zero; NaN gives 0 and out-of-range
-// values saturate to int64 before wrapping to the narrower type.
+// values saturate to int64 before wrapping to the narrower type (uint64
+// saturates to its own range: [2^63, 2^64) fits only there).
 template <typename D, typename F>
 D float_to_int(F x) {
-  if constexpr (std::is_same_v<D, uint64_t>) {  // [2^63, 2^64) fits only here
-    if (x >= static_cast<F>(9223372036854775808.0) && x < static_cast<F>(18446744073709551616.0))
-      return static_cast<uint64_t>(x);
+  if constexpr (std::is_same_v<D, uint64_t>) {
+    if (x >= static_cast<F>(18446744073709551616.0)) return std::numeric_limits<uint64_t>::max();
+    if (x >= static_cast<F>(9223372036854775808.0)) return static_cast<uint64_t>(x);
   }
   int64_t i;
   if (std::isnan(x)) {
@@ -699,22 +701,32 @@ T div_values(const OpView& v, T a, T b) {
   }
 }
 
+// a^b for an integer base, wrapping at T's width. A negative exponent is
+// 1/a^|b| truncated: only |a| == 1 survives. An unsigned exponent is never
+// negative, whatever its top bit.
+template <typename T, typename E>
+T int_pow(T a, E b) {
+  if constexpr (std::is_signed_v<E>) {
+    if (b < 0) {
+      if (a == 1) return 1;
+      if constexpr (std::is_signed_v<T>) {
+        if (a == -1) return (b % 2 == 0) ? T(1) : T(-1);
+      }
+      return 0;  // a == 0 is 1/0, which onnxruntime leaves undefined
+    }
+  }
+  T r = 1, base = a;
+  for (auto e = static_cast<std::make_unsigned_t<E>>(b); e > 0; e >>= 1) {
+    if (e & 1) r = wrap_mul(r, base);
+    base = wrap_mul(base, base);
+  }
+  return r;
+}
+
 template <typename T>
 T pow_values(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    if constexpr (std::is_signed_v<T>) {
-      if (b < 0) {  // 1/a^|b| truncated: only |a| == 1 survives
-        if (a == 1) return 1;
-        if (a == -1) return (b % 2 == 0) ? 1 : -1;
-        return 0;  // a == 0 is 1/0, which onnxruntime leaves undefined
-      }
-    }
-    T r = 1, base = a;
-    for (T e = b; e > 0; e >>= 1) {
-      if (e & 1) r = wrap_mul(r, base);
-      base = wrap_mul(base, base);
-    }
-    return r;
+    return int_pow(a, b);
   } else {
     return std::pow(a, b);
   }
@@ -752,10 +764,8 @@ Outputs eval_pow(const Ctx& c) {
         binary_loop<TA, TB, TA>(a, b, out, [](TA x, TB y) { return pow_values(x, y); });
       } else if constexpr (std::is_floating_point_v<TA>) {
         binary_loop<TA, TB, TA>(a, b, out, [](TA x, TB y) { return static_cast<TA>(std::pow(x, static_cast<TA>(y))); });
-      } else if constexpr (std::is_integral_v<TB>) {  // int32 ^ int64 and the like
-        binary_loop<TA, TB, TA>(a, b, out, [](TA x, TB y) {
-          return static_cast<TA>(pow_values(static_cast<int64_t>(x), static_cast<int64_t>(y)));
-        });
+      } else if constexpr (std::is_integral_v<TB>) {  // int32 ^ int64, uint8 ^ uint64 and the like
+        binary_loop<TA, TB, TA>(a, b, out, [](TA x, TB y) { return int_pow(x, y); });
       } else {  // integer base, float exponent: in double, truncated
         binary_loop<TA, TB, TA>(a, b, out, [](TA x, TB y) {
           return float_to_int<TA>(std::pow(static_cast<double>(x), static_cast<double>(y)));
@@ -952,11 +962,17 @@ Outputs eval_gemm(const Ctx& c) {
     using T = decltype(tag);
     T* o = out.data<T>();
     matmul_block(a.data<T>(), b.data<T>(), o, m, n, k);
+    // The float attributes in T: truncated for integers, as Cast would
+    // (a plain static_cast of -1.0f to uint32 is undefined).
+    auto in_t = [](float f) -> T {
+      if constexpr (std::is_integral_v<T>) return float_to_int<T>(f);
+      else return static_cast<T>(f);
+    };
     if (alpha != 1.0f) {
-      for (int64_t i = 0; i < m * n; ++i) o[i] = wrap_mul(o[i], static_cast<T>(alpha));
+      for (int64_t i = 0; i < m * n; ++i) o[i] = wrap_mul(o[i], in_t(alpha));
     }
     if (const HostTensor* cm = c.opt(2); cm && beta != 0.0f) {
-      const T bv = static_cast<T>(beta);
+      const T bv = in_t(beta);
       binary_loop<T, T, T>(out, *cm, out, [&](T x, T y) { return wrap_add(x, wrap_mul(bv, y)); });
     }
   });

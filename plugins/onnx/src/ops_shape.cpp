@@ -818,9 +818,10 @@ ReduceSpec resolve_reduce(const OpView& v) {
 
 namespace {
 
-// Window sizes, strides, dilations and pads above this are refused: no
-// tensor axis is that long, and below it the window arithmetic cannot
-// overflow int64 ((k - 1) * dilation, (out - 1) * stride).
+// Window sizes, strides, dilations, pads and ConvTranspose output shapes
+// above this are refused: no tensor axis is that long, and below it the
+// window arithmetic cannot overflow int64 ((k - 1) * dilation,
+// (out - 1) * stride, stride * (in - 1)).
 constexpr int64_t kMaxWindowValue = int64_t{1} << 31;
 
 std::vector<int64_t> window_attr(const OpView& v, const char* name, size_t n, int64_t fallback, int64_t min) {
@@ -945,7 +946,7 @@ WindowSpec resolve_conv_transpose(const OpView& v) {
   if (x[1] != wd[0]) {
     v.fail("input channels " + std::to_string(x[1]) + " do not match the weights " + dims_string(wd));
   }
-  if (wd[0] % w.group != 0) {
+  if (w.group > std::max<int64_t>(wd[0], 1) || wd[0] % w.group != 0) {
     v.fail("input channels " + std::to_string(wd[0]) + " are not divisible by group " + std::to_string(w.group));
   }
   w.strides = window_attr(v, "strides", n, 1, 1);
@@ -963,6 +964,8 @@ WindowSpec resolve_conv_transpose(const OpView& v) {
       v.fail("output_shape " + ints_string(v.attr_ints("output_shape")) + " does not match the input " +
              dims_string(x));
     }
+    for (int64_t o : output_shape)
+      if (o < 1 || o > kMaxWindowValue) v.fail("output_shape " + ints_string(v.attr_ints("output_shape")) + " is out of range");
   }
   w.pads_begin.assign(n, 0);
   w.pads_end.assign(n, 0);
