@@ -229,6 +229,30 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   expect_option_refused(*rt, "maybe", input, "option batch_split 'maybe' is not auto or off");
 }
 
+// A value the model cannot take (a token id past the vocabulary, found by a
+// host Gather while the request runs) is the caller's error, not the
+// runtime's: INVALID_ARGUMENT naming the node, and the next request runs.
+TEST(OnednnBackend, OutOfRangeTokenIsTheCallersError) {
+  test::TempDir root;
+  test::stage_model(root, "onnx-bert", "bert", "cpu", "");
+  auto rt = onednn_runtime(root.path());
+  ASSERT_TRUE(rt);
+  InferRequest req;
+  req.model_id = "bert";
+  req.tensors = read_dir(models_dir() / "onnx-bert" / "reference" / "inputs");
+  ASSERT_TRUE(rt->infer(req));
+  InferRequest bad;
+  bad.model_id = "bert";
+  bad.tensors = read_dir(models_dir() / "onnx-bert" / "reference" / "inputs");
+  for (auto& t : bad.tensors)
+    if (t.name() == "input_ids") t.data_as<int64_t>()[3] = 1000000;
+  auto r = rt->infer(bad);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), MRT_CODE_INVALID_ARGUMENT) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("index 1000000 is out of range"), std::string::npos) << r.status().to_string();
+  EXPECT_TRUE(rt->infer(req));
+}
+
 TEST(OnednnBackend, BadInputsGetClearErrorsAndServiceContinues) {
   test::TempDir root;
   fs::copy(models_dir() / "onnx-resnet", root.path() / "resnet", fs::copy_options::recursive);

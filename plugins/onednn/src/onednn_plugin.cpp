@@ -175,7 +175,14 @@ MRT_Status* execute(MRT_PluginContext*, MRT_Model* handle, const MRT_StageArgs* 
         return error(MRT_CODE_INVALID_ARGUMENT, "input '" + m.inputs[i].name + "' holds " + std::to_string(bound[i]->byte_size) + " bytes, expected " + std::to_string(n));
       if (n) std::memcpy(ctx->data(s), bound[i]->data, n);
     }
-    bool done = plan.run(*ctx, [&] { return g_host->call_is_cancelled(args->call) != 0; });
+    bool done = false;
+    try {
+      done = plan.run(*ctx, [&] { return g_host->call_is_cancelled(args->call) != 0; });
+    } catch (const OnnxError& e) {
+      // A host step refused the request's values (a Gather index out of
+      // range, an integer division by zero): the caller's input is at fault.
+      return error(MRT_CODE_INVALID_ARGUMENT, e.what());
+    }
     if (!done) return g_host->call_cancel_status(args->call);
     for (size_t i = 0; i < m.outputs.size(); ++i) {
       int s = plan.output_slots()[i];

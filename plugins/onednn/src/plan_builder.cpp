@@ -67,9 +67,14 @@ void PlanBuilder::build() {
   for (const auto& name : g.inputs) {
     const auto& t = g.types.at(name);
     auto layout = boundary_.input_layouts.find(name);
-    dnnl::memory::desc md = t.dtype != DType::kFloat ? dnnl::memory::desc()
-                            : layout != boundary_.input_layouts.end() ? layout->second
-                                                                     : plain_md(t.dims);
+    dnnl::memory::desc md;
+    try {
+      md = t.dtype != DType::kFloat ? dnnl::memory::desc()
+           : layout != boundary_.input_layouts.end() ? layout->second
+                                                    : plain_md(t.dims);
+    } catch (const dnnl::error& e) {  // e.g. an axis of 2^31 declared in the model
+      throw OnnxError("input '" + name + "' " + onnx::dims_string(t.dims) + ": oneDNN: " + e.what());
+    }
     int s = new_slot(name, t.dtype, t.dims, md);
     values_[name] = s;
     p_.inputs_.push_back(s);
@@ -544,7 +549,18 @@ void PlanBuilder::assign_buffers() {
 
 Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options, const PlanBoundary& boundary)
     : engine_(engine), options_(options) {
-  PlanBuilder(*this, std::move(g), boundary).build();
+  try {
+    PlanBuilder(*this, std::move(g), boundary).build();
+  } catch (const dnnl::error& e) {
+    // oneDNN refusing a shape or an argument (an input declared with a
+    // 2^31-long axis: "could not construct a memory descriptor") is a
+    // problem with the model or the request, and is reported as one; its
+    // running out of memory is not.
+    if (e.status == dnnl_out_of_memory) throw std::bad_alloc();
+    if (e.status == dnnl_invalid_arguments || e.status == dnnl_unimplemented)
+      throw OnnxError(std::string("oneDNN cannot plan this graph at these shapes: ") + e.what());
+    throw;
+  }
 
   // Constants no slot reads (weights that now live reordered, or shared,
   // elsewhere; BatchNormalization-folded weights made for this plan) would
