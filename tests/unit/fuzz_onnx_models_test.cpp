@@ -19,6 +19,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -74,6 +75,8 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
   const int mutants = mutant_count(3000);
   Mutator mut(fuzz_seed());
   int ran = 0, refused = 0, over_budget = 0, gpu_planned = 0;
+  double slowest_s = 0;
+  std::string slowest;
   for (int iter = 0; iter < mutants; ++iter) {
     const Seed& seed = corpus[mut.below(corpus.size())];
     ::onnx::ModelProto m;
@@ -84,6 +87,17 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
     m.SerializeToString(&bytes);
     SCOPED_TRACE("mutant " + std::to_string(iter) + " of " + seed.name + ": " + what);
     if (std::getenv("MRT_FUZZ_VERBOSE")) std::fprintf(stderr, "mutant %d of %s: %s\n", iter, seed.name.c_str(), what.c_str());
+    const auto started = std::chrono::steady_clock::now();
+    struct Timer {  // the slowest mutant, for the summary: a hostile model may hang a request too
+      std::chrono::steady_clock::time_point t0;
+      double& worst;
+      std::string& worst_what;
+      std::string what;
+      ~Timer() {
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (s > worst) worst = s, worst_what = what;
+      }
+    } timer{started, slowest_s, slowest, seed.name + ": " + what};
     try {
       mrt::onnx::Graph g = mrt::onnx::load_onnx(bytes.data(), bytes.size(), [](const std::string& rel) -> std::vector<char> {
         throw mrt::onnx::OnnxError("no side file " + rel);
@@ -130,8 +144,8 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
       ADD_FAILURE() << "an exception that is not a std::exception escaped";
     }
   }
-  std::printf("%d mutants: %d ran, %d refused with an error, %d over the memory budget; %d planned for the GPU\n", mutants, ran,
-              refused, over_budget, gpu_planned);
+  std::printf("%d mutants: %d ran, %d refused with an error, %d over the memory budget; %d planned for the GPU; slowest %.2f s (%s)\n",
+              mutants, ran, refused, over_budget, gpu_planned, slowest_s, slowest.c_str());
   // The mutations must not all be refused at the door: some must reach the planner and run.
   EXPECT_GT(ran, mutants / 20);
   EXPECT_GT(refused, mutants / 4);

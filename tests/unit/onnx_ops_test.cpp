@@ -1387,6 +1387,11 @@ TEST(OnnxConv, PoolShapes) {
   EXPECT_TRUE(Has(pool_error({{"kernel_shape", AInts({huge, 1})}}), "kernel_shape [9223372036854775807,1] is out of range"));
   EXPECT_TRUE(Has(pool_error({{"kernel_shape", AInts({2, 2})}, {"pads", AInts({0, 0, huge, 0})}}), "attribute 'pads'"));
   EXPECT_TRUE(Has(pool_error({{"kernel_shape", AInts({2, 2})}, {"dilations", AInts({int64_t{1} << 40, 1})}}), "attribute 'dilations'"));
+  // A kernel the file need not pay for with weights: 2^31 wide with SAME
+  // padding, every output would scan 2^31 steps of padding (a hang found by
+  // the fuzzer); refused by the work it would take.
+  std::string wide = pool_error({{"kernel_shape", AInts({int64_t{1} << 31, 1})}, {"auto_pad", AStr("SAME_LOWER")}});
+  EXPECT_TRUE(Has(wide, "window steps, more than the 2^34 allowed")) << wide;
   std::string group = ErrorOf([&] {
     OutDims(N("Conv", {"x", "w"}, {{"group", AInt(huge)}}), 13, {TF({1, 4, 5, 5}), TF({4, 2, 3, 3})});
   });

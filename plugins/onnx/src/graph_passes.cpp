@@ -86,6 +86,7 @@ Graph specialize(const Graph& source, const std::map<std::string, Dims>& input_d
         throw OnnxError("input '" + name + "' must have shape " + dims_string(t.dims) + " (-1 = any), got " + dims_string(d));
     for (int64_t v : d)
       if (v < 0) throw OnnxError("input '" + name + "' has a negative dimension in " + dims_string(d));
+    element_count(d);  // refuses dims whose element count does not fit int64, naming them
     t.dims = d;
   }
   std::vector<Node> kept;
@@ -94,8 +95,17 @@ Graph specialize(const Graph& source, const std::map<std::string, Dims>& input_d
     if (out_types.size() < n.outputs.size())
       throw OnnxError(n.describe(g.opset) + ": produces " + std::to_string(out_types.size()) + " outputs, the node names " +
                       std::to_string(n.outputs.size()));
-    for (size_t i = 0; i < n.outputs.size(); ++i)
-      if (!n.outputs[i].empty()) g.types[n.outputs[i]] = out_types[i];
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      if (n.outputs[i].empty()) continue;
+      // Every value's element count must fit int64, so the backends' size
+      // and stride products cannot overflow (Tile, Expand, Concat of huge dims).
+      try {
+        element_count(out_types[i].dims);
+      } catch (const OnnxError& e) {
+        throw OnnxError(n.describe(g.opset) + ": output '" + n.outputs[i] + "': " + e.what());
+      }
+      g.types[n.outputs[i]] = out_types[i];
+    }
     if (foldable(g, n, out_types)) fold(g, n, out_types);
     else kept.push_back(n);
   }

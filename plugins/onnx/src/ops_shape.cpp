@@ -922,6 +922,17 @@ WindowSpec resolve_pool(const OpView& v) {
     if (k < 1 || k > kMaxWindowValue) v.fail("kernel_shape " + ints_string(w.kernel) + " is out of range");
   }
   resolve_window(v, x, w, v.attr_int("ceil_mode", 0) != 0);
+  // The kernel is an attribute, free of any weights the file must carry: a
+  // huge one with SAME padding (found by fuzz_onnx_models: 2^31 wide)
+  // makes every output scan a vast window of padding, and a request run
+  // for hours. Refuse pools over 2^34 window steps; the largest real ones
+  // are far below (8 x 256 x 512 x 512 outputs x 3 x 3 is 2^32.2).
+  double steps = static_cast<double>(x[0]) * static_cast<double>(x[1]);
+  for (size_t i = 0; i < w.kernel.size(); ++i) steps *= static_cast<double>(w.out[i]) * static_cast<double>(w.kernel[i]);
+  if (steps > 17179869184.0) {
+    v.fail("kernel_shape " + ints_string(w.kernel) + " over the input " + dims_string(x) + " needs about 2^" +
+           std::to_string(static_cast<long long>(std::log2(steps))) + " window steps, more than the 2^34 allowed");
+  }
   return w;
 }
 
@@ -1379,6 +1390,8 @@ Types infer_concat(const OpView& v) {
       v.fail("input " + v.input_name(i) + " " + dims_string(d) + " does not match " + dims_string(first) +
              " outside axis " + str(axis));
     }
+    if (d[static_cast<size_t>(axis)] > std::numeric_limits<int64_t>::max() - out[static_cast<size_t>(axis)])
+      v.fail("the concatenated axis " + str(axis) + " is too long");
     out[static_cast<size_t>(axis)] += d[static_cast<size_t>(axis)];
   }
   return one(v.dtype(0), out);
