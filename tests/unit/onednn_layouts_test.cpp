@@ -378,6 +378,34 @@ TEST(PlanLayouts, EmptyTensorsTakeTheHostKernels) {
   EXPECT_EQ(empty[0].dims(), (onnx::Dims{0, 3, 4, 4}));
 }
 
+// A scalar input added after a MatMul whose output rows are 1 wide rides
+// as a post-op; its empty dims once reached dims.back() (UBSan, found by
+// fuzz_onnx_service). y = a b + s.
+TEST(PlanLayouts, ScalarResidualAfterAOneColumnMatMul) {
+  onnx::Graph g;
+  g.opset = 13;
+  g.inputs = {"a", "s"};
+  g.outputs = {"y"};
+  g.types["a"] = {onnx::DType::kFloat, {2, 3}};
+  g.types["s"] = {onnx::DType::kFloat, {}};
+  g.constants["b"] = filled({3, 1}, 1.0f, 3);
+  g.types["b"] = {onnx::DType::kFloat, {3, 1}};
+  g.nodes.push_back(node("MatMul", {"a", "b"}, "m"));
+  g.nodes.push_back(node("Add", {"m", "s"}, "y"));
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  HostTensor a = filled({2, 3}, 1.0f, 4), sc(onnx::DType::kFloat, {});
+  sc.data<float>()[0] = 0.25f;
+  auto out = run_graph(engine, g, {a, sc});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].dims(), (onnx::Dims{2, 1}));
+  const float* b = g.constants["b"].data<float>();
+  for (int r = 0; r < 2; ++r) {
+    float want = 0.25f;
+    for (int k = 0; k < 3; ++k) want += a.data<float>()[r * 3 + k] * b[k];
+    EXPECT_NEAR(out[0].data<float>()[r], want, 1e-5f);
+  }
+}
+
 TEST(PlanLayouts, ConcatKeepsItsInputsLayout) {
   FireModule fire(80);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);

@@ -1392,6 +1392,13 @@ TEST(OnnxConv, PoolShapes) {
   // the fuzzer); refused by the work it would take.
   std::string wide = pool_error({{"kernel_shape", AInts({int64_t{1} << 31, 1})}, {"auto_pad", AStr("SAME_LOWER")}});
   EXPECT_TRUE(Has(wide, "window steps, more than the 2^34 allowed")) << wide;
+  // An input axis of 2^63 - 1 (declared in a model) met ceil(x / s) as
+  // x + s - 1, which overflowed: axes past 2^31 are refused first.
+  std::string axis = ErrorOf([&] {
+    OutDims(N("MaxPool", {"x"}, {{"kernel_shape", AInts({3})}, {"auto_pad", AStr("SAME_UPPER")}, {"strides", AInts({4})}}), 13,
+            {TF({1, 1, huge})});
+  });
+  EXPECT_TRUE(Has(axis, "spatial axis 0 of [1,1,9223372036854775807] is longer than 2^31")) << axis;
   std::string group = ErrorOf([&] {
     OutDims(N("Conv", {"x", "w"}, {{"group", AInt(huge)}}), 13, {TF({1, 4, 5, 5}), TF({4, 2, 3, 3})});
   });

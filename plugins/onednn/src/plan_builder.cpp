@@ -410,7 +410,8 @@ int PlanBuilder::operand_for(int s, const Dims& dst) {
     s = plain(s);
     return alias_slot(s, dst, plain_md(dst), p_.slots_[s].name + "/as_dst");
   }
-  if (!dst.empty() && onnx::element_count(p_.slots_[s].dims) == dst.back() && p_.slots_[s].dims.back() == dst.back()) {
+  if (!dst.empty() && !p_.slots_[s].dims.empty() && onnx::element_count(p_.slots_[s].dims) == dst.back() &&
+      p_.slots_[s].dims.back() == dst.back()) {  // a scalar operand has no back(): it goes the aligned way
     s = plain(s);
     Dims row(dst.size(), 1);
     row.back() = dst.back();

@@ -164,7 +164,8 @@ const Signature* find_signature(const std::string& op, int64_t opset, bool* exis
 
 std::string ints_string(const std::vector<int64_t>& v) { return dims_string(v); }
 
-int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+// ceil(a / b) for b > 0, without the a + b - 1 that overflows near 2^63.
+int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? a / b + (a % b != 0 ? 1 : 0) : -((-a) / b); }
 
 }  // namespace
 
@@ -851,7 +852,9 @@ void resolve_window(const OpView& v, const Dims& in, WindowSpec& w, bool ceil_mo
   w.out.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const int64_t x = in[i + 2], s = w.strides[i];
+    if (x > kMaxWindowValue) v.fail("spatial axis " + std::to_string(i) + " of " + dims_string(in) + " is longer than 2^31");
     const int64_t ek = (w.kernel[i] - 1) * w.dilations[i] + 1;
+    if (ek > kMaxWindowValue) v.fail("the dilated window on spatial axis " + std::to_string(i) + " is longer than 2^31");
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       w.out[i] = ceil_div(x, s);
       const int64_t total = std::max<int64_t>(0, (w.out[i] - 1) * s + ek - x);
@@ -983,7 +986,9 @@ WindowSpec resolve_conv_transpose(const OpView& v) {
   w.out.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const int64_t in = x[i + 2], s = w.strides[i];
+    if (in > kMaxWindowValue) v.fail("spatial axis " + std::to_string(i) + " of " + dims_string(x) + " is longer than 2^31");
     const int64_t ek = (w.kernel[i] - 1) * w.dilations[i] + 1;
+    if (ek > kMaxWindowValue) v.fail("the dilated window on spatial axis " + std::to_string(i) + " is longer than 2^31");
     const int64_t full = s * (in - 1) + w.output_padding[i] + ek;  // output with no padding
     if (!output_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       const int64_t target = !output_shape.empty() ? output_shape[i] : in * s;
