@@ -78,13 +78,11 @@ TEST(Fuzz, OnnxModelsThroughTheOnednnPlanner) {
   double slowest_s = 0;
   std::string slowest;
   for (int iter = 0; iter < mutants; ++iter) {
-    const Seed& seed = corpus[mut.below(corpus.size())];
-    ::onnx::ModelProto m;
-    ASSERT_TRUE(m.ParseFromString(seed.model)) << seed.name;
-    std::string what;
-    for (int k = 0, n = 1 + static_cast<int>(mut.below(3)); k < n; ++k) what += (k ? "; " : "") + mut.mutate(m);
+    Mutant mutant = next_mutant(corpus, mut);
+    const Seed& seed = *mutant.seed;
+    const std::string& what = mutant.what;
     std::string bytes;
-    m.SerializeToString(&bytes);
+    mutant.model.SerializeToString(&bytes);
     SCOPED_TRACE("mutant " + std::to_string(iter) + " of " + seed.name + ": " + what);
     if (std::getenv("MRT_FUZZ_VERBOSE")) std::fprintf(stderr, "mutant %d of %s: %s\n", iter, seed.name.c_str(), what.c_str());
     const auto started = std::chrono::steady_clock::now();

@@ -67,11 +67,10 @@ TEST(Fuzz, HostileOnnxModelsThroughTheRuntime) {
   Mutator mut(fuzz_seed());
   int answered = 0, refused = 0;
   for (int iter = 0; iter < mutants; ++iter) {
-    const Seed& seed = corpus[mut.below(corpus.size())];
-    ::onnx::ModelProto m;
-    ASSERT_TRUE(m.ParseFromString(seed.model)) << seed.name;
-    std::string what;
-    for (int k = 0, n = 1 + static_cast<int>(mut.below(3)); k < n; ++k) what += (k ? "; " : "") + mut.mutate(m);
+    Mutant mutant = next_mutant(corpus, mut);
+    const Seed& seed = *mutant.seed;
+    const ::onnx::ModelProto& m = mutant.model;
+    const std::string& what = mutant.what;
     SCOPED_TRACE("mutant " + std::to_string(iter) + " of " + seed.name + ": " + what);
     const std::string id = "m" + std::to_string(iter);
     fs::create_directories(root.path() / id);

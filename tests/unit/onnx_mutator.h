@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -250,5 +251,21 @@ class Mutator {
  private:
   std::mt19937 rng_;
 };
+
+// One mutant: a seed picked at random, parsed, and changed one to three
+// times; `what` lists the changes, for failure messages.
+struct Mutant {
+  const Seed* seed = nullptr;
+  ::onnx::ModelProto model;
+  std::string what;
+};
+
+inline Mutant next_mutant(const std::vector<Seed>& corpus, Mutator& mut) {
+  Mutant m;
+  m.seed = &corpus[mut.below(corpus.size())];
+  if (!m.model.ParseFromString(m.seed->model)) throw std::runtime_error("the seed " + m.seed->name + " does not parse");
+  for (int k = 0, n = 1 + static_cast<int>(mut.below(3)); k < n; ++k) m.what += (k ? "; " : "") + mut.mutate(m.model);
+  return m;
+}
 
 }  // namespace mrt::onnx_fuzz
