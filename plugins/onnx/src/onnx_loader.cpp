@@ -57,10 +57,13 @@ void copy_field(const Field& field, HostTensor& out, const std::string& what) {
   for (int i = 0; i < field.size(); ++i) d[i] = static_cast<Dst>(field.Get(i));
 }
 
+std::string size_mismatch(uint64_t have, const Dims& dims, DType dtype, uint64_t need, const std::string& what) {
+  return what + ": holds " + std::to_string(have) + " bytes, " + dims_string(dims) + " of " + dtype_name(dtype) + " needs " +
+         std::to_string(need);
+}
+
 void copy_raw(const void* src, size_t n, HostTensor& out, const std::string& what) {
-  if (n != out.bytes())
-    throw OnnxError(what + ": holds " + std::to_string(n) + " bytes, " + dims_string(out.dims()) + " of " +
-                    dtype_name(out.dtype()) + " needs " + std::to_string(out.bytes()));
+  if (n != out.bytes()) throw OnnxError(size_mismatch(n, out.dims(), out.dtype(), out.bytes(), what));
   if (n) std::memcpy(out.raw(), src, n);
 }
 
@@ -76,10 +79,6 @@ int typed_count(const ::onnx::TensorProto& t, DType dtype) {
   }
 }
 
-std::string size_mismatch(uint64_t have, const Dims& dims, DType dtype, uint64_t need, const std::string& what) {
-  return what + ": holds " + std::to_string(have) + " bytes, " + dims_string(dims) + " of " + dtype_name(dtype) + " needs " +
-         std::to_string(need);
-}
 
 HostTensor external_tensor(const ::onnx::TensorProto& t, DType dtype, Dims dims, uint64_t bytes, const std::string& what,
                            const SideFileReader& read_side_file) {
