@@ -79,7 +79,6 @@ int typed_count(const ::onnx::TensorProto& t, DType dtype) {
   }
 }
 
-
 HostTensor external_tensor(const ::onnx::TensorProto& t, DType dtype, Dims dims, uint64_t bytes, const std::string& what,
                            const SideFileReader& read_side_file) {
   std::string location;
