@@ -24,25 +24,33 @@ using onnx::HostTensor;
 // convolutions write nChw16c, and the 1x1 and stride-2 ones read that as it
 // is (oneDNN's blocked kernels), so the only run-time reorder left is the
 // pooled features' to plain for the final Gemm. Without Winograd the direct
-// kernels keep NHWC, with reorders where the stem's nChw16c meets them.
-// Both plans compute the same logits within 1e-5 relative L2.
+// kernels stay blocked too (the default conv_layout); with oneDNN's own
+// layout choice (NHWC for brgconv) reorders appear where the stem's nChw16c
+// meets them. All three plans compute the same logits within 1e-5 relative
+// L2.
 TEST(PlanLayouts, ActivationsStayBlockedBetweenConvolutions) {
   onnx::Graph g = test::load_fixture_graph("onnx-resnet");
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   std::map<std::string, onnx::Dims> dims = {{"input", {2, 3, 64, 64}}};
-  PlanOptions direct_options;
+  PlanOptions direct_options, onednn_layout_options;
   direct_options.winograd = false;
-  auto wino = build_plan(eng, g, dims, PlanOptions{}), direct = build_plan(eng, g, dims, direct_options);
+  onednn_layout_options.winograd = false;
+  onednn_layout_options.blocked_convolutions = false;
+  auto wino = build_plan(eng, g, dims, PlanOptions{}), direct = build_plan(eng, g, dims, direct_options),
+       onednn_layout = build_plan(eng, g, dims, onednn_layout_options);
   if (wino->winograd_convolutions() == 0) GTEST_SKIP() << "oneDNN has no Winograd convolution on this CPU (needs AVX-512)";
   EXPECT_EQ(direct->winograd_convolutions(), 0);
   EXPECT_LE(wino->num_reorder_steps(), 1u) << "a Winograd ResNet reorders activations between layouts";
-  EXPECT_GT(direct->num_reorder_steps(), wino->num_reorder_steps());
+  EXPECT_LE(direct->num_reorder_steps(), 1u) << "a blocked ResNet reorders activations between layouts";
+  EXPECT_GT(onednn_layout->num_reorder_steps(), wino->num_reorder_steps());
   std::vector<float> input(2 * 3 * 64 * 64);
   for (size_t i = 0; i < input.size(); ++i) input[i] = std::sin(0.011f * static_cast<float>(i));
-  std::vector<float> a = test::run_plan(*wino, input), b = test::run_plan(*direct, input);
+  std::vector<float> a = test::run_plan(*wino, input), b = test::run_plan(*direct, input), c = test::run_plan(*onednn_layout, input);
   EXPECT_LE(test::relative_l2(a, b), 1e-5);
+  EXPECT_LE(test::relative_l2(c, b), 1e-5);
   std::cout << wino->winograd_convolutions() << " Winograd convolutions, " << wino->num_reorder_steps() << " reorder(s) against "
-            << direct->num_reorder_steps() << " without Winograd; rel L2 between them " << test::relative_l2(a, b) << "\n";
+            << direct->num_reorder_steps() << " without Winograd and " << onednn_layout->num_reorder_steps()
+            << " with oneDNN's layouts; rel L2 between them " << test::relative_l2(a, b) << ", " << test::relative_l2(c, b) << "\n";
 }
 
 onnx::Node node(std::string op, std::vector<std::string> inputs, std::string output) {

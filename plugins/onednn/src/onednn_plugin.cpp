@@ -110,6 +110,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       if (precision == "bf16" && !m->options.bf16_convolutions)
         g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
       m->options.winograd = onnx::glue::choice_option(args, "winograd", {"on", "off"}) == "on";
+      m->options.blocked_convolutions = onnx::glue::choice_option(args, "conv_layout", {"blocked", "onednn"}) == "blocked";
       m->options.weight_cache = std::make_shared<onednn::WeightCache>();
       if (onnx::glue::choice_option(args, "batch_split", {"auto", "off"}) == "auto")
         m->options.batch_split_cache_bytes = onednn::split_cache_bytes(m->threads);
@@ -132,7 +133,8 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
                std::to_string(m->graph.nodes.size()) + " nodes → " + std::to_string(entry->plan->num_primitives()) + " primitives + " +
                std::to_string(entry->plan->num_reference_steps()) + " host steps, " + std::to_string(entry->plan->fused_nodes()) +
                " nodes fused, " + (m->options.bf16_convolutions ? "bf16" : "fp32") + " convolutions, " +
-               std::to_string(entry->plan->winograd_convolutions()) + " Winograd) in " + std::to_string(ms) +
+               std::to_string(entry->plan->winograd_convolutions()) + " Winograd, " +
+               std::to_string(entry->plan->depthwise_fusions()) + " depthwise fused) in " + std::to_string(ms) +
                " ms (parse " + std::to_string(parse_ms) + " ms)");
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());

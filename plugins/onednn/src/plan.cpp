@@ -42,6 +42,7 @@ std::vector<std::string> Plan::kernels() const {
 }
 
 int Plan::winograd_convolutions() const { return winograd_convolutions_ + (prefix_ ? prefix_->winograd_convolutions() : 0); }
+int Plan::depthwise_fusions() const { return depthwise_fusions_ + (prefix_ ? prefix_->depthwise_fusions() : 0); }
 
 std::unique_ptr<ExecContext> Plan::make_context() const { return std::make_unique<ExecContext>(*this); }
 

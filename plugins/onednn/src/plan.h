@@ -84,6 +84,13 @@ struct PlanOptions {
   // direct kernel on ResNet layers, outputs within ~1e-6 relative of the
   // direct kernels' (the `winograd` option; off: direct kernels only).
   bool winograd = true;
+  // Float32 2-D convolutions read and write oneDNN's channel-blocked layout
+  // (nChw16c with AVX-512, nChw8c with AVX2) rather than the NHWC oneDNN
+  // picks by itself for its brgconv kernels, and a 1x1 convolution feeding
+  // a 3x3 depthwise one runs both as one primitive (the `conv_layout`
+  // option: blocked, or onednn for oneDNN's own choice). See
+  // lower_conv.cpp for the figures.
+  bool blocked_convolutions = true;
   // Batch splitting (batch_split.h): a batch whose early tensors outgrow
   // this many bytes runs its first layers in sub-batches that fit; 0 never
   // splits (the `batch_split` option: auto sets the cores' L2, off 0).
@@ -134,6 +141,8 @@ class Plan {
   int fused_nodes() const { return fused_nodes_; }
   // Convolutions lowered to Winograd kernels (the prefix's included).
   int winograd_convolutions() const;
+  // 1x1 convolutions that run with the depthwise one after them fused in.
+  int depthwise_fusions() const;
   // A split plan (batch_split.h): images per prefix run, and the value the
   // prefix hands over; 0 and "" for a plan that runs the whole batch at once.
   int64_t split_sub_batch() const { return prefix_ ? prefix_->slot(prefix_->inputs_[0]).dims[0] : 0; }
@@ -163,6 +172,7 @@ class Plan {
   size_t constant_bytes_ = 0;
   int fused_nodes_ = 0;
   int winograd_convolutions_ = 0;
+  int depthwise_fusions_ = 0;
   // Split plans: the prefix, the slot its output fills here, and the name
   // of that value. inputs_ are then full-batch staging slots the prefix
   // reads its slices from.

@@ -79,10 +79,13 @@ void PlanBuilder::build() {
     values_[name] = s;
     p_.inputs_.push_back(s);
   }
+  std::vector<bool> lowered(g.nodes.size(), false);  // a depthwise convolution fused into the 1x1 before it
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     try {
-      lower(n, post_ops_[i]);
+      long dw = lowered[i] ? -1 : fusable_depthwise(i);
+      if (dw >= 0 && lower_conv_depthwise(n, post_ops_[i], g.nodes[dw], post_ops_[dw])) lowered[dw] = true;
+      else if (!lowered[i]) lower(n, post_ops_[i]);
     } catch (const dnnl::error& e) {
       throw OnnxError(n.describe(g.opset) + ": oneDNN: " + e.what());
     }

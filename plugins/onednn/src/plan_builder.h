@@ -2,6 +2,8 @@
 // steps (see plan.h). One class, its work split by op family:
 //   plan_builder.cpp       slots, steps, dispatch, post-ops, the arena
 //   lower_conv.cpp         Conv, ConvTranspose, pooling (and their padding)
+//   lower_depthwise_fusion.cpp  a 1x1 convolution and the depthwise one
+//                          after it as one primitive
 //   lower_matmul.cpp       Gemm, MatMul
 //   lower_elementwise.cpp  normalisations, softmax, reductions, concat,
 //                          transpose, binary and unary element-wise ops
@@ -12,6 +14,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -176,6 +179,18 @@ class PlanBuilder {
   }
 
   void lower_conv(const Node& n, const std::vector<PostOp>& post);
+  // The channel-blocked activation layout of `d` for float32 convolutions,
+  // when the plan uses one (see lower_conv.cpp).
+  std::optional<dnnl::memory::desc> blocked_md(const Dims& d) const;
+  static bool slow_convolution(const dnnl::primitive_desc_base& pd);
+
+  // Depthwise fusion (lower_depthwise_fusion.cpp): node `i`, a float32 1x1
+  // convolution whose result only a 3x3 depthwise convolution reads, and
+  // that one as a single primitive. The depthwise node's index, or -1.
+  long fusable_depthwise(size_t i);
+  // Lowers both; false (nothing emitted) when oneDNN has no fused kernel
+  // for them.
+  bool lower_conv_depthwise(const Node& conv, const std::vector<PostOp>& post, const Node& dw, const std::vector<PostOp>& dw_post);
   // Whether Conv `n` runs as Winograd (float32 3x3 stride-1, channels in
   // whole 16-blocks; see lower_conv.cpp).
   bool runs_winograd(const Node& n) const;
