@@ -175,6 +175,21 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DepthwiseFusion,
                                            Shape{8, 16, 96, 31, 2, false},  // odd size, no depthwise bias
                                            Shape{8, 32, 64, 33, 1, false}));
 
+// The exported MobileNetV2 fixture (BatchNormalization folded, ReLU6 as
+// Clip) at batch 16: its large 1x1 + depthwise pairs fuse.
+TEST(DepthwiseFusionModels, MobileNetV2FixtureFuses) {
+  omp_set_num_threads(2);
+  if (!has_blocked_kernels()) GTEST_SKIP() << "oneDNN's blocked kernels need AVX2; this CPU has none";
+  onnx::Graph g = test::load_fixture_graph("onnx-mobilenetv2");
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  const std::string in = g.inputs[0];
+  onnx::Dims dims = g.types.at(in).dims;
+  dims[0] = 16;
+  auto plan = build_plan(eng, g, {{in, dims}}, PlanOptions{});
+  EXPECT_GE(plan->depthwise_fusions(), 1) << kernels_of(*plan);
+  std::cout << plan->depthwise_fusions() << " depthwise convolutions fused at " << onnx::dims_string(dims) << "\n";
+}
+
 // 40 channels (off the 16-block): oneDNN offers only ref_fused_convolution,
 // so the two run as their own primitives, with the same results.
 TEST(DepthwiseFusionRefused, ForChannelsOffTheBlock) {

@@ -203,14 +203,47 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
   expect_option_refused(*rt, "maybe", input, "option winograd 'maybe' is not on or off");
 }
 
-// `batch_split` (auto by default, or off) through the plugin: the
+// `conv_layout` (blocked by default, or onednn for oneDNN's own NHWC
+// choice) through the plugin: the MobileNetV2 fixture at batch 16 (where
+// its first 1x1 convolutions take their depthwise ones fused, blocked only)
+// matches onnxruntime's rows either way. Another value is a load error
+// naming it.
+TEST(OnednnBackend, ConvLayoutOptionKeepsResults) {
+  test::TempDir root;
+  auto rt = runtime_with_variants(root, "onnx-mobilenetv2",
+                                  {{"blocked", ""}, {"nhwc", "conv_layout: onednn"}, {"maybe", "conv_layout: nchw"}});
+  ASSERT_TRUE(rt);
+  auto [input, want] = reference_io("onnx-mobilenetv2");
+  const int64_t copies = 8;
+  auto tile = [&](const Tensor& t) {
+    std::vector<int64_t> dims = t.dims();
+    dims[0] *= copies;
+    Tensor out = std::move(Tensor::zeros(t.name(), t.dtype(), dims).value());
+    for (int64_t i = 0; i < copies; ++i) std::memcpy(out.data() + i * t.byte_size(), t.data(), t.byte_size());
+    return out;
+  };
+  for (const char* variant : {"blocked", "nhwc"}) {
+    double e = test::relative_l2_error(first_output(*rt, variant, tile(input)), tile(want));
+    EXPECT_LE(e, 1e-5) << variant;
+    std::cout << "batch 16, conv_layout " << variant << ": rel L2 " << e << "\n";
+  }
+  expect_option_refused(*rt, "maybe", input, "option conv_layout 'nchw' is not blocked or onednn");
+}
+
+// `batch_split` (auto by default, on, or off) through the plugin: the
 // MobileNetV2 fixture at batch 64 (its expanded tensors, 12 MiB at that
-// batch, outgrow any L2, so auto splits on any CPU; the core test
-// onednn_batch_split checks where) matches onnxruntime's rows either way.
-// Another value is a load error naming it.
+// batch, outgrow any L2, so `on` splits on any CPU; the core test
+// onednn_batch_split checks where) matches onnxruntime's rows with each,
+// and with `auto` on oneDNN's own layouts (where auto splits too). Another
+// value is a load error naming it.
 TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   test::TempDir root;
-  auto rt = runtime_with_variants(root, "onnx-mobilenetv2", {{"auto", ""}, {"whole", "batch_split: off"}, {"maybe", "batch_split: maybe"}});
+  auto rt = runtime_with_variants(root, "onnx-mobilenetv2",
+                                  {{"auto", ""},
+                                   {"on", "batch_split: on"},
+                                   {"whole", "batch_split: off"},
+                                   {"nhwc", "conv_layout: onednn"},
+                                   {"maybe", "batch_split: maybe"}});
   ASSERT_TRUE(rt);
   auto [input, want] = reference_io("onnx-mobilenetv2");
   const int64_t copies = 32;  // the two reference images, 64 in all
@@ -221,12 +254,12 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
     for (int64_t i = 0; i < copies; ++i) std::memcpy(out.data() + i * t.byte_size(), t.data(), t.byte_size());
     return out;
   };
-  Tensor split = first_output(*rt, "auto", tile(input)), whole = first_output(*rt, "whole", tile(input));
-  double es = test::relative_l2_error(split, tile(want)), ew = test::relative_l2_error(whole, tile(want));
-  EXPECT_LE(es, 1e-5);
-  EXPECT_LE(ew, 1e-5);
-  std::cout << "batch 64: batch_split auto rel L2 " << es << ", off " << ew << "\n";
-  expect_option_refused(*rt, "maybe", input, "option batch_split 'maybe' is not auto or off");
+  for (const char* variant : {"auto", "on", "whole", "nhwc"}) {
+    double e = test::relative_l2_error(first_output(*rt, variant, tile(input)), tile(want));
+    EXPECT_LE(e, 1e-5) << variant;
+    std::cout << "batch 64, " << variant << ": rel L2 " << e << "\n";
+  }
+  expect_option_refused(*rt, "maybe", input, "option batch_split 'maybe' is not auto, on or off");
 }
 
 // A value the model cannot take (a token id past the vocabulary, found by a
