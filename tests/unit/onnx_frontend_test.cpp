@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "graph_passes.h"
 #include "onnx_loader.h"
@@ -254,6 +256,63 @@ TEST(OnnxPasses, FusesBatchNormAndActivationsIntoConvs) {
   for (const auto& ops : f.post_ops)
     for (const auto& p : ops) residuals += p.kind == PostOp::kAdd;
   EXPECT_EQ(residuals, 4);
+}
+
+// fold_batch_norm_in_place on a freshly loaded graph: no BatchNormalization
+// left, each convolution's weights scaled per output channel where they
+// lie (the same bytes, no copy), and the fused graph planned from it has
+// the same post-op structure as from the original. A weight two
+// convolutions read is scaled into a copy instead, the other reader's
+// values untouched.
+TEST(OnnxPasses, FoldsBatchNormInPlaceAtLoad) {
+  const Graph original = load(model("onnx-resnet"));
+  Graph fresh = load(model("onnx-resnet"));
+  ASSERT_GT(count_op(fresh, "BatchNormalization"), 0);
+  const Node* conv = nullptr;
+  const Node* bn = nullptr;
+  for (const auto& n : original.nodes)
+    if (n.op_type == "BatchNormalization")
+      for (const auto& c : original.nodes)
+        if (c.op_type == "Conv" && c.outputs[0] == n.inputs[0] && !conv) conv = &c, bn = &n;
+  ASSERT_TRUE(conv && bn);
+  const std::string w = conv->inputs[1];
+  const void* bytes_before = std::as_const(fresh).constants.at(w).raw();  // const: a mutable raw() would detach
+  Graph folded = fold_batch_norm_in_place(std::move(fresh));
+  EXPECT_EQ(count_op(folded, "BatchNormalization"), 0);
+  EXPECT_EQ(std::as_const(folded).constants.at(w).raw(), bytes_before) << "the weights were copied";
+  const HostTensor& w0 = original.constants.at(w);
+  const HostTensor& w1 = folded.constants.at(w);
+  const int64_t oc = w0.dims()[0], per = w0.numel() / oc;
+  auto param = [&](size_t k) { return original.constants.at(bn->inputs[k]).to_double(); };
+  auto gamma = param(1), var = param(4);
+  double eps = bn->attr_float("epsilon", 1e-5f);
+  for (int64_t o = 0; o < oc; ++o) {
+    float s = static_cast<float>(gamma[o] / std::sqrt(var[o] + eps));
+    for (int64_t k = 0; k < per; ++k) ASSERT_EQ(w1.data<float>()[o * per + k], w0.data<float>()[o * per + k] * s) << o << "," << k;
+  }
+  FusedGraph a = plan_fusions(specialize(original, {{original.inputs[0], {1, 3, 64, 64}}}));
+  FusedGraph b = plan_fusions(specialize(folded, {{folded.inputs[0], {1, 3, 64, 64}}}));
+  ASSERT_EQ(a.graph.nodes.size(), b.graph.nodes.size());
+  for (size_t i = 0; i < a.graph.nodes.size(); ++i) {
+    EXPECT_EQ(a.graph.nodes[i].op_type, b.graph.nodes[i].op_type);
+    EXPECT_EQ(a.post_ops[i].size(), b.post_ops[i].size()) << a.graph.nodes[i].name;
+  }
+
+  // Two convolutions on one weight, only the first followed by a BN.
+  Graph shared = load(model("onnx-resnet"));
+  Node twin = *conv;
+  twin.name = "twin";
+  twin.outputs = {"twin_out"};
+  shared.nodes.push_back(twin);
+  shared.outputs.push_back("twin_out");
+  Graph shared_folded = fold_batch_norm_in_place(std::move(shared));
+  const Node* refolded = nullptr;
+  for (const auto& n : shared_folded.nodes)
+    if (n.name == conv->name) refolded = &n;
+  ASSERT_TRUE(refolded);
+  EXPECT_NE(refolded->inputs[1], w) << "a shared weight was folded where it lies";
+  ASSERT_EQ(shared_folded.constants.at(w).bytes(), w0.bytes());
+  EXPECT_EQ(std::memcmp(std::as_const(shared_folded).constants.at(w).raw(), w0.raw(), w0.bytes()), 0) << "the twin's weights changed";
 }
 
 TEST(OnnxPasses, FusesEluAndMishIntoConvs) {

@@ -122,6 +122,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       MRT_Status* read_error = nullptr;
       m->graph = onnx::glue::load_graph(g_host, args->source, &read_error);
       if (read_error) return read_error;
+      m->graph = onnx::fold_batch_norm_in_place(std::move(m->graph));  // once, not per plan (graph_passes.h)
       double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       m->inputs = onnx::glue::io_infos(m->graph, m->graph.inputs);
       m->outputs = onnx::glue::io_infos(m->graph, m->graph.outputs);

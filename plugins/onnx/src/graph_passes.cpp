@@ -138,11 +138,25 @@ void remove_dead_nodes(Graph& g) {
 
 namespace {
 
+// y = x * s over n floats; restrict: the loop vectorises.
+void scale_row_into(const float* __restrict x, float* __restrict y, int64_t n, float s) {
+  for (int64_t k = 0; k < n; ++k) y[k] = x[k] * s;
+}
+
+void scale_row(float* x, int64_t n, float s) {
+  for (int64_t k = 0; k < n; ++k) x[k] *= s;
+}
+
 class Fuser {
  public:
   explicit Fuser(Graph g) : g_(std::move(g)), post_(g_.nodes.size()), dead_(g_.nodes.size(), false) {
     for (const auto& o : g_.outputs) graph_outputs_.insert(o);
     index_consumers();
+  }
+
+  Graph fold_batch_norm_only_in_place() {
+    fold_batch_norm(true);
+    return std::move(finish().graph);
   }
 
   FusedGraph run() {
@@ -368,8 +382,10 @@ class Fuser {
   }
 
   // Conv → BatchNormalization with constant parameters: scale the weights
-  // per output channel and fold the shift into the bias.
-  void fold_batch_norm() {
+  // per output channel and fold the shift into the bias. `in_place`: the
+  // weights are scaled where they are (see fold_batch_norm_in_place) when
+  // no other node reads them; otherwise into a new tensor.
+  void fold_batch_norm(bool in_place = false) {
     for (size_t b = 0; b < g_.nodes.size(); ++b) {
       Node& bn = g_.nodes[b];
       if (dead_[b] || bn.op_type != "BatchNormalization" || bn.outputs.size() != 1) continue;
@@ -390,20 +406,22 @@ class Fuser {
       double eps = bn.attr_float("epsilon", 1e-5f);
       std::vector<double> bias(oc, 0.0);
       if (!conv.input(2).empty()) bias = g_.constants.at(conv.inputs[2]).to_double();
-      HostTensor nw(DType::kFloat, w.dims(), HostTensor::Uninitialized{});
+      const bool scale_in_place = in_place && consumers_[conv.inputs[1]].size() == 1;
+      HostTensor nw = scale_in_place ? HostTensor() : HostTensor(DType::kFloat, w.dims(), HostTensor::Uninitialized{});
       HostTensor nb(DType::kFloat, {oc});
       int64_t per = w.numel() / oc;
-      const float* __restrict src = w.data<float>();  // restrict: the scaling loop vectorises
-      float* __restrict dst = nw.data<float>();
+      const float* src = w.data<float>();
+      float* dst = scale_in_place ? static_cast<float*>(g_.constants.at(conv.inputs[1]).raw_in_place()) : nw.data<float>();
       float* nbias = nb.data<float>();
       for (int64_t o = 0; o < oc; ++o) {
         double s = scale[o] / std::sqrt(var[o] + eps);
         float sf = static_cast<float>(s);  // float multiply: vectorises, and weights are float anyway
-        for (int64_t k = 0; k < per; ++k) dst[o * per + k] = src[o * per + k] * sf;
+        if (scale_in_place) scale_row(dst + o * per, per, sf);
+        else scale_row_into(src + o * per, dst + o * per, per, sf);
         nbias[o] = static_cast<float>((bias[o] - mean[o]) * s + shift[o]);
       }
-      std::string wn = conv.name + "/bn_folded_weight", bname = conv.name + "/bn_folded_bias";
-      g_.constants[wn] = std::move(nw);
+      std::string wn = scale_in_place ? conv.inputs[1] : conv.name + "/bn_folded_weight", bname = conv.name + "/bn_folded_bias";
+      if (!scale_in_place) g_.constants[wn] = std::move(nw);
       g_.constants[bname] = std::move(nb);
       g_.types[wn] = {DType::kFloat, g_.constants[wn].dims()};
       g_.types[bname] = {DType::kFloat, {oc}};
@@ -554,5 +572,7 @@ class Fuser {
 }  // namespace
 
 FusedGraph plan_fusions(Graph g) { return Fuser(std::move(g)).run(); }
+
+Graph fold_batch_norm_in_place(Graph g) { return Fuser(std::move(g)).fold_batch_norm_only_in_place(); }
 
 }  // namespace mrt::onnx

@@ -139,6 +139,13 @@ std::shared_ptr<void> allocate(size_t bytes) {
 #ifdef MADV_HUGEPAGE
   if (align == kHugePage) madvise(p, n, MADV_HUGEPAGE);
 #endif
+#ifdef MADV_POPULATE_WRITE
+  // Fault the whole buffer in with one call (Linux 5.14+; older kernels
+  // refuse it and the pages fault in as they are written): on the project's
+  // VMs first writes fault 16 MiB in 5-36 ms, one call populates it in ~2 ms,
+  // and every byte of a tensor is written anyway.
+  if (align == kHugePage) madvise(p, n, MADV_POPULATE_WRITE);
+#endif
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 

@@ -95,6 +95,10 @@ class HostTensor {
   }
   template <typename T>
   const T* data() const { return static_cast<const T*>(data_); }
+  // Writable bytes without copy-on-write, for an update in place by a
+  // caller that knows nothing else reads them (a freshly loaded graph's
+  // weights, slices of one buffer the graph alone holds).
+  void* raw_in_place() { return data_; }
   // Same bytes, new dims of the same element count (Reshape and friends).
   void reshape(Dims dims);
 
