@@ -100,14 +100,11 @@ bool pack_winograd_weights(const float* oihw, const dnnl::memory::desc& wino_md,
     return ((((((occ * a + uh) * a + uw) * ic_chunks + icc) * oc2 + ob2) * ic2 + ib) * icb + i) * ocb;
   };
 
-  // One (output block, run of kChunk input channels) per iteration: gather
-  // the 9 taps of the block's 16 output channels for each input channel
-  // (rows of kChunk * 9 contiguous floats), U = G g Gᵀ with the output
-  // channel as the vector lane, then for each of the alpha² positions the
-  // run's kChunk stores of 16 floats, which sit together in every layout.
-  // Storing each input channel's alpha² vectors as soon as they were made
-  // wrote alpha² places a plane apart per step (256 KiB for 256 channels):
-  // ResNet-18's 256-channel layers packed at 0.75 GB/s that way.
+  // One (output block, run of kChunk input channels) per iteration: U for
+  // the run's channels (transform_run), then for each of the alpha²
+  // positions the run's kChunk vectors of 16 floats, which sit together in
+  // every layout, so each job writes alpha² short runs rather than alpha²
+  // scattered vectors per input channel.
   const int64_t chunks = (ic + kChunk - 1) / kChunk, work = nb_oc * chunks;
 #pragma omp parallel for schedule(static)
   for (int64_t job = 0; job < work; ++job) {
