@@ -6,7 +6,8 @@
                           [--batches 1,8] [--bench-dir /tmp/onnx-bench]
                           [--mrt build/vnode/mrt] [--markdown] [--ort-only]
                           [--precision fp32|bf16] [--winograd on|off]
-                          [--batch-split auto|off] [--block-ms 500] [--gap-ms 250]
+                          [--batch-split auto|on|off] [--conv-layout blocked|onednn]
+                          [--block-ms 500] [--gap-ms 250]
 
 Models come from `scripts/make-onnx-fixtures.py --bench-dir DIR` (called when
 DIR lacks one of them): DIR/<name>/model.onnx and input_b<B>/<input>.npy.
@@ -37,8 +38,11 @@ ConvTranspose, Gemm and MatMul from the shape-inferred graph; elementwise ops
 are ignored. --ort-only skips mrt (to try the script before the plugin exists).
 --precision bf16 runs mrt with the plugin's `precision: bf16` option (ORT stays
 float32); --winograd off with `winograd: off` (direct convolution kernels
-only, for comparison with the default); --batch-split off with
-`batch_split: off` (every layer at the full batch). The error column is
+only, for comparison with the default); --batch-split off|on with
+`batch_split: off` (every layer at the full batch) or `on` (split wherever
+it applies); --conv-layout onednn with `conv_layout: onednn` (oneDNN's own
+NHWC layouts, no depthwise fusion: the plans of before 2026-11-29). The
+error column is
 ‖mrt − ORT‖ / ‖ORT‖ on the benchmark input.
 Needs numpy, onnx and onnxruntime (PyPI).
 """
@@ -416,12 +420,14 @@ def plugin_options(args):
         opts["winograd"] = args.winograd
     if args.batch_split != "auto":
         opts["batch_split"] = args.batch_split
+    if args.conv_layout != "blocked":
+        opts["conv_layout"] = args.conv_layout
     return opts
 
 
 def staged_model_dir(args, name):
     """The directory mrt loads: the bench model itself, or when plugin
-    options are asked for (--precision, --winograd, --batch-split) a sibling whose
+    options are asked for (--precision, --winograd, --batch-split, --conv-layout) a sibling whose
     model.yml sets them (the model file hard-linked; inputs are read from
     the original)."""
     src = os.path.join(args.bench_dir, name)
@@ -589,8 +595,10 @@ def main():
                     help="the plugin's precision option (ORT stays float32; the error column compares them)")
     ap.add_argument("--winograd", default="on", choices=["on", "off"],
                     help="the plugin's winograd option (off: direct convolution kernels only)")
-    ap.add_argument("--batch-split", default="auto", choices=["auto", "off"],
-                    help="the plugin's batch_split option (off: every layer at the full batch)")
+    ap.add_argument("--batch-split", default="auto", choices=["auto", "on", "off"],
+                    help="the plugin's batch_split option (off: every layer at the full batch; on: split wherever it applies)")
+    ap.add_argument("--conv-layout", default="blocked", choices=["blocked", "onednn"],
+                    help="the plugin's conv_layout option (onednn: oneDNN's own layouts, no depthwise fusion)")
     ap.add_argument("--ort-only", action="store_true", help="skip mrt (before the plugin exists)")
     ap.add_argument("--markdown", action="store_true", help="markdown tables for docs/performance.md")
     ap.add_argument("--clock-ghz", type=float, help="override the clock used for the peak")
@@ -619,9 +627,9 @@ def main():
                 results.append(r)
 
     lat, load = tables(results, peak)
-    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s precision=%s winograd=%s batch_split=%s%s"
+    header = ("threads=%d rounds=%d iters=%d onnxruntime=%s plugin=%s precision=%s winograd=%s batch_split=%s conv_layout=%s%s"
               % (args.threads, args.rounds, args.iters, ort.__version__, args.plugin, args.precision, args.winograd,
-                 args.batch_split,
+                 args.batch_split, args.conv_layout,
                  " (ORT only)" if args.ort_only else ""))
     print(header + ("\n" if args.markdown else ""))
     print(peak_line + ("\n" if args.markdown else ""))

@@ -22,6 +22,8 @@ namespace fs = std::filesystem;
 using onnx::HostTensor;
 
 using test::fixture_dir;
+using test::ints;
+using test::one_int;
 using test::load_fixture_graph;
 using test::relative_l2;
 using test::run_plan;
@@ -109,20 +111,6 @@ TEST(BatchSplit, DenseCnnAndFewPrefixRunsStayWhole) {
   auto at8 = find_batch_split(onnx::specialize(mobilenet, {{"input", {8, 3, 64, 64}}}), 2 * 192 << 10);
   ASSERT_TRUE(at8);
   EXPECT_EQ(at8->sub_batch, 2);
-}
-
-onnx::Attribute ints(std::vector<int64_t> v) {
-  onnx::Attribute a;
-  a.kind = onnx::Attribute::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-
-onnx::Attribute one_int(int64_t v) {
-  onnx::Attribute a;
-  a.kind = onnx::Attribute::kInt;
-  a.i = v;
-  return a;
 }
 
 HostTensor weights(onnx::Dims dims) {

@@ -20,41 +20,15 @@ namespace mrt::onednn {
 namespace {
 
 using onnx::HostTensor;
+using test::filled;
+using test::ints;
+using test::node;
+using test::one_int;
 
 struct Shape {
   int64_t n, in_c, c, hw, stride;
   bool dw_bias;
 };
-
-HostTensor filled(onnx::Dims dims, float scale, int seed) {
-  HostTensor t(onnx::DType::kFloat, std::move(dims));
-  float* p = static_cast<float*>(t.raw());
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = scale * std::sin(0.61f * static_cast<float>(i) + static_cast<float>(seed));
-  return t;
-}
-
-onnx::Node node(std::string op, std::vector<std::string> inputs, std::string output) {
-  onnx::Node n;
-  n.op_type = std::move(op);
-  n.name = output;
-  n.inputs = std::move(inputs);
-  n.outputs = {std::move(output)};
-  return n;
-}
-
-onnx::Attribute ints(std::vector<int64_t> v) {
-  onnx::Attribute a;
-  a.kind = onnx::Attribute::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-
-onnx::Attribute one_int(int64_t v) {
-  onnx::Attribute a;
-  a.kind = onnx::Attribute::kInt;
-  a.i = v;
-  return a;
-}
 
 // x -> Conv 1x1 (w1, b1) -> Clip(0, 6) -> "mid" -> depthwise Conv 3x3
 // (w2, b2 when dw_bias; stride, padding 1) -> Clip(0, 6) -> z. With
@@ -190,44 +164,35 @@ TEST(DepthwiseFusionModels, MobileNetV2FixtureFuses) {
   std::cout << plan->depthwise_fusions() << " depthwise convolutions fused at " << onnx::dims_string(dims) << "\n";
 }
 
-// 40 channels (off the 16-block): oneDNN offers only ref_fused_convolution,
-// so the two run as their own primitives, with the same results.
-TEST(DepthwiseFusionRefused, ForChannelsOffTheBlock) {
+// Plans the head at shape `s` with `options` and checks that nothing was
+// fused and that the two convolutions, run apart, still give the graph's
+// result.
+void expect_unfused_and_right(const Shape& s, bool mid_also_output, const PlanOptions& options) {
   omp_set_num_threads(2);
-  const Shape s{8, 24, 40, 31, 2, false};
-  onnx::Graph g = inverted_residual_head(s, false);
+  onnx::Graph g = inverted_residual_head(s, mid_also_output);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  auto plan = build_plan(eng, g, {{"x", {s.n, s.in_c, s.hw, s.hw}}}, PlanOptions{});
+  auto plan = build_plan(eng, g, {{"x", {s.n, s.in_c, s.hw, s.hw}}}, options);
   EXPECT_EQ(plan->depthwise_fusions(), 0) << kernels_of(*plan);
   std::vector<float> x = image_input(s);
   EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), reference(g, s, x)), 1e-6);
 }
 
-// The expanded tensor is also a graph output: it must exist, so the two
-// convolutions run apart, with the same results.
+// 40 channels (off the 16-block): oneDNN offers only ref_fused_convolution,
+// so the two run as their own primitives.
+TEST(DepthwiseFusionRefused, ForChannelsOffTheBlock) { expect_unfused_and_right({8, 24, 40, 31, 2, false}, false, PlanOptions{}); }
+
+// The expanded tensor is also a graph output: it must exist.
 TEST(DepthwiseFusionRefused, WhenTheExpandedTensorIsReadElsewhere) {
-  const Shape s{8, 16, 32, 12, 1, true};
-  onnx::Graph g = inverted_residual_head(s, true);
-  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  auto plan = build_plan(eng, g, {{"x", {s.n, s.in_c, s.hw, s.hw}}}, PlanOptions{});
-  EXPECT_EQ(plan->depthwise_fusions(), 0);
-  std::vector<float> x = image_input(s);
-  EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), reference(g, s, x)), 1e-6);
+  expect_unfused_and_right({8, 16, 32, 12, 1, true}, true, PlanOptions{});
 }
 
-// conv_layout onednn (NHWC for brgconv): no fusion, on which oneDNN 2.6
-// computes wrong results; the same answer as the fused plan.
+// conv_layout onednn (NHWC for brgconv), on which oneDNN 2.6 would compute
+// the fusion wrongly.
 TEST(DepthwiseFusionRefused, WithOneDnnsOwnLayouts) {
-  const Shape s{8, 16, 96, 30, 2, true};
-  onnx::Graph g = inverted_residual_head(s, false);
-  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   PlanOptions options;
   options.blocked_convolutions = false;
   options.batch_split_cache_bytes = 0;
-  auto plan = build_plan(eng, g, {{"x", {s.n, s.in_c, s.hw, s.hw}}}, options);
-  EXPECT_EQ(plan->depthwise_fusions(), 0);
-  std::vector<float> x = image_input(s);
-  EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), reference(g, s, x)), 1e-6);
+  expect_unfused_and_right({8, 16, 96, 30, 2, true}, false, options);
 }
 
 }  // namespace

@@ -19,6 +19,8 @@ namespace mrt::onednn {
 namespace {
 
 using onnx::HostTensor;
+using test::filled;
+using test::node;
 
 // The ResNet fixture at batch 2: with Winograd its 3x3 stride-1
 // convolutions write nChw16c, and the 1x1 and stride-2 ones read that as it
@@ -53,15 +55,6 @@ TEST(PlanLayouts, ActivationsStayBlockedBetweenConvolutions) {
             << " with oneDNN's layouts; rel L2 between them " << test::relative_l2(a, b) << ", " << test::relative_l2(c, b) << "\n";
 }
 
-onnx::Node node(std::string op, std::vector<std::string> inputs, std::string output) {
-  onnx::Node n;
-  n.op_type = std::move(op);
-  n.name = output;
-  n.inputs = std::move(inputs);
-  n.outputs = {std::move(output)};
-  return n;
-}
-
 // A graph with one float input "x" of [batch, c, hw, hw] and one output "z".
 onnx::Graph image_graph(int64_t opset, int64_t c, int64_t hw) {
   onnx::Graph g;
@@ -78,13 +71,6 @@ onnx::Node with_float(onnx::Node nd, const char* name, float v) {
   a.f = v;
   nd.attrs[name] = a;
   return nd;
-}
-
-HostTensor filled(onnx::Dims dims, float scale, int seed) {
-  HostTensor t(onnx::DType::kFloat, std::move(dims));
-  float* p = static_cast<float*>(t.raw());
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = scale * std::sin(0.7f * static_cast<float>(i) + static_cast<float>(seed));
-  return t;
 }
 
 // Two 1x1 bottleneck blocks, relu(W2 relu(W1 x + b1) + b2 + x), the first

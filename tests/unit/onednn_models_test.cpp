@@ -203,6 +203,15 @@ TEST(OnednnBackend, WinogradConvolutionsMatchDirectOnes) {
   expect_option_refused(*rt, "maybe", input, "option winograd 'maybe' is not on or off");
 }
 
+// `copies` copies of `t` one after the other along the batch axis.
+Tensor tiled(const Tensor& t, int64_t copies) {
+  std::vector<int64_t> dims = t.dims();
+  dims[0] *= copies;
+  Tensor out = std::move(Tensor::zeros(t.name(), t.dtype(), dims).value());
+  for (int64_t i = 0; i < copies; ++i) std::memcpy(out.data() + i * t.byte_size(), t.data(), t.byte_size());
+  return out;
+}
+
 // `conv_layout` (blocked by default, or onednn for oneDNN's own NHWC
 // choice) through the plugin: the MobileNetV2 fixture at batch 16 (where
 // its first 1x1 convolutions take their depthwise ones fused, blocked only)
@@ -215,13 +224,7 @@ TEST(OnednnBackend, ConvLayoutOptionKeepsResults) {
   ASSERT_TRUE(rt);
   auto [input, want] = reference_io("onnx-mobilenetv2");
   const int64_t copies = 8;
-  auto tile = [&](const Tensor& t) {
-    std::vector<int64_t> dims = t.dims();
-    dims[0] *= copies;
-    Tensor out = std::move(Tensor::zeros(t.name(), t.dtype(), dims).value());
-    for (int64_t i = 0; i < copies; ++i) std::memcpy(out.data() + i * t.byte_size(), t.data(), t.byte_size());
-    return out;
-  };
+  auto tile = [&](const Tensor& t) { return tiled(t, copies); };
   for (const char* variant : {"blocked", "nhwc"}) {
     double e = test::relative_l2_error(first_output(*rt, variant, tile(input)), tile(want));
     EXPECT_LE(e, 1e-5) << variant;
@@ -247,13 +250,7 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   ASSERT_TRUE(rt);
   auto [input, want] = reference_io("onnx-mobilenetv2");
   const int64_t copies = 32;  // the two reference images, 64 in all
-  auto tile = [&](const Tensor& t) {
-    std::vector<int64_t> dims = t.dims();
-    dims[0] *= copies;
-    Tensor out = std::move(Tensor::zeros(t.name(), t.dtype(), dims).value());
-    for (int64_t i = 0; i < copies; ++i) std::memcpy(out.data() + i * t.byte_size(), t.data(), t.byte_size());
-    return out;
-  };
+  auto tile = [&](const Tensor& t) { return tiled(t, copies); };
   for (const char* variant : {"auto", "on", "whole", "nhwc"}) {
     double e = test::relative_l2_error(first_output(*rt, variant, tile(input)), tile(want));
     EXPECT_LE(e, 1e-5) << variant;

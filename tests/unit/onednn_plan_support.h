@@ -61,4 +61,36 @@ inline double relative_l2(const std::vector<float>& got, const std::vector<float
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
+// Hand-built graphs: a node with one output named after it, attributes,
+// and a float tensor of deterministic values (scale · sin(0.7 i + seed)).
+inline onnx::Node node(std::string op, std::vector<std::string> inputs, std::string output) {
+  onnx::Node n;
+  n.op_type = std::move(op);
+  n.name = output;
+  n.inputs = std::move(inputs);
+  n.outputs = {std::move(output)};
+  return n;
+}
+
+inline onnx::Attribute ints(std::vector<int64_t> v) {
+  onnx::Attribute a;
+  a.kind = onnx::Attribute::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+inline onnx::Attribute one_int(int64_t v) {
+  onnx::Attribute a;
+  a.kind = onnx::Attribute::kInt;
+  a.i = v;
+  return a;
+}
+
+inline onnx::HostTensor filled(onnx::Dims dims, float scale, int seed) {
+  onnx::HostTensor t(onnx::DType::kFloat, std::move(dims));
+  float* p = static_cast<float*>(t.raw());
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = scale * std::sin(0.7f * static_cast<float>(i) + static_cast<float>(seed));
+  return t;
+}
+
 }  // namespace mrt::onednn::test
