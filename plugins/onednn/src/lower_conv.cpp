@@ -34,8 +34,9 @@ bool PlanBuilder::slow_convolution(const dnnl::primitive_desc_base& pd) {
 
 // Winograd (oneDNN's F(2x2, 3x3) or F(4x4, 3x3), by shape) for the 3x3
 // stride-1 float32 convolutions it serves: 1.2-2.4x the direct kernel here.
-// It reads and writes nChw16c; the other convolutions keep the NHWC their
-// faster kernels prefer, with a reorder where the two meet.
+// It reads and writes nChw16c, as the other convolutions do by default
+// (blocked_md); with conv_layout onednn they keep the NHWC oneDNN prefers,
+// with a reorder where the two meet.
 bool PlanBuilder::runs_winograd(const Node& n) const {
   if (!p_.options_.winograd || p_.options_.bf16_convolutions || n.op_type != "Conv" || n.attr_int("group", 1) != 1) return false;
   const Dims& xd = graph().types.at(n.inputs[0]).dims;
@@ -111,7 +112,7 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   auto compute = p_.options_.bf16_convolutions && !transposed ? dt::bf16 : dt::f32;
   bool wino = runs_winograd(n);
   dnnl::memory::desc any_src(to_dnnl(xd), compute, tag::any), any_w(wdims, compute, tag::any);
-  // An image stem (1-4 input channels, float32) reads its plain NCHW input
+  // (conv_layout onednn) An image stem (1-4 input channels, float32) reads its plain NCHW input
   // as it is where the network runs blocked: oneDNN's first-layer kernel
   // takes NCHW and writes nChw16c. A large-kernel stem (ResNet's 7x7) is
   // 5-45% faster so at batch 8 than brgconv after a reorder to NHWC (6 of 6
@@ -121,9 +122,9 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   // consumer wants NHWC, and the reorder back cost more than it gained.
   if (compute == dt::f32 && !transposed && group == 1 && sp == 2 && ic <= 4 && (kernel[0] >= 5 || winograd_network_) && is_plain(src))
     any_src = p_.slots_[src].md;
-  // In a Winograd network the tensors between convolutions are mostly
-  // nChw16c already (Winograd's and the stem's outputs). A 1x1 or strided
-  // convolution reads such a source as it is: oneDNN's blocked kernels
+  // (conv_layout onednn) In a Winograd network the tensors between
+  // convolutions are mostly nChw16c already (Winograd's and the stem's
+  // outputs). A 1x1 or strided convolution reads such a source as it is: oneDNN's blocked kernels
   // (jit_1x1, jit) run ResNet-50's 1x1 and stride-2 layers at batch 8 in
   // 222 ms against brgconv's 221 on NHWC, and the network then needs no
   // reorder between layouts (28 at ResNet-50 batch 8, ~9 ms; whole network
