@@ -259,6 +259,32 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   expect_option_refused(*rt, "maybe", input, "option batch_split 'maybe' is not auto, on or off");
 }
 
+// A batch whose plan would need more memory per call than the model's
+// max_call_memory_mb is refused with RESOURCE_EXHAUSTED naming the limit,
+// before anything is allocated or cached; the same model goes on serving
+// batches that fit, with the right results. A limit that is not a whole
+// number of MiB is a load error naming it.
+TEST(OnednnBackend, OversizedBatchIsRefusedAndTheModelKeepsServing) {
+  test::TempDir root;
+  auto rt = runtime_with_variants(root, "onnx-mobilenetv2", {{"capped", "max_call_memory_mb: 8"}, {"bad", "max_call_memory_mb: lots"}});
+  ASSERT_TRUE(rt);
+  auto [input, want] = reference_io("onnx-mobilenetv2");
+  for (int attempt = 0; attempt < 2; ++attempt) {  // twice: a refused plan must not be cached
+    InferRequest big;
+    big.model_id = "capped";
+    big.tensors.push_back(tiled(input, 128));  // 256 images of 64x64: 69 MiB of activations
+    auto r = rt->infer(big);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.status().code(), MRT_CODE_RESOURCE_EXHAUSTED) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("max_call_memory_mb of 8"), std::string::npos) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("[256,3,64,64]"), std::string::npos) << r.status().to_string();
+    if (attempt == 0) std::cout << r.status().to_string() << "\n";
+  }
+  Tensor fits = first_output(*rt, "capped", rows(input, 0, input.dims()[0]));
+  EXPECT_LE(test::relative_l2_error(fits, want), 1e-5);
+  expect_option_refused(*rt, "bad", input, "option max_call_memory_mb 'lots' is not a whole number from 1 to");
+}
+
 // A value the model cannot take (a token id past the vocabulary, found by a
 // host Gather while the request runs) is the caller's error, not the
 // runtime's: INVALID_ARGUMENT naming the node, and the next request runs.

@@ -6,7 +6,9 @@
 #include <mrt/plugin.h>
 #include <mrt/plugin_util.hpp>
 #include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <list>
@@ -51,8 +53,19 @@ struct OnnxModel {
   onednn::PlanOptions options;
   std::vector<IoInfo> inputs, outputs;
   uint64_t host_bytes = 0;
+  // The most one call context of a plan may allocate (arena + scratchpad):
+  // a request whose input dims need more is refused before anything is
+  // allocated (`max_call_memory_mb`; default a quarter of the machine's
+  // memory), so an oversized batch cannot take the service down.
+  uint64_t max_call_bytes = 0;
   onnx::glue::PlanCache<PlanEntry> plans{kMaxPlans};
 };
+
+uint64_t quarter_of_memory_mb() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  uint64_t mb = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) / 4 * static_cast<uint64_t>(page) >> 20 : 0;
+  return std::max<uint64_t>(mb, 256);
+}
 
 std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims) {
   return m.plans.get(input_dims, [&](const std::vector<onnx::Dims>& dims) {
@@ -61,6 +74,13 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
     entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
+    if (entry->plan->call_bytes() > m.max_call_bytes) {
+      std::string shapes;
+      for (const auto& d : dims) shapes += (shapes.empty() ? "" : ", ") + onnx::dims_string(d);
+      throw onnx::glue::PlanTooLarge("inputs " + shapes + " need " + std::to_string((entry->plan->call_bytes() + (1 << 20) - 1) >> 20) +
+                                     " MiB of activations per call, over this model's max_call_memory_mb of " +
+                                     std::to_string(m.max_call_bytes >> 20));
+    }
     if (entry->plan->split_sub_batch())
       log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +
                "' " + std::to_string(entry->plan->split_sub_batch()) + " image(s) at a time");
@@ -110,6 +130,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       if (precision == "bf16" && !m->options.bf16_convolutions)
         g_host->log(MRT_LOG_WARNING, "onednn: precision bf16 needs a CPU with AVX512-BF16 or AMX; this one runs float32");
       m->options.winograd = onnx::glue::choice_option(args, "winograd", {"on", "off"}) == "on";
+      m->max_call_bytes = onnx::glue::count_option(args, "max_call_memory_mb", quarter_of_memory_mb(), 1, uint64_t{1} << 40) << 20;
       m->options.blocked_convolutions = onnx::glue::choice_option(args, "conv_layout", {"blocked", "onednn"}) == "blocked";
       m->options.weight_cache = std::make_shared<onednn::WeightCache>();
       // Batch splitting paid off with oneDNN's NHWC layouts (MobileNetV2 b8
@@ -142,6 +163,8 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
                std::to_string(entry->plan->winograd_convolutions()) + " Winograd, " +
                std::to_string(entry->plan->depthwise_fusions()) + " depthwise fused) in " + std::to_string(ms) +
                " ms (parse " + std::to_string(parse_ms) + " ms)");
+    } catch (const onnx::glue::PlanTooLarge& e) {
+      return error(MRT_CODE_RESOURCE_EXHAUSTED, std::string(file) + ": " + e.what());
     } catch (const OnnxError& e) {
       return error(MRT_CODE_INVALID_ARGUMENT, std::string(file) + ": " + e.what());
     }

@@ -132,6 +132,8 @@ class Plan {
   // Sizes, counts: a split plan's include its prefix's.
   size_t arena_bytes() const { return arena_bytes_ + (prefix_ ? prefix_->arena_bytes() : 0); }
   size_t constant_bytes() const { return constant_bytes_ + (prefix_ ? prefix_->constant_bytes() : 0); }
+  // What one call context allocates: the arena and the scratchpad.
+  size_t call_bytes() const { return arena_bytes_ + scratchpad_bytes_ + (prefix_ ? prefix_->call_bytes() : 0); }
   size_t num_primitives() const;
   size_t num_reference_steps() const;
   // Run-time reorders between layouts (constants' are done at build time).

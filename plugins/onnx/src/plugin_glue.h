@@ -53,6 +53,28 @@ inline std::string choice_option(const MRT_ModelLoadArgs* args, const char* key,
   throw OnnxError("option " + std::string(key) + " '" + v + "' is not " + choices);
 }
 
+// A plan for a request's input dims would hold more memory per call than
+// the model allows: the request is too large for this service
+// (RESOURCE_EXHAUSTED), not malformed.
+struct PlanTooLarge : OnnxError {
+  using OnnxError::OnnxError;
+};
+
+// A model option holding a whole number in [min, max] (`fallback` when
+// absent); anything else throws OnnxError naming the option and the value.
+inline uint64_t count_option(const MRT_ModelLoadArgs* args, const char* key, uint64_t fallback, uint64_t min, uint64_t max) {
+  std::string v = mrt_plugin::option(args, key, "");
+  if (v.empty()) return fallback;
+  uint64_t n = 0;
+  bool ok = v.size() <= 19;
+  for (char c : v) ok = ok && c >= '0' && c <= '9';
+  if (ok) n = std::stoull(v);
+  if (!ok || n < min || n > max)
+    throw OnnxError("option " + std::string(key) + " '" + v + "' is not a whole number from " + std::to_string(min) + " to " +
+                    std::to_string(max));
+  return n;
+}
+
 // The declared input dims with every dynamic one as 1: what a model is
 // planned for at load.
 inline std::vector<Dims> load_dims(const std::vector<IoInfo>& inputs) {
@@ -170,6 +192,8 @@ MRT_Status* bind_and_plan(const std::vector<IoInfo>& inputs, const MRT_StageArgs
   if (MRT_Status* s = bind_inputs(inputs, args, bound, err)) return s;
   try {
     entry = plan_for(dims_of(bound));
+  } catch (const PlanTooLarge& e) {
+    return err(MRT_CODE_RESOURCE_EXHAUSTED, e.what());
   } catch (const OnnxError& e) {
     return err(MRT_CODE_INVALID_ARGUMENT, std::string("cannot run these input shapes: ") + e.what());
   }
