@@ -212,6 +212,17 @@ Tensor tiled(const Tensor& t, int64_t copies) {
   return out;
 }
 
+// Each staged variant of fixture `model`, fed `copies` copies of its
+// reference batch, answers within 1e-5 (relative L2) of onnxruntime's rows.
+void expect_variants_match_onnxruntime(Runtime& rt, const std::string& model, int64_t copies, std::initializer_list<const char*> variants) {
+  auto [input, want] = reference_io(model);
+  for (const char* variant : variants) {
+    double e = test::relative_l2_error(first_output(rt, variant, tiled(input, copies)), tiled(want, copies));
+    EXPECT_LE(e, 1e-5) << variant;
+    std::cout << "batch " << input.dims()[0] * copies << ", " << variant << ": rel L2 " << e << "\n";
+  }
+}
+
 // `conv_layout` (blocked by default, or onednn for oneDNN's own NHWC
 // choice) through the plugin: the MobileNetV2 fixture at batch 16 (where
 // its first 1x1 convolutions take their depthwise ones fused, blocked only)
@@ -222,15 +233,8 @@ TEST(OnednnBackend, ConvLayoutOptionKeepsResults) {
   auto rt = runtime_with_variants(root, "onnx-mobilenetv2",
                                   {{"blocked", ""}, {"nhwc", "conv_layout: onednn"}, {"maybe", "conv_layout: nchw"}});
   ASSERT_TRUE(rt);
-  auto [input, want] = reference_io("onnx-mobilenetv2");
-  const int64_t copies = 8;
-  auto tile = [&](const Tensor& t) { return tiled(t, copies); };
-  for (const char* variant : {"blocked", "nhwc"}) {
-    double e = test::relative_l2_error(first_output(*rt, variant, tile(input)), tile(want));
-    EXPECT_LE(e, 1e-5) << variant;
-    std::cout << "batch 16, conv_layout " << variant << ": rel L2 " << e << "\n";
-  }
-  expect_option_refused(*rt, "maybe", input, "option conv_layout 'nchw' is not blocked or onednn");
+  expect_variants_match_onnxruntime(*rt, "onnx-mobilenetv2", 8, {"blocked", "nhwc"});
+  expect_option_refused(*rt, "maybe", reference_io("onnx-mobilenetv2").first, "option conv_layout 'nchw' is not blocked or onednn");
 }
 
 // `batch_split` (auto by default, on, or off) through the plugin: the
@@ -248,15 +252,8 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
                                    {"nhwc", "conv_layout: onednn"},
                                    {"maybe", "batch_split: maybe"}});
   ASSERT_TRUE(rt);
-  auto [input, want] = reference_io("onnx-mobilenetv2");
-  const int64_t copies = 32;  // the two reference images, 64 in all
-  auto tile = [&](const Tensor& t) { return tiled(t, copies); };
-  for (const char* variant : {"auto", "on", "whole", "nhwc"}) {
-    double e = test::relative_l2_error(first_output(*rt, variant, tile(input)), tile(want));
-    EXPECT_LE(e, 1e-5) << variant;
-    std::cout << "batch 64, " << variant << ": rel L2 " << e << "\n";
-  }
-  expect_option_refused(*rt, "maybe", input, "option batch_split 'maybe' is not auto, on or off");
+  expect_variants_match_onnxruntime(*rt, "onnx-mobilenetv2", 32, {"auto", "on", "whole", "nhwc"});  // 64 images
+  expect_option_refused(*rt, "maybe", reference_io("onnx-mobilenetv2").first, "option batch_split 'maybe' is not auto, on or off");
 }
 
 // A batch whose plan would need more memory per call than the model's
