@@ -108,11 +108,7 @@ std::string kernels_of(const Plan& plan) {
   return all;
 }
 
-bool has_blocked_kernels() {
-  auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  auto avx2 = static_cast<unsigned>(dnnl::cpu_isa::avx2);
-  return (isa & avx2) == avx2;
-}
+bool has_blocked_kernels() { return cpu_has_isa(dnnl::cpu_isa::avx2); }
 
 // oneDNN picks its fused kernel by each thread's share of the work: with
 // two threads (this project's machines) at these shapes, with four or more

@@ -18,10 +18,8 @@ namespace mrt::onednn {
 // 1x1 convolutions take a fused depthwise one (lower_depthwise_fusion.cpp).
 std::optional<dnnl::memory::desc> PlanBuilder::blocked_md(const Dims& d) const {
   if (!p_.options_.blocked_convolutions || p_.options_.bf16_convolutions || d.size() != 4) return std::nullopt;
-  auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  auto has = [&](dnnl::cpu_isa want) { return (isa & static_cast<unsigned>(want)) == static_cast<unsigned>(want); };  // nested bit sets
-  if (has(dnnl::cpu_isa::avx512_core)) return dnnl::memory::desc(to_dnnl(d), dt::f32, tag::nChw16c);
-  if (has(dnnl::cpu_isa::avx2)) return dnnl::memory::desc(to_dnnl(d), dt::f32, tag::nChw8c);
+  if (cpu_has_isa(dnnl::cpu_isa::avx512_core)) return dnnl::memory::desc(to_dnnl(d), dt::f32, tag::nChw16c);
+  if (cpu_has_isa(dnnl::cpu_isa::avx2)) return dnnl::memory::desc(to_dnnl(d), dt::f32, tag::nChw8c);
   return std::nullopt;
 }
 
@@ -41,9 +39,8 @@ bool PlanBuilder::runs_winograd(const Node& n) const {
   if (!p_.options_.winograd || p_.options_.bf16_convolutions || n.op_type != "Conv" || n.attr_int("group", 1) != 1) return false;
   const Dims& xd = graph().types.at(n.inputs[0]).dims;
   const Dims& wd = graph().types.at(n.inputs[1]).dims;
-  auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; }); };
-  return xd.size() == 4 && wd.size() == 4 && wd[2] == 3 && wd[3] == 3 && ones(n.attr_ints("strides", {1, 1})) &&
-         ones(n.attr_ints("dilations", {1, 1})) && xd[1] % 16 == 0 && wd[0] % 16 == 0;
+  return xd.size() == 4 && wd.size() == 4 && wd[2] == 3 && wd[3] == 3 && all_ones(n.attr_ints("strides", {1, 1})) &&
+         all_ones(n.attr_ints("dilations", {1, 1})) && xd[1] % 16 == 0 && wd[0] % 16 == 0;
 }
 
 void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {

@@ -18,10 +18,6 @@ namespace mrt::onednn {
 
 namespace {
 
-bool all_ones(const std::vector<int64_t>& v) {
-  return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; });
-}
-
 bool all_zero(const std::vector<int64_t>& v) {
   return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 0; });
 }

@@ -118,6 +118,10 @@ onnx::FusedGraph prepare_graph(onnx::Graph g);
 // without, oneDNN would emulate them, slower than float32.
 bool cpu_has_native_bf16();
 
+// Whether oneDNN runs at least instruction set `isa` here (its ISA values
+// are nested bit sets).
+bool cpu_has_isa(dnnl::cpu_isa isa);
+
 class Plan {
  public:
   // Lowers `g` (specialized and fused). Throws onnx::OnnxError naming the

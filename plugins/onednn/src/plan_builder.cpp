@@ -574,10 +574,11 @@ Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options, const 
   std::erase_if(graph_.constants, [&](const auto& c) { return !read.count(&c.second); });
 }
 
-bool cpu_has_native_bf16() {
-  auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);  // ISA values are nested bit sets
-  return (isa & bf16) == bf16;
+bool cpu_has_isa(dnnl::cpu_isa isa) {
+  auto have = static_cast<unsigned>(dnnl::get_effective_cpu_isa()), want = static_cast<unsigned>(isa);
+  return (have & want) == want;
 }
+
+bool cpu_has_native_bf16() { return cpu_has_isa(dnnl::cpu_isa::avx512_core_bf16); }
 
 }  // namespace mrt::onednn

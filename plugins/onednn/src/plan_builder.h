@@ -13,6 +13,7 @@
 // needs it (host steps, reshapes, outputs).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,6 +30,11 @@ using onnx::OnnxError;
 using onnx::PostOp;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
+
+// Whether every value of an attribute list is 1 (strides, dilations).
+inline bool all_ones(const std::vector<int64_t>& v) {
+  return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; });
+}
 
 // Plain row-major dims for oneDNN (a scalar is [1]).
 dnnl::memory::dims to_dnnl(const Dims& d);
