@@ -81,6 +81,18 @@ void PrometheusText::labelled(const std::string& name, const std::string& type, 
   for (const auto& [k, v] : values) out_ += name + "{" + label + "=\"" + escape_label_value(k) + "\"} " + number(v) + "\n";
 }
 
+void PrometheusText::multi_labelled(const std::string& name, const std::string& type, const std::string& help,
+                                    const std::vector<std::string>& labels,
+                                    const std::map<std::vector<std::string>, double>& values) {
+  header(name, type, help);
+  for (const auto& [key, v] : values) {
+    std::string set;
+    for (size_t i = 0; i < labels.size() && i < key.size(); ++i)
+      set += (i ? "," : "") + labels[i] + "=\"" + escape_label_value(key[i]) + "\"";
+    out_ += name + "{" + set + "} " + number(v) + "\n";
+  }
+}
+
 void PrometheusText::histogram(const std::string& name, const std::string& help, const Histogram& h) {
   header(name, "histogram", help);
   for (size_t i = 0; i < h.bounds().size(); ++i)

@@ -96,6 +96,19 @@ Result<std::vector<Classification>> top_k_classes(const Tensor& scores, int32_t 
   return out;
 }
 
+Status validate_generation(const GenerationParams& p) {
+  auto bad = [](const std::string& what) { return invalid_argument("generation parameter " + what); };
+  if (!std::isfinite(p.temperature) || p.temperature < 0)
+    return bad("temperature " + std::to_string(p.temperature) + " must be a finite number >= 0 (0 = greedy)");
+  if (!std::isfinite(p.top_p) || p.top_p < 0 || p.top_p > 1)
+    return bad("top_p " + std::to_string(p.top_p) + " must be in [0, 1] (0 or 1 = off)");
+  if (p.top_k < 0) return bad("top_k " + std::to_string(p.top_k) + " must be >= 0 (0 = off)");
+  if (p.max_tokens < 0) return bad("max_tokens " + std::to_string(p.max_tokens) + " must be >= 0 (0 = the model's default)");
+  for (const auto& s : p.stop)
+    if (s.empty()) return bad("stop: an empty stop sequence would end generation at once");
+  return Status::ok();
+}
+
 Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& request, const CallControl& control) {
   RequestViews views;
   build_request(request, views);
@@ -118,6 +131,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
     if (inputs.size() == 1 && model.inputs().size() == 1 && (inputs[0].name == nullptr || inputs[0].name[0] == '\0'))
       inputs[0].name = model.inputs()[0].name.c_str();
   } else if (request.kind == MRT_PAYLOAD_TEXT) {
+    MRT_RETURN_IF_ERROR(validate_generation(request.generation));
     if (model.manifest().task != "text-generation")
       return invalid_argument("model '" + model.model_id() + "' (task " + model.manifest().task + ") does not take text");
   } else if (request.kind == MRT_PAYLOAD_IMAGE && model.manifest().preprocess.kind == "image") {

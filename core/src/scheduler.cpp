@@ -1,11 +1,14 @@
 #include "mrt/core/scheduler.h"
 
+#include <optional>
+
 namespace mrt {
 
 Scheduler::Scheduler(SchedulerOptions options) : options_(options) {
   if (options_.workers < 1) options_.workers = 1;
   if (options_.queue_capacity < 1) options_.queue_capacity = 1;
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { work(); });
+  timer_thread_ = std::thread([this] { expire_queued(); });
 }
 
 Scheduler::~Scheduler() {
@@ -15,7 +18,9 @@ Scheduler::~Scheduler() {
     stopping_ = true;
   }
   wake_.notify_all();
+  timer_.notify_all();
   for (auto& t : threads_) t.join();
+  timer_thread_.join();
 }
 
 Status Scheduler::submit(const std::string& queue, std::shared_ptr<const CallControl> control, Job job, Drop on_drop) {
@@ -27,8 +32,10 @@ Status Scheduler::submit(const std::string& queue, std::shared_ptr<const CallCon
     if (q.size() >= options_.queue_capacity)
       return resource_exhausted("queue for '" + queue + "' is full (" + std::to_string(options_.queue_capacity) +
                                 " requests waiting)");
+    bool timed = control && control->deadline();
     q.push_back(Item{std::move(control), std::move(job), std::move(on_drop)});
     ++queued_;
+    if (timed) timer_.notify_one();
   }
   wake_.notify_one();
   return Status::ok();
@@ -70,6 +77,47 @@ void Scheduler::work() {
   }
 }
 
+void Scheduler::expire_queued() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    std::optional<CallControl::Clock::time_point> next;
+    for (const auto& [name, q] : queues_)
+      for (const Item& item : q)
+        if (auto d = item.control ? item.control->deadline() : std::nullopt; d && (!next || *d < *next)) next = d;
+    if (next) timer_.wait_until(lock, *next);
+    else timer_.wait(lock);
+    // Whatever is past its deadline (or cancelled) leaves its queue now.
+    std::vector<Item> expired;
+    for (auto it = queues_.begin(); it != queues_.end();) {
+      auto& q = it->second;
+      for (auto item = q.begin(); item != q.end();) {
+        if (item->control && !item->control->check().is_ok()) {
+          expired.push_back(std::move(*item));
+          item = q.erase(item);
+          --queued_;
+        } else {
+          ++item;
+        }
+      }
+      it = q.empty() ? queues_.erase(it) : std::next(it);
+    }
+    if (expired.empty()) continue;
+    const size_t answering = expired.size();
+    running_ += answering;  // drain() waits for the answers too
+    lock.unlock();
+    for (Item& item : expired) {
+      try {
+        if (item.on_drop) item.on_drop(item.control->check());
+      } catch (...) {
+      }
+    }
+    expired.clear();
+    lock.lock();
+    running_ -= answering;
+    if (queued_ == 0 && running_ == 0) idle_.notify_all();
+  }
+}
+
 bool Scheduler::try_run_inline(const Job& job) {
   {
     std::lock_guard lock(mutex_);
@@ -85,6 +133,16 @@ bool Scheduler::try_run_inline(const Job& job) {
   if (queued_ == 0 && running_ == 0) idle_.notify_all();
   else if (queued_ > 0) wake_.notify_one();
   return true;
+}
+
+void Scheduler::begin_drain() {
+  std::lock_guard lock(mutex_);
+  draining_ = true;
+}
+
+bool Scheduler::idle() const {
+  std::lock_guard lock(mutex_);
+  return queued_ == 0 && running_ == 0;
 }
 
 void Scheduler::drain() {

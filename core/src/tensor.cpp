@@ -60,6 +60,12 @@ std::string dims_to_string(const Dims& dims) {
 void Tensor::FreeAligned::operator()(std::byte* p) const { std::free(p); }
 
 Result<Tensor> Tensor::zeros(std::string name, MRT_DType dtype, Dims dims) {
+  auto t = uninitialized(std::move(name), dtype, std::move(dims));
+  if (t) std::memset(t->data_.get(), 0, (t->byte_size_ + 63) / 64 * 64);
+  return t;
+}
+
+Result<Tensor> Tensor::uninitialized(std::string name, MRT_DType dtype, Dims dims) {
   size_t esize = dtype_size(dtype);
   if (esize == 0) return invalid_argument("unknown dtype " + std::to_string(dtype));
   if (dims.size() > MRT_MAX_RANK) return invalid_argument("rank " + std::to_string(dims.size()) + " exceeds " + std::to_string(MRT_MAX_RANK));
@@ -77,7 +83,6 @@ Result<Tensor> Tensor::zeros(std::string name, MRT_DType dtype, Dims dims) {
   if (alloc == 0) alloc = 64;
   void* p = std::aligned_alloc(64, alloc);
   if (p == nullptr) return resource_exhausted("cannot allocate " + std::to_string(alloc) + " bytes");
-  std::memset(p, 0, alloc);
   t.data_.reset(static_cast<std::byte*>(p));
   return t;
 }

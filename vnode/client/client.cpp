@@ -51,6 +51,17 @@ Result<ipc::ServerFrame> Client::receive() {
   if (!bytes) return bytes.status();
   ipc::ServerFrame f;
   if (!f.ParseFromString(*bytes)) return data_loss("malformed frame from the service");
+  // Large answers come in sealed memfds sent with the frame: read back
+  // inline, so callers see one kind of tensor whatever its size.
+  if (f.has_infer()) {
+    size_t n = vnode::memfd_tensor_count(f.infer());
+    if (n > 0) {
+      std::vector<int> fds = reader_.take_fds(n);
+      Status s = vnode::resolve_memfd_tensors(*f.mutable_infer(), fds);
+      for (int fd : fds) ::close(fd);
+      MRT_RETURN_IF_ERROR(s);
+    }
+  }
   return f;
 }
 

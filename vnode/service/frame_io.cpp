@@ -95,17 +95,28 @@ Result<size_t> FrameReader::read_some(int socket, bool* would_block) {
       fds_.push_back(fd);
     }
   }
-  if (msg.msg_flags & MSG_CTRUNC) return invalid_argument("too many descriptors sent with one frame");
+  if (msg.msg_flags & MSG_CTRUNC)
+    return invalid_argument("descriptors sent with this message were discarded: more than " +
+                            std::to_string(kMaxFdsPerFrame) + " in one message, or the service is out of descriptors");
   buffer_.append(data, static_cast<size_t>(r));
   return static_cast<size_t>(r);
 }
 
-Result<std::optional<std::string>> FrameReader::next() {
-  size_t avail = buffer_.size() - consumed_;
-  if (avail < 4) return std::optional<std::string>();
+uint32_t FrameReader::declared_frame_bytes() const {
+  if (buffered() < 4) return 0;
   const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + consumed_);
-  uint32_t n = static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-               static_cast<uint32_t>(p[3]) << 24;
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+
+bool FrameReader::has_whole_frame() const {
+  return buffered() >= 4 && buffered() >= 4 + static_cast<size_t>(declared_frame_bytes());
+}
+
+Result<std::optional<std::string>> FrameReader::next() {
+  size_t avail = buffered();
+  if (avail < 4) return std::optional<std::string>();
+  uint32_t n = declared_frame_bytes();
   if (n == 0) return invalid_argument("frame of length 0");
   if (n > max_)
     return invalid_argument("frame of " + std::to_string(n) + " bytes exceeds the maximum of " + std::to_string(max_));

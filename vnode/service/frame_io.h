@@ -41,6 +41,12 @@ class FrameReader {
   // them); fewer if fewer arrived.
   std::vector<int> take_fds(size_t n);
   size_t pending_fds() const { return fds_.size(); }
+  // Bytes received and not yet returned by next().
+  size_t buffered() const { return buffer_.size() - consumed_; }
+  // The length the next frame's prefix declares (0 until its 4 bytes are in).
+  uint32_t declared_frame_bytes() const;
+  // True when next() would return a whole frame now.
+  bool has_whole_frame() const;
   uint32_t max_frame_bytes() const { return max_; }
 
  private:

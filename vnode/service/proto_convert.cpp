@@ -1,8 +1,12 @@
 #include "proto_convert.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "mrt/core/router.h"
@@ -16,13 +20,40 @@ void tensor_to_proto(const Tensor& t, ipc::Tensor* out) {
   out->set_inline_data(reinterpret_cast<const char*>(t.data()), t.byte_size());
 }
 
-Result<Tensor> tensor_from_proto(const ipc::Tensor& m, const std::vector<int>& fds) {
-  std::string name = m.name();
+namespace {
+
+Status pread_all(int fd, std::byte* out, size_t size, uint64_t offset, const std::string& what) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t r = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return invalid_argument(what + ": memfd read failed");
+    done += static_cast<size_t>(r);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<uint64_t> declared_bytes(const ipc::Tensor& m) {
+  const std::string& name = m.name();
   if (m.dims_size() > MRT_MAX_RANK) return invalid_argument("tensor '" + name + "' has rank above " + std::to_string(MRT_MAX_RANK));
+  size_t esize = dtype_size(m.dtype());
+  if (esize == 0) return invalid_argument("tensor '" + name + "' has unknown dtype " + std::to_string(m.dtype()));
   Dims dims(m.dims().begin(), m.dims().end());
-  if (dtype_size(m.dtype()) == 0) return invalid_argument("tensor '" + name + "' has unknown dtype " + std::to_string(m.dtype()));
-  auto t = Tensor::zeros(name, static_cast<MRT_DType>(m.dtype()), dims);
-  if (!t) return t.status();
+  auto count = element_count(dims);
+  if (!count || *count > UINT64_MAX / esize)
+    return invalid_argument("tensor '" + name + "' has invalid dims " + dims_to_string(dims));
+  return *count * esize;
+}
+
+Result<Tensor> tensor_from_proto(const ipc::Tensor& m, const std::vector<int>& fds) {
+  const std::string& name = m.name();
+  auto bytes = declared_bytes(m);
+  if (!bytes) return bytes.status();
+  Dims dims(m.dims().begin(), m.dims().end());
+  // Every length is checked against the declaration before any allocation:
+  // a 20-byte frame must not make the service allocate what it declares.
   if (m.has_memfd()) {
     const ipc::MemfdRef& ref = m.memfd();
     if (ref.fd_index() >= fds.size())
@@ -35,23 +66,162 @@ Result<Tensor> tensor_from_proto(const ipc::Tensor& m, const std::vector<int>& f
     if (ref.offset() > size || ref.length() > size - ref.offset())
       return invalid_argument("tensor '" + name + "': memfd range [" + std::to_string(ref.offset()) + ", +" +
                               std::to_string(ref.length()) + ") exceeds its size " + std::to_string(size));
-    if (ref.length() != t->byte_size())
+    if (ref.length() != *bytes)
       return invalid_argument("tensor '" + name + "': memfd range holds " + std::to_string(ref.length()) + " bytes, dims " +
-                              dims_to_string(dims) + " need " + std::to_string(t->byte_size()));
-    size_t done = 0;
-    while (done < t->byte_size()) {
-      ssize_t r = ::pread(fd, t->data() + done, t->byte_size() - done, static_cast<off_t>(ref.offset() + done));
-      if (r <= 0) return invalid_argument("tensor '" + name + "': memfd read failed");
-      done += static_cast<size_t>(r);
-    }
+                              dims_to_string(dims) + " need " + std::to_string(*bytes));
+    auto t = Tensor::uninitialized(name, static_cast<MRT_DType>(m.dtype()), dims);
+    if (!t) return t.status();
+    MRT_RETURN_IF_ERROR(pread_all(fd, t->data(), t->byte_size(), ref.offset(), "tensor '" + name + "'"));
     return t;
   }
-  if (m.inline_data().size() != t->byte_size())
+  if (m.inline_data().size() != *bytes)
     return invalid_argument("tensor '" + name + "' carries " + std::to_string(m.inline_data().size()) + " bytes, dims " +
                             dims_to_string(dims) + " of " + std::string(dtype_name(m.dtype())) + " need " +
-                            std::to_string(t->byte_size()));
+                            std::to_string(*bytes));
+  auto t = Tensor::uninitialized(name, static_cast<MRT_DType>(m.dtype()), dims);
+  if (!t) return t.status();
   if (t->byte_size()) std::memcpy(t->data(), m.inline_data().data(), t->byte_size());
   return t;
+}
+
+Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, std::vector<int>& fds) {
+  int fd = ::memfd_create(("mrt-output-" + t.name()).substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
+  size_t done = 0;
+  const char* data = reinterpret_cast<const char*>(t.data());
+  while (done < t.byte_size()) {
+    ssize_t w = ::write(fd, data + done, t.byte_size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int e = errno;
+      ::close(fd);
+      return resource_exhausted("cannot write an answer's memfd: " + std::string(std::strerror(e)));
+    }
+    done += static_cast<size_t>(w);
+  }
+  // Sealed: the client may map it without fearing that it shrinks under it.
+  ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  out->set_name(t.name());
+  out->set_dtype(t.dtype());
+  for (int64_t d : t.dims()) out->add_dims(d);
+  auto* ref = out->mutable_memfd();
+  ref->set_fd_index(static_cast<uint32_t>(fds.size()));
+  ref->set_offset(0);
+  ref->set_length(t.byte_size());
+  fds.push_back(fd);
+  return Status::ok();
+}
+
+size_t fds_wanted(const ipc::InferRequest& m) {
+  size_t wanted = 0;
+  if (m.has_tensors())
+    for (const auto& t : m.tensors().tensors())
+      if (t.has_memfd()) wanted = std::max<size_t>(wanted, size_t{t.memfd().fd_index()} + 1);
+  return wanted;
+}
+
+Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const std::vector<int>& fds,
+                                              uint64_t max_request_bytes) {
+  InferRequest r;
+  r.model_id = m.model_id();
+  r.top_k = m.options().top_k();
+  switch (m.payload_case()) {
+    case ipc::InferRequest::kTensors: {
+      r.kind = MRT_PAYLOAD_TENSORS;
+      uint64_t total = 0;
+      for (const auto& t : m.tensors().tensors()) {
+        auto bytes = declared_bytes(t);
+        if (!bytes) return bytes.status();
+        total += std::min(*bytes, max_request_bytes + 1);
+        if (total > max_request_bytes)
+          return resource_exhausted("the request's tensors declare more than " + std::to_string(max_request_bytes) +
+                                    " bytes (limits.per_aid.request_bytes)");
+      }
+      for (const auto& t : m.tensors().tensors()) {
+        auto tensor = tensor_from_proto(t, fds);
+        if (!tensor) return tensor.status();
+        r.tensors.push_back(std::move(*tensor));
+      }
+      break;
+    }
+    case ipc::InferRequest::kImage:
+      r.kind = MRT_PAYLOAD_IMAGE;
+      r.image = m.image();
+      break;
+    case ipc::InferRequest::kText: {
+      r.kind = MRT_PAYLOAD_TEXT;
+      r.text = m.text().prompt();
+      const auto& p = m.text().params();
+      r.generation.max_tokens = p.max_tokens();
+      r.generation.temperature = p.temperature();
+      r.generation.top_p = p.top_p();
+      r.generation.top_k = p.top_k();
+      if (p.has_seed()) r.generation.seed = p.seed();
+      r.generation.stop.assign(p.stop().begin(), p.stop().end());
+      MRT_RETURN_IF_ERROR(validate_generation(r.generation));
+      break;
+    }
+    default:
+      return invalid_argument("InferRequest has no payload");
+  }
+  return r;
+}
+
+Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, const InferResult& result,
+                                                   std::optional<double> latency_ms, uint64_t inline_limit,
+                                                   std::vector<int>& fds) {
+  ipc::InferResponse r;
+  r.set_model_id(model_id);
+  if (latency_ms) r.set_latency_ms(*latency_ms);
+  uint64_t total = 0;
+  for (const auto& t : result.tensors) total += t.byte_size();
+  const bool by_memfd = total > inline_limit;
+  auto add = [&](const Tensor& t, ipc::TensorResult* to) -> Status {
+    if (!by_memfd) {
+      tensor_to_proto(t, to->add_tensors());
+      return Status::ok();
+    }
+    return tensor_to_proto_memfd(t, to->add_tensors(), fds);
+  };
+  if (result.text) {
+    auto* t = r.mutable_text();
+    t->set_text(result.text->text);
+    t->set_final(true);
+    t->set_prompt_tokens(result.text->prompt_tokens);
+    t->set_generated_tokens(result.text->generated_tokens);
+    t->set_finish_reason(finish_reason_name(result.text->finish_reason));
+  } else if (!result.classes.empty()) {
+    auto* cls = r.mutable_classification();
+    for (const auto& e : result.classes) {
+      auto* entry = cls->add_classes();
+      entry->set_batch_index(e.batch_index);
+      entry->set_class_index(e.class_index);
+      entry->set_score(e.score);
+      entry->set_label(e.label);
+    }
+    for (const auto& t : result.tensors) MRT_RETURN_IF_ERROR(add(t, r.mutable_outputs()));
+  } else {
+    for (const auto& t : result.tensors) MRT_RETURN_IF_ERROR(add(t, r.mutable_tensors()));
+  }
+  return r;
+}
+
+size_t memfd_tensor_count(const ipc::InferResponse& r) {
+  size_t n = 0;
+  for (const auto* list : {&r.tensors(), &r.outputs()})
+    for (const auto& t : list->tensors()) n += t.has_memfd() ? 1 : 0;
+  return n;
+}
+
+Status resolve_memfd_tensors(ipc::InferResponse& r, const std::vector<int>& fds) {
+  for (auto* list : {r.mutable_tensors(), r.mutable_outputs()})
+    for (auto& t : *list->mutable_tensors()) {
+      if (!t.has_memfd()) continue;
+      auto tensor = tensor_from_proto(t, fds);
+      if (!tensor) return data_loss("answer from the service: " + tensor.status().message());
+      t.set_inline_data(reinterpret_cast<const char*>(tensor->data()), tensor->byte_size());
+    }
+  return Status::ok();
 }
 
 void status_to_proto(const Status& s, ipc::Error* out) {

@@ -1,6 +1,8 @@
 // Conversions between the IPC messages and the core's types.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "model_runtime.pb.h"
@@ -12,10 +14,37 @@ namespace mrt::vnode {
 
 // Tensor → message, data inline.
 void tensor_to_proto(const Tensor& t, ipc::Tensor* out);
-// Message → tensor. Inline data must match dims × dtype exactly; memfd data
-// is read from fds[fd_index] after checking offset and length against the
-// memfd's size. Errors are INVALID_ARGUMENT naming the tensor.
+// Tensor → message, data in a new sealed memfd appended to `fds` (the caller
+// sends and then closes it): how answers too large for a frame travel.
+Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, std::vector<int>& fds);
+// Bytes that dims × dtype of a tensor message declare, checked before
+// anything is allocated; INVALID_ARGUMENT for an unknown dtype, negative
+// dims or a product that overflows.
+Result<uint64_t> declared_bytes(const ipc::Tensor& t);
+// Message → tensor. The data's length (inline, or the memfd range) must
+// match dims × dtype exactly, and is checked before the tensor is
+// allocated; memfd ranges are checked against the memfd's size. Errors are
+// INVALID_ARGUMENT naming the tensor.
 Result<Tensor> tensor_from_proto(const ipc::Tensor& t, const std::vector<int>& fds);
+
+// An InferRequest message → the core's request (model_id, payload,
+// generation parameters, top_k). Tensors must declare at most
+// `max_request_bytes` in all (RESOURCE_EXHAUSTED naming the limit), checked
+// before any is decoded. Scope, control and callbacks are the caller's.
+Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const std::vector<int>& fds,
+                                              uint64_t max_request_bytes);
+// The descriptors an InferRequest message refers to (highest fd_index + 1).
+size_t fds_wanted(const ipc::InferRequest& m);
+// An answer → message. Tensor data above `inline_limit` bytes in all goes
+// into sealed memfds appended to `fds` instead of the frame.
+Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, const InferResult& result,
+                                                   std::optional<double> latency_ms, uint64_t inline_limit,
+                                                   std::vector<int>& fds);
+// The reverse, for clients: memfd tensors of an answer read back inline
+// (fds[fd_index]); the descriptors are left to the caller.
+Status resolve_memfd_tensors(ipc::InferResponse& r, const std::vector<int>& fds);
+// Number of memfd tensors in an answer.
+size_t memfd_tensor_count(const ipc::InferResponse& r);
 void status_to_proto(const Status& s, ipc::Error* out);
 Status status_from_proto(const ipc::Error& e);
 void model_status_to_proto(const ModelStatus& s, ipc::ModelStatus* out);

@@ -2,6 +2,8 @@
 // service socket, identifies each by its peer credentials (AID = uid), reads
 // length-prefixed frames, and hands inference to the Scheduler's workers,
 // which run the Runtime and write the response back on the client's socket.
+// The loop lives in server.cpp, one handler per request kind in
+// request_handlers.cpp, a client's connection in connection.cpp.
 // See docs/service.md for the protocol, the capabilities and the limits.
 #pragma once
 
@@ -14,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "access_policy.h"
+#include "client_account.h"
 #include "mount_table.h"
 #include "mrt/core/metrics.h"
 #include "mrt/core/runtime.h"
@@ -21,6 +25,7 @@
 #include "vnode_manifest.h"
 
 namespace mrt::ipc {
+class ClientFrame;
 class InferRequest;
 class ServerFrame;
 }
@@ -48,6 +53,14 @@ struct ServiceLimits {
 ServiceLimits limits_for(const VnodeManifest& manifest, int online_cpus);
 
 class Connection;
+class MetricsHttp;
+
+// One frame received from a client, with the descriptors that came with it.
+struct IncomingFrame {
+  uint64_t id = 0;
+  ipc::ClientFrame* frame = nullptr;
+  std::vector<int>* fds = nullptr;
+};
 
 class Server {
  public:
@@ -55,8 +68,9 @@ class Server {
   ~Server();
 
   // Serves until stop() (or SIGTERM/SIGINT when signals are routed here by
-  // the caller), then drains: stops accepting, finishes queued and running
-  // requests, and returns OK.
+  // the caller), then drains: stops accepting, answers requests that arrive
+  // meanwhile with UNAVAILABLE, finishes queued and running requests, and
+  // returns OK.
   Status run();
   // Thread- and signal-safe: begins the drain.
   void stop();
@@ -64,22 +78,41 @@ class Server {
   std::string metrics_text() const;
 
  private:
-  Server() = default;
+  Server();
+  // --- the event loop (server.cpp) --------------------------------------------
   void accept_clients();
+  void refuse_client(int fd, const Status& why);
   void on_readable(const std::shared_ptr<Connection>& c);
   void close_connection(const std::shared_ptr<Connection>& c);
+  // Drops connections whose frame stopped arriving or that stopped reading;
+  // the epoll timeout until the next such check (-1: none needed).
+  int expire_connections();
+  void dispatch(int fd, uint32_t events);
+
+  // --- requests (request_handlers.cpp) ----------------------------------------
   void handle_frame(const std::shared_ptr<Connection>& c, const std::string& bytes);
-  void serve_metrics_http();
+  using Handler = void (Server::*)(const std::shared_ptr<Connection>&, IncomingFrame&);
+  void on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_cancel(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_health(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_metrics(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_list_models(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   // Which scope serves `model_id` for a client: its own /home/<AID>/models
   // first ("aid:<AID>"), then /models ("").
   std::string scope_for(const Connection& c, const std::string& model_id) const;
-  ipc::ServerFrame infer_response(uint64_t id, const std::string& model_id, const InferResult& result,
-                                  double latency_ms) const;
+  // OK when the caller may do `kind` on the model `scope` names.
+  Status authorize_model(const Connection& c, RequestKind kind, const std::string& scope) const;
+  bool is_admin(const std::string& aid) const;
   void record(const Status& s, double latency_ms);
   // Per-model moving average of Runtime::infer time, for the inline path.
   void note_cost(const std::string& queue, std::chrono::steady_clock::duration d);
   bool is_cheap(const std::string& queue) const;
   static constexpr double kInlineBelowUs = 200;
+  // Answers above this many tensor bytes travel in memfds (docs/service.md).
+  static constexpr uint64_t kInlineAnswerBytes = 1u << 20;
   void log_request(const std::string& aid, uint64_t id, const InferRequest& r, const Status& s, double latency_ms) const;
 
   ServiceConfig config_;
@@ -89,10 +122,15 @@ class Server {
   bool time_read_ = false;          // CAP_TIME_READ: deadlines and latencies
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ClientAccounts> accounts_;
+  std::unique_ptr<MetricsHttp> metrics_http_;
+  std::vector<std::string> admin_aids_;
+  uint32_t max_connections_ = 0;    // the manifest's, bounded by RLIMIT_NOFILE
   int listen_fd_ = -1;
-  int http_fd_ = -1;
+  int reserve_fd_ = -1;             // given up to accept-and-refuse at EMFILE
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop()
+  std::chrono::steady_clock::time_point accept_paused_until_{};
   std::atomic<bool> draining_{false};
   std::map<int, std::shared_ptr<Connection>> connections_;  // loop thread only
 
@@ -101,6 +139,9 @@ class Server {
   CounterFamily failures_;
   Histogram latency_ms_{{0.1, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
   std::atomic<uint64_t> clients_total_{0};
+  std::atomic<uint64_t> clients_refused_{0};
+  std::atomic<size_t> connections_count_{0};  // connections_.size(), readable off the loop
+  CounterFamily requests_by_outcome_;  // "model,outcome"
   mutable std::mutex cost_mutex_;
   std::map<std::string, double> cost_us_;
 };

@@ -65,6 +65,58 @@ Result<StorageMount> mount(const YamlFields& f, bool strict, const YAML::Node& n
   return m;
 }
 
+Result<uint64_t> size_field(const YamlFields& f, const YAML::Node& n, std::string_view key) {
+  auto text = f.scalar(n, key);
+  if (!text) return text.status();
+  auto bytes = parse_size(*text);
+  if (!bytes) return f.at(n, bytes.status().message());
+  if (*bytes == 0) return f.at(n, "'" + std::string(key) + "' must be above 0");
+  return bytes;
+}
+
+Status access_section(const YamlFields& f, bool strict, const YAML::Node& n, AccessPolicy& out) {
+  MRT_RETURN_IF_ERROR(keys(f, strict, n, "access", {"admins"}));
+  if (!n["admins"]) return Status::ok();
+  const YAML::Node list = n["admins"];
+  if (!list.IsSequence()) return f.at(list, "'admins' must be a list of AIDs");
+  out.admin_aids.clear();
+  for (const auto& a : list) {
+    auto aid = f.integer(a, "admins");
+    if (!aid) return aid.status();
+    if (*aid < 0 || *aid > UINT32_MAX) return f.at(a, "an AID is an integer in [0, 2^32)");
+    out.admin_aids.push_back(static_cast<uint32_t>(*aid));
+  }
+  return Status::ok();
+}
+
+Status limits_section(const YamlFields& f, bool strict, const YAML::Node& n, ClientLimits& out) {
+  MRT_RETURN_IF_ERROR(keys(f, strict, n, "limits", {"max_connections", "unfinished_frame_timeout_ms", "per_aid"}));
+  auto count = [&](const YAML::Node& parent, const char* key, uint32_t& field, int64_t hi) -> Status {
+    return optional_field(parent, key, field, [&](const YAML::Node& v) -> Result<uint32_t> {
+      auto x = f.bounded(v, key, 1, hi);
+      if (!x) return x.status();
+      return static_cast<uint32_t>(*x);
+    });
+  };
+  MRT_RETURN_IF_ERROR(count(n, "max_connections", out.max_connections, 1 << 20));
+  MRT_RETURN_IF_ERROR(count(n, "unfinished_frame_timeout_ms", out.unfinished_frame_timeout_ms, 3600000));
+  if (!n["per_aid"]) return Status::ok();
+  const YAML::Node p = n["per_aid"];
+  MRT_RETURN_IF_ERROR(keys(f, strict, p, "limits.per_aid",
+                           {"connections", "requests", "request_bytes", "bytes", "fds"}));
+  MRT_RETURN_IF_ERROR(count(p, "connections", out.connections_per_aid, 1 << 20));
+  MRT_RETURN_IF_ERROR(count(p, "requests", out.requests_per_aid, 1 << 20));
+  MRT_RETURN_IF_ERROR(count(p, "fds", out.fds_per_aid, 1 << 16));
+  for (auto [key, field] : {std::pair<const char*, uint64_t*>{"request_bytes", &out.request_bytes},
+                            std::pair<const char*, uint64_t*>{"bytes", &out.bytes_per_aid}})
+    if (p[key]) {
+      auto bytes = size_field(f, p[key], key);
+      if (!bytes) return bytes.status();
+      *field = *bytes;
+    }
+  return Status::ok();
+}
+
 }  // namespace
 
 bool VnodeManifest::has(std::string_view capability, std::string_view target) const {
@@ -109,7 +161,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     m.strict = mode == "strict";
     MRT_RETURN_IF_ERROR(keys(f, m.strict, root, "vnode.yml",
                              {"name", "version", "maintainer", "mode", "runtime", "capabilities", "ipc", "storage",
-                              "observability"}));
+                              "observability", "access", "limits"}));
     for (const char* required : {"name", "version", "runtime"})
       if (!root[required]) return f.at(root, std::string("'") + required + "' is required");
     auto text = [&](const char* key) { return [&f, key](const YAML::Node& v) { return f.scalar(v, key); }; };
@@ -165,6 +217,8 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
         return f.string_list(v, "metrics");
       }));
     }
+    if (root["access"]) MRT_RETURN_IF_ERROR(access_section(f, m.strict, root["access"], m.access));
+    if (root["limits"]) MRT_RETURN_IF_ERROR(limits_section(f, m.strict, root["limits"], m.limits));
   } catch (const YAML::Exception& e) {
     return invalid_argument(std::string(origin) + ": " + e.what());
   }

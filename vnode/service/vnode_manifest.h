@@ -25,6 +25,25 @@ struct StorageMount {
   std::optional<uint64_t> size_bytes;  // volatile:// quota
 };
 
+// Who may change shared state (docs/service.md, "Who may do what").
+struct AccessPolicy {
+  // AIDs allowed to load and unload system models and to act cache-wide.
+  // The service's own AID is always one, whatever this lists.
+  std::vector<uint32_t> admin_aids = {0};
+};
+
+// What one client identity (AID) may take from the service, so that no one
+// caller can exhaust its memory, descriptors or workers.
+struct ClientLimits {
+  uint32_t max_connections = 512;               // all clients together
+  uint32_t connections_per_aid = 64;
+  uint32_t requests_per_aid = 32;               // queued or running at once
+  uint64_t request_bytes = uint64_t{128} << 20; // the tensors of one request
+  uint64_t bytes_per_aid = uint64_t{256} << 20; // frames being received + requests in flight
+  uint32_t fds_per_aid = 64;                    // descriptors received, not yet consumed
+  uint32_t unfinished_frame_timeout_ms = 10000; // a frame that stops arriving
+};
+
 struct VnodeManifest {
   std::string name;
   std::string version;
@@ -37,6 +56,8 @@ struct VnodeManifest {
   std::string ipc_address;  // svc://<name>
   std::vector<StorageMount> mounts;
   std::vector<std::string> metrics;
+  AccessPolicy access;
+  ClientLimits limits;
 
   bool has(std::string_view capability, std::string_view target = "") const;
 };

@@ -20,6 +20,7 @@ class CallControl {
 
   bool cancelled() const { return cancelled_.load(); }
   bool expired() const { return deadline_ && Clock::now() >= *deadline_; }
+  std::optional<Clock::time_point> deadline() const { return deadline_; }
   // Microseconds left; INT64_MAX without a deadline; 0 once expired.
   int64_t remaining_us() const;
   // OK while the call may go on; CANCELLED or DEADLINE_EXCEEDED otherwise.

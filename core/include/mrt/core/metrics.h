@@ -58,6 +58,9 @@ class PrometheusText {
   void gauge(const std::string& name, const std::string& help, double value);
   void labelled(const std::string& name, const std::string& type, const std::string& help, const std::string& label,
                 const std::map<std::string, double>& values);
+  // Samples with several labels: each key holds one value per label name.
+  void multi_labelled(const std::string& name, const std::string& type, const std::string& help,
+                      const std::vector<std::string>& labels, const std::map<std::vector<std::string>, double>& values);
   void histogram(const std::string& name, const std::string& help, const Histogram& h);
   const std::string& text() const { return out_; }
 

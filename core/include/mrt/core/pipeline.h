@@ -31,6 +31,11 @@ struct GenerationParams {
   std::vector<std::string> stop;
 };
 
+// INVALID_ARGUMENT naming the first parameter out of its range (a negative
+// or non-finite temperature, top_p outside [0, 1], negative counts), so no
+// plugin ever sees one.
+Status validate_generation(const GenerationParams& params);
+
 struct InferRequest {
   std::string model_id;
   std::string scope;             // "" = default repository (see RuntimeConfig)

@@ -3,10 +3,13 @@
 //  - submit() refuses at once with RESOURCE_EXHAUSTED when the model's queue
 //    is full, with the call's own status when it is already cancelled or past
 //    its deadline, and with UNAVAILABLE once draining.
-//  - A worker checks the call again when it dequeues it; a call that expired
-//    while queued is answered through `on_drop` and never runs.
+//  - A queued call is answered through `on_drop` at its deadline, by a timer
+//    (not when a worker gets to it), and never runs; a worker also checks
+//    the call again when it dequeues it (a cancelled call is dropped then).
 //  - Workers take queues round-robin, so one busy model cannot starve others.
-//  - drain() stops accepting and returns once every queued job has run.
+//  - drain() stops accepting and returns once every queued job has run;
+//    begin_drain() and idle() do the same for a caller that keeps serving
+//    (an event loop answering late arrivals) while it waits.
 #pragma once
 
 #include <condition_variable>
@@ -47,6 +50,8 @@ class Scheduler {
   // For requests known to be cheap: it saves the hand-off to a worker.
   bool try_run_inline(const Job& job);
   void drain();
+  void begin_drain();
+  bool idle() const;
   size_t depth(const std::string& queue) const;
   size_t total_depth() const;
 
@@ -57,11 +62,13 @@ class Scheduler {
     Drop on_drop;
   };
   void work();
+  void expire_queued();  // the deadline timer's thread
 
   SchedulerOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;      // workers: an item arrived or stopping
   std::condition_variable idle_;      // drain: queues empty and nothing running
+  std::condition_variable timer_;     // the deadline timer: a deadline was queued or stopping
   std::map<std::string, std::deque<Item>> queues_;
   std::string next_queue_;            // round-robin cursor
   size_t queued_ = 0;
@@ -69,6 +76,7 @@ class Scheduler {
   bool draining_ = false;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  std::thread timer_thread_;
 };
 
 }  // namespace mrt

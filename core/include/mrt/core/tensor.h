@@ -34,6 +34,10 @@ class Tensor {
   Tensor() = default;
   // Zero-filled tensor. Fails on negative dims, unknown dtype or overflow.
   static Result<Tensor> zeros(std::string name, MRT_DType dtype, Dims dims);
+  // Same checks, contents left unset: for a buffer about to be overwritten
+  // whole (a request's tensor read off the wire), where zero-filling would
+  // only touch every page twice.
+  static Result<Tensor> uninitialized(std::string name, MRT_DType dtype, Dims dims);
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
