@@ -1,7 +1,7 @@
 // The host's standard image stage (model.yml `preprocess: {kind: image}`):
 // an encoded image → the model's input tensor. Decoding is stb_image's
-// (PNG, JPEG, BMP, PPM/PGM), resizing stb_image_resize's triangle
-// (bilinear) filter; then channel order, scale/mean/std and layout.
+// (PNG, JPEG, BMP, PPM/PGM), resizing Pillow's BILINEAR (image_resize.h);
+// then channel order, scale/mean/std and layout.
 #pragma once
 
 #include <string>
