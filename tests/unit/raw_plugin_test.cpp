@@ -327,6 +327,20 @@ TEST_F(RawPluginTest, StreamingStopStringsAndLimits) {
   EXPECT_NE(too_long.status().message().find("context holds 64"), std::string::npos) << too_long.status().message();
 }
 
+// A prompt far longer than the context is refused from its length in bytes,
+// before a word of it is merged (the quadratic tokenizer took minutes on
+// it), with an error naming its length and the context's.
+TEST_F(RawPluginTest, A72KBPromptIsRefusedBeforeItIsTokenized) {
+  std::string prompt;
+  while (prompt.size() < 72 * 1024) prompt += "the cat sat on the mat, and the dog sat on the log. ";
+  auto out = rt->infer(text(prompt, 4));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  std::string m = out.status().message();
+  EXPECT_NE(m.find("the prompt (" + std::to_string(prompt.size()) + " bytes) is at least"), std::string::npos) << m;
+  EXPECT_NE(m.find("context holds 64"), std::string::npos) << m;
+}
+
 TEST_F(RawPluginTest, AClientThatGoesAwayStopsGeneration) {
   InferRequest r = text("the", 40);
   int chunks = 0;

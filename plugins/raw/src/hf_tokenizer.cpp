@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "utf8.h"
 
@@ -165,6 +166,9 @@ std::string HfTokenizer::load(std::string_view text) {
       ids_[it.key()] = id;
     }
     int rank = 0;
+    size_t longest_merge = 0;
+    bool all_merges_in_vocab = true;
+    split_at_spaces_ = !byte_level_;
     for (const auto& m : model.value("merges", nlohmann::json::array())) {
       std::string a, b;
       if (m.is_string()) {
@@ -180,6 +184,10 @@ std::string HfTokenizer::load(std::string_view text) {
         return "tokenizer.json has a malformed merge";
       }
       merge_rank_.emplace(a + '\x01' + b, rank++);
+      longest_merge = std::max(longest_merge, a.size() + b.size());
+      all_merges_in_vocab = all_merges_in_vocab && ids_.count(a + b) > 0;
+      // A merge onto a ▁ from anything but ▁ could join two words.
+      if (b.compare(0, kSpace.size(), kSpace) == 0 && !a.ends_with(kSpace)) split_at_spaces_ = false;
     }
     std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
     for (int b = 0; b < 256; ++b) {
@@ -206,6 +214,18 @@ std::string HfTokenizer::load(std::string_view text) {
       }
     }
     std::sort(added_.begin(), added_.end(), [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
+    // The lower bound on a text's tokens (EncodeBudget) needs every symbol
+    // to give a token: through byte fallback or <unk>, or (byte-level) an
+    // alphabet and merges all in the vocabulary. A token then stands for at
+    // most a piece, a merge's two sides or one character (4 bytes).
+    bool every_symbol_a_token = byte_fallback_ || unk_id_ >= 0;
+    if (byte_level_ && all_merges_in_vocab) {
+      every_symbol_a_token = true;
+      for (const auto& c : byte_char_) every_symbol_a_token = every_symbol_a_token && ids_.count(c) > 0;
+    }
+    size_t longest = std::max<size_t>(4, longest_merge);
+    for (const auto& piece : pieces_) longest = std::max(longest, piece.size());
+    max_token_bytes_ = every_symbol_a_token ? longest : 0;
     if (auto it = ids_.find("<s>"); it != ids_.end()) bos_id_ = it->second;
     if (auto it = ids_.find("</s>"); it != ids_.end()) eos_id_ = it->second;
     if (j.contains("post_processor") && j["post_processor"].is_object())
@@ -234,90 +254,129 @@ std::string HfTokenizer::load(std::string_view text) {
   return "";
 }
 
-void HfTokenizer::encode_chunk(const std::string& normalized, std::vector<int>& out) const {
-  // One symbol per character, then merge the lowest-ranked adjacent pair
+bool HfTokenizer::encode_word(std::string_view word, Encoding& out, EncodeBudget& budget) const {
+  // One symbol per character, then the lowest-ranked adjacent pair merged
   // (leftmost first) until no pair has a rank.
-  std::vector<std::string> syms;
-  for (size_t i = 0; i < normalized.size();) {
-    size_t n = std::min(utf8_sequence_length(static_cast<unsigned char>(normalized[i])), normalized.size() - i);
-    syms.push_back(normalized.substr(i, n));
+  struct Span {
+    size_t start, size;  // bytes of `word`
+  };
+  std::vector<Span> syms;
+  for (size_t i = 0; i < word.size();) {
+    size_t n = std::min(utf8_sequence_length(static_cast<unsigned char>(word[i])), word.size() - i);
+    syms.push_back({i, n});
     i += n;
   }
-  for (;;) {
-    int best = -1;
-    size_t at = 0;
-    for (size_t k = 0; k + 1 < syms.size(); ++k) {
-      auto it = merge_rank_.find(syms[k] + '\x01' + syms[k + 1]);
-      if (it != merge_rank_.end() && (best < 0 || it->second < best)) {
-        best = it->second;
-        at = k;
-      }
-    }
-    if (best < 0) break;
-    syms[at] += syms[at + 1];
-    syms.erase(syms.begin() + static_cast<std::ptrdiff_t>(at) + 1);
-  }
-  for (const auto& s : syms) {
-    auto it = ids_.find(s);
+  std::string key;
+  auto rank_of = [&](const Span& a, const Span& b) -> std::optional<BpeMerge<Span, int>> {
+    key.assign(word.substr(a.start, a.size));
+    key += '\x01';
+    key.append(word.substr(b.start, b.size));
+    auto it = merge_rank_.find(key);
+    if (it == merge_rank_.end()) return std::nullopt;
+    return BpeMerge<Span, int>{it->second, Span{a.start, a.size + b.size}};
+  };
+  if (!bpe_merge<Span, int>(syms, rank_of, out.work, budget.merge_poll())) return false;
+  for (const Span& sym : syms) {
+    key.assign(word.substr(sym.start, sym.size));
+    auto it = ids_.find(key);
     if (it != ids_.end()) {
-      out.push_back(it->second);
+      out.ids.push_back(it->second);
     } else if (byte_fallback_) {
-      for (unsigned char b : s) out.push_back(byte_ids_[b] >= 0 ? byte_ids_[b] : unk_id_);
+      for (unsigned char b : key) out.ids.push_back(byte_ids_[b] >= 0 ? byte_ids_[b] : unk_id_);
     } else if (unk_id_ >= 0) {
-      out.push_back(unk_id_);
+      out.ids.push_back(unk_id_);
     }
   }
+  return true;
 }
 
-std::vector<int> HfTokenizer::encode(std::string_view text, bool bos) const {
-  std::vector<int> out;
-  if (bos && add_bos_ && bos_id_ >= 0) out.push_back(bos_id_);
-  // Added tokens are matched literally; each stretch of text between them is
-  // normalised on its own (▁ prepended, spaces → ▁) and merged, as the
-  // tokenizers library does.
-  std::string rest(text);
-  while (!rest.empty()) {
-    size_t hit = std::string::npos, hit_len = 0;
+Encoding HfTokenizer::encode(std::string_view text, bool bos, const EncodeLimits& limits) const {
+  Encoding out;
+  EncodeBudget budget(limits, text.size(), max_token_bytes_, out);
+  if (bos && add_bos_ && bos_id_ >= 0) out.ids.push_back(bos_id_);
+  if (!budget.go_on(0)) return out;
+  // Added tokens are matched literally (the first, the longest there); each
+  // stretch of text between them is normalised on its own (▁ prepended,
+  // spaces → ▁) and merged, as the tokenizers library does. Each added
+  // token's next occurrence is kept, so the text is searched once per token.
+  std::vector<size_t> next(added_.size());
+  for (size_t k = 0; k < added_.size(); ++k) next[k] = added_[k].first.empty() ? std::string_view::npos : text.find(added_[k].first);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t hit = std::string_view::npos, hit_len = 0;
     int hit_id = -1;
-    for (const auto& [content, id] : added_) {
-      size_t p = rest.find(content);
-      if (p != std::string::npos && (p < hit || (p == hit && content.size() > hit_len))) {
+    for (size_t k = 0; k < added_.size(); ++k) {
+      if (next[k] == std::string_view::npos) continue;
+      const auto& [content, id] = added_[k];
+      if (next[k] < pos) next[k] = text.find(content, pos);
+      size_t p = next[k];
+      if (p != std::string_view::npos && (p < hit || (p == hit && content.size() > hit_len))) {
         hit = p;
         hit_len = content.size();
         hit_id = id;
       }
     }
-    std::string plain = rest.substr(0, hit);
+    std::string_view plain = text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
     if (!plain.empty()) {
-      if (byte_level_) encode_byte_level(plain, out);
-      else encode_chunk(kSpace + replace_all(plain, " ", kSpace), out);
+      bool go_on = byte_level_ ? encode_byte_level(plain, pos, out, budget) : encode_sentencepiece(plain, pos, out, budget);
+      if (!go_on) return out;
     }
-    if (hit == std::string::npos) break;
-    out.push_back(hit_id);
-    rest = rest.substr(hit + hit_len);
+    if (hit == std::string_view::npos) break;
+    out.ids.push_back(hit_id);
+    pos = hit + hit_len;
+    if (!budget.go_on(pos)) return out;
   }
+  out.bytes_read = text.size();
   return out;
 }
 
-void HfTokenizer::encode_byte_level(const std::string& text, std::vector<int>& out) const {
-  std::vector<std::string> pieces = {add_prefix_space_ && (text.empty() || text[0] != ' ') ? " " + text : text};
+bool HfTokenizer::encode_sentencepiece(std::string_view text, size_t offset, Encoding& out, EncodeBudget& budget) const {
+  std::string normalized = kSpace;
+  normalized.reserve(kSpace.size() + 3 * text.size());
+  for (char c : text) {
+    if (c == ' ') normalized += kSpace;
+    else normalized += c;
+  }
+  if (!split_at_spaces_) return encode_word(normalized, out, budget) && budget.go_on(offset + text.size());
+  // Words start at a ▁ character after anything but ▁ (the characters as the
+  // merges see them). `read` follows in `text` the bytes `normalized` has
+  // passed.
+  size_t word_start = 0, mapped = kSpace.size(), read = 0;
+  for (size_t i = 0; i < normalized.size();) {
+    size_t n = std::min(utf8_sequence_length(static_cast<unsigned char>(normalized[i])), normalized.size() - i);
+    bool space = n == kSpace.size() && normalized.compare(i, n, kSpace) == 0;
+    if (space && i > word_start && (i < kSpace.size() || normalized.compare(i - kSpace.size(), kSpace.size(), kSpace) != 0)) {
+      if (!encode_word(std::string_view(normalized).substr(word_start, i - word_start), out, budget)) return false;
+      for (; mapped < i; ++read) mapped += text[read] == ' ' ? kSpace.size() : 1;
+      if (!budget.go_on(offset + read)) return false;
+      word_start = i;
+    }
+    i += n;
+  }
+  return encode_word(std::string_view(normalized).substr(word_start), out, budget) && budget.go_on(offset + text.size());
+}
+
+bool HfTokenizer::encode_byte_level(std::string_view text, size_t offset, Encoding& out, EncodeBudget& budget) const {
+  bool prefixed = add_prefix_space_ && (text.empty() || text[0] != ' ');
+  std::vector<std::string> pieces = {prefixed ? " " + std::string(text) : std::string(text)};
   for (const auto& re : splits_) {
     std::vector<std::string> next;
     for (const auto& p : pieces)
       for (auto& q : re->split(p)) next.push_back(std::move(q));
     pieces = std::move(next);
   }
+  size_t read = 0;  // bytes of the pieces so far (the prefix space included)
+  std::string mapped;
   for (const auto& p : pieces) {
-    std::string mapped;
+    mapped.clear();
     for (unsigned char b : p) mapped += byte_char_[b];
-    if (ignore_merges_) {
-      if (auto it = ids_.find(mapped); it != ids_.end()) {
-        out.push_back(it->second);
-        continue;
-      }
-    }
-    encode_chunk(mapped, out);
+    auto known = ignore_merges_ ? ids_.find(mapped) : ids_.end();
+    if (known != ids_.end()) out.ids.push_back(known->second);
+    else if (!encode_word(mapped, out, budget)) return false;
+    read += p.size();
+    if (!budget.go_on(offset + std::min(read - (prefixed ? 1 : 0), text.size()))) return false;
   }
+  return true;
 }
 
 std::string HfTokenizer::decode(int token, bool& at_start) const {

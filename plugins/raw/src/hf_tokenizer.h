@@ -28,15 +28,22 @@ class HfTokenizer : public Tokenizer {
  public:
   // Empty string on success, else what is unsupported or malformed.
   std::string load(std::string_view json);
-  std::vector<int> encode(std::string_view text, bool bos) const override;
+  // Merges in O(n log n) (bpe.h), word by word: the pre-tokenizer's pieces
+  // (byte-level), or the text between spaces where no merge joins a word to
+  // the next ▁ (SentencePiece-style), counting against `limits`.
+  using Tokenizer::encode;
+  Encoding encode(std::string_view text, bool bos, const EncodeLimits& limits) const override;
   std::string decode(int token, bool& at_start) const override;
   int vocab_size() const override { return static_cast<int>(pieces_.size()); }
   int bos_id() const { return bos_id_; }
   int eos_id() const { return eos_id_; }
 
  private:
-  void encode_chunk(const std::string& normalized, std::vector<int>& out) const;
-  void encode_byte_level(const std::string& text, std::vector<int>& out) const;
+  // Each returns false once `budget` stops the encode; `offset`: where
+  // `text` starts in the whole text.
+  bool encode_word(std::string_view symbols, Encoding& out, EncodeBudget& budget) const;
+  bool encode_sentencepiece(std::string_view text, size_t offset, Encoding& out, EncodeBudget& budget) const;
+  bool encode_byte_level(std::string_view text, size_t offset, Encoding& out, EncodeBudget& budget) const;
   std::string load_pre_tokenizer(const nlohmann::json& pre);
 
   std::vector<std::string> pieces_;                 // id → token text
@@ -48,6 +55,8 @@ class HfTokenizer : public Tokenizer {
   bool byte_fallback_ = false;
   int unk_id_ = -1, bos_id_ = -1, eos_id_ = -1;
   bool add_bos_ = true;
+  size_t max_token_bytes_ = 0;  // no token stands for more text (0: a symbol may give no token)
+  bool split_at_spaces_ = false;  // SentencePiece-style: no merge joins a word to the next ▁
   // Byte-level BPE.
   bool byte_level_ = false;
   bool add_prefix_space_ = false;

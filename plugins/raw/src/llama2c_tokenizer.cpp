@@ -1,8 +1,10 @@
 #include "llama2c_tokenizer.h"
 
-#include "utf8.h"
-
+#include <algorithm>
 #include <cstring>
+#include <optional>
+
+#include "utf8.h"
 
 namespace mrt::raw {
 
@@ -32,46 +34,64 @@ std::string Llama2cTokenizer::load(const void* data, size_t size, int vocab_size
     pieces_.push_back(std::move(piece));
     scores_.push_back(score);
   }
+  // A merge joins a word to the space after it only through a piece with a
+  // space after some other byte: without one, each word (a space and what
+  // follows up to the next space) merges on its own, with the same result.
+  // A byte token <0xNN> ends in '>', never a space.
+  max_token_bytes_ = 1;
+  split_at_spaces_ = ids_.count(" ") > 0;
+  for (size_t t = 0; t < pieces_.size(); ++t) {
+    const std::string& piece = pieces_[t];
+    max_token_bytes_ = std::max(max_token_bytes_, piece.size());
+    for (size_t k = 0; k + 1 < piece.size(); ++k)
+      if (piece[k] != ' ' && piece[k + 1] == ' ') split_at_spaces_ = false;
+    if (t >= 3 && t < 3 + 256 && t != 3 + static_cast<size_t>(' ') && (piece.empty() || piece.back() == ' ')) split_at_spaces_ = false;
+  }
   return "";
 }
 
-std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool bos) const {
-  std::vector<int> tokens;
-  if (bos) tokens.push_back(1);
-  if (text.empty()) return tokens;
+Encoding Llama2cTokenizer::encode(std::string_view text, bool bos, const EncodeLimits& limits) const {
+  Encoding out;
+  EncodeBudget budget(limits, text.size(), max_token_bytes_, out);
+  if (bos) out.ids.push_back(1);
+  if (!budget.go_on(0) || text.empty()) return out;
   std::string with_prefix(1, ' ');  // SentencePiece's dummy prefix
   with_prefix.append(text);
-  // One token per UTF-8 character, or its bytes when the vocabulary lacks it.
+  std::string key;
+  auto rank_of = [&](int a, int b) -> std::optional<BpeMerge<int, float>> {
+    if (a < 0 || b < 0 || static_cast<size_t>(a) >= pieces_.size() || static_cast<size_t>(b) >= pieces_.size()) return std::nullopt;
+    key.assign(pieces_[static_cast<size_t>(a)]);
+    key.append(pieces_[static_cast<size_t>(b)]);
+    auto it = ids_.find(key);
+    if (it == ids_.end()) return std::nullopt;
+    float score = scores_[static_cast<size_t>(it->second)];
+    if (!(score > -1e30f)) return std::nullopt;  // never beats llama2.c's starting best (nor does NaN)
+    return BpeMerge<int, float>{-score, it->second};  // the best score first
+  };
+  // One token per UTF-8 character, or its bytes when the vocabulary lacks
+  // it; a word is merged and counted before the next is read.
+  std::vector<int> word;
+  auto finish_word = [&](size_t read) {
+    if (!bpe_merge<int, float>(word, rank_of, out.work, budget.merge_poll())) return false;
+    out.ids.insert(out.ids.end(), word.begin(), word.end());
+    word.clear();
+    return budget.go_on(read);
+  };
   size_t i = 0;
   while (i < with_prefix.size()) {
     size_t len = std::min(utf8_sequence_length(static_cast<unsigned char>(with_prefix[i])), with_prefix.size() - i);
+    if (split_at_spaces_ && i > 0 && len == 1 && with_prefix[i] == ' ' && with_prefix[i - 1] != ' ' && !word.empty())
+      if (!finish_word(i - 1)) return out;  // with_prefix[i] is text[i - 1]
     auto it = ids_.find(with_prefix.substr(i, len));
     if (it != ids_.end()) {
-      tokens.push_back(it->second);
+      word.push_back(it->second);
     } else {
-      for (size_t b = 0; b < len; ++b) tokens.push_back(static_cast<unsigned char>(with_prefix[i + b]) + 3);
+      for (size_t b = 0; b < len; ++b) word.push_back(static_cast<unsigned char>(with_prefix[i + b]) + 3);
     }
     i += len;
   }
-  // Merge the best-scoring adjacent pair until none is in the vocabulary.
-  size_t first = bos ? 1 : 0;
-  for (;;) {
-    float best = -1e30f;
-    int best_id = -1;
-    size_t best_at = 0;
-    for (size_t k = first; k + 1 < tokens.size(); ++k) {
-      auto it = ids_.find(pieces_[static_cast<size_t>(tokens[k])] + pieces_[static_cast<size_t>(tokens[k + 1])]);
-      if (it != ids_.end() && scores_[static_cast<size_t>(it->second)] > best) {
-        best = scores_[static_cast<size_t>(it->second)];
-        best_id = it->second;
-        best_at = k;
-      }
-    }
-    if (best_id < 0) break;
-    tokens[best_at] = best_id;
-    tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best_at) + 1);
-  }
-  return tokens;
+  finish_word(text.size());
+  return out;
 }
 
 std::string Llama2cTokenizer::decode(int token, bool& at_start) const {

@@ -21,8 +21,10 @@ class Llama2cTokenizer : public Tokenizer {
   // Empty error string on success.
   std::string load(const void* data, size_t size, int vocab_size);
   // BOS, then the text with SentencePiece's leading space, merged greedily
-  // by score.
-  std::vector<int> encode(std::string_view text, bool bos) const override;
+  // by score (the best-scoring pair first, leftmost on ties), word by word
+  // where no vocabulary piece lets a merge cross a space.
+  using Tokenizer::encode;
+  Encoding encode(std::string_view text, bool bos, const EncodeLimits& limits) const override;
   // <0xNN> becomes the byte; BOS/EOS add nothing.
   std::string decode(int token, bool& at_start) const override;
   int vocab_size() const override { return static_cast<int>(pieces_.size()); }
@@ -31,6 +33,8 @@ class Llama2cTokenizer : public Tokenizer {
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
   std::unordered_map<std::string, int> ids_;
+  size_t max_token_bytes_ = 1;     // the longest piece: no token stands for more text
+  bool split_at_spaces_ = false;   // merges cannot join a word's end to the next space
 };
 
 }  // namespace mrt::raw

@@ -14,6 +14,7 @@
 #include <memory>
 #include <utility>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "generation.h"
@@ -245,12 +246,23 @@ MRT_Status* text_for(RawModel& m, const MRT_StageArgs* args) {
   const MRT_Request* r = args->request;
   const LlamaConfig& c = m.model->config();
   GenerationRequest req;
-  req.prompt = m.tokenizer->encode(r->text ? r->text : "", true);
-  req.prompt_is_empty = r->text == nullptr || r->text[0] == '\0';
+  std::string_view prompt = r->text ? r->text : "";
+  // The prompt must leave a position to generate into. Tokenizing stops as
+  // soon as it cannot (counted word by word, or bounded from the bytes left),
+  // and when the call is cancelled or past its deadline.
+  EncodeLimits limits;
+  limits.max_tokens = static_cast<size_t>(c.seq_len - 1);
+  limits.cancelled = [&] { return g_host->call_is_cancelled(args->call) != 0; };
+  Encoding encoded = m.tokenizer->encode(prompt, true, limits);
+  if (encoded.end == EncodeEnd::kCancelled) return g_host->call_cancel_status(args->call);
+  if (encoded.end == EncodeEnd::kTooLong)
+    return error(MRT_CODE_INVALID_ARGUMENT, "the prompt (" + std::to_string(prompt.size()) + " bytes) is at least " +
+                                                std::to_string(encoded.tokens_at_least) + " tokens; the model's context holds " +
+                                                std::to_string(c.seq_len) + " (a prompt may use " + std::to_string(limits.max_tokens) +
+                                                ", BOS included)");
+  req.prompt = std::move(encoded.ids);
+  req.prompt_is_empty = prompt.empty();
   if (req.prompt.empty()) return error(MRT_CODE_INVALID_ARGUMENT, "the prompt encodes to no tokens");
-  if (static_cast<int>(req.prompt.size()) >= c.seq_len)
-    return error(MRT_CODE_INVALID_ARGUMENT, "the prompt is " + std::to_string(req.prompt.size()) +
-                                                " tokens; the model's context holds " + std::to_string(c.seq_len));
   const MRT_GenerationParams* g = r->generation;
   if (g) {
     req.max_tokens = g->max_tokens;
