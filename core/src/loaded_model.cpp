@@ -35,7 +35,7 @@ Result<std::shared_ptr<LoadedModel>> LoadedModel::load(const ModelLocation& loca
   if (!labels) return labels.status();
   m->labels_ = std::move(*labels);
 
-  MRT_ModelSource source{location.directory, location.primary_file};
+  MRT_ModelSource source{location.directory, location.primary_file, location.immutable_storage};
   std::vector<MRT_Option> options;
   for (const auto& [k, v] : location.manifest.options) options.push_back(MRT_Option{MRT_OPTION_STRUCT_SIZE, k.c_str(), v.c_str()});
   MRT_ModelLoadArgs args{};

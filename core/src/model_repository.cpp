@@ -62,14 +62,19 @@ Result<ModelLocation> locate_model_at(const fs::path& path, std::string model_id
 Result<ModelLocation> ModelRepository::locate(std::string_view model_id) const {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
   for (const auto& search : search_paths_) {
-    auto host = vfs_->resolve(search + "/" + std::string(model_id));
+    std::string virtual_path = search + "/" + std::string(model_id);
+    auto host = vfs_->resolve(virtual_path);
     if (!host) {
       if (host.status().code() == MRT_CODE_NOT_FOUND) continue;
       return host.status();
     }
     std::error_code ec;
     if (!fs::exists(*host, ec)) continue;
-    return locate_model_at(*host, std::string(model_id));
+    auto loc = locate_model_at(*host, std::string(model_id));
+    if (!loc) return loc;
+    const Mount* mount = vfs_->mount_of(virtual_path);
+    loc->immutable_storage = mount != nullptr && mount->read_only;
+    return loc;
   }
   return not_found("model '" + std::string(model_id) + "' not found in the model repository");
 }

@@ -52,22 +52,27 @@ Status Vfs::add_mount(Mount mount) {
   return Status::ok();
 }
 
-Result<fs::path> Vfs::resolve(std::string_view virtual_path, Access access) const {
-  if (virtual_path.empty() || virtual_path.front() != '/')
-    return invalid_argument("virtual path '" + std::string(virtual_path) + "' is not absolute");
+const Mount* Vfs::mount_of(std::string_view virtual_path) const {
   for (const Mount& m : mounts_) {
     std::string_view prefix = m.virtual_path;
     bool covers = virtual_path == prefix ||
                   (virtual_path.substr(0, prefix.size()) == prefix &&
                    (prefix == "/" || virtual_path[prefix.size()] == '/'));
-    if (!covers) continue;
-    if (access == Access::kWrite && m.read_only)
-      return permission_denied("'" + std::string(virtual_path) + "' is on read-only mount " + m.virtual_path);
-    std::string_view rest = virtual_path.substr(std::min(prefix.size(), virtual_path.size()));
-    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-    return confine(m.host_root, rest);
+    if (covers) return &m;
   }
-  return not_found("no mount covers '" + std::string(virtual_path) + "'");
+  return nullptr;
+}
+
+Result<fs::path> Vfs::resolve(std::string_view virtual_path, Access access) const {
+  if (virtual_path.empty() || virtual_path.front() != '/')
+    return invalid_argument("virtual path '" + std::string(virtual_path) + "' is not absolute");
+  const Mount* m = mount_of(virtual_path);
+  if (m == nullptr) return not_found("no mount covers '" + std::string(virtual_path) + "'");
+  if (access == Access::kWrite && m->read_only)
+    return permission_denied("'" + std::string(virtual_path) + "' is on read-only mount " + m->virtual_path);
+  std::string_view rest = virtual_path.substr(std::min(m->virtual_path.size(), virtual_path.size()));
+  while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+  return confine(m->host_root, rest);
 }
 
 }  // namespace mrt

@@ -26,14 +26,26 @@ struct MRT_Status {
 struct MRT_ModelSource {
   std::filesystem::path directory;
   std::string primary_file;
+  // True only for storage no caller can change under the service (a
+  // read-only vfs mount: the system repository). file_map memory-maps such
+  // files; any other file is read into memory the host owns, because a
+  // mapped file that shrinks kills the process with SIGBUS on next access.
+  bool immutable_storage = false;
 };
 
+// Bytes of one file: a read-only mapping, either of the file itself
+// (immutable storage) or of anonymous memory the file was read into.
+// Unmapped when destroyed (blob_release).
 struct MRT_Blob {
   const void* data = nullptr;
   uint64_t size = 0;
-  std::vector<char> owned;   // file_read
-  void* mapping = nullptr;   // file_map (munmap on release)
+  void* mapping = nullptr;
   size_t mapping_size = 0;
+
+  MRT_Blob() = default;
+  MRT_Blob(const MRT_Blob&) = delete;
+  MRT_Blob& operator=(const MRT_Blob&) = delete;
+  ~MRT_Blob();
 };
 
 namespace mrt {

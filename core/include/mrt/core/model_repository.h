@@ -26,11 +26,15 @@ struct ModelLocation {
   std::string primary_file;         // relative to directory; may be empty
   ModelManifest manifest;
   bool has_manifest_file = false;
+  // The files sit on a read-only mount, so they may be memory-mapped; false
+  // for writable storage and for plain host paths (MRT_ModelSource).
+  bool immutable_storage = false;
 };
 
 // Describes the model at a host path (a directory or a bare file), for
 // in-process use such as `mrt run <dir>`. No vfs confinement beyond the
-// model's own directory.
+// model's own directory. The location is not immutable_storage: nothing says
+// the files cannot change, so they are read, not mapped.
 Result<ModelLocation> locate_model_at(const std::filesystem::path& path, std::string model_id);
 
 class ModelRepository {

@@ -3,6 +3,8 @@
 // confined to its mount's directory (".." and symlinks that leave it are
 // refused) and read-only mounts refuse writes. Plugins never see host paths:
 // they reach model files through MRT_ModelSource, which is built on confine().
+// A read-only mount is also the one storage the host memory-maps: nothing a
+// caller does can change its files under the service (docs/architecture.md).
 #pragma once
 
 #include <filesystem>
@@ -19,7 +21,7 @@ enum class Access { kRead, kWrite };
 struct Mount {
   std::string virtual_path;        // absolute, e.g. "/models"
   std::filesystem::path host_root; // existing directory on the host
-  bool read_only = true;
+  bool read_only = true;           // no writes through the vfs; files may be memory-mapped
 };
 
 // root / relative, refusing absolute paths, ".." escapes and symlinks that
@@ -34,6 +36,9 @@ class Vfs {
   // PERMISSION_DENIED for writes to read-only mounts and escapes; NOT_FOUND
   // when no mount covers the path.
   Result<std::filesystem::path> resolve(std::string_view virtual_path, Access access = Access::kRead) const;
+  // The mount covering an absolute virtual path (the longest prefix), or
+  // NULL. Valid until the next add_mount.
+  const Mount* mount_of(std::string_view virtual_path) const;
   const std::vector<Mount>& mounts() const { return mounts_; }
 
  private:
