@@ -155,16 +155,18 @@ void PlanBuilder::lower_concat(const Node& n) {
     srcs.push_back(s);
   }
   // Inputs concatenate in one layout, the output in it too; the others
-  // are reordered to it. For 4-D float inputs that is nChw16c when any
-  // input has it and every channel count is a multiple of 16 (a Winograd
-  // network's layout: its 1x1 consumers then stay blocked too), else the
-  // first input's NHWC, NCHW or nChw16c; anything else concatenates plain.
-  // A CNN's branches (SqueezeNet's Fire modules: a 1x1 and a 3x3
-  // convolution) thus join without going to plain NCHW and back: that took
-  // ~40% of SqueezeNet 1.1's batch-1 time, and staying blocked gained
-  // another 1.10x at batch 8 (one process, alternating runs).
-  tag common = tag::undef;
-  bool any_blocked = false, all16 = true;
+  // are reordered to it. For 4-D float inputs that is the CPU's channel-
+  // blocked layout (nChw16c with AVX-512, nChw8c with AVX2) when any input
+  // has it and every channel count is a whole number of blocks (a Winograd
+  // or blocked-convolution network's layout: its 1x1 consumers then stay
+  // blocked too), else the first input's NHWC, NCHW or blocked layout;
+  // anything else concatenates plain. A CNN's branches (SqueezeNet's Fire
+  // modules: a 1x1 and a 3x3 convolution) thus join without going to plain
+  // NCHW and back: that took ~40% of SqueezeNet 1.1's batch-1 time, and
+  // staying blocked gained another 1.10x at batch 8 (one process,
+  // alternating runs).
+  tag common = tag::undef, blocked = tag::undef;
+  int64_t block = 0;
   auto has = [&](int s, tag t) { return p_.slots_[s].md == dnnl::memory::desc(to_dnnl(p_.slots_[s].dims), dt::f32, t); };
   for (int s : srcs) {
     const Slot& sl = p_.slots_[s];
@@ -172,22 +174,28 @@ void PlanBuilder::lower_concat(const Node& n) {
       common = tag::undef;
       break;
     }
-    any_blocked = any_blocked || has(s, tag::aBcd16b);
-    all16 = all16 && sl.dims[1] % 16 == 0;
+    for (auto [t, b] : {std::pair{tag::aBcd16b, int64_t{16}}, std::pair{tag::aBcd8b, int64_t{8}}})
+      if (blocked == tag::undef && has(s, t)) {
+        blocked = t;
+        block = b;
+      }
     if (s == srcs[0])
-      for (tag t : {tag::acdb, tag::aBcd16b, tag::abcd})
+      for (tag t : {tag::acdb, tag::aBcd16b, tag::aBcd8b, tag::abcd})
         if (has(s, t)) common = t;
     if (common == tag::undef) break;
   }
-  if (common != tag::undef && axis == 1) common = any_blocked && all16 ? tag::aBcd16b : common == tag::aBcd16b ? tag::acdb : common;
+  const bool common_blocked = common == tag::aBcd16b || common == tag::aBcd8b;
+  bool whole_blocks = blocked != tag::undef;
+  for (int s : srcs) whole_blocks = whole_blocks && p_.slots_[s].dims.size() == 4 && p_.slots_[s].dims[1] % block == 0;
+  if (common != tag::undef && axis == 1) common = whole_blocks ? blocked : common_blocked ? tag::acdb : common;
   for (auto& s : srcs) {
     s = common != tag::undef ? in_layout(s, dnnl::memory::desc(to_dnnl(p_.slots_[s].dims), dt::f32, common), "concat") : plain(s);
     mds.push_back(p_.slots_[s].md);
   }
-  if (common == tag::aBcd16b && axis == 1) {
+  if ((common == tag::aBcd16b || common == tag::aBcd8b) && axis == 1) {
     // oneDNN's concat has only its generic kernel for blocked layouts (5x
     // slower than for NHWC here), and so has its reorder into a blocked
-    // slice. But with whole 16-channel blocks each image's part is one
+    // slice. But with whole channel blocks each image's part is one
     // contiguous run in its input and in the output: each input is copied
     // by a reorder of [N, C_i*H*W] rows into rows of the output's stride.
     int out = output_slot(n, 0, dnnl::memory::desc(to_dnnl(od), dt::f32, common));
