@@ -78,6 +78,8 @@ class Bystander {
       int counts[2] = {0, 0};
       double worst = 0;
       auto c = Client::connect(socket);
+      bool ready = c && (*c)->health();
+      [[maybe_unused]] ssize_t w0 = ::write(result_pipe[1], ready ? "R" : "F", 1);  // the attack may start
       for (int i = 0; c; ++i) {
         pollfd p{stop_pipe[0], POLLIN, 0};
         if (::poll(&p, 1, 0) == 1) break;  // the parent closed it: stop
@@ -98,6 +100,10 @@ class Bystander {
     ::close(result_pipe[1]);
     stop_fd_ = stop_pipe[1];
     result_fd_ = result_pipe[0];
+    char ready = 0;
+    pollfd p{result_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1 || ::read(result_fd_, &ready, 1) != 1 || ready != 'R')
+      ADD_FAILURE() << "the bystander could not connect before the attack";
   }
   ~Bystander() { stop(); }
   void stop() {
