@@ -1,6 +1,7 @@
 // mrt-conformance: checks a plugin against the ABI contract.
 //
 //   mrt-conformance <plugin.so> [--model <dir> ...] [--iterations N] [--only PREFIX]
+//   mrt-conformance --version      (the project version and the host's plugin ABI)
 //
 // Prints one line per check (PASS/FAIL/SKIP, name, detail) and a summary
 // line "N passed, N failed, N skipped"; exits 1 when any check failed, and
@@ -25,6 +26,9 @@ int main(int argc, char** argv) {
   if (argc == 6 && std::string(argv[1]) == "--child-load") return child_load(argv[2], argv[3], argv[4], argv[5]);
 
   CLI::App app{"mrt-conformance: check a model-runtime plugin against the ABI contract"};
+  app.set_version_flag("--version", std::string("mrt-conformance ") + MRT_PROJECT_VERSION + " (plugin ABI " +
+                                        std::to_string(MRT_ABI_VERSION_MAJOR) + "." +
+                                        std::to_string(MRT_ABI_VERSION_MINOR) + ")");
   std::string plugin_path;
   std::vector<std::string> model_dirs;
   std::string only;

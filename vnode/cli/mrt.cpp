@@ -458,6 +458,7 @@ int cmd_service(const Options& o, const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"mrt: run models with model-runtime, in-process or through the service"};
+  app.set_version_flag("--version", std::string("mrt ") + MRT_PROJECT_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
   Options o;

@@ -1,13 +1,16 @@
 // model-runtime.vnode: the service entry point.
 //
-// With no flags, from a build tree, it serves the shipped manifest
-// (vnode/model-runtime/vnode.yml, compiled in), the plugins of the build,
-// the repository's models/ folder as aetherfs://system-models, state under
+// With no flags it serves the shipped manifest (vnode/model-runtime/vnode.yml,
+// compiled in); from a build tree, the plugins of the build and the
+// repository's models/ folder as aetherfs://system-models, installed, the
+// installed plugins and <datadir>/mrt/models (plugin_search.h); state under
 // $XDG_STATE_HOME/model-runtime (or ~/.local/state/model-runtime), and the
-// socket for svc://model-runtime under $XDG_RUNTIME_DIR (or /tmp).
+// socket for svc://model-runtime under $XDG_RUNTIME_DIR (or /tmp), in a
+// directory whose owner and mode are checked first (service_address.h).
 // SIGTERM or SIGINT drains and exits 0.
 #include <CLI/CLI.hpp>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -41,7 +44,9 @@ int fail(const Status& s) {
 
 int main(int argc, char** argv) {
   CLI::App app{"model-runtime.vnode: the model-runtime inference service"};
-  std::string manifest_path, socket, state_dir = default_state_dir().string(), system_models = MRT_SYSTEM_MODELS_DIR;
+  app.set_version_flag("--version", std::string("model-runtime.vnode ") + MRT_PROJECT_VERSION);
+  std::string manifest_path, socket, state_dir = default_state_dir().string(),
+                             system_models = default_system_models_dir().string();
   std::vector<std::string> plugin_dirs, plugin_files;
   uint32_t max_frame = kDefaultMaxFrameBytes;
   size_t queue_capacity = 64;
@@ -70,6 +75,10 @@ int main(int argc, char** argv) {
   if (socket.empty()) {
     auto path = socket_path_for(config.manifest.ipc_address.empty() ? kServiceAddress : config.manifest.ipc_address);
     if (!path) return fail(path.status());
+    // The default directory may sit in /tmp, where anyone could have made
+    // it first: check it before the socket goes there. (An explicit
+    // --socket is the operator's choice, e.g. systemd's RuntimeDirectory.)
+    if (Status s = prepare_socket_dir(path->parent_path(), ::geteuid()); !s.is_ok()) return fail(s);
     config.socket_path = *path;
   } else {
     config.socket_path = socket;
