@@ -20,6 +20,7 @@ packages=(
   libstb-dev                               # stb_image decoders and resizer: the standard image stage (core)
   libgtest-dev libgmock-dev                # unit tests
   python3                                  # fixture generators in scripts/
+  systemd                                  # systemd-analyze: the unit-security test scores the shipped unit
 )
 
 missing=()

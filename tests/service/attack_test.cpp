@@ -628,6 +628,26 @@ TEST_F(AttackTest, OrdinaryImageSizesAreClassified) {
          b);
 }
 
+TEST_F(AttackTest, AHugePromptIsRefusedBeforeItHoldsTheWorker) {
+  fs::copy(fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama-hf", dir.path() / "models/tiny-llama",
+           fs::copy_options::recursive);
+  Daemon d(dir, {});
+  Bystander b(d.socket());
+  auto c = d.connect();
+  // 96 KB of ordinary words: tokenising it all took minutes (quadratic merges).
+  std::string prompt;
+  while (prompt.size() < 96 * 1024) prompt += "the quick brown fox jumps over the lazy dog ";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c->infer(text_request("tiny-llama", prompt, 1, false));
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.status().code(), MRT_CODE_INVALID_ARGUMENT) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("context"), std::string::npos) << r.status().message();
+  EXPECT_LT(ms, 5000.0);
+  char what[96];
+  std::snprintf(what, sizeof what, "a %zu KB prompt refused in %.1f ms", prompt.size() / 1024, ms);
+  report("huge-prompt", what, b);
+}
+
 TEST_F(AttackTest, TruncatingAUsersLoadedModelDoesNotKillTheService) {
   Daemon d(dir, {});
   Bystander b(d.socket());
