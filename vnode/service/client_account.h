@@ -55,6 +55,19 @@ class RequestSlot {
   std::shared_ptr<ClientAccount> account_;
 };
 
+// What a request holds of its account: given back the moment it is answered,
+// before the answer is sent, so a client that sends its next request as
+// soon as it reads the answer finds its slot free. One thread answers a
+// request (its job or its drop), so release() needs no lock.
+struct RequestHold {
+  std::shared_ptr<RequestSlot> slot;
+  std::unique_ptr<ByteCharge> charge;
+  void release() {
+    slot.reset();
+    charge.reset();
+  }
+};
+
 // The accounts of the AIDs that have a connection (event-loop thread only);
 // an account lives while a connection or a request holds it.
 class ClientAccounts {

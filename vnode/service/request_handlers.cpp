@@ -106,7 +106,8 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   if (!decoded) return fail(decoded.status());
   auto request = std::make_shared<InferRequest>(std::move(*decoded));
   request->scope = scope;
-  auto charge = std::make_shared<ByteCharge>(c->account(), request_bytes(*request));
+  auto hold = std::make_shared<RequestHold>(
+      RequestHold{*slot, std::make_unique<ByteCharge>(c->account(), request_bytes(*request))});
   if (c->account()->bytes.load() > limits.bytes_per_aid)
     return fail(resource_exhausted("AID " + c->aid() + " has more than " + std::to_string(limits.bytes_per_aid) +
                                    " bytes in requests in flight (limits.per_aid.bytes)"));
@@ -130,8 +131,8 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   }
   c->track(id, control);
   std::string queue = model_key(request->scope, request->model_id);
-  // The slot and the charge are held by the job until it has answered.
-  auto job = [this, weak, id, request, start, queue, slot = *slot, charge] {
+  // The slot and the bytes are held until the request is answered.
+  auto job = [this, weak, id, request, start, queue, hold] {
     auto conn = weak.lock();
     if (!conn) return;
     auto t0 = std::chrono::steady_clock::now();
@@ -139,6 +140,7 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
     if (result) note_cost(queue, std::chrono::steady_clock::now() - t0);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     Status outcome = result.status();
+    hold->release();
     // Answer first; bookkeeping the client does not wait for comes after.
     if (result) {
       std::vector<int> fds;
@@ -166,7 +168,8 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   // A model known to answer in microseconds runs right here when a worker
   // slot is free: the hand-off to a worker would cost more.
   if (!req.options().stream() && is_cheap(queue) && scheduler_->try_run_inline(job)) return;
-  Status submitted = scheduler_->submit(queue, control, job, [this, weak, id, request](const Status& dropped) {
+  Status submitted = scheduler_->submit(queue, control, job, [this, weak, id, request, hold](const Status& dropped) {
+    hold->release();
     record(dropped, 0);
     requests_by_outcome_.with((request->scope.empty() ? request->model_id : "<user>") + "\n" +
                               std::string(status_code_name(dropped.code()))).add();
@@ -270,8 +273,9 @@ void Server::on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   std::weak_ptr<Connection> weak = c;
   Status submitted = scheduler_->submit(
       "load:" + sc + "/" + model_id, nullptr,
-      [this, weak, id, model_id, sc, slot = *slot] {
+      [this, weak, id, model_id, sc, slot = *slot]() mutable {
         auto status = runtime_->load(model_id, sc);
+        slot.reset();  // free before the answer: the client may send its next request on reading it
         auto conn = weak.lock();
         if (!conn) return;
         if (!status) return conn->send_error(id, status.status());
