@@ -3,7 +3,8 @@
 // length-prefixed frames, and hands inference to the Scheduler's workers,
 // which run the Runtime and write the response back on the client's socket.
 // The loop lives in server.cpp, one handler per request kind in
-// request_handlers.cpp, a client's connection in connection.cpp.
+// request_handlers.cpp (users' own models: user_model_handlers.cpp), a
+// client's connection in connection.cpp.
 // See docs/service.md for the protocol, the capabilities and the limits.
 #pragma once
 
