@@ -1,11 +1,10 @@
 // Users' own models through the real daemon: push (upload), replace, rm and
 // info, as an ordinary user (a forked child that takes uid 4242 when the
 // test runs as root), with bad pushes, traversal paths and the storage quota.
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <functional>
@@ -88,10 +87,12 @@ TEST_F(UserModelsTest, AnOrdinaryUserPushesAModelAndInfersWithIt) {
   EXPECT_TRUE(staging_is_empty());
   // Nobody else reaches it, admins included.
   EXPECT_EQ(d.connect()->infer(identity_request(5, "mine")).status().code(), MRT_CODE_NOT_FOUND);
-  EXPECT_EQ(as_user(kUser + 1, [&] {
-              auto c = Client::connect(d.socket());
-              return c && (*c)->infer(identity_request(5, "mine")).status().code() == MRT_CODE_NOT_FOUND ? 0 : 1;
-            }),
+  EXPECT_EQ(as_user(kUser + 1,
+                    [&] {
+                      auto c = Client::connect(d.socket());
+                      return c && (*c)->infer(identity_request(5, "mine")).status().code() == MRT_CODE_NOT_FOUND ? 0
+                                                                                                                 : 1;
+                    }),
             0);
 }
 
@@ -171,8 +172,8 @@ Status raw_push(Client& c, const std::string& model_id, const std::vector<std::p
 TEST_F(UserModelsTest, PushedPathsStayInsideTheModelDirectory) {
   Daemon d(dir, {});
   auto c = d.connect();
-  for (const std::string& path : std::vector<std::string>{"../x", "/etc/passwd", "a/../../b", "a/./b", "", "a//b", "./model.yml",
-                                 std::string(300, 'p'), "a/b/c/d/e/f/g/h/i"}) {
+  for (const std::string& path : std::vector<std::string>{"../x", "/etc/passwd", "a/../../b", "a/./b", "", "a//b",
+                                                          "./model.yml", std::string(300, 'p'), "a/b/c/d/e/f/g/h/i"}) {
     Status s = raw_push(*c, "evil", {{"model.yml", 8}, {path, 8}});
     EXPECT_EQ(s.code(), MRT_CODE_INVALID_ARGUMENT) << "'" << path << "': " << s.to_string();
     EXPECT_NE(s.message().find("push: file path"), std::string::npos) << s.message();

@@ -14,7 +14,8 @@ int fail(const Status& s) {
 
 std::string shape_text(const ipc::TensorSpec& t) {
   std::string out = "[";
-  for (int i = 0; i < t.dims_size(); ++i) out += (i ? ", " : "") + (t.dims(i) < 0 ? std::string("?") : std::to_string(t.dims(i)));
+  for (int i = 0; i < t.dims_size(); ++i)
+    out += (i ? ", " : "") + (t.dims(i) < 0 ? std::string("?") : std::to_string(t.dims(i)));
   return out + "]";
 }
 

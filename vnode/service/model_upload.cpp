@@ -48,7 +48,8 @@ Result<int> create_file_in(const fs::path& root, const std::string& relative) {
                               "' to be a directory, but it is also a file of the push");
   }
   int fd = ::open((root / rel).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) return invalid_argument("push: '" + relative + "' is listed twice, or is also a directory");
+  if (fd < 0 && errno == EEXIST)
+    return invalid_argument("push: '" + relative + "' is listed twice, or is also a directory");
   if (fd < 0) return internal_error("push: creating '" + relative + "': " + errno_text());
   return fd;
 }
@@ -92,8 +93,8 @@ uint64_t saturating_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UI
 
 Status over_quota(const UserRepository& repo, const std::string& model_id, uint64_t bytes, uint64_t total) {
   return resource_exhausted("push of '" + model_id + "' (" + std::to_string(bytes) + " bytes) would bring AID " +
-                            repo.aid + "'s models to " + std::to_string(total) + " bytes, over limits.per_aid.storage (" +
-                            std::to_string(repo.quota_bytes) + " bytes)");
+                            repo.aid + "'s models to " + std::to_string(total) +
+                            " bytes, over limits.per_aid.storage (" + std::to_string(repo.quota_bytes) + " bytes)");
 }
 
 }  // namespace
@@ -113,7 +114,8 @@ Status validate_pushed_path(std::string_view path) {
     std::string_view part = path.substr(start, end - start);
     if (part.empty()) return bad("has an empty component");
     if (part == "." || part == "..") return bad("has a '" + std::string(part) + "' component");
-    if (++depth > kMaxPushedPathDepth) return bad("is deeper than " + std::to_string(kMaxPushedPathDepth) + " components");
+    if (++depth > kMaxPushedPathDepth)
+      return bad("is deeper than " + std::to_string(kMaxPushedPathDepth) + " components");
     start = end + 1;
   }
   return Status::ok();
@@ -178,7 +180,8 @@ fs::path ModelUploads::fresh_stage(const std::string& aid, std::string_view what
 }
 
 Result<uint64_t> ModelUploads::write_files(const fs::path& stage, const std::vector<PushedFile>& files) {
-  if (::mkdir(stage.c_str(), 0700) != 0) return internal_error("push: creating " + stage.string() + ": " + errno_text());
+  if (::mkdir(stage.c_str(), 0700) != 0)
+    return internal_error("push: creating " + stage.string() + ": " + errno_text());
   uint64_t total = 0;
   for (const PushedFile& f : files) {
     auto out = create_file_in(stage, f.path);
@@ -229,10 +232,12 @@ Result<ModelStatus> ModelUploads::push(const UserRepository& repo, const std::st
   // The router and a real load decide whether it is a model at all.
   auto location = locate_model_at(guard.path, model_id);
   if (!location)
-    return as_pushed(location.status(), guard.path, model_id).with_context("pushed model '" + model_id + "' is not a model");
+    return as_pushed(location.status(), guard.path, model_id)
+        .with_context("pushed model '" + model_id + "' is not a model");
   auto status = runtime_->try_load(*location);
   if (!status)
-    return as_pushed(status.status(), guard.path, model_id).with_context("pushed model '" + model_id + "' does not load");
+    return as_pushed(status.status(), guard.path, model_id)
+        .with_context("pushed model '" + model_id + "' does not load");
 
   std::error_code ec;
   fs::create_directories(repo.home, ec);

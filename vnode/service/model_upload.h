@@ -77,7 +77,8 @@ class ModelUploads {
   // Stages, validates and commits `files` as repo's model `model_id`. The
   // answer is the model as the trial load saw it (plugin, device, inputs,
   // outputs, bytes), not resident: the next request loads it.
-  Result<ModelStatus> push(const UserRepository& repo, const std::string& model_id, const std::vector<PushedFile>& files);
+  Result<ModelStatus> push(const UserRepository& repo, const std::string& model_id,
+                           const std::vector<PushedFile>& files);
   // NOT_FOUND when repo holds no such model.
   Status remove(const UserRepository& repo, const std::string& model_id);
 

@@ -95,17 +95,18 @@ void Server::on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& 
     if (!weak.lock()) return;  // the client left: nothing is written
     auto status = uploads_->push(repo, model_id, files);
     log(status.status().is_ok() ? LogLevel::kInfo : LogLevel::kWarning, "model",
-             "event=push aid=" + repo.aid + " model=" + model_id + " status=" +
-                 std::string(status_code_name(status.status().code())) +
-                 (status ? std::string() : " error=\"" + status.status().message() + "\""));
+        "event=push aid=" + repo.aid + " model=" + model_id +
+            " status=" + std::string(status_code_name(status.status().code())) +
+            (status ? std::string() : " error=\"" + status.status().message() + "\""));
     auto conn = weak.lock();
     if (!conn) return;
     if (!status) return conn->send_error(id, status.status());
     send_status(*conn, id, *status);
   };
-  Status submitted = scheduler_->submit(std::string(kUploadQueue), nullptr, std::move(job), [weak, id](const Status& s) {
-    if (auto conn = weak.lock()) conn->send_error(id, s);
-  });
+  Status submitted =
+      scheduler_->submit(std::string(kUploadQueue), nullptr, std::move(job), [weak, id](const Status& s) {
+        if (auto conn = weak.lock()) conn->send_error(id, s);
+      });
   if (!submitted.is_ok()) c->send_error(id, submitted);
 }
 
@@ -116,9 +117,10 @@ void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame
   if (scope_for(*c, model_id).empty()) {
     // Not the caller's own: a system model nobody may remove, or nothing.
     if (!is_system_model(c->aid(), model_id))
-      return c->send_error(id, not_found("model '" + model_id + "' is not one of your models (/home/" + c->aid() +
-                                         "/models)"));
-    Status a = authorize(RequestKind::kRemove, Target::kSystemModel, is_admin(c->aid()) ? Role::kAdmin : Role::kOtherUser);
+      return c->send_error(
+          id, not_found("model '" + model_id + "' is not one of your models (/home/" + c->aid() + "/models)"));
+    Status a =
+        authorize(RequestKind::kRemove, Target::kSystemModel, is_admin(c->aid()) ? Role::kAdmin : Role::kOtherUser);
     if (!a.is_ok()) log_warning(kComponent, "AID " + c->aid() + " denied: " + a.message());
     return c->send_error(id, a.is_ok() ? internal_error("removing a system model over IPC") : a);
   }
@@ -132,16 +134,16 @@ void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame
   auto job = [this, weak, id, model_id, repo = *repo, slot = *slot] {
     Status s = uploads_->remove(repo, model_id);
     log(s.is_ok() ? LogLevel::kInfo : LogLevel::kWarning, "model",
-             "event=remove aid=" + repo.aid + " model=" + model_id + " status=" +
-                 std::string(status_code_name(s.code())));
+        "event=remove aid=" + repo.aid + " model=" + model_id + " status=" + std::string(status_code_name(s.code())));
     auto conn = weak.lock();
     if (!conn) return;
     if (!s.is_ok()) return conn->send_error(id, s);
     send_ack(*conn, id);
   };
-  Status submitted = scheduler_->submit(std::string(kUploadQueue), nullptr, std::move(job), [weak, id](const Status& s) {
-    if (auto conn = weak.lock()) conn->send_error(id, s);
-  });
+  Status submitted =
+      scheduler_->submit(std::string(kUploadQueue), nullptr, std::move(job), [weak, id](const Status& s) {
+        if (auto conn = weak.lock()) conn->send_error(id, s);
+      });
   if (!submitted.is_ok()) c->send_error(id, submitted);
 }
 
