@@ -60,20 +60,25 @@ Result<ModelLocation> Runtime::locate(const std::string& scope, const std::strin
 }
 
 Result<std::shared_ptr<LoadedModel>> Runtime::load_uncached(const std::string& key) {
-  auto start = std::chrono::steady_clock::now();
   auto [scope, model_id] = split_key(key);
   auto location = locate(scope, model_id);
   if (!location) return location.status();
-  auto route = route_model(registry_.plugins(), *location, config_.routing);
+  return load_at(*location, key);
+}
+
+Result<std::shared_ptr<LoadedModel>> Runtime::load_at(const ModelLocation& location, const std::string& key) {
+  auto start = std::chrono::steady_clock::now();
+  const std::string& model_id = location.model_id;
+  auto route = route_model(registry_.plugins(), location, config_.routing);
   if (!route) return route.status();
-  auto model = LoadedModel::load(*location, *route, config_.num_threads);
+  auto model = LoadedModel::load(location, *route, config_.num_threads);
   if (!model) {
     log_error("model", "event=load_error model=" + key + " status=" + std::string(status_code_name(model.status().code())) +
                            " error=\"" + model.status().message() + "\"");
     return model.status();
   }
   // Warm-up runs on zero inputs (dynamic dims as 1) before the model counts as ready.
-  for (int32_t i = 0; i < location->manifest.warmup_iterations; ++i) {
+  for (int32_t i = 0; i < location.manifest.warmup_iterations; ++i) {
     InferRequest warm;
     warm.model_id = model_id;
     for (const auto& in : (*model)->inputs()) {
@@ -108,6 +113,20 @@ ModelStatus Runtime::status_of(const std::string& key, const LoadedModel& m, int
   s.inputs = m.inputs();
   s.outputs = m.outputs();
   return s;
+}
+
+Result<ModelStatus> Runtime::try_load(const ModelLocation& location) {
+  MRT_RETURN_IF_ERROR(validate_model_id(location.model_id));
+  std::string key = "trial/" + location.model_id;
+  auto model = load_at(location, key);
+  if (!model) return model.status();
+  ModelStatus s = status_of(key, **model, 0);
+  s.scope.clear();
+  if (config_.cache_budget_bytes > 0 && (*model)->resident_bytes() > config_.cache_budget_bytes)
+    return resource_exhausted("model '" + location.model_id + "' takes " + std::to_string((*model)->resident_bytes()) +
+                              " bytes, more than the whole model cache (" + std::to_string(config_.cache_budget_bytes) +
+                              " bytes): it could never be served");
+  return s;  // the model is unloaded here, when its last reference goes
 }
 
 Result<ModelStatus> Runtime::load(const std::string& model_id, const std::string& scope) {

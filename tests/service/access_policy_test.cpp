@@ -39,6 +39,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Expected{RequestKind::kLoad, Target::kUserModel, true, false, false},
                       Expected{RequestKind::kUnload, Target::kSystemModel, false, false, true},
                       Expected{RequestKind::kUnload, Target::kUserModel, true, false, false},
+                      Expected{RequestKind::kPush, Target::kSystemModel, false, false, false},
+                      Expected{RequestKind::kPush, Target::kUserModel, true, false, false},
+                      Expected{RequestKind::kRemove, Target::kSystemModel, false, false, false},
+                      Expected{RequestKind::kRemove, Target::kUserModel, true, false, false},
                       Expected{RequestKind::kListModels, Target::kService, false, true, true},
                       Expected{RequestKind::kHealth, Target::kService, false, true, true},
                       Expected{RequestKind::kMetrics, Target::kService, false, true, true},
@@ -51,12 +55,20 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(AccessPolicy, TheTableHasNoRowTheTestsMiss) {
-  EXPECT_EQ(policy_table().size(), 12u);
+  EXPECT_EQ(policy_table().size(), 16u);
 }
 
 TEST(AccessPolicy, UnloadOfASystemModelNamesWhatItNeeds) {
   Status s = authorize(RequestKind::kUnload, Target::kSystemModel, Role::kOtherUser);
   EXPECT_NE(s.message().find("admin"), std::string::npos) << s.message();
+}
+
+TEST(AccessPolicy, NobodyWritesTheSystemRepositoryOverIpc) {
+  for (RequestKind kind : {RequestKind::kPush, RequestKind::kRemove}) {
+    Status s = authorize(kind, Target::kSystemModel, Role::kAdmin);
+    EXPECT_EQ(s.code(), MRT_CODE_PERMISSION_DENIED);
+    EXPECT_NE(s.message().find("/models is read-only"), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // Through the service (--socket [PATH]; the default svc://model-runtime
 // socket when PATH is left out): run, classify and generate take a model_id;
 //   mrt models | load <id> | unload <id> | metrics | health
+//   mrt push <dir> [--as <id>] | rm <id> | info <id>   (your own models)
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 #include "plugin_search.h"
 #include "proto_convert.h"
 #include "service_address.h"
+#include "user_models.h"
 
 namespace fs = std::filesystem;
 using mrt::Result;
@@ -62,6 +64,8 @@ struct Options {
   int64_t seed = -1;
   std::vector<std::string> stop;
   uint32_t timeout_ms = 0;
+  // push
+  std::string push_as;
 };
 
 int fail(const Status& s) {
@@ -442,6 +446,9 @@ int cmd_service(const Options& o, const std::string& what) {
     std::printf("unloaded %s\n", o.model.c_str());
     return 0;
   }
+  if (what == "push") return mrt::cli::push_model(c, o.model, o.push_as);
+  if (what == "rm") return mrt::cli::remove_model(c, o.model);
+  if (what == "info") return mrt::cli::describe_model(c, o.model);
   if (what == "metrics") {
     auto m = c.metrics();
     if (!m) return fail(m.status());
@@ -507,6 +514,13 @@ int main(int argc, char** argv) {
   load->add_option("model_id", o.model)->required();
   auto* unload = app.add_subcommand("unload", "unload a model from the service");
   unload->add_option("model_id", o.model)->required();
+  auto* push = app.add_subcommand("push", "upload a model directory into your own models (/home/<AID>/models)");
+  push->add_option("dir", o.model, "model directory")->required();
+  push->add_option("--as", o.push_as, "model_id to store it as (default: the directory's name)");
+  auto* rm = app.add_subcommand("rm", "remove one of your own models");
+  rm->add_option("model_id", o.model)->required();
+  auto* info = app.add_subcommand("info", "a model's plugin, device, inputs, outputs and bytes");
+  info->add_option("model_id", o.model)->required();
   auto* metrics = app.add_subcommand("metrics", "print the service's metrics (Prometheus text)");
   auto* health = app.add_subcommand("health", "ask whether the service is serving");
 
@@ -519,6 +533,9 @@ int main(int argc, char** argv) {
   if (*models) return cmd_service(o, "models");
   if (*load) return cmd_service(o, "load");
   if (*unload) return cmd_service(o, "unload");
+  if (*push) return cmd_service(o, "push");
+  if (*rm) return cmd_service(o, "rm");
+  if (*info) return cmd_service(o, "info");
   if (*metrics) return cmd_service(o, "metrics");
   if (*health) return cmd_service(o, "health");
   return 2;

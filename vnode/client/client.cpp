@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "model_pack.h"
 #include "proto_convert.h"
 
 namespace mrt::client {
@@ -121,6 +122,31 @@ Status Client::unload(const std::string& model_id) {
   ipc::ClientFrame f;
   f.mutable_unload_model()->set_model_id(model_id);
   return call(std::move(f)).status();
+}
+
+Result<ipc::ModelStatus> Client::push(const std::filesystem::path& dir, const std::string& model_id) {
+  auto packed = pack_model_dir(dir, model_id);
+  if (!packed) return packed.status();
+  ipc::ClientFrame f;
+  *f.mutable_push_model() = std::move(packed->request);
+  auto r = call(std::move(f), {}, {packed->memfd});
+  if (!r) return r.status();
+  return r->model_status();
+}
+
+Status Client::remove(const std::string& model_id) {
+  ipc::ClientFrame f;
+  f.mutable_remove_model()->set_model_id(model_id);
+  return call(std::move(f)).status();
+}
+
+Result<ipc::ModelStatus> Client::describe(const std::string& model_id) {
+  ipc::ClientFrame f;
+  f.mutable_model_status()->set_model_id(model_id);
+  f.mutable_model_status()->set_describe(true);
+  auto r = call(std::move(f));
+  if (!r) return r.status();
+  return r->model_status();
 }
 
 Result<std::string> Client::metrics() {

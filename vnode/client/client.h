@@ -32,6 +32,12 @@ class Client {
   Result<ipc::ModelStatus> model_status(const std::string& model_id);
   Result<ipc::ModelStatus> load(const std::string& model_id);
   Status unload(const std::string& model_id);
+  // Users' own models: upload the model directory `dir` as `model_id` into
+  // the caller's /home/<AID>/models (replacing a model of that id), remove
+  // one, and describe one (`mrt push`, `rm`, `info`; docs/service.md).
+  Result<ipc::ModelStatus> push(const std::filesystem::path& dir, const std::string& model_id);
+  Status remove(const std::string& model_id);
+  Result<ipc::ModelStatus> describe(const std::string& model_id);
   Result<std::string> metrics();
   Result<ipc::Health> health();
 

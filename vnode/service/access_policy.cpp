@@ -5,7 +5,10 @@ namespace {
 
 // The policy. Rows not listed are denied. Loading and unloading a system
 // model change what every other user sees (cache space, latency), so they
-// need an admin; a user's own models are that user's business.
+// need an admin; a user's own models are that user's business. Pushing and
+// removing write storage: a user writes only its own repository, and the
+// system repository is read-only over IPC, for admins too (it is the
+// operator's, installed with the service).
 constexpr PolicyRow kPolicy[] = {
     //  kind                    target                owner  other  admin
     {RequestKind::kInfer,       Target::kSystemModel, false, true,  true},
@@ -16,6 +19,10 @@ constexpr PolicyRow kPolicy[] = {
     {RequestKind::kLoad,        Target::kUserModel,   true,  false, false},
     {RequestKind::kUnload,      Target::kSystemModel, false, false, true},
     {RequestKind::kUnload,      Target::kUserModel,   true,  false, false},
+    {RequestKind::kPush,        Target::kSystemModel, false, false, false},
+    {RequestKind::kPush,        Target::kUserModel,   true,  false, false},
+    {RequestKind::kRemove,      Target::kSystemModel, false, false, false},
+    {RequestKind::kRemove,      Target::kUserModel,   true,  false, false},
     {RequestKind::kListModels,  Target::kService,     false, true,  true},
     {RequestKind::kHealth,      Target::kService,     false, true,  true},
     {RequestKind::kMetrics,     Target::kService,     false, true,  true},
@@ -42,6 +49,8 @@ std::string_view request_kind_name(RequestKind k) {
     case RequestKind::kHealth: return "health";
     case RequestKind::kMetrics: return "metrics";
     case RequestKind::kCancel: return "cancel";
+    case RequestKind::kPush: return "push";
+    case RequestKind::kRemove: return "remove";
   }
   return "unknown";
 }
@@ -51,6 +60,10 @@ Status authorize(RequestKind kind, Target target, Role role) {
     if (row.kind != kind || row.target != target) continue;
     bool allowed = role == Role::kOwner ? row.owner : role == Role::kAdmin ? row.admin : row.other_user;
     if (allowed) return Status::ok();
+    if (!row.owner && !row.other_user && !row.admin)
+      return permission_denied(std::string(request_kind_name(kind)) + " of " + std::string(target_name(target)) +
+                               " is not allowed over IPC, for anyone: /models is read-only; users push and remove "
+                               "their own models (/home/<AID>/models)");
     std::string needs = row.admin && !row.other_user ? "an admin AID (access.admins in vnode.yml)" : "the model's owner";
     return permission_denied(std::string(request_kind_name(kind)) + " of " + std::string(target_name(target)) +
                              " needs " + needs);

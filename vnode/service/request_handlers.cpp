@@ -10,6 +10,7 @@
 #include "access_policy.h"
 #include "connection.h"
 #include "model_runtime.pb.h"
+#include "model_upload.h"
 #include "mrt/core/log.h"
 #include "proto_convert.h"
 #include "server.h"
@@ -43,7 +44,9 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
   }
   // Descriptors sent with this frame belong to it; take them now so a bad
   // frame cannot shift them onto the next one.
-  size_t wanted = frame.has_infer() ? fds_wanted(frame.infer()) : 0;
+  size_t wanted = frame.has_infer()        ? fds_wanted(frame.infer())
+                  : frame.has_push_model() ? fds_wanted(frame.push_model())
+                                           : 0;
   std::vector<int> fds = c->reader.take_fds(std::max(wanted, c->reader.pending_fds()));
   FdCloser closer{fds};
   IncomingFrame in{frame.request_id(), &frame, &fds};
@@ -59,6 +62,8 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
       {ipc::ClientFrame::kModelStatus, &Server::on_model_status},
       {ipc::ClientFrame::kLoadModel, &Server::on_load},
       {ipc::ClientFrame::kUnloadModel, &Server::on_unload},
+      {ipc::ClientFrame::kPushModel, &Server::on_push_model},
+      {ipc::ClientFrame::kRemoveModel, &Server::on_remove_model},
   };
   auto handler = kHandlers.find(frame.kind_case());
   if (handler == kHandlers.end()) return c->send_error(in.id, invalid_argument("empty or unknown request kind"));
@@ -239,6 +244,7 @@ void Server::on_list_models(const std::shared_ptr<Connection>& c, IncomingFrame&
 }
 
 void Server::on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+  if (in.frame->model_status().describe()) return on_describe_model(c, in);
   const std::string& model_id = in.frame->model_status().model_id();
   if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(in.id, v);
   std::string scope = scope_for(*c, model_id);

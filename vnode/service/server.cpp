@@ -17,6 +17,7 @@
 
 #include "connection.h"
 #include "metrics_http.h"
+#include "model_upload.h"
 #include "model_runtime.pb.h"
 #include "mrt/core/log.h"
 #include "proto_convert.h"
@@ -164,6 +165,11 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   if (!rt) return rt.status();
   s->runtime_ = std::move(*rt);
   s->scheduler_ = std::make_unique<Scheduler>(SchedulerOptions{s->limits_.workers, s->config_.queue_capacity});
+  if (!s->user_models_source_.empty()) {
+    auto uploads = ModelUploads::create(s->config_.storage.state_dir / "staging", s->runtime_.get());
+    if (!uploads) return uploads.status();
+    s->uploads_ = std::move(*uploads);
+  }
 
   s->accounts_ = std::make_unique<ClientAccounts>(m.limits);
   s->admin_aids_.push_back(std::to_string(::geteuid()));  // the service's own AID is always an admin

@@ -3,7 +3,8 @@
 // length-prefixed frames, and hands inference to the Scheduler's workers,
 // which run the Runtime and write the response back on the client's socket.
 // The loop lives in server.cpp, one handler per request kind in
-// request_handlers.cpp, a client's connection in connection.cpp.
+// request_handlers.cpp (users' own models: user_model_handlers.cpp), a
+// client's connection in connection.cpp.
 // See docs/service.md for the protocol, the capabilities and the limits.
 #pragma once
 
@@ -54,6 +55,8 @@ ServiceLimits limits_for(const VnodeManifest& manifest, int online_cpus);
 
 class Connection;
 class MetricsHttp;
+class ModelUploads;
+struct UserRepository;
 
 // One frame received from a client, with the descriptors that came with it.
 struct IncomingFrame {
@@ -100,6 +103,12 @@ class Server {
   void on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   void on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   void on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  // Users' own models (user_model_handlers.cpp): push, rm, info.
+  void on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_describe_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  Result<UserRepository> user_repository(const Connection& c) const;
+  bool is_system_model(const std::string& aid, const std::string& model_id) const;
   // Which scope serves `model_id` for a client: its own /home/<AID>/models
   // first ("aid:<AID>"), then /models ("").
   std::string scope_for(const Connection& c, const std::string& model_id) const;
@@ -124,6 +133,7 @@ class Server {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ClientAccounts> accounts_;
   std::unique_ptr<MetricsHttp> metrics_http_;
+  std::unique_ptr<ModelUploads> uploads_;  // users' pushes, staged under <state>/staging
   std::vector<std::string> admin_aids_;
   uint32_t max_connections_ = 0;    // the manifest's, bounded by RLIMIT_NOFILE
   int listen_fd_ = -1;

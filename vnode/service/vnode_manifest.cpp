@@ -103,12 +103,13 @@ Status limits_section(const YamlFields& f, bool strict, const YAML::Node& n, Cli
   if (!n["per_aid"]) return Status::ok();
   const YAML::Node p = n["per_aid"];
   MRT_RETURN_IF_ERROR(keys(f, strict, p, "limits.per_aid",
-                           {"connections", "requests", "request_bytes", "bytes", "fds"}));
+                           {"connections", "requests", "request_bytes", "bytes", "fds", "storage"}));
   MRT_RETURN_IF_ERROR(count(p, "connections", out.connections_per_aid, 1 << 20));
   MRT_RETURN_IF_ERROR(count(p, "requests", out.requests_per_aid, 1 << 20));
   MRT_RETURN_IF_ERROR(count(p, "fds", out.fds_per_aid, 1 << 16));
   for (auto [key, field] : {std::pair<const char*, uint64_t*>{"request_bytes", &out.request_bytes},
-                            std::pair<const char*, uint64_t*>{"bytes", &out.bytes_per_aid}})
+                            std::pair<const char*, uint64_t*>{"bytes", &out.bytes_per_aid},
+                            std::pair<const char*, uint64_t*>{"storage", &out.storage_per_aid}})
     if (p[key]) {
       auto bytes = size_field(f, p[key], key);
       if (!bytes) return bytes.status();

@@ -41,6 +41,7 @@ struct ClientLimits {
   uint64_t request_bytes = uint64_t{128} << 20; // the tensors of one request
   uint64_t bytes_per_aid = uint64_t{256} << 20; // frames being received + requests in flight
   uint32_t fds_per_aid = 64;                    // descriptors received, not yet consumed
+  uint64_t storage_per_aid = uint64_t{1} << 30; // bytes of one AID's own models (/home/<AID>/models)
   uint32_t unfinished_frame_timeout_ms = 10000; // a frame that stops arriving
 };
 

@@ -69,6 +69,11 @@ class Runtime {
   // Registers the model at a host path under `model_id`, bypassing the
   // repository (for `mrt run <dir>`); later calls use the id.
   Status add_model_path(const std::string& model_id, const std::filesystem::path& path);
+  // Loads the model at `location` outside the cache, exactly as load() would
+  // (router, plugin, warm-up), and unloads it again: whether a model would
+  // serve, before it is put where requests find it (the service's uploads).
+  // RESOURCE_EXHAUSTED when it is bigger than the whole cache budget.
+  Result<ModelStatus> try_load(const ModelLocation& location);
   Result<InferResult> infer(const InferRequest& request);
   Status unload(const std::string& model_id, const std::string& scope = "");
   // Resident models (every scope), then default-repository models not loaded.
@@ -83,6 +88,7 @@ class Runtime {
  private:
   explicit Runtime(RuntimeConfig config);
   Result<std::shared_ptr<LoadedModel>> load_uncached(const std::string& cache_key);
+  Result<std::shared_ptr<LoadedModel>> load_at(const ModelLocation& location, const std::string& cache_key);
   Result<ModelLocation> locate(const std::string& scope, const std::string& model_id) const;
   static ModelStatus status_of(const std::string& cache_key, const LoadedModel& model, int64_t in_use);
 
