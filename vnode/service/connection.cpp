@@ -63,6 +63,7 @@ Status Connection::send(const ipc::ServerFrame& frame, std::vector<int> fds) {
     pending_bytes_ += e.bytes.size();
     pending_.push_back(std::move(e));
     linger_until_ = Clock::now() + kLingerAfterError;
+    needs_loop_.store(true);
     ::shutdown(fd_, SHUT_RD);  // nothing more is read from it
     watch(EPOLLOUT);
     return s;
@@ -95,6 +96,7 @@ bool Connection::write_pending_locked() {
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
     if (w <= 0) {
       open_ = false;
+      needs_loop_.store(true);
       return false;
     }
     for (int d : f.fds) ::close(d);  // the kernel holds its own references now
@@ -119,6 +121,7 @@ void Connection::flush() {
   if (open_ && pending_.empty()) {
     if (linger_until_) {
       open_ = false;  // the error was delivered; the loop closes it now
+      needs_loop_.store(true);
       return;
     }
     watch(EPOLLIN | EPOLLRDHUP);
@@ -139,11 +142,13 @@ void Connection::flush_before_close(int timeout_ms) {
 }
 
 bool Connection::lingering() const {
+  if (!needs_loop_.load(std::memory_order_relaxed)) return false;
   std::lock_guard lock(write_mutex_);
   return linger_until_.has_value();
 }
 
 bool Connection::finished(Clock::time_point now) const {
+  if (!needs_loop_.load(std::memory_order_relaxed)) return false;
   std::lock_guard lock(write_mutex_);
   return !open_ || (linger_until_ && now >= *linger_until_);
 }
@@ -170,6 +175,7 @@ void Connection::disconnect() {
   {
     std::lock_guard lock(write_mutex_);
     open_ = false;
+    needs_loop_.store(true);
   }
   std::lock_guard lock(calls_mutex_);
   for (auto& [id, c] : calls_) c->cancel();

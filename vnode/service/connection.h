@@ -4,6 +4,7 @@
 // write to it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -91,6 +92,9 @@ class Connection {
   std::deque<OutFrame> pending_;  // guarded by write_mutex_
   size_t pending_bytes_ = 0;      // guarded by write_mutex_
   bool open_ = true;              // guarded by write_mutex_
+  // Set (never cleared) once open_ falls or a linger starts: lets the loop's
+  // per-event checks skip the lock for the connections that need nothing.
+  std::atomic<bool> needs_loop_{false};
   std::optional<Clock::time_point> linger_until_;  // guarded by write_mutex_
   std::mutex calls_mutex_;
   std::map<uint64_t, std::shared_ptr<CallControl>> calls_;

@@ -333,37 +333,49 @@ void Server::accept_clients() {
 }
 
 int Server::expire_connections() {
+  // Timers are coarse (a quarter second): the scan runs at most that often,
+  // not on every wake-up of a busy loop, and the loop wakes for it only
+  // while something could expire (a client is connected, an HTTP request is
+  // open, accepts are paused); an idle service sleeps.
+  constexpr auto kTick = std::chrono::milliseconds(250);
   auto now = std::chrono::steady_clock::now();
-  int timeout = -1;
-  auto sooner = [&timeout](int ms) { timeout = timeout < 0 ? ms : std::min(timeout, ms); };
+  if (now < next_expiry_scan_) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_expiry_scan_ - now).count();
+    return expiry_pending_ || !connections_.empty() ? static_cast<int>(left) + 1 : -1;
+  }
+  next_expiry_scan_ = now + kTick;
+  bool pending = false;
   if (listen_fd_ >= 0 && accept_paused_until_ != std::chrono::steady_clock::time_point{}) {
     if (now >= accept_paused_until_) {
       accept_paused_until_ = {};
       epoll_add(epoll_fd_, listen_fd_, EPOLLIN);
     } else {
-      sooner(100);
+      pending = true;
     }
   }
-  if (metrics_http_ && metrics_http_->expire(now)) sooner(250);
+  if (metrics_http_ && metrics_http_->expire(now)) pending = true;
   const auto frame_timeout = std::chrono::milliseconds(config_.manifest.limits.unfinished_frame_timeout_ms);
   std::vector<std::shared_ptr<Connection>> expired;
   for (auto& [fd, c] : connections_) {
     if (c->finished(now)) {
       expired.push_back(c);
+    } else if (c->lingering()) {
+      pending = true;
     } else if (auto since = c->unfinished_since()) {
       if (now - *since >= frame_timeout) {
-        c->send_error(0, Status(MRT_CODE_DEADLINE_EXCEEDED, "a frame was not completed within " +
-                                           std::to_string(frame_timeout.count()) +
-                                           " ms (limits.unfinished_frame_timeout_ms); closing the connection"));
+        c->send_error(0, Status(MRT_CODE_DEADLINE_EXCEEDED,
+                                "a frame was not completed within " + std::to_string(frame_timeout.count()) +
+                                    " ms (limits.unfinished_frame_timeout_ms); closing the connection"));
         log_warning(kComponent, "dropping client AID " + c->aid() + ": unfinished frame timed out");
         expired.push_back(c);
       } else {
-        sooner(250);
+        pending = true;
       }
     }
   }
   for (auto& c : expired) close_connection(c);
-  return timeout;
+  expiry_pending_ = pending;
+  return pending || !connections_.empty() ? static_cast<int>(kTick.count()) : -1;
 }
 
 void Server::close_connection(const std::shared_ptr<Connection>& c) {

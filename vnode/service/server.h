@@ -141,6 +141,8 @@ class Server {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop()
   std::chrono::steady_clock::time_point accept_paused_until_{};
+  std::chrono::steady_clock::time_point next_expiry_scan_{};  // expire_connections()
+  bool expiry_pending_ = false;  // HTTP requests open or accepts paused: the loop must wake
   std::atomic<bool> draining_{false};
   std::map<int, std::shared_ptr<Connection>> connections_;  // loop thread only
 
