@@ -42,6 +42,7 @@ struct ClientLimits {
   uint64_t bytes_per_aid = uint64_t{256} << 20; // frames being received + requests in flight
   uint32_t fds_per_aid = 64;                    // descriptors received, not yet consumed
   uint32_t unfinished_frame_timeout_ms = 10000; // a frame that stops arriving
+  double cache_share = 0.5;                     // of the model cache, for one AID's own models
 };
 
 struct VnodeManifest {
