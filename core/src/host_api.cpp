@@ -74,21 +74,32 @@ struct SourceFile {
   }
 };
 
+// How errors name `path` of `source`: under its display (virtual) directory.
+std::string shown_path(const MRT_ModelSource* source, const char* path) {
+  if (source == nullptr || source->display_directory.empty()) return path;
+  return (std::filesystem::path(source->display_directory) / path).string();
+}
+
 // Opens `path` inside the source (confined to its directory, a regular
 // file), or returns the reason it cannot.
 MRT_Status* open_in_source(const MRT_ModelSource* source, const char* path, SourceFile& file) {
   if (source == nullptr || path == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "source or path is NULL");
   auto full = confine(source->directory, path);
-  if (!full) return new_status(full.status().code(), full.status().message());
+  if (!full) {
+    // confine names the host directory when it is gone: say it in client terms.
+    if (full.status().code() == MRT_CODE_NOT_FOUND)
+      return new_status(MRT_CODE_NOT_FOUND, "cannot open '" + shown_path(source, path) + "': the model directory is gone");
+    return new_status(full.status().code(), full.status().message());
+  }
   file.fd = ::open(full->c_str(), O_RDONLY | O_CLOEXEC);
   if (file.fd < 0) {
     int e = errno;
     return new_status(e == ENOENT ? MRT_CODE_NOT_FOUND : MRT_CODE_PERMISSION_DENIED,
-                      std::string("cannot open '") + path + "': " + std::strerror(e));
+                      "cannot open '" + shown_path(source, path) + "': " + std::strerror(e));
   }
   struct stat st {};
   if (::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode))
-    return new_status(MRT_CODE_INVALID_ARGUMENT, std::string("'") + path + "' is not a regular file");
+    return new_status(MRT_CODE_INVALID_ARGUMENT, "'" + shown_path(source, path) + "' is not a regular file");
   file.size = static_cast<uint64_t>(st.st_size);
   return nullptr;
 }
@@ -133,10 +144,10 @@ void* map_owned_memory(size_t size) {
 // fills them), then makes it read-only like a file mapping. A file that ends
 // before the size fstat gave (truncated while being read) is DATA_LOSS
 // naming it.
-MRT_Status* read_into_owned_memory(const SourceFile& file, const char* path, MRT_Blob& blob) {
+MRT_Status* read_into_owned_memory(const SourceFile& file, const std::string& path, MRT_Blob& blob) {
   if (file.size == 0) return nullptr;
   if (file.size > std::numeric_limits<size_t>::max())
-    return new_status(MRT_CODE_RESOURCE_EXHAUSTED, std::string("'") + path + "' is larger than the address space");
+    return new_status(MRT_CODE_RESOURCE_EXHAUSTED, "'" + path + "' is larger than the address space");
   size_t size = static_cast<size_t>(file.size);
   void* m = map_owned_memory(size);
   if (m == nullptr) {
@@ -152,9 +163,9 @@ MRT_Status* read_into_owned_memory(const SourceFile& file, const char* path, MRT
     ssize_t n = ::pread(file.fd, dest + done, size - done, static_cast<off_t>(done));
     int e = errno;
     if (n < 0 && e == EINTR) continue;
-    if (n < 0) return new_status(MRT_CODE_DATA_LOSS, std::string("cannot read '") + path + "': " + std::strerror(e));
+    if (n < 0) return new_status(MRT_CODE_DATA_LOSS, "cannot read '" + path + "': " + std::strerror(e));
     if (n == 0)
-      return new_status(MRT_CODE_DATA_LOSS, std::string("'") + path + "' ended after " + std::to_string(done) + " of " +
+      return new_status(MRT_CODE_DATA_LOSS, "'" + path + "' ended after " + std::to_string(done) + " of " +
                                                 std::to_string(size) + " bytes (changed while being read?)");
     done += static_cast<size_t>(n);
   }
@@ -169,7 +180,7 @@ MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_
     SourceFile file;
     if (MRT_Status* s = open_in_source(source, path, file)) return s;
     auto blob = std::make_unique<MRT_Blob>();
-    if (MRT_Status* s = read_into_owned_memory(file, path, *blob)) return s;
+    if (MRT_Status* s = read_into_owned_memory(file, shown_path(source, path), *blob)) return s;
     blob->size = file.size;
     *out = blob.release();
     return nullptr;
@@ -187,11 +198,11 @@ MRT_Status* host_file_map(const MRT_ModelSource* source, const char* path, MRT_B
     if (MRT_Status* s = open_in_source(source, path, file)) return s;
     auto blob = std::make_unique<MRT_Blob>();
     if (!source->immutable_storage) {
-      if (MRT_Status* s = read_into_owned_memory(file, path, *blob)) return s;
+      if (MRT_Status* s = read_into_owned_memory(file, shown_path(source, path), *blob)) return s;
     } else if (file.size > 0) {
       void* m = ::mmap(nullptr, file.size, PROT_READ, MAP_PRIVATE, file.fd, 0);
       if (m == MAP_FAILED)
-        return new_status(MRT_CODE_INTERNAL, std::string("cannot map '") + path + "': " + std::strerror(errno));
+        return new_status(MRT_CODE_INTERNAL, "cannot map '" + shown_path(source, path) + "': " + std::strerror(errno));
       blob->mapping = m;
       blob->mapping_size = file.size;
       blob->data = m;

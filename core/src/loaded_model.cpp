@@ -11,10 +11,12 @@ namespace {
 Result<std::vector<std::string>> read_labels(const ModelLocation& loc) {
   const std::string& file = loc.manifest.postprocess.labels;
   if (file.empty()) return std::vector<std::string>{};
+  std::string shown = loc.display_directory.empty() ? file : (std::filesystem::path(loc.display_directory) / file).string();
   auto path = confine(loc.directory, file);
-  if (!path) return path.status().with_context("labels file");
-  std::ifstream in(*path);
-  if (!in) return not_found("labels file '" + file + "' of model '" + loc.model_id + "' cannot be read");
+  if (!path && path.status().code() != MRT_CODE_NOT_FOUND) return path.status().with_context("labels file");
+  std::ifstream in;
+  if (path) in.open(*path);
+  if (!in) return not_found("labels file '" + shown + "' of model '" + loc.model_id + "' cannot be read");
   std::vector<std::string> labels;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -29,13 +31,17 @@ Result<std::shared_ptr<LoadedModel>> LoadedModel::load(const ModelLocation& loca
                                                         int32_t num_threads) {
   std::shared_ptr<LoadedModel> m(new LoadedModel());
   m->location_ = location;
+  // Before any file is read: a file changed during the load then shows as a
+  // change on the next check, and the model is loaded again.
+  m->fingerprint_ = fingerprint_for_load(location);
   m->plugin_ = route.plugin;
   m->device_ = route.device;
   auto labels = read_labels(location);
   if (!labels) return labels.status();
   m->labels_ = std::move(*labels);
 
-  MRT_ModelSource source{location.directory, location.primary_file, location.immutable_storage};
+  MRT_ModelSource source{location.directory, location.primary_file, location.immutable_storage,
+                         location.display_directory};
   std::vector<MRT_Option> options;
   for (const auto& [k, v] : location.manifest.options) options.push_back(MRT_Option{MRT_OPTION_STRUCT_SIZE, k.c_str(), v.c_str()});
   MRT_ModelLoadArgs args{};
@@ -100,6 +106,16 @@ Status LoadedModel::describe() {
     }
   }
   return Status::ok();
+}
+
+bool LoadedModel::claim_files_check(int64_t now_ns, int32_t interval_ms) const {
+  if (interval_ms < 0) return false;
+  if (interval_ms == 0) return true;
+  int64_t due = next_files_check_ns_.load(std::memory_order_relaxed);
+  if (now_ns < due) return false;
+  // One caller per interval wins the check; the others go on with the model.
+  return next_files_check_ns_.compare_exchange_strong(due, now_ns + int64_t{interval_ms} * 1000000,
+                                                      std::memory_order_relaxed);
 }
 
 bool LoadedModel::has_stage(Stage stage) const {

@@ -194,11 +194,12 @@ Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::stri
   return m;
 }
 
-Result<ModelManifest> read_model_manifest(const std::filesystem::path& path) {
+Result<ModelManifest> read_model_manifest(const std::filesystem::path& path, std::string_view origin) {
+  std::string name = origin.empty() ? path.string() : std::string(origin);
   std::ifstream in(path);
-  if (!in) return not_found("cannot read " + path.string());
+  if (!in) return not_found("cannot read " + name);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_model_manifest(text, path.string());
+  return parse_model_manifest(text, name);
 }
 
 std::optional<std::string> format_from_extension(const std::filesystem::path& file) {

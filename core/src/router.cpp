@@ -12,7 +12,7 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
                                   const RoutingPolicy& policy) {
   const ModelManifest& m = model.manifest;
   std::string forced = policy.forced_plugin.empty() ? m.plugin : policy.forced_plugin;
-  MRT_ModelSource source{model.directory, model.primary_file, model.immutable_storage};
+  MRT_ModelSource source{model.directory, model.primary_file, model.immutable_storage, model.display_directory};
   std::vector<std::string> notes;  // why each candidate was passed over
 
   if (!forced.empty() && std::none_of(plugins.begin(), plugins.end(), [&](const auto& p) { return p->name() == forced; }))

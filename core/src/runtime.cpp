@@ -11,7 +11,8 @@ Runtime::Runtime(RuntimeConfig config)
     : config_(std::move(config)),
       registry_(PluginRegistryOptions{config_.num_threads}),
       repository_(&config_.vfs, config_.model_search_paths),
-      cache_(config_.cache_budget_bytes, [this](const std::string& id) { return load_uncached(id); }) {
+      cache_(ModelCacheOptions{config_.cache_budget_bytes, config_.user_cache_share, "limits.per_aid.cache_share"},
+             [this](const std::string& id) { return load_uncached(id); }) {
   cache_.set_eviction_listener([](const std::string& id, uint64_t bytes) {
     log_info("cache", "event=evict model=" + id + " bytes=" + std::to_string(bytes));
   });
@@ -129,12 +130,30 @@ Result<ModelStatus> Runtime::try_load(const ModelLocation& location) {
   return s;  // the model is unloaded here, when its last reference goes
 }
 
+Result<ModelCache<LoadedModel>::Handle> Runtime::acquire(const std::string& scope, const std::string& model_id) {
+  std::string key = model_key(scope, model_id);
+  // Round 0 finds the cached model; when its files changed, round 1 loads
+  // them anew; round 2 serves what it gets (files still being rewritten).
+  for (int round = 0;; ++round) {
+    auto handle = cache_.acquire(key, scope);  // each scope is one owner of the cache's share
+    if (!handle || round == 2) return handle;
+    const LoadedModel& m = **handle;
+    int32_t interval = m.location().immutable_storage ? config_.files_check_interval_ms
+                                                      : config_.writable_files_check_interval_ms;
+    auto now = std::chrono::steady_clock::now().time_since_epoch();
+    if (!m.claim_files_check(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(), interval)) return handle;
+    if (fingerprint_model(m.location()) == m.fingerprint()) return handle;
+    // Requests that hold the old model finish with it; the next acquire loads
+    // the files as they are now (NOT_FOUND when they are gone).
+    if (cache_.invalidate(key, *handle)) log_info("model", "event=files_changed model=" + key + " action=reload");
+  }
+}
+
 Result<ModelStatus> Runtime::load(const std::string& model_id, const std::string& scope) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
-  std::string key = model_key(scope, model_id);
-  auto handle = cache_.acquire(key);
+  auto handle = acquire(scope, model_id);
   if (!handle) return handle.status();
-  return status_of(key, **handle, 0);
+  return status_of(model_key(scope, model_id), **handle, 0);
 }
 
 Result<InferResult> Runtime::infer(const InferRequest& request) {
@@ -152,7 +171,7 @@ Result<InferResult> Runtime::infer(const InferRequest& request) {
   if (request.timeout) control->set_timeout(*request.timeout);
   Status live = control->check();
   if (!live.is_ok()) return finish(live);
-  auto handle = cache_.acquire(model_key(request.scope, request.model_id));
+  auto handle = acquire(request.scope, request.model_id);
   if (!handle) return finish(handle.status());
   return finish(run_pipeline(**handle, request, *control));
 }

@@ -72,7 +72,12 @@ Result<fs::path> Vfs::resolve(std::string_view virtual_path, Access access) cons
     return permission_denied("'" + std::string(virtual_path) + "' is on read-only mount " + m->virtual_path);
   std::string_view rest = virtual_path.substr(std::min(m->virtual_path.size(), virtual_path.size()));
   while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-  return confine(m->host_root, rest);
+  auto host = confine(m->host_root, rest);
+  // confine names the host directory when the mount's storage is gone; a
+  // caller knows only virtual paths.
+  if (!host && host.status().code() == MRT_CODE_NOT_FOUND)
+    return not_found("the storage of " + m->virtual_path + " is not available");
+  return host;
 }
 
 }  // namespace mrt

@@ -1,6 +1,8 @@
-// Model cache: LRU by bytes, refcounts, coalesced loads, failure handling.
+// Model cache: LRU by bytes, refcounts, coalesced loads, failure handling,
+// owners' shares, invalidation.
 #include "mrt/core/model_cache.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -23,8 +25,9 @@ struct FakeModel {
 class CacheTest : public ::testing::Test {
  protected:
   using Cache = ModelCache<FakeModel>;
-  Cache make(uint64_t budget, std::chrono::milliseconds delay = {}) {
-    return Cache(budget, [this, delay](const std::string& key) -> Result<std::shared_ptr<FakeModel>> {
+  Cache make(uint64_t budget, std::chrono::milliseconds delay = {}) { return make(ModelCacheOptions{budget}, delay); }
+  Cache make(ModelCacheOptions options, std::chrono::milliseconds delay = {}) {
+    return Cache(std::move(options), [this, delay](const std::string& key) -> Result<std::shared_ptr<FakeModel>> {
       ++loads;
       std::this_thread::sleep_for(delay);
       if (key.rfind("fail", 0) == 0) return Status(MRT_CODE_DATA_LOSS, "corrupt " + key);
@@ -149,6 +152,114 @@ TEST_F(CacheTest, ManyThreadsManyKeysStayWithinBudget) {
   EXPECT_EQ(errors, 0);
   EXPECT_LE(cache.stats().used_bytes, 1000u);
   EXPECT_EQ(static_cast<size_t>(alive), cache.resident().size());
+}
+
+// Keys of the resident models, in key order.
+std::vector<std::string> keys_of(const ModelCache<FakeModel>& cache) {
+  std::vector<std::string> keys;
+  for (const auto& e : cache.resident()) keys.push_back(e.key);
+  return keys;
+}
+
+ModelCacheOptions half_share(uint64_t budget) { return {budget, 0.5, "limits.per_aid.cache_share"}; }
+
+TEST_F(CacheTest, OwnerLoadingManyModelsEvictsOnlyItsOwn) {
+  auto cache = make(half_share(1000));
+  ASSERT_TRUE(cache.acquire("s200"));        // a system model (no owner)
+  ASSERT_TRUE(cache.acquire("b300", "B"));   // user B's
+  // A loads model after model: at most 500 bytes of A's at a time, and
+  // each load beyond that displaces A's own least recently used one.
+  for (char c = 'c'; c <= 'r'; ++c) {
+    std::string key = std::string(1, c) + "200";
+    auto h = cache.acquire(key, "A");
+    ASSERT_TRUE(h) << key << ": " << h.status().to_string();
+    EXPECT_LE(cache.owner_bytes("A"), 500u);
+    auto keys = keys_of(cache);
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "s200"), keys.end()) << key;
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "b300"), keys.end()) << key;
+  }
+  EXPECT_EQ(cache.owner_bytes("A"), 400u);
+  EXPECT_EQ(cache.owner_bytes("B"), 300u);
+  EXPECT_EQ(cache.stats().evictions, 14u);  // 16 loads, the last two stay
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"b300", "q200", "r200", "s200"}));
+}
+
+TEST_F(CacheTest, OwnerTakesFromOthersAtMostItsShare) {
+  auto cache = make(half_share(1000));
+  ASSERT_TRUE(cache.acquire("s400"));
+  ASSERT_TRUE(cache.acquire("b400", "B"));
+  // The cache is full of idle models of others: A may take room up to its
+  // share, least recently used first (the system model)...
+  ASSERT_TRUE(cache.acquire("x300", "A"));
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"b400", "x300"}));
+  ASSERT_TRUE(cache.acquire("y200", "A"));
+  // ...and no more, however often it loads.
+  for (char c = 'c'; c <= 'k'; ++c) ASSERT_TRUE(cache.acquire(std::string(1, c) + "200", "A"));
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"b400", "j200", "k200"}));
+  EXPECT_EQ(cache.owner_bytes("B"), 400u);
+  EXPECT_LE(cache.owner_bytes("A"), 500u);
+}
+
+TEST_F(CacheTest, OverShareIsRefusedNamingTheLimit) {
+  auto cache = make(half_share(1000));
+  auto big = cache.acquire("a600", "A");
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.status().code(), MRT_CODE_RESOURCE_EXHAUSTED);
+  std::string why = big.status().message();
+  EXPECT_NE(why.find("limits.per_aid.cache_share 0.5"), std::string::npos) << why;
+  EXPECT_NE(why.find("needs 600 bytes"), std::string::npos) << why;
+  EXPECT_NE(why.find("500 bytes"), std::string::npos) << why;
+  EXPECT_EQ(alive, 0);  // unloaded
+  // A system model of the same size fits the budget.
+  EXPECT_TRUE(cache.acquire("s600"));
+  // A's share held by A's own models in use: refused, nothing evicted.
+  auto held = cache.acquire("h300", "A");
+  ASSERT_TRUE(held);
+  auto more = cache.acquire("m300", "A");
+  ASSERT_FALSE(more);
+  EXPECT_EQ(more.status().code(), MRT_CODE_RESOURCE_EXHAUSTED);
+  EXPECT_NE(more.status().message().find("in use hold 300 bytes"), std::string::npos) << more.status().message();
+  EXPECT_NE(more.status().message().find("limits.per_aid.cache_share"), std::string::npos) << more.status().message();
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"h300", "s600"}));
+}
+
+TEST_F(CacheTest, SystemLoadsEvictLeastRecentlyUsedAcrossOwners) {
+  auto cache = make(half_share(1000));
+  ASSERT_TRUE(cache.acquire("a400", "A"));
+  ASSERT_TRUE(cache.acquire("b400", "B"));
+  ASSERT_TRUE(cache.acquire("s300"));  // evicts A's (the LRU)
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"b400", "s300"}));
+  EXPECT_EQ(cache.owner_bytes("A"), 0u);
+  ASSERT_TRUE(cache.acquire("t500"));  // evicts B's
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"s300", "t500"}));
+}
+
+TEST_F(CacheTest, RefusedLoadEvictsNothing) {
+  auto cache = make(300);
+  auto held = cache.acquire("a100");
+  ASSERT_TRUE(cache.acquire("b150"));
+  auto c = cache.acquire("c250");  // b alone would not make room: b stays
+  ASSERT_FALSE(c);
+  EXPECT_EQ(keys_of(cache), (std::vector<std::string>{"a100", "b150"}));
+  EXPECT_EQ(cache.stats().evictions, 0u);
+}
+
+TEST_F(CacheTest, InvalidateDropsTheEntryAndTheNextAcquireLoadsAgain) {
+  auto cache = make(half_share(1000));
+  auto h = cache.acquire("a100", "A");
+  ASSERT_TRUE(h);
+  EXPECT_TRUE(cache.invalidate("a100", *h));
+  EXPECT_EQ(alive, 1);  // the holder finishes with it
+  EXPECT_EQ(cache.owner_bytes("A"), 0u);
+  auto again = cache.acquire("a100", "A");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(loads, 2);
+  EXPECT_NE(again->get(), h->get());
+  EXPECT_FALSE(cache.invalidate("a100", *h));  // a stale handle drops nothing
+  EXPECT_EQ(cache.stats().resident_models, 1u);
+  EXPECT_EQ(cache.stats().invalidations, 1u);
+  h = Status(MRT_CODE_CANCELLED, "done");
+  EXPECT_EQ(alive, 1);
 }
 
 }  // namespace

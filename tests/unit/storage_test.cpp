@@ -162,6 +162,10 @@ class ModelStorage : public ::testing::Test {
   void SetUp() override {
     RuntimeConfig c;
     c.plugin_files = {MRT_RAW_PLUGIN};
+    // These tests keep using a loaded model while its files are truncated
+    // under it; by default the next request would see the change and load
+    // the model again (runtime_user_models_test covers that).
+    c.files_check_interval_ms = c.writable_files_check_interval_ms = -1;
     ASSERT_TRUE(c.vfs.add_mount({"/models", system_models.path(), true}).is_ok());
     c.scope_locator = [sys = system_models.path(), user = user_models.path()](
                           const std::string& scope, const std::string& id) -> Result<ModelLocation> {

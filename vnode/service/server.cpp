@@ -135,6 +135,7 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   rc.plugin_dirs = s->config_.plugin_dirs;
   rc.plugin_files = s->config_.plugin_files;
   rc.cache_budget_bytes = s->limits_.cache_budget_bytes;
+  rc.user_cache_share = m.limits.cache_share;
   rc.num_threads = s->limits_.intra_op_threads;
   rc.routing.allowed_devices = {MRT_DEVICE_CPU};
   if (m.has("CAP_IPC_CONNECT", "svc://gpu-driver")) rc.routing.allowed_devices.push_back(MRT_DEVICE_GPU);

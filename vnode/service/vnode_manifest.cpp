@@ -103,10 +103,16 @@ Status limits_section(const YamlFields& f, bool strict, const YAML::Node& n, Cli
   if (!n["per_aid"]) return Status::ok();
   const YAML::Node p = n["per_aid"];
   MRT_RETURN_IF_ERROR(keys(f, strict, p, "limits.per_aid",
-                           {"connections", "requests", "request_bytes", "bytes", "fds", "storage"}));
+                           {"connections", "requests", "request_bytes", "bytes", "fds", "storage", "cache_share"}));
   MRT_RETURN_IF_ERROR(count(p, "connections", out.connections_per_aid, 1 << 20));
   MRT_RETURN_IF_ERROR(count(p, "requests", out.requests_per_aid, 1 << 20));
   MRT_RETURN_IF_ERROR(count(p, "fds", out.fds_per_aid, 1 << 16));
+  MRT_RETURN_IF_ERROR(optional_field(p, "cache_share", out.cache_share, [&](const YAML::Node& v) -> Result<double> {
+    auto x = f.number(v, "cache_share");
+    if (!x) return x.status();
+    if (!(*x > 0 && *x <= 1)) return f.at(v, "'cache_share' is a fraction of the model cache in (0, 1]");
+    return x;
+  }));
   for (auto [key, field] : {std::pair<const char*, uint64_t*>{"request_bytes", &out.request_bytes},
                             std::pair<const char*, uint64_t*>{"bytes", &out.bytes_per_aid},
                             std::pair<const char*, uint64_t*>{"storage", &out.storage_per_aid}})

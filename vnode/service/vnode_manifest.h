@@ -43,6 +43,7 @@ struct ClientLimits {
   uint32_t fds_per_aid = 64;                    // descriptors received, not yet consumed
   uint64_t storage_per_aid = uint64_t{1} << 30; // bytes of one AID's own models (/home/<AID>/models)
   uint32_t unfinished_frame_timeout_ms = 10000; // a frame that stops arriving
+  double cache_share = 0.5;                     // of the model cache, for one AID's own models
 };
 
 struct VnodeManifest {

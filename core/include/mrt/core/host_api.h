@@ -31,6 +31,10 @@ struct MRT_ModelSource {
   // files; any other file is read into memory the host owns, because a
   // mapped file that shrinks kills the process with SIGBUS on next access.
   bool immutable_storage = false;
+  // How errors name `directory` (the virtual path, e.g.
+  // "/home/1000/models/x"): a client never sees host paths. Empty = name
+  // files by their relative path alone.
+  std::string display_directory = {};
 };
 
 // Bytes of one file: a read-only mapping, either of the file itself

@@ -4,6 +4,7 @@
 // (serialised per model unless the plugin allows concurrent execution).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,13 @@ class LoadedModel {
   uint64_t resident_bytes() const { return host_bytes_ + device_bytes_; }
   const std::vector<std::string>& labels() const { return labels_; }
 
+  // The model's files as they were when its load began (stat only).
+  const ModelFingerprint& fingerprint() const { return fingerprint_; }
+  // Whether it is time to compare the files with fingerprint() again: true
+  // at most once per `interval_ms` for all callers together (every call when
+  // 0, never when negative). A true answer claims the check.
+  bool claim_files_check(int64_t now_ns, int32_t interval_ms) const;
+
   bool has_stage(Stage stage) const;
   // Runs one plugin stage. The args' struct_size is set here.
   Status run_stage(Stage stage, MRT_StageArgs& args) const;
@@ -66,6 +74,8 @@ class LoadedModel {
   std::vector<IoSpec> inputs_, outputs_;
   uint64_t host_bytes_ = 0, device_bytes_ = 0;
   std::vector<std::string> labels_;
+  ModelFingerprint fingerprint_;
+  mutable std::atomic<int64_t> next_files_check_ns_{0};
   mutable std::mutex serial_;  // used when the plugin forbids concurrent execute
 };
 

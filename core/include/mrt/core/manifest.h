@@ -77,7 +77,9 @@ struct ModelManifest {
 
 // `origin` names the document in errors ("digits/model.yml").
 Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::string_view origin);
-Result<ModelManifest> read_model_manifest(const std::filesystem::path& path);
+// `origin` names the file in errors; empty = `path` (give the virtual path
+// when the file is on the vfs: a client never sees host paths).
+Result<ModelManifest> read_model_manifest(const std::filesystem::path& path, std::string_view origin = {});
 // Manifest for a bare model file: format from the extension (".onnx" →
 // "onnx"); empty format (every plugin probes) when the extension is unknown.
 ModelManifest manifest_for_bare_file(const std::filesystem::path& file);

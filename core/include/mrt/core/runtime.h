@@ -28,6 +28,18 @@ struct RuntimeConfig {
   Vfs vfs;                                          // where models live
   std::vector<std::string> model_search_paths = {"/models"};  // virtual dirs
   uint64_t cache_budget_bytes = 0;                  // 0 = unlimited
+  // The share of cache_budget_bytes the models of one scope (a user's own,
+  // "aid:<AID>") may hold together; the service sets vnode.yml's
+  // limits.per_aid.cache_share. A scope's load evicts its own models to stay
+  // within it and takes from other scopes and the system models only what
+  // the budget needs (ModelCache has the rule). 1.0 = the whole budget.
+  double user_cache_share = 1.0;
+  // How often a cached model's files are compared (stat only) with the ones
+  // it was loaded from, per model: a model whose files changed is loaded
+  // again on its next request, one whose files are gone is dropped.
+  // 0 = on every request, negative = never.
+  int32_t files_check_interval_ms = 1000;           // read-only storage (system models)
+  int32_t writable_files_check_interval_ms = 0;     // storage callers can change (users' models, host paths)
   int32_t num_threads = 1;                          // intra-op threads per model
   RoutingPolicy routing;
   // Resolves models of a named scope (the service: a client's own
@@ -89,6 +101,8 @@ class Runtime {
   explicit Runtime(RuntimeConfig config);
   Result<std::shared_ptr<LoadedModel>> load_uncached(const std::string& cache_key);
   Result<std::shared_ptr<LoadedModel>> load_at(const ModelLocation& location, const std::string& cache_key);
+  // The cached model, loaded again first when its files changed on disk.
+  Result<ModelCache<LoadedModel>::Handle> acquire(const std::string& scope, const std::string& model_id);
   Result<ModelLocation> locate(const std::string& scope, const std::string& model_id) const;
   static ModelStatus status_of(const std::string& cache_key, const LoadedModel& model, int64_t in_use);
 
