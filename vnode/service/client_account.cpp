@@ -2,9 +2,9 @@
 
 namespace mrt::vnode {
 
-Result<std::shared_ptr<RequestSlot>> RequestSlot::take(std::shared_ptr<ClientAccount> account, uint32_t limit) {
+Result<std::shared_ptr<RequestHold>> RequestHold::take(std::shared_ptr<ClientAccount> account, uint32_t limit) {
   uint32_t now = account->requests.fetch_add(1) + 1;
-  std::shared_ptr<RequestSlot> slot(new RequestSlot(account));  // releases on every path
+  std::shared_ptr<RequestHold> slot(new RequestHold(account));  // gives the slot back on every path
   if (now > limit)
     return resource_exhausted("AID " + account->aid + " already has " + std::to_string(limit) +
                               " requests queued or running (limits.per_aid.requests)");

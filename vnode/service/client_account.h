@@ -25,47 +25,37 @@ struct ClientAccount {
   std::atomic<uint32_t> fds{0};
 };
 
-// Bytes charged to an account for as long as this object lives (a
-// request's decoded tensors, while the request is queued or running).
-class ByteCharge {
+// What one request holds of its account: a request slot, and the bytes of
+// its decoded input. Given back by release() the moment the request is
+// answered, before the answer is sent, so a client that sends its next
+// request as soon as it reads the answer finds its slot free; the
+// destructor gives back whatever is still held. One thread answers a request
+// (its job or its drop), so release() needs no lock.
+class RequestHold {
  public:
-  ByteCharge(std::shared_ptr<ClientAccount> account, uint64_t bytes) : account_(std::move(account)), bytes_(bytes) {
-    account_->bytes += bytes_;
+  // A slot of `account`, or RESOURCE_EXHAUSTED naming the limit when all
+  // `limit` are taken.
+  static Result<std::shared_ptr<RequestHold>> take(std::shared_ptr<ClientAccount> account, uint32_t limit);
+  ~RequestHold() { release(); }
+  RequestHold(const RequestHold&) = delete;
+  RequestHold& operator=(const RequestHold&) = delete;
+  // Adds `bytes` to what the request holds.
+  void charge(uint64_t bytes) {
+    account_->bytes += bytes;
+    bytes_ += bytes;
   }
-  ~ByteCharge() { account_->bytes -= bytes_; }
-  ByteCharge(const ByteCharge&) = delete;
-  ByteCharge& operator=(const ByteCharge&) = delete;
-
- private:
-  std::shared_ptr<ClientAccount> account_;
-  uint64_t bytes_;
-};
-
-// One request slot of an account, held while the request is queued or runs.
-class RequestSlot {
- public:
-  // RESOURCE_EXHAUSTED naming the limit when the account has none free.
-  static Result<std::shared_ptr<RequestSlot>> take(std::shared_ptr<ClientAccount> account, uint32_t limit);
-  ~RequestSlot() { account_->requests--; }
-  RequestSlot(const RequestSlot&) = delete;
-  RequestSlot& operator=(const RequestSlot&) = delete;
-
- private:
-  explicit RequestSlot(std::shared_ptr<ClientAccount> a) : account_(std::move(a)) {}
-  std::shared_ptr<ClientAccount> account_;
-};
-
-// What a request holds of its account: given back the moment it is answered,
-// before the answer is sent, so a client that sends its next request as
-// soon as it reads the answer finds its slot free. One thread answers a
-// request (its job or its drop), so release() needs no lock.
-struct RequestHold {
-  std::shared_ptr<RequestSlot> slot;
-  std::unique_ptr<ByteCharge> charge;
   void release() {
-    slot.reset();
-    charge.reset();
+    if (!held_) return;
+    held_ = false;
+    account_->requests--;
+    account_->bytes -= bytes_;
   }
+
+ private:
+  explicit RequestHold(std::shared_ptr<ClientAccount> a) : account_(std::move(a)) {}
+  std::shared_ptr<ClientAccount> account_;
+  uint64_t bytes_ = 0;
+  bool held_ = true;
 };
 
 // The accounts of the AIDs that have a connection (event-loop thread only);

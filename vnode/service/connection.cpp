@@ -16,10 +16,10 @@ namespace {
 
 // A frame's bytes on the wire: the 4-byte little-endian length, then the body.
 std::string wire_bytes(const ipc::ServerFrame& frame) {
-  std::string bytes(4, '\0');
-  frame.AppendToString(&bytes);
-  uint32_t n = static_cast<uint32_t>(bytes.size() - 4);
+  size_t n = frame.ByteSizeLong();
+  std::string bytes(4 + n, '\0');
   for (int i = 0; i < 4; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+  frame.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes.data() + 4));
   return bytes;
 }
 

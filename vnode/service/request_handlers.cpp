@@ -103,16 +103,16 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   if (Status v = validate_model_id(req.model_id()); !v.is_ok()) return fail(v);
   std::string scope = scope_for(*c, req.model_id());
   if (Status a = authorize_model(*c, RequestKind::kInfer, scope); !a.is_ok()) return fail(a);
-  auto slot = RequestSlot::take(c->account(), limits.requests_per_aid);
-  if (!slot) return fail(slot.status());
+  auto taken = RequestHold::take(c->account(), limits.requests_per_aid);
+  if (!taken) return fail(taken.status());
+  std::shared_ptr<RequestHold> hold = std::move(*taken);
   // Tensors are decoded here, while the frame's descriptors are open, and
   // every declared size is checked before anything is allocated.
   auto decoded = infer_request_from_proto(req, *in.fds, limits.request_bytes);
   if (!decoded) return fail(decoded.status());
   auto request = std::make_shared<InferRequest>(std::move(*decoded));
   request->scope = scope;
-  auto hold = std::make_shared<RequestHold>(
-      RequestHold{*slot, std::make_unique<ByteCharge>(c->account(), request_bytes(*request))});
+  hold->charge(request_bytes(*request));
   if (c->account()->bytes.load() > limits.bytes_per_aid)
     return fail(resource_exhausted("AID " + c->aid() + " has more than " + std::to_string(limits.bytes_per_aid) +
                                    " bytes in requests in flight (limits.per_aid.bytes)"));
@@ -142,7 +142,7 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
     if (!conn) return;
     auto t0 = std::chrono::steady_clock::now();
     auto result = runtime_->infer(*request);
-    if (result) note_cost(queue, std::chrono::steady_clock::now() - t0);
+    auto took = std::chrono::steady_clock::now() - t0;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     Status outcome = result.status();
     hold->release();
@@ -165,8 +165,7 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
       conn->send_error(id, outcome);
     }
     record(outcome, ms);
-    requests_by_outcome_.with((request->scope.empty() ? request->model_id : "<user>") + "\n" +
-                              std::string(status_code_name(outcome.code()))).add();
+    note_outcome(queue, *request, outcome.code(), result ? std::optional(took) : std::nullopt);
     conn->untrack(id);
     log_request(conn->aid(), id, *request, outcome, ms);
   };
@@ -176,8 +175,7 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   Status submitted = scheduler_->submit(queue, control, job, [this, weak, id, request, hold](const Status& dropped) {
     hold->release();
     record(dropped, 0);
-    requests_by_outcome_.with((request->scope.empty() ? request->model_id : "<user>") + "\n" +
-                              std::string(status_code_name(dropped.code()))).add();
+    note_outcome(model_key(request->scope, request->model_id), *request, dropped.code(), std::nullopt);
     log_request(weak.lock() ? weak.lock()->aid() : "?", id, *request, dropped, 0);
     if (auto conn = weak.lock()) {
       conn->untrack(id);
@@ -274,7 +272,7 @@ void Server::on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
     log_warning(kComponent, "AID " + c->aid() + " denied: " + a.message());
     return c->send_error(id, a);
   }
-  auto slot = RequestSlot::take(c->account(), config_.manifest.limits.requests_per_aid);
+  auto slot = RequestHold::take(c->account(), config_.manifest.limits.requests_per_aid);
   if (!slot) return c->send_error(id, slot.status());
   std::weak_ptr<Connection> weak = c;
   Status submitted = scheduler_->submit(
@@ -309,17 +307,21 @@ void Server::on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in) 
   (void)c->send(reply);
 }
 
-void Server::note_cost(const std::string& queue, std::chrono::steady_clock::duration d) {
-  double us = std::chrono::duration<double, std::micro>(d).count();
-  std::lock_guard lock(cost_mutex_);
-  auto [it, fresh] = cost_us_.try_emplace(queue, us);
-  if (!fresh) it->second = 0.8 * it->second + 0.2 * us;  // moving average
+void Server::note_outcome(const std::string& queue, const InferRequest& r, StatusCode code,
+                          std::optional<std::chrono::steady_clock::duration> took) {
+  std::lock_guard lock(model_stats_mutex_);
+  ModelStats& m = model_stats_[queue];
+  if (m.label.empty()) m.label = r.scope.empty() ? r.model_id : "<user>";  // users' models are never named
+  ++m.outcomes[code];
+  if (!took) return;
+  double us = std::chrono::duration<double, std::micro>(*took).count();
+  m.cost_us = m.cost_us < 0 ? us : 0.8 * m.cost_us + 0.2 * us;  // moving average
 }
 
 bool Server::is_cheap(const std::string& queue) const {
-  std::lock_guard lock(cost_mutex_);
-  auto it = cost_us_.find(queue);
-  return it != cost_us_.end() && it->second < kInlineBelowUs;
+  std::lock_guard lock(model_stats_mutex_);
+  auto it = model_stats_.find(queue);
+  return it != model_stats_.end() && it->second.cost_us >= 0 && it->second.cost_us < kInlineBelowUs;
 }
 
 void Server::log_request(const std::string& aid, uint64_t id, const InferRequest& r, const Status& s,

@@ -457,9 +457,11 @@ std::string Server::metrics_text() const {
   out.gauge("ipc_connections", "Client connections open now.", static_cast<double>(connections_count_.load()));
   // Per model and outcome; users' own models are never named here ("<user>").
   std::map<std::vector<std::string>, double> by_model;
-  for (const auto& [k, v] : requests_by_outcome_.snapshot()) {
-    size_t nl = k.find('\n');
-    by_model[{k.substr(0, nl), k.substr(nl + 1)}] = static_cast<double>(v);
+  {
+    std::lock_guard lock(model_stats_mutex_);
+    for (const auto& [queue, m] : model_stats_)
+      for (const auto& [code, n] : m.outcomes)
+        by_model[{m.label, std::string(status_code_name(code))}] += static_cast<double>(n);
   }
   out.multi_labelled("inference_requests_by_model_total", "counter",
                      "Inference requests answered, by model (system models by name) and status code.",

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -116,8 +117,10 @@ class Server {
   Status authorize_model(const Connection& c, RequestKind kind, const std::string& scope) const;
   bool is_admin(const std::string& aid) const;
   void record(const Status& s, double latency_ms);
-  // Per-model moving average of Runtime::infer time, for the inline path.
-  void note_cost(const std::string& queue, std::chrono::steady_clock::duration d);
+  // Per model (its queue): answers by status code for the metrics, and the
+  // moving average of successful Runtime::infer times for the inline path.
+  void note_outcome(const std::string& queue, const InferRequest& r, StatusCode code,
+                    std::optional<std::chrono::steady_clock::duration> took);
   bool is_cheap(const std::string& queue) const;
   static constexpr double kInlineBelowUs = 200;
   // Answers above this many tensor bytes travel in memfds (docs/service.md).
@@ -153,9 +156,13 @@ class Server {
   std::atomic<uint64_t> clients_total_{0};
   std::atomic<uint64_t> clients_refused_{0};
   std::atomic<size_t> connections_count_{0};  // connections_.size(), readable off the loop
-  CounterFamily requests_by_outcome_;  // "model,outcome"
-  mutable std::mutex cost_mutex_;
-  std::map<std::string, double> cost_us_;
+  struct ModelStats {
+    std::string label;  // the metrics' model label: a system model's id, or "<user>"
+    std::map<StatusCode, uint64_t> outcomes;
+    double cost_us = -1;  // -1: no success yet
+  };
+  mutable std::mutex model_stats_mutex_;
+  std::map<std::string, ModelStats> model_stats_;  // by queue (scope and model)
 };
 
 }  // namespace mrt::vnode

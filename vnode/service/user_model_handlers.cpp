@@ -86,7 +86,7 @@ void Server::on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& 
   if (!repo) return c->send_error(id, repo.status());
   auto files = pushed_files_from_proto(req, *in.fds);
   if (!files) return c->send_error(id, files.status());
-  auto slot = RequestSlot::take(c->account(), config_.manifest.limits.requests_per_aid);
+  auto slot = RequestHold::take(c->account(), config_.manifest.limits.requests_per_aid);
   if (!slot) return c->send_error(id, slot.status());
   auto fds = std::make_shared<OwnedFds>();
   fds->fds.swap(*in.fds);  // the job reads them; they close when it is done
@@ -128,7 +128,7 @@ void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame
     return c->send_error(id, a);
   auto repo = user_repository(*c);
   if (!repo) return c->send_error(id, repo.status());
-  auto slot = RequestSlot::take(c->account(), config_.manifest.limits.requests_per_aid);
+  auto slot = RequestHold::take(c->account(), config_.manifest.limits.requests_per_aid);
   if (!slot) return c->send_error(id, slot.status());
   std::weak_ptr<Connection> weak = c;
   auto job = [this, weak, id, model_id, repo = *repo, slot = *slot] {
