@@ -17,7 +17,9 @@ packages=(
   ocl-icd-opencl-dev                       # OpenCL: Debian's dnnl CMake config requires it (a Recommends, skipped by --no-install-recommends)
   libxxhash-dev                            # XXH3 content hashes: the CPU backend's shared weight cache
   libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
-  libstb-dev                               # stb_image decoders and resizer: the standard image stage (core)
+  libpng-dev                               # libpng: PNG decoding in the standard image stage (core)
+  libturbojpeg0-dev                        # libjpeg-turbo's TurboJPEG API: JPEG decoding in the standard image stage (core)
+  libstb-dev                               # stb_image_write makes the tests' images; stb_image is their reference decoder
   libgtest-dev libgmock-dev                # unit tests
   python3                                  # fixture generators in scripts/
   systemd                                  # systemd-analyze: the unit-security test scores the shipped unit
