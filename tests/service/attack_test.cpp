@@ -196,8 +196,7 @@ class AttackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto model = [&](const std::string& id, const std::string& file, const std::string& yml) {
-      dir.write("models/" + id + "/model.fixture", file);
-      dir.write("models/" + id + "/model.yml", "format: fixture\nfiles: [model.fixture]\n" + yml);
+      test::write_fixture_model(dir, id, file, yml);
     };
     model("identity", "bytes=1000\n", "");
     model("identity2", "bytes=1000\n", "");
@@ -525,8 +524,7 @@ TEST_F(AttackTest, NonAdminsCannotUnloadSystemModelsOrSendBadParameters) {
   EXPECT_EQ(code, 0) << "child check failed (see the return codes above)";
   EXPECT_TRUE(admin->model_status("identity")->loaded());
   // Generation parameters out of range: refused by name, before any plugin.
-  dir.write("models/talker/model.fixture", "words=5\n");
-  dir.write("models/talker/model.yml", "format: fixture\nfiles: [model.fixture]\ntask: text-generation\n");
+  test::write_fixture_model(dir, "talker", "words=5\n", "task: text-generation\n");
   auto bad = [&](float temperature, float top_p) {
     auto req = text_request("talker", "hi", 1, false);
     req.mutable_text()->mutable_params()->set_temperature(temperature);
@@ -547,10 +545,7 @@ TEST_F(AttackTest, QueuedRequestFailsAtItsDeadline) {
   Daemon d(dir, {});
   auto busy = d.connect();
   auto waiting = d.connect();
-  ipc::ClientFrame f;
-  f.set_request_id(1);
-  *f.mutable_infer() = identity_request(1, "slow");  // holds the only worker for 300 ms
-  ASSERT_TRUE(busy->send(f).is_ok());
+  test::start_slow_request(*busy);
   std::this_thread::sleep_for(30ms);
   auto req = identity_request(2, "slow");
   req.mutable_options()->set_timeout_ms(100);
@@ -567,10 +562,7 @@ TEST_F(AttackTest, RequestsArrivingDuringTheDrainGetUnavailable) {
   Daemon d(dir, {});
   auto c = d.connect();
   auto late = d.connect();
-  ipc::ClientFrame f;
-  f.set_request_id(1);
-  *f.mutable_infer() = identity_request(1, "slow");
-  ASSERT_TRUE(c->send(f).is_ok());
+  test::start_slow_request(*c);
   std::this_thread::sleep_for(50ms);
   ::kill(d.pid(), SIGTERM);
   std::this_thread::sleep_for(50ms);

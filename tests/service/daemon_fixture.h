@@ -124,6 +124,15 @@ class Daemon {
   int exit_code_ = 0;
 };
 
+// A model of the fixture plugin in `dir`/models/<id>: `file` sets its
+// behaviour (tests/fixtures/plugins/fixture_plugin.cpp), `yml` adds to its
+// model.yml.
+inline void write_fixture_model(const TempDir& dir, const std::string& id, const std::string& file,
+                                const std::string& yml = "") {
+  dir.write("models/" + id + "/model.fixture", file);
+  dir.write("models/" + id + "/model.yml", "format: fixture\nfiles: [model.fixture]\n" + yml);
+}
+
 inline ipc::InferRequest identity_request(float base, const std::string& model = "identity") {
   ipc::InferRequest r;
   r.set_model_id(model);
@@ -147,6 +156,15 @@ inline float first_output(const ipc::InferResponse& r) {
   if (r.tensors().tensors_size() == 1 && r.tensors().tensors(0).inline_data().size() == 16)
     std::memcpy(&v, r.tensors().tensors(0).inline_data().data(), 4);
   return v;
+}
+
+// Sends a request to the 300 ms "slow" model on `c` without waiting for it:
+// it holds the one worker of the test daemons for that long.
+inline void start_slow_request(Client& c, uint64_t id = 1) {
+  ipc::ClientFrame f;
+  f.set_request_id(id);
+  *f.mutable_infer() = identity_request(1, "slow");
+  EXPECT_TRUE(c.send(f).is_ok());
 }
 
 }  // namespace mrt::test

@@ -35,8 +35,7 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto model = [&](const std::string& id, const std::string& file, const std::string& yml) {
-      dir.write("models/" + id + "/model.fixture", file);
-      dir.write("models/" + id + "/model.yml", "format: fixture\nfiles: [model.fixture]\n" + yml);
+      test::write_fixture_model(dir, id, file, yml);
     };
     model("identity", "bytes=1000\n", "");
     model("identity2", "bytes=1000\n", "");
