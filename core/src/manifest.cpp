@@ -3,6 +3,7 @@
 #include "mrt/core/yaml_fields.h"
 
 #include <cctype>
+#include <cerrno>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
@@ -196,8 +197,15 @@ Result<ModelManifest> parse_model_manifest(std::string_view yaml_text, std::stri
 
 Result<ModelManifest> read_model_manifest(const std::filesystem::path& path, std::string_view origin) {
   std::string name = origin.empty() ? path.string() : std::string(origin);
+  errno = 0;
   std::ifstream in(path);
-  if (!in) return not_found("cannot read " + name);
+  if (!in) {
+    // Out of descriptors is the service's condition, not a missing file:
+    // a caller may retry, and the model must not count as gone.
+    if (errno == EMFILE || errno == ENFILE)
+      return resource_exhausted("cannot open " + name + ": the service is out of file descriptors");
+    return not_found("cannot read " + name);
+  }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return parse_model_manifest(text, name);
 }

@@ -3,7 +3,10 @@
 # temporary folder, then
 #   - no installed file names the build tree (ELF files are read without
 #     their DWARF debug sections: DW_AT_comp_dir records where the compiler
-#     ran, for debuggers, and a packager's -ffile-prefix-map or strip drops it);
+#     ran, for debuggers, and a packager's -ffile-prefix-map or strip drops it;
+#     nor the CUDA fatbinary, .nv_fatbin, where nvcc records the device
+#     code's source and include paths for cuda-gdb: nothing reads them at run
+#     time);
 #   - everything installed is readable by others (the unit's dynamic user);
 #   - the installed commands answer --help and --version, and the daemon's
 #     defaults are the installed plugin and model directories.
@@ -28,7 +31,7 @@ while IFS= read -r f; do
   count=$((count + 1))
   target=$f
   if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
-    objcopy --strip-debug "$f" "$tmp/nodebug" 2>/dev/null && target=$tmp/nodebug
+    objcopy --strip-debug --remove-section .nv_fatbin "$f" "$tmp/nodebug" 2>/dev/null && target=$tmp/nodebug
   fi
   if grep -q -a -F "$build" "$target"; then
     echo "FAIL: ${f#"$dest"} names the build tree:"
