@@ -1,6 +1,12 @@
 // model.yml parsing: valid documents and errors that name the key and line.
 #include "mrt/core/manifest.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vector>
+
 #include "test_support.h"
 
 namespace mrt {
@@ -78,6 +84,34 @@ TEST(Manifest, BareFileFormatFromExtension) {
   EXPECT_EQ(manifest_for_bare_file("/x/w.dense").format, "dense");
   EXPECT_EQ(manifest_for_bare_file("/x/readme.txt").format, "");
   EXPECT_EQ(manifest_for_bare_file("/x/model.onnx").files, (std::vector<std::string>{"model.onnx"}));
+}
+
+}  // namespace
+}  // namespace mrt
+
+namespace mrt {
+namespace {
+
+// Out of descriptors is the process's condition, not a missing model: a
+// model.yml that cannot be opened for that reason is RESOURCE_EXHAUSTED
+// (retryable), never NOT_FOUND (which would drop the model as gone).
+TEST(Manifest, OutOfDescriptorsIsNotAMissingFile) {
+  test::TempDir dir;
+  auto path = dir.write("m/model.yml", "format: onnx\nfiles: [model.onnx]\n");
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<int> held;
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);  // use them all up
+    auto m = read_model_manifest(path, "/models/m/model.yml");
+    if (m || m.status().code() != MRT_CODE_RESOURCE_EXHAUSTED) _exit(1);
+    if (m.status().message().find("file descriptors") == std::string::npos) _exit(2);
+    for (int fd : held) ::close(fd);
+    _exit(read_model_manifest(path, "/models/m/model.yml") ? 0 : 3);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not RESOURCE_EXHAUSTED, 2: message, 3: no recovery";
 }
 
 }  // namespace
