@@ -94,6 +94,7 @@ void Server::on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& 
   auto job = [this, weak, id, model_id, repo = *repo, files = std::move(*files), fds, slot = *slot] {
     if (!weak.lock()) return;  // the client left: nothing is written
     auto status = uploads_->push(repo, model_id, files);
+    slot->release();  // before the answer: the client may send its next request on reading it
     log(status.status().is_ok() ? LogLevel::kInfo : LogLevel::kWarning, "model",
         "event=push aid=" + repo.aid + " model=" + model_id +
             " status=" + std::string(status_code_name(status.status().code())) +
@@ -133,6 +134,7 @@ void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame
   std::weak_ptr<Connection> weak = c;
   auto job = [this, weak, id, model_id, repo = *repo, slot = *slot] {
     Status s = uploads_->remove(repo, model_id);
+    slot->release();  // before the answer
     log(s.is_ok() ? LogLevel::kInfo : LogLevel::kWarning, "model",
         "event=remove aid=" + repo.aid + " model=" + model_id + " status=" + std::string(status_code_name(s.code())));
     auto conn = weak.lock();
