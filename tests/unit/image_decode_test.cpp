@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "png_chunks.h"
+
 namespace mrt {
 namespace {
 
@@ -71,26 +73,6 @@ void expect_as_stb(const std::string& img, const std::string& what) {
     EXPECT_EQ(got->channels, channels);
     EXPECT_TRUE(got->pixels == want) << what << " as " << channels << " channels";
   }
-}
-
-// The CRC-32 of PNG chunks (ISO 3309), so that edited headers reach the
-// decoder past libpng's CRC check.
-uint32_t crc32(const char* p, size_t n) {
-  uint32_t c = 0xffffffffu;
-  for (size_t i = 0; i < n; ++i) {
-    c ^= static_cast<uint8_t>(p[i]);
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-  }
-  return ~c;
-}
-
-// Recomputes the CRC of the chunk at `at` (its length field).
-void fix_png_crc(std::string& png, size_t at) {
-  uint32_t len = static_cast<uint32_t>(static_cast<uint8_t>(png[at])) << 24 | static_cast<uint8_t>(png[at + 1]) << 16 |
-                 static_cast<uint8_t>(png[at + 2]) << 8 | static_cast<uint8_t>(png[at + 3]);
-  if (at + 12 + len > png.size()) return;
-  uint32_t crc = crc32(png.data() + at + 4, 4 + len);
-  for (int i = 0; i < 4; ++i) png[at + 8 + len + i] = static_cast<char>(crc >> (24 - 8 * i));
 }
 
 // libpng's simplified writer: palette and 16-bit PNGs, which
@@ -288,7 +270,7 @@ TEST(ImageDecode, OversizedHeadersAreRefusedBeforeAllocating) {
   stbi_write_jpg_to_func(append, &jpg, 8, 8, 3, px.data(), 90);
   stbi_write_bmp_to_func(append, &bmp, 8, 8, 3, px.data());
   png.replace(16, 8, std::string("\x00\x00\xea\x60\x00\x00\xea\x60", 8));  // IHDR
-  fix_png_crc(png, 8);
+  test::fix_png_chunk_crc(png, 8);
   expect_refused(png, "the png image is 60000x60000");
   size_t sof = jpg.find("\xff\xc0");
   ASSERT_NE(sof, std::string::npos);

@@ -21,6 +21,7 @@
 
 #include "mrt/core/image_decode.h"
 #include "mrt/core/image_preprocess.h"
+#include "png_chunks.h"
 
 namespace mrt {
 namespace {
@@ -383,31 +384,9 @@ TEST(ImageResize, MutatedImagesAreRefusedOrDecodedNeverAbort) {
   std::printf("%d of %d mutated images refused, the rest decoded\n", refused, total);
 }
 
-// The CRC-32 of PNG chunks, so that mutated chunks get past libpng's CRC
-// check into its parsers.
-uint32_t crc32(const char* p, size_t n) {
-  uint32_t c = 0xffffffffu;
-  for (size_t i = 0; i < n; ++i) {
-    c ^= static_cast<uint8_t>(p[i]);
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-  }
-  return ~c;
-}
-
-uint32_t be32(const std::string& b, size_t at) {
-  return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) << 24 | static_cast<uint8_t>(b[at + 1]) << 16 | static_cast<uint8_t>(b[at + 2]) << 8 |
-         static_cast<uint8_t>(b[at + 3]);
-}
-
 // Every chunk's CRC made right again.
 void fix_png_crcs(std::string& png) {
-  for (size_t at = 8; at + 12 <= png.size();) {
-    uint32_t len = be32(png, at);
-    if (len > png.size() - at - 12) return;
-    uint32_t crc = crc32(png.data() + at + 4, 4 + len);
-    for (int i = 0; i < 4; ++i) png[at + 8 + len + i] = static_cast<char>(crc >> (24 - 8 * i));
-    at += 12 + len;
-  }
+  for (size_t at = 8; at != 0;) at = test::fix_png_chunk_crc(png, at);
 }
 
 // Mutants aimed at the parsers' tables and headers: JPEG DHT counts and
@@ -480,7 +459,7 @@ TEST(ImageResize, TargetedMutantsOfHeadersAndTablesAreRefusedOrDecoded) {
           break;
         case 1: {  // IDAT's zlib stream
           size_t idat = bad.find("IDAT");
-          uint32_t len = be32(bad, idat - 4);
+          uint32_t len = test::read_be32(bad, idat - 4);
           for (uint32_t m = 0, count = 1 + next(3); m < count; ++m) bad[idat + 4 + next(len)] = static_cast<char>(next(256));
           break;
         }
