@@ -1,12 +1,14 @@
 // Framing over a socketpair: whole frames, split reads, descriptors, limits.
 #include "frame_io.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "../unit/test_support.h"
+#include "proto_convert.h"
 
 namespace mrt::vnode {
 namespace {
@@ -65,6 +67,31 @@ TEST(FrameIo, TruncatedFrameThenCloseIsUnavailable) {
   ::shutdown(p.fds[0], SHUT_WR);
   FrameReader reader;
   EXPECT_EQ(read_frame(p.fds[1], reader).status().code(), MRT_CODE_UNAVAILABLE);
+}
+
+// An answer too large for a frame travels in one sealed memfd, however many
+// outputs it has (a frame carries at most 16 descriptors), and reads back
+// bit for bit.
+TEST(FrameIo, LargeAnswersShareOneMemfd) {
+  InferResult result;
+  for (int i = 0; i < 20; ++i) {
+    auto t = Tensor::zeros("out" + std::to_string(i), MRT_DTYPE_FLOAT32, {1, 3 + i * 1000});
+    for (uint64_t k = 0; k < t->element_count(); ++k) t->data_as<float>()[k] = static_cast<float>(i * 100000 + k);
+    result.tensors.push_back(std::move(*t));
+  }
+  std::vector<int> fds;
+  auto answer = infer_response_to_proto("m", result, std::nullopt, 1024, fds);
+  ASSERT_TRUE(answer) << answer.status().to_string();
+  ASSERT_EQ(fds.size(), 1u);
+  ASSERT_EQ(memfd_tensor_count(*answer), 20u);
+  ASSERT_TRUE(resolve_memfd_tensors(*answer, fds).is_ok());
+  for (int i = 0; i < 20; ++i) {
+    const std::string& bytes = answer->tensors().tensors(i).inline_data();
+    ASSERT_EQ(bytes.size(), result.tensors[static_cast<size_t>(i)].byte_size()) << i;
+    EXPECT_EQ(std::memcmp(bytes.data(), result.tensors[static_cast<size_t>(i)].data(), bytes.size()), 0) << i;
+  }
+  EXPECT_LT(::fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK), 0) << "the memfd is sealed";
+  ::close(fds[0]);
 }
 
 }  // namespace

@@ -56,10 +56,7 @@ Status Connection::send(const ipc::ServerFrame& frame, std::vector<int> fds) {
     }
     Status s = resource_exhausted("client is not reading its answers: over " + std::to_string(kMaxPendingBytes >> 20) +
                                   " MiB unsent; answers dropped and the connection closes");
-    ipc::ServerFrame err;
-    err.set_request_id(0);
-    status_to_proto(s, err.mutable_error());
-    OutFrame e{wire_bytes(err), {}, 0};
+    OutFrame e{wire_bytes(error_frame(0, s)), {}, 0};
     pending_bytes_ += e.bytes.size();
     pending_.push_back(std::move(e));
     linger_until_ = Clock::now() + kLingerAfterError;
@@ -82,16 +79,8 @@ bool Connection::write_pending_locked() {
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)];
-    if (f.sent == 0 && !f.fds.empty()) {  // descriptors ride on a frame's first byte
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * f.fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * f.fds.size());
-      std::memcpy(CMSG_DATA(c), f.fds.data(), sizeof(int) * f.fds.size());
-    }
+    FdControl control;
+    if (f.sent == 0) attach_fds(msg, control, f.fds);  // descriptors ride on a frame's first byte
     ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
     if (w <= 0) {
@@ -108,12 +97,7 @@ bool Connection::write_pending_locked() {
   return open_;
 }
 
-void Connection::send_error(uint64_t id, const Status& s) {
-  ipc::ServerFrame f;
-  f.set_request_id(id);
-  status_to_proto(s, f.mutable_error());
-  (void)send(f);
-}
+void Connection::send_error(uint64_t id, const Status& s) { (void)send(error_frame(id, s)); }
 
 void Connection::flush() {
   std::lock_guard lock(write_mutex_);

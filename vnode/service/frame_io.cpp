@@ -9,6 +9,17 @@
 
 namespace mrt::vnode {
 
+void attach_fds(msghdr& msg, FdControl& control, const std::vector<int>& fds) {
+  if (fds.empty() || fds.size() > kMaxFdsPerFrame) return;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+}
+
 Status write_frame(int socket, const std::string& payload, const std::vector<int>& fds, int timeout_ms) {
   if (payload.size() > UINT32_MAX) return invalid_argument("frame too large");
   if (fds.size() > kMaxFdsPerFrame) return invalid_argument("too many descriptors for one frame");
@@ -26,16 +37,8 @@ Status write_frame(int socket, const std::string& payload, const std::vector<int
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<size_t>(iovcnt);
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)];
-    if (!fds_sent) {
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
+    FdControl control;
+    if (!fds_sent) attach_fds(msg, control, fds);
     ssize_t w = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;

@@ -3,6 +3,8 @@
 // SCM_RIGHTS on the sendmsg() that carries a frame's first bytes.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -15,6 +17,14 @@ namespace mrt::vnode {
 
 constexpr uint32_t kDefaultMaxFrameBytes = 64u << 20;
 constexpr size_t kMaxFdsPerFrame = 16;
+
+// Room for the SCM_RIGHTS control message of one frame's descriptors.
+struct FdControl {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)];
+};
+// Attaches `fds` (at most kMaxFdsPerFrame; none: nothing) to `msg` as
+// SCM_RIGHTS, using `control`, which must outlive the sendmsg().
+void attach_fds(msghdr& msg, FdControl& control, const std::vector<int>& fds);
 
 // Writes one whole frame, with `fds` attached. Works on blocking and
 // non-blocking sockets (waits up to timeout_ms for room). UNAVAILABLE when

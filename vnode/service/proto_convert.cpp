@@ -84,31 +84,22 @@ Result<Tensor> tensor_from_proto(const ipc::Tensor& m, const std::vector<int>& f
   return t;
 }
 
-Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, std::vector<int>& fds) {
-  int fd = ::memfd_create(("mrt-output-" + t.name()).substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
-  size_t done = 0;
+Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, int fd, uint32_t fd_index, uint64_t& offset) {
   const char* data = reinterpret_cast<const char*>(t.data());
-  while (done < t.byte_size()) {
-    ssize_t w = ::write(fd, data + done, t.byte_size() - done);
+  for (size_t done = 0; done < t.byte_size();) {
+    ssize_t w = ::pwrite(fd, data + done, t.byte_size() - done, static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int e = errno;
-      ::close(fd);
-      return resource_exhausted("cannot write an answer's memfd: " + std::string(std::strerror(e)));
-    }
+    if (w <= 0) return resource_exhausted("cannot write an answer's memfd: " + std::string(std::strerror(errno)));
     done += static_cast<size_t>(w);
   }
-  // Sealed: the client may map it without fearing that it shrinks under it.
-  ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
   out->set_name(t.name());
   out->set_dtype(t.dtype());
   for (int64_t d : t.dims()) out->add_dims(d);
   auto* ref = out->mutable_memfd();
-  ref->set_fd_index(static_cast<uint32_t>(fds.size()));
-  ref->set_offset(0);
+  ref->set_fd_index(fd_index);
+  ref->set_offset(offset);
   ref->set_length(t.byte_size());
-  fds.push_back(fd);
+  offset += (t.byte_size() + 63) / 64 * 64;  // the next tensor starts 64-byte aligned
   return Status::ok();
 }
 
@@ -175,13 +166,22 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
   if (latency_ms) r.set_latency_ms(*latency_ms);
   uint64_t total = 0;
   for (const auto& t : result.tensors) total += t.byte_size();
-  const bool by_memfd = total > inline_limit;
+  // Above the limit every tensor goes into one sealed memfd, one after the
+  // other: one descriptor per answer, however many outputs it has.
+  int memfd = -1;
+  uint64_t offset = 0;
+  if (total > inline_limit) {
+    memfd = ::memfd_create(("mrt-answer-" + model_id).substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
+    fds.push_back(memfd);  // the caller closes it, on error too
+  }
+  const uint32_t fd_index = static_cast<uint32_t>(fds.size() - (memfd >= 0 ? 1 : 0));
   auto add = [&](const Tensor& t, ipc::TensorResult* to) -> Status {
-    if (!by_memfd) {
+    if (memfd < 0) {
       tensor_to_proto(t, to->add_tensors());
       return Status::ok();
     }
-    return tensor_to_proto_memfd(t, to->add_tensors(), fds);
+    return tensor_to_proto_memfd(t, to->add_tensors(), memfd, fd_index, offset);
   };
   if (result.text) {
     auto* t = r.mutable_text();
@@ -203,6 +203,8 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
   } else {
     for (const auto& t : result.tensors) MRT_RETURN_IF_ERROR(add(t, r.mutable_tensors()));
   }
+  // Sealed: the client may map it without fearing that it shrinks under it.
+  if (memfd >= 0) ::fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
   return r;
 }
 
@@ -228,6 +230,13 @@ void status_to_proto(const Status& s, ipc::Error* out) {
   out->set_code(s.code());
   out->set_code_name(std::string(status_code_name(s.code())));
   out->set_message(s.message());
+}
+
+ipc::ServerFrame error_frame(uint64_t id, const Status& s) {
+  ipc::ServerFrame f;
+  f.set_request_id(id);
+  status_to_proto(s, f.mutable_error());
+  return f;
 }
 
 Status status_from_proto(const ipc::Error& e) {

@@ -14,9 +14,10 @@ namespace mrt::vnode {
 
 // Tensor → message, data inline.
 void tensor_to_proto(const Tensor& t, ipc::Tensor* out);
-// Tensor → message, data in a new sealed memfd appended to `fds` (the caller
-// sends and then closes it): how answers too large for a frame travel.
-Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, std::vector<int>& fds);
+// Tensor → message, data written into memfd `fd` (descriptor `fd_index` of
+// the frame) at `offset`, which moves past it, 64-byte aligned: how answers
+// too large for a frame travel.
+Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, int fd, uint32_t fd_index, uint64_t& offset);
 // Bytes that dims × dtype of a tensor message declare, checked before
 // anything is allocated; INVALID_ARGUMENT for an unknown dtype, negative
 // dims or a product that overflows.
@@ -36,7 +37,8 @@ Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const 
 // The descriptors an InferRequest message refers to (highest fd_index + 1).
 size_t fds_wanted(const ipc::InferRequest& m);
 // An answer → message. Tensor data above `inline_limit` bytes in all goes
-// into sealed memfds appended to `fds` instead of the frame.
+// into one sealed memfd appended to `fds` (the caller sends and closes it)
+// instead of the frame.
 Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, const InferResult& result,
                                                    std::optional<double> latency_ms, uint64_t inline_limit,
                                                    std::vector<int>& fds);
@@ -46,6 +48,8 @@ Status resolve_memfd_tensors(ipc::InferResponse& r, const std::vector<int>& fds)
 // Number of memfd tensors in an answer.
 size_t memfd_tensor_count(const ipc::InferResponse& r);
 void status_to_proto(const Status& s, ipc::Error* out);
+// The frame answering request `id` (0: the connection itself) with `s`.
+ipc::ServerFrame error_frame(uint64_t id, const Status& s);
 Status status_from_proto(const ipc::Error& e);
 void model_status_to_proto(const ModelStatus& s, ipc::ModelStatus* out);
 const char* finish_reason_name(MRT_FinishReason r);

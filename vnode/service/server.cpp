@@ -276,10 +276,7 @@ void Server::dispatch(int fd, uint32_t events) {
 
 void Server::refuse_client(int fd, const Status& why) {
   ++clients_refused_;
-  ipc::ServerFrame f;
-  f.set_request_id(0);
-  status_to_proto(why, f.mutable_error());
-  std::string body = f.SerializeAsString();
+  std::string body = error_frame(0, why).SerializeAsString();
   (void)write_frame(fd, body, {}, 0);  // best effort: the socket buffer takes it or it is lost
   ::close(fd);
 }
