@@ -18,6 +18,7 @@ packages=(
   libxxhash-dev                            # XXH3 content hashes: the CPU backend's shared weight cache
   libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
   libpng-dev                               # libpng: PNG decoding in the standard image stage (core)
+  libseccomp-dev                           # libseccomp: the system-call allow-list of plugin worker processes (core)
   libturbojpeg0-dev                        # libjpeg-turbo's TurboJPEG API: JPEG decoding in the standard image stage (core)
   libstb-dev                               # stb_image_write makes the tests' images; stb_image is their reference decoder
   libgtest-dev libgmock-dev                # unit tests

@@ -348,6 +348,17 @@ MRT_Status* make_plugin_status(const Status& status) {
   return status.is_ok() ? nullptr : new_status(status.code(), status.message());
 }
 
+Status open_source_file(const MRT_ModelSource* source, const char* path, int* fd, uint64_t* size, std::string* shown) {
+  SourceFile file;
+  Status s = take_plugin_status(open_in_source(source, path, file));
+  if (!s.is_ok()) return s;
+  *fd = file.fd;
+  file.fd = -1;
+  *size = file.size;
+  *shown = shown_path(source, path);
+  return Status::ok();
+}
+
 PluginLogScope::PluginLogScope(const std::string& plugin_name) : previous_(t_plugin_name) { t_plugin_name = &plugin_name; }
 PluginLogScope::~PluginLogScope() { t_plugin_name = previous_; }
 

@@ -96,15 +96,56 @@ Status PluginRegistry::refuse(const fs::path& path, Status why) {
   return why;
 }
 
+std::optional<PluginWorkerStats> Plugin::worker_stats() const {
+  if (!isolated_) return std::nullopt;
+  return isolated_plugin_stats(context_);
+}
+
+void Plugin::enable() const {
+  if (isolated_) isolated_plugin_enable(context_);
+}
+
 Status PluginRegistry::load_file(const fs::path& path) {
   std::error_code ec;
   fs::path real = fs::canonical(path, ec);
   if (ec) return refuse(path, not_found("no such file"));
+  std::lock_guard lock(settle_mutex_);
   for (const auto& p : plugins_)
     if (p->path() == real) return Status::ok();  // same file reached twice
-  auto plugin = open(real);
+  for (const auto& p : pending_)
+    if (p.path == real) return Status::ok();
+  if (!options_.workers.executable.empty()) {
+    // Discovery starts a worker per plugin, concurrently; plugins() waits.
+    pending_.push_back(Pending{real, std::async(std::launch::async, [this, real] { return open_isolated(real); })});
+    return Status::ok();
+  }
+  return accept(path, open(real));
+}
+
+void PluginRegistry::settle() const {
+  std::lock_guard lock(settle_mutex_);
+  auto* self = const_cast<PluginRegistry*>(this);  // discovery results land once
+  for (auto& p : pending_) (void)self->accept(p.path, p.plugin.get());
+  pending_.clear();
+}
+
+const std::vector<std::shared_ptr<Plugin>>& PluginRegistry::plugins() const {
+  settle();
+  return plugins_;
+}
+
+const std::vector<RefusedPlugin>& PluginRegistry::refused() const {
+  settle();
+  return refused_;
+}
+
+Status PluginRegistry::accept(const fs::path& path, Result<std::shared_ptr<Plugin>> plugin) {
+  const fs::path& real = plugin ? (*plugin)->path() : path;
   if (!plugin) return refuse(path, plugin.status());
-  if (auto existing = find((*plugin)->name())) {
+  std::shared_ptr<Plugin> existing;
+  for (const auto& p : plugins_)
+    if (p->name() == (*plugin)->name()) existing = p;
+  if (existing) {
     log_warning(kComponent, "plugin '" + (*plugin)->name() + "' at '" + real.string() + "' duplicates the one at '" +
                                 existing->path().string() + "'; keeping the first");
     return Status::ok();
@@ -113,7 +154,8 @@ Status PluginRegistry::load_file(const fs::path& path) {
   std::string formats;
   for (const auto& f : info.formats) formats += (formats.empty() ? "" : ",") + f;
   log_info(kComponent, "loaded plugin '" + info.name + "' " + info.version + " (ABI " + std::to_string(info.abi_major) +
-                           "." + std::to_string(info.abi_minor) + ", formats " + formats + ") from " + real.string());
+                           "." + std::to_string(info.abi_minor) + ", formats " + formats + ") from " + real.string() +
+                           ((*plugin)->isolated() ? " into a worker process" : " into this process"));
   plugins_.push_back(std::move(*plugin));
   return Status::ok();
 }
@@ -166,13 +208,36 @@ Result<std::shared_ptr<Plugin>> PluginRegistry::open(const fs::path& real_path) 
   } catch (...) {
     return internal_error("get_info threw");
   }
-  PluginInfo& info = plugin->info_;
+  MRT_RETURN_IF_ERROR(describe(*plugin, raw, table->abi_major, table->abi_minor));
+  const PluginInfo& info = plugin->info_;
+
+  MRT_InitArgs args{};
+  args.struct_size = MRT_INIT_ARGS_STRUCT_SIZE;
+  args.num_threads = options_.num_threads;
+  PluginLogScope scope(info.name);
+  Status init_status;
+  try {
+    init_status = take_plugin_status(api.init(&args, &plugin->context_));
+  } catch (const std::exception& e) {
+    init_status = internal_error(std::string("init threw: ") + e.what());
+  } catch (...) {
+    init_status = internal_error("init threw a non-standard exception");
+  }
+  if (!init_status.is_ok()) return init_status.with_context("plugin '" + info.name + "' init failed");
+  plugin->initialized_ = true;
+  return plugin;
+}
+
+// Checks and keeps what a plugin says of itself (in-process or from its
+// worker's hello: the same rules).
+Status PluginRegistry::describe(Plugin& plugin, const MRT_PluginInfo& raw, uint32_t abi_major, uint32_t abi_minor) {
+  PluginInfo& info = plugin.info_;
   info.name = safe_string(raw.name);
   info.vendor = safe_string(raw.vendor);
   info.version = safe_string(raw.version);
   info.flags = raw.flags;
-  info.abi_major = table->abi_major;
-  info.abi_minor = table->abi_minor;
+  info.abi_major = abi_major;
+  info.abi_minor = abi_minor;
   if (!valid_plugin_name(info.name)) return failed_precondition("plugin name '" + info.name + "' is not [a-z0-9_-]{1,64}");
   if (raw.num_formats > 64 || (raw.num_formats > 0 && raw.formats == nullptr))
     return failed_precondition("plugin '" + info.name + "' reports an invalid format list");
@@ -193,25 +258,28 @@ Result<std::shared_ptr<Plugin>> PluginRegistry::open(const fs::path& real_path) 
     log_info(kComponent, "plugin '" + info.name + "' was built for ABI 1." + std::to_string(info.abi_minor) +
                              "; this host provides 1." + std::to_string(MRT_ABI_VERSION_MINOR) + " and ignores the rest");
 
-  MRT_InitArgs args{};
-  args.struct_size = MRT_INIT_ARGS_STRUCT_SIZE;
-  args.num_threads = options_.num_threads;
-  PluginLogScope scope(info.name);
-  Status init_status;
-  try {
-    init_status = take_plugin_status(api.init(&args, &plugin->context_));
-  } catch (const std::exception& e) {
-    init_status = internal_error(std::string("init threw: ") + e.what());
-  } catch (...) {
-    init_status = internal_error("init threw a non-standard exception");
+  return Status::ok();
+}
+
+Result<std::shared_ptr<Plugin>> PluginRegistry::open_isolated(const fs::path& real_path) {
+  auto isolated = start_isolated_plugin(real_path, options_.workers, options_.num_threads);
+  if (!isolated) return isolated.status();
+  if (isolated->in_process) {
+    isolated->api.finalize(isolated->context);
+    return open(real_path);
   }
-  if (!init_status.is_ok()) return init_status.with_context("plugin '" + info.name + "' init failed");
-  plugin->initialized_ = true;
+  std::shared_ptr<Plugin> plugin(new Plugin());
+  plugin->path_ = real_path;
+  plugin->api_ = isolated->api;
+  plugin->context_ = isolated->context;
+  plugin->initialized_ = true;  // finalize stops the worker
+  plugin->isolated_ = true;
+  MRT_RETURN_IF_ERROR(describe(*plugin, isolated->info, isolated->abi_major, isolated->abi_minor));
   return plugin;
 }
 
 std::shared_ptr<Plugin> PluginRegistry::find(std::string_view name) const {
-  for (const auto& p : plugins_)
+  for (const auto& p : plugins())
     if (p->name() == name) return p;
   return nullptr;
 }

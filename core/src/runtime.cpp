@@ -9,7 +9,8 @@ namespace mrt {
 
 Runtime::Runtime(RuntimeConfig config)
     : config_(std::move(config)),
-      registry_(PluginRegistryOptions{config_.num_threads}),
+      registry_(PluginRegistryOptions{config_.num_threads, nullptr, MRT_ABI_VERSION_MAJOR, MRT_ABI_VERSION_MINOR,
+                                      config_.plugin_workers}),
       repository_(&config_.vfs, config_.model_search_paths),
       cache_(ModelCacheOptions{config_.cache_budget_bytes, config_.user_cache_share, "limits.per_aid.cache_share"},
              [this](const std::string& id) { return load_uncached(id); }) {

@@ -40,6 +40,17 @@ int fail(const Status& s) {
   return 1;
 }
 
+// mrt-plugin-worker beside this program (the build tree), else where the
+// installed tree keeps it: <prefix>/libexec/model-runtime/.
+std::filesystem::path default_plugin_worker() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  auto beside = self.parent_path() / "mrt-plugin-worker";
+  if (std::filesystem::exists(beside, ec)) return beside;
+  return self.parent_path().parent_path() / "libexec" / "model-runtime" / "mrt-plugin-worker";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +59,7 @@ int main(int argc, char** argv) {
   std::string manifest_path, socket, state_dir = default_state_dir().string(),
                              system_models = default_system_models_dir().string();
   std::vector<std::string> plugin_dirs, plugin_files;
+  std::string plugin_worker = default_plugin_worker().string();
   uint32_t max_frame = kDefaultMaxFrameBytes;
   size_t queue_capacity = 64;
   int metrics_port = 0;
@@ -58,6 +70,8 @@ int main(int argc, char** argv) {
   app.add_option("--system-models", system_models, "directory served as aetherfs://system-models")->capture_default_str();
   app.add_option("--plugin-dir", plugin_dirs, "directory of plugins (*.so), repeatable");
   app.add_option("--plugin-file", plugin_files, "a plugin shared object, repeatable");
+  app.add_option("--plugin-worker", plugin_worker, "the plugin worker program (mrt-plugin-worker); '' loads plugins in-process")
+      ->capture_default_str();
   app.add_option("--max-frame-bytes", max_frame, "largest IPC frame accepted")->check(CLI::Range(1024u, 1u << 30));
   app.add_option("--queue-capacity", queue_capacity, "requests waiting per model before RESOURCE_EXHAUSTED")->check(CLI::Range(1, 1 << 20));
   app.add_option("--metrics-port", metrics_port, "also serve metrics over HTTP on 127.0.0.1:PORT")->check(CLI::Range(0, 65535));
@@ -88,6 +102,11 @@ int main(int argc, char** argv) {
   auto paths = plugin_paths(plugin_files, plugin_dirs);
   config.plugin_files = std::move(paths.files);
   config.plugin_dirs = std::move(paths.dirs);
+  config.plugin_worker = plugin_worker;
+  if (!plugin_worker.empty() && ::access(plugin_worker.c_str(), X_OK) != 0) {
+    log_warning("service", "no plugin worker program at '" + plugin_worker + "': plugins run inside the service");
+    config.plugin_worker.clear();
+  }
   config.max_frame_bytes = max_frame;
   config.queue_capacity = queue_capacity;
   config.metrics_http_port = metrics_port;

@@ -137,6 +137,10 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   rc.cache_budget_bytes = s->limits_.cache_budget_bytes;
   rc.user_cache_share = m.limits.cache_share;
   rc.num_threads = s->limits_.intra_op_threads;
+  rc.plugin_workers = m.plugins;
+  bool any_isolated = !m.plugins.defaults.in_process;
+  for (const auto& [name, policy] : m.plugins.per_plugin) any_isolated |= !policy.in_process;
+  if (any_isolated) rc.plugin_workers.executable = s->config_.plugin_worker;
   rc.routing.allowed_devices = {MRT_DEVICE_CPU};
   if (m.has("CAP_IPC_CONNECT", "svc://gpu-driver")) rc.routing.allowed_devices.push_back(MRT_DEVICE_GPU);
   rc.model_search_paths = {"/models"};

@@ -40,6 +40,9 @@ struct ServiceConfig {
   StorageRoots storage;
   std::vector<std::filesystem::path> plugin_dirs;
   std::vector<std::filesystem::path> plugin_files;
+  // The plugin worker program (mrt-plugin-worker); empty = every plugin
+  // in-process, whatever vnode.yml's plugins: section says.
+  std::filesystem::path plugin_worker;
   uint32_t max_frame_bytes = 64u << 20;
   size_t queue_capacity = 64;        // per model
   int online_cpus = 0;               // 0 = ask the OS

@@ -89,6 +89,61 @@ Status access_section(const YamlFields& f, bool strict, const YAML::Node& n, Acc
   return Status::ok();
 }
 
+// One plugin policy: isolation, sandbox, memory_limit.
+Status plugin_policy(const YamlFields& f, const YAML::Node& n, PluginIsolationPolicy& out) {
+  if (n["isolation"]) {
+    auto v = f.choice(n["isolation"], "isolation", {"process", "in-process"});
+    if (!v) return v.status();
+    out.in_process = *v == "in-process";
+  }
+  if (n["sandbox"]) {
+    auto v = f.choice(n["sandbox"], "sandbox", {"strict", "files", "off"});
+    if (!v) return v.status();
+    out.sandbox = *v == "off" ? SandboxLevel::kOff : *v == "files" ? SandboxLevel::kFiles : SandboxLevel::kStrict;
+  }
+  if (n["memory_limit"]) {
+    auto text = f.scalar(n["memory_limit"], "memory_limit");
+    if (!text) return text.status();
+    if (*text == "none" || *text == "0") {
+      out.memory_limit_bytes = 0;
+    } else {
+      auto bytes = size_field(f, n["memory_limit"], "memory_limit");
+      if (!bytes) return bytes.status();
+      out.memory_limit_bytes = *bytes;
+    }
+  }
+  return Status::ok();
+}
+
+Status plugins_section(const YamlFields& f, bool strict, const YAML::Node& n, PluginWorkerOptions& out) {
+  MRT_RETURN_IF_ERROR(keys(f, strict, n, "plugins",
+                           {"isolation", "sandbox", "memory_limit", "idle_exit_ms", "watchdog_grace_ms", "crash_limit",
+                            "crash_window_ms", "overrides"}));
+  MRT_RETURN_IF_ERROR(plugin_policy(f, n, out.defaults));
+  auto count = [&](const char* key, int32_t& field, int64_t lo, int64_t hi) -> Status {
+    return optional_field(n, key, field, [&](const YAML::Node& v) -> Result<int32_t> {
+      auto x = f.bounded(v, key, lo, hi);
+      if (!x) return x.status();
+      return static_cast<int32_t>(*x);
+    });
+  };
+  MRT_RETURN_IF_ERROR(count("idle_exit_ms", out.idle_exit_ms, 1, 86400000));
+  MRT_RETURN_IF_ERROR(count("watchdog_grace_ms", out.watchdog_grace_ms, 1, 3600000));
+  MRT_RETURN_IF_ERROR(count("crash_limit", out.crash_limit, 1, 1000000));
+  MRT_RETURN_IF_ERROR(count("crash_window_ms", out.crash_window_ms, 1, 86400000));
+  if (!n["overrides"]) return Status::ok();
+  const YAML::Node o = n["overrides"];
+  if (!o.IsMap()) return f.at(o, "'overrides' maps plugin names to policies");
+  for (const auto& kv : o) {
+    std::string name = kv.first.as<std::string>();
+    PluginIsolationPolicy policy = out.defaults;
+    MRT_RETURN_IF_ERROR(keys(f, strict, kv.second, "plugins.overrides." + name, {"isolation", "sandbox", "memory_limit"}));
+    MRT_RETURN_IF_ERROR(plugin_policy(f, kv.second, policy));
+    out.per_plugin[name] = policy;
+  }
+  return Status::ok();
+}
+
 Status limits_section(const YamlFields& f, bool strict, const YAML::Node& n, ClientLimits& out) {
   MRT_RETURN_IF_ERROR(keys(f, strict, n, "limits", {"max_connections", "unfinished_frame_timeout_ms", "per_aid"}));
   auto count = [&](const YAML::Node& parent, const char* key, uint32_t& field, int64_t hi) -> Status {
@@ -168,7 +223,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     m.strict = mode == "strict";
     MRT_RETURN_IF_ERROR(keys(f, m.strict, root, "vnode.yml",
                              {"name", "version", "maintainer", "mode", "runtime", "capabilities", "ipc", "storage",
-                              "observability", "access", "limits"}));
+                              "observability", "access", "limits", "plugins"}));
     for (const char* required : {"name", "version", "runtime"})
       if (!root[required]) return f.at(root, std::string("'") + required + "' is required");
     auto text = [&](const char* key) { return [&f, key](const YAML::Node& v) { return f.scalar(v, key); }; };
@@ -226,6 +281,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     }
     if (root["access"]) MRT_RETURN_IF_ERROR(access_section(f, m.strict, root["access"], m.access));
     if (root["limits"]) MRT_RETURN_IF_ERROR(limits_section(f, m.strict, root["limits"], m.limits));
+    if (root["plugins"]) MRT_RETURN_IF_ERROR(plugins_section(f, m.strict, root["plugins"], m.plugins));
   } catch (const YAML::Exception& e) {
     return invalid_argument(std::string(origin) + ": " + e.what());
   }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mrt/core/plugin_worker.h"
 #include "mrt/core/status.h"
 
 namespace mrt::vnode {
@@ -46,6 +47,10 @@ struct ClientLimits {
   double cache_share = 0.5;                     // of the model cache, for one AID's own models
 };
 
+// How plugins run (plugins: in vnode.yml): in sandboxed worker processes by
+// default (docs/architecture.md, "Plugin workers").
+using PluginWorkerSettings = PluginWorkerOptions;
+
 struct VnodeManifest {
   std::string name;
   std::string version;
@@ -60,6 +65,7 @@ struct VnodeManifest {
   std::vector<std::string> metrics;
   AccessPolicy access;
   ClientLimits limits;
+  PluginWorkerSettings plugins;  // `executable` is the daemon's to fill
 
   bool has(std::string_view capability, std::string_view target = "") const;
 };

@@ -95,6 +95,12 @@ Status take_plugin_status(MRT_Status* status);
 // A status object for returning across the ABI (the plugin or host frees it).
 MRT_Status* make_plugin_status(const Status& status);
 
+// Opens `path` of `source` for reading, confined to its directory, as
+// file_read / file_map / file_size do: *fd (close-on-exec, the caller closes
+// it), the size, and how errors name the file (`shown`). For the plugin
+// workers' file requests, which the service answers with a descriptor.
+Status open_source_file(const MRT_ModelSource* source, const char* path, int* fd, uint64_t* size, std::string* shown);
+
 // Name attributed to plugin log lines issued on this thread (set by the host
 // around every call into a plugin).
 class PluginLogScope {

@@ -12,10 +12,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mrt/core/plugin_worker.h"
 #include "mrt/core/status.h"
 
 namespace boost::dll { class shared_library; }
@@ -55,6 +59,12 @@ class Plugin {
   int32_t device_count(MRT_DeviceKind kind) const;
   // Probe score 0..100; 0 when it cannot (or the plugin misbehaves).
   int32_t probe(const MRT_ModelSource& source, const std::string& format) const;
+  // Runs in a worker process (plugin_worker.h) rather than in this one.
+  bool isolated() const { return isolated_; }
+  // The worker's pid, RSS, restarts and crashes (isolated plugins only).
+  std::optional<PluginWorkerStats> worker_stats() const;
+  // Re-enables an isolated plugin disabled after repeated crashes.
+  void enable() const;
 
  private:
   friend class PluginRegistry;
@@ -65,6 +75,7 @@ class Plugin {
   MRT_PluginApi api_{};
   MRT_PluginContext* context_ = nullptr;
   bool initialized_ = false;
+  bool isolated_ = false;
 };
 
 struct RefusedPlugin {
@@ -77,6 +88,11 @@ struct PluginRegistryOptions {
   const MRT_HostApi* host = nullptr;       // default: mrt::host_api()
   uint32_t host_abi_major = MRT_ABI_VERSION_MAJOR;
   uint32_t host_abi_minor = MRT_ABI_VERSION_MINOR;
+  // With workers.executable set, plugins run in worker processes unless
+  // their policy says in-process; discovery then runs in the background
+  // (the first plugins() call waits for it), so a service is ready before
+  // any plugin library is loaded.
+  PluginWorkerOptions workers = {};
 };
 
 class PluginRegistry {
@@ -90,17 +106,28 @@ class PluginRegistry {
   // Loading a path or name already loaded is a no-op that returns OK.
   Status load_file(const std::filesystem::path& path);
 
-  const std::vector<std::shared_ptr<Plugin>>& plugins() const { return plugins_; }
+  // Every accepted plugin (waits for background discovery to finish).
+  const std::vector<std::shared_ptr<Plugin>>& plugins() const;
   std::shared_ptr<Plugin> find(std::string_view name) const;
-  const std::vector<RefusedPlugin>& refused() const { return refused_; }
+  const std::vector<RefusedPlugin>& refused() const;
 
  private:
   Result<std::shared_ptr<Plugin>> open(const std::filesystem::path& real_path);
+  Result<std::shared_ptr<Plugin>> open_isolated(const std::filesystem::path& real_path);
+  Status describe(Plugin& plugin, const MRT_PluginInfo& raw, uint32_t abi_major, uint32_t abi_minor);
+  Status accept(const std::filesystem::path& path, Result<std::shared_ptr<Plugin>> plugin);
   Status refuse(const std::filesystem::path& path, Status why);
+  void settle() const;
 
   PluginRegistryOptions options_;
   std::vector<std::shared_ptr<Plugin>> plugins_;
   std::vector<RefusedPlugin> refused_;
+  struct Pending {
+    std::filesystem::path path;
+    std::future<Result<std::shared_ptr<Plugin>>> plugin;
+  };
+  mutable std::mutex settle_mutex_;
+  mutable std::vector<Pending> pending_;
 };
 
 // Splits "a:b:c" search lists (MRT_PLUGIN_PATH style) into paths.

@@ -41,6 +41,9 @@ struct RuntimeConfig {
   int32_t files_check_interval_ms = 1000;           // read-only storage (system models)
   int32_t writable_files_check_interval_ms = 0;     // storage callers can change (users' models, host paths)
   int32_t num_threads = 1;                          // intra-op threads per model
+  // Plugins in worker processes (plugin_worker.h); an empty executable
+  // loads every plugin into this process.
+  PluginWorkerOptions plugin_workers;
   RoutingPolicy routing;
   // Resolves models of a named scope (the service: a client's own
   // /home/<AID>/models). Requests without a scope use the repository above.

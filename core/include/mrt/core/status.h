@@ -46,6 +46,8 @@ inline Status resource_exhausted(std::string m) { return {MRT_CODE_RESOURCE_EXHA
 inline Status unimplemented(std::string m) { return {MRT_CODE_UNIMPLEMENTED, std::move(m)}; }
 inline Status internal_error(std::string m) { return {MRT_CODE_INTERNAL, std::move(m)}; }
 inline Status data_loss(std::string m) { return {MRT_CODE_DATA_LOSS, std::move(m)}; }
+inline Status unavailable(std::string m) { return {MRT_CODE_UNAVAILABLE, std::move(m)}; }
+inline Status deadline_exceeded(std::string m) { return {MRT_CODE_DEADLINE_EXCEEDED, std::move(m)}; }
 
 // A value or the Status explaining why there is none. Shaped like
 // std::expected so it can become one when the toolchain allows.

@@ -1,0 +1,357 @@
+// A plugin worker process from the service's side (worker_process.h).
+#include "worker_process.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "mrt/core/call_control.h"
+#include "mrt/core/host_api.h"
+#include "mrt/core/log.h"
+
+extern char** environ;
+
+namespace mrt::worker {
+namespace {
+
+constexpr std::string_view kComponent = "worker";
+constexpr int kWorkerFd = 3;  // where the worker finds its end of the socketpair
+constexpr auto kHelloTimeout = std::chrono::seconds(30);
+
+const char* sandbox_arg(SandboxLevel level) {
+  switch (level) {
+    case SandboxLevel::kStrict: return "strict";
+    case SandboxLevel::kFiles: return "files";
+    case SandboxLevel::kOff: return "off";
+  }
+  return "strict";
+}
+
+Death death_from_wait_status(int status) {
+  Death d;
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char* abbrev = sigabbrev_np(sig);
+    d.description = std::string("SIG") + (abbrev ? abbrev : std::to_string(sig).c_str()) + " (" + strsignal(sig) + ")";
+    d.cause = sig == SIGSYS ? "sandbox" : "signal";
+    if (sig == SIGSYS) d.description += ": a system call outside the worker's sandbox";
+    d.code = MRT_CODE_UNAVAILABLE;
+  } else if (WIFEXITED(status)) {
+    d.cause = "exit";
+    d.description = "exited with status " + std::to_string(WEXITSTATUS(status));
+    d.code = MRT_CODE_UNAVAILABLE;
+  } else {
+    d.cause = "exit";
+    d.description = "ended";
+  }
+  return d;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<WorkerProcess>> WorkerProcess::spawn(const SpawnArgs& args, std::string plugin_label,
+                                                            std::function<void(const Death&)> on_death, Frame* hello) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return resource_exhausted(std::string("socketpair for a plugin worker: ") + std::strerror(errno));
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  std::vector<std::string> argv_s = {args.executable.string(), "--plugin", args.plugin.string(),
+                                     "--fd", std::to_string(kWorkerFd), "--threads", std::to_string(args.num_threads),
+                                     "--sandbox", sandbox_arg(args.sandbox),
+                                     "--memory-limit", std::to_string(args.memory_limit_bytes)};
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // dup2 clears close-on-exec on the copy: the worker's end is the only
+  // descriptor besides stdio that survives the exec (every other one the
+  // service opens is O_CLOEXEC; the worker closes anything else it finds).
+  posix_spawn_file_actions_adddup2(&actions, theirs.get(), kWorkerFd);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, args.executable.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0)
+    return failed_precondition("cannot start the plugin worker '" + args.executable.string() + "': " + std::strerror(rc));
+  theirs = UniqueFd();
+
+  std::shared_ptr<WorkerProcess> w(new WorkerProcess());
+  w->label_ = std::move(plugin_label);
+  w->pid_ = pid;
+  w->channel_ = std::make_unique<Channel>(std::move(ours));
+  w->on_death_ = std::move(on_death);
+
+  // The hello arrives before the reader starts: read it here, bounded.
+  timeval tv{static_cast<time_t>(std::chrono::seconds(kHelloTimeout).count()), 0};
+  (void)::setsockopt(w->channel_->fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto first = w->channel_->recv();
+  timeval zero{0, 0};
+  (void)::setsockopt(w->channel_->fd(), SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof zero);
+  if (!first || first->op != Op::kHello) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    w->pid_ = 0;
+    w->dead_ = true;
+    std::string why = first ? "it sent no hello" : death_from_wait_status(status).description;
+    return failed_precondition(w->label_ + ": the worker did not start (" + why + ")");
+  }
+  *hello = std::move(*first);
+  w->reader_ = std::thread([raw = w.get()] { raw->read_loop(); });
+  return w;
+}
+
+WorkerProcess::~WorkerProcess() {
+  shut_down();
+  if (reader_.joinable()) reader_.join();
+}
+
+void WorkerProcess::shut_down() {
+  {
+    std::lock_guard lock(mutex_);
+    if (dead_ || planned_) return;
+    planned_ = Death{"", "shut down by the service", MRT_CODE_UNAVAILABLE, true};
+  }
+  Writer empty;
+  if (auto bye = empty.finish(Op::kShutdown, 0)) (void)channel_->send(*bye);
+  // The reader sees the end of stream and reaps it; a worker that ignores
+  // the request is killed there after a grace period.
+}
+
+bool WorkerProcess::dead() const {
+  std::lock_guard lock(mutex_);
+  return dead_;
+}
+
+uint64_t WorkerProcess::rss_bytes() const {
+  if (dead()) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+void WorkerProcess::kill_for(Death death) {
+  {
+    std::lock_guard lock(mutex_);
+    if (dead_) return;
+    if (!planned_) planned_ = std::move(death);
+  }
+  ::kill(pid_, SIGKILL);
+}
+
+void WorkerProcess::read_loop() {
+  for (;;) {
+    auto frame = channel_->recv();
+    if (!frame) break;
+    if (frame->op == Op::kFatal) {
+      std::lock_guard lock(mutex_);
+      fatal_note_ = frame->body.substr(0, 512);
+      continue;
+    }
+    std::lock_guard lock(mutex_);
+    auto it = calls_.find(frame->call_id);
+    if (it == calls_.end()) continue;  // a call that gave up already
+    it->second->frames.push_back(std::move(*frame));
+    changed_.notify_all();
+  }
+  on_exit(std::nullopt);
+}
+
+void WorkerProcess::on_exit(std::optional<Death>) {
+  // End of stream: the worker is exiting or has closed its end. Give it a
+  // moment to finish by itself, so that its own cause is what is reported.
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 50 && (got = ::waitpid(pid_, &status, WNOHANG)) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (got == 0) {
+    ::kill(pid_, SIGKILL);
+    got = ::waitpid(pid_, &status, 0);
+  }
+  Death d = got == pid_ ? death_from_wait_status(status) : Death{"exit", "vanished", MRT_CODE_UNAVAILABLE, false};
+  {
+    std::lock_guard lock(mutex_);
+    if (planned_) {
+      d.expected = planned_->expected;
+      if (!planned_->cause.empty()) {
+        d.cause = planned_->cause;
+        d.description = planned_->description;
+        d.code = planned_->code;
+      }
+    } else if (fatal_note_) {
+      d.cause = "memory";
+      d.description = *fatal_note_;
+      d.code = MRT_CODE_RESOURCE_EXHAUSTED;
+    }
+    dead_ = true;
+    death_ = d;
+    changed_.notify_all();
+  }
+  channel_->shutdown();
+  if (on_death_) on_death_(d);
+}
+
+Status WorkerProcess::death_status(const std::string& what) const {
+  const Death& d = *death_;
+  if (d.expected) return unavailable(label_ + " stopped during " + what);
+  std::string msg = label_ + " crashed during " + what + ": " + d.description;
+  if (d.cause == "timeout") msg = label_ + " did not answer during " + what + ": " + d.description;
+  if (d.cause == "memory") msg = label_ + " ran out of memory during " + what + ": " + d.description;
+  return Status(d.code, msg + "; its worker process restarts on the next request");
+}
+
+Status WorkerProcess::serve_file_request(Frame& request, const CallServices& services) {
+  auto reader = Reader::open(request);
+  Frame reply;
+  reply.op = Op::kFileReply;
+  reply.call_id = request.call_id;
+  Writer w;
+  Status s;
+  uint64_t size = 0;
+  UniqueFd fd;
+  if (!reader) {
+    s = reader.status();
+  } else {
+    uint8_t kind = reader->u8();  // 0 read, 1 map, 2 size
+    std::string path = reader->str();
+    if (!reader->ok() || services.source == nullptr) {
+      s = invalid_argument("file request outside a load or probe");
+    } else {
+      int raw_fd = -1;
+      std::string shown;
+      s = open_source_file(services.source, path.c_str(), &raw_fd, &size, &shown);
+      UniqueFd file(raw_fd);
+      if (s.is_ok() && kind != 2 && size > 0) {
+        if (services.source->immutable_storage) {
+          fd = std::move(file);  // read-only mount: the worker maps the file itself
+        } else {
+          // Storage callers can change: the worker gets a sealed copy that
+          // nobody can shrink under its mapping.
+          auto copy = copy_to_sealed_memfd(file.get(), size, shown);
+          if (copy) fd = std::move(*copy);
+          else s = copy.status();
+        }
+      }
+    }
+  }
+  w.status(s);
+  w.u64(size);
+  auto finished = w.finish(Op::kFileReply, request.call_id);
+  if (!finished) return finished.status();
+  finished->fd = std::move(fd);
+  return channel_->send(*finished);
+}
+
+Result<Frame> WorkerProcess::call(Op op, Writer& request, const CallServices& services, int32_t watchdog_grace_ms) {
+  Mailbox box;
+  uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    if (dead_) return death_status(services.what);
+    id = next_call_++;
+    calls_[id] = &box;
+  }
+  struct Unregister {
+    WorkerProcess* self;
+    uint64_t id;
+    ~Unregister() {
+      std::lock_guard lock(self->mutex_);
+      self->calls_.erase(id);
+    }
+  } unregister{this, id};
+
+  auto frame = request.finish(op, id);
+  if (!frame) return frame.status();
+  if (Status s = channel_->send(*frame); !s.is_ok()) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(1), [&] { return dead_; });
+    if (dead_) return death_status(services.what);
+    return s.with_context(label_);
+  }
+
+  using Clock = std::chrono::steady_clock;
+  const CallControl* control = services.call ? services.call->control : nullptr;
+  constexpr Clock::time_point kNever = Clock::time_point::max();
+  Clock::time_point kill_at = kNever;  // when the watchdog fires
+  if (!control && services.timeout_ms > 0) kill_at = Clock::now() + std::chrono::milliseconds(services.timeout_ms);
+  bool cancel_sent = false;
+  for (;;) {
+    Frame next;
+    bool got = false;
+    {
+      std::unique_lock lock(mutex_);
+      auto wake = Clock::now() + std::chrono::milliseconds(50);
+      if (control && control->deadline() && !cancel_sent) wake = std::min(wake, *control->deadline());
+      wake = std::min(wake, kill_at);
+      changed_.wait_until(lock, wake, [&] { return dead_ || !box.frames.empty(); });
+      if (!box.frames.empty()) {
+        next = std::move(box.frames.front());
+        box.frames.pop_front();
+        got = true;
+      } else if (dead_) {
+        return death_status(services.what);
+      }
+    }
+    if (!got) {
+      // nothing arrived: the cancellation and watchdog checks below
+    } else if (next.op == Op::kReply) {
+      return next;
+    } else if (next.op == Op::kFileRequest) {
+      if (Status s = serve_file_request(next, services); !s.is_ok())
+        log_warning(kComponent, label_ + ": answering a file request failed: " + s.message());
+      continue;
+    } else if (next.op == Op::kText) {
+      auto r = Reader::open(next);
+      std::string chunk = r ? r->str() : std::string();
+      MRT_CallContext* call = services.call;
+      if (call && call->on_text && !cancel_sent && !call->on_text(chunk).is_ok()) {
+        // The requester is gone: the worker stops at its next poll.
+        Writer w;
+        w.status(Status(MRT_CODE_CANCELLED, "the requester is gone"));
+        if (auto f = w.finish(Op::kCancel, id)) (void)channel_->send(*f);
+        cancel_sent = true;
+        kill_at = Clock::now() + std::chrono::milliseconds(watchdog_grace_ms);
+      }
+      continue;
+    }
+    if (control && !cancel_sent) {
+      Status c = control->check();
+      if (!c.is_ok()) {
+        Writer w;
+        w.status(c);
+        if (auto f = w.finish(Op::kCancel, id)) (void)channel_->send(*f);
+        cancel_sent = true;
+        kill_at = Clock::now() + std::chrono::milliseconds(watchdog_grace_ms);
+      }
+    }
+    if (kill_at != kNever && Clock::now() >= kill_at) {
+      std::string why = cancel_sent ? "it ran " + std::to_string(watchdog_grace_ms) +
+                                          " ms past its deadline or cancellation without returning"
+                                    : "it ran longer than " + std::to_string(services.timeout_ms) + " ms";
+      kill_for(Death{"timeout", why + " (the watchdog killed it)", MRT_CODE_DEADLINE_EXCEEDED, false});
+      kill_at = kNever;
+    }
+  }
+}
+
+}  // namespace mrt::worker
