@@ -158,6 +158,18 @@ class WorkerPlugin {
     last_activity_ = Clock::now();
   }
 
+  // A plugin that ran out of memory and said so (rather than crashing)
+  // keeps what it leaked: a worker at its memory limit is replaced, and the
+  // failure counts as a crash of cause "memory".
+  Status recycle_if_at_memory_limit(const std::shared_ptr<WorkerProcess>& w, const Status& s, const std::string& what) {
+    uint64_t limit = policy_.memory_limit_bytes;
+    if (limit == 0 || w->address_space_bytes() < limit / 10 * 9) return s;
+    std::string why = "the worker reached its memory limit of " + std::to_string(limit >> 20) + " MiB";
+    w->kill_for(Death{"memory", why, MRT_CODE_RESOURCE_EXHAUSTED, false});
+    return resource_exhausted(label_ + " ran out of memory during " + what + ": " + why + " (" + s.message() +
+                              "); its worker process restarts on the next request");
+  }
+
   int32_t load_timeout() const { return options_.load_timeout_ms; }
   const std::string& name() const { return name_; }
 
@@ -251,7 +263,16 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPlugin::acquire() {
       return unavailable(label_ + " is disabled after " + std::to_string(options_.crash_limit) + " crashes within " +
                          std::to_string(options_.crash_window_ms / 1000) + " s (last: " + last_crash_ +
                          "); an admin re-enables it, or the service restarts");
-    if (current_ && !current_->dead()) return current_;
+    if (current_ && current_->usable()) return current_;
+    if (current_ && !current_->gone()) {
+      // Dying or being killed (a crash, the watchdog, memory): its death is
+      // counted before a successor starts, so the backoff and limits see it.
+      auto dying = current_;
+      lock.unlock();
+      dying->wait_gone();
+      lock.lock();
+      continue;
+    }
     if (spawning_) {
       spawned_.wait(lock);
       continue;
@@ -287,6 +308,7 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPlugin::acquire() {
       return s;
     }
     described_ = true;
+    (*w)->set_label(label_);
     if (restart) {
       ++restarts_;
       log_info(kComponent, label_ + " restarted (worker pid " + std::to_string((*w)->pid()) + ")");
@@ -511,7 +533,9 @@ MRT_Status* run_stage(MRT_PluginContext* ctx, MRT_Model* model, const MRT_StageA
     if (!reply) return reply.status();
     auto r = Reader::open(*reply);
     if (!r) return r.status();
-    MRT_RETURN_IF_ERROR(r->status());
+    Status s = r->status();
+    if (s.code() == MRT_CODE_RESOURCE_EXHAUSTED) return p->recycle_if_at_memory_limit(w, s, services.what);
+    MRT_RETURN_IF_ERROR(s);
     return worker::read_results_into(*r, args->results);
   });
 }

@@ -171,7 +171,11 @@ class WorkerServer {
           auto it = g_calls.find(frame->call_id);
           if (it == g_calls.end()) break;
           if (frame->op == Op::kCancel) {
-            it->second->control.cancel();
+            // A deadline the worker enforces itself (the call carried its
+            // remaining time): cancelling would turn DEADLINE_EXCEEDED into
+            // CANCELLED.
+            auto r = Reader::open(*frame);
+            if (!r || r->status().code() != MRT_CODE_DEADLINE_EXCEEDED) it->second->control.cancel();
           } else {
             std::lock_guard slot_lock(it->second->mutex);
             it->second->inbox.push_back(std::move(*frame));

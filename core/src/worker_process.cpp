@@ -112,6 +112,7 @@ Result<std::shared_ptr<WorkerProcess>> WorkerProcess::spawn(const SpawnArgs& arg
     ::waitpid(pid, &status, 0);
     w->pid_ = 0;
     w->dead_ = true;
+    w->gone_ = true;
     std::string why = first ? "it sent no hello" : death_from_wait_status(status).description;
     return failed_precondition(w->label_ + ": the worker did not start (" + why + ")");
   }
@@ -142,13 +143,33 @@ bool WorkerProcess::dead() const {
   return dead_;
 }
 
-uint64_t WorkerProcess::rss_bytes() const {
-  if (dead()) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/statm");
-  uint64_t size = 0, resident = 0;
-  if (!(in >> size >> resident)) return 0;
-  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+bool WorkerProcess::usable() const {
+  std::lock_guard lock(mutex_);
+  return !dead_ && !planned_;
 }
+
+bool WorkerProcess::gone() const {
+  std::lock_guard lock(mutex_);
+  return gone_;
+}
+
+void WorkerProcess::wait_gone() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return gone_; });
+}
+
+namespace {
+// Pages of /proc/<pid>/statm: field 0 = address space, 1 = resident.
+uint64_t statm_bytes(pid_t pid, int field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/statm");
+  uint64_t v[2] = {0, 0};
+  if (!(in >> v[0] >> v[1])) return 0;
+  return v[field] * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+uint64_t WorkerProcess::rss_bytes() const { return dead() ? 0 : statm_bytes(pid_, 1); }
+uint64_t WorkerProcess::address_space_bytes() const { return dead() ? 0 : statm_bytes(pid_, 0); }
 
 void WorkerProcess::kill_for(Death death) {
   {
@@ -209,6 +230,9 @@ void WorkerProcess::on_exit(std::optional<Death>) {
   }
   channel_->shutdown();
   if (on_death_) on_death_(d);
+  std::lock_guard lock(mutex_);
+  gone_ = true;
+  changed_.notify_all();
 }
 
 Status WorkerProcess::death_status(const std::string& what) const {
@@ -266,8 +290,11 @@ Result<Frame> WorkerProcess::call(Op op, Writer& request, const CallServices& se
   Mailbox box;
   uint64_t id;
   {
-    std::lock_guard lock(mutex_);
-    if (dead_) return death_status(services.what);
+    std::unique_lock lock(mutex_);
+    if (dead_) {
+      changed_.wait(lock, [&] { return gone_; });
+      return death_status(services.what);
+    }
     id = next_call_++;
     calls_[id] = &box;
   }
@@ -309,6 +336,8 @@ Result<Frame> WorkerProcess::call(Op op, Writer& request, const CallServices& se
         box.frames.pop_front();
         got = true;
       } else if (dead_) {
+        // Answer once the death is counted (metrics, backoff, disabling).
+        changed_.wait(lock, [&] { return gone_; });
         return death_status(services.what);
       }
     }

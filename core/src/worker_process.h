@@ -61,8 +61,18 @@ class WorkerProcess {
   // Stops the worker (it is not a crash).
   void shut_down();
   bool dead() const;
+  // Neither dead nor being stopped or killed: new calls may go to it.
+  bool usable() const;
+  // Blocks until the worker is reaped and its death reported (on_death ran).
+  void wait_gone();
+  bool gone() const;
   pid_t pid() const { return pid_; }
   uint64_t rss_bytes() const;
+  uint64_t address_space_bytes() const;
+  // How statuses name the plugin ("plugin 'x'"), once its hello told.
+  void set_label(std::string label) { label_ = std::move(label); }
+  // Ends the worker with `death` as the cause its calls report.
+  void kill_for(Death death);
 
  private:
   struct Mailbox {
@@ -71,7 +81,6 @@ class WorkerProcess {
   WorkerProcess() = default;
   void read_loop();
   void on_exit(std::optional<Death> preset);
-  void kill_for(Death death);
   Status serve_file_request(Frame& request, const CallServices& services);
   Status death_status(const std::string& what) const;
 
@@ -85,6 +94,7 @@ class WorkerProcess {
   std::map<uint64_t, Mailbox*> calls_;
   uint64_t next_call_ = 1;
   bool dead_ = false;
+  bool gone_ = false;  // reaped and on_death_ returned
   std::optional<Death> death_;     // set when it died
   std::optional<Death> planned_;   // why the service is killing it
   std::optional<std::string> fatal_note_;  // the worker's last words (kFatal)

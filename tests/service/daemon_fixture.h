@@ -58,12 +58,14 @@ class Daemon {
     int metrics_port = 0;
     std::string manifest_extra;  // more vnode.yml sections (access, limits)
     int max_open_files = 0;      // RLIMIT_NOFILE of the daemon; 0 = inherited
+    std::vector<std::string> extra_args;  // more command-line options (--plugin-file ...)
+    double cpu_share = 0.01;     // max_cpu_share: 0.01 = one worker thread
   };
 
   Daemon(const TempDir& dir, const Options& o) : dir_(dir) {
     socket_ = dir.path() / "svc.sock";
     log_ = dir.path() / "daemon.log";
-    fs::path manifest_path = dir.write("vnode.yml", manifest(o.caps, 0.01, o.manifest_extra));
+    fs::path manifest_path = dir.write("vnode.yml", manifest(o.caps, o.cpu_share, o.manifest_extra));
     std::vector<std::string> args = {MRT_DAEMON_EXE,
                                      "--manifest", manifest_path.string(),
                                      "--socket", socket_.string(),
@@ -74,6 +76,7 @@ class Daemon {
                                      "--queue-capacity", std::to_string(o.queue_capacity),
                                      "--max-frame-bytes", std::to_string(o.max_frame),
                                      "--metrics-port", std::to_string(o.metrics_port)};
+    args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
     pid_ = fork();
     if (pid_ == 0) {
       for (const auto& e : o.env) putenv(const_cast<char*>(e.c_str()));

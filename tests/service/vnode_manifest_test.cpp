@@ -56,7 +56,33 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"storage: {mounts: [{path: /m, source: 'http://a'}]}\n", "must be aetherfs:// or volatile://"},
                       Bad{"storage: {mounts: [{path: /m, source: 'volatile://a', size: 12XB}]}\n", "unknown unit 'XB'"},
                       Bad{"storage: {mounts: [{path: /m, source: 'volatile://a', mode: rx}]}\n", "unknown mode 'rx'"},
-                      Bad{"observability: {metrics: {a: 1}}\n", "must be a string or a list"}));
+                      Bad{"observability: {metrics: {a: 1}}\n", "must be a string or a list"},
+                      Bad{"plugins: {isolation: thread}\n", "isolation"},
+                      Bad{"plugins: {sandbox: loose}\n", "sandbox"},
+                      Bad{"plugins: {memory_limit: lots}\n", "size 'lots'"},
+                      Bad{"plugins: {crash_limit: 0}\n", "crash_limit"},
+                      Bad{"plugins: {overrides: {onednn: {colour: red}}}\n", "unknown key 'colour'"}));
+
+TEST(VnodeManifest, PluginPolicies) {
+  auto shipped = parse_vnode_manifest(embedded_vnode_manifest(), "vnode.yml");
+  ASSERT_TRUE(shipped) << shipped.status().to_string();
+  const PluginWorkerOptions& p = shipped->plugins;
+  EXPECT_FALSE(p.defaults.in_process);
+  EXPECT_EQ(p.defaults.sandbox, SandboxLevel::kStrict);
+  EXPECT_EQ(p.defaults.memory_limit_bytes, 4ull << 30);
+  EXPECT_EQ(p.crash_limit, 5);
+  ASSERT_EQ(p.per_plugin.count("cudnn"), 1u);
+  EXPECT_EQ(p.policy_for("cudnn").sandbox, SandboxLevel::kFiles);
+  EXPECT_EQ(p.policy_for("cudnn").memory_limit_bytes, 0u);
+  EXPECT_EQ(p.policy_for("onednn").sandbox, SandboxLevel::kStrict);
+
+  auto m = parse_vnode_manifest(std::string(kBase) + "plugins: {isolation: in-process, overrides: {x: {isolation: process}}}\n",
+                                "vnode.yml");
+  ASSERT_TRUE(m) << m.status().to_string();
+  EXPECT_TRUE(m->plugins.defaults.in_process);
+  EXPECT_FALSE(m->plugins.policy_for("x").in_process);
+  EXPECT_TRUE(m->plugins.policy_for("y").in_process);
+}
 
 TEST(VnodeManifest, WrongTypesAndMissingFields) {
   auto m = parse_vnode_manifest("name: x\nversion: '1'\nruntime: {required_mem_mb: lots}\n", "v.yml");

@@ -456,6 +456,23 @@ std::string Server::metrics_text() const {
   out.counter("ipc_clients_refused_total", "Clients refused at connect (connection limits, descriptors).",
               clients_refused_.load());
   out.gauge("ipc_connections", "Client connections open now.", static_cast<double>(connections_count_.load()));
+  // Plugins in worker processes: their crashes by cause, restarts, memory.
+  std::map<std::vector<std::string>, double> crashes;
+  std::map<std::string, double> restarts, worker_rss, disabled;
+  for (const auto& p : runtime_->plugins().plugins()) {
+    auto st = p->worker_stats();
+    if (!st) continue;
+    for (const auto& [cause, n] : st->crashes) crashes[{p->name(), cause}] = static_cast<double>(n);
+    restarts[p->name()] = static_cast<double>(st->restarts);
+    worker_rss[p->name()] = static_cast<double>(st->rss_bytes);
+    disabled[p->name()] = st->disabled ? 1.0 : 0.0;
+  }
+  out.multi_labelled("plugin_crashes_total", "counter", "Plugin worker processes that died (signal, timeout, memory, exit, sandbox).",
+                     {"plugin", "cause"}, crashes);
+  out.labelled("plugin_restarts_total", "counter", "Plugin workers started again after a crash.", "plugin", restarts);
+  out.labelled("plugin_worker_rss_bytes", "gauge", "Resident memory of each plugin's worker process (0 = none running).",
+               "plugin", worker_rss);
+  out.labelled("plugin_disabled", "gauge", "1 while a plugin is disabled after repeated crashes.", "plugin", disabled);
   // Per model and outcome; users' own models are never named here ("<user>").
   std::map<std::vector<std::string>, double> by_model;
   {
