@@ -37,6 +37,9 @@ struct Check {
   std::string name;
   std::function<CheckResult(Context&)> run;
   bool per_model = false;  // run once per --model (ctx.models non-empty)
+  // How many --timeout periods the check may take (checks that load the
+  // model many times get more); NULL = 1.
+  std::function<double(const Context&)> timeout_scale = nullptr;
 };
 
 std::vector<Check> handshake_checks();

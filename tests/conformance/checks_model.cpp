@@ -117,8 +117,43 @@ MemorySnapshot memory_now() {
 
 using ModelCheck = std::function<CheckResult(Context&, const ModelLocation&)>;
 
-Check per_model(const std::string& name, size_t index, ModelCheck fn) {
-  return Check{name, [index, fn](Context& ctx) { return fn(ctx, ctx.models[index]); }, true};
+Check per_model(const std::string& name, size_t index, ModelCheck fn,
+                std::function<double(const Context&)> timeout_scale = nullptr) {
+  return Check{name, [index, fn](Context& ctx) { return fn(ctx, ctx.models[index]); }, true, std::move(timeout_scale)};
+}
+
+// Resident memory of this process by kind, from /proc/self/status.
+struct Resident {
+  uint64_t anon = 0, file = 0, shmem = 0;
+};
+Resident resident_now() {
+  Resident r;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    auto kb = [&](const char* key, uint64_t& out) {
+      size_t n = std::strlen(key);
+      if (line.compare(0, n, key) == 0) out = std::stoull(line.substr(n)) * 1024;
+    };
+    kb("RssAnon:", r.anon);
+    kb("RssFile:", r.file);
+    kb("RssShmem:", r.shmem);
+  }
+  return r;
+}
+
+uint64_t model_file_bytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  return total;
+}
+
+std::string mib(uint64_t bytes) {
+  char buf[32];
+  if (bytes < (1u << 20)) std::snprintf(buf, sizeof buf, "%.0f KiB", static_cast<double>(bytes) / 1024);
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
 }
 
 // Loads the model and the sample inputs, or says why not.
@@ -165,6 +200,39 @@ std::vector<Check> model_checks(size_t i) {
         if ((*m)->inputs().empty() || (*m)->outputs().empty()) return fail("no inputs or no outputs");
         return pass(std::to_string((*m)->inputs().size()) + " in, " + std::to_string((*m)->outputs().size()) +
                     " out, " + std::to_string((*m)->resident_bytes()) + " bytes");
+      }),
+      // The cache evicts by the bytes a plugin reports (MRT_ModelInfo.host_bytes),
+      // so a plugin that under-reports overruns required_mem_mb unseen. Rule:
+      // the first load in a fresh process (each check runs in one, see
+      // main.cpp) is measured as the growth of RssAnon + RssShmem (memory the
+      // load allocated and touched; file-backed pages are left out, since
+      // first use of a big library such as oneDNN faults in code pages that
+      // are not the model's). When that growth is 4 MiB or more, host_bytes
+      // must be at least 25% of it. host_bytes may exceed what is resident
+      // right after the load (lazily mapped weights, arenas filled at the
+      // first run), but not absurdly: at most 4 × the larger of the total
+      // resident growth and the model's file bytes, plus 64 MiB.
+      per_model("model/host-bytes-plausible", i, [](Context& ctx, const ModelLocation& loc) {
+        constexpr uint64_t kFloor = 4u << 20, kSlack = 64u << 20;
+        malloc_trim(0);  // free heap pages do not count as the load's
+        Resident before = resident_now();
+        auto m = load_model(ctx, loc);
+        if (!m) return fail("load failed: " + m.status().to_string());
+        Resident after = resident_now();
+        auto grew = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+        uint64_t allocated = grew(after.anon + after.shmem, before.anon + before.shmem);
+        uint64_t total = allocated + grew(after.file, before.file);
+        uint64_t files = model_file_bytes(loc.directory);
+        uint64_t reported = (*m)->host_bytes();
+        std::string d = "reports host_bytes " + std::to_string(reported) + " (" + mib(reported) + "); the load added " +
+                        mib(allocated) + " anonymous and " + mib(total - allocated) + " file-backed resident; model files " +
+                        mib(files);
+        if (kUnderAddressSanitizer) d += " (AddressSanitizer's shadow memory included)";
+        if (allocated >= kFloor && reported < allocated / 4)
+          return fail(d + ": under-reported, must be at least 25% of the " + mib(allocated) + " its load allocated");
+        if (reported > 4 * std::max(total, files) + kSlack)
+          return fail(d + ": over-reported, more than 4 × max(resident growth, model files) + 64 MiB");
+        return pass(d);
       }),
       per_model("model/reference-outputs", i, [](Context& ctx, const ModelLocation& loc) {
         fs::path ref = loc.directory / "reference";
@@ -273,7 +341,7 @@ std::vector<Check> model_checks(size_t i) {
         if (errors || mismatches)
           return fail(std::to_string(errors.load()) + " errors, " + std::to_string(mismatches.load()) + " mismatches");
         return pass(std::to_string(kThreads * kRuns) + " runs on " + (shared ? "one shared model" : "one model per thread"));
-      }),
+      }, [](const Context&) { return 4.0; }),  // up to 9 loads and 161 runs
       per_model("load/truncated-file", i, [](Context& ctx, const ModelLocation& loc) {
         return corrupt_copy_check(ctx, loc, "truncated");
       }),
@@ -301,7 +369,7 @@ std::vector<Check> model_checks(size_t i) {
         // only the heap counts there (LeakSanitizer checks the rest at exit).
         if (heap_growth > 16 * 1024 || (map_growth > 2 && !kUnderAddressSanitizer)) return fail("grew: " + d);
         return pass(d);
-      }),
+      }, [](const Context& ctx) { return 1.0 + (ctx.iterations + 10) / 50.0; }),  // 210 loads by default: × 5.2
       per_model("host/optional-operations", i, [](Context& ctx, const ModelLocation& loc) {
         // Run the whole pipeline through a Runtime: NULL preprocess,
         // postprocess or device_count must fall back to the host's stages.
@@ -326,7 +394,7 @@ std::vector<Check> model_checks(size_t i) {
         std::string d = std::string("preprocess ") + (api.preprocess ? "plugin" : "NULL→host") + ", postprocess " +
                         (api.postprocess ? "plugin" : "NULL→host") + ", device_count " + (api.device_count ? "plugin" : "NULL→host");
         return pass(d);
-      }),
+      }, [](const Context&) { return 2.0; }),  // two loads and a whole pipeline
   };
 }
 

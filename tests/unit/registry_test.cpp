@@ -52,6 +52,20 @@ TEST(Registry, NewerMinorIsAcceptedAndExtraFieldsIgnored) {
   EXPECT_TRUE(logs.contains("built for ABI 1.7"));
 }
 
+// The good fixture compiled against the frozen ABI 1.0 header
+// (tests/fixtures/abi-1.0): what every 1.0 plugin in the field looks like.
+TEST(Registry, LoadsPluginBuiltAgainstFrozenAbi10) {
+  PluginRegistry reg;
+  Status s = reg.load_file(fixture_plugin("abi-1.0"));
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  ASSERT_EQ(reg.plugins().size(), 1u);
+  const PluginInfo& info = reg.plugins()[0]->info();
+  EXPECT_EQ(info.name, "fixture-abi-1-0");
+  EXPECT_EQ(info.abi_major, 1u);
+  EXPECT_EQ(info.abi_minor, 0u);
+  EXPECT_TRUE(info.handles_format("fixture"));
+}
+
 TEST(Registry, ThrowingEntryPointIsRefused) {
   PluginRegistry reg;
   Status s = reg.load_file(fixture_plugin("throws"));

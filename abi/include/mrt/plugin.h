@@ -25,6 +25,25 @@
  *    ignored. A plugin must likewise accept an older-MINOR host: it reads
  *    MRT_HostApi.struct_size before calling a function added after 1.0.
  *  - Shipped offsets are frozen by the static_asserts at the end of this file.
+ *  - "Since" markers: every struct, table, field, function pointer, enum
+ *    value and macro in this header is part of ABI 1.0 unless it carries a
+ *    `since 1.N` marker; each 1.0 definition says `Since 1.0` in its opening
+ *    comment. Anything added later gets `since 1.N` (N = the MINOR it came
+ *    in) on the line that adds it, and the static_asserts below grow by one
+ *    for each added field.
+ *  - Any addition (field, function, enum value, struct, flag bit, macro with
+ *    ABI meaning) is a MINOR bump: raise MRT_ABI_VERSION_MINOR and record it
+ *    in abi/CHANGELOG.md under the new version. Anything else is a MAJOR
+ *    bump. Comment-only changes bump nothing (changelog "Unreleased").
+ *  - Extension pointer: a struct added after 1.0 declares, as the last field
+ *    of its first version, `const void* next;` (NULL, or the head of a chain
+ *    of extension structs that a later MINOR defines, each starting with
+ *    `size_t struct_size`). Its offset is frozen like every shipped field;
+ *    later fields are still appended after it. The 1.0 structs have no such
+ *    field and grow by appending only.
+ *  - tests/fixtures/abi-1.0/mrt/plugin.h is this header as 1.0 shipped; a
+ *    fixture plugin built against it must keep loading and passing the
+ *    conformance harness (test abi-1.0-plugin-conformance). Never edit it.
  *
  * ---------------------------------------------------------------------------
  * Rules every plugin follows
@@ -54,6 +73,9 @@
  *    host serialises them per model. Calls on different models may always run
  *    concurrently.
  *  - Every MRT_HostApi function is thread-safe.
+ *  - Thread budget: MRT_ModelLoadArgs.num_threads is the intra-op budget of
+ *    each model; MRT_InitArgs.num_threads is only an upper bound hint for
+ *    plugin-wide pools (see MRT_InitArgs).
  */
 #ifndef MRT_PLUGIN_H_
 #define MRT_PLUGIN_H_
@@ -91,7 +113,8 @@ extern "C" {
 /* Status                                                                   */
 /* ======================================================================== */
 
-/* Canonical codes (the values of abseil's absl::StatusCode, fixed forever). */
+/* Canonical codes (the values of abseil's absl::StatusCode, fixed forever).
+ * Since 1.0. */
 typedef enum MRT_StatusCode {
   MRT_CODE_OK = 0,
   MRT_CODE_CANCELLED = 1,
@@ -116,14 +139,15 @@ typedef enum MRT_StatusCode {
  * MRT_HostApi.status_create; a status a plugin returns from any operation is
  * owned by the host from then on. A status the host returns to the plugin
  * (from a host service) is owned by the plugin, which either returns it
- * onwards or frees it with MRT_HostApi.status_free. */
+ * onwards or frees it with MRT_HostApi.status_free. Since 1.0. */
 typedef struct MRT_Status MRT_Status;
 
 /* ======================================================================== */
 /* Tensors                                                                  */
 /* ======================================================================== */
 
-/* Element types. Values equal ONNX TensorProto.DataType, fixed forever. */
+/* Element types. Values equal ONNX TensorProto.DataType, fixed forever.
+ * Since 1.0. */
 typedef enum MRT_DType {
   MRT_DTYPE_UNDEFINED = 0,
   MRT_DTYPE_FLOAT32 = 1,
@@ -141,17 +165,19 @@ typedef enum MRT_DType {
   MRT_DTYPE_BFLOAT16 = 16
 } MRT_DType;
 
+/* Since 1.0. */
 typedef enum MRT_DeviceKind {
   MRT_DEVICE_CPU = 0,
   MRT_DEVICE_GPU = 1
 } MRT_DeviceKind;
 
-/* Most dims a tensor may have. */
+/* Most dims a tensor may have. Since 1.0. */
 #define MRT_MAX_RANK 8
 
 /* A tensor view. Nothing here is owned by the struct: `name`, `dims` and
  * `data` belong to whoever passed the struct and stay valid for the duration
- * of the call it was passed to (unless the call documents otherwise). */
+ * of the call it was passed to (unless the call documents otherwise).
+ * Since 1.0, every field. */
 typedef struct MRT_Tensor {
   size_t struct_size;      /* MRT_TENSOR_STRUCT_SIZE */
   const char* name;        /* NUL-terminated UTF-8; may be NULL for unnamed */
@@ -167,7 +193,8 @@ typedef struct MRT_Tensor {
 
 /* Static description of a model input or output. dims of -1 are dynamic
  * (batch, sequence). Returned by the plugin; `name` and `dims` stay valid
- * until model_unload of the model that returned them. */
+ * until model_unload of the model that returned them. Since 1.0, every
+ * field. */
 typedef struct MRT_TensorInfo {
   size_t struct_size;      /* MRT_TENSOR_INFO_STRUCT_SIZE */
   const char* name;
@@ -184,26 +211,27 @@ typedef struct MRT_TensorInfo {
 /* A model's files as the host's vfs sees them: a directory (or a single
  * file) the plugin may read through file_read / file_map with paths relative
  * to it. Owned by the host; valid for the duration of the probe or
- * model_load call it is passed to. Do not keep it. */
+ * model_load call it is passed to. Do not keep it. Since 1.0. */
 typedef struct MRT_ModelSource MRT_ModelSource;
 
 /* Bytes of one file, read or memory-mapped by the host. Owned by the plugin
  * once returned: release with MRT_HostApi.blob_release (any thread). Remains
  * valid after the MRT_ModelSource it came from is gone, so a plugin may keep
- * mapped weights for the life of a model. */
+ * mapped weights for the life of a model. Since 1.0. */
 typedef struct MRT_Blob MRT_Blob;
 
 /* One inference call in flight: used to poll cancellation and deadline and
  * to emit partial (streamed) results. Owned by the host; valid for the
- * duration of the preprocess/execute/postprocess call it is passed to. */
+ * duration of the preprocess/execute/postprocess call it is passed to.
+ * Since 1.0. */
 typedef struct MRT_CallContext MRT_CallContext;
 
 /* Where a stage puts what it produces (tensors, classes, text). Owned by the
  * host; valid for the duration of the call it is passed to. Buffers it hands
- * out belong to the host. */
+ * out belong to the host. Since 1.0. */
 typedef struct MRT_Results MRT_Results;
 
-/* Plugin-defined objects, opaque to the host. */
+/* Plugin-defined objects, opaque to the host. Since 1.0. */
 typedef struct MRT_PluginContext MRT_PluginContext; /* from init */
 typedef struct MRT_Model MRT_Model;                 /* from model_load */
 
@@ -211,6 +239,7 @@ typedef struct MRT_Model MRT_Model;                 /* from model_load */
 /* Requests                                                                 */
 /* ======================================================================== */
 
+/* Since 1.0. */
 typedef enum MRT_PayloadKind {
   MRT_PAYLOAD_TENSORS = 1, /* named input tensors */
   MRT_PAYLOAD_IMAGE = 2,   /* an encoded image (PNG, JPEG, ...) */
@@ -218,7 +247,7 @@ typedef enum MRT_PayloadKind {
 } MRT_PayloadKind;
 
 /* Sampling parameters for text generation. Fields of 0 mean "model default"
- * except where noted. */
+ * except where noted. Since 1.0, every field. */
 typedef struct MRT_GenerationParams {
   size_t struct_size;          /* MRT_GENERATION_PARAMS_STRUCT_SIZE */
   int32_t max_tokens;          /* 0 = plugin default */
@@ -235,7 +264,7 @@ typedef struct MRT_GenerationParams {
 
 /* What the client asked for. Everything is owned by the host and valid for
  * the duration of the call it is passed to. Only the members of `kind` are
- * meaningful. */
+ * meaningful. Since 1.0, every field. */
 typedef struct MRT_Request {
   size_t struct_size;                 /* MRT_REQUEST_STRUCT_SIZE */
   int32_t kind;                       /* MRT_PayloadKind */
@@ -249,7 +278,7 @@ typedef struct MRT_Request {
 } MRT_Request;
 #define MRT_REQUEST_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_Request, top_k)
 
-/* Arguments of preprocess / execute / postprocess. */
+/* Arguments of preprocess / execute / postprocess. Since 1.0, every field. */
 typedef struct MRT_StageArgs {
   size_t struct_size;             /* MRT_STAGE_ARGS_STRUCT_SIZE */
   const MRT_Request* request;     /* the original request, never NULL */
@@ -267,6 +296,7 @@ typedef struct MRT_StageArgs {
 /* Host services (filled by the host, read by the plugin)                   */
 /* ======================================================================== */
 
+/* Since 1.0. */
 typedef enum MRT_LogLevel {
   MRT_LOG_DEBUG = 0,
   MRT_LOG_INFO = 1,
@@ -274,7 +304,7 @@ typedef enum MRT_LogLevel {
   MRT_LOG_ERROR = 3
 } MRT_LogLevel;
 
-/* Finish reasons for text generation results. */
+/* Finish reasons for text generation results. Since 1.0. */
 typedef enum MRT_FinishReason {
   MRT_FINISH_NONE = 0,
   MRT_FINISH_EOS = 1,        /* the model emitted end-of-sequence */
@@ -282,6 +312,8 @@ typedef enum MRT_FinishReason {
   MRT_FINISH_STOP = 3        /* a stop string matched */
 } MRT_FinishReason;
 
+/* The host's services. Since 1.0, every field and function below (1.0's
+ * last entry is results_set_text; later ones carry `since 1.N`). */
 typedef struct MRT_HostApi {
   size_t struct_size;   /* MRT_HOST_API_STRUCT_SIZE of the host's version */
   uint32_t abi_major;   /* host's MRT_ABI_VERSION_MAJOR */
@@ -369,11 +401,12 @@ typedef struct MRT_HostApi {
 /* Plugin operations (filled by the plugin, read by the host)               */
 /* ======================================================================== */
 
-/* MRT_PluginInfo.flags */
+/* MRT_PluginInfo.flags. Since 1.0. */
 #define MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE ((uint64_t)1 << 0)
 
 /* Static description of the plugin. Every pointer stays valid until the
- * plugin is unloaded (string literals and static arrays are the norm). */
+ * plugin is unloaded (string literals and static arrays are the norm).
+ * Since 1.0, every field. */
 typedef struct MRT_PluginInfo {
   size_t struct_size;              /* MRT_PLUGIN_INFO_STRUCT_SIZE */
   const char* name;                /* unique, [a-z0-9_-]+, e.g. "onednn" */
@@ -387,14 +420,25 @@ typedef struct MRT_PluginInfo {
 } MRT_PluginInfo;
 #define MRT_PLUGIN_INFO_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_PluginInfo, flags)
 
+/* Arguments of init. Since 1.0, every field.
+ *
+ * Threads: the one thread budget a plugin honours is per model,
+ * MRT_ModelLoadArgs.num_threads. MRT_InitArgs.num_threads is only a
+ * plugin-wide upper bound, given as a hint: no model_load will ask for
+ * more threads than this, so a plugin that keeps one thread pool for all
+ * its models may size that pool to it. It is NOT an extra budget on top of
+ * the per-model one, and a plugin may ignore it (every plugin in this
+ * repository does). */
 typedef struct MRT_InitArgs {
   size_t struct_size;              /* MRT_INIT_ARGS_STRUCT_SIZE */
-  int32_t num_threads;             /* intra-op thread budget, >= 1 */
+  int32_t num_threads;             /* hint, >= 1: the most threads any
+                                      model_load will ask for (see above) */
 } MRT_InitArgs;
 #define MRT_INIT_ARGS_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_InitArgs, num_threads)
 
 /* A key/value option from the model manifest's `options:` map (plugin
- * specific, e.g. {"precision", "fp16"}). Host-owned, call duration. */
+ * specific, e.g. {"precision", "fp16"}). Host-owned, call duration.
+ * Since 1.0, every field. */
 typedef struct MRT_Option {
   size_t struct_size;              /* MRT_OPTION_STRUCT_SIZE */
   const char* key;
@@ -402,28 +446,41 @@ typedef struct MRT_Option {
 } MRT_Option;
 #define MRT_OPTION_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_Option, value)
 
+/* Arguments of model_load. Since 1.0, every field. */
 typedef struct MRT_ModelLoadArgs {
   size_t struct_size;              /* MRT_MODEL_LOAD_ARGS_STRUCT_SIZE */
   const MRT_ModelSource* source;   /* call duration */
   const char* format;              /* the manifest's format, lowercase */
   int32_t device_kind;             /* where to place the model */
   int32_t device_id;
-  int32_t num_threads;             /* intra-op threads for this model */
+  int32_t num_threads;             /* >= 1: THE intra-op thread budget of
+                                      this model: the most threads one
+                                      preprocess/execute/postprocess call on
+                                      it may keep busy at once. The host
+                                      runs calls on different models (and,
+                                      with CONCURRENT_EXECUTE, on one model)
+                                      side by side and budgets for that. */
   const MRT_Option* options;       /* num_options entries */
   size_t num_options;
 } MRT_ModelLoadArgs;
 #define MRT_MODEL_LOAD_ARGS_STRUCT_SIZE \
   MRT_STRUCT_SIZE(MRT_ModelLoadArgs, num_options)
 
+/* Filled by model_info. Since 1.0, every field. */
 typedef struct MRT_ModelInfo {
   size_t struct_size;              /* set by the host before the call */
   size_t num_inputs;               /* out */
   size_t num_outputs;              /* out */
-  uint64_t host_bytes;             /* out: resident host memory of the model */
+  uint64_t host_bytes;             /* out: resident host memory of the model
+                                      (the cache evicts by it; the
+                                      conformance harness checks it against
+                                      the memory the load really added) */
   uint64_t device_bytes;           /* out: device memory of the model */
 } MRT_ModelInfo;
 #define MRT_MODEL_INFO_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_ModelInfo, device_bytes)
 
+/* The plugin's operations. Since 1.0, every field and function below
+ * (1.0's last entry is postprocess; later ones carry `since 1.N`). */
 typedef struct MRT_PluginApi {
   size_t struct_size;   /* MRT_PLUGIN_API_STRUCT_SIZE of the plugin's version */
   uint32_t abi_major;   /* plugin's MRT_ABI_VERSION_MAJOR */
@@ -490,13 +547,13 @@ typedef struct MRT_PluginApi {
  * thread. `host` stays valid until the plugin is unloaded. Return the
  * plugin's table (static storage; valid until unload), or NULL to refuse a
  * host it cannot work with (a different MAJOR, a host table too small).
- * Must not throw. */
+ * Must not throw. Since 1.0. */
 typedef const MRT_PluginApi* (*MRT_PluginEntryFn)(const MRT_HostApi* host,
                                                   uint32_t host_abi_major,
                                                   uint32_t host_abi_minor);
 
 /* Helper for plugins: non-zero when a host of this version can be served by
- * a plugin compiled against this header. */
+ * a plugin compiled against this header. Since 1.0. */
 static inline int mrt_host_is_compatible(const MRT_HostApi* host,
                                          uint32_t host_abi_major) {
   return host != NULL && host_abi_major == MRT_ABI_VERSION_MAJOR &&
