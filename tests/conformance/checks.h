@@ -26,6 +26,8 @@ inline CheckResult fail(std::string d) { return {Outcome::kFail, std::move(d)}; 
 inline CheckResult skip(std::string d) { return {Outcome::kSkip, std::move(d)}; }
 
 struct Context {
+  std::string sandbox;                   // --sandbox: strict or files; empty = in-process
+  std::filesystem::path plugin_worker;   // --plugin-worker
   std::filesystem::path plugin_path;
   std::filesystem::path self_exe;            // for crash-isolated children
   std::shared_ptr<Plugin> plugin;            // loaded with the current host

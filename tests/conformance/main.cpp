@@ -222,8 +222,17 @@ int run_one(Context& ctx, const std::string& target, int model_index, int fd, co
   for (auto& c : handshake_checks())
     if (c.name == target) return finish(guarded(c, ctx));
 
-  PluginRegistry registry;
+  // --sandbox: the plugin runs as the service runs it, in a worker process
+  // inside the worker sandbox, every call through the service's proxy.
+  PluginRegistryOptions options;
+  if (!ctx.sandbox.empty()) {
+    options.workers.executable = ctx.plugin_worker;
+    options.workers.defaults.sandbox = ctx.sandbox == "files" ? SandboxLevel::kFiles : SandboxLevel::kStrict;
+  }
+  PluginRegistry registry(options);
   Status loaded = registry.load_file(ctx.plugin_path);
+  if (loaded.is_ok() && registry.plugins().empty() && !registry.refused().empty())
+    loaded = failed_precondition(registry.refused().back().reason);
   bool accepted = loaded.is_ok() && !registry.plugins().empty();
   if (target == kAcceptsPlugin) {
     if (!accepted) return finish(fail(loaded.is_ok() ? "not loaded" : loaded.message()));
@@ -274,6 +283,11 @@ int main(int argc, char** argv) {
                  "seconds one check may take before it fails as hung (default 30; checks that load the model many "
                  "times get a multiple; 0 = no limit)")
       ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--sandbox", ctx.sandbox,
+                 "run the plugin as the service does: in a worker process under this sandbox (strict or files)")
+      ->check(CLI::IsMember({"strict", "files"}));
+  app.add_option("--plugin-worker", ctx.plugin_worker, "the mrt-plugin-worker program for --sandbox (default: found "
+                                                       "beside this program or in ../libexec/model-runtime)");
   app.add_flag("-v,--verbose", verbose, "show host log lines");
   // Hidden: how the harness runs one check in a child process of its own.
   app.add_option("--run-check", run_check)->group("");
@@ -284,6 +298,15 @@ int main(int argc, char** argv) {
 
   ctx.plugin_path = fs::canonical(plugin_path);
   ctx.self_exe = fs::read_symlink("/proc/self/exe");
+  if (!ctx.sandbox.empty() && ctx.plugin_worker.empty()) {
+    for (auto candidate : {ctx.self_exe.parent_path() / "mrt-plugin-worker",
+                           ctx.self_exe.parent_path().parent_path() / "libexec" / "model-runtime" / "mrt-plugin-worker"})
+      if (fs::exists(candidate)) ctx.plugin_worker = candidate;
+    if (ctx.plugin_worker.empty()) {
+      std::fprintf(stderr, "mrt-conformance: --sandbox needs mrt-plugin-worker (give --plugin-worker)\n");
+      return 2;
+    }
+  }
   if (!run_check.empty()) {
     if (result_fd < 0) return 2;
     return run_one(ctx, run_check, run_model, result_fd, model_dirs);
