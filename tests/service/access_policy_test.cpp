@@ -46,7 +46,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Expected{RequestKind::kListModels, Target::kService, false, true, true},
                       Expected{RequestKind::kHealth, Target::kService, false, true, true},
                       Expected{RequestKind::kMetrics, Target::kService, false, true, true},
-                      Expected{RequestKind::kCancel, Target::kService, false, true, true}),
+                      Expected{RequestKind::kCancel, Target::kService, false, true, true},
+                      Expected{RequestKind::kEnablePlugin, Target::kService, false, false, true}),
     [](const ::testing::TestParamInfo<Expected>& row) {
       const char* target = row.param.target == Target::kSystemModel ? "System"
                            : row.param.target == Target::kUserModel ? "User"
@@ -55,7 +56,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(AccessPolicy, TheTableHasNoRowTheTestsMiss) {
-  EXPECT_EQ(policy_table().size(), 16u);
+  EXPECT_EQ(policy_table().size(), 17u);
 }
 
 TEST(AccessPolicy, UnloadOfASystemModelNamesWhatItNeeds) {

@@ -179,6 +179,12 @@ TEST(CrashContainment, RepeatedCrashesDisableThePlugin) {
   auto metrics = c->metrics();
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->find("plugin_disabled{plugin=\"faulty\"} 1"), std::string::npos) << *metrics;
+  // An admin (this test's uid is root, an admin) turns it back on.
+  EXPECT_EQ(c->enable_plugin("nonesuch").code(), MRT_CODE_NOT_FOUND);
+  ASSERT_TRUE(c->enable_plugin("faulty").is_ok());
+  auto after = c->infer(faulty_request("crashy"));
+  ASSERT_FALSE(after);
+  EXPECT_NE(after.status().message().find("SIGSEGV"), std::string::npos) << after.status().to_string();
 }
 
 TEST(CrashContainment, IdleWorkersExitAndComeBack) {

@@ -441,6 +441,11 @@ int cmd_service(const Options& o, const std::string& what) {
                 static_cast<unsigned long long>(s->host_bytes() + s->device_bytes()));
     return 0;
   }
+  if (what == "enable-plugin") {
+    if (auto s = c.enable_plugin(o.model); !s.is_ok()) return fail(s);
+    std::printf("enabled plugin %s\n", o.model.c_str());
+    return 0;
+  }
   if (what == "unload") {
     if (auto s = c.unload(o.model); !s.is_ok()) return fail(s);
     std::printf("unloaded %s\n", o.model.c_str());
@@ -514,6 +519,8 @@ int main(int argc, char** argv) {
   load->add_option("model_id", o.model)->required();
   auto* unload = app.add_subcommand("unload", "unload a model from the service");
   unload->add_option("model_id", o.model)->required();
+  auto* enable_plugin = app.add_subcommand("enable-plugin", "admins: serve again with a plugin disabled after repeated crashes");
+  enable_plugin->add_option("plugin", o.model, "plugin name")->required();
   auto* push = app.add_subcommand("push", "upload a model directory into your own models (/home/<AID>/models)");
   push->add_option("dir", o.model, "model directory")->required();
   push->add_option("--as", o.push_as, "model_id to store it as (default: the directory's name)");
@@ -533,6 +540,7 @@ int main(int argc, char** argv) {
   if (*models) return cmd_service(o, "models");
   if (*load) return cmd_service(o, "load");
   if (*unload) return cmd_service(o, "unload");
+  if (*enable_plugin) return cmd_service(o, "enable-plugin");
   if (*push) return cmd_service(o, "push");
   if (*rm) return cmd_service(o, "rm");
   if (*info) return cmd_service(o, "info");

@@ -118,6 +118,12 @@ Result<ipc::ModelStatus> Client::load(const std::string& model_id) {
   return r->model_status();
 }
 
+Status Client::enable_plugin(const std::string& plugin) {
+  ipc::ClientFrame f;
+  f.mutable_enable_plugin()->set_plugin(plugin);
+  return call(std::move(f)).status();
+}
+
 Status Client::unload(const std::string& model_id) {
   ipc::ClientFrame f;
   f.mutable_unload_model()->set_model_id(model_id);

@@ -32,6 +32,8 @@ class Client {
   Result<ipc::ModelStatus> model_status(const std::string& model_id);
   Result<ipc::ModelStatus> load(const std::string& model_id);
   Status unload(const std::string& model_id);
+  // Admins: serve again with a plugin disabled after repeated crashes.
+  Status enable_plugin(const std::string& plugin);
   // Users' own models: upload the model directory `dir` as `model_id` into
   // the caller's /home/<AID>/models (replacing a model of that id), remove
   // one, and describe one (`mrt push`, `rm`, `info`; docs/service.md).

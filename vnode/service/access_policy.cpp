@@ -27,6 +27,7 @@ constexpr PolicyRow kPolicy[] = {
     {RequestKind::kHealth,      Target::kService,     false, true,  true},
     {RequestKind::kMetrics,     Target::kService,     false, true,  true},
     {RequestKind::kCancel,      Target::kService,     false, true,  true},  // own connection's requests only
+    {RequestKind::kEnablePlugin, Target::kService,    false, false, true},  // a plugin disabled after crashes
 };
 
 std::string_view target_name(Target t) {
@@ -51,6 +52,7 @@ std::string_view request_kind_name(RequestKind k) {
     case RequestKind::kCancel: return "cancel";
     case RequestKind::kPush: return "push";
     case RequestKind::kRemove: return "remove";
+    case RequestKind::kEnablePlugin: return "enable_plugin";
   }
   return "unknown";
 }

@@ -12,7 +12,7 @@
 
 namespace mrt::vnode {
 
-enum class RequestKind { kInfer, kModelStatus, kListModels, kLoad, kUnload, kHealth, kMetrics, kCancel, kPush, kRemove };
+enum class RequestKind { kInfer, kModelStatus, kListModels, kLoad, kUnload, kHealth, kMetrics, kCancel, kPush, kRemove, kEnablePlugin };
 // What a request acts on: a system model, a user's model, or neither.
 enum class Target { kSystemModel, kUserModel, kService };
 // The caller relative to the target: the user owning it, another user, or

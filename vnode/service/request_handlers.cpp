@@ -64,6 +64,7 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
       {ipc::ClientFrame::kUnloadModel, &Server::on_unload},
       {ipc::ClientFrame::kPushModel, &Server::on_push_model},
       {ipc::ClientFrame::kRemoveModel, &Server::on_remove_model},
+      {ipc::ClientFrame::kEnablePlugin, &Server::on_enable_plugin},
   };
   auto handler = kHandlers.find(frame.kind_case());
   if (handler == kHandlers.end()) return c->send_error(in.id, invalid_argument("empty or unknown request kind"));
@@ -301,6 +302,25 @@ void Server::on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in) 
     return c->send_error(in.id, a);
   }
   if (Status s = runtime_->unload(model_id, scope); !s.is_ok()) return c->send_error(in.id, s);
+  ipc::ServerFrame reply;
+  reply.set_request_id(in.id);
+  reply.mutable_ack();
+  (void)c->send(reply);
+}
+
+void Server::on_enable_plugin(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+  const std::string& name = in.frame->enable_plugin().plugin();
+  Role role = is_admin(c->aid()) ? Role::kAdmin : Role::kOtherUser;
+  if (Status a = authorize(RequestKind::kEnablePlugin, Target::kService, role); !a.is_ok()) {
+    log_warning(kComponent, "AID " + c->aid() + " denied: " + a.message());
+    return c->send_error(in.id, a);
+  }
+  auto plugin = runtime_->plugins().find(name);
+  if (!plugin) return c->send_error(in.id, not_found("no plugin named '" + name + "'"));
+  if (!plugin->isolated())
+    return c->send_error(in.id, failed_precondition("plugin '" + name + "' runs in-process: it is never disabled"));
+  plugin->enable();
+  log_info(kComponent, "AID " + c->aid() + " re-enabled plugin '" + name + "'");
   ipc::ServerFrame reply;
   reply.set_request_id(in.id);
   reply.mutable_ack();

@@ -107,6 +107,7 @@ class Server {
   void on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   void on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   void on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  void on_enable_plugin(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   // Users' own models (user_model_handlers.cpp): push, rm, info.
   void on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
   void on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
