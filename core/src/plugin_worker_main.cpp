@@ -154,83 +154,76 @@ class WorkerServer {
  public:
   explicit WorkerServer(std::shared_ptr<Plugin> plugin) : plugin_(std::move(plugin)) {}
 
+  // Leader/follower: one thread at a time reads the channel. A thread that
+  // reads a call hands the reading to an idle thread (or a new one) and
+  // runs the call itself, so a call costs no hand-off between threads; the
+  // new reader stays on the channel for that call's cancellation and file
+  // replies. Never returns: shutdown or the end of the stream exits.
   void serve() {
+    std::unique_lock lock(mutex_);
     for (;;) {
-      auto frame = g_channel->recv();
-      if (!frame) return;  // the service is gone
-      switch (frame->op) {
-        case Op::kProbe:
-        case Op::kLoad:
-        case Op::kUnload:
-        case Op::kStage:
-          start(std::move(*frame));
-          break;
-        case Op::kCancel:
-        case Op::kFileReply: {
-          std::lock_guard lock(g_calls_mutex);
-          auto it = g_calls.find(frame->call_id);
-          if (it == g_calls.end()) break;
-          if (frame->op == Op::kCancel) {
-            // A deadline the worker enforces itself (the call carried its
-            // remaining time): cancelling would turn DEADLINE_EXCEEDED into
-            // CANCELLED.
-            auto r = Reader::open(*frame);
-            if (!r || r->status().code() != MRT_CODE_DEADLINE_EXCEEDED) it->second->control.cancel();
-          } else {
-            std::lock_guard slot_lock(it->second->mutex);
-            it->second->inbox.push_back(std::move(*frame));
-            it->second->arrived.notify_all();
-          }
-          break;
-        }
-        case Op::kShutdown:
-          return;
-        default:
-          break;
+      if (reader_busy_) {
+        ++idle_threads_;
+        turn_.wait(lock, [&] { return !reader_busy_; });
+        --idle_threads_;
+        continue;
       }
+      reader_busy_ = true;
+      lock.unlock();
+      auto frame = g_channel->recv();
+      if (!frame || frame->op == Op::kShutdown) {
+        // The service is gone or done with us. No finalize: models may still
+        // be running on other threads. Just go.
+        std::fflush(stderr);
+        ::_exit(0);
+      }
+      bool is_call = frame->op == Op::kProbe || frame->op == Op::kLoad || frame->op == Op::kUnload || frame->op == Op::kStage;
+      std::unique_ptr<CallSlot> slot;
+      if (is_call) {
+        slot = std::make_unique<CallSlot>();
+        std::lock_guard calls(g_calls_mutex);
+        g_calls[frame->call_id] = slot.get();
+      } else {
+        deliver(*frame);
+      }
+      lock.lock();
+      reader_busy_ = false;
+      if (!is_call) continue;  // go on reading (or let a waiting thread)
+      if (idle_threads_ > 0) turn_.notify_one();
+      else std::thread([this] { serve(); }).detach();
+      lock.unlock();
+      Job job{std::move(*frame), std::move(slot)};
+      run(job);
+      {
+        std::lock_guard calls(g_calls_mutex);
+        g_calls.erase(job.frame.call_id);
+      }
+      job.slot.reset();
+      lock.lock();
     }
   }
 
  private:
-  // Calls run on a pool that grows to the service's concurrency.
-  void start(Frame frame) {
-    auto slot = std::make_unique<CallSlot>();
-    {
-      std::lock_guard lock(g_calls_mutex);
-      g_calls[frame.call_id] = slot.get();
-    }
-    std::unique_lock lock(pool_mutex_);
-    jobs_.push_back(Job{std::move(frame), std::move(slot)});
-    if (idle_threads_ == 0) {
-      std::thread([this] { pool_thread(); }).detach();
-    } else {
-      pool_cv_.notify_one();
-    }
-  }
-
   struct Job {
     Frame frame;
     std::unique_ptr<CallSlot> slot;
   };
 
-  void pool_thread() {
-    std::unique_lock lock(pool_mutex_);
-    for (;;) {
-      if (jobs_.empty()) {
-        ++idle_threads_;
-        pool_cv_.wait(lock, [&] { return !jobs_.empty(); });
-        --idle_threads_;
-      }
-      Job job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      run(job);
-      {
-        std::lock_guard calls_lock(g_calls_mutex);
-        g_calls.erase(job.frame.call_id);
-      }
-      job.slot.reset();
-      lock.lock();
+  // kCancel and kFileReply: to the call they belong to.
+  static void deliver(Frame& frame) {
+    std::lock_guard lock(g_calls_mutex);
+    auto it = g_calls.find(frame.call_id);
+    if (it == g_calls.end()) return;
+    if (frame.op == Op::kCancel) {
+      // A deadline the worker enforces itself (the call carried its
+      // remaining time): cancelling would turn DEADLINE_EXCEEDED into
+      // CANCELLED.
+      auto r = Reader::open(frame);
+      if (!r || r->status().code() != MRT_CODE_DEADLINE_EXCEEDED) it->second->control.cancel();
+    } else if (frame.op == Op::kFileReply) {
+      std::lock_guard slot_lock(it->second->mutex);
+      it->second->inbox.push_back(std::move(frame));
+      it->second->arrived.notify_all();
     }
   }
 
@@ -406,9 +399,9 @@ class WorkerServer {
   }
 
   std::shared_ptr<Plugin> plugin_;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_cv_;
-  std::deque<Job> jobs_;
+  std::mutex mutex_;
+  std::condition_variable turn_;
+  bool reader_busy_ = false;
   int idle_threads_ = 0;
   std::mutex models_mutex_;
   std::map<uint64_t, MRT_Model*> models_;
@@ -533,11 +526,8 @@ int run_plugin_worker(int argc, char** argv) {
   for (auto& n : lock_down(a.sandbox, a.memory_limit)) notes.push_back(std::move(n));
   if (!send_hello(Status::ok(), plugin.get(), notes).is_ok()) return 1;
   WorkerServer server(plugin);
-  server.serve();
-  // Shutdown or the service is gone: no finalize (the models in flight may
-  // still be running on pool threads), just go.
-  std::fflush(stderr);
-  ::_exit(0);
+  server.serve();  // exits the process
+  return 0;
 }
 
 }  // namespace mrt

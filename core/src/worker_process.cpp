@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,13 +118,16 @@ Result<std::shared_ptr<WorkerProcess>> WorkerProcess::spawn(const SpawnArgs& arg
     return failed_precondition(w->label_ + ": the worker did not start (" + why + ")");
   }
   *hello = std::move(*first);
-  w->reader_ = std::thread([raw = w.get()] { raw->read_loop(); });
   return w;
 }
 
 WorkerProcess::~WorkerProcess() {
   shut_down();
-  if (reader_.joinable()) reader_.join();
+  // It exits when it reads the shutdown; one that does not is killed.
+  if (!wait_gone_for(std::chrono::seconds(2))) {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    wait_gone_for(std::chrono::hours(1));
+  }
 }
 
 void WorkerProcess::shut_down() {
@@ -134,8 +138,8 @@ void WorkerProcess::shut_down() {
   }
   Writer empty;
   if (auto bye = empty.finish(Op::kShutdown, 0)) (void)channel_->send(*bye);
-  // The reader sees the end of stream and reaps it; a worker that ignores
-  // the request is killed there after a grace period.
+  // Whoever waits for it next (a call, wait_gone, the destructor) reads the
+  // end of the stream and reaps it.
 }
 
 bool WorkerProcess::dead() const {
@@ -153,9 +157,19 @@ bool WorkerProcess::gone() const {
   return gone_;
 }
 
-void WorkerProcess::wait_gone() {
+void WorkerProcess::wait_gone() { wait_gone_for(std::chrono::hours(24 * 365)); }
+
+bool WorkerProcess::wait_gone_for(std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return gone_; });
+  while (!gone_) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until) return false;
+    auto left = std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100));
+    if (!dead_ && !reading_) read_once(lock, std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    else changed_.wait_for(lock, left);
+  }
+  return true;
 }
 
 namespace {
@@ -180,25 +194,38 @@ void WorkerProcess::kill_for(Death death) {
   ::kill(pid_, SIGKILL);
 }
 
-void WorkerProcess::read_loop() {
-  for (;;) {
-    auto frame = channel_->recv();
-    if (!frame) break;
-    if (frame->op == Op::kFatal) {
-      std::lock_guard lock(mutex_);
-      fatal_note_ = frame->body.substr(0, 512);
-      continue;
-    }
-    std::lock_guard lock(mutex_);
-    auto it = calls_.find(frame->call_id);
-    if (it == calls_.end()) continue;  // a call that gave up already
-    it->second->frames.push_back(std::move(*frame));
+// There is no reader thread: a thread that waits for the worker (a call
+// for its reply, wait_gone for its end) reads the next frame itself and
+// routes it to the call it belongs to. The common case, one call at a time,
+// then costs one wake-up per direction, as a plain socket round trip does.
+void WorkerProcess::read_once(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout) {
+  reading_ = true;
+  lock.unlock();
+  pollfd p{channel_->fd(), POLLIN, 0};
+  int ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(timeout.count(), 0)));
+  std::optional<Result<Frame>> got;
+  if (ready > 0) got = channel_->recv();
+  if (got && !*got) {
+    on_exit();  // end of stream: the worker is gone or going
+    lock.lock();
+    reading_ = false;
     changed_.notify_all();
+    return;
   }
-  on_exit(std::nullopt);
+  lock.lock();
+  reading_ = false;
+  if (got) {
+    Frame& frame = **got;
+    if (frame.op == Op::kFatal) {
+      fatal_note_ = frame.body.substr(0, 512);
+    } else if (auto it = calls_.find(frame.call_id); it != calls_.end()) {
+      it->second->frames.push_back(std::move(frame));
+    }  // else: a call that gave up already
+  }
+  changed_.notify_all();
 }
 
-void WorkerProcess::on_exit(std::optional<Death>) {
+void WorkerProcess::on_exit() {
   // End of stream: the worker is exiting or has closed its end. Give it a
   // moment to finish by itself, so that its own cause is what is reported.
   int status = 0;
@@ -310,9 +337,10 @@ Result<Frame> WorkerProcess::call(Op op, Writer& request, const CallServices& se
   auto frame = request.finish(op, id);
   if (!frame) return frame.status();
   if (Status s = channel_->send(*frame); !s.is_ok()) {
+    // A broken channel: the worker is dying; report why once it is gone.
+    bool gone = wait_gone_for(std::chrono::seconds(1));
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, std::chrono::seconds(1), [&] { return dead_; });
-    if (dead_) return death_status(services.what);
+    if (gone) return death_status(services.what);
     return s.with_context(label_);
   }
 
@@ -330,15 +358,22 @@ Result<Frame> WorkerProcess::call(Op op, Writer& request, const CallServices& se
       auto wake = Clock::now() + std::chrono::milliseconds(50);
       if (control && control->deadline() && !cancel_sent) wake = std::min(wake, *control->deadline());
       wake = std::min(wake, kill_at);
-      changed_.wait_until(lock, wake, [&] { return dead_ || !box.frames.empty(); });
-      if (!box.frames.empty()) {
-        next = std::move(box.frames.front());
-        box.frames.pop_front();
-        got = true;
-      } else if (dead_) {
-        // Answer once the death is counted (metrics, backoff, disabling).
-        changed_.wait(lock, [&] { return gone_; });
-        return death_status(services.what);
+      for (;;) {
+        if (!box.frames.empty()) {
+          next = std::move(box.frames.front());
+          box.frames.pop_front();
+          got = true;
+          break;
+        }
+        if (dead_) {
+          // Answer once the death is counted (metrics, backoff, disabling).
+          changed_.wait(lock, [&] { return gone_; });
+          return death_status(services.what);
+        }
+        auto now = Clock::now();
+        if (now >= wake) break;
+        if (!reading_) read_once(lock, std::chrono::ceil<std::chrono::milliseconds>(wake - now));
+        else changed_.wait_until(lock, wake);
       }
     }
     if (!got) {

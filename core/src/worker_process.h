@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -65,6 +66,8 @@ class WorkerProcess {
   bool usable() const;
   // Blocks until the worker is reaped and its death reported (on_death ran).
   void wait_gone();
+  // The same, for at most `limit`; false when it is still there.
+  bool wait_gone_for(std::chrono::milliseconds limit);
   bool gone() const;
   pid_t pid() const { return pid_; }
   uint64_t rss_bytes() const;
@@ -79,15 +82,14 @@ class WorkerProcess {
     std::deque<Frame> frames;
   };
   WorkerProcess() = default;
-  void read_loop();
-  void on_exit(std::optional<Death> preset);
+  void read_once(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout);
+  void on_exit();
   Status serve_file_request(Frame& request, const CallServices& services);
   Status death_status(const std::string& what) const;
 
   std::string label_;  // "plugin 'x'"
   pid_t pid_ = 0;
   std::unique_ptr<Channel> channel_;
-  std::thread reader_;
   std::function<void(const Death&)> on_death_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -95,6 +97,7 @@ class WorkerProcess {
   uint64_t next_call_ = 1;
   bool dead_ = false;
   bool gone_ = false;  // reaped and on_death_ returned
+  bool reading_ = false;  // a thread is in read_once
   std::optional<Death> death_;     // set when it died
   std::optional<Death> planned_;   // why the service is killing it
   std::optional<std::string> fatal_note_;  // the worker's last words (kFatal)

@@ -176,7 +176,8 @@ int main(int argc, char** argv) {
       a.push_back(rss_mb(d.pid));
       if (i == 0 || i == starts - 1) {
         for (int k = 0; k < 20; ++k)
-          if (!d.client->infer(tiny)) return std::fprintf(stderr, "tiny model failed\n"), 1;
+          if (auto answer = d.client->infer(tiny); !answer)
+            return std::fprintf(stderr, "tiny model failed: %s\n", answer.status().to_string().c_str()), 1;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         b.push_back(rss_mb(d.pid));
         w.push_back(children_rss_mb(d.pid));
