@@ -56,7 +56,7 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrt-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-artifacts="$PWD/$dir/fuzz-artifacts"
+artifacts="$(cd "$dir" && pwd)/fuzz-artifacts"
 # UBSan stops at the first report, so that libFuzzer records the input.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
