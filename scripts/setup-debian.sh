@@ -22,6 +22,7 @@ packages=(
   libturbojpeg0-dev                        # libjpeg-turbo's TurboJPEG API: JPEG decoding in the standard image stage (core)
   libstb-dev                               # stb_image_write makes the tests' images; stb_image is their reference decoder
   libgtest-dev libgmock-dev                # unit tests
+  clang-14 libclang-rt-14-dev              # libFuzzer targets (scripts/fuzz.sh, tests/fuzz): clang and its fuzzer/sanitizer runtimes
   python3                                  # fixture generators in scripts/
   systemd                                  # systemd-analyze: the unit-security test scores the shipped unit
 )

@@ -101,6 +101,38 @@ TEST(Fuzz, TokenizerJson) {
   });
 }
 
+// Found by tests/fuzz/fuzz_hf_tokenizer (libFuzzer): a vocabulary id given
+// as a float (1.1e75) went through nlohmann's get<int>(), an out-of-range
+// float → int conversion (undefined; UBSan stopped there), and an added
+// token's id near INT_MAX sized a table of 2^31 pieces. Each must be an
+// error naming the id instead.
+TEST(Fuzz, TokenizerJsonIdsOutOfRange) {
+  std::string seed = slurp(fixtures() / "tiny-llama-hf/tokenizer.json");
+  auto with = [&](const std::string& key, const std::string& value) {
+    size_t at = seed.find(key);
+    EXPECT_NE(at, std::string::npos) << key;
+    size_t from = seed.find_first_of("-0123456789", at + key.size());
+    size_t to = seed.find_first_not_of("0123456789", from + 1);
+    return seed.substr(0, from) + value + seed.substr(to);
+  };
+  {
+    raw::HfTokenizer tok;
+    ASSERT_EQ(tok.load(seed), "");  // the unmodified fixture loads
+  }
+  for (const char* id : {"1.1111e75", "-1", "4294967296", "2147483647", "5.0"}) {
+    raw::HfTokenizer vocab_tok, added_tok;
+    // The first id after "vocab" (a vocabulary entry) and the first "id"
+    // (an added token).
+    std::string vocab_error = vocab_tok.load(with("\"vocab\":", id));
+    EXPECT_NE(vocab_error.find("vocabulary ids"), std::string::npos) << id << ": " << vocab_error;
+    std::string added_error = added_tok.load(with("\"id\":", id));
+    EXPECT_NE(added_error.find("added token"), std::string::npos) << id << ": " << added_error;
+  }
+  // The input the fuzzer saved.
+  raw::HfTokenizer tok;
+  EXPECT_NE(tok.load(slurp(fs::path(MRT_SOURCE_ROOT) / "tests/fuzz/corpus/hf_tokenizer/regression-float-token-id.json")), "");
+}
+
 TEST(Fuzz, Llama2cTokenizerAndHeader) {
   std::string tok = slurp(fixtures() / "tiny-llama2c/tokenizer.bin");
   fuzz(tok, 6, [](const std::string& b) {

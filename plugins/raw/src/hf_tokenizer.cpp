@@ -13,6 +13,29 @@
 namespace mrt::raw {
 namespace {
 
+// The largest token id a tokenizer.json may use: 16 times the largest
+// vocabularies in use (~256 K). An added token's id sizes the id → piece
+// table, so an id of 2^31 - 1 would allocate 64 GiB before anything else
+// checked it.
+constexpr int64_t kMaxTokenId = int64_t{1} << 22;
+
+// A token id from JSON: an integer in 0..kMaxTokenId, else nullopt.
+// nlohmann's get<int>() converts a float such as 1e75 with a cast whose
+// result is undefined (UBSan: "outside the range of representable values";
+// found by tests/fuzz/fuzz_hf_tokenizer) and wraps integers past INT_MAX
+// onto other ids.
+std::optional<int> json_token_id(const nlohmann::json& v) {
+  if (!v.is_number_integer()) return std::nullopt;
+  if (v.is_number_unsigned()) {
+    uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(kMaxTokenId)) return std::nullopt;
+    return static_cast<int>(u);
+  }
+  int64_t i = v.get<int64_t>();
+  if (i < 0 || i > kMaxTokenId) return std::nullopt;
+  return static_cast<int>(i);
+}
+
 const std::string kSpace = "\xE2\x96\x81";  // ▁ U+2581
 
 // ByteLevel's own split pattern (GPT-2), used when use_regex is true.
@@ -160,8 +183,9 @@ std::string HfTokenizer::load(std::string_view text) {
     if (!vocab.is_object() || vocab.empty()) return "tokenizer.json has no vocabulary";
     pieces_.assign(vocab.size(), "");
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      int id = it.value().get<int>();
-      if (id < 0 || static_cast<size_t>(id) >= pieces_.size()) return "tokenizer.json vocabulary ids are not 0..n-1";
+      std::optional<int> maybe_id = json_token_id(it.value());
+      if (!maybe_id || static_cast<size_t>(*maybe_id) >= pieces_.size()) return "tokenizer.json vocabulary ids are not 0..n-1";
+      int id = *maybe_id;
       pieces_[static_cast<size_t>(id)] = it.key();
       ids_[it.key()] = id;
     }
@@ -202,8 +226,10 @@ std::string HfTokenizer::load(std::string_view text) {
     }
     for (const auto& t : j.value("added_tokens", nlohmann::json::array())) {
       std::string content = t.at("content").get<std::string>();
-      int id = t.at("id").get<int>();
-      if (id < 0) return "tokenizer.json added token has a negative id";
+      std::optional<int> maybe_id = json_token_id(t.at("id"));
+      if (!maybe_id)
+        return "tokenizer.json added token '" + content + "' has no id in 0.." + std::to_string(kMaxTokenId);
+      int id = *maybe_id;
       if (static_cast<size_t>(id) >= pieces_.size()) pieces_.resize(static_cast<size_t>(id) + 1);
       pieces_[static_cast<size_t>(id)] = content;
       ids_[content] = id;

@@ -165,9 +165,15 @@ MRT_MULTIVERSION float dot_f16(const uint16_t* w, const float* x, size_t n) {
   size_t k = 0;
   for (; k + 16 <= n; k += 16)
     for (size_t j = 0; j < 16; ++j) {
+#if defined(__clang__) && __clang_major__ < 15
+      // clang before 15 has no _Float16 on x86 (the fuzz build, scripts/fuzz.sh,
+      // uses Debian's clang 14): the portable conversion, same values.
+      acc[j] += f16_to_f32(w[k + j]) * x[k + j];
+#else
       _Float16 h;
       std::memcpy(&h, &w[k + j], 2);
       acc[j] += static_cast<float>(h) * x[k + j];
+#endif
     }
   float s = 0;
   for (size_t j = 0; j < 16; ++j) s += acc[j];
