@@ -461,13 +461,15 @@ Status send_hello(const Status& refused, const Plugin* plugin, const std::vector
   return g_channel->send(*frame);
 }
 
-void prepare_memory_note(uint64_t limit) {
+// Fatal signals: the worker dies of the signal it got (a sanitizer's own
+// handler would turn SIGSEGV into SIGABRT), saying first when it was at its
+// memory limit.
+void install_fatal_signal_handler(uint64_t limit) {
   g_memory_limit = limit;
-  if (limit == 0) return;
-  g_statm_fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (limit > 0) g_statm_fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   Writer w;
   w.str("the worker reached its memory limit of " + std::to_string(limit >> 20) + " MiB");
-  if (auto f = w.finish(Op::kFatal, 0)) {
+  if (auto f = w.finish(Op::kFatal, 0); f && limit > 0) {
     // The header as Channel::send writes it, then the body: one write().
     struct {
       uint32_t magic = 0x4d525457;
@@ -522,7 +524,7 @@ int run_plugin_worker(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<Plugin> plugin = registry.plugins().front();
-  prepare_memory_note(a.memory_limit);
+  install_fatal_signal_handler(a.memory_limit);
   for (auto& n : lock_down(a.sandbox, a.memory_limit)) notes.push_back(std::move(n));
   if (!send_hello(Status::ok(), plugin.get(), notes).is_ok()) return 1;
   WorkerServer server(plugin);

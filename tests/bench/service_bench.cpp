@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "client.h"
+#include "ping_pong.h"
 #include "mrt/core/log.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
@@ -40,54 +41,6 @@ double pct(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 double median(std::vector<double> v) { return pct(std::move(v), 0.5); }
-
-struct Latency {
-  double p50, p99;
-};
-
-// Echo server in a child process on a Unix socket: the floor any IPC round
-// trip between two processes pays (the service is another process too, so a
-// thread in this process would flatter the baseline).
-Latency raw_ping_pong(const fs::path& path, size_t bytes, int n) {
-  ::unlink(path.c_str());
-  int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::listen(ls, 1);
-  pid_t child = fork();
-  if (child == 0) {
-    int c = ::accept(ls, nullptr, nullptr);
-    std::vector<char> buf(bytes);
-    for (;;) {
-      size_t got = 0;
-      while (got < bytes) {
-        ssize_t r = ::read(c, buf.data() + got, bytes - got);
-        if (r <= 0) _exit(0);
-        got += static_cast<size_t>(r);
-      }
-      if (::write(c, buf.data(), bytes) != static_cast<ssize_t>(bytes)) _exit(0);
-    }
-  }
-  int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  std::vector<char> buf(bytes, 'x');
-  std::vector<double> us;
-  for (int i = 0; i < n + 100; ++i) {
-    auto t0 = Clock::now();
-    [[maybe_unused]] ssize_t w = ::write(s, buf.data(), bytes);
-    size_t got = 0;
-    while (got < bytes) got += static_cast<size_t>(::read(s, buf.data() + got, bytes - got));
-    if (i >= 100) us.push_back(micros(Clock::now() - t0));
-  }
-  ::close(s);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ::close(ls);
-  ::unlink(path.c_str());
-  return {pct(us, 0.5), pct(us, 0.99)};
-}
 
 }  // namespace
 
@@ -169,7 +122,7 @@ int main(int argc, char** argv) {
     }
     svc_p50.push_back(pct(us, 0.5));
     svc_p99.push_back(pct(us, 0.99));
-    Latency raw = raw_ping_pong(tmp / "raw.sock", frame_bytes.size() + 4, requests);
+    mrt::bench::Latency raw = mrt::bench::raw_ping_pong(tmp / "raw.sock", frame_bytes.size() + 4, requests);
     raw_p50.push_back(raw.p50);
     raw_p99.push_back(raw.p99);
   }
