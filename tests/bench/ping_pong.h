@@ -1,7 +1,8 @@
-// The floor of any round trip between two processes on this machine: an
-// echo server in a child process on a Unix socket (a thread in the same
-// process would flatter it). The service benchmarks print it beside their
-// figures, measured in the same run.
+// What the service benchmarks share: percentiles of latency samples, and
+// the floor of any round trip between two processes on this machine (an
+// echo server in a child process on a Unix socket; a thread in the same
+// process would flatter it), printed beside their figures, measured in the
+// same run.
 #pragma once
 
 #include <sys/socket.h>
@@ -25,6 +26,7 @@ inline double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
+inline double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
 
 // Echo server in a child process on a Unix socket: the floor any IPC round
 // trip between two processes pays (the service is another process too, so a

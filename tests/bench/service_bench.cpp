@@ -36,11 +36,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-double pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
-double median(std::vector<double> v) { return pct(std::move(v), 0.5); }
+using mrt::bench::median;
+double pct(std::vector<double> v, double p) { return mrt::bench::percentile(std::move(v), p); }
 
 }  // namespace
 
