@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -415,6 +416,7 @@ struct WorkerArgs {
   int32_t threads = 1;
   SandboxLevel sandbox = SandboxLevel::kStrict;
   uint64_t memory_limit = 0;
+  LogLevel log_level = LogLevel::kInfo;  // the service's
 };
 
 bool parse_args(int argc, char** argv, WorkerArgs& a) {
@@ -425,6 +427,7 @@ bool parse_args(int argc, char** argv, WorkerArgs& a) {
       else if (k == "--fd") a.fd = std::stoi(v);
       else if (k == "--threads") a.threads = std::max(1, std::stoi(v));
       else if (k == "--memory-limit") a.memory_limit = std::stoull(v);
+      else if (k == "--log-level") a.log_level = static_cast<LogLevel>(std::clamp(std::stoi(v), 0, 3));
       else if (k == "--sandbox") a.sandbox = v == "off" ? SandboxLevel::kOff : v == "files" ? SandboxLevel::kFiles : SandboxLevel::kStrict;
       else return false;
     } catch (...) {
@@ -504,9 +507,9 @@ int run_plugin_worker(int argc, char** argv) {
   // returns on end of stream, even while a plugin call hangs on another
   // thread). Not PR_SET_PDEATHSIG: it fires when the *thread* that spawned
   // the worker exits, and the service spawns from short-lived threads.
-  // The service's log level: plugin lines at info and above, the worker's own
-  // bookkeeping (the registry inside it) only when something is wrong.
-  set_log_level(LogLevel::kWarning);
+  // The worker's own bookkeeping (the registry inside it) is logged only
+  // when something is wrong; the plugin's lines at the service's level.
+  set_log_level(std::max(a.log_level, LogLevel::kWarning));
   // Only stdio and the channel: nothing else the service had open.
   ::syscall(SYS_close_range, static_cast<unsigned>(a.fd) + 1, ~0U, 0);
   for (int fd = 3; fd < a.fd; ++fd) ::close(fd);
@@ -524,6 +527,7 @@ int run_plugin_worker(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<Plugin> plugin = registry.plugins().front();
+  set_log_level(a.log_level);
   install_fatal_signal_handler(a.memory_limit);
   for (auto& n : lock_down(a.sandbox, a.memory_limit)) notes.push_back(std::move(n));
   if (!send_hello(Status::ok(), plugin.get(), notes).is_ok()) return 1;

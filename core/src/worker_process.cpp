@@ -34,6 +34,13 @@ const char* sandbox_arg(SandboxLevel level) {
   return "strict";
 }
 
+// The service's log level, for the worker's plugin lines.
+LogLevel current_log_level() {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning})
+    if (log_enabled(l)) return l;
+  return LogLevel::kError;
+}
+
 Death death_from_wait_status(int status) {
   Death d;
   if (WIFSIGNALED(status)) {
@@ -65,7 +72,8 @@ Result<std::shared_ptr<WorkerProcess>> WorkerProcess::spawn(const SpawnArgs& arg
   std::vector<std::string> argv_s = {args.executable.string(), "--plugin", args.plugin.string(),
                                      "--fd", std::to_string(kWorkerFd), "--threads", std::to_string(args.num_threads),
                                      "--sandbox", sandbox_arg(args.sandbox),
-                                     "--memory-limit", std::to_string(args.memory_limit_bytes)};
+                                     "--memory-limit", std::to_string(args.memory_limit_bytes),
+                                     "--log-level", std::to_string(static_cast<int>(current_log_level()))};
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);

@@ -217,10 +217,11 @@ void Server::stop() {
 }
 
 Status Server::run() {
-  std::string plugins;
-  for (const auto& p : runtime_->plugins().plugins()) plugins += (plugins.empty() ? "" : ",") + p->name();
-  log_info(kComponent, "ready: " + config_.manifest.ipc_address + " on " + config_.socket_path.string() + "; plugins [" +
-                           plugins + "]; workers " + std::to_string(limits_.workers) + "; cache budget " +
+  // Plugins are not listed here: in worker processes they are still being
+  // discovered (each "loaded plugin" line says when one is), and readiness
+  // does not wait for them.
+  log_info(kComponent, "ready: " + config_.manifest.ipc_address + " on " + config_.socket_path.string() +
+                           "; workers " + std::to_string(limits_.workers) + "; cache budget " +
                            std::to_string(limits_.cache_budget_bytes >> 20) + " MiB; at most " +
                            std::to_string(max_connections_) + " connections");
   epoll_event events[64];
