@@ -118,10 +118,10 @@ std::vector<std::string> lock_down(SandboxLevel level, uint64_t memory_limit_byt
     (void)::seccomp_rule_add_array(ctx, action, nr, count, args);
   };
   for (const char* name : kAllowed) rule(SCMP_ACT_ALLOW, name);
-  // Kill the worker rather than let an escape attempt fail quietly.
-  uint32_t kill = SCMP_ACT_KILL_PROCESS;
-  if (kAddressSanitizer) kill = SCMP_ACT_ERRNO(EPERM);  // its error reports fork a symbolizer
-  for (const char* name : kFatal) rule(kill, name);
+  // Kill the worker rather than let an escape attempt fail quietly. (Under
+  // AddressSanitizer a report's symbolizer, forked by a worker that is
+  // dying anyway, is killed too: the worker then ends with SIGSYS.)
+  for (const char* name : kFatal) rule(SCMP_ACT_KILL_PROCESS, name);
   // Signals only to itself (abort() raises SIGABRT with tgkill).
   pid_t self = ::getpid();
   scmp_arg_cmp to_self = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(self));
