@@ -162,7 +162,7 @@ class WorkerPlugin {
   // keeps what it leaked: a worker at its memory limit is replaced, and the
   // failure counts as a crash of cause "memory".
   Status recycle_if_at_memory_limit(const std::shared_ptr<WorkerProcess>& w, const Status& s, const std::string& what) {
-    uint64_t limit = policy_.memory_limit_bytes;
+    uint64_t limit = effective_memory_limit_;  // 0 where the worker could not set it
     if (limit == 0 || w->address_space_bytes() < limit / 10 * 9) return s;
     std::string why = "the worker reached its memory limit of " + std::to_string(limit >> 20) + " MiB";
     w->kill_for(Death{"memory", why, MRT_CODE_RESOURCE_EXHAUSTED, false});
@@ -183,6 +183,7 @@ class WorkerPlugin {
   int32_t device_counts_[2] = {0, 0};
   bool has_preprocess_ = false, has_postprocess_ = false, has_device_count_ = false;
   PluginIsolationPolicy policy_;
+  uint64_t effective_memory_limit_ = 0;  // RLIMIT_AS as the last worker set it
 
  private:
   Status read_hello(Frame& hello, bool first);
@@ -231,6 +232,7 @@ Status WorkerPlugin::read_hello(Frame& hello, bool first) {
   n = std::min<uint64_t>(r->u64(), 16);
   std::vector<std::string> notes;
   for (uint64_t i = 0; i < n; ++i) notes.push_back(r->str());
+  effective_memory_limit_ = r->u64();
   if (!r->ok()) return data_loss("malformed hello from the plugin worker");
   if (first) {
     name_ = std::move(name);

@@ -437,7 +437,8 @@ bool parse_args(int argc, char** argv, WorkerArgs& a) {
   return !a.plugin.empty() && a.fd >= 0;
 }
 
-Status send_hello(const Status& refused, const Plugin* plugin, const std::vector<std::string>& notes) {
+Status send_hello(const Status& refused, const Plugin* plugin, const std::vector<std::string>& notes,
+                  uint64_t memory_limit = 0) {
   Writer w;
   w.status(refused);
   if (refused.is_ok()) {
@@ -458,6 +459,7 @@ Status send_hello(const Status& refused, const Plugin* plugin, const std::vector
     w.u8((api.preprocess ? 1 : 0) | (api.postprocess ? 2 : 0) | (api.device_count ? 4 : 0));
     w.u64(notes.size());
     for (const auto& n : notes) w.str(n);
+    w.u64(memory_limit);
   }
   auto frame = w.finish(Op::kHello, 0);
   if (!frame) return frame.status();
@@ -469,7 +471,6 @@ Status send_hello(const Status& refused, const Plugin* plugin, const std::vector
 // memory limit.
 void install_fatal_signal_handler(uint64_t limit) {
   g_memory_limit = limit;
-  if (limit > 0) g_statm_fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   Writer w;
   w.str("the worker reached its memory limit of " + std::to_string(limit >> 20) + " MiB");
   if (auto f = w.finish(Op::kFatal, 0); f && limit > 0) {
@@ -528,9 +529,15 @@ int run_plugin_worker(int argc, char** argv) {
   }
   std::shared_ptr<Plugin> plugin = registry.plugins().front();
   set_log_level(a.log_level);
-  install_fatal_signal_handler(a.memory_limit);
+  // Opened before the sandbox forbids open(): the fatal-signal handler reads it.
+  g_statm_fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   for (auto& n : lock_down(a.sandbox, a.memory_limit)) notes.push_back(std::move(n));
-  if (!send_hello(Status::ok(), plugin.get(), notes).is_ok()) return 1;
+  // The limit in force (none where the sandbox could not set it: a
+  // sanitizer build): what "at the memory limit" is measured against.
+  rlimit as{};
+  uint64_t effective_limit = ::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY ? as.rlim_cur : 0;
+  install_fatal_signal_handler(effective_limit);
+  if (!send_hello(Status::ok(), plugin.get(), notes, effective_limit).is_ok()) return 1;
   WorkerServer server(plugin);
   server.serve();  // exits the process
   return 0;

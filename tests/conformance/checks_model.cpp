@@ -227,9 +227,15 @@ std::vector<Check> model_checks(size_t i) {
         std::string d = "reports host_bytes " + std::to_string(reported) + " (" + mib(reported) + "); the load added " +
                         mib(allocated) + " anonymous and " + mib(total - allocated) + " file-backed resident; model files " +
                         mib(files);
-        if (kUnderAddressSanitizer) d += " (AddressSanitizer's shadow memory included)";
-        if (allocated >= kFloor && reported < allocated / 4)
-          return fail(d + ": under-reported, must be at least 25% of the " + mib(allocated) + " its load allocated");
+        // Under AddressSanitizer much of the growth is the sanitizer's: its
+        // quarantine keeps buffers the load freed resident, plus shadow and
+        // redzones (oneDNN's ResNet fixture grew 13.2 MiB). The first 16 MiB
+        // are not held against the plugin there.
+        uint64_t allowance = kUnderAddressSanitizer ? 16u << 20 : 0;
+        uint64_t owed = grew(allocated, allowance);
+        if (kUnderAddressSanitizer) d += " (AddressSanitizer's quarantine and shadow included; 16 MiB of it allowed)";
+        if (owed >= kFloor && reported < owed / 4)
+          return fail(d + ": under-reported, must be at least 25% of the " + mib(owed) + " its load allocated");
         if (reported > 4 * std::max(total, files) + kSlack)
           return fail(d + ": over-reported, more than 4 × max(resident growth, model files) + 64 MiB");
         return pass(d);
