@@ -27,6 +27,16 @@ constexpr bool kAddressSanitizer = false;
 constexpr bool kAddressSanitizer = false;
 #endif
 
+// libseccomp's SCMP_A<n> macros are C99 compound literals; this is the C++.
+scmp_arg_cmp arg_cmp(unsigned arg, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
+  scmp_arg_cmp c{};
+  c.arg = arg;
+  c.op = op;
+  c.datum_a = a;
+  c.datum_b = b;
+  return c;
+}
+
 bool write_file(const char* path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -124,13 +134,13 @@ std::vector<std::string> lock_down(SandboxLevel level, uint64_t memory_limit_byt
   for (const char* name : kFatal) rule(SCMP_ACT_KILL_PROCESS, name);
   // Signals only to itself (abort() raises SIGABRT with tgkill).
   pid_t self = ::getpid();
-  scmp_arg_cmp to_self = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(self));
+  scmp_arg_cmp to_self = arg_cmp(0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(self));
   rule(SCMP_ACT_ALLOW, "kill", 1, &to_self);
   rule(SCMP_ACT_ALLOW, "tgkill", 1, &to_self);
   if (level == SandboxLevel::kFiles) {
     // Read-only opens: the flags with any write access or creation bit fail.
-    scmp_arg_cmp ro_open = SCMP_A1(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY);
-    scmp_arg_cmp ro_openat = SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY);
+    scmp_arg_cmp ro_open = arg_cmp(1, SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY);
+    scmp_arg_cmp ro_openat = arg_cmp(2, SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY);
     rule(SCMP_ACT_ALLOW, "open", 1, &ro_open);
     rule(SCMP_ACT_ALLOW, "openat", 1, &ro_openat);
     for (const char* name : {"access", "faccessat", "faccessat2", "readlink", "readlinkat", "stat", "lstat", "getdents64"})
