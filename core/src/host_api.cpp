@@ -157,18 +157,7 @@ MRT_Status* read_into_owned_memory(const SourceFile& file, const std::string& pa
   }
   blob.mapping = m;  // unmapped by ~MRT_Blob on every error below
   blob.mapping_size = size;
-  auto* dest = static_cast<char*>(m);
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(file.fd, dest + done, size - done, static_cast<off_t>(done));
-    int e = errno;
-    if (n < 0 && e == EINTR) continue;
-    if (n < 0) return new_status(MRT_CODE_DATA_LOSS, "cannot read '" + path + "': " + std::strerror(e));
-    if (n == 0)
-      return new_status(MRT_CODE_DATA_LOSS, "'" + path + "' ended after " + std::to_string(done) + " of " +
-                                                std::to_string(size) + " bytes (changed while being read?)");
-    done += static_cast<size_t>(n);
-  }
+  if (Status s = read_file_fully(file.fd, m, size, path); !s.is_ok()) return make_plugin_status(s);
   (void)::mprotect(m, size, PROT_READ);
   blob.data = m;
   return nullptr;
@@ -346,6 +335,22 @@ Status take_plugin_status(MRT_Status* status) {
 
 MRT_Status* make_plugin_status(const Status& status) {
   return status.is_ok() ? nullptr : new_status(status.code(), status.message());
+}
+
+Status read_file_fully(int fd, void* dest, uint64_t size, const std::string& shown) {
+  auto* out = static_cast<char*>(dest);
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(done));
+    int e = errno;
+    if (n < 0 && e == EINTR) continue;
+    if (n < 0) return data_loss("cannot read '" + shown + "': " + std::strerror(e));
+    if (n == 0)
+      return data_loss("'" + shown + "' ended after " + std::to_string(done) + " of " + std::to_string(size) +
+                       " bytes (changed while being read?)");
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::ok();
 }
 
 Status open_source_file(const MRT_ModelSource* source, const char* path, int* fd, uint64_t* size, std::string* shown) {

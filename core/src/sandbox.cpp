@@ -59,7 +59,7 @@ constexpr const char* kAllowed[] = {
     "eventfd2", "pipe2", "dup", "dup2", "dup3", "fcntl", "recvmsg", "sendmsg", "recvfrom", "sendto", "shutdown",
     "getsockopt", "setsockopt", "memfd_create", "ftruncate", "fallocate", "membarrier", "get_mempolicy",
     "set_mempolicy", "mbind", "getcpu", "getcwd", "restart_syscall", "fadvise64", "ioctl", "mlock2", "munlockall",
-    "sched_setscheduler", "setpriority", "getpriority", "madvise", "pkey_alloc", "pkey_free", "pkey_mprotect",
+    "sched_setscheduler", "setpriority", "getpriority", "pkey_alloc", "pkey_free", "pkey_mprotect",
 };
 
 // Calls that mean the plugin is attacking its host: the worker dies.

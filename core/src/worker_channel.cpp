@@ -9,6 +9,8 @@
 //   the inline span area (storage 0 only)
 #include "mrt/core/worker_channel.h"
 
+#include "mrt/core/host_api.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -309,23 +311,7 @@ Result<UniqueFd> copy_to_sealed_memfd(int src_fd, uint64_t size, const std::stri
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return errno_status("sizing a model file's memfd");
   void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (m == MAP_FAILED) return errno_status("mapping a model file's memfd");
-  auto* dest = static_cast<char*>(m);
-  uint64_t done = 0;
-  Status result;
-  while (done < size) {
-    ssize_t n = ::pread(src_fd, dest + done, size - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      result = data_loss("cannot read '" + shown_name + "': " + std::strerror(errno));
-      break;
-    }
-    if (n == 0) {
-      result = data_loss("'" + shown_name + "' ended after " + std::to_string(done) + " of " + std::to_string(size) +
-                         " bytes (changed while being read?)");
-      break;
-    }
-    done += static_cast<uint64_t>(n);
-  }
+  Status result = read_file_fully(src_fd, m, size, shown_name);
   ::munmap(m, size);
   if (!result.is_ok()) return result;
   (void)::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);

@@ -100,6 +100,9 @@ MRT_Status* make_plugin_status(const Status& status);
 // it), the size, and how errors name the file (`shown`). For the plugin
 // workers' file requests, which the service answers with a descriptor.
 Status open_source_file(const MRT_ModelSource* source, const char* path, int* fd, uint64_t* size, std::string* shown);
+// Reads the first `size` bytes of `fd` into `dest`: DATA_LOSS naming the
+// file (`shown`) when it fails or ends early (changed while being read).
+Status read_file_fully(int fd, void* dest, uint64_t size, const std::string& shown);
 
 // Name attributed to plugin log lines issued on this thread (set by the host
 // around every call into a plugin).
