@@ -1,5 +1,7 @@
 #include "kernels.h"
 
+#include "quant.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -273,19 +275,29 @@ float dot_row(const Matrix& w, size_t r, const float* x) {
     case WeightType::kF32: return dot_f32(static_cast<const float*>(w.row(r)), x, w.cols);
     case WeightType::kF16: return dot_f16(static_cast<const uint16_t*>(w.row(r)), x, w.cols);
     case WeightType::kBF16: return dot_bf16(static_cast<const uint16_t*>(w.row(r)), x, w.cols);
+    default: {
+      thread_local std::vector<float> wide;
+      wide.resize(w.cols);
+      dequantize_row(w.type, w.row(r), wide.data(), w.cols);
+      return dot_f32(wide.data(), x, w.cols);
+    }
   }
-  return 0;
 }
 
 }  // namespace
 
 void row_to_f32(const Matrix& w, size_t r, float* out) {
   const void* p = w.row(r);
+  if (is_quantized(w.type)) {
+    dequantize_row(w.type, p, out, w.cols);
+    return;
+  }
   for (size_t k = 0; k < w.cols; ++k) {
     switch (w.type) {
       case WeightType::kF32: out[k] = static_cast<const float*>(p)[k]; break;
       case WeightType::kF16: out[k] = f16_to_f32(static_cast<const uint16_t*>(p)[k]); break;
       case WeightType::kBF16: out[k] = bf16_to_f32(static_cast<const uint16_t*>(p)[k]); break;
+      default: break;
     }
   }
 }

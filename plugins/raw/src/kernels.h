@@ -1,5 +1,6 @@
-// The numeric kernels of the forward pass. Weights may be float32, float16
-// or bfloat16 (converted to float32 on the fly); activations are float32.
+// The numeric kernels of the forward pass. Weights may be float32, float16,
+// bfloat16 or one of GGUF's block-quantized types (converted on the fly);
+// activations are float32.
 // Built for AVX-512, AVX2+FMA and generic x86-64 with runtime dispatch
 // (GCC target_clones), so one binary runs at its best on any x86-64.
 #pragma once
@@ -9,15 +10,29 @@
 
 namespace mrt::raw {
 
-enum class WeightType { kF32, kF16, kBF16 };
+// Stored weight precisions. The quantized ones are ggml's block formats
+// (as GGUF files hold them): a row is cols / block_elements blocks of
+// block_bytes each, every block carrying its own scale(s).
+//   Q8_0: 32 int8 + f16 scale (34 B)          Q4_0: 32 4-bit + f16 scale (18 B)
+//   Q4_K: 256 4-bit in 8 sub-blocks, 6-bit sub-scales and mins (144 B)
+//   Q5_K: Q4_K plus a fifth bit per weight (176 B)
+//   Q6_K: 256 6-bit in 16 sub-blocks, int8 sub-scales (210 B)
+enum class WeightType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
 
-// A row-major [rows][cols] weight matrix in its stored precision.
+// Elements per block (1 for the float types) and bytes per block.
+size_t block_elements(WeightType t);
+size_t block_bytes(WeightType t);
+const char* weight_type_name(WeightType t);
+inline bool is_quantized(WeightType t) { return block_elements(t) > 1; }
+
+// A row-major [rows][cols] weight matrix in its stored precision. For the
+// block types cols is a multiple of block_elements (rows never share a block).
 struct Matrix {
   const void* data = nullptr;
   WeightType type = WeightType::kF32;
   size_t rows = 0, cols = 0;
-  size_t element_size() const { return type == WeightType::kF32 ? 4 : 2; }
-  const void* row(size_t r) const { return static_cast<const char*>(data) + r * cols * element_size(); }
+  size_t row_bytes() const { return cols / block_elements(type) * block_bytes(type); }
+  const void* row(size_t r) const { return static_cast<const char*>(data) + r * row_bytes(); }
 };
 
 float f16_to_f32(uint16_t h);

@@ -81,10 +81,10 @@ void LlamaModel::ensure_capacity(int n) {
 
 uint64_t LlamaModel::weight_bytes() const {
   uint64_t total = 0;
-  auto bytes = [](const Matrix& m) { return static_cast<uint64_t>(m.rows) * m.cols * m.element_size(); };
+  auto bytes = [](const Matrix& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes(); };
   for (const auto& l : w_.layers)
     total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w1) + bytes(l.w2) + bytes(l.w3);
-  return total + bytes(w_.classifier) + static_cast<uint64_t>(config_.dim) * w_.embedding.element_size();
+  return total + bytes(w_.classifier) + w_.embedding.row_bytes();
 }
 
 // out (n × rows) = in (n × cols) · mᵀ, split across the pool by output row.
