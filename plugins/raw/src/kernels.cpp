@@ -303,6 +303,14 @@ void row_to_f32(const Matrix& w, size_t r, float* out) {
 }
 
 void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size_t end) {
+  if (is_quantized(w.type)) {
+    // Callers that split one product over many calls quantize x once
+    // themselves (LlamaModel does) and call matvec_rows_quantized.
+    thread_local QuantizedActivations qx;
+    quantize_activations(x, w.cols, activation_block(w.type), qx);
+    matvec_rows_quantized(w, qx, out, begin, end);
+    return;
+  }
   size_t r = begin;
   if (w.type == WeightType::kF32)
     for (; r + 4 <= end; r += 4) {

@@ -1,5 +1,7 @@
 #include "quant.h"
 
+#include "quant_avx2.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -164,42 +166,144 @@ void dequantize_row(WeightType type, const void* src, float* dst, size_t n) {
   for (size_t i = 0; i < n / be; ++i) one(b + i * bb, dst + i * be);
 }
 
-size_t quantized_activation_bytes(size_t n) { return n + (n / 32) * (sizeof(float) + sizeof(int32_t)) + 64; }
+size_t activation_block(WeightType type) { return block_elements(type) == 256 ? 256 : 32; }
 
-void quantize_activations(const float* x, size_t n, void* buffer, QuantizedActivations& out) {
-  auto* base = static_cast<char*>(buffer);
-  size_t blocks = n / 32;
-  out.scale = reinterpret_cast<float*>(base);
-  out.sums = reinterpret_cast<int32_t*>(base + blocks * sizeof(float));
-  out.q = reinterpret_cast<int8_t*>(base + blocks * (sizeof(float) + sizeof(int32_t)));
+void quantize_activations(const float* x, size_t n, size_t block, QuantizedActivations& out) {
+  out.block = block;
   out.n = n;
-  for (size_t b = 0; b < blocks; ++b) {
-    const float* v = x + b * 32;
+  out.q.resize(n);
+  out.scale.resize(n / block);
+  out.sums.resize(n / 16);
+  for (size_t b = 0; b < n / block; ++b) {
+    const float* v = x + b * block;
     float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(v[i]));
+    for (size_t i = 0; i < block; ++i) amax = std::fmax(amax, std::fabs(v[i]));
+    // ±127 (never −128): the sign trick of the Q8_0 product negates values.
     float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
-    int32_t sum = 0;
-    for (int i = 0; i < 32; ++i) {
-      int q = static_cast<int>(std::nearbyint(v[i] * inv));
-      out.q[b * 32 + i] = static_cast<int8_t>(q);
-      sum += q;
-    }
+    int8_t* q = out.q.data() + b * block;
+    for (size_t i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(v[i] * inv));
     out.scale[b] = d;
-    out.sums[b] = sum;
+  }
+  for (size_t g = 0; g < n / 16; ++g) {
+    int32_t sum = 0;
+    for (size_t i = 0; i < 16; ++i) sum += out.q[g * 16 + i];
+    out.sums[g] = sum;
   }
 }
 
-float dot_quantized(WeightType type, const void* row, const QuantizedActivations& x) {
-  // Reference path: dequantize a block, dot with the dequantized activations.
-  const size_t be = block_elements(type), bb = block_bytes(type);
-  const auto* b = static_cast<const uint8_t*>(row);
-  float w[256];
-  double s = 0;
-  for (size_t i = 0; i < x.n / be; ++i) {
-    dequantize_row(type, b + i * bb, w, be);
-    for (size_t k = 0; k < be; ++k) s += w[k] * (x.scale[(i * be + k) / 32] * x.q[i * be + k]);
+namespace {
+
+// ---- Portable integer dot products: one row against quantized x. ----
+
+float row_q8_0(const uint8_t* w, const QuantizedActivations& x) {
+  float s = 0;
+  for (size_t b = 0; b < x.n / 32; ++b, w += 34) {
+    const auto* q = reinterpret_cast<const int8_t*>(w + 2);
+    const int8_t* y = x.q.data() + b * 32;
+    int32_t dot = 0;
+    for (int i = 0; i < 32; ++i) dot += q[i] * y[i];
+    s += f16_at(w) * x.scale[b] * static_cast<float>(dot);
   }
-  return static_cast<float>(s);
+  return s;
+}
+
+float row_q4_0(const uint8_t* w, const QuantizedActivations& x) {
+  float s = 0;
+  for (size_t b = 0; b < x.n / 32; ++b, w += 18) {
+    const uint8_t* q = w + 2;
+    const int8_t* y = x.q.data() + b * 32;
+    int32_t dot = 0;
+    for (int j = 0; j < 16; ++j) dot += (q[j] & 0xF) * y[j] + (q[j] >> 4) * y[j + 16];
+    dot -= 8 * (x.sums[2 * b] + x.sums[2 * b + 1]);
+    s += f16_at(w) * x.scale[b] * static_cast<float>(dot);
+  }
+  return s;
+}
+
+// Q4_K and Q5_K: `bits5` adds Q5_K's fifth bit.
+template <bool bits5>
+float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
+  constexpr size_t kBytes = bits5 ? 176 : 144;
+  float s = 0;
+  for (size_t b = 0; b < x.n / 256; ++b, w += kBytes) {
+    const uint8_t* scales = w + 4;
+    const uint8_t* qh = w + 16;
+    const uint8_t* ql = w + (bits5 ? 48 : 16);
+    const int8_t* y = x.q.data() + b * 256;
+    const int32_t* sums = x.sums.data() + b * 16;
+    int32_t isum = 0, msum = 0;
+    for (int k = 0; k < 4; ++k, ql += 32, y += 64) {
+      uint8_t sc_lo, m_lo, sc_hi, m_hi;
+      scale_min_k4(2 * k, scales, sc_lo, m_lo);
+      scale_min_k4(2 * k + 1, scales, sc_hi, m_hi);
+      int32_t lo = 0, hi = 0;
+      for (int l = 0; l < 32; ++l) {
+        int a = ql[l] & 0xF, c = ql[l] >> 4;
+        if (bits5) {
+          a |= ((qh[l] >> (2 * k)) & 1) << 4;
+          c |= ((qh[l] >> (2 * k + 1)) & 1) << 4;
+        }
+        lo += a * y[l];
+        hi += c * y[l + 32];
+      }
+      isum += sc_lo * lo + sc_hi * hi;
+      msum += m_lo * (sums[4 * k] + sums[4 * k + 1]) + m_hi * (sums[4 * k + 2] + sums[4 * k + 3]);
+    }
+    s += x.scale[b] * (f16_at(w) * static_cast<float>(isum) - f16_at(w + 2) * static_cast<float>(msum));
+  }
+  return s;
+}
+
+float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
+  float s = 0;
+  for (size_t b = 0; b < x.n / 256; ++b, w += 210) {
+    const uint8_t* ql = w;
+    const uint8_t* qh = w + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+    const int8_t* y = x.q.data() + b * 256;
+    const int32_t* sums = x.sums.data() + b * 16;
+    int32_t isum = 0;
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128, sums += 8) {
+      int32_t part[8] = {};  // per 16 values: Σ q·y with q in 0..63
+      for (int l = 0; l < 32; ++l) {
+        int g = l / 16;
+        part[g] += ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) * y[l];
+        part[g + 2] += ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) * y[l + 32];
+        part[g + 4] += ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) * y[l + 64];
+        part[g + 6] += ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) * y[l + 96];
+      }
+      for (int g = 0; g < 8; ++g) isum += sc[g] * (part[g] - 32 * sums[g]);
+    }
+    s += f16_at(w + 208) * x.scale[b] * static_cast<float>(isum);
+  }
+  return s;
+}
+
+using RowDot = float (*)(const uint8_t*, const QuantizedActivations&);
+
+RowDot portable_row_dot(WeightType t) {
+  switch (t) {
+    case WeightType::kQ8_0: return row_q8_0;
+    case WeightType::kQ4_0: return row_q4_0;
+    case WeightType::kQ4_K: return row_qk45<false>;
+    case WeightType::kQ5_K: return row_qk45<true>;
+    case WeightType::kQ6_K: return row_q6_k;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+void matvec_rows_quantized_portable(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin,
+                                    size_t end) {
+  RowDot dot = portable_row_dot(w.type);
+  for (size_t r = begin; r < end; ++r) out[r] = dot(static_cast<const uint8_t*>(w.row(r)), x);
+}
+
+void matvec_rows_quantized(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin, size_t end) {
+  RowDot dot = avx2_row_dot(w.type);
+  if (dot == nullptr) dot = portable_row_dot(w.type);
+  for (size_t r = begin; r < end; ++r) out[r] = dot(static_cast<const uint8_t*>(w.row(r)), x);
 }
 
 }  // namespace mrt::raw

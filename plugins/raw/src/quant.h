@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels.h"
 
@@ -22,21 +23,33 @@ namespace mrt::raw {
 // n elements (a multiple of the type's block) from blocks at `src`.
 void dequantize_row(WeightType type, const void* src, float* dst, size_t n);
 
-// Σ w[k]·x[k] over n elements of one quantized row. The activations are
-// quantized once per matrix-vector product (quantize_activations) and
-// reused for every row, as llama.cpp does: the integer dot products are
-// several times cheaper than dequantizing each weight to float.
+// Activations quantized to int8 for the integer dot products with
+// quantized weights, once per matrix-vector product and reused for every
+// row, as llama.cpp does: the integer products (AVX2 vpmaddubsw) are
+// several times cheaper than widening each weight to float.
+//   Q8_0 and Q4_0 weights: one scale per 32 activations (their block);
+//   the K formats: one scale per 256 (their super-block), so a super-block's
+//   sub-block products add up in integers before one float conversion.
+// Either way the sums of every 16 int8 values are kept: the formats with
+// an offset (Q4_0's −8, Q6_K's −32, the K formats' mins) subtract
+// offset·Σx instead of unpacking signed values.
 struct QuantizedActivations {
-  // Per 32 elements: the int8 values and the float scale (Q8 blocks); per
-  // 32 also the sum of the int8 values (the K formats subtract mins).
-  int8_t* q = nullptr;
-  float* scale = nullptr;
-  int32_t* sums = nullptr;
+  size_t block = 0;  // activations per scale: 32 or 256
   size_t n = 0;
+  std::vector<int8_t> q;
+  std::vector<float> scale;   // n / block
+  std::vector<int32_t> sums;  // n / 16
 };
-// Buffers sized for n (a multiple of 32) elements, owned by the caller.
-size_t quantized_activation_bytes(size_t n);
-void quantize_activations(const float* x, size_t n, void* buffer, QuantizedActivations& out);
-float dot_quantized(WeightType type, const void* row, const QuantizedActivations& x);
+// The activation block the weight type pairs with (32 or 256).
+size_t activation_block(WeightType type);
+// x (n floats, n a multiple of `block`) into `out`, reusing its buffers.
+void quantize_activations(const float* x, size_t n, size_t block, QuantizedActivations& out);
+// out[r] = Σ_k W[r][k]·x[k] for rows [begin, end) of a quantized matrix,
+// x quantized with activation_block(w.type).
+void matvec_rows_quantized(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin, size_t end);
+// The same through the portable integer path, whatever the CPU has (tests
+// compare the vector paths with it).
+void matvec_rows_quantized_portable(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin,
+                                    size_t end);
 
 }  // namespace mrt::raw

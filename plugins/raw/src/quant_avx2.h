@@ -1,0 +1,17 @@
+// The AVX2 integer kernels behind matvec_rows_quantized (quant.cpp), kept
+// apart so that only this file's functions carry AVX2 target attributes.
+#pragma once
+
+#include <cstdint>
+
+#include "quant.h"
+
+namespace mrt::raw {
+
+using QuantRowDot = float (*)(const uint8_t* row, const QuantizedActivations& x);
+
+// The AVX2 + FMA + F16C row dot product for `type`, or nullptr when the CPU
+// lacks them (or the type has none).
+QuantRowDot avx2_row_dot(WeightType type);
+
+}  // namespace mrt::raw

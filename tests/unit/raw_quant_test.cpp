@@ -1,0 +1,162 @@
+// The raw plugin's quantized weights: dequantization bit-exact with the gguf
+// package's NumPy dequantizers (fixtures from scripts/make-quant-fixtures.py),
+// the integer matrix-vector kernels (AVX2 where the CPU has it, portable
+// otherwise) against each other and against float arithmetic on the
+// dequantized values, and the model-level paths (matvec_rows, matmul_rows,
+// row_to_f32) on every quantized type.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "quant.h"
+
+namespace mrt::raw {
+namespace {
+
+std::vector<char> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+const WeightType kQuantTypes[] = {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K, WeightType::kQ5_K,
+                                  WeightType::kQ6_K};
+
+class QuantTypes : public ::testing::TestWithParam<WeightType> {};
+
+TEST_P(QuantTypes, DequantizationMatchesGgufPackageBitForBit) {
+  const WeightType t = GetParam();
+  const std::string base = std::string(MRT_SOURCE_ROOT) + "/tests/fixtures/quant/" + weight_type_name(t);
+  std::vector<char> blocks = read_file(base + ".blocks"), expected_bytes = read_file(base + ".f32");
+  ASSERT_FALSE(blocks.empty()) << base << ".blocks is missing";
+  ASSERT_EQ(blocks.size() % block_bytes(t), 0u);
+  const size_t n = blocks.size() / block_bytes(t) * block_elements(t);
+  ASSERT_EQ(expected_bytes.size(), n * sizeof(float));
+  std::vector<float> got(n), expected(n);
+  std::memcpy(expected.data(), expected_bytes.data(), expected_bytes.size());
+  dequantize_row(t, blocks.data(), got.data(), n);
+  size_t mismatches = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &got[i], 4);
+    std::memcpy(&b, &expected[i], 4);
+    if (a != b && ++mismatches <= 5)
+      ADD_FAILURE() << weight_type_name(t) << " value " << i << ": " << got[i] << " != " << expected[i];
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+// A random matrix of `rows` × `cols` in type t: random block bytes with
+// sane f16 scales, as the fixtures are.
+std::vector<uint8_t> random_blocks(WeightType t, size_t rows, size_t cols, std::mt19937& rng) {
+  const size_t bb = block_bytes(t), blocks = rows * cols / block_elements(t);
+  std::vector<uint8_t> data(blocks * bb);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
+  // f16 0x2000–0x2bff: 2⁻⁷ … ~0.06, either sign.
+  auto half = [&](uint8_t* p) {
+    uint16_t h = static_cast<uint16_t>(0x2000 + byte(rng) * 11 + (byte(rng) & 1) * 0x8000);
+    std::memcpy(p, &h, 2);
+  };
+  for (size_t i = 0; i < blocks; ++i) {
+    uint8_t* blk = data.data() + i * bb;
+    switch (t) {
+      case WeightType::kQ8_0:
+      case WeightType::kQ4_0: half(blk); break;
+      case WeightType::kQ4_K:
+      case WeightType::kQ5_K: half(blk), half(blk + 2); break;
+      case WeightType::kQ6_K: half(blk + 208); break;
+      default: break;
+    }
+  }
+  return data;
+}
+
+std::vector<float> random_floats(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST_P(QuantTypes, IntegerKernelsAgreeAndTrackFloatArithmetic) {
+  const WeightType t = GetParam();
+  std::mt19937 rng(7);
+  const size_t rows = 37, cols = 1024;  // an odd row count: no kernel assumes groups
+  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng);
+  Matrix w{data.data(), t, rows, cols};
+  std::vector<float> x = random_floats(cols, rng);
+  QuantizedActivations qx;
+  quantize_activations(x.data(), cols, activation_block(t), qx);
+  std::vector<float> fast(rows), portable(rows);
+  matvec_rows_quantized(w, qx, fast.data(), 0, rows);
+  matvec_rows_quantized_portable(w, qx, portable.data(), 0, rows);
+  // The activations as the kernels see them (int8 · scale).
+  std::vector<float> xq(cols);
+  for (size_t k = 0; k < cols; ++k) xq[k] = qx.q[k] * qx.scale[k / qx.block];
+  std::vector<float> row(cols);
+  for (size_t r = 0; r < rows; ++r) {
+    row_to_f32(w, r, row.data());
+    double exact_q = 0, exact = 0, mag = 0;
+    for (size_t k = 0; k < cols; ++k) {
+      exact_q += static_cast<double>(row[k]) * xq[k];
+      exact += static_cast<double>(row[k]) * x[k];
+      mag += std::fabs(static_cast<double>(row[k]) * x[k]);
+    }
+    // Same integers, different float summation order.
+    EXPECT_NEAR(fast[r], portable[r], 1e-5 * mag + 1e-6) << weight_type_name(t) << " row " << r;
+    // The integer path computes the quantized product exactly up to float rounding.
+    EXPECT_NEAR(portable[r], exact_q, 1e-5 * mag + 1e-6) << weight_type_name(t) << " row " << r;
+    // Quantizing the activations to 8 bits costs well under 1% of the magnitude.
+    EXPECT_NEAR(fast[r], exact, 0.01 * mag) << weight_type_name(t) << " row " << r;
+  }
+}
+
+TEST_P(QuantTypes, ModelPathsMatchDequantizedFloat) {
+  const WeightType t = GetParam();
+  std::mt19937 rng(11);
+  const size_t rows = 20, cols = 512, tokens = 9;  // 9 ≥ kGemmMinTokens: the GEMM path too
+  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng);
+  Matrix w{data.data(), t, rows, cols};
+  std::vector<float> x = random_floats(cols * tokens, rng);
+  std::vector<float> wide(rows * cols);
+  for (size_t r = 0; r < rows; ++r) row_to_f32(w, r, wide.data() + r * cols);
+  Matrix wf{wide.data(), WeightType::kF32, rows, cols};
+  for (size_t n : {size_t{1}, size_t{3}, tokens}) {
+    std::vector<float> got(n * rows), want(n * rows);
+    if (n == 1) {
+      matvec_rows(w, x.data(), got.data(), 0, rows);
+      matvec_rows(wf, x.data(), want.data(), 0, rows);
+    } else {
+      matmul_rows(w, x.data(), n, got.data(), rows, 0, rows);
+      matmul_rows(wf, x.data(), n, want.data(), rows, 0, rows);
+    }
+    for (size_t i = 0; i < n * rows; ++i) {
+      double mag = 0;
+      for (size_t k = 0; k < cols; ++k) mag += std::fabs(wide[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
+      EXPECT_NEAR(got[i], want[i], (n == 1 ? 0.01 : 1e-5) * mag + 1e-6) << weight_type_name(t) << " n=" << n << " i=" << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, QuantTypes, ::testing::ValuesIn(kQuantTypes),
+                         [](const ::testing::TestParamInfo<WeightType>& p) { return std::string(weight_type_name(p.param)); });
+
+TEST(QuantBlocks, SizesAreGgmls) {
+  EXPECT_EQ(block_bytes(WeightType::kQ8_0), 34u);
+  EXPECT_EQ(block_bytes(WeightType::kQ4_0), 18u);
+  EXPECT_EQ(block_bytes(WeightType::kQ4_K), 144u);
+  EXPECT_EQ(block_bytes(WeightType::kQ5_K), 176u);
+  EXPECT_EQ(block_bytes(WeightType::kQ6_K), 210u);
+  Matrix m{nullptr, WeightType::kQ4_K, 4, 512};
+  EXPECT_EQ(m.row_bytes(), 288u);
+}
+
+}  // namespace
+}  // namespace mrt::raw
