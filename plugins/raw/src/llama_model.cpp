@@ -89,12 +89,27 @@ uint64_t LlamaModel::weight_bytes() const {
 
 // out (n × rows) = in (n × cols) · mᵀ, split across the pool by output row.
 void LlamaModel::project(const Matrix& m, const float* in, float* out, int n) {
+  quantize_input({&m}, in, n);
   over_rows(m.rows, n, [&](size_t b, size_t e) { project_rows(m, in, out, n, b, e); });
 }
 
 // Rows [begin, end) of out = in · mᵀ for n tokens.
+void LlamaModel::quantize_input(std::initializer_list<const Matrix*> matrices, const float* in, int n) {
+  if (n != 1) return;  // prefill widens blocks of weights to float for the GEMM instead
+  bool done32 = false, done256 = false;
+  for (const Matrix* m : matrices) {
+    if (!is_quantized(m->type)) continue;
+    bool small = activation_block(m->type) == 32;
+    bool& done = small ? done32 : done256;
+    if (!done) quantize_activations(in, m->cols, small ? 32 : 256, small ? qx32_ : qx256_);
+    done = true;
+  }
+}
+
 void LlamaModel::project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end) {
-  if (n == 1)
+  if (n == 1 && is_quantized(m.type))
+    matvec_rows_quantized(m, activation_block(m.type) == 32 ? qx32_ : qx256_, out, begin, end);
+  else if (n == 1)
     matvec_rows(m, in, out, begin, end);
   else
     matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
@@ -213,6 +228,7 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
   // input, plus the element-wise work on the rows it produced (residual
   // add, SwiGLU): five hand-offs per layer.
   auto project_add = [&](const Matrix& m, const float* in) {  // x_ += in · mᵀ
+    quantize_input({&m}, in, n);
     over_rows(dim, n, [&](size_t b, size_t e) {
       project_rows(m, in, xb2_.data(), n, b, e);
       for (size_t t = 0; t < count; ++t)
@@ -228,6 +244,7 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     normalize(lw.rms_att);
     // q, k and v as one run of dim + 2·kv_dim rows.
+    quantize_input({&lw.wq, &lw.wk, &lw.wv}, xb2_.data(), n);
     over_rows(dim + 2 * kv_dim, n, [&](size_t b, size_t e) {
       size_t base = 0;
       for (auto [m, out] : {std::pair{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}}) {
@@ -240,6 +257,7 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     project_add(lw.wo, xb_.data());
 
     normalize(lw.rms_ffn);
+    quantize_input({&lw.w1, &lw.w3}, xb2_.data(), n);
     over_rows(hidden, n, [&](size_t b, size_t e) {
       project_rows(lw.w1, xb2_.data(), hb_.data(), n, b, e);
       project_rows(lw.w3, xb2_.data(), hb2_.data(), n, b, e);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "quant.h"
 #include "thread_pool.h"
 
 namespace mrt::raw {
@@ -95,6 +96,11 @@ class LlamaModel {
   void ensure_capacity(int n);
   void project(const Matrix& m, const float* in, float* out, int n);
   void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
+  // Decode with quantized weights: `in` quantized once (per activation
+  // block size the matrices need) before the rows are split across the
+  // pool; project_rows then reads qx32_ / qx256_.
+  void quantize_input(std::initializer_list<const Matrix*> matrices, const float* in, int n);
+  QuantizedActivations qx32_, qx256_;
   // fn(begin, end) over [0, rows) output rows across the pool, split for
   // n tokens: prefill (n > 1) one share per thread, decode chunks taken as
   // threads come free.
