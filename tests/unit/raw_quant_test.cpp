@@ -223,6 +223,42 @@ TEST_P(QuantTypes, DecoderLogitsTrackDequantizedFloatModel) {
   }
 }
 
+// The 16-bit float kernels (F16C and the BF16 shift where the CPU has
+// them) against the scalar conversions, over odd sizes.
+TEST(Float16Weights, MatvecAndWideningMatchScalarConversion) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> mant(0, 1023), expo(5, 20), sign(0, 1);
+  for (WeightType t : {WeightType::kF16, WeightType::kBF16}) {
+    const size_t rows = 11, cols = 203;
+    std::vector<uint16_t> data(rows * cols);
+    for (auto& h : data) {
+      if (t == WeightType::kF16) {
+        h = static_cast<uint16_t>(sign(rng) << 15 | expo(rng) << 10 | mant(rng));
+      } else {
+        float f = std::ldexp(static_cast<float>(mant(rng)) / 1024.0f + 1.0f, expo(rng) - 15) * (sign(rng) ? -1 : 1);
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        h = static_cast<uint16_t>(bits >> 16);
+      }
+    }
+    Matrix w{data.data(), t, rows, cols};
+    std::vector<float> x = random_floats(cols, rng), got(rows), row(cols);
+    matvec_rows(w, x.data(), got.data(), 0, rows);
+    for (size_t r = 0; r < rows; ++r) {
+      row_to_f32(w, r, row.data());
+      double want = 0, mag = 0;
+      for (size_t k = 0; k < cols; ++k) {
+        uint16_t h = data[r * cols + k];
+        float v = t == WeightType::kF16 ? f16_to_f32(h) : bf16_to_f32(h);
+        ASSERT_EQ(row[k], v) << weight_type_name(t) << " widening at " << k;
+        want += static_cast<double>(v) * x[k];
+        mag += std::fabs(static_cast<double>(v) * x[k]);
+      }
+      EXPECT_NEAR(got[r], want, 1e-5 * mag) << weight_type_name(t) << " row " << r;
+    }
+  }
+}
+
 TEST(QuantBlocks, SizesAreGgmls) {
   EXPECT_EQ(block_bytes(WeightType::kQ8_0), 34u);
   EXPECT_EQ(block_bytes(WeightType::kQ4_0), 18u);

@@ -1,5 +1,6 @@
 #include "kernels.h"
 
+#include "float16_avx2.h"
 #include "quant.h"
 
 #include <algorithm>
@@ -292,6 +293,10 @@ void row_to_f32(const Matrix& w, size_t r, float* out) {
     dequantize_row(w.type, p, out, w.cols);
     return;
   }
+  if (Widen16 wide = avx2_widen16(w.type)) {
+    wide(p, out, w.cols);
+    return;
+  }
   for (size_t k = 0; k < w.cols; ++k) {
     switch (w.type) {
       case WeightType::kF32: out[k] = static_cast<const float*>(p)[k]; break;
@@ -317,6 +322,11 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
       const float* rows[4] = {static_cast<const float*>(w.row(r)), static_cast<const float*>(w.row(r + 1)),
                               static_cast<const float*>(w.row(r + 2)), static_cast<const float*>(w.row(r + 3))};
       rows4_f32(rows, x, w.cols, out + r);
+    }
+  else if (Rows4Dot16 rows4 = avx2_rows4_dot16(w.type))
+    for (; r + 4 <= end; r += 4) {
+      const void* rows[4] = {w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)};
+      rows4(rows, x, w.cols, out + r);
     }
   for (; r < end; ++r) out[r] = dot_row(w, r, x);
 }
