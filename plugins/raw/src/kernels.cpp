@@ -466,7 +466,12 @@ MRT_MULTIVERSION void swiglu(float* g, const float* u, size_t begin, size_t end)
 
 // Float sums in 16 lanes: over a few thousand elements their error stays
 // near 1e-7 relative, well inside the model's tolerance.
-MRT_MULTIVERSION void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps) {
+void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps) {
+  rmsnorm_part(out, x, weight, n, eps, 0, n);
+}
+
+MRT_MULTIVERSION void rmsnorm_part(float* out, const float* x, const float* weight, size_t n, float eps, size_t begin,
+                                   size_t end) {
   v16 acc{};
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -477,14 +482,14 @@ MRT_MULTIVERSION void rmsnorm(float* out, const float* x, const float* weight, s
   float ss = hsum(acc);
   for (; i < n; ++i) ss += x[i] * x[i];
   float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
-  for (i = 0; i + 16 <= n; i += 16) {
+  for (i = begin; i + 16 <= end; i += 16) {
     v16 v, w;
     std::memcpy(&v, x + i, sizeof(v16));
     std::memcpy(&w, weight + i, sizeof(v16));
     v = w * (v * scale);
     std::memcpy(out + i, &v, sizeof(v16));
   }
-  for (; i < n; ++i) out[i] = weight[i] * (x[i] * scale);
+  for (; i < end; ++i) out[i] = weight[i] * (x[i] * scale);
 }
 
 MRT_MULTIVERSION void softmax(float* x, size_t n) {
@@ -519,6 +524,19 @@ MRT_MULTIVERSION void softmax(float* x, size_t n) {
     std::memcpy(x + i, &v, sizeof(v16));
   }
   for (; i < n; ++i) x[i] *= inv;
+}
+
+void rope(float* v, int heads, int head_size, const float* cos, const float* sin, bool interleaved) {
+  int half = head_size / 2;
+  for (int h = 0; h < heads; ++h) {
+    float* x = v + static_cast<size_t>(h) * head_size;
+    for (int i = 0; i < half; ++i) {
+      int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+      float x0 = x[a], x1 = x[b];
+      x[a] = x0 * cos[i] - x1 * sin[i];
+      x[b] = x0 * sin[i] + x1 * cos[i];
+    }
+  }
 }
 
 float exp_f32(float x) {

@@ -64,7 +64,15 @@ void attention_values(const float* p, const float* values, size_t stride, size_t
 // g[k] = silu(g[k]) · u[k] (SwiGLU), rows [begin, end) of a flat array.
 void swiglu(float* g, const float* u, size_t begin, size_t end);
 
+// Rotary position embedding of `heads` vectors of head_size in place, with
+// the position's cos/sin (head_size / 2 each): adjacent pairs (2i, 2i+1)
+// when interleaved (llama2.c, GGUF), else halves (i, i + head_size/2).
+void rope(float* v, int heads, int head_size, const float* cos, const float* sin, bool interleaved);
+
 void rmsnorm(float* out, const float* x, const float* weight, size_t n, float eps);
+// Elements [begin, end) of rmsnorm(x) (the norm over all n): threads
+// normalising disjoint parts of one vector.
+void rmsnorm_part(float* out, const float* x, const float* weight, size_t n, float eps, size_t begin, size_t end);
 void softmax(float* x, size_t n);
 // e^x by the vectorised approximation softmax and swiglu use (for tests).
 float exp_f32(float x);

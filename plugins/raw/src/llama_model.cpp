@@ -44,7 +44,7 @@ std::vector<double> rope_inverse_frequencies(const LlamaConfig& c) {
 }
 
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
-    : config_(config), w_(std::move(weights)), pool_(std::max(1, threads)) {
+    : config_(config), w_(std::move(weights)), pool_(std::max(1, threads)), barrier_(static_cast<size_t>(pool_.size())) {
   const auto& c = config_;
   size_t cache = static_cast<size_t>(c.n_layers) * c.seq_len * c.kv_dim();
   key_cache_.assign(cache, 0.f);
@@ -61,6 +61,15 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
     }
   logits_.resize(static_cast<size_t>(c.vocab_size));
   ensure_capacity(1);
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
+  for (int i = 0; i < 2; ++i) {
+    size_t block = i == 0 ? 32 : 256;
+    for (auto [q, n] : {std::pair{&dq_.att_in[i], dim}, {&dq_.att_out[i], dim}, {&dq_.ffn_in[i], dim},
+                        {&dq_.ffn_hidden[i], hidden}, {&dq_.final_in[i], dim}})
+      if (n % block == 0) size_activations(n, block, *q);
+  }
+  chunk_phases_ = static_cast<size_t>(c.n_layers) * 4 + 1;
+  chunk_counters_ = std::make_unique<std::atomic<size_t>[]>(chunk_phases_);
 }
 
 void LlamaModel::ensure_capacity(int n) {
@@ -135,22 +144,6 @@ void LlamaModel::over_rows(size_t rows, int n, const std::function<void(size_t, 
   });
 }
 
-namespace {
-
-void rope(float* v, int heads, int head_size, const float* cos, const float* sin, bool interleaved) {
-  int half = head_size / 2;
-  for (int h = 0; h < heads; ++h) {
-    float* x = v + static_cast<size_t>(h) * head_size;
-    for (int i = 0; i < half; ++i) {
-      int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
-      float x0 = x[a], x1 = x[b];
-      x[a] = x0 * cos[i] - x1 * sin[i];
-      x[b] = x0 * sin[i] + x1 * cos[i];
-    }
-  }
-}
-
-}  // namespace
 
 void LlamaModel::attention(int layer, int n, int pos) {
   const auto& c = config_;
@@ -218,6 +211,7 @@ void LlamaModel::attention(int layer, int n, int pos) {
 }
 
 const float* LlamaModel::forward(const int* tokens, int n, int pos) {
+  if (n == 1) return decode_step(tokens[0], pos);
   const auto& c = config_;
   ensure_capacity(n);
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
@@ -228,7 +222,6 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
   // input, plus the element-wise work on the rows it produced (residual
   // add, SwiGLU): five hand-offs per layer.
   auto project_add = [&](const Matrix& m, const float* in) {  // x_ += in · mᵀ
-    quantize_input({&m}, in, n);
     over_rows(dim, n, [&](size_t b, size_t e) {
       project_rows(m, in, xb2_.data(), n, b, e);
       for (size_t t = 0; t < count; ++t)
@@ -244,7 +237,6 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     normalize(lw.rms_att);
     // q, k and v as one run of dim + 2·kv_dim rows.
-    quantize_input({&lw.wq, &lw.wk, &lw.wv}, xb2_.data(), n);
     over_rows(dim + 2 * kv_dim, n, [&](size_t b, size_t e) {
       size_t base = 0;
       for (auto [m, out] : {std::pair{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}}) {
@@ -257,7 +249,6 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
     project_add(lw.wo, xb_.data());
 
     normalize(lw.rms_ffn);
-    quantize_input({&lw.w1, &lw.w3}, xb2_.data(), n);
     over_rows(hidden, n, [&](size_t b, size_t e) {
       project_rows(lw.w1, xb2_.data(), hb_.data(), n, b, e);
       project_rows(lw.w3, xb2_.data(), hb2_.data(), n, b, e);

@@ -9,6 +9,7 @@
 // n_heads / n_kv_heads query heads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -77,7 +78,7 @@ class LlamaModel {
   // Runs `tokens` at positions [pos, pos + n) through the model, filling the
   // KV cache; returns the logits of the last token (vocab_size floats, valid
   // until the next call). Prefill works on all tokens at once, matrix by
-  // matrix; decode is the n = 1 case.
+  // matrix; decode (n = 1) runs as one step of the whole pool (decode_step).
   const float* forward(const int* tokens, int n, int pos);
   // Bytes of weights read per decoded token (for the bandwidth bound).
   uint64_t weight_bytes() const;
@@ -96,11 +97,26 @@ class LlamaModel {
   void ensure_capacity(int n);
   void project(const Matrix& m, const float* in, float* out, int n);
   void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
-  // Decode with quantized weights: `in` quantized once (per activation
-  // block size the matrices need) before the rows are split across the
-  // pool; project_rows then reads qx32_ / qx256_.
+  // The prompt's last token through the classifier with quantized
+  // weights: `in` quantized once (per activation block size the matrices
+  // need) before the rows are split across the pool; project_rows then
+  // reads qx32_ / qx256_.
   void quantize_input(std::initializer_list<const Matrix*> matrices, const float* in, int n);
   QuantizedActivations qx32_, qx256_;
+
+  // Decode (one token): every thread of the pool runs the whole step,
+  // meeting at a spinning barrier between phases (llama_decode.cpp).
+  const float* decode_step(int token, int pos);
+  // The int8 copies of the four vectors decode multiplies by quantized
+  // matrices, per activation block size [0] = 32, [1] = 256, sized once.
+  struct DecodeInputs {
+    QuantizedActivations att_in[2], att_out[2], ffn_in[2], ffn_hidden[2], final_in[2];
+  };
+  DecodeInputs dq_;
+  SpinBarrier barrier_;
+  // One work counter per phase of a step that hands out rows in chunks.
+  std::unique_ptr<std::atomic<size_t>[]> chunk_counters_;
+  size_t chunk_phases_ = 0;
   // fn(begin, end) over [0, rows) output rows across the pool, split for
   // n tokens: prefill (n > 1) one share per thread, decode chunks taken as
   // threads come free.

@@ -168,13 +168,17 @@ void dequantize_row(WeightType type, const void* src, float* dst, size_t n) {
 
 size_t activation_block(WeightType type) { return block_elements(type) == 256 ? 256 : 32; }
 
-void quantize_activations(const float* x, size_t n, size_t block, QuantizedActivations& out) {
+void size_activations(size_t n, size_t block, QuantizedActivations& out) {
   out.block = block;
   out.n = n;
   out.q.resize(n);
   out.scale.resize(n / block);
   out.sums.resize(n / 16);
-  for (size_t b = 0; b < n / block; ++b) {
+}
+
+void quantize_activation_blocks(const float* x, size_t first, size_t last, QuantizedActivations& out) {
+  const size_t block = out.block;
+  for (size_t b = first; b < last; ++b) {
     const float* v = x + b * block;
     float amax = 0;
     for (size_t i = 0; i < block; ++i) amax = std::fmax(amax, std::fabs(v[i]));
@@ -183,12 +187,17 @@ void quantize_activations(const float* x, size_t n, size_t block, QuantizedActiv
     int8_t* q = out.q.data() + b * block;
     for (size_t i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(v[i] * inv));
     out.scale[b] = d;
+    for (size_t g = b * block / 16; g < (b + 1) * block / 16; ++g) {
+      int32_t sum = 0;
+      for (size_t i = 0; i < 16; ++i) sum += out.q[g * 16 + i];
+      out.sums[g] = sum;
+    }
   }
-  for (size_t g = 0; g < n / 16; ++g) {
-    int32_t sum = 0;
-    for (size_t i = 0; i < 16; ++i) sum += out.q[g * 16 + i];
-    out.sums[g] = sum;
-  }
+}
+
+void quantize_activations(const float* x, size_t n, size_t block, QuantizedActivations& out) {
+  size_activations(n, block, out);
+  quantize_activation_blocks(x, 0, n / block, out);
 }
 
 namespace {

@@ -44,6 +44,10 @@ struct QuantizedActivations {
 size_t activation_block(WeightType type);
 // x (n floats, n a multiple of `block`) into `out`, reusing its buffers.
 void quantize_activations(const float* x, size_t n, size_t block, QuantizedActivations& out);
+// The same in two steps, so threads can quantize disjoint blocks of one
+// vector: size `out` for n and block (once), then blocks [first, last).
+void size_activations(size_t n, size_t block, QuantizedActivations& out);
+void quantize_activation_blocks(const float* x, size_t first, size_t last, QuantizedActivations& out);
 // out[r] = Σ_k W[r][k]·x[k] for rows [begin, end) of a quantized matrix,
 // x quantized with activation_block(w.type).
 void matvec_rows_quantized(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin, size_t end);

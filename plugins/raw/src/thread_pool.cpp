@@ -29,6 +29,22 @@ bool spin_until(Done done) {
 
 }  // namespace
 
+void SpinBarrier::wait() {
+  if (threads_ < 2) return;
+  size_t gen = generation_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
+    arrived_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);  // publishes every thread's writes before the barrier
+    return;
+  }
+  for (unsigned i = 1; generation_.load(std::memory_order_acquire) == gen; ++i) {
+    if (i < kYieldAfter)
+      cpu_relax();
+    else
+      std::this_thread::yield();
+  }
+}
+
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(static_cast<size_t>(i)); });
 }

@@ -20,6 +20,25 @@
 
 namespace mrt::raw {
 
+// All of a team's threads meet here between the phases of one decode step
+// (ThreadPool::on_each_thread running the whole step): a generation
+// counter that the last arrival moves, spun on by the others. A phase of a
+// small model lasts microseconds, so a sleep/wake (several µs each way)
+// would cost more than the phase; after kYieldAfter spins a waiter yields
+// its core, so a host with more runnable threads than cores still runs the
+// thread everyone waits for.
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(size_t threads) : threads_(threads) {}
+  void wait();
+  static constexpr unsigned kYieldAfter = 2048;
+
+ private:
+  const size_t threads_;
+  alignas(64) std::atomic<size_t> arrived_{0};
+  alignas(64) std::atomic<size_t> generation_{0};
+};
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);
