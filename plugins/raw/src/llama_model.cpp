@@ -47,8 +47,8 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
     : config_(config), w_(std::move(weights)), pool_(std::max(1, threads)), barrier_(static_cast<size_t>(pool_.size())) {
   const auto& c = config_;
   size_t cache = static_cast<size_t>(c.n_layers) * c.seq_len * c.kv_dim();
-  key_cache_.assign(cache, 0.f);
-  value_cache_.assign(cache, 0.f);
+  key_cache_ = PageArray(cache);
+  value_cache_ = PageArray(cache);
   int half = c.head_size() / 2;
   rope_cos_.resize(static_cast<size_t>(c.seq_len) * half);
   rope_sin_.resize(rope_cos_.size());
@@ -84,7 +84,7 @@ void LlamaModel::ensure_capacity(int n) {
   q_.resize(t * c.dim);
   k_.resize(t * c.kv_dim());
   v_.resize(t * c.kv_dim());
-  att_.resize(t * static_cast<size_t>(c.n_heads) * c.seq_len);
+  att_.resize(std::min(t, kGemmMinTokens) * static_cast<size_t>(c.n_heads) * c.seq_len);
   capacity_ = n;
 }
 
@@ -187,15 +187,18 @@ void LlamaModel::attention(int layer, int n, int pos) {
   // are computed, then zeroed by the causal mask: blocks keep that waste to
   // a block-sized triangle per block instead of half of the n×n square.
   constexpr size_t kAttentionBlock = 32;
-  pool_.parallel_for(static_cast<size_t>(c.n_heads), [&](size_t b, size_t e) {
-    for (size_t h = b; h < e; ++h) {
-      float* scores = &att_[h * static_cast<size_t>(n) * seq];
+  prefill_scores_.resize(static_cast<size_t>(pool_.size()));
+  pool_.on_each_thread([&](size_t me, size_t team) {
+    std::vector<float>& scratch = prefill_scores_[me];
+    scratch.resize(kAttentionBlock * seq);
+    const size_t heads = static_cast<size_t>(c.n_heads);
+    for (size_t h = heads * me / team; h < heads * (me + 1) / team; ++h) {
       size_t kv_off = h / group * hs;
       for (size_t t0 = 0; t0 < static_cast<size_t>(n); t0 += kAttentionBlock) {
         size_t rows = std::min(kAttentionBlock, static_cast<size_t>(n) - t0), span = static_cast<size_t>(pos) + t0 + rows;
-        float* block = scores + t0 * seq;
+        float* block = scratch.data();
         if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, kc + kv_off, kv_dim, 0.f, block, seq)) {
-          for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, scores + t * seq);
+          for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, block + (t - t0) * seq);
           continue;
         }
         for (size_t t = 0; t < rows; ++t) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "page_array.h"
 #include "quant.h"
 #include "thread_pool.h"
 
@@ -91,8 +92,13 @@ class LlamaModel {
   ThreadPool pool_;
   // Activations for up to `capacity_` tokens at once.
   int capacity_ = 0;
-  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, att_, logits_;
-  std::vector<float> key_cache_, value_cache_;  // (layer, seq_len, kv_dim)
+  std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, logits_;
+  // Attention scores: (token, head, seq_len) for decode and prompts below
+  // kGemmMinTokens; longer prompts use one block of kAttentionBlock rows per
+  // thread (prefill_scores_), not n × heads × seq_len.
+  std::vector<float> att_;
+  std::vector<std::vector<float>> prefill_scores_;
+  PageArray key_cache_, value_cache_;  // (layer, seq_len, kv_dim), resident as filled
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
   void ensure_capacity(int n);
   void project(const Matrix& m, const float* in, float* out, int n);
