@@ -43,16 +43,24 @@ TEST_P(QuantTypes, DequantizationMatchesGgufPackageBitForBit) {
   ASSERT_EQ(expected_bytes.size(), n * sizeof(float));
   std::vector<float> got(n), expected(n);
   std::memcpy(expected.data(), expected_bytes.data(), expected_bytes.size());
-  dequantize_row(t, blocks.data(), got.data(), n);
-  size_t mismatches = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &got[i], 4);
-    std::memcpy(&b, &expected[i], 4);
-    if (a != b && ++mismatches <= 5)
-      ADD_FAILURE() << weight_type_name(t) << " value " << i << ": " << got[i] << " != " << expected[i];
+  // The vector path (where the CPU has one) and the scalar reference.
+  for (bool portable : {false, true}) {
+    std::fill(got.begin(), got.end(), -1.0f);
+    if (portable)
+      dequantize_row_portable(t, blocks.data(), got.data(), n);
+    else
+      dequantize_row(t, blocks.data(), got.data(), n);
+    size_t mismatches = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t a, b;
+      std::memcpy(&a, &got[i], 4);
+      std::memcpy(&b, &expected[i], 4);
+      if (a != b && ++mismatches <= 5)
+        ADD_FAILURE() << weight_type_name(t) << (portable ? " portable" : "") << " value " << i << ": " << got[i]
+                      << " != " << expected[i];
+    }
+    EXPECT_EQ(mismatches, 0u) << (portable ? "portable" : "dispatched");
   }
-  EXPECT_EQ(mismatches, 0u);
 }
 
 // A random matrix of `rows` × `cols` in type t: random block bytes with

@@ -151,7 +151,7 @@ const char* weight_type_name(WeightType t) {
   return "?";
 }
 
-void dequantize_row(WeightType type, const void* src, float* dst, size_t n) {
+void dequantize_row_portable(WeightType type, const void* src, float* dst, size_t n) {
   const auto* b = static_cast<const uint8_t*>(src);
   const size_t be = block_elements(type), bb = block_bytes(type);
   void (*one)(const uint8_t*, float*) = nullptr;
@@ -163,6 +163,14 @@ void dequantize_row(WeightType type, const void* src, float* dst, size_t n) {
     case WeightType::kQ6_K: one = dequant_q6_k; break;
     default: return;
   }
+  for (size_t i = 0; i < n / be; ++i) one(b + i * bb, dst + i * be);
+}
+
+void dequantize_row(WeightType type, const void* src, float* dst, size_t n) {
+  BlockDequantize one = avx2_dequantize(type);
+  if (one == nullptr) return dequantize_row_portable(type, src, dst, n);
+  const auto* b = static_cast<const uint8_t*>(src);
+  const size_t be = block_elements(type), bb = block_bytes(type);
   for (size_t i = 0; i < n / be; ++i) one(b + i * bb, dst + i * be);
 }
 

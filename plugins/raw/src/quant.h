@@ -21,7 +21,10 @@
 namespace mrt::raw {
 
 // n elements (a multiple of the type's block) from blocks at `src`.
+// AVX2 where the CPU has it; _portable is the scalar reference (the same
+// values bit for bit; tests compare both with the gguf package).
 void dequantize_row(WeightType type, const void* src, float* dst, size_t n);
+void dequantize_row_portable(WeightType type, const void* src, float* dst, size_t n);
 
 // Activations quantized to int8 for the integer dot products with
 // quantized weights, once per matrix-vector product and reused for every

@@ -6,6 +6,11 @@
 #include <immintrin.h>
 #endif
 
+// Dequantization must round d·q and d·q − m separately to match ggml.
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+
 namespace mrt::raw {
 
 #if defined(__x86_64__)
@@ -172,6 +177,83 @@ MRT_AVX2 float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
   return hsum8(acc) - offset;
 }
 
+// ---- Dequantization (prefill widens blocks of weights for the GEMM) ----
+
+// 32 bytes → 32 floats: d · q (+ offset).
+MRT_AVX2 inline void store_scaled(__m256i q8, __m256 d, float* y) {
+  __m128i lo = _mm256_castsi256_si128(q8), hi = _mm256_extracti128_si256(q8, 1);
+  _mm256_storeu_ps(y, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+  _mm256_storeu_ps(y + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+  _mm256_storeu_ps(y + 16, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+  _mm256_storeu_ps(y + 24, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+}
+
+// 32 unsigned bytes → d · q − m.
+MRT_AVX2 inline void store_scaled_min(__m256i q8, __m256 d, __m256 m, float* y) {
+  __m128i lo = _mm256_castsi256_si128(q8), hi = _mm256_extracti128_si256(q8, 1);
+  __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+  for (int i = 0; i < 4; ++i)
+    _mm256_storeu_ps(y + 8 * i, _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[i]))), m));
+}
+
+MRT_AVX2 void dequant_q8_0(const uint8_t* b, float* y) { store_scaled(load32(b + 2), _mm256_set1_ps(f16_at(b)), y); }
+
+MRT_AVX2 void dequant_q4_0(const uint8_t* b, float* y) {
+  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+  __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xF));
+  store_scaled(_mm256_sub_epi8(q, _mm256_set1_epi8(8)), _mm256_set1_ps(f16_at(b)), y);
+}
+
+template <bool bits5>
+MRT_AVX2 void dequant_qk45(const uint8_t* b, float* y) {
+  const float d = f16_at(b), dmin = f16_at(b + 2);
+  uint8_t sc[8], m[8];
+  unpack_scales_k4(b + 4, sc, m);
+  const __m256i low = _mm256_set1_epi8(0xF), bit = _mm256_set1_epi8(1);
+  const uint8_t* ql = b + (bits5 ? 48 : 16);
+  __m256i qh = bits5 ? load32(b + 16) : _mm256_setzero_si256();
+  for (int k = 0; k < 4; ++k, y += 64) {
+    __m256i q = load32(ql + 32 * k);
+    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+    if (bits5) {
+      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), bit), 4));
+      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), bit), 4));
+    }
+    store_scaled_min(lo, _mm256_set1_ps(d * sc[2 * k]), _mm256_set1_ps(dmin * m[2 * k]), y);
+    store_scaled_min(hi, _mm256_set1_ps(d * sc[2 * k + 1]), _mm256_set1_ps(dmin * m[2 * k + 1]), y + 32);
+  }
+}
+
+// Q6_K: per 16 values, (d · sc) · (q − 32), d · sc rounded first as the
+// reference does.
+MRT_AVX2 void dequant_q6_k(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = f16_at(b + 208);
+  const __m256i low = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+  for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
+    __m256i l0 = load32(ql), l1 = load32(ql + 32), h = load32(qh);
+    auto high = [&](int shift) MRT_AVX2 {
+      return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, shift), two), 4);
+    };
+    __m256i q[4] = {_mm256_or_si256(_mm256_and_si256(l0, low), high(0)),
+                    _mm256_or_si256(_mm256_and_si256(l1, low), high(2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), high(4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), high(6))};
+    for (int i = 0; i < 4; ++i) {
+      __m256i v = _mm256_sub_epi8(q[i], off);
+      __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+      __m256 d0 = _mm256_set1_ps(d * sc[2 * i]), d1 = _mm256_set1_ps(d * sc[2 * i + 1]);
+      float* out = y + 32 * i;
+      _mm256_storeu_ps(out, _mm256_mul_ps(d0, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+      _mm256_storeu_ps(out + 8, _mm256_mul_ps(d0, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+      _mm256_storeu_ps(out + 16, _mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+      _mm256_storeu_ps(out + 24, _mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+    }
+  }
+}
+
 bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                           __builtin_cpu_supports("f16c");
@@ -192,9 +274,22 @@ QuantRowDot avx2_row_dot(WeightType type) {
   }
 }
 
+BlockDequantize avx2_dequantize(WeightType type) {
+  if (!cpu_has_avx2()) return nullptr;
+  switch (type) {
+    case WeightType::kQ8_0: return dequant_q8_0;
+    case WeightType::kQ4_0: return dequant_q4_0;
+    case WeightType::kQ4_K: return dequant_qk45<false>;
+    case WeightType::kQ5_K: return dequant_qk45<true>;
+    case WeightType::kQ6_K: return dequant_q6_k;
+    default: return nullptr;
+  }
+}
+
 #else
 
 QuantRowDot avx2_row_dot(WeightType) { return nullptr; }
+BlockDequantize avx2_dequantize(WeightType) { return nullptr; }
 
 #endif
 

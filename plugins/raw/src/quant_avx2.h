@@ -14,4 +14,9 @@ using QuantRowDot = float (*)(const uint8_t* row, const QuantizedActivations& x)
 // lacks them (or the type has none).
 QuantRowDot avx2_row_dot(WeightType type);
 
+// One block of `type` to float32, bit-exact with the scalar reference
+// (products and differences rounded separately, never fused), or nullptr.
+using BlockDequantize = void (*)(const uint8_t* block, float* out);
+BlockDequantize avx2_dequantize(WeightType type);
+
 }  // namespace mrt::raw
