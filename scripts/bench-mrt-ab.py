@@ -18,7 +18,7 @@ its quartiles.
 Why pairs: on the shared build machine identical runs of one plan differ by
 up to 2x from one second to the next, and an A/A control's ratio lands
 anywhere in 0.9-1.17; only a B/A outside the A/A range, in several runs,
-says something. docs/performance.md records what was tried this way.
+says something. docs/performance-history.md records what was tried this way.
 """
 import argparse
 import glob
