@@ -267,6 +267,46 @@ TEST(Float16Weights, MatvecAndWideningMatchScalarConversion) {
   }
 }
 
+// Every position's logits from one prompt pass (perplexity) equal feeding
+// the tokens one at a time.
+TEST(Decoder, AllLogitsMatchTokenByToken) {
+  std::mt19937 rng(9);
+  LlamaConfig c;
+  c.dim = 64, c.hidden_dim = 96, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.vocab_size = 50, c.seq_len = 32;
+  std::vector<std::vector<float>> store;
+  auto matrix = [&](size_t rows, size_t cols) {
+    store.push_back(random_floats(rows * cols, rng));
+    for (auto& v : store.back()) v *= 0.2f;
+    return Matrix{store.back().data(), WeightType::kF32, rows, cols};
+  };
+  store.reserve(32);
+  std::vector<float> ones(64, 1.0f);
+  auto weights = [&] {
+    LlamaWeights w;
+    w.embedding = matrix(50, 64);
+    w.layers.resize(2);
+    for (auto& l : w.layers) {
+      l.wq = matrix(64, 64), l.wk = matrix(32, 64), l.wv = matrix(32, 64), l.wo = matrix(64, 64);
+      l.w1 = matrix(96, 64), l.w2 = matrix(64, 96), l.w3 = matrix(96, 64);
+      l.rms_att = l.rms_ffn = ones.data();
+    }
+    w.rms_final = ones.data();
+    w.classifier = matrix(50, 64);
+    return w;
+  };
+  LlamaWeights w = weights();
+  LlamaWeights copy = w;
+  LlamaModel batch(c, std::move(w), 2), single(c, std::move(copy), 2);
+  const int tokens[] = {1, 7, 22, 3, 49, 0, 13, 8, 30, 2, 11, 4};
+  const int n = 12;
+  const float* rows = batch.forward(tokens, n, 0, true);
+  for (int t = 0; t < n; ++t) {
+    const float* one = single.forward(&tokens[t], 1, t);
+    for (int v = 0; v < c.vocab_size; ++v)
+      ASSERT_NEAR(rows[t * c.vocab_size + v], one[v], 1e-3 * (1 + std::fabs(one[v]))) << "token " << t << " logit " << v;
+  }
+}
+
 TEST(QuantBlocks, SizesAreGgmls) {
   EXPECT_EQ(block_bytes(WeightType::kQ8_0), 34u);
   EXPECT_EQ(block_bytes(WeightType::kQ4_0), 18u);

@@ -213,7 +213,7 @@ void LlamaModel::attention(int layer, int n, int pos) {
   });
 }
 
-const float* LlamaModel::forward(const int* tokens, int n, int pos) {
+const float* LlamaModel::forward(const int* tokens, int n, int pos, bool all_logits) {
   if (n == 1) return decode_step(tokens[0], pos);
   const auto& c = config_;
   ensure_capacity(n);
@@ -258,6 +258,14 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos) {
       for (size_t t = 0; t < count; ++t) swiglu(hb_.data(), hb2_.data(), t * hidden + b, t * hidden + e);
     });
     project_add(lw.w2, hb_.data());
+  }
+  if (all_logits) {  // scoring a text: every position's logits, one GEMM
+    normalize(w_.rms_final);
+    all_logits_.resize(count * static_cast<size_t>(c.vocab_size));
+    over_rows(static_cast<size_t>(c.vocab_size), n, [&](size_t b, size_t e) {
+      matmul_rows(w_.classifier, xb2_.data(), count, all_logits_.data(), static_cast<size_t>(c.vocab_size), b, e);
+    });
+    return all_logits_.data();
   }
   // Only the last token's logits are needed to continue.
   const float* last = &x_[static_cast<size_t>(n - 1) * dim];

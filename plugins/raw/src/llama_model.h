@@ -80,7 +80,9 @@ class LlamaModel {
   // KV cache; returns the logits of the last token (vocab_size floats, valid
   // until the next call). Prefill works on all tokens at once, matrix by
   // matrix; decode (n = 1) runs as one step of the whole pool (decode_step).
-  const float* forward(const int* tokens, int n, int pos);
+  // With all_logits (n > 1), the logits of every token instead: n rows of
+  // vocab_size (perplexity).
+  const float* forward(const int* tokens, int n, int pos, bool all_logits = false);
   // Bytes of weights read per decoded token (for the bandwidth bound).
   uint64_t weight_bytes() const;
 
@@ -96,7 +98,7 @@ class LlamaModel {
   // Attention scores: (token, head, seq_len) for decode and prompts below
   // kGemmMinTokens; longer prompts use one block of kAttentionBlock rows per
   // thread (prefill_scores_), not n × heads × seq_len.
-  std::vector<float> att_;
+  std::vector<float> att_, all_logits_;
   std::vector<std::vector<float>> prefill_scores_;
   PageArray key_cache_, value_cache_;  // (layer, seq_len, kv_dim), resident as filled
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
