@@ -168,6 +168,8 @@ MRT_Status* load_gguf_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaCon
   if (tok.tokenizer->vocab_size() > config.vocab_size)
     return error(MRT_CODE_INVALID_ARGUMENT, file + ": the tokenizer has " + std::to_string(tok.tokenizer->vocab_size()) +
                                                 " tokens, more than token_embd.weight's " + std::to_string(config.vocab_size) + " rows");
+  config.bos_id = tok.bos_id;
+  config.eos_id = tok.eos_id;
   m.end_tokens = std::move(tok.end_tokens);
   m.tokenizer = std::move(tok.tokenizer);
   m.chat_template = std::move(tok.chat_template);
