@@ -306,6 +306,8 @@ TEST(GgufHostile, TheTinyBuilderModelLoadsAndRuns) {
   ASSERT_EQ(raw::load_gguf_tokenizer(g, tok), "");
   // SentencePiece merges the best score first: ▁a (-1) before ab (-2).
   EXPECT_EQ(tok.tokenizer->encode("ab a", true), (std::vector<int>{1, 6, 5, 6}));  // <s> ▁a b ▁a
+  // No byte tokens: a character outside the vocabulary is the token typed unknown.
+  EXPECT_EQ(tok.tokenizer->encode("ac", false), (std::vector<int>{6, 0}));
   raw::LlamaModel model(c, std::move(w), 1);
   int token = 1;
   const float* l = model.forward(&token, 1, 0);

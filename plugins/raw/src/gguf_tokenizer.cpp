@@ -105,6 +105,10 @@ std::string load_gguf_tokenizer(const Gguf& g, GgufTokenizer& out) {
     }
     v.bos_id = out.bos_id;
     v.eos_id = out.eos_id;
+    // <unk> stands for a byte without a byte token: the key's, else the
+    // first token typed unknown.
+    for (size_t t = 0; t < v.types.size() && v.unk_id < 0; ++t)
+      if (v.types[t] == TokenType::kUnknown) v.unk_id = static_cast<int>(t);
     if (std::string why = token_id(g, "tokenizer.ggml.unknown_token_id", n, v.unk_id); !why.empty()) return why;
     v.add_bos = add_bos;
     v.add_eos = add_eos;
