@@ -224,6 +224,8 @@ ModelManifest manifest_for_bare_file(const std::filesystem::path& file) {
   ModelManifest m;
   m.format = format_from_extension(file).value_or("");
   m.files = {file.filename().string()};
+  // A GGUF file is a language model with its tokenizer inside: it takes text.
+  if (m.format == "gguf") m.task = "text-generation";
   return m;
 }
 

@@ -384,7 +384,9 @@ std::vector<Check> model_checks(size_t i) {
         config.routing.forced_plugin = ctx.plugin->name();
         auto rt = Runtime::create(std::move(config));
         if (!rt) return fail(rt.status().to_string());
-        if (auto s = (*rt)->add_model_path(loc.model_id, loc.directory); !s.is_ok()) return fail(s.to_string());
+        // A bare single-file model (a .gguf) is added by its file, a model directory as itself.
+        fs::path path = loc.single_file ? loc.directory / loc.primary_file : loc.directory;
+        if (auto s = (*rt)->add_model_path(loc.model_id, path); !s.is_ok()) return fail(s.to_string());
         auto loaded = (*rt)->load(loc.model_id);
         if (!loaded) return fail(loaded.status().to_string());
         auto m = load_model(ctx, loc);

@@ -72,6 +72,17 @@ def safetensors():
     ], metadata={"format": "pt"}))
 
 
+def gguf():
+    # The fixtures: a whole quantized model (75 KB) and the two vocabulary-only
+    # byte-level tokenizers; plus the model's metadata and tensor infos alone
+    # (the data cut off), which the mutations reach faster.
+    model = (FIX / "tiny-llama-gguf/tiny-llama-q4_0.gguf").read_bytes()
+    put("gguf", "tiny-llama-q4_0.gguf", model)
+    put("gguf", "tiny-llama-q4_0-head.gguf", model[:9312])
+    for name in ["gpt2-style.gguf", "llama3-style.gguf"]:
+        put("gguf", name, (ROOT / "tests/fixtures/tokenizers" / name).read_bytes())
+
+
 def tokenizers():
     put("hf_tokenizer", "tiny-llama-hf.json", (FIX / "tiny-llama-hf/tokenizer.json").read_bytes())
     for name in ["gpt2-style.json", "llama3-style.json"]:
@@ -197,6 +208,7 @@ if __name__ == "__main__":
     model_manifests()
     vnode_manifests()
     safetensors()
+    gguf()
     tokenizers()
     checkpoints()
     onnx_models()

@@ -1,6 +1,6 @@
 // Mutation fuzzing of every parser that reads untrusted bytes: .npy,
-// model.yml, vnode.yml, safetensors, tokenizer.json, tokenizer.bin, llama2.c
-// headers and IPC frames. Each starts from a valid input and tries a few
+// model.yml, vnode.yml, safetensors, GGUF, tokenizer.json, tokenizer.bin,
+// llama2.c headers and IPC frames. Each starts from a valid input and tries a few
 // thousand deterministic mutations (bit flips, byte changes, insertions,
 // deletions, truncations, duplicated spans). The assertion is that every
 // parser returns — a value or an error — without crashing; under the
@@ -14,6 +14,9 @@
 #include <random>
 
 #include "frame_io.h"
+#include "gguf.h"
+#include "gguf_checkpoint.h"
+#include "gguf_tokenizer.h"
 #include "hf_tokenizer.h"
 #include "llama2c_checkpoint.h"
 #include "llama2c_tokenizer.h"
@@ -88,6 +91,26 @@ TEST(Fuzz, Safetensors) {
     raw::Safetensors st;
     (void)st.parse(b.data(), b.size());
   });
+}
+
+// A GGUF model (its metadata, tensor infos and data) and a byte-level
+// vocabulary-only file, through the reader, the Llama loader, the tokenizer
+// loader and an encode.
+TEST(Fuzz, Gguf) {
+  auto load = [](const std::string& b) {
+    raw::Gguf g;
+    if (!g.parse(b.data(), b.size()).empty()) return;
+    raw::LlamaConfig c;
+    raw::LlamaWeights w;
+    (void)raw::load_gguf_llama(g, c, w);
+    raw::GgufTokenizer tok;
+    if (raw::load_gguf_tokenizer(g, tok).empty()) {
+      bool at_start = true;
+      for (int id : tok.tokenizer->encode("hello wörld <|user|> 🙂 1234", true)) (void)tok.tokenizer->decode(id, at_start);
+    }
+  };
+  fuzz(slurp(fixtures() / "tiny-llama-gguf/tiny-llama-q4_0.gguf"), 9, load);
+  fuzz(slurp(fixtures() / "../tokenizers/gpt2-style.gguf"), 10, load);
 }
 
 TEST(Fuzz, TokenizerJson) {

@@ -84,6 +84,9 @@ TEST(Manifest, BareFileFormatFromExtension) {
   EXPECT_EQ(manifest_for_bare_file("/x/w.dense").format, "dense");
   EXPECT_EQ(manifest_for_bare_file("/x/readme.txt").format, "");
   EXPECT_EQ(manifest_for_bare_file("/x/model.onnx").files, (std::vector<std::string>{"model.onnx"}));
+  EXPECT_EQ(manifest_for_bare_file("/x/model.onnx").task, "tensor");
+  EXPECT_EQ(manifest_for_bare_file("/x/tiny.Q8_0.gguf").format, "gguf");
+  EXPECT_EQ(manifest_for_bare_file("/x/tiny.Q8_0.gguf").task, "text-generation");
 }
 
 }  // namespace

@@ -172,13 +172,7 @@ std::string HfTokenizer::load(std::string_view text) {
     if (!byte_level_ && !splits_.empty()) return "tokenizer.json: a Split pre-tokenizer without ByteLevel is not supported";
     byte_fallback_ = model.value("byte_fallback", false);
     ignore_merges_ = model.value("ignore_merges", false);
-    // GPT-2's byte alphabet: printable Latin-1 bytes stand for themselves,
-    // the rest take code points from 256 up, in byte order.
-    for (int b = 0, next = 256; b < 256; ++b) {
-      bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      byte_char_[b] = utf8_of(printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(next++));
-      char_byte_[byte_char_[b]] = static_cast<unsigned char>(b);
-    }
+    set_byte_alphabet();
     const auto& vocab = model.at("vocab");
     if (!vocab.is_object() || vocab.empty()) return "tokenizer.json has no vocabulary";
     pieces_.assign(vocab.size(), "");
@@ -189,9 +183,7 @@ std::string HfTokenizer::load(std::string_view text) {
       pieces_[static_cast<size_t>(id)] = it.key();
       ids_[it.key()] = id;
     }
-    int rank = 0;
-    size_t longest_merge = 0;
-    bool all_merges_in_vocab = true;
+    MergeStats merges;
     split_at_spaces_ = !byte_level_;
     for (const auto& m : model.value("merges", nlohmann::json::array())) {
       std::string a, b;
@@ -207,19 +199,9 @@ std::string HfTokenizer::load(std::string_view text) {
       } else {
         return "tokenizer.json has a malformed merge";
       }
-      merge_rank_.emplace(a + '\x01' + b, rank++);
-      longest_merge = std::max(longest_merge, a.size() + b.size());
-      all_merges_in_vocab = all_merges_in_vocab && ids_.count(a + b) > 0;
-      // A merge onto a ▁ from anything but ▁ could join two words.
-      if (b.compare(0, kSpace.size(), kSpace) == 0 && !a.ends_with(kSpace)) split_at_spaces_ = false;
+      add_merge(a, b, merges);
     }
-    std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
-    for (int b = 0; b < 256; ++b) {
-      char name[8];
-      std::snprintf(name, sizeof name, "<0x%02X>", b);
-      auto it = ids_.find(name);
-      if (it != ids_.end()) byte_ids_[b] = it->second;
-    }
+    find_byte_tokens();
     if (model.contains("unk_token") && model["unk_token"].is_string()) {
       auto it = ids_.find(model["unk_token"].get<std::string>());
       if (it != ids_.end()) unk_id_ = it->second;
@@ -239,19 +221,7 @@ std::string HfTokenizer::load(std::string_view text) {
         special_[static_cast<size_t>(id)] = true;
       }
     }
-    std::sort(added_.begin(), added_.end(), [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
-    // The lower bound on a text's tokens (EncodeBudget) needs every symbol
-    // to give a token: through byte fallback or <unk>, or (byte-level) an
-    // alphabet and merges all in the vocabulary. A token then stands for at
-    // most a piece, a merge's two sides or one character (4 bytes).
-    bool every_symbol_a_token = byte_fallback_ || unk_id_ >= 0;
-    if (byte_level_ && all_merges_in_vocab) {
-      every_symbol_a_token = true;
-      for (const auto& c : byte_char_) every_symbol_a_token = every_symbol_a_token && ids_.count(c) > 0;
-    }
-    size_t longest = std::max<size_t>(4, longest_merge);
-    for (const auto& piece : pieces_) longest = std::max(longest, piece.size());
-    max_token_bytes_ = every_symbol_a_token ? longest : 0;
+    finish_vocabulary(merges);
     if (auto it = ids_.find("<s>"); it != ids_.end()) bos_id_ = it->second;
     if (auto it = ids_.find("</s>"); it != ids_.end()) eos_id_ = it->second;
     if (j.contains("post_processor") && j["post_processor"].is_object())
@@ -277,6 +247,97 @@ std::string HfTokenizer::load(std::string_view text) {
   } catch (const std::exception& e) {
     return std::string("tokenizer.json is malformed: ") + e.what();
   }
+  return "";
+}
+
+void HfTokenizer::set_byte_alphabet() {
+  // GPT-2's byte alphabet: printable Latin-1 bytes stand for themselves,
+  // the rest take code points from 256 up, in byte order.
+  for (int b = 0, next = 256; b < 256; ++b) {
+    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    byte_char_[b] = utf8_of(printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(next++));
+    char_byte_[byte_char_[b]] = static_cast<unsigned char>(b);
+  }
+}
+
+void HfTokenizer::add_merge(const std::string& a, const std::string& b, MergeStats& stats) {
+  merge_rank_.emplace(a + '\x01' + b, stats.count++);
+  stats.longest = std::max(stats.longest, a.size() + b.size());
+  stats.all_in_vocab = stats.all_in_vocab && ids_.count(a + b) > 0;
+  // A merge onto a ▁ from anything but ▁ could join two words.
+  if (b.compare(0, kSpace.size(), kSpace) == 0 && !a.ends_with(kSpace)) split_at_spaces_ = false;
+}
+
+void HfTokenizer::find_byte_tokens() {
+  std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    auto it = ids_.find(name);
+    if (it != ids_.end()) byte_ids_[b] = it->second;
+  }
+}
+
+void HfTokenizer::finish_vocabulary(const MergeStats& merges) {
+  std::stable_sort(added_.begin(), added_.end(), [](const auto& x, const auto& y) { return x.first.size() > y.first.size(); });
+  // The lower bound on a text's tokens (EncodeBudget) needs every symbol
+  // to give a token: through byte fallback or <unk>, or (byte-level) an
+  // alphabet and merges all in the vocabulary. A token then stands for at
+  // most a piece, a merge's two sides or one character (4 bytes).
+  bool every_symbol_a_token = byte_fallback_ || unk_id_ >= 0;
+  if (byte_level_ && merges.all_in_vocab) {
+    every_symbol_a_token = true;
+    for (const auto& c : byte_char_) every_symbol_a_token = every_symbol_a_token && ids_.count(c) > 0;
+  }
+  size_t longest = std::max<size_t>(4, merges.longest);
+  for (const auto& piece : pieces_) longest = std::max(longest, piece.size());
+  max_token_bytes_ = every_symbol_a_token ? longest : 0;
+}
+
+std::string HfTokenizer::load_vocabulary(const ByteLevelVocab& v) {
+  *this = HfTokenizer();
+  size_t n = v.tokens.size();
+  if (n == 0) return "the vocabulary is empty";
+  if (n > static_cast<size_t>(kMaxTokenId)) return "the vocabulary has " + std::to_string(n) + " tokens, more than " + std::to_string(kMaxTokenId);
+  if (!v.types.empty() && v.types.size() != n)
+    return "the vocabulary has " + std::to_string(n) + " tokens but " + std::to_string(v.types.size()) + " token types";
+  for (int id : {v.bos_id, v.eos_id})
+    if (id >= static_cast<int>(n)) return "special token id " + std::to_string(id) + " is outside the " + std::to_string(n) + "-token vocabulary";
+  byte_level_ = true;
+  ignore_merges_ = v.ignore_merges;
+  set_byte_alphabet();
+  for (const auto& pattern : v.patterns) {
+    std::string why;
+    auto r = compile_split(pattern, why);
+    if (!r) return why;
+    splits_.push_back(r);
+  }
+  pieces_ = v.tokens;
+  special_.assign(n, false);
+  for (size_t t = 0; t < n; ++t) {
+    ids_.emplace(pieces_[t], static_cast<int>(t));
+    TokenType type = v.types.empty() ? TokenType::kNormal : v.types[t];
+    // Control tokens are the tokenizer's special added tokens (skipped when
+    // decoding); user-defined ones its plain added tokens (their own text).
+    if ((type == TokenType::kControl || type == TokenType::kUserDefined) && !pieces_[t].empty())
+      added_.emplace_back(pieces_[t], static_cast<int>(t));
+    special_[t] = type == TokenType::kControl;
+  }
+  MergeStats merges;
+  for (size_t k = 0; k < v.merges.size(); ++k) {
+    const std::string& m = v.merges[k];
+    // Split at the first space after the first byte: a merge's left side
+    // is never empty, and GPT-2's alphabet has no space in it.
+    size_t sp = m.find(' ', 1);
+    if (sp == std::string::npos) return "merge " + std::to_string(k) + " '" + m + "' is not 'a b'";
+    add_merge(m.substr(0, sp), m.substr(sp + 1), merges);
+  }
+  find_byte_tokens();
+  finish_vocabulary(merges);
+  bos_id_ = v.bos_id;
+  eos_id_ = v.eos_id;
+  add_bos_ = v.add_bos && bos_id_ >= 0;
+  add_eos_ = v.add_eos && eos_id_ >= 0;
   return "";
 }
 
@@ -323,25 +384,13 @@ Encoding HfTokenizer::encode(std::string_view text, bool bos, const EncodeLimits
   if (!budget.go_on(0)) return out;
   // Added tokens are matched literally (the first, the longest there); each
   // stretch of text between them is normalised on its own (▁ prepended,
-  // spaces → ▁) and merged, as the tokenizers library does. Each added
-  // token's next occurrence is kept, so the text is searched once per token.
-  std::vector<size_t> next(added_.size());
-  for (size_t k = 0; k < added_.size(); ++k) next[k] = added_[k].first.empty() ? std::string_view::npos : text.find(added_[k].first);
+  // spaces → ▁) and merged, as the tokenizers library does.
+  LiteralTokens literals(added_, text);
   size_t pos = 0;
   while (pos < text.size()) {
     size_t hit = std::string_view::npos, hit_len = 0;
     int hit_id = -1;
-    for (size_t k = 0; k < added_.size(); ++k) {
-      if (next[k] == std::string_view::npos) continue;
-      const auto& [content, id] = added_[k];
-      if (next[k] < pos) next[k] = text.find(content, pos);
-      size_t p = next[k];
-      if (p != std::string_view::npos && (p < hit || (p == hit && content.size() > hit_len))) {
-        hit = p;
-        hit_len = content.size();
-        hit_id = id;
-      }
-    }
+    literals.find(pos, hit, hit_len, hit_id);
     std::string_view plain = text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
     if (!plain.empty()) {
       bool go_on = byte_level_ ? encode_byte_level(plain, pos, out, budget) : encode_sentencepiece(plain, pos, out, budget);
@@ -353,6 +402,7 @@ Encoding HfTokenizer::encode(std::string_view text, bool bos, const EncodeLimits
     if (!budget.go_on(pos)) return out;
   }
   out.bytes_read = text.size();
+  if (bos && add_eos_ && eos_id_ >= 0) append_eos(out, eos_id_, limits);
   return out;
 }
 

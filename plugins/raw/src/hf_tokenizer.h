@@ -24,10 +24,24 @@ namespace mrt::raw {
 
 struct SplitRegex;  // a compiled pre-tokenizer pattern (hf_tokenizer.cpp)
 
+// A byte-level BPE vocabulary as arrays (GGUF's "gpt2" tokenizer): tokens
+// in GPT-2's byte alphabet, merges as "a b" by rank, the pre-tokenizer's
+// split patterns (applied in order, each splitting the last one's pieces).
+struct ByteLevelVocab {
+  std::vector<std::string> tokens;
+  std::vector<TokenType> types;  // empty: all normal
+  std::vector<std::string> merges;
+  std::vector<std::string> patterns;
+  bool ignore_merges = false;    // a whole piece found in the vocabulary is one token (Llama 3)
+  int bos_id = -1, eos_id = -1;
+  bool add_bos = false, add_eos = false;
+};
+
 class HfTokenizer : public Tokenizer {
  public:
   // Empty string on success, else what is unsupported or malformed.
   std::string load(std::string_view json);
+  std::string load_vocabulary(const ByteLevelVocab& vocab);
   // Merges in O(n log n) (bpe.h), word by word: the pre-tokenizer's pieces
   // (byte-level), or the text between spaces where no merge joins a word to
   // the next ▁ (SentencePiece-style), counting against `limits`.
@@ -45,16 +59,27 @@ class HfTokenizer : public Tokenizer {
   bool encode_sentencepiece(std::string_view text, size_t offset, Encoding& out, EncodeBudget& budget) const;
   bool encode_byte_level(std::string_view text, size_t offset, Encoding& out, EncodeBudget& budget) const;
   std::string load_pre_tokenizer(const nlohmann::json& pre);
+  // The steps both loaders share.
+  struct MergeStats {
+    int count = 0;
+    size_t longest = 0;        // bytes of a merge's two sides
+    bool all_in_vocab = true;  // every merge's result is a token
+  };
+  void set_byte_alphabet();
+  void add_merge(const std::string& a, const std::string& b, MergeStats& stats);
+  void find_byte_tokens();
+  void finish_vocabulary(const MergeStats& merges);  // sorts added_, sets max_token_bytes_
 
   std::vector<std::string> pieces_;                 // id → token text
   std::unordered_map<std::string, int> ids_;
   std::unordered_map<std::string, int> merge_rank_;  // "a\x01b" → rank
   std::vector<std::pair<std::string, int>> added_;   // literal → id, longest first
   std::vector<bool> special_;                        // by id: skipped when decoding
-  int byte_ids_[256];
+  int byte_ids_[256] = {};
   bool byte_fallback_ = false;
   int unk_id_ = -1, bos_id_ = -1, eos_id_ = -1;
   bool add_bos_ = true;
+  bool add_eos_ = false;
   size_t max_token_bytes_ = 0;  // no token stands for more text (0: a symbol may give no token)
   bool split_at_spaces_ = false;  // SentencePiece-style: no merge joins a word to the next ▁
   // Byte-level BPE.

@@ -1,7 +1,10 @@
 // The raw-weights plugin: Llama-family text generation from weight files:
 //  - "safetensors": the Hugging Face layout, config.json + model.safetensors
 //    (F32/F16/BF16, memory-mapped) + tokenizer.json;
-//  - "llama2c": llama2.c checkpoints with their tokenizer.bin.
+//  - "llama2c": llama2.c checkpoints with their tokenizer.bin;
+//  - "gguf": llama.cpp's single-file format (architecture "llama"), weights
+//    F32/F16/BF16 or block-quantized, memory-mapped, with the tokenizer from
+//    its metadata; a bare .gguf file is a whole model.
 //
 // Payloads:
 //  - TEXT: generate from the prompt (streamed through call_emit_text).
@@ -18,6 +21,9 @@
 #include <vector>
 
 #include "generation.h"
+#include "gguf.h"
+#include "gguf_checkpoint.h"
+#include "gguf_tokenizer.h"
 #include "hf_checkpoint.h"
 #include "hf_tokenizer.h"
 #include "llama2c_checkpoint.h"
@@ -47,6 +53,9 @@ struct RawModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int> end_tokens;  // generation stops at these
   std::unique_ptr<LlamaModel> model;
+  // The chat template the model was trained with (GGUF's
+  // tokenizer.chat_template), kept for rendering chat requests; "" if none.
+  std::string chat_template;
   int64_t input_dims[1] = {-1};
   int64_t output_dims[2] = {-1, 0};
   uint64_t host_bytes = 0;
@@ -57,7 +66,7 @@ using mrt_plugin::option;
 // --- operations -----------------------------------------------------------------
 
 void get_info(MRT_PluginInfo* out) {
-  static const char* const kFormats[] = {"safetensors", "llama2c"};
+  static const char* const kFormats[] = {"safetensors", "llama2c", "gguf"};
   static const int32_t kDevices[] = {MRT_DEVICE_CPU};
   MRT_PluginInfo info{};
   info.struct_size = MRT_PLUGIN_INFO_STRUCT_SIZE;
@@ -65,7 +74,7 @@ void get_info(MRT_PluginInfo* out) {
   info.vendor = "model-runtime";
   info.version = "0.1.0";
   info.formats = kFormats;
-  info.num_formats = 2;
+  info.num_formats = 3;
   info.device_kinds = kDevices;
   info.num_device_kinds = 1;
   info.flags = 0;  // a model owns one KV cache: the host serialises calls per model
@@ -88,17 +97,23 @@ MRT_Status* read_text(const MRT_ModelSource* source, const std::string& file, st
 }
 
 bool is_safetensors_format(const char* format) { return format && std::strcmp(format, "safetensors") == 0; }
+bool is_gguf_format(const char* format) { return format && std::strcmp(format, "gguf") == 0; }
+bool has_gguf_magic(const Blob& b) { return b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0; }
 
 int32_t probe(MRT_PluginContext*, const MRT_ModelSource* source, const char* format) {
   try {
     bool any = format == nullptr || format[0] == '\0';
-    if (!any && !is_safetensors_format(format) && std::strcmp(format, "llama2c") != 0) return 0;
+    if (!any && !is_safetensors_format(format) && !is_gguf_format(format) && std::strcmp(format, "llama2c") != 0) return 0;
     Blob b(g_host);
     MRT_Status* s = g_host->file_map(source, g_host->source_primary_file(source), b.out());
     if (s) {
       g_host->status_free(s);
       return 0;
     }
+    // GGUF: the magic is enough; the load checks the rest and says what is
+    // wrong (no other plugin reads GGUF).
+    if (has_gguf_magic(b)) return any || is_gguf_format(format) ? 90 : 0;
+    if (is_gguf_format(format)) return 0;
     if (any || is_safetensors_format(format)) {
       Safetensors st;
       std::string config;
@@ -142,6 +157,25 @@ MRT_Status* load_hf(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& con
   return nullptr;
 }
 
+MRT_Status* load_gguf_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
+  std::string file = g_host->source_primary_file(args->source);
+  Gguf g;
+  if (std::string why = g.parse(m.weights.data(), m.weights.size()); !why.empty())
+    return error(MRT_CODE_DATA_LOSS, file + ": " + why);
+  if (std::string why = load_gguf_llama(g, config, weights); !why.empty()) return error(MRT_CODE_INVALID_ARGUMENT, file + ": " + why);
+  GgufTokenizer tok;
+  if (std::string why = load_gguf_tokenizer(g, tok); !why.empty()) return error(MRT_CODE_INVALID_ARGUMENT, file + ": " + why);
+  if (tok.tokenizer->vocab_size() > config.vocab_size)
+    return error(MRT_CODE_INVALID_ARGUMENT, file + ": the tokenizer has " + std::to_string(tok.tokenizer->vocab_size()) +
+                                                " tokens, more than token_embd.weight's " + std::to_string(config.vocab_size) + " rows");
+  config.bos_id = tok.bos_id;
+  config.eos_id = tok.eos_id;
+  m.end_tokens = std::move(tok.end_tokens);
+  m.tokenizer = std::move(tok.tokenizer);
+  m.chat_template = std::move(tok.chat_template);
+  return nullptr;
+}
+
 MRT_Status* load_llama2c_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
   if (std::string why = load_llama2c(m.weights.data(), m.weights.size(), config, weights); !why.empty())
     return error(MRT_CODE_INVALID_ARGUMENT, std::string(g_host->source_primary_file(args->source)) + ": " + why);
@@ -165,9 +199,13 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     LlamaConfig config;
     LlamaWeights weights;
     Safetensors sniff;
-    bool hf = is_safetensors_format(args->format) ||
-              ((args->format == nullptr || args->format[0] == '\0') && sniff.parse(m->weights.data(), m->weights.size()).empty());
-    if (MRT_Status* s = hf ? load_hf(args, *m, config, weights) : load_llama2c_model(args, *m, config, weights)) return s;
+    bool any = args->format == nullptr || args->format[0] == '\0';
+    bool gguf = is_gguf_format(args->format) || (any && has_gguf_magic(m->weights));
+    bool hf = !gguf && (is_safetensors_format(args->format) || (any && sniff.parse(m->weights.data(), m->weights.size()).empty()));
+    MRT_Status* s = gguf ? load_gguf_model(args, *m, config, weights)
+                    : hf ? load_hf(args, *m, config, weights)
+                         : load_llama2c_model(args, *m, config, weights);
+    if (s) return s;
     // The KV cache is sized for the whole context at load: a long-context
     // model (Llama 3.x: 131072 positions) gets the manifest's `context`
     // option, or 8192 tokens, unless its own context is shorter.

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bpe.h"
@@ -35,6 +36,12 @@ struct Encoding {
   size_t polls = 0;            // calls of `cancelled`
   BpeWork work;
 };
+
+// A vocabulary entry's kind, as GGUF stores it (llama.cpp's
+// llama_token_type): control tokens (BOS, EOS, chat markers) decode to
+// nothing; control, user-defined and unknown tokens are matched where a text
+// spells them; byte tokens are <0xNN>.
+enum class TokenType { kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
 
 class Tokenizer {
  public:
@@ -96,6 +103,51 @@ class EncodeBudget {
   Encoding& out_;
   size_t next_poll_ = 0;
   std::function<bool()> merge_poll_ = [this] { return cancelled(); };
+};
+
+// The EOS some vocabularies add after a text (add_eos): one more token,
+// counted against the budget. Only after a complete encode.
+inline void append_eos(Encoding& out, int eos_id, const EncodeLimits& limits) {
+  out.ids.push_back(eos_id);
+  if (out.ids.size() > limits.max_tokens) {
+    out.end = EncodeEnd::kTooLong;
+    out.tokens_at_least = out.ids.size();
+  }
+}
+
+// Special (added) tokens written literally in a text, for both encoders:
+// the first occurrence from a position on, the longest one there. Each
+// token's next occurrence is kept, so the text is searched once per token
+// rather than once per token per hit.
+class LiteralTokens {
+ public:
+  // `tokens`: text → id, longest first; both must outlive this object.
+  LiteralTokens(const std::vector<std::pair<std::string, int>>& tokens, std::string_view text) : tokens_(tokens), text_(text) {
+    next_.resize(tokens.size());
+    for (size_t k = 0; k < tokens.size(); ++k) next_[k] = tokens[k].first.empty() ? std::string_view::npos : text.find(tokens[k].first);
+  }
+  // The first token at or after `pos`: false when there is none.
+  bool find(size_t pos, size_t& at, size_t& length, int& id) {
+    at = std::string_view::npos;
+    length = 0;
+    for (size_t k = 0; k < tokens_.size(); ++k) {
+      if (next_[k] == std::string_view::npos) continue;
+      const auto& [content, token] = tokens_[k];
+      if (next_[k] < pos) next_[k] = text_.find(content, pos);
+      size_t p = next_[k];
+      if (p != std::string_view::npos && (p < at || (p == at && content.size() > length))) {
+        at = p;
+        length = content.size();
+        id = token;
+      }
+    }
+    return at != std::string_view::npos;
+  }
+
+ private:
+  const std::vector<std::pair<std::string, int>>& tokens_;
+  std::string_view text_;
+  std::vector<size_t> next_;
 };
 
 }  // namespace mrt::raw
