@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -165,6 +166,17 @@ float max_abs_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// ‖a − b‖ / ‖b‖ over all elements.
+double relative_error(const Tensor& a, const Tensor& b) {
+  double err = 0, norm = 0;
+  for (uint64_t i = 0; i < a.element_count(); ++i) {
+    double d = static_cast<double>(a.data_as<float>()[i]) - b.data_as<float>()[i];
+    err += d * d;
+    norm += static_cast<double>(b.data_as<float>()[i]) * b.data_as<float>()[i];
+  }
+  return std::sqrt(err / norm);
+}
+
 std::vector<int> argmax_rows(const Tensor& t) {
   std::vector<int> out;
   int64_t v = t.dims()[1];
@@ -227,12 +239,16 @@ TEST_F(RawGgufTest, F16LogitsMatchTheSafetensorsModel) {
   EXPECT_LT(max_abs_diff(gguf->tensors[0], *want), 2e-4);
 }
 
-// Quantized files compute what their dequantized weights give: the logits
-// within 1e-3 of a float64 NumPy pass on the weights as the gguf package
-// dequantizes them (scripts/make-tiny-llama-gguf.py; logits span ±13.5).
+// Quantized files compute what their dequantized weights give, against a
+// float64 NumPy pass on the weights as the gguf package dequantizes them
+// (scripts/make-tiny-llama-gguf.py; logits span ±13.5). Decode's integer
+// kernels also quantize each product's input to int8 on the fly, as
+// llama.cpp does (quant.h): that moves these logits by up to ~0.3 (2% of
+// their norm), so the check is the relative error (< 4%; a wrong kernel is
+// off by ~100%) and every position's most likely token.
 // The quantization itself, against F16: Q8_0 keeps every position's most
 // likely token and greedy generation's first 4 tokens (its logits move by up
-// to 0.29); Q4_0 moves them by up to 5 on these random weights, so only its
+// to 0.4); Q4_0 moves them by up to 5 on these random weights, so only its
 // reference is asserted.
 TEST_F(RawGgufTest, QuantizedFilesComputeTheirDequantizedWeights) {
   auto f16 = logits("f16", gguf_dir() / "tiny-llama-f16.gguf");
@@ -243,11 +259,15 @@ TEST_F(RawGgufTest, QuantizedFilesComputeTheirDequantizedWeights) {
     auto want = read_npy(gguf_dir() / "reference" / ("logits-" + std::string(type) + ".npy"), "");
     ASSERT_TRUE(want);
     ASSERT_EQ(got->tensors[0].dims(), want->dims());
-    EXPECT_LT(max_abs_diff(got->tensors[0], *want), 1e-3f) << type;
+    double err = relative_error(got->tensors[0], *want);
+    std::printf("%s: logits vs the dequantized reference: relative error %.4f, max abs %.3f\n", type, err,
+                max_abs_diff(got->tensors[0], *want));
+    EXPECT_LT(err, 0.04) << type;
+    EXPECT_EQ(argmax_rows(got->tensors[0]), argmax_rows(*want)) << type;
   }
   auto q8 = logits("q8", gguf_dir() / "tiny-llama-q8_0.gguf");
   ASSERT_TRUE(q8);
-  EXPECT_LT(max_abs_diff(q8->tensors[0], f16->tensors[0]), 0.35f);
+  EXPECT_LT(max_abs_diff(q8->tensors[0], f16->tensors[0]), 0.5f);
   EXPECT_EQ(argmax_rows(q8->tensors[0]), argmax_rows(f16->tensors[0]));
   Reference want = greedy_reference();
   auto out = generate("q8", want.prompt, 4);
