@@ -53,7 +53,10 @@ DEFAULT_OPS = (
     # activations, normalisations and reductions beyond the issue's list
     "Elu Selu Celu Softplus Softsign Mish ThresholdedRelu PRelu Sin Cos Sign "
     "Round Dropout GlobalMaxPool InstanceNormalization ArgMax ArgMin ReduceL1 "
-    "ReduceL2 ReduceLogSum ReduceLogSumExp ReduceProd ReduceSumSquare").split()
+    "ReduceL2 ReduceLogSum ReduceLogSumExp ReduceProd ReduceSumSquare "
+    # what the zoo's transformer exports need (issue 24): attention-mask and
+    # index arithmetic (Mod, IsNaN/IsInf, GatherElements, ScatterND)
+    "Mod IsNaN IsInf GatherElements ScatterND").split()
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 # Above this the fixtures start to weigh on the repository; we warn, never drop.

@@ -7,7 +7,7 @@ loader must reject:
     scripts/make-onnx-fixtures.py --bench-dir DIR [--only NAME]
 
 Fixture mode (the default) writes tests/fixtures/models/onnx-<name>/ for
-resnet, mobilenetv2, squeezenet, bert, bert17 and fusions: model.onnx, model.yml and
+resnet, mobilenetv2, squeezenet, bert, bert17, fusions, exporter-ops and sdpa: model.onnx, model.yml and
 reference/ (inputs/<input>.npy at batch 2 so a dynamic batch other than 1
 is exercised, outputs/<output>.npy from onnxruntime with ORT_ENABLE_ALL, and
 tolerance.yml). It also writes tests/fixtures/onnx-bad/ (name "bad"):
@@ -418,6 +418,85 @@ def build_bert(seed, opset, vocab, hidden, layers, heads, ffn, seq, max_pos):
     return g
 
 
+def build_sdpa(seed):
+    """A one-layer encoder with the index and mask arithmetic of the zoo's
+    transformer exports (torch.onnx.export, opset 17): token types gathered
+    from a buffer with GatherElements (transformers' BERT embeddings), a
+    relative-position bias bucketed with Mod (fmod 0 and 1) as ViT/Swin
+    index arithmetic does, a window bias built with ScatterND (Swin), and
+    scaled_dot_product_attention's export: a -inf key-padding mask, Softmax,
+    then Where(IsNaN(p), 0, p) for rows with every key masked."""
+    seq, hidden, heads, vocab, buf_len, buckets = 8, 32, 2, 50, 16, 5
+    g = Graph(17, np.random.default_rng([seed, 0]))
+    rng, hd = g.rng, hidden // heads
+    ids = g.input("input_ids", np.int64, ["batch", seq])
+    mask = g.input("attention_mask", np.int64, ["batch", seq])
+    with g.module("embeddings"):
+        with g.module("word_embeddings"):
+            w = g.init(g.pname("weight"), rng.standard_normal((vocab, hidden)).astype(np.float32))
+            x = g.node("Gather", [w, ids])
+        # token_type_ids = buffered_token_type_ids.expand(batch, buf_len).gather(1, position_ids)
+        shape = g.node("Shape", [ids])
+        batch = g.node("Gather", [shape, g.const([0])], axis=0)
+        buf = g.init("embeddings.token_type_ids", rng.integers(0, 2, (1, buf_len), dtype=np.int64))
+        buf = g.node("Expand", [buf, g.node("Concat", [batch, g.const([buf_len])], axis=0)])
+        pos = g.init("embeddings.position_ids", np.arange(buf_len, dtype=np.int64)[None])
+        pos = g.node("Slice", [pos, g.const([0]), g.const([seq]), g.const([1])])
+        pos = g.node("Expand", [pos, shape])
+        tt = g.node("GatherElements", [buf, pos], axis=1)
+        with g.module("token_type_embeddings"):
+            w = g.init(g.pname("weight"), rng.standard_normal((2, hidden)).astype(np.float32))
+            x = g.node("Add", [x, g.node("Gather", [w, tt])])
+    with g.module("attention"):
+        # Relative positions (i - j) bucketed two ways: floored (fmod 0, in
+        # [0, buckets)) and truncated (fmod 1, in (-buckets, buckets)), summed.
+        r = g.node("Range", [g.const(0), g.node("Gather", [shape, g.const(1)], axis=0), g.const(1)])
+        rel = g.node("Sub", [unsqueeze(g, r, [1]), unsqueeze(g, r, [0])])
+        b0 = g.node("Mod", [rel, g.const(buckets)], fmod=0)
+        b1 = g.node("Add", [g.node("Mod", [rel, g.const(buckets)], fmod=1), g.const(buckets - 1)])
+        with g.module("relative_position_bias_table"):
+            t0 = g.init(g.pname("weight"), rng.standard_normal((buckets, heads)).astype(np.float32))
+            t1 = g.init(g.pname("weight_signed"), rng.standard_normal((2 * buckets - 1, heads)).astype(np.float32))
+        bias = g.node("Add", [g.node("Gather", [t0, b0]), g.node("Gather", [t1, b1])])  # [seq, seq, heads]
+        bias = g.node("Transpose", [bias], perm=[2, 0, 1])
+        # A window bias: -2 on the first and last key of every query, as
+        # Swin's shifted-window mask is built (ScatterND into zeros).
+        idx = np.array([[i, j] for i in range(seq) for j in (0, seq - 1)], np.int64)
+        win = g.node("ScatterND", [g.init("attention.window_zeros", np.zeros((seq, seq), np.float32)),
+                                   g.init("attention.window_index", idx),
+                                   g.init("attention.window_values", np.full(len(idx), -2.0, np.float32))])
+        bias = g.node("Add", [bias, win])
+        q = linear3d(g, x, "q_proj", hidden, hidden)
+        k = linear3d(g, x, "k_proj", hidden, hidden)
+        v = linear3d(g, x, "v_proj", hidden, hidden)
+
+        def heads_of(t, perm):
+            return g.node("Transpose", [reshape(g, t, g.const([0, seq, heads, hd]))], perm=perm)
+
+        q, k, v = heads_of(q, [0, 2, 1, 3]), heads_of(k, [0, 2, 3, 1]), heads_of(v, [0, 2, 1, 3])
+        # attn_mask = where(mask == 0, -inf, 0)[:, None, None, :]
+        m = g.node("Equal", [unsqueeze(g, mask, [1, 2]), g.const(0)])
+        m = g.node("Where", [m, g.const(-np.inf, np.float32), g.const(0.0, np.float32)])
+        s = g.node("Mul", [g.node("MatMul", [q, k]), g.const(1 / math.sqrt(hd), np.float32)])
+        p = g.node("Softmax", [g.node("Add", [g.node("Add", [s, bias]), m])], axis=-1)
+        p = g.node("Where", [g.node("IsNaN", [p]), g.const(0.0, np.float32), p])
+        c = g.node("Transpose", [g.node("MatMul", [p, v])], perm=[0, 2, 1, 3])
+        c = reshape(g, c, g.const([0, seq, hidden]))
+        y = g.node("Add", [linear3d(g, c, "out_proj", hidden, hidden), x])
+    layer_norm(g, y, "LayerNorm", hidden, 1e-5, True, out="last_hidden_state")
+    g.output("last_hidden_state", np.float32, ["batch", seq, hidden])
+    return g
+
+
+def sdpa_feeds(rng, inputs, batch):
+    ids = rng.integers(0, 50, (batch, 8), dtype=np.int64)
+    mask = np.ones((batch, 8), np.int64)
+    mask[0, 5:] = 0  # trailing padding
+    if batch > 1:
+        mask[1, :] = 0  # every key masked: Softmax gives NaN rows, which Where(IsNaN) zeroes
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 def build_fusions(seed):
     """A small CNN that strings together the post-op patterns a runtime fuses
     (Conv+bias+act, Conv+BN+act, Conv+Add+Relu) and the pooling, resizing,
@@ -643,6 +722,12 @@ FIXTURES = {
                      (1e-4, 1e-3, "5 convolutions deep with O(1) activations: float32 accumulation order, the "
                                   "host kernels' double-precision statistics and oneDNN's eltwise approximations "
                                   "move results by ~1e-6.")),
+    "sdpa": ("Attention with the index and mask ops of transformer exports (GatherElements, Mod, ScatterND, "
+             "a -inf key-padding mask with a fully masked row, Where(IsNaN) after Softmax; opset 17)", 8,
+             build_sdpa, sdpa_feeds,
+             (1e-4, 1e-3, "one attention layer and a LayerNorm with O(1) outputs: float32 reduction order "
+                          "moves results by ~1e-6; the fully masked row must come out as the bias path alone, "
+                          "not NaN.")),
 }
 
 BENCH = {

@@ -124,7 +124,7 @@ TEST_P(OnednnModels, MatchesOnnxruntimeAtBatch2And1) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, OnednnModels,
                          ::testing::Values("onnx-resnet", "onnx-mobilenetv2", "onnx-squeezenet", "onnx-bert", "onnx-bert17", "onnx-fusions", "onnx-exporter-ops",
-                                           "onnx-residual-view"));
+                                           "onnx-residual-view", "onnx-sdpa"));
 
 TEST(OnednnBackend, ConcurrentCallsAtMixedBatchSizes) {
   fs::path dir = models_dir() / "onnx-resnet";

@@ -274,7 +274,9 @@ TEST(OnnxOps, SupportedOpsAreSortedAndComplete) {
       // activations, normalisations and reductions PyTorch and TensorFlow exporters emit
       "Elu", "Selu", "Celu", "Softplus", "Softsign", "Mish", "ThresholdedRelu", "PRelu", "Sin", "Cos", "Sign", "Round",
       "Dropout", "GlobalMaxPool", "InstanceNormalization", "ArgMax", "ArgMin", "ReduceL1", "ReduceL2", "ReduceLogSum",
-      "ReduceLogSumExp", "ReduceProd", "ReduceSumSquare"};
+      "ReduceLogSumExp", "ReduceProd", "ReduceSumSquare",
+      // the zoo's transformer exports (issue 24)
+      "Mod", "IsNaN", "IsInf", "GatherElements", "ScatterND"};
   EXPECT_EQ(ops.size(), required.size());
   for (const auto& op : required) EXPECT_TRUE(is_supported_op(op)) << op;
   EXPECT_FALSE(is_supported_op("Det"));
@@ -1022,6 +1024,86 @@ TEST(OnnxData, GatherNegativeIndices) {
   ExpectNear(V<float>(g0), {3, 4});
   HostTensor bad = I64({1}, {-4});
   EXPECT_THROW(Eval(N("Gather", {"d", "i"}), 13, {&d, &bad}), OnnxError);
+}
+
+TEST(OnnxElementwise, ModSignRules) {
+  // fmod 0: the sign of the divisor (Python's %); fmod 1: the sign of the dividend (C's fmod).
+  HostTensor a = I64({4}, {7, -7, 7, -7}), b = I64({4}, {3, 3, -3, -3});
+  EXPECT_EQ(V<int64_t>(Eval1(N("Mod", {"a", "b"}), 13, {&a, &b})), (std::vector<int64_t>{1, 2, -2, -1}));
+  EXPECT_EQ(V<int64_t>(Eval1(N("Mod", {"a", "b"}, {{"fmod", AInt(1)}}), 13, {&a, &b})), (std::vector<int64_t>{1, -1, 1, -1}));
+  // INT8_MIN mod -1 is 0, not a trap; a zero divisor is an error.
+  HostTensor a8 = Make<int8_t>(DType::kInt8, {2}, {-128, -128}), b8 = Make<int8_t>(DType::kInt8, {2}, {-1, 127});
+  EXPECT_EQ(V<int8_t>(Eval1(N("Mod", {"a", "b"}), 13, {&a8, &b8})), (std::vector<int8_t>{0, 126}));
+  HostTensor z = I64({1}, {0});
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("Mod", {"a", "b"}), 13, {&a, &z}); }), "integer modulo by zero"));
+  HostTensor u = Make<uint32_t>(DType::kUint32, {2}, {4000000000u, 5}), v = Make<uint32_t>(DType::kUint32, {2}, {7, 4000000000u});
+  EXPECT_EQ(V<uint32_t>(Eval1(N("Mod", {"a", "b"}), 13, {&u, &v})), (std::vector<uint32_t>{4000000000u % 7, 5}));
+  // Floats: fmod 1 at every opset; fmod 0 from opset 28 only.
+  const float inf = std::numeric_limits<float>::infinity();
+  HostTensor fa = F({5}, {-4.5f, 4.5f, 3, -3, 0}), fb = F({5}, {2, -2, -inf, inf, -2});
+  std::vector<float> fm = V<float>(Eval1(N("Mod", {"a", "b"}, {{"fmod", AInt(1)}}), 13, {&fa, &fb}));
+  ExpectNear(fm, {-0.5f, 0.5f, 3, -3, 0});
+  std::vector<float> py = V<float>(Eval1(N("Mod", {"a", "b"}), 28, {&fa, &fb}));
+  EXPECT_EQ(py, (std::vector<float>{1.5f, -1.5f, -inf, inf, 0}));  // exact: b itself where b = ±inf
+  EXPECT_TRUE(std::signbit(py[4]));  // 0 mod -2 is -0 (the divisor's sign)
+  EXPECT_TRUE(Has(ErrorOf([&] { InferTypes(N("Mod", {"a", "b"}), 17, {TF({2}), TF({2})}); }),
+                  "attribute 'fmod' must be 1 for float32 inputs before opset 28"));
+}
+
+TEST(OnnxElementwise, IsNaNAndIsInf) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  // Longer than one 32-element block, so both the vector blocks and the tail run.
+  std::vector<float> x(37, 1.0f);
+  x[0] = nan, x[5] = inf, x[31] = -inf, x[32] = -nan, x[36] = nan;
+  HostTensor t = F({37}, x);
+  std::vector<uint8_t> isnan = V<uint8_t>(Eval1(N("IsNaN", {"x"}), 13, {&t}));
+  std::vector<uint8_t> isinf = V<uint8_t>(Eval1(N("IsInf", {"x"}), 10, {&t}));
+  std::vector<uint8_t> neg = V<uint8_t>(Eval1(N("IsInf", {"x"}, {{"detect_positive", AInt(0)}}), 10, {&t}));
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(isnan[i], std::isnan(x[i]) ? 1 : 0) << i;
+    EXPECT_EQ(isinf[i], std::isinf(x[i]) ? 1 : 0) << i;
+    EXPECT_EQ(neg[i], x[i] == -inf ? 1 : 0) << i;
+  }
+  HostTensor d = D({2}, {std::nan(""), 2.0});
+  EXPECT_EQ(V<uint8_t>(Eval1(N("IsNaN", {"x"}), 9, {&d})), (std::vector<uint8_t>{1, 0}));
+  EXPECT_TRUE(Has(ErrorOf([&] { InferTypes(N("IsNaN", {"x"}), 13, {{DType::kInt32, {2}}}); }), "dtype int32 is not supported"));
+}
+
+TEST(OnnxData, GatherElementsAxesAndNegativeIndices) {
+  HostTensor d = F({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  HostTensor i0 = I64({2, 3}, {1, 2, 0, 2, 0, -3});
+  HostTensor g0 = Eval1(N("GatherElements", {"d", "i"}), 13, {&d, &i0});
+  EXPECT_EQ(g0.dims(), (Dims{2, 3}));
+  ExpectNear(V<float>(g0), {4, 8, 3, 7, 2, 3});
+  // Indices shorter than data on the other axis (2 of 3 rows), axis -1.
+  HostTensor i1 = I32({2, 2}, {0, -1, 2, 1});
+  HostTensor g1 = Eval1(N("GatherElements", {"d", "i"}, {{"axis", AInt(-1)}}), 11, {&d, &i1});
+  ExpectNear(V<float>(g1), {1, 3, 6, 5});
+  HostTensor bad = I64({1, 1}, {3});
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("GatherElements", {"d", "i"}), 13, {&d, &bad}); }), "index 3 is out of range for axis 0"));
+  HostTensor wide = I64({1, 4}, {0, 0, 0, 0});
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("GatherElements", {"d", "i"}), 13, {&d, &wide}); }), "is longer than 'data'"));
+}
+
+TEST(OnnxData, ScatterNDSlicesAndReductions) {
+  HostTensor d = F({2, 3}, {1, 2, 3, 4, 5, 6});
+  // Whole rows (k = 1) and single elements (k = 2), negative indices too.
+  HostTensor rows = I64({1, 1}, {-1}), row = F({1, 3}, {7, 8, 9});
+  ExpectNear(V<float>(Eval1(N("ScatterND", {"d", "i", "u"}), 13, {&d, &rows, &row})), {1, 2, 3, 7, 8, 9});
+  HostTensor elems = I64({2, 2}, {0, 1, 0, 1}), two = F({2}, {10, 20});
+  ExpectNear(V<float>(Eval1(N("ScatterND", {"d", "i", "u"}, {{"reduction", AStr("add")}}), 16, {&d, &elems, &two})),
+             {1, 32, 3, 4, 5, 6});
+  ExpectNear(V<float>(Eval1(N("ScatterND", {"d", "i", "u"}, {{"reduction", AStr("max")}}), 18, {&d, &elems, &two})),
+             {1, 20, 3, 4, 5, 6});
+  EXPECT_EQ(V<float>(d), (std::vector<float>{1, 2, 3, 4, 5, 6}));  // the input is untouched
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("ScatterND", {"d", "i", "u"}, {{"reduction", AStr("max")}}), 16, {&d, &elems, &two}); }),
+                  "attribute 'reduction' 'max' is not supported at this opset"));
+  HostTensor wrong = F({3}, {1, 2, 3});
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("ScatterND", {"d", "i", "u"}), 13, {&d, &elems, &wrong}); }), "must be [2]"));
+  HostTensor out_of_range = I64({1, 2}, {2, 0});
+  HostTensor one = F({1}, {0});
+  EXPECT_TRUE(Has(ErrorOf([&] { Eval1(N("ScatterND", {"d", "i", "u"}), 13, {&d, &out_of_range, &one}); }),
+                  "index 2 is out of range for axis 0 of size 2"));
 }
 
 TEST(OnnxData, ShapeStartEndFromOpset15) {

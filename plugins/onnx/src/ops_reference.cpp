@@ -653,6 +653,50 @@ Outputs eval_not(const Ctx& c) {
   return single(map_unary<uint8_t>(c, [](uint8_t x) { return static_cast<uint8_t>(x == 0); }));
 }
 
+// IsNaN and IsInf run at execute time on attention probabilities (PyTorch's
+// scaled_dot_product_attention export: Where(IsNaN(p), 0, p), [B, heads, S,
+// S] per layer): blocks of a fixed length, which GCC vectorises at -O2
+// (its very-cheap cost model takes a loop with no remainder), cloned for
+// AVX2 (inlined into each clone, or the clones share a baseline copy).
+template <typename T, typename F>
+inline __attribute__((always_inline)) void float_mask_blocks(const T* __restrict x, uint8_t* __restrict o, int64_t n, F f) {
+  constexpr int64_t kBlock = 32;
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    for (int64_t j = 0; j < kBlock; ++j) o[i + j] = f(x[i + j]) ? 1 : 0;
+  }
+  for (; i < n; ++i) o[i] = f(x[i]) ? 1 : 0;
+}
+
+// x != x is true for NaN alone (std::isnan does not vectorise).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void nan_mask(const float* x, uint8_t* o, int64_t n) {
+  float_mask_blocks(x, o, n, [](float v) { return v != v; });
+}
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void nan_mask(const double* x, uint8_t* o, int64_t n) {
+  float_mask_blocks(x, o, n, [](double v) { return v != v; });
+}
+
+Outputs eval_is_nan(const Ctx& c) {
+  HostTensor out = c.out();
+  dispatch_float(c.v, c.arg(0).dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    nan_mask(c.arg(0).data<T>(), out.data<uint8_t>(), out.numel());
+  });
+  return single(std::move(out));
+}
+
+Outputs eval_is_inf(const Ctx& c) {
+  const bool neg = c.v.attr_int("detect_negative", 1) != 0, pos = c.v.attr_int("detect_positive", 1) != 0;
+  HostTensor out = c.out();
+  dispatch_float(c.v, c.arg(0).dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    float_mask_blocks(c.arg(0).data<T>(), out.data<uint8_t>(), out.numel(),
+                      [&](T v) { return (pos && v == inf) || (neg && v == -inf); });
+  });
+  return single(std::move(out));
+}
+
 Outputs eval_clip(const Ctx& c) {
   HostTensor out;
   dispatch_numeric(c.v, c.arg(0).dtype(), [&](auto tag) {
@@ -748,6 +792,42 @@ Outputs eval_arith(const Ctx& c) {
     } else {
       binary_loop<T, T, T>(a, b, out, [&](T x, T y) { return div_values(c.v, x, y); });
     }
+  });
+  return single(std::move(out));
+}
+
+// Mod: fmod 1 is C's truncated remainder (the sign of a), fmod 0 the
+// floored one (the sign of b, Python's %). Integers wrap like Div
+// (INT_MIN mod -1 is 0) and refuse a zero divisor; floats give NaN for it.
+template <typename T>
+T mod_values(const OpView& v, T a, T b, bool fmod) {
+  if constexpr (std::is_integral_v<T>) {
+    if (b == 0) v.fail("integer modulo by zero");
+    if constexpr (std::is_signed_v<T>) {
+      if (b == T(-1)) return 0;
+    }
+    T r = static_cast<T>(a % b);
+    if (!fmod && r != 0 && is_negative(r) != is_negative(b)) r = static_cast<T>(r + b);  // |r| < |b|: no overflow
+    return r;
+  } else {
+    T r = std::fmod(a, b);
+    if (!fmod) {
+      if (r != 0 && std::signbit(r) != std::signbit(b)) {
+        r += b;  // b = ±inf with a finite: b, as the spec says
+      } else if (r == 0) {
+        r = std::copysign(T(0), b);
+      }
+    }
+    return r;
+  }
+}
+
+Outputs eval_mod(const Ctx& c) {
+  const bool fmod = c.v.attr_int("fmod", 0) != 0;
+  HostTensor out = c.out();
+  dispatch_numeric(c.v, out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    binary_loop<T, T, T>(c.arg(0), c.arg(1), out, [&](T x, T y) { return mod_values(c.v, x, y, fmod); });
   });
   return single(std::move(out));
 }
@@ -1329,6 +1409,104 @@ Outputs eval_gather(const Ctx& c) {
   return single(std::move(out));
 }
 
+// GatherElements: the output walks the indices' index space; data is read
+// at the same coordinates except on `axis`, where the index says.
+Outputs eval_gather_elements(const Ctx& c) {
+  const HostTensor& x = c.arg(0);
+  const Dims& d = x.dims();
+  const auto axis = static_cast<size_t>(c.v.normalize_axis(c.v.attr_int("axis", 0), ssize(d)));
+  const int64_t n = d[axis];
+  std::vector<int64_t> ids = c.arg(1).to_int64();
+  for (int64_t& i : ids) {
+    if (i < -n || i >= n) {
+      c.v.fail("index " + std::to_string(i) + " is out of range for axis " + std::to_string(axis) + " of size " +
+               std::to_string(n));
+    }
+    if (i < 0) i += n;
+  }
+  HostTensor out = c.out();
+  const Dims& od = out.dims();
+  std::vector<int64_t> xs = contiguous_strides(d);
+  const int64_t axis_stride = xs[axis];
+  xs[axis] = 0;  // the index supplies that coordinate
+  Strided<2> s(od, {contiguous_strides(od), xs});
+  dispatch_size(c.v, dtype_size(x.dtype()), [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = x.data<T>();
+    T* dst = out.data<T>();
+    s.run({0, 0}, [&](const std::array<int64_t, 2>& off, int64_t len, const std::array<int64_t, 2>& st) {
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t o = off[0] + i * st[0];
+        dst[o] = src[off[1] + i * st[1] + ids[static_cast<size_t>(o)] * axis_stride];
+      }
+    });
+  });
+  return single(std::move(out));
+}
+
+// ScatterND: data copied, then each index tuple's slice of data replaced
+// by (or reduced with) its slice of updates, in order (duplicate tuples:
+// the last one wins, as in onnxruntime, where the spec leaves it open).
+Outputs eval_scatter_nd(const Ctx& c) {
+  const HostTensor& x = c.arg(0);
+  const HostTensor& idx = c.arg(1);
+  const HostTensor& upd = c.arg(2);
+  const Dims& d = x.dims();
+  const auto k = static_cast<size_t>(idx.dims().back());
+  const std::vector<int64_t> xs = contiguous_strides(d);
+  int64_t slice = 1;
+  for (size_t a = k; a < d.size(); ++a) slice *= d[a];
+  const int64_t tuples = element_count(Dims(idx.dims().begin(), idx.dims().end() - 1));
+  const std::vector<int64_t> ids = idx.to_int64();
+  std::vector<int64_t> offsets(static_cast<size_t>(tuples), 0);
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t off = 0;
+    for (size_t a = 0; a < k; ++a) {
+      int64_t i = ids[static_cast<size_t>(t) * k + a];
+      if (i < -d[a] || i >= d[a]) {
+        c.v.fail("index " + std::to_string(i) + " is out of range for axis " + std::to_string(a) + " of size " +
+                 std::to_string(d[a]));
+      }
+      if (i < 0) i += d[a];
+      off += i * xs[a];
+    }
+    offsets[static_cast<size_t>(t)] = off;
+  }
+  HostTensor out = x;  // copy on write: the data() below copies
+  const std::string reduction = c.v.opset >= 16 ? c.v.attr_string("reduction", "none") : "none";
+  if (reduction == "none") {
+    const size_t row = static_cast<size_t>(slice) * dtype_size(x.dtype());
+    auto* dst = static_cast<unsigned char*>(out.raw());
+    const auto* src = static_cast<const unsigned char*>(upd.raw());
+    for (int64_t t = 0; t < tuples; ++t) {
+      if (row) std::memcpy(dst + static_cast<size_t>(offsets[static_cast<size_t>(t)]) * dtype_size(x.dtype()), src + static_cast<size_t>(t) * row, row);
+    }
+    return single(std::move(out));
+  }
+  dispatch_numeric(c.v, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* dst = out.data<T>();
+    const T* src = upd.data<T>();
+    auto apply = [&](auto f) {
+      for (int64_t t = 0; t < tuples; ++t) {
+        T* o = dst + offsets[static_cast<size_t>(t)];
+        const T* u = src + t * slice;
+        for (int64_t i = 0; i < slice; ++i) o[i] = f(o[i], u[i]);
+      }
+    };
+    if (reduction == "add") {
+      apply([](T a, T b) { return wrap_add(a, b); });
+    } else if (reduction == "mul") {
+      apply([](T a, T b) { return wrap_mul(a, b); });
+    } else if (reduction == "max") {
+      apply([](T a, T b) { return max_value(a, b); });
+    } else {
+      apply([](T a, T b) { return min_value(a, b); });
+    }
+  });
+  return single(std::move(out));
+}
+
 Outputs eval_shape(const Ctx& c) {
   const Dims& d = c.arg(0).dims();
   const int64_t r = ssize(d);
@@ -1700,6 +1878,7 @@ const std::map<std::string, EvalFn>& eval_table() {
       {"Flatten", eval_copy_reshape},
       {"Floor", eval_floor},
       {"Gather", eval_gather},
+      {"GatherElements", eval_gather_elements},
       {"Gelu", eval_gelu},
       {"Gemm", eval_gemm},
       {"GlobalMaxPool", eval_global_max_pool},
@@ -1709,6 +1888,8 @@ const std::map<std::string, EvalFn>& eval_table() {
       {"HardSwish", eval_hard_swish},
       {"Identity", eval_copy_reshape},
       {"InstanceNormalization", eval_instance_norm},
+      {"IsInf", eval_is_inf},
+      {"IsNaN", eval_is_nan},
       {"LayerNormalization", eval_layer_norm},
       {"LeakyRelu", eval_leaky_relu},
       {"Less", eval_compare},
@@ -1719,6 +1900,7 @@ const std::map<std::string, EvalFn>& eval_table() {
       {"Max", eval_variadic},
       {"Min", eval_variadic},
       {"Mish", eval_mish},
+      {"Mod", eval_mod},
       {"Mul", eval_arith},
       {"Neg", eval_neg},
       {"Not", eval_not},
@@ -1742,6 +1924,7 @@ const std::map<std::string, EvalFn>& eval_table() {
       {"Reshape", eval_copy_reshape},
       {"Resize", eval_resize},
       {"Round", eval_round},
+      {"ScatterND", eval_scatter_nd},
       {"Selu", eval_float_activation},
       {"Shape", eval_shape},
       {"Sigmoid", eval_sigmoid},

@@ -61,6 +61,7 @@ const std::vector<Signature>& table() {
       {"Flatten", 1, {"input"}, 1},
       {"Floor", 1, {"X"}, 1},
       {"Gather", 1, {"data", "indices"}, 2},
+      {"GatherElements", 11, {"data", "indices"}, 2},
       {"Gelu", 20, {"X"}, 1},
       {"Gemm", 1, {"A", "B", "C"}, 2},
       {"GlobalAveragePool", 1, {"X"}, 1},
@@ -71,6 +72,8 @@ const std::vector<Signature>& table() {
       {"HardSwish", 14, {"X"}, 1},
       {"Identity", 1, {"input"}, 1},
       {"InstanceNormalization", 6, {"input", "scale", "B"}, 3},
+      {"IsInf", 10, {"X"}, 1},
+      {"IsNaN", 9, {"X"}, 1},
       {"LayerNormalization", 17, {"X", "Scale", "B"}, 2, false, 3},
       {"LeakyRelu", 1, {"X"}, 1},
       {"Less", 1, {"A", "B"}, 2},
@@ -82,6 +85,7 @@ const std::vector<Signature>& table() {
       {"MaxPool", 1, {"X"}, 1, false, 2},
       {"Min", 1, {"data"}, 1, true},
       {"Mish", 18, {"X"}, 1},
+      {"Mod", 10, {"A", "B"}, 2},
       {"Mul", 1, {"A", "B"}, 2},
       {"Neg", 1, {"X"}, 1},
       {"Not", 1, {"X"}, 1},
@@ -118,6 +122,7 @@ const std::vector<Signature>& table() {
       {"Resize", 10, {"X", "scales"}, 2},
       {"Resize", 11, {"X", "roi", "scales", "sizes"}, 1},
       {"Round", 11, {"X"}, 1},
+      {"ScatterND", 11, {"data", "indices", "updates"}, 3},
       {"Selu", 6, {"X"}, 1},
       {"Shape", 1, {"data"}, 1},
       {"Sigmoid", 1, {"X"}, 1},
@@ -1185,6 +1190,31 @@ Types infer_logic(const OpView& v) { return broadcast_op<dt(DType::kBool)>(v, DT
 Types infer_less(const OpView& v) { return broadcast_op<kNumericTypes>(v, DType::kBool); }
 Types infer_equal(const OpView& v) { return broadcast_op<kNumericTypes | dt(DType::kBool)>(v, DType::kBool); }
 
+// Mod: fmod 0 is the floored remainder (the sign of B, Python's %), fmod 1
+// the truncated one (the sign of A, C's fmod). Floats take fmod 0 only from
+// opset 28; before, the spec requires fmod 1 for them.
+Types infer_mod(const OpView& v) {
+  const int64_t fmod = v.attr_int("fmod", 0);
+  if (fmod != 0 && fmod != 1) v.fail("attribute 'fmod' must be 0 or 1, not " + str(fmod));
+  Types t = broadcast_op<kNumericTypes>(v, DType::kUndefined);
+  if (fmod == 0 && v.opset < 28 && in_mask(v.dtype(0), kFloatTypes)) {
+    v.fail("attribute 'fmod' must be 1 for " + dtype_name(v.dtype(0)) + " inputs before opset 28");
+  }
+  return t;
+}
+
+Types infer_is_nan(const OpView& v) {
+  v.check_dtype(0, kFloatTypes);
+  return one(DType::kBool, v.dims(0));
+}
+
+Types infer_is_inf(const OpView& v) {
+  v.check_dtype(0, kFloatTypes);
+  v.attr_int("detect_negative", 1);  // kind checks
+  v.attr_int("detect_positive", 1);
+  return one(DType::kBool, v.dims(0));
+}
+
 Types infer_pow(const OpView& v) {
   v.check_dtype(0, kNumericTypes);
   v.check_dtype(1, kNumericTypes);
@@ -1534,6 +1564,57 @@ Types infer_gather(const OpView& v) {
   return one(v.dtype(0), out);
 }
 
+// GatherElements: out[i][j][k] = data[i][indices[i][j][k]][k] (axis 1); the
+// output has the indices' dims, which may be shorter than the data's on the
+// other axes (never longer: every index names an element of data).
+Types infer_gather_elements(const OpView& v) {
+  v.check_dtype(0, kDataTypes);
+  v.check_dtype(1, kIndexTypes);
+  const Dims& x = v.dims(0);
+  const Dims& idx = v.dims(1);
+  if (x.empty()) v.fail("cannot gather from a scalar");
+  if (idx.size() != x.size()) {
+    v.fail("input 'indices' " + dims_string(idx) + " must have the rank of 'data' " + dims_string(x));
+  }
+  const auto axis = static_cast<size_t>(v.normalize_axis(v.attr_int("axis", 0), ssize(x)));
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (i != axis && idx[i] > x[i]) {
+      v.fail("input 'indices' " + dims_string(idx) + " is longer than 'data' " + dims_string(x) + " on axis " + str(static_cast<int64_t>(i)));
+    }
+  }
+  if (x[axis] == 0 && element_count(idx) != 0) v.fail("cannot gather from an empty axis " + str(static_cast<int64_t>(axis)));
+  return one(v.dtype(0), idx);
+}
+
+// ScatterND: a copy of data with the slices that indices' last axis names
+// replaced by (or, opset 16+, reduced with) updates. updates' dims must be
+// indices.dims[:-1] + data.dims[k:], k = indices.dims[-1].
+Types infer_scatter_nd(const OpView& v) {
+  v.check_dtype(0, kDataTypes);
+  v.check_dtype(1, dt(DType::kInt64));
+  v.check_same_dtype(0, 2);
+  const Dims& x = v.dims(0);
+  const Dims& idx = v.dims(1);
+  if (idx.empty()) v.fail("input 'indices' must have rank 1 or more");
+  const int64_t k = idx.back();
+  if (k > ssize(x)) {
+    v.fail("input 'indices' " + dims_string(idx) + " indexes " + str(k) + " axes of 'data' " + dims_string(x) + ", which has " +
+           str(ssize(x)));
+  }
+  Dims want(idx.begin(), idx.end() - 1);
+  want.insert(want.end(), x.begin() + k, x.end());
+  if (v.dims(2) != want) {
+    v.fail("input 'updates' " + dims_string(v.dims(2)) + " must be " + dims_string(want) + " (indices " + dims_string(idx) +
+           ", data " + dims_string(x) + ")");
+  }
+  const std::string reduction = v.opset >= 16 ? v.attr_string("reduction", "none") : "none";
+  const bool known = reduction == "none" || reduction == "add" || reduction == "mul" ||
+                     (v.opset >= 18 && (reduction == "max" || reduction == "min"));
+  if (!known) v.fail("attribute 'reduction' '" + reduction + "' is not supported at this opset");
+  if (reduction != "none") v.check_dtype(0, kNumericTypes);
+  return one(v.dtype(0), x);
+}
+
 Types infer_shape(const OpView& v) {
   const int64_t r = v.rank(0);
   int64_t start = 0, end = r;
@@ -1700,6 +1781,7 @@ const std::map<std::string, InferFn>& infer_table() {
       {"Flatten", infer_flatten},
       {"Floor", same_as_input<kFloatTypes>},
       {"Gather", infer_gather},
+      {"GatherElements", infer_gather_elements},
       {"Gelu", infer_gelu},
       {"Gemm", infer_gemm},
       {"GlobalAveragePool", infer_global_pool},
@@ -1710,6 +1792,8 @@ const std::map<std::string, InferFn>& infer_table() {
       {"HardSwish", same_as_input<kFloatTypes>},
       {"Identity", same_as_input<kDataTypes>},
       {"InstanceNormalization", infer_instance_norm},
+      {"IsInf", infer_is_inf},
+      {"IsNaN", infer_is_nan},
       {"LayerNormalization", infer_layer_norm},
       {"LeakyRelu", infer_leaky_relu},
       {"Less", infer_less},
@@ -1721,6 +1805,7 @@ const std::map<std::string, InferFn>& infer_table() {
       {"MaxPool", infer_pool},
       {"Min", infer_arith},
       {"Mish", same_as_input<kFloatTypes>},
+      {"Mod", infer_mod},
       {"Mul", infer_arith},
       {"Neg", same_as_input<kNumericTypes>},
       {"Not", same_as_input<dt(DType::kBool)>},
@@ -1744,6 +1829,7 @@ const std::map<std::string, InferFn>& infer_table() {
       {"Reshape", infer_reshape},
       {"Resize", infer_resize},
       {"Round", same_as_input<kFloatTypes>},
+      {"ScatterND", infer_scatter_nd},
       {"Selu", infer_float_activation},
       {"Shape", infer_shape},
       {"Sigmoid", same_as_input<kFloatTypes>},
