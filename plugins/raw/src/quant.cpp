@@ -182,6 +182,7 @@ void size_activations(size_t n, size_t block, QuantizedActivations& out) {
   out.q.resize(n);
   out.scale.resize(n / block);
   out.sums.resize(n / 16);
+  out.sums32.resize(n / 32);
 }
 
 void quantize_activation_blocks(const float* x, size_t first, size_t last, QuantizedActivations& out) {
@@ -198,8 +199,10 @@ void quantize_activation_blocks(const float* x, size_t first, size_t last, Quant
     for (size_t g = b * block / 16; g < (b + 1) * block / 16; ++g) {
       int32_t sum = 0;
       for (size_t i = 0; i < 16; ++i) sum += out.q[g * 16 + i];
-      out.sums[g] = sum;
+      out.sums[g] = static_cast<int16_t>(sum);
     }
+    for (size_t g = b * block / 32; g < (b + 1) * block / 32; ++g)
+      out.sums32[g] = static_cast<int16_t>(out.sums[2 * g] + out.sums[2 * g + 1]);
   }
 }
 
@@ -247,7 +250,7 @@ float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
     const uint8_t* qh = w + 16;
     const uint8_t* ql = w + (bits5 ? 48 : 16);
     const int8_t* y = x.q.data() + b * 256;
-    const int32_t* sums = x.sums.data() + b * 16;
+    const int16_t* sums = x.sums.data() + b * 16;
     int32_t isum = 0, msum = 0;
     for (int k = 0; k < 4; ++k, ql += 32, y += 64) {
       uint8_t sc_lo, m_lo, sc_hi, m_hi;
@@ -278,7 +281,7 @@ float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
     const uint8_t* qh = w + 128;
     const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
     const int8_t* y = x.q.data() + b * 256;
-    const int32_t* sums = x.sums.data() + b * 16;
+    const int16_t* sums = x.sums.data() + b * 16;
     int32_t isum = 0;
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128, sums += 8) {
       int32_t part[8] = {};  // per 16 values: Σ q·y with q in 0..63

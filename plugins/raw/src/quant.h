@@ -41,7 +41,8 @@ struct QuantizedActivations {
   size_t n = 0;
   std::vector<int8_t> q;
   std::vector<float> scale;   // n / block
-  std::vector<int32_t> sums;  // n / 16
+  std::vector<int16_t> sums;    // n / 16: Σ of each 16 int8 values (|Σ| ≤ 2032)
+  std::vector<int16_t> sums32;  // n / 32: Σ of each 32
 };
 // The activation block the weight type pairs with (32 or 256).
 size_t activation_block(WeightType type);

@@ -52,21 +52,18 @@ inline void unpack_scales_k4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
   }
 }
 
-// Q8_0: signed × signed through the sign trick (|w| · sign(w)·y); both
-// are within ±127 (activations) or −128..127 (weights: |−128| = 128 still
-// fits vpmaddubsw's unsigned operand without saturating: 128·127·2 < 2¹⁵).
-MRT_AVX2 float row_q8_0(const uint8_t* w, const QuantizedActivations& x) {
-  const __m256i ones = _mm256_set1_epi16(1);
+// Signed × signed products of 32 int8 pairs summed to 8 int32 lanes: the
+// sign trick (|w| · sign(w)·y), since vpmaddubsw takes one unsigned operand.
+// |−128| = 128 still fits: 128·127·2 < 2¹⁵.
+MRT_AVX2 inline __m256i dot_signed(__m256i w, __m256i y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)), _mm256_set1_epi16(1));
+}
+
+// Two blocks per iteration into two accumulators (independent chains).
+template <typename Block>
+MRT_AVX2 inline float sum_blocks(size_t blocks, Block one) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  const size_t blocks = x.n / 32;
-  const int8_t* y = x.q.data();
   size_t b = 0;
-  auto one = [&](size_t i, __m256 acc) MRT_AVX2 {
-    const uint8_t* blk = w + i * 34;
-    __m256i q = load32(blk + 2), v = load32(y + i * 32);
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(v, q)), ones);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(f16_at(blk) * x.scale[i]), acc);
-  };
   for (; b + 2 <= blocks; b += 2) {
     acc0 = one(b, acc0);
     acc1 = one(b + 1, acc1);
@@ -75,50 +72,73 @@ MRT_AVX2 float row_q8_0(const uint8_t* w, const QuantizedActivations& x) {
   return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
-// Q4_0: unsigned nibbles times activations, minus 8·Σy per block.
-MRT_AVX2 float row_q4_0(const uint8_t* w, const QuantizedActivations& x) {
-  const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0xF);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  float offset = 0;
-  const size_t blocks = x.n / 32;
+MRT_AVX2 float row_q8_0(const uint8_t* w, const QuantizedActivations& x) {
   const int8_t* y = x.q.data();
-  auto one = [&](size_t i, __m256 acc) MRT_AVX2 {
+  return sum_blocks(x.n / 32, [&](size_t i, __m256 acc) MRT_AVX2 {
+    const uint8_t* blk = w + i * 34;
+    __m256i p = dot_signed(load32(blk + 2), load32(y + i * 32));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(f16_at(blk) * x.scale[i]), acc);
+  });
+}
+
+// Q4_0: nibbles − 8 as signed values (values 0–15 of a block are the low
+// nibbles, 16–31 the high ones).
+MRT_AVX2 float row_q4_0(const uint8_t* w, const QuantizedActivations& x) {
+  const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+  const int8_t* y = x.q.data();
+  return sum_blocks(x.n / 32, [&](size_t i, __m256 acc) MRT_AVX2 {
     const uint8_t* blk = w + i * 18;
     __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-    // Values 0–15 are the low nibbles, 16–31 the high ones.
-    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low);
-    __m256i p = dot_scaled(q, load32(y + i * 32), ones);
-    float d = f16_at(blk) * x.scale[i];
-    offset += d * static_cast<float>(8 * (x.sums[2 * i] + x.sums[2 * i + 1]));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
-  };
-  size_t b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    acc0 = one(b, acc0);
-    acc1 = one(b + 1, acc1);
-  }
-  if (b < blocks) acc0 = one(b, acc0);
-  return hsum8(_mm256_add_ps(acc0, acc1)) - offset;
+    __m256i q = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low), eight);
+    __m256i p = dot_signed(q, load32(y + i * 32));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(f16_at(blk) * x.scale[i]), acc);
+  });
+}
+
+// The K formats' 12 packed scale bytes as 8 scales then 8 mins, one byte
+// each (the first four pairs are the low 6 bits of bytes 0–7; the last four
+// are bytes 8–11's nibbles topped by bytes 0–7's high 2 bits), unpacked
+// four at a time in 32-bit words.
+MRT_AVX2 inline __m128i scales_mins_k4(const uint8_t* s) {
+  uint32_t u[4];
+  std::memcpy(u, s, 12);
+  const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+  uint32_t mins_lo = u[1] & m6;
+  u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);  // mins 4–7
+  u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         // scales 4–7
+  u[2] = mins_lo;                                         // mins 0–3
+  u[0] &= m6;                                             // scales 0–3
+  return _mm_set_epi32(static_cast<int>(u[3]), static_cast<int>(u[2]), static_cast<int>(u[1]), static_cast<int>(u[0]));
+}
+
+// Broadcasts 16-bit element k of each 128-bit lane across that lane.
+MRT_AVX2 inline __m256i lane_broadcast16(__m256i v, int k_low, int k_high) {
+  const __m128i lo = _mm_set1_epi16(static_cast<short>((2 * k_low + 1) << 8 | (2 * k_low)));
+  const __m128i hi = _mm_set1_epi16(static_cast<short>((2 * k_high + 1) << 8 | (2 * k_high)));
+  return _mm256_shuffle_epi8(v, _mm256_set_m128i(hi, lo));
 }
 
 // Q4_K / Q5_K: per super-block, the 8 sub-block products weighted by their
 // 6-bit scales in integers, one float multiply-add with d·dx; the mins
-// through the activation sums.
+// through the activation sums, vectorised (vpmaddwd of 8 mins by 8 sums).
 template <bool bits5>
 MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
   constexpr size_t kBytes = bits5 ? 176 : 144;
   const __m256i low = _mm256_set1_epi8(0xF), bit = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  float mins = 0;
+  __m128 acc_mins = _mm_setzero_ps();
   for (size_t b = 0; b < x.n / 256; ++b, w += kBytes) {
-    uint8_t sc[8], m[8];
-    unpack_scales_k4(w + 4, sc, m);
+    const float dx = x.scale[b];
+    __m256i sm = _mm256_cvtepu8_epi16(scales_mins_k4(w + 4));  // 8 scales | 8 mins, 16-bit
+    __m128i mins = _mm256_extracti128_si256(sm, 1);
+    __m128i msum = _mm_madd_epi16(mins, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.sums32.data() + b * 8)));
+    acc_mins = _mm_fmadd_ps(_mm_set1_ps(f16_at(w + 2) * dx), _mm_cvtepi32_ps(msum), acc_mins);
+    __m128i sc = _mm256_castsi256_si128(sm);
+    __m256i scales = _mm256_set_m128i(sc, sc);
     const uint8_t* ql = w + (bits5 ? 48 : 16);
     const int8_t* y = x.q.data() + b * 256;
-    const int32_t* sums = x.sums.data() + b * 16;
     __m256i qh = bits5 ? load32(w + 16) : _mm256_setzero_si256();
     __m256i isum = _mm256_setzero_si256();
-    int32_t msum = 0;
     for (int k = 0; k < 4; ++k) {
       __m256i q = load32(ql + 32 * k);
       __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
@@ -128,53 +148,51 @@ MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
         lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), bit), 4));
         hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), bit), 4));
       }
-      isum = _mm256_add_epi32(isum, dot_scaled(lo, load32(y + 64 * k), _mm256_set1_epi16(sc[2 * k])));
-      isum = _mm256_add_epi32(isum, dot_scaled(hi, load32(y + 64 * k + 32), _mm256_set1_epi16(sc[2 * k + 1])));
-      msum += m[2 * k] * (sums[4 * k] + sums[4 * k + 1]) + m[2 * k + 1] * (sums[4 * k + 2] + sums[4 * k + 3]);
+      __m256i plo = dot_scaled(lo, load32(y + 64 * k), lane_broadcast16(scales, 2 * k, 2 * k));
+      __m256i phi = dot_scaled(hi, load32(y + 64 * k + 32), lane_broadcast16(scales, 2 * k + 1, 2 * k + 1));
+      isum = _mm256_add_epi32(isum, _mm256_add_epi32(plo, phi));
     }
-    float dx = x.scale[b];
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(f16_at(w) * dx), acc);
-    mins += f16_at(w + 2) * dx * static_cast<float>(msum);
   }
-  return hsum8(acc) - mins;
+  __m128 m = _mm_add_ps(acc_mins, _mm_movehl_ps(acc_mins, acc_mins));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum8(acc) - _mm_cvtss_f32(m);
 }
 
-// Q6_K: 6-bit values 0..63 (the −32 comes off through the sums); a 32-byte
-// vector spans two 16-value sub-blocks, so its scale vector holds one
-// scale per 128-bit half.
+// Q6_K: 6-bit values 0..63; the −32 comes off through the activation sums
+// (vpmaddwd of the 16 scales by the 16 sums). A 32-byte vector spans two
+// 16-value sub-blocks, so its scales differ between 128-bit lanes.
 MRT_AVX2 float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
   const __m256i low = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
-  float offset = 0;
   for (size_t b = 0; b < x.n / 256; ++b, w += 210) {
     const uint8_t* ql = w;
     const uint8_t* qh = w + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
     const int8_t* y = x.q.data() + b * 256;
-    const int32_t* sums = x.sums.data() + b * 16;
-    __m256i isum = _mm256_setzero_si256();
-    int32_t off = 0;
-    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128, sums += 8) {
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 192)));
+    // Σ sc·(q − 32)·y = Σ sc·q·y − 32·Σ sc·Σy
+    __m256i isum = _mm256_sub_epi32(
+        _mm256_setzero_si256(),
+        _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sums.data() + b * 16))), 5));
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, y += 128) {
+      __m128i s8 = half == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
+      __m256i scales = _mm256_set_m128i(s8, s8);
       __m256i l0 = load32(ql), l1 = load32(ql + 32), h = load32(qh);
       auto high = [&](int shift) MRT_AVX2 {
         return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, shift), two), 4);
       };
-      auto scales = [&](int g) MRT_AVX2 { return _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g])); };
       __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, low), high(0));
       __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, low), high(2));
       __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), high(4));
       __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), high(6));
-      isum = _mm256_add_epi32(isum, dot_scaled(q1, load32(y), scales(0)));
-      isum = _mm256_add_epi32(isum, dot_scaled(q2, load32(y + 32), scales(2)));
-      isum = _mm256_add_epi32(isum, dot_scaled(q3, load32(y + 64), scales(4)));
-      isum = _mm256_add_epi32(isum, dot_scaled(q4, load32(y + 96), scales(6)));
-      for (int g = 0; g < 8; ++g) off += sc[g] * sums[g];
+      isum = _mm256_add_epi32(isum, dot_scaled(q1, load32(y), lane_broadcast16(scales, 0, 1)));
+      isum = _mm256_add_epi32(isum, dot_scaled(q2, load32(y + 32), lane_broadcast16(scales, 2, 3)));
+      isum = _mm256_add_epi32(isum, dot_scaled(q3, load32(y + 64), lane_broadcast16(scales, 4, 5)));
+      isum = _mm256_add_epi32(isum, dot_scaled(q4, load32(y + 96), lane_broadcast16(scales, 6, 7)));
     }
-    float d = f16_at(w + 208) * x.scale[b];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d), acc);
-    offset += d * static_cast<float>(32 * off);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(f16_at(w + 208) * x.scale[b]), acc);
   }
-  return hsum8(acc) - offset;
+  return hsum8(acc);
 }
 
 // ---- Dequantization (prefill widens blocks of weights for the GEMM) ----
