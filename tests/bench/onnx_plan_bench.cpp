@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "%zu primitives, %zu host steps, %zu reorders\n", plan->num_primitives(), plan->num_reference_steps(),
                plan->num_reorder_steps());
+  for (const auto& slow : plan->slow_steps()) std::fprintf(stderr, "reference step %s\n", slow.describe().c_str());
   for (int i = 0; i < 3; ++i) run_ms(*plan, *ctx);
   if (paced) {
     std::printf("ready\n");

@@ -41,6 +41,18 @@ std::vector<std::string> Plan::kernels() const {
   return out;
 }
 
+std::vector<SlowStep> Plan::slow_steps() const {
+  std::vector<SlowStep> out = prefix_ ? prefix_->slow_steps() : std::vector<SlowStep>{};
+  out.insert(out.end(), slow_steps_.begin(), slow_steps_.end());
+  return out;
+}
+
+std::string SlowStep::describe() const {
+  std::string who = node.empty() ? "'" + step + "'" : "'" + node + "' (" + op + ")";
+  if (!node.empty() && step != node) who += " step '" + step + "'";
+  return who + ": " + kernel + " on " + tensors + " (" + std::to_string(elements) + " elements): " + reason;
+}
+
 int Plan::winograd_convolutions() const { return winograd_convolutions_ + (prefix_ ? prefix_->winograd_convolutions() : 0); }
 int Plan::depthwise_fusions() const { return depthwise_fusions_ + (prefix_ ? prefix_->depthwise_fusions() : 0); }
 
