@@ -135,7 +135,9 @@ struct PlanBoundary {
 
 // The graph passes this backend runs on a specialized graph before planning:
 // channel concats split into their readers (onnx::split_concat_consumers:
-// a concat is a copy through memory here), then onnx::plan_fusions.
+// a concat is a copy through memory here), then onnx::plan_fusions, then
+// SiLU (Mul(x, Sigmoid(x))) as one swish, fused into x's producer where it
+// can be (plan.cpp).
 onnx::FusedGraph prepare_graph(onnx::Graph g);
 
 // Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX);

@@ -134,6 +134,7 @@ std::vector<Eltwise> eltwise_for(const std::string& op, float alpha, float beta)
   if (op == "Selu") return {{a::eltwise_elu, alpha, 0}, {a::eltwise_linear, beta, 0}};  // beta carries gamma
   if (op == "Celu") return {{a::eltwise_linear, 1 / alpha, 0}, {a::eltwise_elu, 1, 0}, {a::eltwise_linear, alpha, 0}};
   if (op == "Mish") return {{a::eltwise_mish, 0, 0}};
+  if (op == "Swish") return {{a::eltwise_swish, 1, 0}};  // x * sigmoid(x): this backend's own op (fuse_silu in plan.cpp)
   // Not Softplus or Log: oneDNN 2.6's soft_relu is 1.3% off at x = -10 and
   // its log gives -1.4e-6 for log(1) (the onnx node tests catch both); the
   // host kernels are exact.
