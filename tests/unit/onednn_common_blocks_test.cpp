@@ -90,8 +90,12 @@ struct Blocks {
 
   // Squeeze-and-excitation: x * gate(W2 act(W1 mean_hw(x))), the gate's
   // [N, C, 1, 1] broadcast over x's [N, C, H, W].
+  // The mean is GlobalAveragePool (torchvision) or ReduceMean over H and W
+  // (timm) with the hard gate.
   std::string se(const std::string& x, int64_t c, int64_t squeeze, const std::string& a, bool hard_gate) {
-    std::string s = act(conv(op("GlobalAveragePool", {x}), c, squeeze), a);
+    std::string mean = hard_gate ? op("ReduceMean", {x}, {{"axes", test::ints({2, 3})}, {"keepdims", test::one_int(1)}})
+                                 : op("GlobalAveragePool", {x});
+    std::string s = act(conv(mean, c, squeeze), a);
     s = conv(s, squeeze, c);
     s = hard_gate ? op("HardSigmoid", {s}, {{"alpha", real(1.0f / 6)}, {"beta", real(0.5f)}}) : op("Sigmoid", {s});
     return op("Mul", {x, s});
@@ -211,7 +215,8 @@ void check_batches(const onnx::Graph& g) {
 
 // --- the blocks --------------------------------------------------------------------
 // EfficientNet's MBConv middle: 3x3 depthwise + SiLU, SE (SiLU, Sigmoid),
-// 1x1 projection; MobileNetV3's with HardSwish, Relu and HardSigmoid.
+// 1x1 projection; MobileNetV3's with HardSwish, Relu and HardSigmoid (and
+// the mean as ReduceMean).
 onnx::Graph se_block(int64_t c, int64_t hw, bool mobilenet_v3) {
   Blocks b(17, {{"x", {-1, c, hw, hw}}}, "z");
   std::string x = b.act(b.conv("x", c, c, 3, 1, c), mobilenet_v3 ? "hswish" : "silu");

@@ -111,8 +111,8 @@ bool PlanBuilder::lower_softmax(const Node& n) {
 }
 
 bool PlanBuilder::lower_reduce(const Node& n) {
-  int src = plain(value(n.inputs[0]));
-  const Dims& xd = p_.slots_[src].dims;
+  int src = value(n.inputs[0]);
+  const Dims xd = p_.slots_[src].dims;  // a copy: later slots may move slots_
   int64_t r = static_cast<int64_t>(xd.size());
   std::vector<int64_t> axes = n.attr_ints("axes");
   bool axes_input = n.inputs.size() > 1 && !n.inputs[1].empty();
@@ -132,6 +132,20 @@ bool PlanBuilder::lower_reduce(const Node& n) {
     kd[a] = 1;
   }
   if (kd == xd || r == 0) return false;  // nothing reduced: the reference copies
+  // The mean over H and W of a blocked 4-D tensor, kept [N, C, 1, 1]
+  // (squeeze-and-excitation as timm exports it: x.mean((2, 3),
+  // keepdim=True)): a global average pooling, which reads the blocked
+  // layout as it is; oneDNN's reduction has jit kernels for plain layouts
+  // only, so it would first copy the whole tensor to plain.
+  if (n.op_type == "ReduceMean" && r == 4 && kd == Dims{xd[0], xd[1], 1, 1} && graph().types.at(n.outputs[0]).dims == kd && !is_plain(src)) {
+    Node gap = n;
+    gap.op_type = "GlobalAveragePool";
+    gap.inputs.resize(1);
+    gap.attrs.clear();
+    lower_pool(gap);
+    return true;
+  }
+  src = plain(src);
   auto alg = n.op_type == "ReduceMean" ? dnnl::algorithm::reduction_mean : dnnl::algorithm::reduction_sum;
   auto desc = dnnl::reduction::desc(alg, plain_md(xd), plain_md(kd), 0.f, 0.f);
   auto pd = dnnl::reduction::primitive_desc(desc, user_attr(), p_.engine_);
