@@ -139,7 +139,6 @@ HostTensor naive_conv(const onnx::Node& n, const HostTensor& x, const HostTensor
           }
           yp[((i * O + o) * OH + r) * OW + q] = static_cast<float>(v);
         }
-  (void)C;
   return y;
 }
 
