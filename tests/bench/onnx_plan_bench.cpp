@@ -2,8 +2,8 @@
 // service, no plugin ABI): for scripts/bench-onnx-blocks.py, which runs it
 // side by side with onnxruntime.
 //   onnx-plan-bench MODEL.onnx [--batch B] [--threads T] [--iters N] [--paced]
-// Every graph input is float32, its first dim set to B where the model
-// leaves it dynamic, filled with sin(0.37 i). Without --paced: warms up,
+// Every graph input has its first dim set to B where the model leaves it
+// dynamic; float32 ones are filled with sin(0.37 i), others with zeros. Without --paced: warms up,
 // times N runs, prints `median_ms=... min_ms=...`. With --paced: prints
 // `ready` after the warm-up, then for each number k read from stdin runs k
 // times and prints the k times in ms on one line (the script alternates
@@ -71,6 +71,10 @@ int main(int argc, char** argv) {
   auto ctx = plan->make_context();
   for (int slot : plan->input_slots()) {
     const auto& sl = plan->slot(slot);
+    if (sl.dtype != mrt::onnx::DType::kFloat) {  // token ids and the like: zeros
+      std::memset(ctx->data(slot), 0, sl.bytes);
+      continue;
+    }
     float* p = static_cast<float*>(ctx->data(slot));
     for (size_t i = 0; i < sl.bytes / sizeof(float); ++i) p[i] = std::sin(0.37f * static_cast<float>(i));
   }

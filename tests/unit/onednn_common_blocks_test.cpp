@@ -311,8 +311,8 @@ TEST(CommonBlocks, MaskedAttentionLayerNormGelu) {
 }
 
 // Gelu, SiLU and HardSwish on a graph input (plain NCHW) and after a
-// convolution (its blocked layout), with a per-channel scale and a
-// full-size Mul between the two.
+// convolution and a per-channel PRelu (the blocked layout), with a
+// per-channel scale and a full-size Mul between the two.
 TEST(CommonBlocks, Activations) {
   const int64_t c = 40, hw = 14;
   Blocks b(17, {{"x", {-1, c, hw, hw}}}, "z");
@@ -323,7 +323,7 @@ TEST(CommonBlocks, Activations) {
   };
   std::string y = all("x");
   y = b.op("Mul", {y, b.floats({c, 1, 1}, 1.0f)});
-  y = all(b.conv(y, c, c));
+  y = all(b.op("PRelu", {b.conv(y, c, c), b.floats({c, 1, 1}, 0.5f)}));
   b.op("Mul", {y, b.conv("x", c, c, 3)}, {}, "z");
   check_batches(b.g);
 }

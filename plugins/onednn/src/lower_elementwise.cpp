@@ -354,7 +354,9 @@ bool PlanBuilder::is_channel_vector(int s, const Dims& od) const {
 
 // PRelu as oneDNN's prelu primitive, its slope as the weights (broadcast
 // per tensor, per channel or in full, as the ONNX slope is). A per-channel
-// or single slope keeps a blocked source blocked; any other slope is read
+// or single slope keeps a blocked source blocked, the slope reordered to
+// the source's layout (oneDNN 2.6 has only its reference kernel for a
+// blocked source with a plain [1, C, 1, 1] slope); any other slope is read
 // against a plain source.
 bool PlanBuilder::lower_prelu(const Node& n) {
   const Dims& od = graph().types.at(n.outputs[0]).dims;
@@ -362,6 +364,8 @@ bool PlanBuilder::lower_prelu(const Node& n) {
   int a = value(n.inputs[0]);
   int w = operand_aligned(value(n.inputs[1]), od.size());
   if (!is_plain(a) && !is_channel_vector(w, od) && onnx::element_count(p_.slots_[w].dims) != 1) a = plain(a);
+  if (!is_plain(a))
+    if (auto like_a = same_layout(p_.slots_[a].md, p_.slots_[w].dims)) w = in_layout(w, *like_a, "as_src");
   try {
     auto d = dnnl::prelu_forward::desc(dnnl::prop_kind::forward_inference, p_.slots_[a].md, p_.slots_[w].md);
     auto pd = dnnl::prelu_forward::primitive_desc(d, user_attr(), p_.engine_);

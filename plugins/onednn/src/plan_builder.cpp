@@ -429,11 +429,16 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   static const std::set<std::string> kLowered = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
                                                  "LayerNormalization", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "Concat",
                                                  "Transpose", "Split", "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "InstanceNormalization"};
-  lower_reference(n, any_empty     ? "a zero-size input"
-                     : !all_float && op != "Split" ? "not all float32 (oneDNN runs float32 only here)"
-                     : kLowered.count(op) || !eltwise_for(op, 1, 1).empty() || op == "LeakyRelu" || op == "Clip" || op == "HardSigmoid"
-                         ? "oneDNN's lowering does not take these shapes or attributes"
-                         : "no oneDNN lowering for this operator");
+  // The report's reason: non-float data, or an operator (or attributes)
+  // no lowering takes; int64 operands that only shape the op (Pad's pads,
+  // Gather's indices) do not count as data.
+  bool float_data = !n.inputs.empty() && !n.inputs[0].empty() && is_float(n.inputs[0]);
+  for (const auto& o : n.outputs) float_data = float_data && (o.empty() || is_float(o));
+  bool has_lowering = kLowered.count(op) || !eltwise_for(op, 1, 1).empty() || op == "LeakyRelu" || op == "Clip" || op == "HardSigmoid";
+  lower_reference(n, any_empty       ? "a zero-size input"
+                     : !float_data   ? "not float32 data (oneDNN runs float32 only here)"
+                     : has_lowering  ? "oneDNN's lowering does not take these shapes or attributes"
+                                     : "no oneDNN lowering for this operator");
 }
 
 void PlanBuilder::lower_reference(const Node& n, const std::string& why) {
