@@ -333,7 +333,7 @@ int PlanBuilder::pad_step(const Node& n, int src, const std::vector<int64_t>& pa
   }
   pad.outputs = {out_name};
   p_.graph_.types[out_name] = {DType::kFloat, out};
-  lower_reference(pad);
+  lower_reference(pad, "zero padding of a ConvTranspose output past the input's reach (oneDNN takes no negative padding)");
   return value(out_name);
 }
 

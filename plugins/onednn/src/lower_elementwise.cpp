@@ -1,4 +1,4 @@
-// Normalisations, softmax, reductions, concat, transpose and element-wise
+// Normalisations, softmax, reductions, concat, split, transpose and element-wise
 // ops: oneDNN primitives where one fits, else false (the host kernel runs).
 #include <algorithm>
 
@@ -111,8 +111,8 @@ bool PlanBuilder::lower_softmax(const Node& n) {
 }
 
 bool PlanBuilder::lower_reduce(const Node& n) {
-  int src = plain(value(n.inputs[0]));
-  const Dims& xd = p_.slots_[src].dims;
+  int src = value(n.inputs[0]);
+  const Dims xd = p_.slots_[src].dims;  // a copy: later slots may move slots_
   int64_t r = static_cast<int64_t>(xd.size());
   std::vector<int64_t> axes = n.attr_ints("axes");
   bool axes_input = n.inputs.size() > 1 && !n.inputs[1].empty();
@@ -132,6 +132,20 @@ bool PlanBuilder::lower_reduce(const Node& n) {
     kd[a] = 1;
   }
   if (kd == xd || r == 0) return false;  // nothing reduced: the reference copies
+  // The mean over H and W of a blocked 4-D tensor, kept [N, C, 1, 1]
+  // (squeeze-and-excitation as timm exports it: x.mean((2, 3),
+  // keepdim=True)): a global average pooling, which reads the blocked
+  // layout as it is; oneDNN's reduction has jit kernels for plain layouts
+  // only, so it would first copy the whole tensor to plain.
+  if (n.op_type == "ReduceMean" && r == 4 && kd == Dims{xd[0], xd[1], 1, 1} && graph().types.at(n.outputs[0]).dims == kd && !is_plain(src)) {
+    Node gap = n;
+    gap.op_type = "GlobalAveragePool";
+    gap.inputs.resize(1);
+    gap.attrs.clear();
+    lower_pool(gap);
+    return true;
+  }
+  src = plain(src);
   auto alg = n.op_type == "ReduceMean" ? dnnl::algorithm::reduction_mean : dnnl::algorithm::reduction_sum;
   auto desc = dnnl::reduction::desc(alg, plain_md(xd), plain_md(kd), 0.f, 0.f);
   auto pd = dnnl::reduction::primitive_desc(desc, user_attr(), p_.engine_);
@@ -223,6 +237,49 @@ void PlanBuilder::lower_concat(const Node& n) {
   primitive_step(dnnl::concat(pd), args, n.name, pd.scratchpad_desc().get_size());
 }
 
+// Split: each part a reorder from a view of its slice of the input (no
+// host copy through HostTensors). A channel split of a blocked tensor
+// into whole channel blocks stays blocked (ShuffleNetV2's halves: 116 = 2 x
+// 58 channels is not, and goes plain); anything else splits the plain
+// row-major tensor.
+bool PlanBuilder::lower_split(const Node& n) {
+  int src = value(n.inputs[0]);
+  const Dims xd = p_.slots_[src].dims;
+  int64_t r = static_cast<int64_t>(xd.size()), axis = n.attr_int("axis", 0);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) return false;
+  std::vector<Dims> parts;
+  int64_t total = 0;
+  for (const auto& o : n.outputs) {
+    if (o.empty()) return false;
+    const auto& t = graph().types.at(o);
+    if (t.dtype != DType::kFloat || t.dims.size() != xd.size() || onnx::element_count(t.dims) == 0) return false;
+    parts.push_back(t.dims);
+    total += t.dims[axis];
+  }
+  if (total != xd[axis]) return false;
+  // Blocked when the input is and each part starts and ends on a block.
+  std::optional<dnnl::memory::desc> blocked;
+  if (!is_plain(src) && axis == 1 && same_layout(p_.slots_[src].md, xd)) {
+    const auto& b = p_.slots_[src].md.data.format_desc.blocking;
+    bool whole = b.inner_nblks == 1 && b.inner_idxs[0] == 1;
+    for (const auto& d : parts) whole = whole && d[1] % b.inner_blks[0] == 0;
+    if (whole) blocked = p_.slots_[src].md;
+  }
+  if (!blocked) src = plain(src);
+  const dnnl::memory::desc whole_md = p_.slots_[src].md;
+  int64_t at = 0;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    dnnl::memory::dims offsets(xd.size(), 0);
+    offsets[axis] = at;
+    at += parts[k][axis];
+    int view = alias_slot(src, parts[k], whole_md.submemory_desc(to_dnnl(parts[k]), offsets), n.outputs[k] + "/slice");
+    dnnl::memory::desc out_md = blocked ? *same_layout(whole_md, parts[k]) : plain_md(parts[k]);
+    reorder_step(view, output_slot(n, k, out_md), n.name + " part " + std::to_string(k));
+  }
+  return true;
+}
+
 void PlanBuilder::lower_transpose(const Node& n) {
   int src = plain(value(n.inputs[0]));
   const Dims& xd = p_.slots_[src].dims;
@@ -279,9 +336,9 @@ bool PlanBuilder::lower_binary(const Node& n) {
     std::swap(a, b);
   }
   if (onnx::element_count(od) == 0) return false;
-  // Different layouts of two full operands: compute in a's layout.
+  // Different layouts of two full operands: compute in a's layout. A
+  // broadcast operand: binary_step picks layouts oneDNN has a jit kernel for.
   if (p_.slots_[b].dims == od && !(p_.slots_[b].md == p_.slots_[a].md)) b = in_layout(b, p_.slots_[a].md, "as_src0");
-  if (p_.slots_[b].dims != od && !is_plain(a) && !(p_.slots_[b].dims.size() == od.size() && is_channel_vector(b, od))) a = plain(a);
   int out = binary_step(alg, a, b, od, n.name);
   define(n.outputs[0], out);
   return true;
@@ -297,7 +354,9 @@ bool PlanBuilder::is_channel_vector(int s, const Dims& od) const {
 
 // PRelu as oneDNN's prelu primitive, its slope as the weights (broadcast
 // per tensor, per channel or in full, as the ONNX slope is). A per-channel
-// or single slope keeps a blocked source blocked; any other slope is read
+// or single slope keeps a blocked source blocked, the slope reordered to
+// the source's layout (oneDNN 2.6 has only its reference kernel for a
+// blocked source with a plain [1, C, 1, 1] slope); any other slope is read
 // against a plain source.
 bool PlanBuilder::lower_prelu(const Node& n) {
   const Dims& od = graph().types.at(n.outputs[0]).dims;
@@ -305,6 +364,8 @@ bool PlanBuilder::lower_prelu(const Node& n) {
   int a = value(n.inputs[0]);
   int w = operand_aligned(value(n.inputs[1]), od.size());
   if (!is_plain(a) && !is_channel_vector(w, od) && onnx::element_count(p_.slots_[w].dims) != 1) a = plain(a);
+  if (!is_plain(a))
+    if (auto like_a = same_layout(p_.slots_[a].md, p_.slots_[w].dims)) w = in_layout(w, *like_a, "as_src");
   try {
     auto d = dnnl::prelu_forward::desc(dnnl::prop_kind::forward_inference, p_.slots_[a].md, p_.slots_[w].md);
     auto pd = dnnl::prelu_forward::primitive_desc(d, user_attr(), p_.engine_);

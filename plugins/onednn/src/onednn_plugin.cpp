@@ -81,6 +81,13 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
                                      " MiB of activations per call, over this model's max_call_memory_mb of " +
                                      std::to_string(m.max_call_bytes >> 20));
     }
+    // Every step that runs a reference kernel on a sizeable tensor: where a
+    // network loses most of its speed (Plan::slow_steps()).
+    for (const auto& slow : entry->plan->slow_steps()) {
+      std::string shapes;
+      for (const auto& d : dims) shapes += (shapes.empty() ? "" : ", ") + onnx::dims_string(d);
+      g_host->log(MRT_LOG_WARNING, ("onednn: plan for inputs " + shapes + ": reference step " + slow.describe()).c_str());
+    }
     if (entry->plan->split_sub_batch())
       log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +
                "' " + std::to_string(entry->plan->split_sub_batch()) + " image(s) at a time");

@@ -3,7 +3,9 @@
 // reference steps).
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <new>
+#include <set>
 
 #include "ops.h"
 #include "plan.h"
@@ -39,6 +41,18 @@ std::vector<std::string> Plan::kernels() const {
       out.push_back(s.prim.what + ": " + (impl ? impl : "?"));
     }
   return out;
+}
+
+std::vector<SlowStep> Plan::slow_steps() const {
+  std::vector<SlowStep> out = prefix_ ? prefix_->slow_steps() : std::vector<SlowStep>{};
+  out.insert(out.end(), slow_steps_.begin(), slow_steps_.end());
+  return out;
+}
+
+std::string SlowStep::describe() const {
+  std::string who = node.empty() ? "'" + step + "'" : "'" + node + "' (" + op + ")";
+  if (!node.empty() && step != node) who += " step '" + step + "'";
+  return who + ": " + kernel + " on " + tensors + " (" + std::to_string(elements) + " elements): " + reason;
 }
 
 int Plan::winograd_convolutions() const { return winograd_convolutions_ + (prefix_ ? prefix_->winograd_convolutions() : 0); }
@@ -153,9 +167,85 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
   return true;
 }
 
+namespace {
+
+// SiLU as exporters write it, Mul(x, Sigmoid(x)) (EfficientNet's every
+// activation): one oneDNN swish (eltwise_swish, alpha 1) instead of a
+// logistic eltwise and a binary Mul, each a pass over the tensor; and, when
+// x is computed by a Conv, Gemm or MatMul that nothing else reads, a
+// post-op of that primitive (no pass at all). plan_fusions leaves these
+// alone (x has two readers); the "Swish" op type is this backend's own
+// (lower() runs it as an eltwise), so the pass runs here, after it.
+void fuse_silu(onnx::FusedGraph& fg) {
+  std::vector<onnx::Node>& nodes = fg.graph.nodes;
+  std::map<std::string, size_t> producer;
+  std::map<std::string, std::vector<size_t>> readers;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (const auto& o : nodes[i].outputs) producer[o] = i;
+    for (const auto& in : nodes[i].inputs) readers[in].push_back(i);
+    for (const auto& po : fg.post_ops[i])
+      if (!po.operand.empty()) readers[po.operand].push_back(i);
+  }
+  std::set<std::string> outputs(fg.graph.outputs.begin(), fg.graph.outputs.end());
+  auto float_nonempty = [&](const std::string& v) {
+    const auto& t = fg.graph.types.at(v);
+    return t.dtype == DType::kFloat && onnx::element_count(t.dims) > 0;
+  };
+  std::vector<bool> dead(nodes.size(), false);
+  for (size_t m = 0; m < nodes.size(); ++m) {
+    onnx::Node& mul = nodes[m];
+    if (mul.op_type != "Mul" || mul.inputs.size() != 2 || !fg.post_ops[m].empty() || !float_nonempty(mul.outputs[0])) continue;
+    for (size_t k = 0; k < 2; ++k) {
+      const std::string x = mul.inputs[k], gate = mul.inputs[1 - k];
+      auto sp = producer.find(gate);
+      if (sp == producer.end() || dead[sp->second]) continue;
+      const size_t sg = sp->second;
+      if (nodes[sg].op_type != "Sigmoid" || nodes[sg].inputs[0] != x || !fg.post_ops[sg].empty() || readers[gate].size() != 1 ||
+          outputs.count(gate) || fg.graph.types.at(x).dims != fg.graph.types.at(mul.outputs[0]).dims)
+        continue;
+      dead[sg] = true;
+      auto xp = producer.find(x);
+      const std::string& xop = xp == producer.end() ? "" : nodes[xp->second].op_type;
+      if (xp != producer.end() && !dead[xp->second] && (xop == "Conv" || xop == "ConvTranspose" || xop == "Gemm" || xop == "MatMul") &&
+          readers[x].size() == 2 && !outputs.count(x)) {
+        onnx::PostOp swish;
+        swish.kind = onnx::PostOp::kEltwise;
+        swish.op_type = "Swish";
+        swish.source_node = mul.name;
+        fg.post_ops[xp->second].push_back(swish);
+        nodes[xp->second].outputs[0] = mul.outputs[0];
+        producer[mul.outputs[0]] = xp->second;
+        dead[m] = true;
+        fg.fused_nodes += 2;
+      } else {
+        mul.op_type = "Swish";
+        mul.inputs = {x};
+        mul.attrs.clear();
+        fg.fused_nodes += 1;
+      }
+      break;
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (dead[i]) continue;
+    if (kept != i) {
+      nodes[kept] = std::move(nodes[i]);
+      fg.post_ops[kept] = std::move(fg.post_ops[i]);
+    }
+    ++kept;
+  }
+  nodes.resize(kept);
+  fg.post_ops.resize(kept);
+}
+
+}  // namespace
+
 onnx::FusedGraph prepare_graph(onnx::Graph g) {
   onnx::split_concat_consumers(g);
-  return onnx::plan_fusions(std::move(g));
+  onnx::FusedGraph fg = onnx::plan_fusions(std::move(g));
+  fuse_silu(fg);
+  return fg;
 }
 
 std::vector<HostTensor> run_graph(const dnnl::engine& engine, const onnx::Graph& g, const std::vector<HostTensor>& inputs) {

@@ -69,6 +69,30 @@ struct Step {
   ReferenceStep ref;
 };
 
+// A step that runs a reference kernel on a sizeable tensor: oneDNN's (its
+// implementation string contains "ref": plain C++ loops, 10-100x slower
+// than its jit kernels) or the host's (a ReferenceStep: the front end's
+// scalar kernels, with copies in and out). The planner lists every one
+// (Plan::slow_steps()) and the plugin logs them when it builds a plan:
+// a squeeze-and-excitation Mul on oneDNN's reference binary kernel made
+// EfficientNet-B0 20x slower than onnxruntime at batch 8.
+struct SlowStep {
+  std::string op;       // ONNX op type of the node being lowered ("Mul"); "" for a graph output's reorder
+  std::string node;     // that node's name
+  std::string step;     // the step's own name (PrimitiveStep::what, or the node's name)
+  std::string kernel;   // oneDNN's implementation ("ref:any"), or "host" for a ReferenceStep
+  std::string tensors;  // each argument: "src 8x144x56x56 f32 abcd, src1 8x144x1x1 f32 aBcd8b, dst ..."
+  int64_t elements = 0;  // the largest argument's element count
+  std::string reason;   // why no optimized kernel runs it
+  // One line for logs: "'se_mul_12' (Mul): ref:any on src 8x144x56x56 ...
+  // (3612672 elements): <reason>".
+  std::string describe() const;
+};
+// Steps whose tensors all have at most this many elements are not reported
+// (a squeeze-and-excitation's [N, C/4, 1, 1] gate in a padded blocked
+// layout takes oneDNN's reference eltwise: microseconds).
+constexpr int64_t kSlowStepMinElements = 4096;
+
 class ExecContext;
 
 // How a plan computes (the model's `precision` and `winograd` options).
@@ -111,7 +135,9 @@ struct PlanBoundary {
 
 // The graph passes this backend runs on a specialized graph before planning:
 // channel concats split into their readers (onnx::split_concat_consumers:
-// a concat is a copy through memory here), then onnx::plan_fusions.
+// a concat is a copy through memory here), then onnx::plan_fusions, then
+// SiLU (Mul(x, Sigmoid(x))) as one swish, fused into x's producer where it
+// can be (plan.cpp).
 onnx::FusedGraph prepare_graph(onnx::Graph g);
 
 // Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX);
@@ -145,6 +171,11 @@ class Plan {
   // "<step>: <oneDNN implementation>" per primitive step, in run order.
   std::vector<std::string> kernels() const;
   int fused_nodes() const { return fused_nodes_; }
+  // Steps that run a reference kernel on more than kSlowStepMinElements
+  // elements, in run order (a split plan's prefix first): empty for every
+  // common block of the CNNs and transformers we serve
+  // (tests/unit/onednn_common_blocks_test.cpp).
+  std::vector<SlowStep> slow_steps() const;
   // Convolutions lowered to Winograd kernels (the prefix's included).
   int winograd_convolutions() const;
   // 1x1 convolutions that run with the depthwise one after them fused in.
@@ -179,6 +210,7 @@ class Plan {
   int fused_nodes_ = 0;
   int winograd_convolutions_ = 0;
   int depthwise_fusions_ = 0;
+  std::vector<SlowStep> slow_steps_;
   // Split plans: the prefix, the slot its output fills here, and the name
   // of that value. inputs_ are then full-batch staging slots the prefix
   // reads its slices from.

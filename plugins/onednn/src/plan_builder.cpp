@@ -26,6 +26,92 @@ Dims with_rank(const Dims& d, size_t rank) {
   return out;
 }
 
+namespace {
+
+// The plain, channels-last and channel-blocked format tags at each rank
+// (what this backend's activations use), with their names.
+const std::vector<std::pair<tag, const char*>>& layout_tags(int rank) {
+  static const std::vector<std::pair<tag, const char*>> none, r1 = {{tag::a, "a"}}, r2 = {{tag::ab, "ab"}, {tag::ba, "ba"}},
+      r3 = {{tag::abc, "abc"}, {tag::acb, "acb"}, {tag::aBc8b, "aBc8b"}, {tag::aBc16b, "aBc16b"}},
+      r4 = {{tag::abcd, "abcd"}, {tag::acdb, "acdb"}, {tag::aBcd8b, "aBcd8b"}, {tag::aBcd16b, "aBcd16b"}},
+      r5 = {{tag::abcde, "abcde"}, {tag::acdeb, "acdeb"}, {tag::aBcde8b, "aBcde8b"}, {tag::aBcde16b, "aBcde16b"}};
+  switch (rank) {
+    case 1: return r1;
+    case 2: return r2;
+    case 3: return r3;
+    case 4: return r4;
+    case 5: return r5;
+    default: return none;
+  }
+}
+
+std::string dims_x(const dnnl::memory::dims& d) {
+  std::string s;
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "x" : "") + std::to_string(d[i]);
+  return s;
+}
+
+std::string data_type_name(dnnl_data_type_t t) {
+  switch (t) {
+    case dnnl_f32: return "f32";
+    case dnnl_bf16: return "bf16";
+    case dnnl_f16: return "f16";
+    case dnnl_s32: return "s32";
+    case dnnl_s8: return "s8";
+    case dnnl_u8: return "u8";
+    default: return "?";
+  }
+}
+
+// The DNNL_ARG_* names the report gives arguments.
+std::string arg_name(int arg) {
+  if (arg & DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) return "post-op operand";
+  if (arg >= DNNL_ARG_MULTIPLE_SRC && arg < DNNL_ARG_MULTIPLE_DST) return "src" + std::to_string(arg - DNNL_ARG_MULTIPLE_SRC);
+  switch (arg) {
+    case DNNL_ARG_SRC: return "src";
+    case DNNL_ARG_SRC_1: return "src1";
+    case DNNL_ARG_DST: return "dst";
+    case DNNL_ARG_WEIGHTS: return "weights";
+    case DNNL_ARG_BIAS: return "bias";
+    case DNNL_ARG_MEAN: return "mean";
+    case DNNL_ARG_VARIANCE: return "variance";
+    case DNNL_ARG_SCALE: return "scale";
+    case DNNL_ARG_SHIFT: return "shift";
+    default: return "arg" + std::to_string(arg);
+  }
+}
+
+// Why oneDNN took its reference kernel, by primitive kind.
+std::string reference_reason(dnnl::primitive::kind k) {
+  using pk = dnnl::primitive::kind;
+  switch (k) {
+    case pk::binary: return "oneDNN's jit binary kernels need both operands in one layout (a broadcast operand blocked like the other)";
+    case pk::eltwise: return "oneDNN's jit eltwise kernels need a dense tensor (no padded channel blocks)";
+    case pk::reorder: return "oneDNN has no jit reorder between these layouts";
+    default: return "oneDNN has no optimized kernel for these shapes and layouts";
+  }
+}
+
+}  // namespace
+
+std::optional<dnnl::memory::desc> same_layout(const dnnl::memory::desc& like, const Dims& d) {
+  const dnnl::memory::dims ld = like.dims();
+  if (ld.size() != d.size()) return std::nullopt;
+  auto type = static_cast<dt>(like.data.data_type);
+  for (const auto& [t, name] : layout_tags(static_cast<int>(ld.size())))
+    if (like == dnnl::memory::desc(ld, type, t)) return dnnl::memory::desc(to_dnnl(d), type, t);
+  return std::nullopt;
+}
+
+std::string layout_name(const dnnl::memory::desc& md) {
+  const dnnl::memory::dims d = md.dims();
+  for (const auto& [t, name] : layout_tags(static_cast<int>(d.size())))
+    if (md == dnnl::memory::desc(d, static_cast<dt>(md.data.data_type), t)) return name;
+  if (md.data.format_kind != dnnl_blocked) return "non-blocked";
+  const auto& b = md.data.format_desc.blocking;
+  return "strides " + dims_x(dnnl::memory::dims(b.strides, b.strides + md.data.ndims)) + (b.inner_nblks ? " blocked" : "");
+}
+
 // ONNX activation → one or two oneDNN eltwise operations.
 std::vector<Eltwise> eltwise_for(const std::string& op, float alpha, float beta) {
   using a = dnnl::algorithm;
@@ -48,6 +134,7 @@ std::vector<Eltwise> eltwise_for(const std::string& op, float alpha, float beta)
   if (op == "Selu") return {{a::eltwise_elu, alpha, 0}, {a::eltwise_linear, beta, 0}};  // beta carries gamma
   if (op == "Celu") return {{a::eltwise_linear, 1 / alpha, 0}, {a::eltwise_elu, 1, 0}, {a::eltwise_linear, alpha, 0}};
   if (op == "Mish") return {{a::eltwise_mish, 0, 0}};
+  if (op == "Swish") return {{a::eltwise_swish, 1, 0}};  // x * sigmoid(x): this backend's own op (fuse_silu in plan.cpp)
   // Not Softplus or Log: oneDNN 2.6's soft_relu is 1.3% off at x = -10 and
   // its log gives -1.4e-6 for log(1) (the onnx node tests catch both); the
   // host kernels are exact.
@@ -82,6 +169,7 @@ void PlanBuilder::build() {
   std::vector<bool> lowered(g.nodes.size(), false);  // a depthwise convolution fused into the 1x1 before it
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
+    current_ = &n;
     try {
       long dw = lowered[i] ? -1 : fusable_depthwise(i);
       if (dw >= 0 && lower_conv_depthwise(n, post_ops_[i], g.nodes[dw], post_ops_[dw])) lowered[dw] = true;
@@ -94,6 +182,7 @@ void PlanBuilder::build() {
     for (const auto& po : post_ops_[i])
       if (!po.operand.empty()) remaining_uses_[po.operand]--;
   }
+  current_ = nullptr;
   for (const auto& name : g.outputs) {
     int s = value(name);
     if (p_.slots_[s].dtype == DType::kFloat && !(boundary_.strided_outputs && is_batch_strided(p_.slots_[s].md))) s = plain(s);
@@ -226,11 +315,31 @@ void PlanBuilder::primitive_step(const dnnl::primitive& prim, std::vector<std::p
   st.prim.args = std::move(args);
   st.prim.what = what;
   p_.scratchpad_bytes_ = std::max(p_.scratchpad_bytes_, scratchpad);
+  const char* impl = nullptr;  // owned by the primitive descriptor
+  dnnl_primitive_desc_query(prim.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
+  if (impl && std::string(impl).find("ref") != std::string::npos)
+    note_slow_step(impl, st.prim.args, what, reference_reason(prim.get_kind()));
   std::vector<int> reads, writes;
   for (const auto& [arg, slot] : st.prim.args) (arg == DNNL_ARG_DST ? writes : reads).push_back(slot);
   p_.steps_.push_back(std::move(st));
   step_reads_.push_back(std::move(reads));
   step_writes_.push_back(std::move(writes));
+}
+
+void PlanBuilder::note_slow_step(const std::string& kernel, const std::vector<std::pair<int, int>>& args, const std::string& what,
+                                 const std::string& reason) {
+  SlowStep r;
+  r.kernel = kernel;
+  r.step = what;
+  r.reason = reason;
+  if (current_) r.op = current_->op_type, r.node = current_->name;
+  for (const auto& [arg, slot] : args) {
+    const Slot& sl = p_.slots_[static_cast<size_t>(slot)];
+    r.elements = std::max(r.elements, onnx::element_count(sl.dims));
+    r.tensors += (r.tensors.empty() ? "" : ", ") + arg_name(arg) + " " + (sl.dims.empty() ? "scalar" : dims_x(to_dnnl(sl.dims))) + " " +
+                 (sl.dtype == DType::kFloat ? data_type_name(sl.md.data.data_type) + " " + layout_name(sl.md) : onnx::dtype_name(sl.dtype));
+  }
+  if (r.elements > kSlowStepMinElements) p_.slow_steps_.push_back(std::move(r));
 }
 
 void PlanBuilder::reorder_step(int src, int dst, const std::string& what) {
@@ -295,6 +404,8 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") return lower_view(n);
   // Inference Dropout passes its data through; a mask someone reads is made on the host.
   if (op == "Dropout" && (n.outputs.size() < 2 || n.outputs[1].empty())) return lower_view(n);
+  // Split's sizes are an int64 input: float data is enough.
+  if (op == "Split" && post.empty() && !any_empty && is_float(n.inputs[0]) && lower_split(n)) return;
   if (all_float) {
     if (op == "Conv" || op == "ConvTranspose") return lower_conv(n, post);
     if (op == "Gemm" || op == "MatMul") return lower_matmul(n, post);
@@ -315,10 +426,22 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   }
   if (!post.empty()) fail(n, "internal: post-ops on a reference step");
   if (!onnx::has_reference(op)) fail(n, "no CPU kernel for this op with these dtypes");
-  lower_reference(n);
+  static const std::set<std::string> kLowered = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
+                                                 "LayerNormalization", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "Concat",
+                                                 "Transpose", "Split", "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "InstanceNormalization"};
+  // The report's reason: non-float data, or an operator (or attributes)
+  // no lowering takes; int64 operands that only shape the op (Pad's pads,
+  // Gather's indices) do not count as data.
+  bool float_data = !n.inputs.empty() && !n.inputs[0].empty() && is_float(n.inputs[0]);
+  for (const auto& o : n.outputs) float_data = float_data && (o.empty() || is_float(o));
+  bool has_lowering = kLowered.count(op) || !eltwise_for(op, 1, 1).empty() || op == "LeakyRelu" || op == "Clip" || op == "HardSigmoid";
+  lower_reference(n, any_empty       ? "a zero-size input"
+                     : !float_data   ? "not float32 data (oneDNN runs float32 only here)"
+                     : has_lowering  ? "oneDNN's lowering does not take these shapes or attributes"
+                                     : "no oneDNN lowering for this operator");
 }
 
-void PlanBuilder::lower_reference(const Node& n) {
+void PlanBuilder::lower_reference(const Node& n, const std::string& why) {
   Step st;
   st.kind = 1;
   st.ref.node = n;
@@ -338,6 +461,11 @@ void PlanBuilder::lower_reference(const Node& n) {
     st.ref.outputs.push_back(s);
     writes.push_back(s);
   }
+  std::vector<std::pair<int, int>> args;  // the report's: inputs that are not constants, then outputs
+  for (int s : reads)
+    if (!p_.slots_[s].constant) args.push_back({DNNL_ARG_SRC, s});
+  for (int s : writes) args.push_back({DNNL_ARG_DST, s});
+  note_slow_step("host", args, n.name, why);
   p_.steps_.push_back(std::move(st));
   step_reads_.push_back(std::move(reads));
   step_writes_.push_back(std::move(writes));
@@ -451,14 +579,38 @@ int PlanBuilder::eltwise_step(int src, const Eltwise& e, const std::string& what
 }
 
 // dst = a (op) b with b broadcast into `out_dims`; a must have out_dims.
+// The operands' layouts are the first of these that oneDNN runs with a jit
+// kernel: both as they are; b (the broadcast operand, the small one) in
+// a's layout; both plain. oneDNN 2.6's jit binary kernels read a broadcast
+// operand only in src0's format: a squeeze-and-excitation Mul, [8, 144,
+// 56, 56] x [8, 144, 1, 1], ran its reference kernel in 174 ms with a plain
+// and b in aBcd8b (EfficientNet-B0 at batch 8: 0.05x onnxruntime), and
+// with b reordered to aBcd8b (1152 floats) jit:uni runs it in under 1 ms.
 int PlanBuilder::binary_step(dnnl::algorithm alg, int a, int b, const Dims& out_dims, const std::string& what) {
   int b2 = operand_aligned(b, out_dims.size());
   if (p_.slots_[a].dims.size() != out_dims.size()) a = operand_aligned(a, out_dims.size());
-  auto d = dnnl::binary::desc(alg, p_.slots_[a].md, p_.slots_[b2].md, p_.slots_[a].md);
-  auto pd = dnnl::binary::primitive_desc(d, user_attr(), p_.engine_);
-  int out = new_slot(what, DType::kFloat, out_dims, pd.dst_desc());
-  primitive_step(dnnl::binary(pd), {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b2}, {DNNL_ARG_DST, out}}, what,
-                 pd.scratchpad_desc().get_size());
+  auto jit_pd = [&](const dnnl::memory::desc& am, const dnnl::memory::desc& bm) -> std::optional<dnnl::binary::primitive_desc> {
+    try {
+      auto pd = dnnl::binary::primitive_desc(dnnl::binary::desc(alg, am, bm, am), user_attr(), p_.engine_);
+      if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return std::nullopt;
+      return pd;
+    } catch (const dnnl::error&) {
+      return std::nullopt;
+    }
+  };
+  std::optional<dnnl::binary::primitive_desc> pd = jit_pd(p_.slots_[a].md, p_.slots_[b2].md);
+  if (!pd)
+    if (auto like_a = same_layout(p_.slots_[a].md, p_.slots_[b2].dims); like_a && (pd = jit_pd(p_.slots_[a].md, *like_a)))
+      b2 = in_layout(b2, *like_a, "as_src0");
+  if (!pd && (pd = jit_pd(plain_md(p_.slots_[a].dims), plain_md(p_.slots_[b2].dims)))) {
+    a = plain(a);
+    b2 = plain(b2);
+  }
+  if (!pd)  // only oneDNN's reference kernel takes these: it runs (and the slow-step report names it)
+    pd = dnnl::binary::primitive_desc(dnnl::binary::desc(alg, p_.slots_[a].md, p_.slots_[b2].md, p_.slots_[a].md), user_attr(), p_.engine_);
+  int out = new_slot(what, DType::kFloat, out_dims, pd->dst_desc());
+  primitive_step(dnnl::binary(*pd), {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b2}, {DNNL_ARG_DST, out}}, what,
+                 pd->scratchpad_desc().get_size());
   return out;
 }
 

@@ -6,7 +6,7 @@
 //                          after it as one primitive
 //   lower_matmul.cpp       Gemm, MatMul
 //   lower_elementwise.cpp  normalisations, softmax, reductions, concat,
-//                          transpose, binary and unary element-wise ops
+//                          split, transpose, binary and unary element-wise ops
 // Heavy float32 ops become primitives whose weights are reordered once;
 // activations stay in whatever (blocked) layout the producing primitive
 // chose, and a reorder to plain row-major is inserted only where a consumer
@@ -43,6 +43,12 @@ dnnl::memory::desc plain_md(const Dims& d);
 // `d` with leading 1s up to `rank` (numpy broadcasting alignment).
 Dims with_rank(const Dims& d, size_t rank);
 
+// `d` in the layout `like` has (the same format tag: abcd, acdb, aBcd8b,
+// aBcd16b... at `d`'s rank), or nothing when `like` is no such layout.
+std::optional<dnnl::memory::desc> same_layout(const dnnl::memory::desc& like, const Dims& d);
+// "abcd", "aBcd8b", ... or "strides 1x2x3" for messages.
+std::string layout_name(const dnnl::memory::desc& md);
+
 struct Eltwise {
   dnnl::algorithm alg;
   float alpha, beta;
@@ -72,6 +78,9 @@ class PlanBuilder {
   // Some convolution runs as Winograd, so the network's tensors are mostly
   // nChw16c (layout choices elsewhere follow).
   bool winograd_network_ = false;
+  // The node being lowered (for the slow-step report); null while the
+  // graph outputs are made plain.
+  const Node* current_ = nullptr;
 
   const onnx::Graph& graph() const { return p_.graph_; }
 
@@ -105,6 +114,11 @@ class PlanBuilder {
 
   void reorder_step(int src, int dst, const std::string& what);
 
+  // Adds a step to the plan's slow-step report when it runs a reference
+  // kernel on more than kSlowStepMinElements elements.
+  void note_slow_step(const std::string& kernel, const std::vector<std::pair<int, int>>& args, const std::string& what,
+                      const std::string& reason);
+
   static dnnl::primitive_attr user_attr();
 
   void define(const std::string& name, int slot);
@@ -120,7 +134,9 @@ class PlanBuilder {
   // --- lowering ---------------------------------------------------------------------
   void lower(const Node& n, const std::vector<PostOp>& post);
 
-  void lower_reference(const Node& n);
+  // A host step running the front end's kernel for `n`; `why` is the
+  // slow-step report's reason.
+  void lower_reference(const Node& n, const std::string& why);
 
   // Reshape and friends: the same bytes under new dims (plain layout).
   void lower_view(const Node& n);
@@ -231,6 +247,8 @@ class PlanBuilder {
   void lower_concat(const Node& n);
 
   void lower_transpose(const Node& n);
+
+  bool lower_split(const Node& n);
 
   bool scalar(const std::string& v, float& out) const;
 
