@@ -554,6 +554,7 @@ def main():
         if t not in TYPES:
             raise SystemExit("unknown type %s (%s)" % (t, ", ".join(TYPES)))
 
+    load_before = os.getloadavg()
     # 1. bandwidth, before the rounds
     bw = []  # (threads, reader, GB/s)
     thread_counts = sorted({1, 2, args.threads})
@@ -596,6 +597,8 @@ def main():
     # 7. report
     print("model-runtime bench-gguf: threads=%d rounds=%d (medians); llama.cpp %s; run.c %s" % (
         args.threads, args.runs, version or "skipped", args.runc if runc else "skipped"))
+    print("load average before / after: %.1f / %.1f (a busy machine slows the 2-thread runs most: threads that wait "
+          "on each other at every layer)" % (load_before[0], os.getloadavg()[0]))
     print("memory read bandwidth, GB/s (build/tests/read-bandwidth, 1 GiB, best of 5 passes; before%s the rounds):" %
           ("" if args.quick else " / after"))
     for t in thread_counts:
@@ -644,7 +647,7 @@ def main():
                     continue
                 a = agg((s, rt, t))
                 if a.get("error") is not None or not a.get("tg"):
-                    print("  %-10s %-8s %9.1f   %s: %s" % (rt, t, mb / 1e6, rt, a.get("error") or "no result"))
+                    print("  %-10s %-8s %9.1f   %s: %s" % (rt, t, mb / 1e6, rt, (a.get("error") or "no result")[:110]))
                     per_type[(rt, t)] = None
                     continue
                 share = a["tg"] * mb / (best_bw * 1e9)
