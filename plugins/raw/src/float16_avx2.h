@@ -18,6 +18,11 @@ using Widen16 = void (*)(const void* src, float* dst, size_t n);
 
 // nullptr unless the CPU has AVX2, FMA and F16C and `type` is F16 or BF16.
 Rows4Dot16 avx2_rows4_dot16(WeightType type);
+
+// out[r] = Σ_k w[r·n + k]·x[k] for rows [begin, end) of a float32 matrix,
+// one row at a time with four accumulators; nullptr without AVX2+FMA.
+using RowsDotF32 = void (*)(const float* w, size_t n, const float* x, float* out, size_t begin, size_t end);
+RowsDotF32 avx2_rows_dot_f32();
 Widen16 avx2_widen16(WeightType type);
 
 }  // namespace mrt::raw

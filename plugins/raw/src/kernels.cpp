@@ -317,6 +317,10 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
     return;
   }
   size_t r = begin;
+  if (w.type == WeightType::kF32 && avx2_rows_dot_f32() != nullptr) {
+    avx2_rows_dot_f32()(static_cast<const float*>(w.data), w.cols, x, out, begin, end);
+    return;
+  }
   if (w.type == WeightType::kF32)
     for (; r + 4 <= end; r += 4) {
       const float* rows[4] = {static_cast<const float*>(w.row(r)), static_cast<const float*>(w.row(r + 1)),
