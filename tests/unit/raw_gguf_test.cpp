@@ -408,9 +408,9 @@ TEST(GgufHostile, TensorInfoProblems) {
   EXPECT_LOAD_ERROR(b, "GGUF tensor 'blk.0.attn_q.weight' has unknown ggml type 99");
   b.tensor("blk.0.attn_q.weight")->type = 4;  // Q4_2, retired
   EXPECT_LOAD_ERROR(b, "has unknown ggml type 4");
-  b.tensor("blk.0.attn_q.weight")->type = 3;  // Q4_1: known, not computed with
-  EXPECT_LOAD_ERROR(b, "GGUF tensor 'blk.0.attn_q.weight' is Q4_1, which the raw plugin does not compute with "
-                       "(supported: F32, F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, BF16)");
+  b.tensor("blk.0.attn_q.weight")->type = 20;  // IQ4_NL: known, 32-value blocks, not computed with
+  EXPECT_LOAD_ERROR(b, "GGUF tensor 'blk.0.attn_q.weight' is IQ4_NL, which the raw plugin does not compute with "
+                       "(supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16)");
   b = GgufBuilder::tiny_llama();
   b.tensor("blk.0.ffn_up.weight")->ne = {40, 64};
   b.tensor("blk.0.ffn_up.weight")->type = 8;

@@ -28,8 +28,8 @@ std::vector<char> read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-const WeightType kQuantTypes[] = {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K, WeightType::kQ5_K,
-                                  WeightType::kQ6_K};
+const WeightType kQuantTypes[] = {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0,
+                                  WeightType::kQ5_1, WeightType::kQ4_K, WeightType::kQ5_K, WeightType::kQ6_K};
 
 class QuantTypes : public ::testing::TestWithParam<WeightType> {};
 
@@ -79,7 +79,10 @@ std::vector<uint8_t> random_blocks(WeightType t, size_t rows, size_t cols, std::
     uint8_t* blk = data.data() + i * bb;
     switch (t) {
       case WeightType::kQ8_0:
-      case WeightType::kQ4_0: half(blk); break;
+      case WeightType::kQ4_0:
+      case WeightType::kQ5_0: half(blk); break;
+      case WeightType::kQ4_1:
+      case WeightType::kQ5_1: half(blk), half(blk + 2); break;
       case WeightType::kQ4_K:
       case WeightType::kQ5_K: half(blk), half(blk + 2); break;
       case WeightType::kQ6_K: half(blk + 208); break;

@@ -14,10 +14,11 @@ namespace mrt::raw {
 // (as GGUF files hold them): a row is cols / block_elements blocks of
 // block_bytes each, every block carrying its own scale(s).
 //   Q8_0: 32 int8 + f16 scale (34 B)          Q4_0: 32 4-bit + f16 scale (18 B)
+//   Q4_1: Q4_0 with an f16 offset (20 B)      Q5_0/Q5_1: 5-bit versions (22/24 B)
 //   Q4_K: 256 4-bit in 8 sub-blocks, 6-bit sub-scales and mins (144 B)
 //   Q5_K: Q4_K plus a fifth bit per weight (176 B)
 //   Q6_K: 256 6-bit in 16 sub-blocks, int8 sub-scales (210 B)
-enum class WeightType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+enum class WeightType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kQ4_1, kQ5_0, kQ5_1 };
 
 // Elements per block (1 for the float types) and bytes per block.
 size_t block_elements(WeightType t);

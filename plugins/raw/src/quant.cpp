@@ -51,6 +51,36 @@ void dequant_q4_0(const uint8_t* b, float* y) {
   }
 }
 
+void dequant_q4_1(const uint8_t* b, float* y) {
+  float d = f16_at(b), m = f16_at(b + 2);
+  const uint8_t* q = b + 4;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * static_cast<float>(q[j] & 0xF) + m;
+    y[j + 16] = d * static_cast<float>(q[j] >> 4) + m;
+  }
+}
+
+// Q5_0/Q5_1's 5-bit value j (0–31): the nibble (low ones first) topped by
+// bit j of the 32-bit qh.
+inline int q5_value(const uint8_t* q, uint32_t qh, int j) {
+  int nibble = j < 16 ? (q[j] & 0xF) : (q[j - 16] >> 4);
+  return nibble | static_cast<int>(((qh >> j) & 1) << 4);
+}
+
+void dequant_q5_0(const uint8_t* b, float* y) {
+  float d = f16_at(b);
+  uint32_t qh;
+  std::memcpy(&qh, b + 2, 4);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q5_value(b + 6, qh, j) - 16);
+}
+
+void dequant_q5_1(const uint8_t* b, float* y) {
+  float d = f16_at(b), m = f16_at(b + 2);
+  uint32_t qh;
+  std::memcpy(&qh, b + 4, 4);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q5_value(b + 8, qh, j)) + m;
+}
+
 void dequant_q4_k(const uint8_t* b, float* y) {
   float d = f16_at(b), dmin = f16_at(b + 2);
   const uint8_t* scales = b + 4;
@@ -115,7 +145,10 @@ size_t block_elements(WeightType t) {
     case WeightType::kF16:
     case WeightType::kBF16: return 1;
     case WeightType::kQ8_0:
-    case WeightType::kQ4_0: return 32;
+    case WeightType::kQ4_0:
+    case WeightType::kQ4_1:
+    case WeightType::kQ5_0:
+    case WeightType::kQ5_1: return 32;
     case WeightType::kQ4_K:
     case WeightType::kQ5_K:
     case WeightType::kQ6_K: return 256;
@@ -130,6 +163,9 @@ size_t block_bytes(WeightType t) {
     case WeightType::kBF16: return 2;
     case WeightType::kQ8_0: return 34;
     case WeightType::kQ4_0: return 18;
+    case WeightType::kQ4_1: return 20;
+    case WeightType::kQ5_0: return 22;
+    case WeightType::kQ5_1: return 24;
     case WeightType::kQ4_K: return 144;
     case WeightType::kQ5_K: return 176;
     case WeightType::kQ6_K: return 210;
@@ -144,6 +180,9 @@ const char* weight_type_name(WeightType t) {
     case WeightType::kBF16: return "BF16";
     case WeightType::kQ8_0: return "Q8_0";
     case WeightType::kQ4_0: return "Q4_0";
+    case WeightType::kQ4_1: return "Q4_1";
+    case WeightType::kQ5_0: return "Q5_0";
+    case WeightType::kQ5_1: return "Q5_1";
     case WeightType::kQ4_K: return "Q4_K";
     case WeightType::kQ5_K: return "Q5_K";
     case WeightType::kQ6_K: return "Q6_K";
@@ -158,6 +197,9 @@ void dequantize_row_portable(WeightType type, const void* src, float* dst, size_
   switch (type) {
     case WeightType::kQ8_0: one = dequant_q8_0; break;
     case WeightType::kQ4_0: one = dequant_q4_0; break;
+    case WeightType::kQ4_1: one = dequant_q4_1; break;
+    case WeightType::kQ5_0: one = dequant_q5_0; break;
+    case WeightType::kQ5_1: one = dequant_q5_1; break;
     case WeightType::kQ4_K: one = dequant_q4_k; break;
     case WeightType::kQ5_K: one = dequant_q5_k; break;
     case WeightType::kQ6_K: one = dequant_q6_k; break;
@@ -240,6 +282,30 @@ float row_q4_0(const uint8_t* w, const QuantizedActivations& x) {
   return s;
 }
 
+// Q4_1, Q5_0, Q5_1: Σ (d·q + m)·y = d·Σ q·y + m·Σ y (Q5_0: m = −16·d).
+template <int kBytes, bool five, bool offset>
+float row_q_small(const uint8_t* w, const QuantizedActivations& x) {
+  float s = 0;
+  for (size_t b = 0; b < x.n / 32; ++b, w += kBytes) {
+    const int8_t* y = x.q.data() + b * 32;
+    uint32_t qh = 0;
+    if (five) std::memcpy(&qh, w + (offset ? 4 : 2), 4);
+    const uint8_t* q = w + (offset ? 4 : 2) + (five ? 4 : 0);
+    int32_t dot = 0;
+    for (int j = 0; j < 32; ++j) {
+      int v = five ? q5_value(q, qh, j) : (j < 16 ? q[j] & 0xF : q[j - 16] >> 4);
+      dot += v * y[j];
+    }
+    float dx = x.scale[b];
+    float d = f16_at(w);
+    if (offset)
+      s += d * dx * static_cast<float>(dot) + f16_at(w + 2) * dx * static_cast<float>(x.sums32[b]);
+    else  // Q5_0
+      s += d * dx * static_cast<float>(dot - 16 * x.sums32[b]);
+  }
+  return s;
+}
+
 // Q4_K and Q5_K: `bits5` adds Q5_K's fifth bit.
 template <bool bits5>
 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
@@ -305,6 +371,9 @@ RowDot portable_row_dot(WeightType t) {
   switch (t) {
     case WeightType::kQ8_0: return row_q8_0;
     case WeightType::kQ4_0: return row_q4_0;
+    case WeightType::kQ4_1: return row_q_small<20, false, true>;
+    case WeightType::kQ5_0: return row_q_small<22, true, false>;
+    case WeightType::kQ5_1: return row_q_small<24, true, true>;
     case WeightType::kQ4_K: return row_qk45<false>;
     case WeightType::kQ5_K: return row_qk45<true>;
     case WeightType::kQ6_K: return row_q6_k;

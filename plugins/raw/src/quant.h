@@ -5,6 +5,11 @@
 //
 //   Q8_0  { f16 d; int8 q[32]; }                      x = d·q
 //   Q4_0  { f16 d; u8 q[16]; }                         x[j] = d·(lo(q[j]) − 8), x[j+16] = d·(hi(q[j]) − 8)
+//   Q4_1  { f16 d, m; u8 q[16]; }                      x = d·q + m (q as Q4_0's, unsigned)
+//   Q5_0  { f16 d; u8 qh[4]; u8 q[16]; }               x = d·(q | bit(qh, j) << 4 − 16), bit j for value j
+//   Q5_1  { f16 d, m; u8 qh[4]; u8 q[16]; }            x = d·(q | bit(qh, j) << 4) + m
+// (llama-quantize writes these where a K format's 256-value rows do not
+// fit, and in its Q4_1/Q5_x presets.)
 //   Q4_K  { f16 d, dmin; u8 scales[12]; u8 q[128]; }   8 sub-blocks of 32: x = d·sc·q − dmin·m
 //   Q5_K  { f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 q[128]; }  as Q4_K, fifth bit from qh
 //   Q6_K  { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d; }     16 sub-blocks of 16: x = d·sc·(q − 32)

@@ -95,6 +95,41 @@ MRT_AVX2 float row_q4_0(const uint8_t* w, const QuantizedActivations& x) {
   });
 }
 
+// Bit j of `bits` as 0x10 in byte j (Q5's fifth bit): each byte gets its
+// bits' byte of the word, is or-ed with a mask that has every bit but its
+// own set, and compares equal to all ones where its bit is set.
+MRT_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                                        _mm256_set1_epi64x(-1));
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Q4_1, Q5_0, Q5_1: unsigned values times activations (vpmaddubsw), then
+// d·dx·Σq·y plus the offset m·dx·Σy (Q5_0: −16·d·dx·Σy).
+template <int kBytes, bool five, bool offset>
+MRT_AVX2 float row_q_small(const uint8_t* w, const QuantizedActivations& x) {
+  const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+  const int8_t* y = x.q.data();
+  float extra = 0;
+  float dot = sum_blocks(x.n / 32, [&](size_t i, __m256 acc) MRT_AVX2 {
+    const uint8_t* blk = w + i * kBytes;
+    const uint8_t* q = blk + (offset ? 4 : 2) + (five ? 4 : 0);
+    __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low);
+    if (five) v = _mm256_or_si256(v, fifth_bits(blk + (offset ? 4 : 2)));
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v, load32(y + i * 32)), ones);
+    float dx = x.scale[i], d = f16_at(blk) * dx;
+    extra += (offset ? f16_at(blk + 2) * dx : -16.0f * d) * static_cast<float>(x.sums32[i]);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+  });
+  return dot + extra;
+}
+
 // The K formats' 12 packed scale bytes as 8 scales then 8 mins, one byte
 // each (the first four pairs are the low 6 bits of bytes 0–7; the last four
 // are bytes 8–11's nibbles topped by bytes 0–7's high 2 bits), unpacked
@@ -285,6 +320,9 @@ QuantRowDot avx2_row_dot(WeightType type) {
   switch (type) {
     case WeightType::kQ8_0: return row_q8_0;
     case WeightType::kQ4_0: return row_q4_0;
+    case WeightType::kQ4_1: return row_q_small<20, false, true>;
+    case WeightType::kQ5_0: return row_q_small<22, true, false>;
+    case WeightType::kQ5_1: return row_q_small<24, true, true>;
     case WeightType::kQ4_K: return row_qk45<false>;
     case WeightType::kQ5_K: return row_qk45<true>;
     case WeightType::kQ6_K: return row_q6_k;
