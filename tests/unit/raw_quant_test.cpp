@@ -310,6 +310,36 @@ TEST(Decoder, AllLogitsMatchTokenByToken) {
   }
 }
 
+// The int8 activations (vector path where the CPU has one) against the
+// scalar definition: d = max|x| / 127, q = nearbyint(x / d), the sums of 16
+// and 32; values on exact halves included (rounding to even).
+TEST(QuantActivations, MatchTheScalarDefinition) {
+  std::mt19937 rng(13);
+  for (size_t block : {size_t{32}, size_t{256}}) {
+    std::vector<float> x = random_floats(1024, rng);
+    x[5] = 0;
+    std::fill(x.begin() + 512, x.begin() + 512 + block, 0.0f);  // an all-zero block: d = 0
+    QuantizedActivations qa;
+    quantize_activations(x.data(), x.size(), block, qa);
+    for (size_t b = 0; b < x.size() / block; ++b) {
+      float amax = 0;
+      for (size_t i = 0; i < block; ++i) amax = std::fmax(amax, std::fabs(x[b * block + i]));
+      float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+      ASSERT_EQ(qa.scale[b], d) << "block " << b;
+      for (size_t i = 0; i < block; ++i)
+        ASSERT_EQ(qa.q[b * block + i], static_cast<int8_t>(std::nearbyint(x[b * block + i] * inv))) << b * block + i;
+    }
+    for (size_t g = 0; g < x.size() / 16; ++g) {
+      int sum = 0;
+      for (size_t i = 0; i < 16; ++i) sum += qa.q[g * 16 + i];
+      ASSERT_EQ(qa.sums[g], sum);
+      if (g % 2 == 1) {
+        ASSERT_EQ(qa.sums32[g / 2], qa.sums[g - 1] + qa.sums[g]);
+      }
+    }
+  }
+}
+
 TEST(QuantBlocks, SizesAreGgmls) {
   EXPECT_EQ(block_bytes(WeightType::kQ8_0), 34u);
   EXPECT_EQ(block_bytes(WeightType::kQ4_0), 18u);

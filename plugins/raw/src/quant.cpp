@@ -229,14 +229,21 @@ void size_activations(size_t n, size_t block, QuantizedActivations& out) {
 
 void quantize_activation_blocks(const float* x, size_t first, size_t last, QuantizedActivations& out) {
   const size_t block = out.block;
+  static const ActivationQuantize fast = avx2_quantize_activations();
   for (size_t b = first; b < last; ++b) {
     const float* v = x + b * block;
-    float amax = 0;
-    for (size_t i = 0; i < block; ++i) amax = std::fmax(amax, std::fabs(v[i]));
-    // ±127 (never −128): the sign trick of the Q8_0 product negates values.
-    float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
     int8_t* q = out.q.data() + b * block;
-    for (size_t i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(v[i] * inv));
+    float d;
+    if (fast != nullptr) {
+      fast(v, block, q, d);
+    } else {
+      float amax = 0;
+      for (size_t i = 0; i < block; ++i) amax = std::fmax(amax, std::fabs(v[i]));
+      // ±127 (never −128): the sign trick of the Q8_0 product negates values.
+      d = amax / 127.0f;
+      float inv = d > 0 ? 1.0f / d : 0.0f;
+      for (size_t i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(v[i] * inv));
+    }
     out.scale[b] = d;
     for (size_t g = b * block / 16; g < (b + 1) * block / 16; ++g) {
       int32_t sum = 0;

@@ -230,6 +230,31 @@ MRT_AVX2 float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
   return hsum8(acc);
 }
 
+// ---- Activation quantization (once per product in decode) ----
+
+MRT_AVX2 void quantize_block(const float* v, size_t block, int8_t* q, float& d) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 m = _mm256_setzero_ps();
+  for (size_t i = 0; i < block; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(v + i), abs_mask));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  const float amax = _mm_cvtss_f32(h);
+  d = amax / 127.0f;
+  const __m256 inv = _mm256_set1_ps(d > 0 ? 1.0f / d : 0.0f);
+  for (size_t i = 0; i < block; i += 32) {
+    // vcvtps2dq rounds to nearest even, as nearbyint does in the default mode.
+    __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i), inv));
+    __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i + 8), inv));
+    __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i + 16), inv));
+    __m256i e = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + i + 24), inv));
+    // Packing works per 128-bit lane; the permute puts the 32 bytes back in order.
+    __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, e));
+    packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), packed);
+  }
+}
+
 // ---- Dequantization (prefill widens blocks of weights for the GEMM) ----
 
 // 32 bytes → 32 floats: d · q (+ offset).
@@ -330,6 +355,8 @@ QuantRowDot avx2_row_dot(WeightType type) {
   }
 }
 
+ActivationQuantize avx2_quantize_activations() { return cpu_has_avx2() ? quantize_block : nullptr; }
+
 BlockDequantize avx2_dequantize(WeightType type) {
   if (!cpu_has_avx2()) return nullptr;
   switch (type) {
@@ -346,6 +373,7 @@ BlockDequantize avx2_dequantize(WeightType type) {
 
 QuantRowDot avx2_row_dot(WeightType) { return nullptr; }
 BlockDequantize avx2_dequantize(WeightType) { return nullptr; }
+ActivationQuantize avx2_quantize_activations() { return nullptr; }
 
 #endif
 

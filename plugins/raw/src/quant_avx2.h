@@ -16,6 +16,12 @@ QuantRowDot avx2_row_dot(WeightType type);
 
 // One block of `type` to float32, bit-exact with the scalar reference
 // (products and differences rounded separately, never fused), or nullptr.
+// One block of `block` (a multiple of 32) activations to int8: d = max|v| / 127,
+// q = nearbyint(v / d), exactly as the portable loop in quant.cpp; nullptr
+// without AVX2.
+using ActivationQuantize = void (*)(const float* v, size_t block, int8_t* q, float& d);
+ActivationQuantize avx2_quantize_activations();
+
 using BlockDequantize = void (*)(const uint8_t* block, float* out);
 BlockDequantize avx2_dequantize(WeightType type);
 
