@@ -166,11 +166,8 @@ INSTANTIATE_TEST_SUITE_P(Types, QuantTypes, ::testing::ValuesIn(kQuantTypes),
 // dequantized float values: only the on-the-fly activation quantization of
 // the integer kernels separates the two, so the logits stay close and the
 // greedy choice agrees.
-TEST_P(QuantTypes, DecoderLogitsTrackDequantizedFloatModel) {
-  const WeightType t = GetParam();
+void check_decoder_against_dequantized(WeightType t, const LlamaConfig& c) {
   std::mt19937 rng(3);
-  LlamaConfig c;
-  c.dim = 256, c.hidden_dim = 512, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.vocab_size = 96, c.seq_len = 32;
   ASSERT_EQ(c.validate(), "");
   std::vector<std::vector<uint8_t>> blobs;
   std::vector<std::vector<float>> wides;
@@ -182,9 +179,10 @@ TEST_P(QuantTypes, DecoderLogitsTrackDequantizedFloatModel) {
     f = Matrix{wides.back().data(), WeightType::kF32, rows, cols};
   };
   blobs.reserve(64), wides.reserve(64);
-  std::vector<float> ones(static_cast<size_t>(c.dim), 1.0f);
+  std::vector<float> ones(static_cast<size_t>(std::max(c.dim, c.hidden_dim)), 1.0f);
   LlamaWeights wq, wf;
-  const size_t dim = 256, hidden = 512, kv = static_cast<size_t>(c.kv_dim()), vocab = 96;
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim),
+               kv = static_cast<size_t>(c.kv_dim()), vocab = static_cast<size_t>(c.vocab_size);
   make(vocab, dim, wq.embedding, wf.embedding);
   wq.layers.resize(2), wf.layers.resize(2);
   for (int l = 0; l < 2; ++l) {
@@ -225,13 +223,28 @@ TEST_P(QuantTypes, DecoderLogitsTrackDequantizedFloatModel) {
     // here (measured 2–9%), where a wrong kernel is off by 100%.
     EXPECT_LT(err, 0.15) << weight_type_name(t) << " decode at " << pos;
     if (pos == 15) std::printf("%s: relative logit error at position 15: %.4f\n", weight_type_name(t), err);
-    // Greedy agrees unless the float model's top two are within the error.
+    // Greedy agrees unless the float model's top two are within (3×) the error.
     std::vector<float> sorted(f, f + c.vocab_size);
     std::sort(sorted.rbegin(), sorted.rend());
-    if (sorted[0] - sorted[1] > 0.1 * std::sqrt(norm / c.vocab_size)) {
+    if (sorted[0] - sorted[1] > 3 * err * std::sqrt(norm / c.vocab_size)) {
       EXPECT_EQ(best_q, best_f) << "at " << pos;
     }
-  }
+  }}
+
+TEST_P(QuantTypes, DecoderLogitsTrackDequantizedFloatModel) {
+  LlamaConfig c;
+  c.dim = 256, c.hidden_dim = 512, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.vocab_size = 96, c.seq_len = 32;
+  check_decoder_against_dequantized(GetParam(), c);
+}
+
+// A head size (48) that is not a multiple of the 32-value activation
+// blocks: the threads' shares of attention heads cannot each quantize
+// their own blocks (stories15M's shape; this raced before).
+TEST(QuantDecoder, HeadSizeNotAMultipleOfTheBlock) {
+  LlamaConfig c;
+  c.dim = 288, c.hidden_dim = 768, c.n_layers = 2, c.n_heads = 6, c.n_kv_heads = 3, c.vocab_size = 96, c.seq_len = 32;
+  for (WeightType t : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0, WeightType::kQ5_1})
+    check_decoder_against_dequantized(t, c);
 }
 
 // The 16-bit float kernels (F16C and the BF16 shift where the CPU has

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 #include "llama_model.h"
 
@@ -117,9 +118,14 @@ const float* LlamaModel::decode_step(int token, int pos) {
       }
       barrier_.wait();
       {
-        size_t block = block_needed({&lw.wo});
-        size_t heads_per_block = std::max<size_t>(1, block / hs);
-        auto [b, e] = share(static_cast<size_t>(c.n_heads), heads_per_block);
+        // Each thread quantizes the blocks of wo's input its heads wrote
+        // when its heads can cover whole blocks (heads in units of
+        // lcm(block, head size) / head size); otherwise (a head size like
+        // 48 against 32-value blocks, with too few heads) after a barrier.
+        const size_t heads = static_cast<size_t>(c.n_heads);
+        const size_t unit = std::lcm(block_needed({&lw.wo}), hs) / hs;
+        const bool fused = heads % unit == 0 && heads / unit >= team;
+        auto [b, e] = share(heads, fused ? unit : 1);
         for (size_t h = b; h < e; ++h) {
           float* q = &q_[h * hs];
           rope(q, 1, static_cast<int>(hs), cos, sin, c.rope_interleaved);
@@ -131,7 +137,13 @@ const float* LlamaModel::decode_step(int token, int pos) {
         }
         if (is_quantized(lw.wo.type)) {
           QuantizedActivations& qa = dq_.att_out[family(lw.wo)];
-          quantize_activation_blocks(xb_.data(), b * hs / qa.block, e * hs / qa.block, qa);
+          if (fused) {
+            quantize_activation_blocks(xb_.data(), b * hs / qa.block, e * hs / qa.block, qa);
+          } else {
+            barrier_.wait();
+            auto [qb, qe] = share(dim, qa.block);
+            quantize_activation_blocks(xb_.data(), qb / qa.block, qe / qa.block, qa);
+          }
         }
       }
       barrier_.wait();
