@@ -2,24 +2,16 @@
 
 #include <cstdint>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "avx2_util.h"
 
 namespace mrt::raw {
 
 #if defined(__x86_64__)
 
-#define MRT_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 namespace {
 
-MRT_AVX2 inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using avx2::cpu_has_avx2;
+using avx2::hsum8;
 
 // Eight 16-bit values at p as float32.
 struct F16 {
@@ -91,12 +83,6 @@ MRT_AVX2 void rows_f32(const float* w, size_t n, const float* x, float* out, siz
     for (; k < n; ++k) s += wr[k] * x[k];
     out[r] = s;
   }
-}
-
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return has;
 }
 
 }  // namespace

@@ -2,9 +2,7 @@
 
 #include <cstring>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "avx2_util.h"
 
 // Dequantization must round d·q and d·q − m separately to match ggml.
 #ifdef __clang__
@@ -15,16 +13,10 @@ namespace mrt::raw {
 
 #if defined(__x86_64__)
 
-#define MRT_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 namespace {
 
-MRT_AVX2 inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using avx2::cpu_has_avx2;
+using avx2::hsum8;
 
 MRT_AVX2 inline float f16_at(const uint8_t* p) {
   uint16_t h;
@@ -330,12 +322,6 @@ MRT_AVX2 void dequant_q6_k(const uint8_t* b, float* y) {
       _mm256_storeu_ps(out + 24, _mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
     }
   }
-}
-
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return has;
 }
 
 }  // namespace
