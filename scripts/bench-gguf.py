@@ -614,7 +614,9 @@ def main():
         ok = [x for x in rows if "error" not in x]
         if not ok:
             return {"error": errs[0] if errs else None}
-        return {k: median([x[k] for x in ok if k in x]) for k in ("pp", "tg", "rss")}
+        out = {k: median([x[k] for x in ok if k in x]) for k in ("pp", "tg", "rss")}
+        out["rounds"] = "%d/%d" % (len(ok), len(rows))  # a round that failed is left out of the medians
+        return out
 
     targets = []  # (text, measured, ok)
     for s in sizes:
@@ -629,9 +631,9 @@ def main():
             else ("only one runtime ran" if len(texts) <= 1 else "DIFFER")))
         for k, v in g.items():
             print("    %-12s %s" % (k, v[:100]))
-        print("  %-10s %-8s %9s %10s %11s %8s %9s %10s %10s %10s" % (
+        print("  %-10s %-8s %9s %10s %11s %8s %9s %10s %10s %10s %7s" % (
             "runtime", "type", "MB/token", "pp512 t/s", "decode t/s", "of bw", "RSS MB", "x llama pp", "x llama tg",
-            "x run.c tg"))
+            "x run.c tg", "rounds"))
         runc_tg = agg((s, "run.c", "f32-l2c")).get("tg")
         per_type = {}
         for t in [t for t in types if t in files[s]] + ["f32-l2c"]:
@@ -654,9 +656,9 @@ def main():
                 xpp = a["pp"] / lc["pp"] if rt == "mrt" and a.get("pp") and lc.get("pp") else None
                 xtg = a["tg"] / lc["tg"] if rt == "mrt" and lc.get("tg") else None
                 xrc = a["tg"] / runc_tg if rt == "mrt" and t.startswith("f32") and runc_tg else None
-                print("  %-10s %-8s %9.1f %10s %11.1f %7.0f%% %9.0f %10s %10s %10s" % (
+                print("  %-10s %-8s %9.1f %10s %11.1f %7.0f%% %9.0f %10s %10s %10s %7s" % (
                     rt, t, mb / 1e6, fmt(a.get("pp")), a["tg"], 100 * share, a["rss"] / 2**20,
-                    fmt(xpp, "%.2f"), fmt(xtg, "%.2f"), fmt(xrc, "%.2f")))
+                    fmt(xpp, "%.2f"), fmt(xtg, "%.2f"), fmt(xrc, "%.2f"), a["rounds"]))
                 per_type[(rt, t)] = dict(a, share=share, xpp=xpp, xtg=xtg, xrc=xrc, mb=mb, lc=lc)
         # the targets, per size
         for t in ("f16", "q8_0", "q4_0", "q4_k_m"):
@@ -693,7 +695,8 @@ def main():
     for text, measured, ok in targets:
         print("  %-4s  %-48s %s" % (verdict(ok), text, measured))
     print("MB/token: weight bytes a decoded token reads; of bw: decode tok/s x MB/token / best bandwidth; "
-          "x llama, x run.c: mrt / the other runtime, same file and threads; RSS: peak of the process (wait4)")
+          "x llama, x run.c: mrt / the other runtime, same file and threads; RSS: peak of the process (wait4); "
+          "rounds: those that ran (the medians are of these)")
 
     if args.perplexity:
         print()
