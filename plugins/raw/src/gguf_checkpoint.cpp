@@ -5,6 +5,8 @@
 #include <cstring>
 #include <tuple>
 
+#include "llama_tensors.h"
+
 namespace mrt::raw {
 namespace {
 
@@ -106,42 +108,17 @@ std::string read_rope_scaling(const Gguf& g, LlamaConfig& c) {
 std::string load_gguf_llama(const Gguf& g, LlamaConfig& c, LlamaWeights& w) {
   if (std::string why = read_config(g, c); !why.empty()) return why;
   if (std::string why = read_rope_scaling(g, c); !why.empty()) return why;
-  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim),
-               kv = static_cast<size_t>(c.kv_dim()), vocab = static_cast<size_t>(c.vocab_size);
-  w = LlamaWeights{};
+  const size_t dim = static_cast<size_t>(c.dim), vocab = static_cast<size_t>(c.vocab_size);
   auto matrix = [&](const std::string& name, size_t rows, size_t cols, Matrix& out) -> std::string {
     const GgufTensor* t = g.tensor(name);
     if (t == nullptr) return "GGUF file lacks tensor '" + name + "'";
     return gguf_as_matrix(*t, rows, cols, out);
   };
-  // Norm weights are small: kept as float32 whatever their stored type.
-  auto norm = [&](const std::string& name, const float*& out) -> std::string {
-    Matrix m;
-    if (std::string why = matrix(name, 1, dim, m); !why.empty()) return why;
-    w.owned_norms.emplace_back(dim);
-    row_to_f32(m, 0, w.owned_norms.back().data());
-    out = w.owned_norms.back().data();
-    return "";
-  };
-  w.owned_norms.reserve(static_cast<size_t>(2 * c.n_layers + 1));
-  if (std::string why = matrix("token_embd.weight", vocab, dim, w.embedding); !why.empty()) return why;
-  w.layers.resize(static_cast<size_t>(c.n_layers));
-  for (int l = 0; l < c.n_layers; ++l) {
-    std::string p = "blk." + std::to_string(l) + ".";
-    LayerWeights& lw = w.layers[static_cast<size_t>(l)];
-    for (const auto& [name, rows, cols, out] :
-         {std::tuple<const char*, size_t, size_t, Matrix*>{"attn_q.weight", dim, dim, &lw.wq},
-          {"attn_k.weight", kv, dim, &lw.wk},
-          {"attn_v.weight", kv, dim, &lw.wv},
-          {"attn_output.weight", dim, dim, &lw.wo},
-          {"ffn_gate.weight", hidden, dim, &lw.w1},
-          {"ffn_down.weight", dim, hidden, &lw.w2},
-          {"ffn_up.weight", hidden, dim, &lw.w3}})
-      if (std::string why = matrix(p + name, rows, cols, *out); !why.empty()) return why;
-    if (std::string why = norm(p + "attn_norm.weight", lw.rms_att); !why.empty()) return why;
-    if (std::string why = norm(p + "ffn_norm.weight", lw.rms_ffn); !why.empty()) return why;
-  }
-  if (std::string why = norm("output_norm.weight", w.rms_final); !why.empty()) return why;
+  static const LlamaTensorNames kNames = {"token_embd.weight", "blk.", "attn_q.weight", "attn_k.weight",
+                                          "attn_v.weight", "attn_output.weight", "ffn_gate.weight",
+                                          "ffn_down.weight", "ffn_up.weight", "attn_norm.weight",
+                                          "ffn_norm.weight", "output_norm.weight"};
+  if (std::string why = load_llama_tensors(c, kNames, matrix, w); !why.empty()) return why;
   // No output.weight: the converter drops it when tied to the embedding.
   if (g.tensor("output.weight") == nullptr) w.classifier = w.embedding;
   else if (std::string why = matrix("output.weight", vocab, dim, w.classifier); !why.empty()) return why;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llama_tensors.h"
+
 namespace mrt::raw {
 
 std::string parse_hf_config(std::string_view text, LlamaConfig& c) {
@@ -74,42 +76,18 @@ bool hf_tied_embeddings(std::string_view text) {
 }
 
 std::string load_hf_weights(const Safetensors& st, const LlamaConfig& c, bool tied, LlamaWeights& w) {
-  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim),
-               kv = static_cast<size_t>(c.kv_dim()), vocab = static_cast<size_t>(c.vocab_size);
-  w = LlamaWeights{};
+  const size_t dim = static_cast<size_t>(c.dim), vocab = static_cast<size_t>(c.vocab_size);
   auto matrix = [&](const std::string& name, size_t rows, size_t cols, Matrix& out) -> std::string {
     const SafetensorsEntry* e = st.find(name);
     if (e == nullptr) return "model.safetensors lacks tensor '" + name + "'";
     return as_matrix(*e, name, rows, cols, out);
   };
-  // Norm weights are small: kept as float32 whatever their stored type.
-  auto norm = [&](const std::string& name, const float*& out) -> std::string {
-    Matrix m;
-    if (std::string why = matrix(name, 1, dim, m); !why.empty()) return why;
-    w.owned_norms.emplace_back(dim);
-    row_to_f32(m, 0, w.owned_norms.back().data());
-    out = w.owned_norms.back().data();
-    return "";
-  };
-  w.owned_norms.reserve(static_cast<size_t>(2 * c.n_layers + 1));
-  if (std::string why = matrix("model.embed_tokens.weight", vocab, dim, w.embedding); !why.empty()) return why;
-  w.layers.resize(static_cast<size_t>(c.n_layers));
-  for (int l = 0; l < c.n_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    LayerWeights& lw = w.layers[static_cast<size_t>(l)];
-    for (const auto& [name, rows, cols, out] :
-         {std::tuple<const char*, size_t, size_t, Matrix*>{"self_attn.q_proj.weight", dim, dim, &lw.wq},
-          {"self_attn.k_proj.weight", kv, dim, &lw.wk},
-          {"self_attn.v_proj.weight", kv, dim, &lw.wv},
-          {"self_attn.o_proj.weight", dim, dim, &lw.wo},
-          {"mlp.gate_proj.weight", hidden, dim, &lw.w1},
-          {"mlp.down_proj.weight", dim, hidden, &lw.w2},
-          {"mlp.up_proj.weight", hidden, dim, &lw.w3}})
-      if (std::string why = matrix(p + name, rows, cols, *out); !why.empty()) return why;
-    if (std::string why = norm(p + "input_layernorm.weight", lw.rms_att); !why.empty()) return why;
-    if (std::string why = norm(p + "post_attention_layernorm.weight", lw.rms_ffn); !why.empty()) return why;
-  }
-  if (std::string why = norm("model.norm.weight", w.rms_final); !why.empty()) return why;
+  static const LlamaTensorNames kNames = {"model.embed_tokens.weight", "model.layers.", "self_attn.q_proj.weight",
+                                          "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                                          "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.down_proj.weight",
+                                          "mlp.up_proj.weight", "input_layernorm.weight",
+                                          "post_attention_layernorm.weight", "model.norm.weight"};
+  if (std::string why = load_llama_tensors(c, kNames, matrix, w); !why.empty()) return why;
   if (tied || st.find("lm_head.weight") == nullptr) {
     if (!tied) return "model.safetensors lacks 'lm_head.weight' and the config does not tie embeddings";
     w.classifier = w.embedding;
