@@ -316,21 +316,16 @@ void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size
     matvec_rows_quantized(w, qx, out, begin, end);
     return;
   }
-  size_t r = begin;
-  if (w.type == WeightType::kF32 && avx2_rows_dot_f32() != nullptr) {
-    avx2_rows_dot_f32()(static_cast<const float*>(w.data), w.cols, x, out, begin, end);
+  if (FloatRowsDot rows = avx2_float_rows_dot(w.type)) {
+    rows(w.data, w.cols, x, out, begin, end);
     return;
   }
+  size_t r = begin;
   if (w.type == WeightType::kF32)
     for (; r + 4 <= end; r += 4) {
       const float* rows[4] = {static_cast<const float*>(w.row(r)), static_cast<const float*>(w.row(r + 1)),
                               static_cast<const float*>(w.row(r + 2)), static_cast<const float*>(w.row(r + 3))};
       rows4_f32(rows, x, w.cols, out + r);
-    }
-  else if (Rows4Dot16 rows4 = avx2_rows4_dot16(w.type))
-    for (; r + 4 <= end; r += 4) {
-      const void* rows[4] = {w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)};
-      rows4(rows, x, w.cols, out + r);
     }
   for (; r < end; ++r) out[r] = dot_row(w, r, x);
 }
