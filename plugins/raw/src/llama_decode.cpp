@@ -26,8 +26,6 @@ namespace {
 // product together, large enough that the counter is not contended.
 constexpr size_t kChunkRows = 32;
 
-int family(const Matrix& m) { return activation_block(m.type) == 32 ? 0 : 1; }
-
 // The largest activation block any of `ms` needs (1 when none is quantized).
 size_t block_needed(std::initializer_list<const Matrix*> ms) {
   size_t b = 1;
@@ -71,17 +69,11 @@ const float* LlamaModel::decode_step(int token, int pos) {
       rmsnorm_part(out, x_.data(), weight, dim, c.rms_eps, b, e);
       bool done[2] = {false, false};
       for (const Matrix* m : consumers) {
-        if (!is_quantized(m->type) || done[family(*m)]) continue;
-        done[family(*m)] = true;
-        QuantizedActivations& qa = q[family(*m)];
+        if (!is_quantized(m->type) || done[activation_family(*m)]) continue;
+        done[activation_family(*m)] = true;
+        QuantizedActivations& qa = q[activation_family(*m)];
         quantize_activation_blocks(out, b / qa.block, e / qa.block, qa);
       }
-    };
-    auto matvec = [&](const Matrix& m, const QuantizedActivations* q, const float* in, float* out, size_t b, size_t e) {
-      if (is_quantized(m.type))
-        matvec_rows_quantized(m, q[family(m)], out, b, e);
-      else
-        matvec_rows(m, in, out, b, e);
     };
 
     for (int l = 0; l < c.n_layers; ++l) {
@@ -96,7 +88,7 @@ const float* LlamaModel::decode_step(int token, int pos) {
         size_t base = 0;
         for (auto [m, out] : {std::pair{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}}) {
           size_t lo = std::max(b, base), hi = std::min(e, base + m->rows);
-          if (lo < hi) matvec(*m, dq_.att_in, xb2_.data(), out, lo - base, hi - base);
+          if (lo < hi) matvec_rows_for(*m, dq_.att_in, xb2_.data(), out, lo - base, hi - base);
           base += m->rows;
         }
       });
@@ -136,7 +128,7 @@ const float* LlamaModel::decode_step(int token, int pos) {
           attention_values(att, vc + kv_off, kv_dim, p + 1, hs, &xb_[h * hs]);
         }
         if (is_quantized(lw.wo.type)) {
-          QuantizedActivations& qa = dq_.att_out[family(lw.wo)];
+          QuantizedActivations& qa = dq_.att_out[activation_family(lw.wo)];
           if (fused) {
             quantize_activation_blocks(xb_.data(), b * hs / qa.block, e * hs / qa.block, qa);
           } else {
@@ -148,7 +140,7 @@ const float* LlamaModel::decode_step(int token, int pos) {
       }
       barrier_.wait();
       chunks(dim, kChunkRows, [&](size_t b, size_t e) {  // x += Wo · attention
-        matvec(lw.wo, dq_.att_out, xb_.data(), xb2_.data(), b, e);
+        matvec_rows_for(lw.wo, dq_.att_out, xb_.data(), xb2_.data(), b, e);
         for (size_t r = b; r < e; ++r) x_[r] += xb2_[r];
       });
       barrier_.wait();
@@ -158,17 +150,17 @@ const float* LlamaModel::decode_step(int token, int pos) {
       // Chunks cover whole quantization blocks of w2's input, so the thread
       // that computes a chunk of SwiGLU quantizes it too.
       chunks(hidden, std::max(kChunkRows, block_needed({&lw.w2})), [&](size_t b, size_t e) {
-        matvec(lw.w1, dq_.ffn_in, xb2_.data(), hb_.data(), b, e);
-        matvec(lw.w3, dq_.ffn_in, xb2_.data(), hb2_.data(), b, e);
+        matvec_rows_for(lw.w1, dq_.ffn_in, xb2_.data(), hb_.data(), b, e);
+        matvec_rows_for(lw.w3, dq_.ffn_in, xb2_.data(), hb2_.data(), b, e);
         swiglu(hb_.data(), hb2_.data(), b, e);
         if (is_quantized(lw.w2.type)) {
-          QuantizedActivations& qa = dq_.ffn_hidden[family(lw.w2)];
+          QuantizedActivations& qa = dq_.ffn_hidden[activation_family(lw.w2)];
           quantize_activation_blocks(hb_.data(), b / qa.block, e / qa.block, qa);
         }
       });
       barrier_.wait();
       chunks(dim, kChunkRows, [&](size_t b, size_t e) {  // x += W2 · SwiGLU
-        matvec(lw.w2, dq_.ffn_hidden, hb_.data(), xb2_.data(), b, e);
+        matvec_rows_for(lw.w2, dq_.ffn_hidden, hb_.data(), xb2_.data(), b, e);
         for (size_t r = b; r < e; ++r) x_[r] += xb2_[r];
       });
       barrier_.wait();
@@ -176,7 +168,7 @@ const float* LlamaModel::decode_step(int token, int pos) {
     normalize(w_.rms_final, xb_.data(), dq_.final_in, {&w_.classifier});
     barrier_.wait();
     chunks(static_cast<size_t>(c.vocab_size), kChunkRows * 4,
-           [&](size_t b, size_t e) { matvec(w_.classifier, dq_.final_in, xb_.data(), logits_.data(), b, e); });
+           [&](size_t b, size_t e) { matvec_rows_for(w_.classifier, dq_.final_in, xb_.data(), logits_.data(), b, e); });
   });
   return logits_.data();
 }

@@ -96,32 +96,17 @@ uint64_t LlamaModel::weight_bytes() const {
   return total + bytes(w_.classifier) + w_.embedding.row_bytes();
 }
 
-// out (n × rows) = in (n × cols) · mᵀ, split across the pool by output row.
-void LlamaModel::project(const Matrix& m, const float* in, float* out, int n) {
-  quantize_input({&m}, in, n);
-  over_rows(m.rows, n, [&](size_t b, size_t e) { project_rows(m, in, out, n, b, e); });
-}
-
-// Rows [begin, end) of out = in · mᵀ for n tokens.
-void LlamaModel::quantize_input(std::initializer_list<const Matrix*> matrices, const float* in, int n) {
-  if (n != 1) return;  // prefill widens blocks of weights to float for the GEMM instead
-  bool done32 = false, done256 = false;
-  for (const Matrix* m : matrices) {
-    if (!is_quantized(m->type)) continue;
-    bool small = activation_block(m->type) == 32;
-    bool& done = small ? done32 : done256;
-    if (!done) quantize_activations(in, m->cols, small ? 32 : 256, small ? qx32_ : qx256_);
-    done = true;
-  }
-}
-
+// Rows [begin, end) of out = in · mᵀ for the n > 1 tokens of a prompt.
 void LlamaModel::project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end) {
-  if (n == 1 && is_quantized(m.type))
-    matvec_rows_quantized(m, activation_block(m.type) == 32 ? qx32_ : qx256_, out, begin, end);
-  else if (n == 1)
-    matvec_rows(m, in, out, begin, end);
+  matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
+}
+
+void LlamaModel::matvec_rows_for(const Matrix& m, const QuantizedActivations* q, const float* in, float* out,
+                                 size_t begin, size_t end) {
+  if (is_quantized(m.type))
+    matvec_rows_quantized(m, q[activation_family(m)], out, begin, end);
   else
-    matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
+    matvec_rows(m, in, out, begin, end);
 }
 
 void LlamaModel::over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn) {
@@ -270,7 +255,14 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos, bool all_log
   // Only the last token's logits are needed to continue.
   const float* last = &x_[static_cast<size_t>(n - 1) * dim];
   rmsnorm(xb_.data(), last, w_.rms_final, dim, c.rms_eps);
-  project(w_.classifier, xb_.data(), logits_.data(), 1);
+  // As decode computes them: quantized weights read an int8 copy of the input.
+  if (is_quantized(w_.classifier.type)) {
+    QuantizedActivations& qa = dq_.final_in[activation_family(w_.classifier)];
+    quantize_activation_blocks(xb_.data(), 0, dim / qa.block, qa);
+  }
+  over_rows(static_cast<size_t>(c.vocab_size), 1, [&](size_t b, size_t e) {
+    matvec_rows_for(w_.classifier, dq_.final_in, xb_.data(), logits_.data(), b, e);
+  });
   return logits_.data();
 }
 

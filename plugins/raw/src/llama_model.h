@@ -103,20 +103,21 @@ class LlamaModel {
   PageArray key_cache_, value_cache_;  // (layer, seq_len, kv_dim), resident as filled
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
   void ensure_capacity(int n);
-  void project(const Matrix& m, const float* in, float* out, int n);
   void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
-  // The prompt's last token through the classifier with quantized
-  // weights: `in` quantized once (per activation block size the matrices
-  // need) before the rows are split across the pool; project_rows then
-  // reads qx32_ / qx256_.
-  void quantize_input(std::initializer_list<const Matrix*> matrices, const float* in, int n);
-  QuantizedActivations qx32_, qx256_;
+  // One token's rows [begin, end) of m · in: for quantized weights from
+  // q[activation_family(m)], the int8 copy of `in` made beforehand (once,
+  // not per chunk of rows).
+  void matvec_rows_for(const Matrix& m, const QuantizedActivations* q, const float* in, float* out, size_t begin,
+                       size_t end);
+  // Index of m's activation block size (32 → 0, 256 → 1) in DecodeInputs.
+  static int activation_family(const Matrix& m) { return activation_block(m.type) == 32 ? 0 : 1; }
 
   // Decode (one token): every thread of the pool runs the whole step,
   // meeting at a spinning barrier between phases (llama_decode.cpp).
   const float* decode_step(int token, int pos);
-  // The int8 copies of the four vectors decode multiplies by quantized
-  // matrices, per activation block size [0] = 32, [1] = 256, sized once.
+  // The int8 copies of the vectors a token multiplies by quantized
+  // matrices, per activation block size [0] = 32, [1] = 256, sized once
+  // (final_in also serves the prompt's last token).
   struct DecodeInputs {
     QuantizedActivations att_in[2], att_out[2], ffn_in[2], ffn_hidden[2], final_in[2];
   };
@@ -126,8 +127,8 @@ class LlamaModel {
   std::unique_ptr<std::atomic<size_t>[]> chunk_counters_;
   size_t chunk_phases_ = 0;
   // fn(begin, end) over [0, rows) output rows across the pool, split for
-  // n tokens: prefill (n > 1) one share per thread, decode chunks taken as
-  // threads come free.
+  // n tokens: n > 1 one share per thread; n = 1 (the prompt's last token
+  // through the classifier) chunks taken as threads come free.
   void over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn);
 };
 
