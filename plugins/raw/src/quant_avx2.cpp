@@ -33,17 +33,6 @@ MRT_AVX2 inline __m256i dot_scaled(__m256i uq, __m256i y, __m256i scales) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(uq, y), scales);
 }
 
-// Same as the K formats' scale_min_k4 in quant.cpp: 8 six-bit scales and
-// mins from 12 packed bytes.
-inline void unpack_scales_k4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    m[j] = s[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-    m[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
-}
-
 // Signed × signed products of 32 int8 pairs summed to 8 int32 lanes: the
 // sign trick (|w| · sign(w)·y), since vpmaddubsw takes one unsigned operand.
 // |−128| = 128 still fits: 128·127·2 < 2¹⁵.
@@ -145,13 +134,28 @@ MRT_AVX2 inline __m256i lane_broadcast16(__m256i v, int k_low, int k_high) {
   return _mm256_shuffle_epi8(v, _mm256_set_m128i(hi, lo));
 }
 
+// Q4_K/Q5_K sub-block pair k (of 4): its 64 values as two vectors of 32,
+// the low nibbles (sub-block 2k) and the high ones (2k+1); for Q5_K topped
+// by bits 2k and 2k+1 of each qh byte (16-bit shifts: a byte's bits never
+// cross into its mask).
+template <bool bits5>
+MRT_AVX2 inline void k45_values(const uint8_t* ql, __m256i qh, int k, __m256i& lo, __m256i& hi) {
+  const __m256i low = _mm256_set1_epi8(0xF), bit = _mm256_set1_epi8(1);
+  __m256i q = load32(ql + 32 * k);
+  lo = _mm256_and_si256(q, low);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+  if (bits5) {
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), bit), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), bit), 4));
+  }
+}
+
 // Q4_K / Q5_K: per super-block, the 8 sub-block products weighted by their
 // 6-bit scales in integers, one float multiply-add with d·dx; the mins
 // through the activation sums, vectorised (vpmaddwd of 8 mins by 8 sums).
 template <bool bits5>
 MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
   constexpr size_t kBytes = bits5 ? 176 : 144;
-  const __m256i low = _mm256_set1_epi8(0xF), bit = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_mins = _mm_setzero_ps();
   for (size_t b = 0; b < x.n / 256; ++b, w += kBytes) {
@@ -167,14 +171,8 @@ MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
     __m256i qh = bits5 ? load32(w + 16) : _mm256_setzero_si256();
     __m256i isum = _mm256_setzero_si256();
     for (int k = 0; k < 4; ++k) {
-      __m256i q = load32(ql + 32 * k);
-      __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-      if (bits5) {
-        // Bit 2k of each qh byte tops the low nibbles, bit 2k+1 the high
-        // ones (16-bit shifts: a byte's bits never cross into its mask).
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), bit), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), bit), 4));
-      }
+      __m256i lo, hi;
+      k45_values<bits5>(ql, qh, k, lo, hi);
       __m256i plo = dot_scaled(lo, load32(y + 64 * k), lane_broadcast16(scales, 2 * k, 2 * k));
       __m256i phi = dot_scaled(hi, load32(y + 64 * k + 32), lane_broadcast16(scales, 2 * k + 1, 2 * k + 1));
       isum = _mm256_add_epi32(isum, _mm256_add_epi32(plo, phi));
@@ -277,18 +275,14 @@ MRT_AVX2 void dequant_q4_0(const uint8_t* b, float* y) {
 template <bool bits5>
 MRT_AVX2 void dequant_qk45(const uint8_t* b, float* y) {
   const float d = f16_at(b), dmin = f16_at(b + 2);
-  uint8_t sc[8], m[8];
-  unpack_scales_k4(b + 4, sc, m);
-  const __m256i low = _mm256_set1_epi8(0xF), bit = _mm256_set1_epi8(1);
+  uint8_t scales_mins[16];  // 8 scales, then 8 mins
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(scales_mins), scales_mins_k4(b + 4));
+  const uint8_t *sc = scales_mins, *m = scales_mins + 8;
   const uint8_t* ql = b + (bits5 ? 48 : 16);
   __m256i qh = bits5 ? load32(b + 16) : _mm256_setzero_si256();
   for (int k = 0; k < 4; ++k, y += 64) {
-    __m256i q = load32(ql + 32 * k);
-    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-    if (bits5) {
-      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), bit), 4));
-      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), bit), 4));
-    }
+    __m256i lo, hi;
+    k45_values<bits5>(ql, qh, k, lo, hi);
     store_scaled_min(lo, _mm256_set1_ps(d * sc[2 * k]), _mm256_set1_ps(dmin * m[2 * k]), y);
     store_scaled_min(hi, _mm256_set1_ps(d * sc[2 * k + 1]), _mm256_set1_ps(dmin * m[2 * k + 1]), y + 32);
   }
