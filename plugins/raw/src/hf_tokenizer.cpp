@@ -385,22 +385,10 @@ Encoding HfTokenizer::encode(std::string_view text, bool bos, const EncodeLimits
   // Added tokens are matched literally (the first, the longest there); each
   // stretch of text between them is normalised on its own (▁ prepended,
   // spaces → ▁) and merged, as the tokenizers library does.
-  LiteralTokens literals(added_, text);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t hit = std::string_view::npos, hit_len = 0;
-    int hit_id = -1;
-    literals.find(pos, hit, hit_len, hit_id);
-    std::string_view plain = text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
-    if (!plain.empty()) {
-      bool go_on = byte_level_ ? encode_byte_level(plain, pos, out, budget) : encode_sentencepiece(plain, pos, out, budget);
-      if (!go_on) return out;
-    }
-    if (hit == std::string_view::npos) break;
-    out.ids.push_back(hit_id);
-    pos = hit + hit_len;
-    if (!budget.go_on(pos)) return out;
-  }
+  bool complete = encode_around_literals(added_, text, out, budget, [&](std::string_view plain, size_t offset) {
+    return byte_level_ ? encode_byte_level(plain, offset, out, budget) : encode_sentencepiece(plain, offset, out, budget);
+  });
+  if (!complete) return out;
   out.bytes_read = text.size();
   if (bos && add_eos_ && eos_id_ >= 0) append_eos(out, eos_id_, limits);
   return out;

@@ -119,19 +119,10 @@ Encoding Llama2cTokenizer::encode(std::string_view text, bool bos, const EncodeL
   EncodeBudget budget(limits, text.size(), max_token_bytes_, out);
   if (bos && add_bos_) out.ids.push_back(bos_id_);
   if (!budget.go_on(0)) return out;
-  LiteralTokens literals(specials_, text);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t hit = std::string_view::npos, hit_len = 0;
-    int hit_id = -1;
-    literals.find(pos, hit, hit_len, hit_id);
-    std::string_view plain = text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
-    if (!plain.empty() && !encode_stretch(plain, pos, out, budget)) return out;
-    if (hit == std::string_view::npos) break;
-    out.ids.push_back(hit_id);
-    pos = hit + hit_len;
-    if (!budget.go_on(pos)) return out;
-  }
+  bool complete = encode_around_literals(specials_, text, out, budget, [&](std::string_view plain, size_t offset) {
+    return encode_stretch(plain, offset, out, budget);
+  });
+  if (!complete) return out;
   if (bos && add_eos_) append_eos(out, eos_id_, limits);
   return out;
 }

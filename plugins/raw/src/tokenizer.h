@@ -150,4 +150,27 @@ class LiteralTokens {
   std::vector<size_t> next_;
 };
 
+// The encode loop both tokenizers share: `text` split at its literal
+// tokens, each stretch between them through stretch(plain, offset) and each
+// literal as its id. False as soon as a stretch or the budget says stop
+// (out.end then tells why).
+template <typename EncodeStretch>
+bool encode_around_literals(const std::vector<std::pair<std::string, int>>& literal_tokens, std::string_view text,
+                            Encoding& out, EncodeBudget& budget, EncodeStretch&& stretch) {
+  LiteralTokens literals(literal_tokens, text);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t hit = std::string_view::npos, hit_len = 0;
+    int hit_id = -1;
+    literals.find(pos, hit, hit_len, hit_id);
+    std::string_view plain = text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
+    if (!plain.empty() && !stretch(plain, pos)) return false;
+    if (hit == std::string_view::npos) break;
+    out.ids.push_back(hit_id);
+    pos = hit + hit_len;
+    if (!budget.go_on(pos)) return false;
+  }
+  return true;
+}
+
 }  // namespace mrt::raw
