@@ -1377,6 +1377,15 @@ Outputs eval_split(const Ctx& c) {
   return outs;
 }
 
+// An index into `axis` (of size n) as the ONNX indexing ops take it: in
+// [-n, n), negative counting from the end; anything else fails the node.
+int64_t index_on_axis(const Ctx& c, int64_t i, size_t axis, int64_t n) {
+  if (i < -n || i >= n)
+    c.v.fail("index " + std::to_string(i) + " is out of range for axis " + std::to_string(axis) + " of size " +
+             std::to_string(n));
+  return i < 0 ? i + n : i;
+}
+
 Outputs eval_gather(const Ctx& c) {
   const HostTensor& x = c.arg(0);
   const HostTensor& idx = c.arg(1);
@@ -1389,13 +1398,7 @@ Outputs eval_gather(const Ctx& c) {
     if (i > axis) inner *= d[i];
   }
   std::vector<int64_t> ids = idx.to_int64();
-  for (int64_t& i : ids) {
-    if (i < -n || i >= n) {
-      c.v.fail("index " + std::to_string(i) + " is out of range for axis " + std::to_string(axis) + " of size " +
-               std::to_string(n));
-    }
-    if (i < 0) i += n;
-  }
+  for (int64_t& i : ids) i = index_on_axis(c, i, axis, n);
   HostTensor out = c.out();
   const size_t row = static_cast<size_t>(inner) * dtype_size(x.dtype());
   const auto* src = static_cast<const unsigned char*>(x.raw());
@@ -1417,13 +1420,7 @@ Outputs eval_gather_elements(const Ctx& c) {
   const auto axis = static_cast<size_t>(c.v.normalize_axis(c.v.attr_int("axis", 0), ssize(d)));
   const int64_t n = d[axis];
   std::vector<int64_t> ids = c.arg(1).to_int64();
-  for (int64_t& i : ids) {
-    if (i < -n || i >= n) {
-      c.v.fail("index " + std::to_string(i) + " is out of range for axis " + std::to_string(axis) + " of size " +
-               std::to_string(n));
-    }
-    if (i < 0) i += n;
-  }
+  for (int64_t& i : ids) i = index_on_axis(c, i, axis, n);
   HostTensor out = c.out();
   const Dims& od = out.dims();
   std::vector<int64_t> xs = contiguous_strides(d);
@@ -1462,13 +1459,7 @@ Outputs eval_scatter_nd(const Ctx& c) {
   for (int64_t t = 0; t < tuples; ++t) {
     int64_t off = 0;
     for (size_t a = 0; a < k; ++a) {
-      int64_t i = ids[static_cast<size_t>(t) * k + a];
-      if (i < -d[a] || i >= d[a]) {
-        c.v.fail("index " + std::to_string(i) + " is out of range for axis " + std::to_string(a) + " of size " +
-                 std::to_string(d[a]));
-      }
-      if (i < 0) i += d[a];
-      off += i * xs[a];
+      off += index_on_axis(c, ids[static_cast<size_t>(t) * k + a], a, d[a]) * xs[a];
     }
     offsets[static_cast<size_t>(t)] = off;
   }
