@@ -306,6 +306,27 @@ def package_versions(names):
 
 # ----------------------------------------------------------------- model --
 
+# Every message is one fortune, the only shape the model knows; the reply is
+# the next one (MODEL_CARD.md, "Chat").
+CHAT_TEMPLATE = ("{% for message in messages %}{{ bos_token + message['content'] + eos_token }}{% endfor %}"
+                 "{% if add_generation_prompt %}{{ bos_token }}{% endif %}")
+
+
+def write_tokenizer_config(out):
+    """tokenizer_config.json as transformers saves it, with the chat template."""
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "model_max_length": 256,
+        "chat_template": CHAT_TEMPLATE,
+    }
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
 def model_config(args, vocab_size):
     """The Hugging Face config.json fields our loader and transformers read."""
     return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": args.dim,
@@ -726,11 +747,12 @@ def cmd_export(args):
         json.dump(cfg, f, indent=2)
         f.write("\n")
     shutil.copyfile(os.path.join(args.work, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
+    write_tokenizer_config(out)
     with open(os.path.join(out, "model.yml"), "w") as f:
         f.write("# tiny-fortunes: a small Llama trained from scratch on Debian's fortunes\n"
                 "# (see MODEL_CARD.md); made by %s.\n" % SCRIPT)
         f.write("format: safetensors\ntask: text-generation\n")
-        f.write("files: [model.safetensors, config.json, tokenizer.json]\n")
+        f.write("files: [model.safetensors, config.json, tokenizer.json, tokenizer_config.json]\n")
 
     # The final losses are re-measured on the exported F16 weights.
     batch = ck["state"]["args"]["batch"]
@@ -780,7 +802,12 @@ def model_card(cfg, prep, state, last, losses, runtime, samples, log, params, si
              "the runtime ships a real, trained, small text-generation model (tests, demos, benchmarks) whose "
              "every byte can be rebuilt from Debian packages with `%s`.\n" % (params / 1e6, SCRIPT))
     L.append("Files: `config.json` (LlamaForCausalLM), `model.safetensors` (F16, %.2f MB), `tokenizer.json`, "
-             "`model.yml`.\n" % (size / 1e6))
+             "`tokenizer_config.json` (its chat template), `model.yml`.\n" % (size / 1e6))
+    L.append("## Chat\n")
+    L.append("The model never saw a conversation, so its chat template is honest about what it does: every message "
+             "becomes one fortune (`<s> text </s>`, the only shape it was trained on) and the reply is the next "
+             "fortune. `mrt chat tiny-fortunes` thus answers each line with a fortune-shaped text, which is enough "
+             "to exercise chat requests, the OpenAI-compatible endpoint and the chat CLI end to end.\n")
     L.append("## Architecture\n")
     L.append("| | |\n| --- | --- |\n| layers | %d |\n| hidden size | %d |\n| MLP (SwiGLU) size | %d |\n"
              "| attention heads / KV heads | %d / %d (head size %d) |\n| context | %d tokens |\n"

@@ -1,5 +1,7 @@
 #include "mrt/core/loaded_model.h"
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 
 #include "mrt/core/log.h"
@@ -81,6 +83,43 @@ LoadedModel::~LoadedModel() {
   }
 }
 
+namespace {
+// A chat template is a few KB; the largest shipped ones are ~20 KB.
+constexpr size_t kMaxTemplateBytes = 1u << 20;
+constexpr size_t kMaxTokenTextBytes = 1024;
+
+// Whether a filled MRT_ModelInfo reaches a field (MRT_FIELD_PRESENT without
+// its NULL check, which a reference cannot need).
+bool has(const MRT_ModelInfo& info, size_t size_through_field) { return info.struct_size >= size_through_field; }
+
+std::string bounded_copy(const char* s, size_t limit) {
+  if (s == nullptr) return {};
+  return std::string(s, ::strnlen(s, limit));
+}
+}  // namespace
+
+GenerationInfo GenerationInfo::from(const MRT_ModelInfo& info) {
+  GenerationInfo g;
+  if (has(info, MRT_STRUCT_SIZE(MRT_ModelInfo, max_sequences))) g.max_sequences = std::max(info.max_sequences, 0);
+  if (has(info, MRT_STRUCT_SIZE(MRT_ModelInfo, chat_template)))
+    g.chat_template = bounded_copy(info.chat_template, kMaxTemplateBytes);
+  if (has(info, MRT_STRUCT_SIZE(MRT_ModelInfo, eos_token))) {
+    g.bos_token = bounded_copy(info.bos_token, kMaxTokenTextBytes);
+    g.eos_token = bounded_copy(info.eos_token, kMaxTokenTextBytes);
+  }
+  return g;
+}
+
+void GenerationInfo::fill(MRT_ModelInfo& info) const {
+  auto c_str = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+  if (has(info, MRT_STRUCT_SIZE(MRT_ModelInfo, max_sequences))) info.max_sequences = max_sequences;
+  if (has(info, MRT_STRUCT_SIZE(MRT_ModelInfo, chat_template))) info.chat_template = c_str(chat_template);
+  if (has(info, MRT_STRUCT_SIZE(MRT_ModelInfo, eos_token))) {
+    info.bos_token = c_str(bos_token);
+    info.eos_token = c_str(eos_token);
+  }
+}
+
 Status LoadedModel::describe() {
   const Plugin& p = *plugin_;
   MRT_ModelInfo info{};
@@ -89,6 +128,17 @@ Status LoadedModel::describe() {
   if (info.num_inputs > 1024 || info.num_outputs > 1024) return internal_error("plugin '" + p.name() + "' reports too many inputs/outputs");
   host_bytes_ = info.host_bytes;
   device_bytes_ = info.device_bytes;
+  generation_ = GenerationInfo::from(info);
+  if (generation_.chat_template.empty()) {
+    chat_error_ = Status(MRT_CODE_FAILED_PRECONDITION, "model '" + model_id() + "' has no chat template (" +
+                                                           "tokenizer_config.json's chat_template or GGUF's tokenizer.chat_template)");
+  } else if (auto compiled = ChatTemplate::compile(generation_.chat_template, generation_.bos_token, generation_.eos_token)) {
+    chat_ = std::move(*compiled);
+  } else {
+    // The model still serves plain prompts; only chats are refused.
+    chat_error_ = Status(MRT_CODE_FAILED_PRECONDITION, "model '" + model_id() + "': " + compiled.status().message());
+    log_warning("model", chat_error_.message());
+  }
   for (int is_output = 0; is_output < 2; ++is_output) {
     size_t n = is_output ? info.num_outputs : info.num_inputs;
     for (size_t i = 0; i < n; ++i) {
@@ -106,6 +156,11 @@ Status LoadedModel::describe() {
     }
   }
   return Status::ok();
+}
+
+Result<std::shared_ptr<const ChatTemplate>> LoadedModel::chat_template() const {
+  if (chat_) return chat_;
+  return chat_error_;
 }
 
 bool LoadedModel::claim_files_check(int64_t now_ns, int32_t interval_ms) const {

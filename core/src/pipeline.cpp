@@ -112,6 +112,7 @@ Status validate_generation(const GenerationParams& p) {
 Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& request, const CallControl& control) {
   RequestViews views;
   build_request(request, views);
+  std::string rendered_chat;  // the prompt of a chat request; views point into it
   MRT_CallContext call{&control, request.on_text};
   InferResult result;
   result.model_id = model.model_id();
@@ -134,6 +135,14 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
     MRT_RETURN_IF_ERROR(validate_generation(request.generation));
     if (model.manifest().task != "text-generation")
       return invalid_argument("model '" + model.model_id() + "' (task " + model.manifest().task + ") does not take text");
+    if (!request.chat.empty()) {
+      auto chat = model.chat_template();
+      if (!chat) return chat.status();
+      auto prompt = (*chat)->render(request.chat);
+      if (!prompt) return Status(prompt.status().code(), "model '" + model.model_id() + "': " + prompt.status().message());
+      rendered_chat = std::move(*prompt);
+      views.request.text = rendered_chat.c_str();
+    }
   } else if (request.kind == MRT_PAYLOAD_IMAGE && model.manifest().preprocess.kind == "image") {
     const PreprocessSpec& spec = model.manifest().preprocess;
     if (model.inputs().empty()) return internal_error("model '" + model.model_id() + "' declares no input for the image");

@@ -494,10 +494,11 @@ void proxy_model_unload(MRT_PluginContext* ctx, MRT_Model* model) {
 
 MRT_Status* proxy_model_info(MRT_PluginContext*, const MRT_Model* model, MRT_ModelInfo* out) {
   if (out == nullptr) return make_plugin_status(invalid_argument("model_info: out is NULL"));
-  MRT_ModelInfo info = model_of(model)->description.info;
-  size_t n = std::min(out->struct_size, sizeof info);
-  info.struct_size = out->struct_size;
-  std::memcpy(out, &info, n);
+  const auto& d = model_of(model)->description;
+  MRT_ModelInfo info = d.info;
+  info.struct_size = std::min(out->struct_size, sizeof info);
+  d.generation.fill(info);  // the strings live in the description, as long as the model
+  std::memcpy(out, &info, info.struct_size);
   return nullptr;
 }
 

@@ -308,6 +308,7 @@ class WorkerServer {
     worker::ModelDescription d;
     d.info.struct_size = MRT_MODEL_INFO_STRUCT_SIZE;
     Status s = take_plugin_status(p.api().model_info(p.context(), model, &d.info));
+    if (s.is_ok()) d.generation = GenerationInfo::from(d.info);
     for (int out = 0; s.is_ok() && out < 2; ++out) {
       size_t count = out ? d.info.num_outputs : d.info.num_inputs;
       if (count > 1024) s = internal_error("the plugin reports too many inputs/outputs");

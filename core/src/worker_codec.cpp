@@ -180,6 +180,10 @@ void write_description(Writer& w, const ModelDescription& d) {
   w.u64(d.info.num_outputs);
   w.u64(d.info.host_bytes);
   w.u64(d.info.device_bytes);
+  w.i32(d.generation.max_sequences);
+  w.str(d.generation.chat_template);
+  w.str(d.generation.bos_token);
+  w.str(d.generation.eos_token);
   for (const auto* list : {&d.inputs, &d.outputs}) {
     w.u64(list->size());
     for (const auto& io : *list) {
@@ -198,6 +202,10 @@ void read_description(Reader& r, ModelDescription& d) {
   d.info.num_outputs = r.u64();
   d.info.host_bytes = r.u64();
   d.info.device_bytes = r.u64();
+  d.generation.max_sequences = std::max(r.i32(), 0);
+  d.generation.chat_template = r.str();
+  d.generation.bos_token = r.str();
+  d.generation.eos_token = r.str();
   for (auto* list : {&d.inputs, &d.outputs}) {
     uint64_t n = bounded_count(r);
     for (uint64_t i = 0; i < n && r.ok(); ++i) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mrt/core/host_api.h"
+#include "mrt/core/loaded_model.h"
 #include "mrt/core/worker_channel.h"
 
 namespace mrt::worker {
@@ -50,7 +51,8 @@ Status read_results_into(Reader& r, MRT_Results* results);
 
 // A model's description, answered from the proxy without a round trip.
 struct ModelDescription {
-  MRT_ModelInfo info{};
+  MRT_ModelInfo info{};          // its ABI 1.1 string fields are NULL: see `generation`
+  GenerationInfo generation;
   struct Io {
     std::string name;
     int32_t dtype = 0;

@@ -498,6 +498,47 @@ TEST_F(ServiceTest, ShippedTextModelIsDeterministicWithASeed) {
   EXPECT_NE(sampled(8, nullptr), first);
 }
 
+// A chat through the service: rendered with the shipped model's template,
+// streamed like text, and the same answer as the rendered prompt; a model
+// without a template says so, and the connection goes on.
+TEST_F(ServiceTest, ChatRequestsAreRenderedAndStreamed) {
+  fs::copy(fs::path(MRT_SOURCE_ROOT) / "models/tiny-fortunes", dir.path() / "models/tiny-fortunes", fs::copy_options::recursive);
+  Daemon d(dir, {});
+  auto c = d.connect();
+  ipc::InferRequest chat;
+  chat.set_model_id("tiny-fortunes");
+  for (auto [role, content] : {std::pair{"system", "Be wise."}, std::pair{"user", "Tell me about Mondays"}}) {
+    auto* m = chat.mutable_chat()->add_messages();
+    m->set_role(role);
+    m->set_content(content);
+  }
+  chat.mutable_chat()->mutable_params()->set_max_tokens(24);
+  chat.mutable_options()->set_stream(true);
+  std::string streamed;
+  auto r = c->infer(chat, [&](const std::string& chunk) { streamed += chunk; });
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_TRUE(r->text().final());
+  EXPECT_EQ(r->text().text(), streamed);
+  EXPECT_GT(r->text().generated_tokens(), 0);
+  auto plain_request = text_request("tiny-fortunes", "Be wise.</s><s>Tell me about Mondays</s><s>", 0, false);
+  plain_request.mutable_text()->mutable_params()->set_max_tokens(24);
+  auto plain = c->infer(plain_request);
+  ASSERT_TRUE(plain) << plain.status().to_string();
+  EXPECT_EQ(r->text().text(), plain->text().text());
+  EXPECT_EQ(r->text().prompt_tokens(), plain->text().prompt_tokens());
+
+  ipc::InferRequest no_template = chat;
+  no_template.set_model_id("tiny-llama");
+  auto refused = c->infer(no_template);
+  EXPECT_EQ(refused.status().code(), MRT_CODE_FAILED_PRECONDITION);
+  EXPECT_NE(refused.status().message().find("has no chat template"), std::string::npos) << refused.status().message();
+  ipc::InferRequest empty;
+  empty.set_model_id("tiny-fortunes");
+  empty.mutable_chat();
+  EXPECT_EQ(c->infer(empty).status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_TRUE(c->infer(identity_request(1)));
+}
+
 TEST_F(ServiceTest, MetricsOverHttpOnLoopback) {
   Daemon::Options o;
   o.metrics_port = 20000 + static_cast<int>(getpid() % 20000);

@@ -1,6 +1,8 @@
 // The `mrt` command as a user runs it: run a model, write .npy outputs,
 // list plugins, and fail clearly on bad input.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 
 #include "mrt/core/npy.h"
@@ -8,6 +10,8 @@
 
 namespace mrt {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct Output {
   int status;
@@ -112,6 +116,30 @@ TEST(Cli, PluginsListsBuiltAndRefused) {
   EXPECT_NE(r.text.find("1.0.0"), std::string::npos);
   EXPECT_NE(r.text.find("refused"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("ABI major 2 != host ABI major 1"), std::string::npos) << r.text;
+}
+
+// `mrt chat` in-process with the shipped model: each line is a turn, the
+// reply streams, /reset and /exit work, and a model without a chat
+// template is an error naming why.
+TEST(Cli, ChatAnswersEachLine) {
+  test::TempDir dir;
+  {
+    std::FILE* f = std::fopen((dir.path() / "lines").c_str(), "w");
+    std::fputs("Tell me a fortune\nAnother\n/reset\nOne more\n/exit\nnever read\n", f);
+    std::fclose(f);
+  }
+  auto model = fs::path(MRT_SOURCE_ROOT) / "models/tiny-fortunes";
+  auto r = run_mrt("chat " + model.string() + " --max-tokens 12 < " + (dir.path() / "lines").string());
+  EXPECT_EQ(r.status, 0) << r.text;
+  EXPECT_NE(r.text.find("(conversation cleared)"), std::string::npos) << r.text;
+  // Three replies, each ending its line, and no prompt (stdin is not a terminal).
+  EXPECT_EQ(std::count(r.text.begin(), r.text.end(), '\n') >= 4, true) << r.text;
+  EXPECT_EQ(r.text.find("> "), std::string::npos) << r.text;
+
+  auto none = run_mrt("chat " + (fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama-hf").string() + " < " +
+                      (dir.path() / "lines").string());
+  EXPECT_EQ(none.status, 1) << none.text;
+  EXPECT_NE(none.text.find("has no chat template"), std::string::npos) << none.text;
 }
 
 }  // namespace

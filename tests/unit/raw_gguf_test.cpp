@@ -15,6 +15,7 @@
 #include "gguf_checkpoint.h"
 #include "gguf_tokenizer.h"
 #include "hf_tokenizer.h"
+#include "mrt/core/chat_template.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
 #include "test_support.h"
@@ -565,6 +566,34 @@ TEST_F(RawGgufTest, BadFileIsALoadErrorNamingTheProblem) {
     EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().to_string();
     EXPECT_NE(r.status().message().find(name), std::string::npos) << r.status().to_string();
   }
+}
+
+// A GGUF file's tokenizer.chat_template, BOS and EOS reach the host through
+// model_info (ABI 1.1): a chat request answers as its rendered prompt does.
+TEST_F(RawGgufTest, ChatRequestsUseTheFilesChatTemplate) {
+  auto f = parse_file(gguf_dir() / "tiny-llama-f16.gguf");
+  raw::GgufTokenizer tok;
+  ASSERT_EQ(raw::load_gguf_tokenizer(f->gguf, tok), "");
+  auto tmpl = ChatTemplate::compile(tok.chat_template, tok.tokenizer->token_text(tok.bos_id),
+                                    tok.tokenizer->token_text(tok.end_tokens.at(0)));
+  ASSERT_TRUE(tmpl) << tmpl.status().to_string();
+  std::vector<ChatMessage> chat = {{"system", "Be brief."}, {"user", "Hello there"}};
+  auto prompt = (*tmpl)->render(chat);
+  ASSERT_TRUE(prompt) << prompt.status().to_string();
+  EXPECT_NE(prompt->find("<|user|>"), std::string::npos) << *prompt;
+
+  ASSERT_TRUE(rt->add_model_path("chat", gguf_dir() / "tiny-llama-f16.gguf").is_ok());
+  InferRequest r;
+  r.model_id = "chat";
+  r.kind = MRT_PAYLOAD_TEXT;
+  r.chat = chat;
+  r.generation.max_tokens = 8;
+  auto out = rt->infer(r);
+  ASSERT_TRUE(out) << out.status().to_string();
+  auto plain = generate("chat", *prompt, 8);
+  ASSERT_TRUE(plain) << plain.status().to_string();
+  EXPECT_EQ(out->text->text, plain->text->text);
+  EXPECT_EQ(out->text->prompt_tokens, plain->text->prompt_tokens);
 }
 
 }  // namespace

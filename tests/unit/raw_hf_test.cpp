@@ -343,5 +343,70 @@ TEST_F(RawHfTest, BadFilesAreClearErrors) {
   EXPECT_TRUE(load_error("restored").is_ok());
 }
 
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+// Chat requests: the shipped tiny-fortunes model's tokenizer_config.json
+// template reaches the host through model_info (ABI 1.1), which renders the
+// conversation; the answer is the one for the rendered prompt sent as text.
+TEST_F(RawHfTest, ChatRequestsRenderTheTokenizerConfigTemplate) {
+  ASSERT_TRUE(rt->add_model_path("fortunes", fs::path(MRT_SOURCE_ROOT) / "models/tiny-fortunes").is_ok());
+  InferRequest chat;
+  chat.model_id = "fortunes";
+  chat.kind = MRT_PAYLOAD_TEXT;
+  chat.chat = {{"user", "A fortune about cats"}, {"assistant", "Cats sleep."}, {"user", "Another one"}};
+  chat.generation.max_tokens = 12;
+  auto answer = rt->infer(chat);
+  ASSERT_TRUE(answer) << answer.status().to_string();
+  // Every message is one fortune, <s> text </s>; the reply opens the next.
+  InferRequest text;
+  text.model_id = chat.model_id;
+  text.kind = MRT_PAYLOAD_TEXT;
+  text.generation = chat.generation;
+  text.text = "A fortune about cats</s><s>Cats sleep.</s><s>Another one</s><s>";
+  auto plain = rt->infer(text);
+  ASSERT_TRUE(plain) << plain.status().to_string();
+  EXPECT_EQ(answer->text->text, plain->text->text);
+  EXPECT_EQ(answer->text->prompt_tokens, plain->text->prompt_tokens);
+  EXPECT_GT(answer->text->generated_tokens, 0);
+}
+
+TEST_F(RawHfTest, ChatWithoutATemplateOrWithABrokenOneIsAClearError) {
+  // The fixture has no tokenizer_config.json: plain prompts only.
+  ASSERT_TRUE(rt->add_model_path("plain", dir.path() / "hf").is_ok());
+  InferRequest chat;
+  chat.model_id = "plain";
+  chat.kind = MRT_PAYLOAD_TEXT;
+  chat.chat = {{"user", "hi"}};
+  chat.generation.max_tokens = 4;
+  auto none = rt->infer(chat);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.status().code(), MRT_CODE_FAILED_PRECONDITION);
+  EXPECT_NE(none.status().message().find("has no chat template"), std::string::npos) << none.status().message();
+
+  // A template that does not parse: the model still loads and serves text.
+  write_text(dir.path() / "hf/tokenizer_config.json", R"({"chat_template": "{% for m in messages %}{{ m.content }"})");
+  ASSERT_TRUE(rt->add_model_path("broken", dir.path() / "hf").is_ok());
+  chat.model_id = "broken";
+  auto broken = rt->infer(chat);
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.status().code(), MRT_CODE_FAILED_PRECONDITION);
+  EXPECT_NE(broken.status().message().find("does not parse"), std::string::npos) << broken.status().message();
+  InferRequest text;
+  text.model_id = chat.model_id;
+  text.kind = MRT_PAYLOAD_TEXT;
+  text.generation = chat.generation;
+  text.text = "hi";
+  EXPECT_TRUE(rt->infer(text));
+
+  // Not JSON: a load error naming the file's problem.
+  write_text(dir.path() / "hf/tokenizer_config.json", "{not json");
+  Status s = load_error("bad-json");
+  EXPECT_EQ(s.code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(s.message().find("tokenizer_config.json"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace mrt

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "chat_command.h"
 #include "client.h"
 #include "mrt/core/log.h"
 #include "mrt/core/npy.h"
@@ -66,6 +67,8 @@ struct Options {
   uint32_t timeout_ms = 0;
   // push
   std::string push_as;
+  // chat
+  std::string system_prompt;
 };
 
 int fail(const Status& s) {
@@ -401,6 +404,68 @@ int cmd_generate(const Options& o) {
   return remote_infer(o, std::move(req));
 }
 
+// The generation parameters of generate and chat.
+void set_params(const Options& o, mrt::ipc::GenerationParams* p) {
+  p->set_max_tokens(o.max_tokens);
+  p->set_temperature(o.temperature);
+  p->set_top_p(o.top_p);
+  p->set_top_k(o.gen_top_k);
+  if (o.seed >= 0) p->set_seed(static_cast<uint64_t>(o.seed));
+  for (const auto& s : o.stop) p->add_stop(s);
+}
+
+int cmd_chat(const Options& o) {
+  bool interactive = isatty(STDIN_FILENO) != 0;
+  if (o.use_socket) {
+    auto client = connect(o);
+    if (!client) return fail(client.status());
+    auto turn = [&](const std::vector<mrt::ChatMessage>& conversation, const std::function<void(std::string_view)>& on_chunk)
+        -> Result<std::string> {
+      mrt::ipc::InferRequest req;
+      req.set_model_id(o.model);
+      auto* chat = req.mutable_chat();
+      for (const auto& m : conversation) {
+        auto* msg = chat->add_messages();
+        msg->set_role(m.role);
+        msg->set_content(m.content);
+      }
+      set_params(o, chat->mutable_params());
+      req.mutable_options()->set_stream(true);
+      req.mutable_options()->set_timeout_ms(o.timeout_ms);
+      auto response = (*client)->infer(req, [&](const std::string& chunk) { on_chunk(chunk); });
+      if (!response) return response.status();
+      return response->text().text();
+    };
+    return mrt::cli::chat_loop(turn, o.system_prompt, std::cin, stdout, interactive);
+  }
+  auto rt = make_runtime(o);
+  if (!rt) return fail(rt.status());
+  std::string model_id = model_id_for(o.model);
+  if (auto s = (*rt)->add_model_path(model_id, o.model); !s.is_ok()) return fail(s);
+  {
+    Progress p("loading " + model_id);
+    if (auto loaded = (*rt)->load(model_id); !loaded) return fail(loaded.status());
+  }
+  auto turn = [&](const std::vector<mrt::ChatMessage>& conversation, const std::function<void(std::string_view)>& on_chunk)
+      -> Result<std::string> {
+    mrt::InferRequest req;
+    req.model_id = model_id;
+    req.kind = MRT_PAYLOAD_TEXT;
+    req.chat = conversation;
+    mrt::ipc::GenerationParams params;
+    set_params(o, &params);
+    req.generation = mrt::vnode::generation_from_proto(params);
+    req.on_text = [&](std::string_view chunk) {
+      on_chunk(chunk);
+      return Status::ok();
+    };
+    auto result = (*rt)->infer(req);
+    if (!result) return result.status();
+    return result->text ? result->text->text : std::string();
+  };
+  return mrt::cli::chat_loop(turn, o.system_prompt, std::cin, stdout, interactive);
+}
+
 int cmd_plugins(const Options& o) {
   auto rt = make_runtime(o);
   if (!rt) return fail(rt.status());
@@ -513,6 +578,18 @@ int main(int argc, char** argv) {
   generate->add_option("--bench", o.bench, "then generate N more times and print prefill and decode tokens/s")
       ->check(CLI::Range(0, 10000));
 
+  auto* chat = app.add_subcommand("chat", "chat with a model in the terminal (its chat template), replies streamed");
+  chat->add_option("model", o.model, "model directory (model_id with --socket)")->required();
+  chat->add_option("--system", o.system_prompt, "a system message that opens the conversation");
+  chat->add_option("--max-tokens", o.max_tokens, "most tokens per reply")->check(CLI::Range(1, 1 << 20));
+  chat->add_option("--temperature", o.temperature, "0 = greedy");
+  chat->add_option("--top-p", o.top_p, "nucleus sampling");
+  chat->add_option("--top-k", o.gen_top_k, "top-k sampling");
+  chat->add_option("--seed", o.seed, "sampling seed");
+  chat->add_option("--stop", o.stop, "stop string; repeatable");
+  chat->add_option("--plugin", o.plugin, "force a backend by name (in-process)");
+  chat->add_option("--threads", o.threads, "intra-op threads (in-process)")->check(CLI::Range(1, 1024));
+
   auto* plugins = app.add_subcommand("plugins", "list loaded and refused plugins (in-process)");
   auto* models = app.add_subcommand("models", "list the service's models");
   auto* load = app.add_subcommand("load", "load a model in the service");
@@ -536,6 +613,7 @@ int main(int argc, char** argv) {
   if (*run) return cmd_run(o);
   if (*classify) return cmd_classify(o);
   if (*generate) return cmd_generate(o);
+  if (*chat) return cmd_chat(o);
   if (*plugins) return cmd_plugins(o);
   if (*models) return cmd_service(o, "models");
   if (*load) return cmd_service(o, "load");

@@ -139,16 +139,20 @@ Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const 
       r.kind = MRT_PAYLOAD_IMAGE;
       r.image = m.image();
       break;
-    case ipc::InferRequest::kText: {
+    case ipc::InferRequest::kText:
       r.kind = MRT_PAYLOAD_TEXT;
       r.text = m.text().prompt();
-      const auto& p = m.text().params();
-      r.generation.max_tokens = p.max_tokens();
-      r.generation.temperature = p.temperature();
-      r.generation.top_p = p.top_p();
-      r.generation.top_k = p.top_k();
-      if (p.has_seed()) r.generation.seed = p.seed();
-      r.generation.stop.assign(p.stop().begin(), p.stop().end());
+      r.generation = generation_from_proto(m.text().params());
+      MRT_RETURN_IF_ERROR(validate_generation(r.generation));
+      break;
+    case ipc::InferRequest::kChat: {
+      r.kind = MRT_PAYLOAD_TEXT;
+      if (m.chat().messages().empty()) return invalid_argument("a chat request needs at least one message");
+      if (static_cast<size_t>(m.chat().messages_size()) > ChatTemplate::kMaxMessages)
+        return invalid_argument("a chat of " + std::to_string(m.chat().messages_size()) + " messages is over the limit of " +
+                                std::to_string(ChatTemplate::kMaxMessages));
+      for (const auto& msg : m.chat().messages()) r.chat.push_back({msg.role(), msg.content()});
+      r.generation = generation_from_proto(m.chat().params());
       MRT_RETURN_IF_ERROR(validate_generation(r.generation));
       break;
     }
@@ -156,6 +160,17 @@ Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const 
       return invalid_argument("InferRequest has no payload");
   }
   return r;
+}
+
+GenerationParams generation_from_proto(const ipc::GenerationParams& p) {
+  GenerationParams g;
+  g.max_tokens = p.max_tokens();
+  g.temperature = p.temperature();
+  g.top_p = p.top_p();
+  g.top_k = p.top_k();
+  if (p.has_seed()) g.seed = p.seed();
+  g.stop.assign(p.stop().begin(), p.stop().end());
+  return g;
 }
 
 Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, const InferResult& result,

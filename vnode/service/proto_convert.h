@@ -32,6 +32,9 @@ Result<Tensor> tensor_from_proto(const ipc::Tensor& t, const std::vector<int>& f
 // generation parameters, top_k). Tensors must declare at most
 // `max_request_bytes` in all (RESOURCE_EXHAUSTED naming the limit), checked
 // before any is decoded. Scope, control and callbacks are the caller's.
+// A request's generation parameters (checked by validate_generation).
+GenerationParams generation_from_proto(const ipc::GenerationParams& p);
+
 Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const std::vector<int>& fds,
                                               uint64_t max_request_bytes);
 // The descriptors an InferRequest message refers to (highest fd_index + 1).

@@ -30,6 +30,7 @@ struct FdCloser {
 
 uint64_t request_bytes(const InferRequest& r) {
   uint64_t n = r.image.size() + r.text.size();
+  for (const auto& m : r.chat) n += m.role.size() + m.content.size();
   for (const auto& t : r.tensors) n += t.byte_size();
   return n;
 }

@@ -1,5 +1,5 @@
 /*
- * model-runtime plugin ABI, version 1.0.
+ * model-runtime plugin ABI, version 1.1.
  *
  * This header is the whole contract between the model-runtime host and a
  * backend plugin (a shared object loaded at run time). It is plain C99 and
@@ -88,7 +88,7 @@ extern "C" {
 #endif
 
 #define MRT_ABI_VERSION_MAJOR 1
-#define MRT_ABI_VERSION_MINOR 0
+#define MRT_ABI_VERSION_MINOR 1
 
 /* Name of the single symbol a plugin exports; its type is MRT_PluginEntryFn. */
 #define MRT_PLUGIN_ENTRY_SYMBOL "mrt_plugin_entry"
@@ -476,8 +476,30 @@ typedef struct MRT_ModelInfo {
                                       conformance harness checks it against
                                       the memory the load really added) */
   uint64_t device_bytes;           /* out: device memory of the model */
+  int32_t max_sequences;           /* out, since 1.1: > 1 when concurrent
+                                      execute calls on this model are
+                                      batched by the plugin (continuous
+                                      batching: they share each decode
+                                      step). The host may then keep up to
+                                      this many calls on the model in
+                                      flight at once, outside its worker
+                                      pool, since each mostly waits on the
+                                      plugin's shared step. Requires
+                                      MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE.
+                                      0 or 1: no batching. */
+  const char* chat_template;       /* out, since 1.1: the model's chat
+                                      template (Jinja source, as in
+                                      tokenizer_config.json or GGUF's
+                                      tokenizer.chat_template), or NULL.
+                                      Plugin-owned, valid until
+                                      model_unload; the host copies it. */
+  const char* bos_token;           /* out, since 1.1: the text of the BOS */
+  const char* eos_token;           /* out, since 1.1: and EOS tokens, which
+                                      chat templates read as bos_token and
+                                      eos_token; NULL when none. Lifetime
+                                      as chat_template's. */
 } MRT_ModelInfo;
-#define MRT_MODEL_INFO_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_ModelInfo, device_bytes)
+#define MRT_MODEL_INFO_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_ModelInfo, eos_token)
 
 /* The plugin's operations. Since 1.0, every field and function below
  * (1.0's last entry is postprocess; later ones carry `since 1.N`). */
@@ -562,7 +584,7 @@ static inline int mrt_host_is_compatible(const MRT_HostApi* host,
 }
 
 /* ======================================================================== */
-/* Frozen layout of ABI 1.0 (x86-64 / AArch64 LP64). Never edit a line here;
+/* Frozen layout of ABI 1.0 and 1.1 (x86-64 / AArch64 LP64). Never edit a line here;
  * append new fields and new asserts instead.                               */
 /* ======================================================================== */
 #if defined(__cplusplus)
@@ -592,6 +614,12 @@ MRT_STATIC_ASSERT(offsetof(MRT_ModelInfo, device_bytes) == 32,
 MRT_STATIC_ASSERT(offsetof(MRT_PluginApi, get_info) == 16, "ABI 1.0 frozen");
 MRT_STATIC_ASSERT(offsetof(MRT_PluginApi, postprocess) == 104,
                   "ABI 1.0 frozen");
+MRT_STATIC_ASSERT(offsetof(MRT_ModelInfo, max_sequences) == 40,
+                  "ABI 1.1 frozen");
+MRT_STATIC_ASSERT(offsetof(MRT_ModelInfo, chat_template) == 48,
+                  "ABI 1.1 frozen");
+MRT_STATIC_ASSERT(offsetof(MRT_ModelInfo, eos_token) == 64,
+                  "ABI 1.1 frozen");
 #endif
 
 #ifdef __cplusplus

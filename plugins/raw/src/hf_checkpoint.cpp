@@ -97,4 +97,23 @@ std::string load_hf_weights(const Safetensors& st, const LlamaConfig& c, bool ti
   return "";
 }
 
+std::string hf_chat_template(std::string_view tokenizer_config, std::string& out) {
+  out.clear();
+  auto j = nlohmann::json::parse(tokenizer_config, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return "tokenizer_config.json is not a JSON object";
+  auto it = j.find("chat_template");
+  if (it == j.end()) return {};
+  if (it->is_string()) {
+    out = it->get<std::string>();
+  } else if (it->is_array()) {
+    for (const auto& named : *it) {
+      if (!named.is_object() || !named.contains("template") || !named["template"].is_string()) continue;
+      bool is_default = named.value("name", nlohmann::json()).is_string() && named["name"].get<std::string>() == "default";
+      if (out.empty() || is_default) out = named["template"].get<std::string>();
+      if (is_default) break;
+    }
+  }
+  return {};
+}
+
 }  // namespace mrt::raw

@@ -18,5 +18,9 @@ std::string parse_hf_config(std::string_view json, LlamaConfig& config);
 std::string load_hf_weights(const Safetensors& st, const LlamaConfig& config, bool tied, LlamaWeights& weights);
 // tie_word_embeddings from config.json (false when absent).
 bool hf_tied_embeddings(std::string_view json);
+// The chat template of tokenizer_config.json: its `chat_template` string, or
+// from a list of named templates the one called "default" (else the first).
+// "" when there is none; an error only for a file that is not JSON.
+std::string hf_chat_template(std::string_view tokenizer_config, std::string& out);
 
 }  // namespace mrt::raw

@@ -48,6 +48,9 @@ class HfTokenizer : public Tokenizer {
   using Tokenizer::encode;
   Encoding encode(std::string_view text, bool bos, const EncodeLimits& limits) const override;
   std::string decode(int token, bool& at_start) const override;
+  std::string token_text(int token) const override {
+    return token >= 0 && token < vocab_size() ? pieces_[static_cast<size_t>(token)] : std::string();
+  }
   int vocab_size() const override { return static_cast<int>(pieces_.size()); }
   int bos_id() const { return bos_id_; }
   int eos_id() const { return eos_id_; }

@@ -54,8 +54,11 @@ struct RawModel {
   std::vector<int> end_tokens;  // generation stops at these
   std::unique_ptr<LlamaModel> model;
   // The chat template the model was trained with (GGUF's
-  // tokenizer.chat_template), kept for rendering chat requests; "" if none.
+  // tokenizer.chat_template, or tokenizer_config.json's), handed to the host
+  // through model_info for rendering chat requests; "" if none. The BOS and
+  // EOS texts go with it: templates write them.
   std::string chat_template;
+  std::string bos_text, eos_text;
   int64_t input_dims[1] = {-1};
   int64_t output_dims[2] = {-1, 0};
   uint64_t host_bytes = 0;
@@ -154,6 +157,14 @@ MRT_Status* load_hf(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& con
                                                 " tokens, more than the model's vocab_size " + std::to_string(config.vocab_size));
   m.end_tokens = {config.eos_id};
   m.tokenizer = std::move(tok);
+  // The chat template is optional: a base model has none.
+  std::string tok_config;
+  std::string tok_config_file = option(args, "tokenizer_config", "tokenizer_config.json");
+  if (MRT_Status* s = read_text(args->source, tok_config_file, tok_config)) {
+    g_host->status_free(s);
+  } else if (std::string why = hf_chat_template(tok_config, m.chat_template); !why.empty()) {
+    return error(MRT_CODE_INVALID_ARGUMENT, why);
+  }
   return nullptr;
 }
 
@@ -226,6 +237,8 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       config.seq_len = cap;
     }
     m->output_dims[1] = config.vocab_size;
+    m->bos_text = m->tokenizer->token_text(config.bos_id);
+    m->eos_text = m->tokenizer->token_text(config.eos_id);
     m->model = std::make_unique<LlamaModel>(config, std::move(weights), args->num_threads);
     m->host_bytes = m->weights.size() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
     *out = reinterpret_cast<MRT_Model*>(m.release());
@@ -241,6 +254,13 @@ MRT_Status* model_info(MRT_PluginContext*, const MRT_Model* handle, MRT_ModelInf
   out->num_outputs = 1;
   out->host_bytes = m->host_bytes;
   out->device_bytes = 0;
+  // ABI 1.1 fields, for a host that knows them.
+  if (MRT_FIELD_PRESENT(out, MRT_ModelInfo, eos_token)) {
+    auto c_str = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+    out->chat_template = c_str(m->chat_template);
+    out->bos_token = c_str(m->bos_text);
+    out->eos_token = c_str(m->eos_text);
+  }
   return nullptr;
 }
 

@@ -54,6 +54,10 @@ class Tokenizer {
   // ordinary token of a text has been decoded (its leading SentencePiece
   // space is then dropped) and is cleared here; special tokens add nothing.
   virtual std::string decode(int token, bool& at_start) const = 0;
+  // The vocabulary's text of `token` as the tokenizer file spells it (a
+  // special token's "<s>" or "<|begin_of_text|>", which decode() drops);
+  // "" for an id outside the vocabulary. Chat templates read BOS/EOS so.
+  virtual std::string token_text(int token) const = 0;
   virtual int vocab_size() const = 0;
 };
 

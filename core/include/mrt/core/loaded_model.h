@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mrt/core/chat_template.h"
 #include "mrt/core/host_api.h"
 #include "mrt/core/model_repository.h"
 #include "mrt/core/plugin_registry.h"
@@ -24,6 +25,19 @@ struct IoSpec {
   MRT_DType dtype = MRT_DTYPE_UNDEFINED;
   int32_t rank = -1;  // -1 = unknown
   Dims dims;          // -1 = dynamic
+};
+
+// What a text-generation model tells the host beyond its tensors (ABI 1.1
+// fields of MRT_ModelInfo; empty/0 for a 1.0 plugin or a tensor model).
+struct GenerationInfo {
+  int32_t max_sequences = 0;   // > 1: the plugin batches this many concurrent calls
+  std::string chat_template;   // Jinja source; empty: the model has none
+  std::string bos_token, eos_token;
+  // Copies the ABI 1.1 fields of a filled `info`, bounding each string (a
+  // plugin is not trusted to end them); absent fields stay empty.
+  static GenerationInfo from(const MRT_ModelInfo& info);
+  // Points `info`'s ABI 1.1 fields at this object's strings (NULL when empty).
+  void fill(MRT_ModelInfo& info) const;
 };
 
 enum class Stage { kPreprocess, kExecute, kPostprocess };
@@ -47,6 +61,10 @@ class LoadedModel {
   uint64_t device_bytes() const { return device_bytes_; }
   uint64_t resident_bytes() const { return host_bytes_ + device_bytes_; }
   const std::vector<std::string>& labels() const { return labels_; }
+  const GenerationInfo& generation() const { return generation_; }
+  // The model's chat template, parsed at load; FAILED_PRECONDITION naming
+  // the model when it has none or it did not parse.
+  Result<std::shared_ptr<const ChatTemplate>> chat_template() const;
 
   // The model's files as they were when its load began (stat only).
   const ModelFingerprint& fingerprint() const { return fingerprint_; }
@@ -73,6 +91,9 @@ class LoadedModel {
   MRT_DeviceKind device_ = MRT_DEVICE_CPU;
   std::vector<IoSpec> inputs_, outputs_;
   uint64_t host_bytes_ = 0, device_bytes_ = 0;
+  GenerationInfo generation_;
+  std::shared_ptr<const ChatTemplate> chat_;
+  Status chat_error_;  // why chat_ is null
   std::vector<std::string> labels_;
   ModelFingerprint fingerprint_;
   mutable std::atomic<int64_t> next_files_check_ns_{0};

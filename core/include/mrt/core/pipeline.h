@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mrt/core/call_control.h"
+#include "mrt/core/chat_template.h"
 #include "mrt/core/host_api.h"
 #include "mrt/core/loaded_model.h"
 #include "mrt/core/status.h"
@@ -43,6 +44,8 @@ struct InferRequest {
   std::vector<Tensor> tensors;   // TENSORS
   std::string image;             // IMAGE: encoded bytes
   std::string text;              // TEXT
+  std::vector<ChatMessage> chat; // TEXT: when not empty, the prompt is these messages
+                                 // rendered by the model's chat template (`text` unused)
   GenerationParams generation;   // TEXT
   int32_t top_k = 0;             // classification; 0 = manifest's
   std::optional<std::chrono::microseconds> timeout;

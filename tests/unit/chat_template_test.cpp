@@ -1,0 +1,131 @@
+// Chat templates rendered by minja (core/src/chat_template.cpp) against the
+// reference renderer: tests/fixtures/chat/templates.json holds templates in
+// the styles models ship, rendered over several conversations by Jinja2 as
+// transformers renders them (scripts/make-chat-fixtures.py).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+#include "mrt/core/chat_template.h"
+
+namespace mrt {
+namespace {
+
+nlohmann::json fixtures() {
+  std::ifstream in(std::string(MRT_SOURCE_ROOT) + "/tests/fixtures/chat/templates.json");
+  return nlohmann::json::parse(in);
+}
+
+std::vector<ChatMessage> conversation(const nlohmann::json& j) {
+  std::vector<ChatMessage> out;
+  for (const auto& m : j) out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  return out;
+}
+
+std::shared_ptr<const ChatTemplate> compile(const nlohmann::json& f, const std::string& name) {
+  auto t = ChatTemplate::compile(f["templates"][name].get<std::string>(), f["bos_token"].get<std::string>(),
+                                 f["eos_token"].get<std::string>());
+  EXPECT_TRUE(t.has_value()) << name << ": " << t.status().to_string();
+  return t.has_value() ? *t : nullptr;
+}
+
+TEST(ChatTemplate, RendersLikeJinja2OnEveryFixture) {
+  auto f = fixtures();
+  const std::string bos = f["bos_token"];
+  int compared = 0;
+  for (const auto& c : f["cases"]) {
+    if (!c.contains("expected")) continue;
+    std::string name = c["template"], conv = c["conversation"];
+    auto t = compile(f, name);
+    ASSERT_NE(t, nullptr);
+    auto prompt = t->render(conversation(f["conversations"][conv]));
+    ASSERT_TRUE(prompt.has_value()) << name << "/" << conv << ": " << prompt.status().to_string();
+    // The tokenizer adds BOS itself, so the rendered BOS is dropped.
+    std::string expected = c["expected"];
+    if (expected.rfind(bos, 0) == 0) expected.erase(0, bos.size());
+    EXPECT_EQ(*prompt, expected) << name << "/" << conv;
+    ++compared;
+  }
+  EXPECT_GE(compared, 20);
+}
+
+TEST(ChatTemplate, TheTemplatesOwnErrorsAreInvalidArgument) {
+  auto f = fixtures();
+  int checked = 0;
+  for (const auto& c : f["cases"]) {
+    if (!c.contains("reference_error") || c["conversation"] != "roles_not_alternating") continue;
+    auto t = compile(f, c["template"]);
+    ASSERT_NE(t, nullptr);
+    auto prompt = t->render(conversation(f["conversations"]["roles_not_alternating"]));
+    ASSERT_FALSE(prompt.has_value()) << c["template"];
+    EXPECT_EQ(prompt.status().code(), MRT_CODE_INVALID_ARGUMENT);
+    EXPECT_NE(prompt.status().message().find("alternate"), std::string::npos) << prompt.status().message();
+    ++checked;
+  }
+  EXPECT_GE(checked, 3);
+}
+
+TEST(ChatTemplate, ASystemMessageIsFoldedIntoTheFirstTurnWhereTheTemplateHasNoSystemRole) {
+  // Gemma's and Mistral's templates raise on a system message; as in
+  // llama.cpp, the system text then opens the first user message instead.
+  auto f = fixtures();
+  auto chat = conversation(f["conversations"]["system_user"]);
+  for (const char* name : {"gemma", "mistral"}) {
+    auto t = compile(f, name);
+    ASSERT_NE(t, nullptr);
+    auto prompt = t->render(chat);
+    ASSERT_TRUE(prompt.has_value()) << name << ": " << prompt.status().to_string();
+    size_t system = prompt->find(chat[0].content), user = prompt->find(chat[1].content);
+    EXPECT_NE(system, std::string::npos) << *prompt;
+    EXPECT_NE(user, std::string::npos) << *prompt;
+    EXPECT_LT(system, user) << *prompt;
+  }
+}
+
+TEST(ChatTemplate, RefusesWhatCannotBeRendered) {
+  EXPECT_FALSE(ChatTemplate::compile("", "", "").has_value());
+  auto broken = ChatTemplate::compile("{% for m in messages %}{{ m.content }", "<s>", "</s>");
+  ASSERT_FALSE(broken.has_value());
+  EXPECT_EQ(broken.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(broken.status().message().find("does not parse"), std::string::npos) << broken.status().message();
+
+  auto t = ChatTemplate::compile("{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}", "<s>", "</s>");
+  ASSERT_TRUE(t.has_value()) << t.status().to_string();
+  auto empty = (*t)->render({});
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.status().code(), MRT_CODE_INVALID_ARGUMENT);
+  auto no_role = (*t)->render({{"", "hi"}});
+  ASSERT_FALSE(no_role.has_value());
+  EXPECT_NE(no_role.status().message().find("no role"), std::string::npos);
+  std::vector<ChatMessage> too_many(ChatTemplate::kMaxMessages + 1, ChatMessage{"user", "x"});
+  EXPECT_FALSE((*t)->render(too_many).has_value());
+  auto ok = (*t)->render({{"user", "hi"}});
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(*ok, "user: hi\n");
+}
+
+TEST(ChatTemplate, OneCompiledTemplateRendersFromManyThreads) {
+  auto f = fixtures();
+  auto t = compile(f, "llama3");
+  ASSERT_NE(t, nullptr);
+  auto chat = conversation(f["conversations"]["multi_turn"]);
+  auto once = t->render(chat);
+  ASSERT_TRUE(once.has_value());
+  std::vector<std::thread> threads;
+  std::atomic<int> same{0};
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      for (int k = 0; k < 50; ++k) {
+        auto p = t->render(chat);
+        if (p.has_value() && *p == *once) same.fetch_add(1);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(same.load(), 200);
+}
+
+}  // namespace
+}  // namespace mrt
