@@ -14,7 +14,7 @@
 #     with nothing but `pkg-config mrt-client` against the installed tree,
 #     and the installed Python client with the installed .proto, both talk
 #     to the installed daemon; libmrt-client exports no internals.
-#   install_test.sh <build dir> <prefix> <bindir> <datadir> <libdir> <includedir> <meson command...>
+#   install_test.sh <build dir> <prefix> <bindir> <datadir> <libdir> <includedir> <b_sanitize> <meson command...>
 set -eu
 build=$(cd "$1" && pwd)
 prefix=$2
@@ -22,7 +22,8 @@ bindir=$3
 datadir=$4
 libdir=$5
 includedir=$6
-shift 6
+sanitize=$7
+shift 7
 command -v objcopy >/dev/null 2>&1 || { echo "objcopy not found: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -110,9 +111,13 @@ int main(int argc, char** argv) {
   return 0;
 }
 EOF
+# A sanitizer build's library needs its runtime loaded first: build the
+# program with the same sanitizers.
+san=""
+[ "$sanitize" = none ] || san="-fsanitize=$sanitize"
 if ! command -v pkg-config >/dev/null 2>&1; then
   echo "FAIL: pkg-config not found"; status=1
-elif ! c++ -std=c++20 "$tmp/client.cpp" -o "$tmp/client" $(pkgconf --cflags) $(pkgconf --libs) >"$tmp/cc.log" 2>&1; then
+elif ! c++ -std=c++20 $san "$tmp/client.cpp" -o "$tmp/client" $(pkgconf --cflags) $(pkgconf --libs) >"$tmp/cc.log" 2>&1; then
   echo "FAIL: a program built with 'pkg-config mrt-client' against the installed tree:"; cat "$tmp/cc.log"; status=1
 else
   worker=$(find "$dest$prefix" -name mrt-plugin-worker -type f | head -1)

@@ -16,18 +16,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bench.h"
 #include "client.h"
 #include "exit_codes.h"
 #include "json_output.h"
@@ -45,6 +43,8 @@ using mrt::Result;
 using mrt::Status;
 using mrt::cli::Json;
 using mrt::cli::print_json;
+using mrt::cli::bench_json;
+using mrt::cli::time_runs;
 
 namespace {
 
@@ -80,83 +80,6 @@ struct Options {
 bool g_json = false;
 
 int fail(const Status& s) { return mrt::cli::report_error(s, g_json); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-// A `bench:` result: printed as one `bench: k=v ...` line (scripts/bench-*
-// parse it) or kept for the --json object.
-void print_bench_line(const Json& bench) {
-  std::string line = "bench:";
-  for (const auto& [key, v] : bench.items()) {
-    char buf[64];
-    if (v.is_string()) {
-      line += " " + key + "=" + v.get<std::string>();
-      continue;
-    }
-    if (v.is_number_integer()) std::snprintf(buf, sizeof buf, "%lld", v.get<long long>());
-    else if (key == "load_ms" || key == "reload_ms") std::snprintf(buf, sizeof buf, "%.2f", v.get<double>());
-    else if (key.size() > 6 && key.ends_with("_tok_s")) std::snprintf(buf, sizeof buf, "%.1f", v.get<double>());
-    else std::snprintf(buf, sizeof buf, "%.4f", v.get<double>());
-    line += " " + key + "=" + buf;
-  }
-  std::printf("%s\n", line.c_str());
-}
-
-// `load_ms` < 0: not measured (the service loaded the model earlier);
-// `reload_ms`: the same load again in this now warm process (< 0: not done).
-Json bench_json(const std::string& model, const std::string& via, const std::string& plugin, int threads,
-                const std::vector<double>& ms, double load_ms = -1, double reload_ms = -1) {
-  Json b = {{"model", model}, {"via", via}};
-  if (!plugin.empty()) b["plugin"] = plugin;
-  b["threads"] = threads;
-  b["iterations"] = ms.size();
-  b["median_ms"] = percentile(ms, 0.5);
-  b["p90_ms"] = percentile(ms, 0.9);
-  b["min_ms"] = percentile(ms, 0.0);
-  if (load_ms >= 0) b["load_ms"] = load_ms;
-  if (reload_ms >= 0) b["reload_ms"] = reload_ms;
-  return b;
-}
-
-// Times `once` after a warm-up; `once` returns false on failure. `paced`:
-// after the warm-up it prints `bench-ready`, then for each line on stdin
-// (a count k, empty for 1) makes k timed runs, printing `run_ms=…` after
-// each, until n runs are timed or stdin ends. A benchmark script thus
-// alternates short blocks of runs with a peer's, each pair of blocks seeing
-// the same machine state (this machine's neighbours move timings by ±20%
-// within seconds).
-template <typename F>
-Result<std::vector<double>> time_runs(int n, F&& once, bool paced = false) {
-  auto timed = [&](std::vector<double>& ms) -> Status {
-    auto t0 = std::chrono::steady_clock::now();
-    MRT_RETURN_IF_ERROR(once());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    return Status::ok();
-  };
-  std::vector<double> warm, ms;
-  for (int i = 0; i < std::max(3, n / 10); ++i) MRT_RETURN_IF_ERROR(timed(warm));
-  if (!paced) {
-    while (static_cast<int>(ms.size()) < n) MRT_RETURN_IF_ERROR(timed(ms));
-    return ms;
-  }
-  std::printf("bench-ready\n");
-  std::fflush(stdout);
-  std::string line;
-  while (static_cast<int>(ms.size()) < n && std::getline(std::cin, line)) {
-    int k = line.empty() ? 1 : std::atoi(line.c_str());
-    for (int j = 0; j < std::max(1, k) && static_cast<int>(ms.size()) < n; ++j) {
-      MRT_RETURN_IF_ERROR(timed(ms));
-      std::printf("run_ms=%.4f\n", ms.back());
-    }
-    std::fflush(stdout);
-  }
-  if (ms.empty()) return mrt::failed_precondition("no timed run (stdin ended before the first)");
-  return ms;
-}
 
 std::string model_id_for(const fs::path& path) {
   std::string id = path.lexically_normal().filename().string();
@@ -249,7 +172,7 @@ int report_answer(const Options& o, const Answer& a, Json extra = Json::object()
       std::fprintf(stderr, "finish_reason=%s prompt_tokens=%d generated_tokens=%d\n", a.text->finish_reason.c_str(),
                    a.text->prompt_tokens, a.text->generated_tokens);
     }
-    if (!a.bench.is_null()) print_bench_line(a.bench);
+    if (!a.bench.is_null()) mrt::cli::print_bench_line(a.bench);
     return 0;
   }
   Json j = std::move(extra);
@@ -290,39 +213,6 @@ Result<std::unique_ptr<mrt::Runtime>> make_runtime(const Options& o) {
   return mrt::Runtime::create(std::move(config));
 }
 
-double median_of(std::vector<double> v) { return percentile(std::move(v), 0.5); }
-
-// Prefill and decode speed of a text model: the time to the first streamed
-// chunk is the prefill (and sampling the first token from its logits); the
-// rest is decode.
-Result<Json> bench_generation(mrt::Runtime& rt, mrt::InferRequest& request, int runs) {
-  std::vector<double> prefill, decode;
-  int prompt_tokens = 0, generated = 0;
-  for (int i = 0; i < runs + 1; ++i) {  // the first run warms up
-    auto t0 = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point first{};
-    request.on_text = [&](std::string_view) {
-      if (first == std::chrono::steady_clock::time_point{}) first = std::chrono::steady_clock::now();
-      return Status::ok();
-    };
-    auto r = rt.infer(request);
-    auto t1 = std::chrono::steady_clock::now();
-    if (!r) return r.status();
-    if (i == 0 || first == std::chrono::steady_clock::time_point{} || r->text->generated_tokens < 2) continue;
-    prompt_tokens = r->text->prompt_tokens;
-    generated = r->text->generated_tokens;
-    prefill.push_back(prompt_tokens / std::chrono::duration<double>(first - t0).count());
-    decode.push_back((generated - 1) / std::chrono::duration<double>(t1 - first).count());
-  }
-  if (prefill.empty()) return mrt::failed_precondition("the model stopped before 2 tokens; nothing to time");
-  // Medians of the runs.
-  return Json{{"prompt_tokens", prompt_tokens},
-              {"generated", generated},
-              {"runs", prefill.size()},
-              {"prefill_tok_s", median_of(prefill)},
-              {"decode_tok_s", median_of(decode)}};
-}
-
 Result<Answer> local_infer(const Options& o, mrt::InferRequest request) {
   auto rt = make_runtime(o);
   if (!rt) return rt.status();
@@ -351,7 +241,7 @@ Result<Answer> local_infer(const Options& o, mrt::InferRequest request) {
     a.text = TextSummary{result->text->text, mrt::vnode::finish_reason_name(result->text->finish_reason),
                          result->text->prompt_tokens, result->text->generated_tokens};
   if (o.bench > 0 && request.kind == MRT_PAYLOAD_TEXT) {
-    auto b = bench_generation(**rt, request, o.bench);
+    auto b = mrt::cli::bench_generation(**rt, request, o.bench);
     if (!b) return b.status();
     a.bench = std::move(*b);
   } else if (o.bench > 0) {
