@@ -67,6 +67,8 @@ else:
     for f in elf_files:
         out = subprocess.run(["ldd", f], capture_output=True, text=True).stdout
         libs |= {m.group(1) for m in re.finditer(r"=> (/\S+)", out)}
+    # A sanitizer build's runtimes (libasan, libubsan, ...) are never packaged.
+    libs = {lib for lib in libs if not re.match(r"lib(a|ub|l|t|hwa)san\.so", os.path.basename(lib))}
     missing = []
     for lib in sorted(libs):
         real = os.path.realpath(lib)
