@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev                          # model.yml and vnode.yml manifests
   libcli11-dev                             # command-line parsing for mrt and mrt-conformance
   libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
+  python3-protobuf                         # the Python client's test (vnode/client/python), on Debian's python3
   libsystemd-dev                           # sd_notify readiness when run under systemd
   nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
   libpcre2-dev                             # PCRE2: byte-level tokenizers' Unicode split patterns (plugins/raw)

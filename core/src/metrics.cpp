@@ -95,11 +95,22 @@ void PrometheusText::multi_labelled(const std::string& name, const std::string& 
 
 void PrometheusText::histogram(const std::string& name, const std::string& help, const Histogram& h) {
   header(name, "histogram", help);
+  histogram_samples(name, "", h);
+}
+
+void PrometheusText::histograms(const std::string& name, const std::string& help, const std::string& label,
+                                const std::map<std::string, const Histogram*>& by_value) {
+  header(name, "histogram", help);
+  for (const auto& [value, h] : by_value) histogram_samples(name, label + "=\"" + escape_label_value(value) + "\",", *h);
+}
+
+void PrometheusText::histogram_samples(const std::string& name, const std::string& labels, const Histogram& h) {
   for (size_t i = 0; i < h.bounds().size(); ++i)
-    out_ += name + "_bucket{le=\"" + number(h.bounds()[i]) + "\"} " + std::to_string(h.cumulative(i)) + "\n";
-  out_ += name + "_bucket{le=\"+Inf\"} " + std::to_string(h.count()) + "\n";
-  out_ += name + "_sum " + number(h.sum()) + "\n";
-  out_ += name + "_count " + std::to_string(h.count()) + "\n";
+    out_ += name + "_bucket{" + labels + "le=\"" + number(h.bounds()[i]) + "\"} " + std::to_string(h.cumulative(i)) + "\n";
+  out_ += name + "_bucket{" + labels + "le=\"+Inf\"} " + std::to_string(h.count()) + "\n";
+  std::string set = labels.empty() ? "" : "{" + labels.substr(0, labels.size() - 1) + "}";
+  out_ += name + "_sum" + set + " " + number(h.sum()) + "\n";
+  out_ += name + "_count" + set + " " + std::to_string(h.count()) + "\n";
 }
 
 }  // namespace mrt

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "daemon_fixture.h"
+#include "frame_io.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBIW_ASSERT(x) ((void)(x))

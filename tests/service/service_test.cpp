@@ -589,5 +589,35 @@ TEST_F(ServiceTest, ModelsLoadUnloadAndMetricsThroughTheProtocol) {
   EXPECT_NE(d.log().find("event=load model=identity"), std::string::npos);
 }
 
+// Text generation's own metrics, per model, move with each generate request:
+// tokens, time to first token, the gaps between chunks, active sequences.
+TEST_F(ServiceTest, GenerationMetricsMoveAfterAGenerateRequest) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  ASSERT_TRUE(c->infer(text_request("short-talker", "hello", 42, true), [](const std::string&) {}));
+  ASSERT_TRUE(c->infer(text_request("short-talker", "hello", 43, false)));  // no stream: timed all the same
+  auto m = c->metrics();
+  ASSERT_TRUE(m);
+  // The fixture counts its prompt as 1 token and streams 5 words, one per chunk.
+  for (const char* line : {"generation_tokens_total{model=\"short-talker\"} 10",
+                           "generation_prompt_tokens_total{model=\"short-talker\"} 2",
+                           "generation_time_to_first_token_ms_count{model=\"short-talker\"} 2",
+                           "generation_inter_token_latency_ms_count{model=\"short-talker\"} 8",
+                           "generation_inter_token_latency_ms_bucket{model=\"short-talker\",le=\"+Inf\"} 8",
+                           "generation_active_sequences{model=\"short-talker\"} 0",
+                           "# TYPE generation_time_to_first_token_ms histogram"})
+    EXPECT_NE(m->find(line), std::string::npos) << line << "\n" << *m;
+  // A sequence counts as active while it runs: 200 words, 10 ms apart.
+  auto streamer = d.connect();
+  ipc::ClientFrame f;
+  f.set_request_id(1);
+  *f.mutable_infer() = text_request("talker", "a long story", 1, true);
+  ASSERT_TRUE(streamer->send(f).is_ok());
+  ASSERT_TRUE(streamer->receive());  // the first chunk: it runs
+  auto during = c->metrics();
+  ASSERT_TRUE(during);
+  EXPECT_NE(during->find("generation_active_sequences{model=\"talker\"} 1"), std::string::npos) << *during;
+}
+
 }  // namespace
 }  // namespace mrt

@@ -305,10 +305,10 @@ TEST_F(UserModelsTest, TheCliPushesDescribesAndRemoves) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("removed cli-model"), std::string::npos) << out;
   out = run_mrt(sock + "rm cli-model", &rc);
-  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(rc, 3) << out;  // not found (vnode/cli/exit_codes.h)
   EXPECT_NE(out.find("NOT_FOUND"), std::string::npos) << out;
   out = run_mrt(sock + "rm identity", &rc);
-  EXPECT_EQ(rc, 1) << out;
+  EXPECT_EQ(rc, 5) << out;  // permission denied
   EXPECT_NE(out.find("PERMISSION_DENIED"), std::string::npos) << out;
 }
 

@@ -4,6 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
 
 #include "mrt/core/npy.h"
 #include "test_support.h"
@@ -35,7 +39,9 @@ TEST(Cli, RunWritesOutputsMatchingReference) {
                    out.path().string() + " --bench 20");
   ASSERT_EQ(r.status, 0) << r.text;
   EXPECT_NE(r.text.find("wrote"), std::string::npos);
-  EXPECT_NE(r.text.find("batch 0: class"), std::string::npos) << r.text;
+  // Label and score per class; "batch N:" since the input holds 5 samples.
+  EXPECT_NE(r.text.find("batch 0: setosa 0."), std::string::npos) << r.text;
+  EXPECT_EQ(r.text.find("class"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("median_ms="), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("p90_ms="), std::string::npos) << r.text;
   // The fastest run, the median and the 90th percentile come in that order.
@@ -96,13 +102,14 @@ TEST(Cli, ErrorsAreClearAndNonZero) {
   auto bad_shape = Tensor::zeros("x", MRT_DTYPE_FLOAT32, {1, 7});
   ASSERT_TRUE(write_npy(dir.path() / "bad.npy", *bad_shape).is_ok());
   auto r = run_mrt("run " + model.string() + " --input " + (dir.path() / "bad.npy").string());
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);  // invalid argument (exit_codes.h)
   EXPECT_NE(r.text.find("INVALID_ARGUMENT: input 'x' must have shape [-1, 4], got [1, 7]"), std::string::npos) << r.text;
   dir.write("junk.npy", "not numpy");
   r = run_mrt("run " + model.string() + " --input " + (dir.path() / "junk.npy").string());
   EXPECT_NE(r.text.find("bad magic"), std::string::npos) << r.text;
   r = run_mrt("run " + (dir.path() / "nothing").string() + " --input " + (dir.path() / "bad.npy").string());
   EXPECT_NE(r.text.find("NOT_FOUND"), std::string::npos) << r.text;
+  EXPECT_EQ(r.status, 3);  // not found
   r = run_mrt("run " + model.string() + " --input " + (model / "reference/inputs/x.npy").string() + " --plugin nosuch");
   EXPECT_NE(r.text.find("plugin 'nosuch', which is not loaded"), std::string::npos) << r.text;
 }
@@ -140,6 +147,55 @@ TEST(Cli, ChatAnswersEachLine) {
                       (dir.path() / "lines").string());
   EXPECT_EQ(none.status, 1) << none.text;
   EXPECT_NE(none.text.find("has no chat template"), std::string::npos) << none.text;
+}
+
+// `mrt <args>`'s stdout alone (stderr to `err_file`, or dropped).
+Output run_mrt_stdout(const std::string& args, const std::string& err_file = "/dev/null") {
+  FILE* p = popen((std::string(MRT_EXE) + " " + args + " 2>" + err_file).c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// In-process commands speak --json too: one object on stdout, nothing else.
+TEST(Cli, InProcessJson) {
+  test::TempDir out;
+  auto model = test::dense_model_dir();
+  auto r = run_mrt_stdout("--json run " + model.string() + " --input " + (model / "reference/inputs/x.npy").string() +
+                          " -o " + out.path().string() + " --bench 5");
+  ASSERT_EQ(r.status, 0) << r.text;
+  auto j = nlohmann::json::parse(r.text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.text;
+  EXPECT_EQ(j["plugin"], "dense");
+  EXPECT_EQ(j["outputs"][0]["name"], "probabilities");
+  EXPECT_EQ(j["classes"].size(), 15u);  // 5 samples, top 3
+  EXPECT_EQ(j["classes"][0]["label"], "setosa");
+  EXPECT_EQ(j["bench"]["iterations"], 5);
+  EXPECT_GT(j["bench"]["median_ms"].get<double>(), 0);
+  // An error is the one object too, with its exit status.
+  r = run_mrt_stdout("--json run " + (out.path() / "nothing").string() + " --input " +
+                     (model / "reference/inputs/x.npy").string());
+  EXPECT_EQ(r.status, 3);
+  j = nlohmann::json::parse(r.text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.text;
+  EXPECT_EQ(j["error"]["code"], "NOT_FOUND");
+}
+
+// In-process generation ends like the service's: the text on stdout, the
+// finish reason and token counts on stderr.
+TEST(Cli, InProcessGenerateEndsWithCountsOnStderr) {
+  test::TempDir dir;
+  std::string model = std::string(MRT_SOURCE_ROOT) + "/tests/fixtures/models/tiny-llama-hf";
+  fs::path err = dir.path() / "err";
+  auto r = run_mrt_stdout("generate " + model + " --prompt 'the cat sat on the mat' --max-tokens 8 --seed 1", err.string());
+  ASSERT_EQ(r.status, 0) << r.text;
+  std::ifstream in(err);
+  std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(summary.find("finish_reason="), std::string::npos) << summary;
+  EXPECT_NE(summary.find(" prompt_tokens=7 generated_tokens="), std::string::npos) << summary;
+  EXPECT_FALSE(r.text.empty());
 }
 
 }  // namespace

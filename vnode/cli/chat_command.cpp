@@ -32,7 +32,7 @@ bool read_message(std::istream& in, std::FILE* out, bool interactive, std::strin
 
 }  // namespace
 
-int chat_loop(const ChatTurn& turn, const std::string& system_prompt, std::istream& in, std::FILE* out, bool interactive) {
+Status chat_loop(const ChatTurn& turn, const std::string& system_prompt, std::istream& in, std::FILE* out, bool interactive) {
   std::vector<ChatMessage> conversation;
   auto reset = [&] {
     conversation.clear();
@@ -40,7 +40,7 @@ int chat_loop(const ChatTurn& turn, const std::string& system_prompt, std::istre
   };
   reset();
   if (interactive) std::fputs("type a message; /help for commands\n", out);
-  int rc = 0;
+  Status last_failure;
   std::string message;
   while (read_message(in, out, interactive, message)) {
     if (message.empty()) continue;
@@ -62,13 +62,13 @@ int chat_loop(const ChatTurn& turn, const std::string& system_prompt, std::istre
     if (!reply) {
       conversation.pop_back();  // the user may rephrase; the failed turn is not history
       std::fprintf(stderr, "mrt: error: %s\n", reply.status().to_string().c_str());
-      rc = 1;
+      last_failure = reply.status();
       continue;
     }
     std::fputs("\n", out);
     conversation.push_back({"assistant", *reply});
   }
-  return rc;
+  return last_failure;
 }
 
 }  // namespace mrt::cli

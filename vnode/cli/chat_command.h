@@ -25,7 +25,8 @@ using ChatTurn =
 // Reads user lines from `in` until EOF or /exit, writing prompts and replies
 // to `out` (the "> " prompt only when `interactive`). A failed turn prints
 // its error on stderr and is left out of the conversation, so the user can
-// go on. 0 when every turn succeeded, else 1.
-int chat_loop(const ChatTurn& turn, const std::string& system_prompt, std::istream& in, std::FILE* out, bool interactive);
+// go on. OK when every turn succeeded, else the last failure (the exit
+// status follows its class, exit_codes.h).
+Status chat_loop(const ChatTurn& turn, const std::string& system_prompt, std::istream& in, std::FILE* out, bool interactive);
 
 }  // namespace mrt::cli

@@ -10,24 +10,27 @@
 // socket when PATH is left out): run, classify and generate take a model_id;
 //   mrt models | load <id> | unload <id> | metrics | health
 //   mrt push <dir> [--as <id>] | rm <id> | info <id>   (your own models)
+// Every command takes --json (one JSON object on stdout, json_output.h) and
+// exits with a status by error class (exit_codes.h, printed by --help).
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bench.h"
 #include "chat_command.h"
 #include "client.h"
+#include "exit_codes.h"
+#include "json_output.h"
+#include "load_progress.h"
 #include "mrt/core/log.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
@@ -39,6 +42,10 @@
 namespace fs = std::filesystem;
 using mrt::Result;
 using mrt::Status;
+using mrt::cli::Json;
+using mrt::cli::print_json;
+using mrt::cli::bench_json;
+using mrt::cli::time_runs;
 
 namespace {
 
@@ -46,6 +53,7 @@ struct Options {
   std::vector<std::string> plugin_dirs, plugin_files;
   int threads = 1;
   bool verbose = false;
+  bool json = false;
   bool use_socket = false;
   std::string socket;
   // run
@@ -71,63 +79,10 @@ struct Options {
   std::string system_prompt;
 };
 
-int fail(const Status& s) {
-  std::fprintf(stderr, "mrt: error: %s\n", s.to_string().c_str());
-  return 1;
-}
+// Set once in main(): every failure is reported the same way.
+bool g_json = false;
 
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-// `load_ms` < 0: not measured (the service loaded the model earlier);
-// `reload_ms`: the same load again in this now warm process (< 0: not done).
-void print_bench(const std::string& model, const std::string& via, int threads, const std::vector<double>& ms, double load_ms = -1,
-                 double reload_ms = -1) {
-  std::printf("bench: model=%s via=%s threads=%d iterations=%zu median_ms=%.4f p90_ms=%.4f min_ms=%.4f", model.c_str(), via.c_str(),
-              threads, ms.size(), percentile(ms, 0.5), percentile(ms, 0.9), percentile(ms, 0.0));
-  if (load_ms >= 0) std::printf(" load_ms=%.2f", load_ms);
-  if (reload_ms >= 0) std::printf(" reload_ms=%.2f", reload_ms);
-  std::printf("\n");
-}
-
-// Times `once` after a warm-up; `once` returns false on failure. `paced`:
-// after the warm-up it prints `bench-ready`, then for each line on stdin
-// (a count k, empty for 1) makes k timed runs, printing `run_ms=…` after
-// each, until n runs are timed or stdin ends. A benchmark script thus
-// alternates short blocks of runs with a peer's, each pair of blocks seeing
-// the same machine state (this machine's neighbours move timings by ±20%
-// within seconds).
-template <typename F>
-Result<std::vector<double>> time_runs(int n, F&& once, bool paced = false) {
-  auto timed = [&](std::vector<double>& ms) -> Status {
-    auto t0 = std::chrono::steady_clock::now();
-    MRT_RETURN_IF_ERROR(once());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    return Status::ok();
-  };
-  std::vector<double> warm, ms;
-  for (int i = 0; i < std::max(3, n / 10); ++i) MRT_RETURN_IF_ERROR(timed(warm));
-  if (!paced) {
-    while (static_cast<int>(ms.size()) < n) MRT_RETURN_IF_ERROR(timed(ms));
-    return ms;
-  }
-  std::printf("bench-ready\n");
-  std::fflush(stdout);
-  std::string line;
-  while (static_cast<int>(ms.size()) < n && std::getline(std::cin, line)) {
-    int k = line.empty() ? 1 : std::atoi(line.c_str());
-    for (int j = 0; j < std::max(1, k) && static_cast<int>(ms.size()) < n; ++j) {
-      MRT_RETURN_IF_ERROR(timed(ms));
-      std::printf("run_ms=%.4f\n", ms.back());
-    }
-    std::fflush(stdout);
-  }
-  if (ms.empty()) return mrt::failed_precondition("no timed run (stdin ended before the first)");
-  return ms;
-}
+int fail(const Status& s) { return mrt::cli::report_error(s, g_json); }
 
 std::string model_id_for(const fs::path& path) {
   std::string id = path.lexically_normal().filename().string();
@@ -158,22 +113,93 @@ Result<std::string> read_file(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void print_classes(const std::vector<mrt::Classification>& classes, const std::string& prefix = "") {
-  for (const auto& c : classes)
-    std::printf("%sbatch %d: class %d %s %.6f\n", prefix.c_str(), c.batch_index, c.class_index, c.label.c_str(), c.score);
+// What one inference answered, in-process or through the service, in one
+// shape for printing.
+struct TextSummary {
+  std::string text, finish_reason;
+  int prompt_tokens = 0, generated_tokens = 0;
+};
+struct Answer {
+  std::string plugin;       // in-process only: the service does not say
+  double latency_ms = -1;   // the service's, when it reads clocks
+  std::vector<mrt::Tensor> tensors;
+  std::vector<mrt::Classification> classes;
+  std::optional<TextSummary> text;
+  Json bench;               // null unless --bench
+};
+
+// One line per class: the label and the score; the class index only when
+// there is no label. "batch N:" only when the answer holds several batches.
+void print_classes(const std::vector<mrt::Classification>& classes, const std::string& indent) {
+  bool batched = std::any_of(classes.begin(), classes.end(), [](const auto& c) { return c.batch_index != 0; });
+  for (const auto& c : classes) {
+    std::string batch = batched ? "batch " + std::to_string(c.batch_index) + ": " : "";
+    std::string name = c.label.empty() ? "class " + std::to_string(c.class_index) : c.label;
+    std::printf("%s%s%s %.6f\n", indent.c_str(), batch.c_str(), name.c_str(), c.score);
+  }
 }
 
-Status write_outputs(const std::string& dir, const std::vector<mrt::Tensor>& tensors) {
-  if (dir.empty()) return Status::ok();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  for (const auto& t : tensors) {
-    fs::path out = fs::path(dir) / (model_id_for(t.name().empty() ? "output" : t.name()) + ".npy");
-    MRT_RETURN_IF_ERROR(mrt::write_npy(out, t));
-    std::printf("wrote %s %s %s\n", out.c_str(), std::string(mrt::dtype_name(t.dtype())).c_str(),
-                mrt::dims_to_string(t.dims()).c_str());
+// Writes each output as <dir>/<name>.npy (no dir: writes nothing) and
+// describes them: {name, dtype, dims[, file]}.
+Result<Json> write_outputs(const std::string& dir, const std::vector<mrt::Tensor>& tensors) {
+  Json out = Json::array();
+  if (!dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
   }
-  return Status::ok();
+  for (const auto& t : tensors) {
+    Json j = mrt::cli::tensor_json(t);
+    if (!dir.empty()) {
+      fs::path file = fs::path(dir) / (model_id_for(t.name().empty() ? "output" : t.name()) + ".npy");
+      MRT_RETURN_IF_ERROR(mrt::write_npy(file, t));
+      j["file"] = file.string();
+      if (!g_json)
+        std::printf("wrote %s %s %s\n", file.c_str(), std::string(mrt::dtype_name(t.dtype())).c_str(),
+                    mrt::dims_to_string(t.dims()).c_str());
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// The answer as text (streamed text was printed as it came) or as the
+// --json object; `extra` fields lead the object.
+int report_answer(const Options& o, const Answer& a, Json extra = Json::object()) {
+  auto outputs = write_outputs(o.output_dir, a.tensors);
+  if (!outputs) return fail(outputs.status());
+  if (!o.json) {
+    print_classes(a.classes, "");
+    if (a.text) {
+      std::printf("\n");
+      std::fflush(stdout);
+      std::fprintf(stderr, "finish_reason=%s prompt_tokens=%d generated_tokens=%d\n", a.text->finish_reason.c_str(),
+                   a.text->prompt_tokens, a.text->generated_tokens);
+    }
+    if (!a.bench.is_null()) mrt::cli::print_bench_line(a.bench);
+    return 0;
+  }
+  Json j = std::move(extra);
+  if (!a.plugin.empty()) j["plugin"] = a.plugin;
+  if (a.latency_ms >= 0) j["latency_ms"] = a.latency_ms;
+  if (!a.tensors.empty()) j["outputs"] = *outputs;
+  if (!a.classes.empty()) j["classes"] = mrt::cli::classes_json(a.classes);
+  if (a.text) {
+    j["text"] = a.text->text;
+    j["finish_reason"] = a.text->finish_reason;
+    j["prompt_tokens"] = a.text->prompt_tokens;
+    j["generated_tokens"] = a.text->generated_tokens;
+  }
+  if (!a.bench.is_null()) j["bench"] = a.bench;
+  print_json(j);
+  return 0;
+}
+
+// Streamed text goes to the terminal as it comes; with --json it waits for
+// the object at the end.
+void print_chunk(std::string_view chunk) {
+  if (g_json) return;
+  std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+  std::fflush(stdout);
 }
 
 // ---------------------------------------------------------------- in-process
@@ -190,73 +216,50 @@ Result<std::unique_ptr<mrt::Runtime>> make_runtime(const Options& o) {
   return mrt::Runtime::create(std::move(config));
 }
 
-double median_of(std::vector<double> v) { return percentile(std::move(v), 0.5); }
-
-// Prefill and decode speed of a text model: the time to the first streamed
-// chunk is the prefill (and sampling the first token from its logits); the
-// rest is decode.
-int bench_generation(mrt::Runtime& rt, mrt::InferRequest& request, int runs) {
-  std::vector<double> prefill, decode;
-  int prompt_tokens = 0, generated = 0;
-  for (int i = 0; i < runs + 1; ++i) {  // the first run warms up
-    auto t0 = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point first{};
-    request.on_text = [&](std::string_view) {
-      if (first == std::chrono::steady_clock::time_point{}) first = std::chrono::steady_clock::now();
-      return Status::ok();
-    };
-    auto r = rt.infer(request);
-    auto t1 = std::chrono::steady_clock::now();
-    if (!r) return fail(r.status());
-    if (i == 0 || first == std::chrono::steady_clock::time_point{} || r->text->generated_tokens < 2) continue;
-    prompt_tokens = r->text->prompt_tokens;
-    generated = r->text->generated_tokens;
-    prefill.push_back(prompt_tokens / std::chrono::duration<double>(first - t0).count());
-    decode.push_back((generated - 1) / std::chrono::duration<double>(t1 - first).count());
-  }
-  if (prefill.empty()) return fail(mrt::failed_precondition("the model stopped before 2 tokens; nothing to time"));
-  std::printf("bench: prompt_tokens=%d generated=%d runs=%zu prefill_tok_s=%.1f decode_tok_s=%.1f (medians)\n",
-              prompt_tokens, generated, prefill.size(), median_of(prefill), median_of(decode));
-  return 0;
-}
-
-int local_infer(const Options& o, mrt::InferRequest request) {
+Result<Answer> local_infer(const Options& o, mrt::InferRequest request) {
   auto rt = make_runtime(o);
-  if (!rt) return fail(rt.status());
+  if (!rt) return rt.status();
   request.model_id = model_id_for(o.model);
-  if (auto s = (*rt)->add_model_path(request.model_id, o.model); !s.is_ok()) return fail(s);
+  MRT_RETURN_IF_ERROR((*rt)->add_model_path(request.model_id, o.model));
   auto load_start = std::chrono::steady_clock::now();
+  mrt::cli::LoadProgress progress(request.model_id, !o.json);
   auto loaded = (*rt)->load(request.model_id);
-  if (!loaded) return fail(loaded.status());
+  progress.finish(loaded.has_value());
+  if (!loaded) return loaded.status();
   double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
   // Unnamed inputs are bound to the model's inputs in order.
   for (size_t i = 0; i < request.tensors.size() && i < loaded->inputs.size(); ++i)
     if (request.tensors[i].name().empty()) request.tensors[i].set_name(loaded->inputs[i].name);
-  if (request.kind == MRT_PAYLOAD_TEXT)
-    request.on_text = [](std::string_view chunk) {
-      std::fwrite(chunk.data(), 1, chunk.size(), stdout);
-      std::fflush(stdout);
-      return Status::ok();
-    };
+  if (request.kind == MRT_PAYLOAD_TEXT) request.on_text = [](std::string_view chunk) {
+    print_chunk(chunk);
+    return Status::ok();
+  };
   auto result = (*rt)->infer(request);
-  if (!result) return fail(result.status());
-  if (auto s = write_outputs(o.output_dir, result->tensors); !s.is_ok()) return fail(s);
-  print_classes(result->classes);
-  if (result->text) std::printf("\n");
-  if (o.bench > 0 && request.kind == MRT_PAYLOAD_TEXT) return bench_generation(**rt, request, o.bench);
-  if (o.bench > 0) {
+  if (!result) return result.status();
+  Answer a;
+  a.plugin = result->plugin;
+  a.tensors = std::move(result->tensors);
+  a.classes = std::move(result->classes);
+  if (result->text)
+    a.text = TextSummary{result->text->text, mrt::vnode::finish_reason_name(result->text->finish_reason),
+                         result->text->prompt_tokens, result->text->generated_tokens};
+  if (o.bench > 0 && request.kind == MRT_PAYLOAD_TEXT) {
+    auto b = mrt::cli::bench_generation(**rt, request, o.bench);
+    if (!b) return b.status();
+    a.bench = std::move(*b);
+  } else if (o.bench > 0) {
     request.on_text = nullptr;
     auto ms = time_runs(o.bench, [&] { return (*rt)->infer(request).status(); }, o.bench_paced);
-    if (!ms) return fail(ms.status());
+    if (!ms) return ms.status();
     // A warm process's load (libraries set up, oneDNN's kernel cache
     // filled), as a service sees when it reloads an evicted model.
-    if (auto s = (*rt)->unload(request.model_id); !s.is_ok()) return fail(s);
+    MRT_RETURN_IF_ERROR((*rt)->unload(request.model_id));
     auto reload_start = std::chrono::steady_clock::now();
-    if (auto again = (*rt)->load(request.model_id); !again) return fail(again.status());
+    if (auto again = (*rt)->load(request.model_id); !again) return again.status();
     double reload_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - reload_start).count();
-    print_bench(request.model_id, "in-process plugin=" + result->plugin, o.threads, *ms, load_ms, reload_ms);
+    a.bench = bench_json(request.model_id, "in-process", result->plugin, o.threads, *ms, load_ms, reload_ms);
   }
-  return 0;
+  return a;
 }
 
 // ---------------------------------------------------------------- service
@@ -271,147 +274,138 @@ Result<std::unique_ptr<mrt::client::Client>> connect(const Options& o) {
   return mrt::client::Client::connect(path);
 }
 
-// Shows a spinner on stderr (a terminal only) until `done`.
-class Progress {
- public:
-  explicit Progress(std::string what) : what_(std::move(what)) {
-    if (!isatty(STDERR_FILENO)) return;
-    thread_ = std::thread([this] {
-      const char* frames = "|/-\\";
-      auto start = std::chrono::steady_clock::now();
-      for (int i = 0; !done_.load(); ++i) {
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "\r%c %s %.1fs", frames[i % 4], what_.c_str(), s);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      std::fprintf(stderr, "\r\033[K");
-    });
-  }
-  ~Progress() {
-    done_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-int remote_infer(const Options& o, mrt::ipc::InferRequest request) {
+Result<Answer> remote_infer(const Options& o, mrt::ipc::InferRequest request) {
   auto client = connect(o);
-  if (!client) return fail(client.status());
+  if (!client) return client.status();
   request.set_model_id(o.model);
   {
-    // Load first, so a slow load shows progress instead of a silent wait.
+    // Load first, so that a slow load shows progress instead of a silent wait.
     auto status = (*client)->model_status(o.model);
     if (status && !status->loaded()) {
-      Progress p("loading " + o.model);
+      mrt::cli::LoadProgress progress(o.model, !o.json);
       auto loaded = (*client)->load(o.model);
-      if (!loaded) return fail(loaded.status());
+      progress.finish(loaded.has_value());
+      if (!loaded) return loaded.status();
     }
   }
-  auto response = (*client)->infer(request, [](const std::string& chunk) {
-    std::fwrite(chunk.data(), 1, chunk.size(), stdout);
-    std::fflush(stdout);
-  });
-  if (!response) return fail(response.status());
-  std::vector<mrt::Tensor> tensors;
+  auto response = (*client)->infer(request, [](const std::string& chunk) { print_chunk(chunk); });
+  if (!response) return response.status();
+  Answer a;
+  if (response->latency_ms() > 0) a.latency_ms = response->latency_ms();
   const auto& list = response->has_tensors() ? response->tensors() : response->outputs();
   for (const auto& t : list.tensors()) {
     auto tensor = mrt::vnode::tensor_from_proto(t, {});
-    if (!tensor) return fail(tensor.status());
-    tensors.push_back(std::move(*tensor));
+    if (!tensor) return tensor.status();
+    a.tensors.push_back(std::move(*tensor));
   }
-  if (auto s = write_outputs(o.output_dir, tensors); !s.is_ok()) return fail(s);
   for (const auto& c : response->classification().classes())
-    std::printf("batch %d: class %d %s %.6f\n", c.batch_index(), c.class_index(), c.label().c_str(), c.score());
+    a.classes.push_back({c.batch_index(), c.class_index(), c.score(), c.label()});
   if (response->has_text()) {
-    if (!request.options().stream()) std::printf("%s", response->text().text().c_str());
-    std::printf("\n");
+    const auto& t = response->text();
+    // Streamed text was printed as it came; the final frame repeats it whole.
+    if (!request.options().stream()) print_chunk(t.text());
+    a.text = TextSummary{t.text(), t.finish_reason(), t.prompt_tokens(), t.generated_tokens()};
   }
   if (o.bench > 0) {
     auto ms = time_runs(o.bench, [&] { return (*client)->infer(request).status(); });
-    if (!ms) return fail(ms.status());
-    print_bench(o.model, "service", o.threads, *ms);
+    if (!ms) return ms.status();
+    a.bench = bench_json(o.model, "service", "", o.threads, *ms);
   }
-  return 0;
+  return a;
 }
 
 int cmd_run(const Options& o) {
   auto tensors = read_inputs(o.inputs);
   if (!tensors) return fail(tensors.status());
+  Result<Answer> a = mrt::internal_error("unset");
   if (!o.use_socket) {
     mrt::InferRequest req;
     req.tensors = std::move(*tensors);
     req.top_k = o.top_k;
-    return local_infer(o, std::move(req));
+    a = local_infer(o, std::move(req));
+  } else {
+    mrt::ipc::InferRequest req;
+    for (const auto& t : *tensors) mrt::vnode::tensor_to_proto(t, req.mutable_tensors()->add_tensors());
+    req.mutable_options()->set_timeout_ms(o.timeout_ms);
+    req.mutable_options()->set_top_k(o.top_k);
+    a = remote_infer(o, std::move(req));
   }
-  mrt::ipc::InferRequest req;
-  for (const auto& t : *tensors) mrt::vnode::tensor_to_proto(t, req.mutable_tensors()->add_tensors());
-  req.mutable_options()->set_timeout_ms(o.timeout_ms);
-  req.mutable_options()->set_top_k(o.top_k);
-  return remote_infer(o, std::move(req));
+  if (!a) return fail(a.status());
+  return report_answer(o, *a, {{"model", o.model}});
 }
 
+// Each image in turn; a failure does not stop the others, and the exit
+// status is the first failure's.
 int cmd_classify(const Options& o) {
   int rc = 0;
+  Json images = Json::array();
   for (const auto& image : o.images) {
-    auto bytes = read_file(image);
-    if (!bytes) return fail(bytes.status());
-    std::printf("%s:\n", image.c_str());
-    if (!o.use_socket) {
+    Result<Answer> a = mrt::internal_error("unset");
+    if (auto bytes = read_file(image); !bytes) {
+      a = bytes.status();
+    } else if (!o.use_socket) {
       mrt::InferRequest req;
       req.kind = MRT_PAYLOAD_IMAGE;
       req.image = std::move(*bytes);
       req.top_k = o.top_k;
-      rc |= local_infer(o, std::move(req));
+      a = local_infer(o, std::move(req));
     } else {
       mrt::ipc::InferRequest req;
       req.set_image(*bytes);
       req.mutable_options()->set_top_k(o.top_k);
       req.mutable_options()->set_timeout_ms(o.timeout_ms);
-      rc |= remote_infer(o, std::move(req));
+      a = remote_infer(o, std::move(req));
     }
+    int status = a ? 0 : mrt::cli::exit_code_for(a.status().code());
+    if (rc == 0) rc = status;
+    if (o.json) {
+      images.push_back(a ? Json{{"image", image}, {"classes", mrt::cli::classes_json(a->classes)}}
+                         : Json{{"image", image}, {"error", mrt::cli::error_json(a.status(), status)["error"]}});
+      if (!a) std::fprintf(stderr, "mrt: error: %s: %s\n", image.c_str(), a.status().to_string().c_str());
+      continue;
+    }
+    std::printf("%s:\n", image.c_str());
+    if (!a) std::fprintf(stderr, "mrt: error: %s\n", a.status().to_string().c_str());
+    else print_classes(a->classes, "  ");
   }
+  if (o.json) print_json({{"model", o.model}, {"images", images}});
   return rc;
 }
 
+// The generation parameters of generate and chat, as the protocol carries them.
+mrt::ipc::GenerationParams generation_params(const Options& o) {
+  mrt::ipc::GenerationParams p;
+  p.set_max_tokens(o.max_tokens);
+  p.set_temperature(o.temperature);
+  p.set_top_p(o.top_p);
+  p.set_top_k(o.gen_top_k);
+  if (o.seed >= 0) p.set_seed(static_cast<uint64_t>(o.seed));
+  for (const auto& s : o.stop) p.add_stop(s);
+  return p;
+}
+
 int cmd_generate(const Options& o) {
+  Result<Answer> a = mrt::internal_error("unset");
   if (!o.use_socket) {
     mrt::InferRequest req;
     req.kind = MRT_PAYLOAD_TEXT;
     req.text = o.prompt;
-    req.generation.max_tokens = o.max_tokens;
-    req.generation.temperature = o.temperature;
-    req.generation.top_p = o.top_p;
-    req.generation.top_k = o.gen_top_k;
-    if (o.seed >= 0) req.generation.seed = static_cast<uint64_t>(o.seed);
-    req.generation.stop = o.stop;
-    return local_infer(o, std::move(req));
+    req.generation = mrt::vnode::generation_from_proto(generation_params(o));
+    a = local_infer(o, std::move(req));
+  } else {
+    mrt::ipc::InferRequest req;
+    auto* text = req.mutable_text();
+    text->set_prompt(o.prompt);
+    *text->mutable_params() = generation_params(o);
+    req.mutable_options()->set_stream(!o.json);
+    req.mutable_options()->set_timeout_ms(o.timeout_ms);
+    a = remote_infer(o, std::move(req));
   }
-  mrt::ipc::InferRequest req;
-  auto* text = req.mutable_text();
-  text->set_prompt(o.prompt);
-  text->mutable_params()->set_max_tokens(o.max_tokens);
-  text->mutable_params()->set_temperature(o.temperature);
-  text->mutable_params()->set_top_p(o.top_p);
-  text->mutable_params()->set_top_k(o.gen_top_k);
-  if (o.seed >= 0) text->mutable_params()->set_seed(static_cast<uint64_t>(o.seed));
-  for (const auto& s : o.stop) text->mutable_params()->add_stop(s);
-  req.mutable_options()->set_stream(true);
-  req.mutable_options()->set_timeout_ms(o.timeout_ms);
-  return remote_infer(o, std::move(req));
-}
-
-// The generation parameters of generate and chat.
-void set_params(const Options& o, mrt::ipc::GenerationParams* p) {
-  p->set_max_tokens(o.max_tokens);
-  p->set_temperature(o.temperature);
-  p->set_top_p(o.top_p);
-  p->set_top_k(o.gen_top_k);
-  if (o.seed >= 0) p->set_seed(static_cast<uint64_t>(o.seed));
-  for (const auto& s : o.stop) p->add_stop(s);
+  if (!a) {
+    if (!o.json) std::printf("\n");  // end the streamed part's line
+    return fail(a.status());
+  }
+  return report_answer(o, *a, {{"model", o.model}});
 }
 
 int cmd_chat(const Options& o) {
@@ -429,21 +423,21 @@ int cmd_chat(const Options& o) {
         msg->set_role(m.role);
         msg->set_content(m.content);
       }
-      set_params(o, chat->mutable_params());
+      *chat->mutable_params() = generation_params(o);
       req.mutable_options()->set_stream(true);
       req.mutable_options()->set_timeout_ms(o.timeout_ms);
       auto response = (*client)->infer(req, [&](const std::string& chunk) { on_chunk(chunk); });
       if (!response) return response.status();
       return response->text().text();
     };
-    return mrt::cli::chat_loop(turn, o.system_prompt, std::cin, stdout, interactive);
+    return mrt::cli::exit_code_for(mrt::cli::chat_loop(turn, o.system_prompt, std::cin, stdout, interactive).code());
   }
   auto rt = make_runtime(o);
   if (!rt) return fail(rt.status());
   std::string model_id = model_id_for(o.model);
   if (auto s = (*rt)->add_model_path(model_id, o.model); !s.is_ok()) return fail(s);
   {
-    Progress p("loading " + model_id);
+    mrt::cli::LoadProgress progress(model_id, !o.json);
     if (auto loaded = (*rt)->load(model_id); !loaded) return fail(loaded.status());
   }
   auto turn = [&](const std::vector<mrt::ChatMessage>& conversation, const std::function<void(std::string_view)>& on_chunk)
@@ -452,9 +446,7 @@ int cmd_chat(const Options& o) {
     req.model_id = model_id;
     req.kind = MRT_PAYLOAD_TEXT;
     req.chat = conversation;
-    mrt::ipc::GenerationParams params;
-    set_params(o, &params);
-    req.generation = mrt::vnode::generation_from_proto(params);
+    req.generation = mrt::vnode::generation_from_proto(generation_params(o));
     req.on_text = [&](std::string_view chunk) {
       on_chunk(chunk);
       return Status::ok();
@@ -463,25 +455,36 @@ int cmd_chat(const Options& o) {
     if (!result) return result.status();
     return result->text ? result->text->text : std::string();
   };
-  return mrt::cli::chat_loop(turn, o.system_prompt, std::cin, stdout, interactive);
+  return mrt::cli::exit_code_for(mrt::cli::chat_loop(turn, o.system_prompt, std::cin, stdout, interactive).code());
 }
 
 int cmd_plugins(const Options& o) {
   auto rt = make_runtime(o);
   if (!rt) return fail(rt.status());
   const auto& reg = (*rt)->plugins();
-  std::printf("%-16s %-10s %-6s %-24s %-10s %s\n", "NAME", "VERSION", "ABI", "FORMATS", "DEVICES", "PATH");
+  Json plugins = Json::array(), refused = Json::array();
+  if (!o.json) std::printf("%-16s %-10s %-6s %-24s %-10s %s\n", "NAME", "VERSION", "ABI", "FORMATS", "DEVICES", "PATH");
   for (const auto& p : reg.plugins()) {
     const auto& i = p->info();
     std::string formats, devices;
+    Json device_list = Json::array();
     for (const auto& f : i.formats) formats += (formats.empty() ? "" : ",") + f;
-    for (auto d : i.device_kinds)
+    for (auto d : i.device_kinds) {
       devices += (devices.empty() ? "" : ",") + std::string(mrt::device_name(d)) + "(" + std::to_string(p->device_count(d)) + ")";
+      device_list.push_back({{"kind", std::string(mrt::device_name(d))}, {"count", p->device_count(d)}});
+    }
     std::string abi = std::to_string(i.abi_major) + "." + std::to_string(i.abi_minor);
-    std::printf("%-16s %-10s %-6s %-24s %-10s %s\n", i.name.c_str(), i.version.c_str(), abi.c_str(), formats.c_str(),
-                devices.c_str(), p->path().c_str());
+    plugins.push_back({{"name", i.name}, {"version", i.version}, {"abi", abi}, {"formats", i.formats},
+                       {"devices", device_list}, {"path", p->path().string()}});
+    if (!o.json)
+      std::printf("%-16s %-10s %-6s %-24s %-10s %s\n", i.name.c_str(), i.version.c_str(), abi.c_str(), formats.c_str(),
+                  devices.c_str(), p->path().c_str());
   }
-  for (const auto& r : reg.refused()) std::printf("refused %s: %s\n", r.path.c_str(), r.reason.c_str());
+  for (const auto& r : reg.refused()) {
+    refused.push_back({{"path", r.path.string()}, {"reason", r.reason}});
+    if (!o.json) std::printf("refused %s: %s\n", r.path.c_str(), r.reason.c_str());
+  }
+  if (o.json) print_json({{"plugins", plugins}, {"refused", refused}});
   return 0;
 }
 
@@ -492,6 +495,12 @@ int cmd_service(const Options& o, const std::string& what) {
   if (what == "models") {
     auto list = c.list_models();
     if (!list) return fail(list.status());
+    if (o.json) {
+      Json models = Json::array();
+      for (const auto& m : list->models()) models.push_back(mrt::cli::model_status_json(m));
+      print_json({{"models", models}});
+      return 0;
+    }
     std::printf("%-24s %-7s %-7s %-10s %-6s %s\n", "MODEL", "SCOPE", "LOADED", "PLUGIN", "DEVICE", "BYTES");
     for (const auto& m : list->models())
       std::printf("%-24s %-7s %-7s %-10s %-6s %llu\n", m.model_id().c_str(), m.scope().c_str(), m.loaded() ? "yes" : "no",
@@ -499,36 +508,43 @@ int cmd_service(const Options& o, const std::string& what) {
     return 0;
   }
   if (what == "load") {
-    Progress p("loading " + o.model);
+    mrt::cli::LoadProgress progress(o.model, !o.json);
     auto s = c.load(o.model);
+    progress.finish(s.has_value());
     if (!s) return fail(s.status());
-    std::printf("loaded %s with %s on %s (%llu bytes)\n", s->model_id().c_str(), s->plugin().c_str(), s->device().c_str(),
-                static_cast<unsigned long long>(s->host_bytes() + s->device_bytes()));
+    if (o.json) print_json(mrt::cli::model_status_json(*s));
+    else
+      std::printf("loaded %s with %s on %s (%llu bytes)\n", s->model_id().c_str(), s->plugin().c_str(), s->device().c_str(),
+                  static_cast<unsigned long long>(s->host_bytes() + s->device_bytes()));
     return 0;
   }
   if (what == "enable-plugin") {
     if (auto s = c.enable_plugin(o.model); !s.is_ok()) return fail(s);
-    std::printf("enabled plugin %s\n", o.model.c_str());
+    if (o.json) print_json({{"enabled_plugin", o.model}});
+    else std::printf("enabled plugin %s\n", o.model.c_str());
     return 0;
   }
   if (what == "unload") {
     if (auto s = c.unload(o.model); !s.is_ok()) return fail(s);
-    std::printf("unloaded %s\n", o.model.c_str());
+    if (o.json) print_json({{"unloaded", o.model}});
+    else std::printf("unloaded %s\n", o.model.c_str());
     return 0;
   }
-  if (what == "push") return mrt::cli::push_model(c, o.model, o.push_as);
-  if (what == "rm") return mrt::cli::remove_model(c, o.model);
-  if (what == "info") return mrt::cli::describe_model(c, o.model);
+  if (what == "push") return mrt::cli::push_model(c, o.model, o.push_as, o.json);
+  if (what == "rm") return mrt::cli::remove_model(c, o.model, o.json);
+  if (what == "info") return mrt::cli::describe_model(c, o.model, o.json);
   if (what == "metrics") {
     auto m = c.metrics();
     if (!m) return fail(m.status());
-    std::printf("%s", m->c_str());
+    if (o.json) print_json(mrt::cli::prometheus_json(*m));
+    else std::printf("%s", m->c_str());
     return 0;
   }
   auto h = c.health();
   if (!h) return fail(h.status());
-  std::printf("serving=%s version=%s aid=%s\n", h->serving() ? "yes" : "no", h->version().c_str(), h->aid().c_str());
-  return h->serving() ? 0 : 1;
+  if (o.json) print_json({{"serving", h->serving()}, {"version", h->version()}, {"aid", h->aid()}});
+  else std::printf("serving=%s version=%s aid=%s\n", h->serving() ? "yes" : "no", h->version().c_str(), h->aid().c_str());
+  return h->serving() ? mrt::cli::kExitOk : mrt::cli::kExitUnavailable;
 }
 
 }  // namespace
@@ -538,7 +554,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("mrt ") + MRT_PROJECT_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
+  app.footer(mrt::cli::kExitCodesHelp);
   Options o;
+  app.add_flag("--json", o.json, "print one JSON object on stdout (errors too); no streaming, no progress line");
   app.add_option("--plugin-dir", o.plugin_dirs, "extra directory of plugins (*.so)");
   app.add_option("--plugin-file", o.plugin_files, "extra plugin shared object");
   app.add_flag("-v,--verbose", o.verbose, "log registry, router and load lines");
@@ -564,7 +582,8 @@ int main(int argc, char** argv) {
   classify->add_option("--top-k", o.top_k, "classes to report");
   classify->add_option("--plugin", o.plugin, "force a backend by name (in-process)");
 
-  auto* generate = app.add_subcommand("generate", "generate text, streamed to the terminal");
+  auto* generate = app.add_subcommand(
+      "generate", "generate text, streamed to stdout, then finish_reason and token counts on stderr");
   generate->add_option("model", o.model, "model directory (model_id with --socket)")->required();
   generate->add_option("--prompt", o.prompt, "the prompt")->required();
   generate->add_option("--max-tokens", o.max_tokens, "tokens to generate")->check(CLI::Range(1, 1 << 20));
@@ -608,7 +627,15 @@ int main(int argc, char** argv) {
   auto* metrics = app.add_subcommand("metrics", "print the service's metrics (Prometheus text)");
   auto* health = app.add_subcommand("health", "ask whether the service is serving");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" that exit 0; a bad command line is
+    // an invalid argument like any other.
+    int rc = app.exit(e);
+    return rc == 0 ? mrt::cli::kExitOk : mrt::cli::kExitInvalidArgument;
+  }
+  g_json = o.json;
   o.use_socket = socket->count() > 0;
   if (*run) return cmd_run(o);
   if (*classify) return cmd_classify(o);
@@ -624,5 +651,5 @@ int main(int argc, char** argv) {
   if (*info) return cmd_service(o, "info");
   if (*metrics) return cmd_service(o, "metrics");
   if (*health) return cmd_service(o, "health");
-  return 2;
+  return mrt::cli::kExitInvalidArgument;
 }

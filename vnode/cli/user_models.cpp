@@ -2,15 +2,11 @@
 
 #include <cstdio>
 
+#include "json_output.h"
 #include "mrt/core/tensor.h"
 
 namespace mrt::cli {
 namespace {
-
-int fail(const Status& s) {
-  std::fprintf(stderr, "mrt: error: %s\n", s.to_string().c_str());
-  return 1;
-}
 
 std::string shape_text(const ipc::TensorSpec& t) {
   std::string out = "[";
@@ -27,11 +23,15 @@ void print_specs(const char* what, const google::protobuf::RepeatedPtrField<ipc:
 
 }  // namespace
 
-int push_model(client::Client& c, const std::filesystem::path& dir, std::string model_id) {
+int push_model(client::Client& c, const std::filesystem::path& dir, std::string model_id, bool json) {
   if (model_id.empty()) model_id = std::filesystem::absolute(dir).lexically_normal().filename().string();
   if (model_id.empty()) model_id = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
   auto s = c.push(dir, model_id);
-  if (!s) return fail(s.status());
+  if (!s) return report_error(s.status(), json);
+  if (json) {
+    print_json(model_status_json(*s));
+    return 0;
+  }
   std::printf("pushed %s: %s on %s, %zu input(s), %zu output(s), %llu bytes when loaded\n", s->model_id().c_str(),
               s->plugin().c_str(), s->device().c_str(), static_cast<size_t>(s->inputs_size()),
               static_cast<size_t>(s->outputs_size()),
@@ -39,15 +39,20 @@ int push_model(client::Client& c, const std::filesystem::path& dir, std::string 
   return 0;
 }
 
-int remove_model(client::Client& c, const std::string& model_id) {
-  if (Status s = c.remove(model_id); !s.is_ok()) return fail(s);
-  std::printf("removed %s\n", model_id.c_str());
+int remove_model(client::Client& c, const std::string& model_id, bool json) {
+  if (Status s = c.remove(model_id); !s.is_ok()) return report_error(s, json);
+  if (json) print_json({{"removed", model_id}});
+  else std::printf("removed %s\n", model_id.c_str());
   return 0;
 }
 
-int describe_model(client::Client& c, const std::string& model_id) {
+int describe_model(client::Client& c, const std::string& model_id, bool json) {
   auto s = c.describe(model_id);
-  if (!s) return fail(s.status());
+  if (!s) return report_error(s.status(), json);
+  if (json) {
+    print_json(model_status_json(*s));
+    return 0;
+  }
   std::printf("model    %s (%s)\n", s->model_id().c_str(), s->scope().c_str());
   if (s->loaded()) {
     std::printf("plugin   %s\ndevice   %s\nresident %llu bytes (host %llu, device %llu)\n", s->plugin().c_str(),

@@ -9,11 +9,13 @@
 
 namespace mrt::cli {
 
+// Each prints its answer (as one JSON object with `json`) and returns the
+// exit status (exit_codes.h).
 // Uploads the model directory `dir` as `model_id` (its folder name when
-// empty); prints what the service found in it. The exit code.
-int push_model(client::Client& c, const std::filesystem::path& dir, std::string model_id);
-int remove_model(client::Client& c, const std::string& model_id);
+// empty); prints what the service found in it.
+int push_model(client::Client& c, const std::filesystem::path& dir, std::string model_id, bool json);
+int remove_model(client::Client& c, const std::string& model_id, bool json);
 // Plugin, device, inputs and outputs (name, dtype, shape), resident bytes.
-int describe_model(client::Client& c, const std::string& model_id);
+int describe_model(client::Client& c, const std::string& model_id, bool json);
 
 }  // namespace mrt::cli

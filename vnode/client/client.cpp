@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "frame_io.h"
 #include "model_pack.h"
 #include "proto_convert.h"
 
@@ -27,6 +28,8 @@ Result<std::unique_ptr<Client>> Client::connect(const std::filesystem::path& soc
   }
   return std::unique_ptr<Client>(new Client(fd));
 }
+
+Client::Client(int fd) : fd_(fd), reader_(std::make_unique<vnode::FrameReader>()) {}
 
 Client::~Client() { ::close(fd_); }
 
@@ -48,7 +51,7 @@ Status Client::send_raw(const std::string& bytes) {
 }
 
 Result<ipc::ServerFrame> Client::receive() {
-  auto bytes = vnode::read_frame(fd_, reader_);
+  auto bytes = vnode::read_frame(fd_, *reader_);
   if (!bytes) return bytes.status();
   ipc::ServerFrame f;
   if (!f.ParseFromString(*bytes)) return data_loss("malformed frame from the service");
@@ -57,7 +60,7 @@ Result<ipc::ServerFrame> Client::receive() {
   if (f.has_infer()) {
     size_t n = vnode::memfd_tensor_count(f.infer());
     if (n > 0) {
-      std::vector<int> fds = reader_.take_fds(n);
+      std::vector<int> fds = reader_->take_fds(n);
       Status s = vnode::resolve_memfd_tensors(*f.mutable_infer(), fds);
       for (int fd : fds) ::close(fd);
       MRT_RETURN_IF_ERROR(s);

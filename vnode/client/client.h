@@ -1,6 +1,11 @@
 // C++ client library for the model-runtime service (svc://model-runtime).
 // One request at a time per Client; open one Client per thread for
 // concurrency. Every call returns the service's error as a Status.
+//
+// Installed as <mrt/client/client.h> with libmrt-client and pkg-config's
+// `mrt-client` (docs/service.md, "Clients"): this header may include only
+// what is installed beside it (model_runtime.pb.h, mrt/core/status.h,
+// mrt/plugin.h), so the frame reader stays behind a pointer.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "frame_io.h"
 #include "model_runtime.pb.h"
 #include "mrt/core/status.h"
+
+namespace mrt::vnode {
+class FrameReader;
+}
 
 namespace mrt::client {
 
@@ -51,13 +59,13 @@ class Client {
   int socket() const { return fd_; }
 
  private:
-  explicit Client(int fd) : fd_(fd) {}
+  explicit Client(int fd);
   // Sends `frame` and returns the final frame answering it.
   Result<ipc::ServerFrame> call(ipc::ClientFrame frame, const ChunkFn& on_chunk = {}, const std::vector<int>& fds = {});
 
   int fd_;
   uint64_t last_id_ = 0;
-  vnode::FrameReader reader_;
+  std::unique_ptr<vnode::FrameReader> reader_;
 };
 
 // An anonymous memory file holding `size` bytes of `data`, for sending a

@@ -136,15 +136,27 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
       return conn->send(f);
     };
   }
+  // Text generation is timed where its chunks pass (generation_metrics.h):
+  // the sink wraps the client's stream, or stands alone when none was asked.
+  std::shared_ptr<GenerationMetrics::Sequence> sequence;
+  if (request->kind == MRT_PAYLOAD_TEXT) {
+    sequence = generation_.begin(request->scope.empty() ? request->model_id : "<user>", start);
+    request->on_text = sequence->wrap(std::move(request->on_text));
+  }
   c->track(id, control);
   std::string queue = model_key(request->scope, request->model_id);
   // The slot and the bytes are held until the request is answered.
-  auto job = [this, weak, id, request, start, queue, hold] {
+  auto job = [this, weak, id, request, start, queue, hold, sequence] {
     auto conn = weak.lock();
     if (!conn) return;
+    if (sequence) sequence->running();
     auto t0 = std::chrono::steady_clock::now();
     auto result = runtime_->infer(*request);
     auto took = std::chrono::steady_clock::now() - t0;
+    if (sequence && result && result->text)
+      sequence->finish(true, result->text->prompt_tokens, result->text->generated_tokens);
+    else if (sequence)
+      sequence->finish(false, 0, 0);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     Status outcome = result.status();
     hold->release();

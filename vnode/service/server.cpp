@@ -485,6 +485,7 @@ std::string Server::metrics_text() const {
   out.multi_labelled("inference_requests_by_model_total", "counter",
                      "Inference requests answered, by model (system models by name) and status code.",
                      {"model", "status"}, by_model);
+  generation_.render(out);
   return out.text();
 }
 

@@ -21,6 +21,7 @@
 #include "access_policy.h"
 #include "client_account.h"
 #include "mount_table.h"
+#include "mrt/core/generation_metrics.h"
 #include "mrt/core/metrics.h"
 #include "mrt/core/runtime.h"
 #include "mrt/core/scheduler.h"
@@ -156,6 +157,7 @@ class Server {
   // metrics
   Counter requests_, successes_, errors_;
   CounterFamily failures_;
+  GenerationMetrics generation_;  // text requests, timed at their text sink (on_infer)
   Histogram latency_ms_{{0.1, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
   std::atomic<uint64_t> clients_total_{0};
   std::atomic<uint64_t> clients_refused_{0};

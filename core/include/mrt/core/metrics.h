@@ -62,10 +62,15 @@ class PrometheusText {
   void multi_labelled(const std::string& name, const std::string& type, const std::string& help,
                       const std::vector<std::string>& labels, const std::map<std::vector<std::string>, double>& values);
   void histogram(const std::string& name, const std::string& help, const Histogram& h);
+  // One histogram per label value under one name (`name_bucket{label="v",le=…}`).
+  void histograms(const std::string& name, const std::string& help, const std::string& label,
+                  const std::map<std::string, const Histogram*>& by_value);
   const std::string& text() const { return out_; }
 
  private:
   void header(const std::string& name, const std::string& type, const std::string& help);
+  // The _bucket, _sum and _count lines of `h`; `labels` is "" or `k="v",`.
+  void histogram_samples(const std::string& name, const std::string& labels, const Histogram& h);
   std::string out_;
 };
 
