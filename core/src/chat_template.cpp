@@ -2,6 +2,8 @@
 
 #include <minja/chat-template.hpp>
 
+#include "contained_call.h"
+
 namespace mrt {
 
 struct ChatTemplate::Impl {
@@ -15,6 +17,22 @@ ChatTemplate::~ChatTemplate() = default;
 Result<std::shared_ptr<const ChatTemplate>> ChatTemplate::compile(const std::string& source, const std::string& bos_token,
                                                                     const std::string& eos_token) {
   if (source.empty()) return invalid_argument("empty chat template");
+  // Any user can push a model, so its template is untrusted: constructing
+  // one renders sample chats, which a hostile template can make loop,
+  // allocate without bound or overflow the stack. Try it in a contained
+  // child first; the same deterministic construction is then safe here.
+  auto trial = run_contained("the chat template", [&]() -> Result<std::string> {
+    try {
+      minja::chat_template probe(source, bos_token, eos_token);
+      return std::string();
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("chat template does not parse: ") + e.what());
+    }
+  });
+  if (!trial) {
+    if (trial.status().code() == MRT_CODE_INVALID_ARGUMENT) return trial.status();
+    return invalid_argument("chat template refused: " + trial.status().message());
+  }
   try {
     // The constructor parses the template and probes what it supports
     // (system role, typed content) by rendering a few sample chats.
@@ -37,13 +55,22 @@ Result<std::string> ChatTemplate::render(const std::vector<ChatMessage>& message
     inputs.messages.push_back({{"role", messages[i].role}, {"content", messages[i].content}});
   }
   inputs.add_generation_prompt = true;
-  std::string prompt;
-  try {
-    prompt = impl_->engine.apply(inputs);
-  } catch (const std::exception& e) {
-    return invalid_argument(std::string("the model's chat template rejects this chat: ") + e.what());
-  }
-  if (prompt.size() > kMaxPromptBytes) return invalid_argument("the rendered chat is over " + std::to_string(kMaxPromptBytes) + " bytes");
+  // Rendered in a contained child (see compile): what a message holds can
+  // drive the template's loops too.
+  ContainedLimits limits;
+  limits.max_output_bytes = kMaxPromptBytes;
+  auto rendered = run_contained(
+      "the model's chat template",
+      [&]() -> Result<std::string> {
+        try {
+          return impl_->engine.apply(inputs);
+        } catch (const std::exception& e) {
+          return invalid_argument(std::string("the model's chat template rejects this chat: ") + e.what());
+        }
+      },
+      limits);
+  if (!rendered) return rendered.status();
+  std::string prompt = std::move(*rendered);
   const std::string& bos = impl_->bos_token;
   if (!bos.empty() && prompt.compare(0, bos.size(), bos) == 0) prompt.erase(0, bos.size());
   return prompt;

@@ -127,5 +127,37 @@ TEST(ChatTemplate, OneCompiledTemplateRendersFromManyThreads) {
   EXPECT_EQ(same.load(), 200);
 }
 
+// Any user can push a model with its own template: one that loops, eats
+// memory or recurses without end fails its request (or its load) with a
+// clear error, and the process goes on.
+TEST(ChatTemplate, HostileTemplatesCostOneRequestNotTheProcess) {
+  const char* hostile[] = {
+      "{% for i in range(100000000000) %}x{% endfor %}",            // endless output
+      "{{ 'x' * 4000000000 }}",                                      // one huge string
+      "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",      // unbounded recursion
+  };
+  for (const char* source : hostile) {
+    auto t = ChatTemplate::compile(source, "<s>", "</s>");
+    ASSERT_FALSE(t.has_value()) << source;
+    EXPECT_EQ(t.status().code(), MRT_CODE_INVALID_ARGUMENT) << source;
+    EXPECT_NE(t.status().message().find("chat template"), std::string::npos) << t.status().message();
+  }
+  // Harmless at load, hostile on what the messages hold.
+  auto t = ChatTemplate::compile(
+      "{% for m in messages %}{% if m.content == 'boom' %}{% for i in range(100000000000) %}x{% endfor %}{% endif %}"
+      "{{ m.content }}{% endfor %}",
+      "<s>", "</s>");
+  ASSERT_TRUE(t.has_value()) << t.status().to_string();
+  auto boom = (*t)->render({{"user", "boom"}});
+  ASSERT_FALSE(boom.has_value());
+  // Out of its memory allowance (bad_alloc, INVALID_ARGUMENT) or of its time (RESOURCE_EXHAUSTED).
+  EXPECT_TRUE(boom.status().code() == MRT_CODE_RESOURCE_EXHAUSTED || boom.status().code() == MRT_CODE_INVALID_ARGUMENT)
+      << boom.status().to_string();
+  EXPECT_NE(boom.status().message().find("chat template"), std::string::npos) << boom.status().to_string();
+  auto fine = (*t)->render({{"user", "fine"}});
+  ASSERT_TRUE(fine.has_value()) << fine.status().to_string();
+  EXPECT_EQ(*fine, "fine");
+}
+
 }  // namespace
 }  // namespace mrt
