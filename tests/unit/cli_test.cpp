@@ -22,15 +22,18 @@ struct Output {
   std::string text;
 };
 
-Output run_mrt(const std::string& args) {
-  std::string cmd = std::string(MRT_EXE) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
+// `mrt <args>` with stderr sent where `stderr_redirect` says; its stdout.
+Output run_mrt_redirected(const std::string& args, const std::string& stderr_redirect) {
+  FILE* p = popen((std::string(MRT_EXE) + " " + args + " " + stderr_redirect).c_str(), "r");
   std::string out;
   char buf[4096];
   while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// `mrt <args>`'s stdout and stderr together.
+Output run_mrt(const std::string& args) { return run_mrt_redirected(args, "2>&1"); }
 
 TEST(Cli, RunWritesOutputsMatchingReference) {
   test::TempDir out;
@@ -151,12 +154,7 @@ TEST(Cli, ChatAnswersEachLine) {
 
 // `mrt <args>`'s stdout alone (stderr to `err_file`, or dropped).
 Output run_mrt_stdout(const std::string& args, const std::string& err_file = "/dev/null") {
-  FILE* p = popen((std::string(MRT_EXE) + " " + args + " 2>" + err_file).c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return run_mrt_redirected(args, "2>" + err_file);
 }
 
 // In-process commands speak --json too: one object on stdout, nothing else.
