@@ -3,99 +3,69 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
-// ASan's shadow memory counts as data: no data limit under it.
-#if defined(__SANITIZE_ADDRESS__)
-#define MRT_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MRT_UNDER_ASAN 1
-#endif
-#endif
+extern char** environ;
 
 namespace mrt {
 namespace {
 
-// Bytes of private data the process maps now (VmData), the base of the
-// child's RLIMIT_DATA.
-size_t data_bytes_now() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmData:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 10) * 1024;
-  return 0;
-}
-
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
   }
-  return true;
-}
-
-// The child's side: one status byte ('+' result, '-' error code and message), then the text.
-[[noreturn]] void child_main(int out, const std::function<Result<std::string>()>& fn, const ContainedLimits& limits,
-                             size_t data_base) {
-  long seconds = std::max<long>(1, static_cast<long>((limits.wall.count() + 999) / 1000));
-  rlimit cpu{static_cast<rlim_t>(seconds), static_cast<rlim_t>(seconds + 1)};
-  ::setrlimit(RLIMIT_CPU, &cpu);
-#ifndef MRT_UNDER_ASAN
-  rlimit data{static_cast<rlim_t>(data_base + limits.extra_memory_bytes), static_cast<rlim_t>(data_base + limits.extra_memory_bytes)};
-  ::setrlimit(RLIMIT_DATA, &data);
-#else
-  (void)data_base;
-#endif
-  std::string message;
-  char tag = '+';
-  try {
-    auto r = fn();
-    if (r) {
-      message = std::move(*r);
-    } else {
-      tag = '-';
-      int code = static_cast<int>(r.status().code());
-      message = std::string(reinterpret_cast<const char*>(&code), sizeof code) + r.status().message();
-    }
-  } catch (...) {
-    ::_exit(3);
-  }
-  if (message.size() > limits.max_output_bytes + 1) message.resize(limits.max_output_bytes + 1);
-  bool ok = write_all(out, &tag, 1) && write_all(out, message.data(), message.size());
-  ::_exit(ok ? 0 : 4);
-}
+};
 
 }  // namespace
 
-Result<std::string> run_contained(const std::string& what, const std::function<Result<std::string>()>& fn,
+Result<std::string> run_contained(const std::string& what, const std::filesystem::path& executable,
+                                  const std::vector<std::string>& args, const std::string& input,
                                   const ContainedLimits& limits) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return internal_error(what + ": pipe: " + std::strerror(errno));
-  size_t data_base = data_bytes_now();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return Status(MRT_CODE_UNAVAILABLE, what + ": fork: " + std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::close(fds[0]);
-    child_main(fds[1], fn, limits, data_base);
-  }
-  ::close(fds[1]);
-  std::string got;
-  bool too_long = false, timed_out = false;
+  // One socket pair is the helper's stdin and stdout: send() with
+  // MSG_NOSIGNAL cannot raise SIGPIPE here when the helper dies early.
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return internal_error(what + ": socketpair: " + std::strerror(errno));
+  Fd ours{sv[0]}, theirs{sv[1]};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, theirs.fd, STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, theirs.fd, STDOUT_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<std::string> argv_strings{executable.string()};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, executable.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status(MRT_CODE_UNAVAILABLE, what + ": cannot start " + executable.string() + ": " + std::strerror(rc));
+  ::close(theirs.fd);
+  theirs.fd = -1;
+  ::fcntl(ours.fd, F_SETFL, ::fcntl(ours.fd, F_GETFL) | O_NONBLOCK);
+
+  // Write the input and read the answer side by side, until the helper
+  // closes its end or the time is up.
   auto deadline = std::chrono::steady_clock::now() + limits.wall;
+  size_t sent = 0;
+  std::string got;
+  bool timed_out = false, too_long = false;
   char buf[65536];
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
@@ -103,34 +73,38 @@ Result<std::string> run_contained(const std::string& what, const std::function<R
       timed_out = true;
       break;
     }
-    pollfd p{fds[0], POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(left));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc == 0) {
-      timed_out = true;
-      break;
-    }
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    pollfd p{ours.fd, static_cast<short>(POLLIN | (sent < input.size() ? POLLOUT : 0)), 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-    if (got.size() > limits.max_output_bytes + 1) {
-      too_long = true;
-      break;
+    if (n <= 0) continue;  // the deadline check above ends it
+    if ((p.revents & POLLOUT) && sent < input.size()) {
+      ssize_t w = ::send(ours.fd, input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+      if (w > 0) sent += static_cast<size_t>(w);
+      if (sent == input.size()) ::shutdown(ours.fd, SHUT_WR);
+      if (w < 0 && errno != EAGAIN && errno != EINTR) sent = input.size();  // the helper is gone: read what it said
     }
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = ::read(ours.fd, buf, sizeof buf);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (r <= 0) break;
+      got.append(buf, static_cast<size_t>(r));
+      if (got.size() > limits.max_output_bytes + 64) {
+        too_long = true;
+        break;
+      }
+    }
+    if (input.empty() && sent == 0) ::shutdown(ours.fd, SHUT_WR), sent = 1;
   }
-  ::close(fds[0]);
   if (timed_out || too_long) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   auto exhausted = [&](const std::string& why) {
     return resource_exhausted(what + " " + why + " (limits: " + std::to_string(limits.wall.count()) + " ms, " +
-                              std::to_string(limits.extra_memory_bytes >> 20) + " MiB, " +
-                              std::to_string(limits.max_output_bytes >> 20) + " MiB of output)");
+                              std::to_string(limits.max_output_bytes >> 20) + " MiB of output; the helper's CPU and memory limits)");
   };
   if (timed_out) return exhausted("did not finish in time");
-  if (too_long || got.size() > limits.max_output_bytes + 1) return exhausted("produced too much output");
+  if (too_long) return exhausted("produced too much output");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got.empty()) {
     std::string how = WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
                                           : "failed (exit " + std::to_string(WEXITSTATUS(status)) + ")";
@@ -140,10 +114,25 @@ Result<std::string> run_contained(const std::string& what, const std::function<R
     if (got.size() - 1 > limits.max_output_bytes) return exhausted("produced too much output");
     return got.substr(1);
   }
-  if (got.size() < 1 + sizeof(int)) return internal_error(what + ": malformed answer from the child");
-  int code;
-  std::memcpy(&code, got.data() + 1, sizeof code);
-  return Status(static_cast<StatusCode>(code), got.substr(1 + sizeof code));
+  size_t nl = got.find('\n');
+  if (got[0] != '-' || nl == std::string::npos) return internal_error(what + ": malformed answer from the helper");
+  int code = std::atoi(got.substr(1, nl - 1).c_str());
+  if (code <= 0 || code > 16) code = MRT_CODE_INTERNAL;
+  return Status(static_cast<StatusCode>(code), got.substr(nl + 1));
+}
+
+void write_contained_result(const Result<std::string>& result) {
+  std::string out = result ? "+" + *result
+                           : "-" + std::to_string(static_cast<int>(result.status().code())) + "\n" + result.status().message();
+  const char* p = out.data();
+  size_t n = out.size();
+  while (n > 0) {
+    ssize_t w = ::write(STDOUT_FILENO, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
 }
 
 }  // namespace mrt

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -116,21 +117,30 @@ TEST(ChatTemplate, OneCompiledTemplateRendersFromManyThreads) {
   ASSERT_TRUE(once.has_value());
   std::vector<std::thread> threads;
   std::atomic<int> same{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&] {
       for (int k = 0; k < 50; ++k) {
         auto p = t->render(chat);
-        if (p.has_value() && *p == *once) same.fetch_add(1);
+        if (p.has_value() && *p == *once) {
+          same.fetch_add(1);
+        } else {
+          std::lock_guard lock(failures_mutex);
+          failures.push_back(p.has_value() ? "different text: " + *p : p.status().to_string());
+        }
       }
     });
   for (auto& th : threads) th.join();
-  EXPECT_EQ(same.load(), 200);
+  EXPECT_EQ(same.load(), 200) << (failures.empty() ? std::string() : failures[0]);
 }
 
-// Any user can push a model with its own template: one that loops, eats
-// memory or recurses without end fails its request (or its load) with a
-// clear error, and the process goes on.
+// Any user can push a model with its own template: in the service it is
+// checked and rendered in the worker program's helper mode, where one that
+// loops, eats memory or recurses without end fails its load or request with
+// a clear error and this process goes on.
 TEST(ChatTemplate, HostileTemplatesCostOneRequestNotTheProcess) {
+  ChatTemplate::contain_in(MRT_PLUGIN_WORKER_EXE);
   const char* hostile[] = {
       "{% for i in range(100000000000) %}x{% endfor %}",            // endless output
       "{{ 'x' * 4000000000 }}",                                      // one huge string
@@ -157,6 +167,19 @@ TEST(ChatTemplate, HostileTemplatesCostOneRequestNotTheProcess) {
   auto fine = (*t)->render({{"user", "fine"}});
   ASSERT_TRUE(fine.has_value()) << fine.status().to_string();
   EXPECT_EQ(*fine, "fine");
+
+  // The helper renders what the in-process engine renders.
+  auto f = fixtures();
+  auto contained = compile(f, "llama3");
+  ChatTemplate::contain_in("");
+  auto in_process = compile(f, "llama3");
+  ASSERT_NE(contained, nullptr);
+  ASSERT_NE(in_process, nullptr);
+  auto chat = conversation(f["conversations"]["multi_turn"]);
+  auto a = contained->render(chat), b = in_process->render(chat);
+  ASSERT_TRUE(a.has_value()) << a.status().to_string();
+  ASSERT_TRUE(b.has_value()) << b.status().to_string();
+  EXPECT_EQ(*a, *b);
 }
 
 }  // namespace

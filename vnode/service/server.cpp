@@ -19,6 +19,7 @@
 #include "metrics_http.h"
 #include "model_upload.h"
 #include "model_runtime.pb.h"
+#include "mrt/core/chat_template.h"
 #include "mrt/core/log.h"
 #include "proto_convert.h"
 
@@ -141,6 +142,9 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   bool any_isolated = !m.plugins.defaults.in_process;
   for (const auto& [name, policy] : m.plugins.per_plugin) any_isolated |= !policy.in_process;
   if (any_isolated) rc.plugin_workers.executable = s->config_.plugin_worker;
+  // Users push models with their own chat templates: render them in the
+  // worker program's helper mode, never in the service's own process.
+  if (!s->config_.plugin_worker.empty()) mrt::ChatTemplate::contain_in(s->config_.plugin_worker);
   rc.routing.allowed_devices = {MRT_DEVICE_CPU};
   if (m.has("CAP_IPC_CONNECT", "svc://gpu-driver")) rc.routing.allowed_devices.push_back(MRT_DEVICE_GPU);
   rc.model_search_paths = {"/models"};

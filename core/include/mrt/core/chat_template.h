@@ -6,6 +6,7 @@
 // its polyfills for templates that lack a system role.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,16 @@ class ChatTemplate {
   // Upper bounds that keep one request's rendering small.
   static constexpr size_t kMaxMessages = 4096;
   static constexpr size_t kMaxPromptBytes = 16u << 20;
+
+  // From now on, templates are checked and rendered in a fresh helper
+  // process, `helper --render-chat-template`, under CPU, memory and time
+  // limits (the service: any user can push a model, so a template is
+  // untrusted and may loop, allocate without bound or recurse until its
+  // stack overflows). Empty: in this process (the CLI, your own models).
+  static void contain_in(const std::filesystem::path& helper);
+  static constexpr const char* kHelperFlag = "--render-chat-template";
+  // The helper's main: one request on stdin, the answer on stdout.
+  static int helper_main();
 
  private:
   struct Impl;
