@@ -69,6 +69,9 @@ void BatchEngine::drive() {
       arrived.assign(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
       arrived_.erase(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
     }
+    // A mutex is not fair: without this, steps back to back could keep an
+    // exclusive() caller out indefinitely.
+    while (exclusive_waiting_.load() > 0) std::this_thread::yield();
     try {
       // Listed before anything can fail, so fail_all answers them too.
       prefilling_.insert(prefilling_.end(), arrived.begin(), arrived.end());

@@ -18,6 +18,7 @@
 // thread, for any call).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -52,7 +53,9 @@ class BatchEngine {
   // Runs fn with the model to itself, between steps (the logits payload).
   template <typename F>
   auto exclusive(F&& fn) {
+    ++exclusive_waiting_;  // the driver lets it in before its next step
     std::lock_guard lock(step_mutex_);
+    --exclusive_waiting_;
     return fn();
   }
   const BatchOptions& options() const { return options_; }
@@ -95,6 +98,7 @@ class BatchEngine {
   std::thread driver_;
 
   std::mutex step_mutex_;  // held through each forward pass
+  std::atomic<int> exclusive_waiting_{0};
   // The driver's own (and, for the counters, under mutex_).
   PromptCache prompt_cache_;
   size_t reused_tokens_ = 0, largest_batch_ = 0;
