@@ -75,7 +75,12 @@ class Daemon:
         models = os.path.join(work, "state", "models")
         os.makedirs(os.path.join(models, "bench"))
         for f in ("model.bin", "tokenizer.bin"):
-            os.symlink(os.path.join(args.model, f), os.path.join(models, "bench", f))
+            # The service refuses symlinks that leave a model's directory: a
+            # hard link where the file system allows, else a copy.
+            try:
+                os.link(os.path.join(args.model, f), os.path.join(models, "bench", f))
+            except OSError:
+                shutil.copyfile(os.path.join(args.model, f), os.path.join(models, "bench", f))
         with open(os.path.join(models, "bench", "model.yml"), "w") as out:
             out.write("format: llama2c\ntask: text-generation\nfiles: [model.bin, tokenizer.bin]\n"
                       f"options: {{tokenizer: tokenizer.bin, max_sequences: '{args.max_sequences}', "
@@ -188,7 +193,8 @@ def main():
     ap.add_argument("--prompt-cache-mb", type=int, default=512)
     args = ap.parse_args()
     counts = [int(n) for n in args.streams.split(",")]
-    work = tempfile.mkdtemp(prefix="mrt-bench-serving-")
+    # Beside the model, so that its files can be hard-linked.
+    work = tempfile.mkdtemp(prefix="mrt-bench-serving-", dir=os.path.dirname(os.path.abspath(args.model)))
     daemon = Daemon(args, work)
     rng = random.Random(1)
     try:

@@ -154,6 +154,8 @@ class LlamaModel {
   // n tokens: n > 1 one share per thread; n = 1 (the prompt's last token
   // through the classifier) chunks taken as threads come free.
   void over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn);
+  // Set for a decode batch: over_rows hands out chunks for every n.
+  bool rows_in_chunks_ = false;
 };
 
 }  // namespace mrt::raw
