@@ -94,6 +94,7 @@ void BatchEngine::admit(Sequence& s) {
     std::lock_guard lock(mutex_);
     int reused = prompt_cache_.reuse(s.req.prompt, static_cast<int>(s.req.prompt.size()) - 1, s.cache);
     s.fed.assign(s.req.prompt.begin(), s.req.prompt.begin() + reused);
+    s.gen.result().cached_prompt_tokens = reused;
     reused_tokens_ += static_cast<size_t>(reused);
   }
 }

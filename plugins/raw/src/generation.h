@@ -30,6 +30,7 @@ struct GenerationResult {
   std::string text;
   int generated = 0;
   Finish finish = Finish::kNone;
+  int cached_prompt_tokens = 0;  // prompt tokens the prompt cache spared
 };
 
 // How a sequence's text leaves: `decode(tok, at_start)` gives a token's

@@ -377,6 +377,10 @@ MRT_Status* text_for(RawModel& m, const MRT_StageArgs* args) {
   sink.cancelled = [&] { return g_host->call_is_cancelled(args->call) != 0; };
   std::string failed;
   auto result = m.engine->generate(req, std::move(sink), m.end_tokens, failed);
+  g_host->log(MRT_LOG_DEBUG, ("raw: prompt of " + std::to_string(req.prompt.size()) + " tokens, " +
+                                std::to_string(result.cached_prompt_tokens) + " from the prompt cache; " +
+                                std::to_string(result.generated) + " generated")
+                                   .c_str());
   if (emit_error) return emit_error;
   if (result.finish == Finish::kError) return error(MRT_CODE_RESOURCE_EXHAUSTED, failed);
   if (result.finish == Finish::kCancelled) return g_host->call_cancel_status(args->call);
