@@ -122,10 +122,11 @@ TEST(BatchEngine, ConcurrentSequencesMatchSequentialRuns) {
 }
 
 // More sequences than max_sequences: the rest wait and join as others leave.
+// Prompts are prefilled 7 tokens a round, between the others' steps.
 TEST(BatchEngine, SequencesBeyondTheLimitJoinLater) {
   auto reference_model = tiny_model();
   auto model = tiny_model();
-  raw::BatchEngine engine(*model, raw::BatchOptions{2, 0, 256});
+  raw::BatchEngine engine(*model, raw::BatchOptions{2, 0, 7});
   auto reqs = mixed_requests();
   std::vector<std::future<Outcome>> got;
   for (const auto& r : reqs) got.push_back(std::async(std::launch::async, [&, r] { return batched(engine, r); }));

@@ -36,7 +36,7 @@ namespace mrt::raw {
 struct BatchOptions {
   int max_sequences = 8;          // decoded together in one step
   size_t prompt_cache_bytes = 0;  // 0 = no prompt cache
-  int prefill_chunk = 256;        // prompt tokens per round
+  int prefill_chunk = 128;        // prompt tokens per round
 };
 
 class BatchEngine {
