@@ -11,12 +11,14 @@
 //    Concurrent calls on one model are batched (batch_engine.h): they share
 //    each decode step, and prompts reuse recent sequences' KV entries
 //    (prompt_cache.h). Manifest options `max_sequences` (default 8) and
-//    `prompt_cache_mb` (default 256; 0 = off).
+//    `prompt_cache_mb` (default: max_sequences full contexts of KV entries,
+//    at most 256 MiB; 0 = off).
 //  - TENSORS: input_ids int64 [T] → logits float32 [T, vocab] (each position
 //    run in turn from an empty cache): the hook for logit-level tests.
 #include <mrt/plugin.h>
 #include <mrt/plugin_util.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -46,7 +48,10 @@ constexpr int kDefaultContextCap = 8192;
 // Sequences decoded together, and the prompt cache's budget, when the
 // manifest does not say.
 constexpr int kDefaultMaxSequences = 8;
-constexpr int kDefaultPromptCacheMb = 256;
+// The prompt cache holds at most max_sequences full contexts and 256 MiB
+// unless the manifest says: a small model is not charged for more than it
+// could ever keep.
+constexpr size_t kDefaultPromptCacheCap = size_t{256} << 20;
 
 MRT_Status* error(MRT_StatusCode code, const std::string& m) { return g_host->status_create(code, ("raw: " + m).c_str()); }
 
@@ -252,8 +257,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     int cap = 0, max_sequences = 0, cache_mb = 0;
     if (MRT_Status* e = int_option(args, "context", kDefaultContextCap, 1, cap, "a positive number of tokens")) return e;
     if (MRT_Status* e = int_option(args, "max_sequences", kDefaultMaxSequences, 1, max_sequences, "a positive number")) return e;
-    if (MRT_Status* e = int_option(args, "prompt_cache_mb", kDefaultPromptCacheMb, 0, cache_mb, "a number of MiB (0 = off)"))
-      return e;
+    if (MRT_Status* e = int_option(args, "prompt_cache_mb", -1, 0, cache_mb, "a number of MiB (0 = off)")) return e;
     if (config.seq_len > cap) {
       g_host->log(MRT_LOG_INFO, ("raw: context capped at " + std::to_string(cap) + " of the model's " + std::to_string(config.seq_len) +
                                  " positions (manifest option 'context' sets it)")
@@ -266,7 +270,9 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     m->model = std::make_unique<LlamaModel>(config, std::move(weights), args->num_threads);
     BatchOptions batch;
     batch.max_sequences = max_sequences;
-    batch.prompt_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+    const size_t context_kv = static_cast<size_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
+    batch.prompt_cache_bytes = cache_mb >= 0 ? static_cast<size_t>(cache_mb) << 20
+                                             : std::min(kDefaultPromptCacheCap, context_kv * static_cast<size_t>(max_sequences));
     m->engine = std::make_unique<BatchEngine>(*m->model, batch);
     // The weights, one full context of KV entries and the prompt cache's
     // budget. Further active sequences' caches are resident only as far as
