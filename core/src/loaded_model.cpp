@@ -139,6 +139,10 @@ Status LoadedModel::describe() {
     chat_error_ = Status(MRT_CODE_FAILED_PRECONDITION, "model '" + model_id() + "': " + compiled.status().message());
     log_warning("model", chat_error_.message());
   }
+  // Batching is the plugin's promise only where it takes concurrent calls;
+  // a 1.0 plugin never wrote the field (GenerationInfo reads it as 0).
+  if (p.info().concurrent_execute() && generation_.max_sequences > 1)
+    max_sequences_ = std::min(generation_.max_sequences, kMaxSequences);
   for (int is_output = 0; is_output < 2; ++is_output) {
     size_t n = is_output ? info.num_outputs : info.num_inputs;
     for (size_t i = 0; i < n; ++i) {

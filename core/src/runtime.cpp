@@ -65,7 +65,9 @@ Result<std::shared_ptr<LoadedModel>> Runtime::load_uncached(const std::string& k
   auto [scope, model_id] = split_key(key);
   auto location = locate(scope, model_id);
   if (!location) return location.status();
-  return load_at(*location, key);
+  auto model = load_at(*location, key);
+  if (model && config_.on_model_loaded) config_.on_model_loaded(key, **model);
+  return model;
 }
 
 Result<std::shared_ptr<LoadedModel>> Runtime::load_at(const ModelLocation& location, const std::string& key) {

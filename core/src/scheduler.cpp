@@ -7,6 +7,7 @@ namespace mrt {
 Scheduler::Scheduler(SchedulerOptions options) : options_(options) {
   if (options_.workers < 1) options_.workers = 1;
   if (options_.queue_capacity < 1) options_.queue_capacity = 1;
+  if (options_.batch_threads < 0) options_.batch_threads = 0;
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { work(); });
   timer_thread_ = std::thread([this] { expire_queued(); });
 }
@@ -36,31 +37,74 @@ Status Scheduler::submit(const std::string& queue, std::shared_ptr<const CallCon
     q.push_back(Item{std::move(control), std::move(job), std::move(on_drop)});
     ++queued_;
     if (timed) timer_.notify_one();
+    maybe_add_thread();
   }
-  wake_.notify_one();
+  // All: the woken thread must be one that may take this item's slot.
+  wake_.notify_all();
   return Status::ok();
+}
+
+void Scheduler::set_parallelism(const std::string& queue, int jobs) {
+  {
+    std::lock_guard lock(mutex_);
+    if (jobs > 1) parallelism_[queue] = jobs;
+    else parallelism_.erase(queue);
+    maybe_add_thread();
+  }
+  wake_.notify_all();
+}
+
+std::pair<std::map<std::string, std::deque<Scheduler::Item>>::iterator, Scheduler::Slot> Scheduler::pick() {
+  if (queued_ == 0) return {queues_.end(), Slot::kNone};
+  // Round-robin: the first runnable queue after the last one served.
+  auto it = queues_.upper_bound(next_queue_);
+  for (size_t scanned = 0; scanned < queues_.size(); ++scanned, ++it) {
+    if (it == queues_.end()) it = queues_.begin();
+    if (it->second.empty()) continue;
+    auto p = parallelism_.find(it->first);
+    size_t allowed = p == parallelism_.end() ? 0 : static_cast<size_t>(p->second);
+    auto r = running_in_.find(it->first);
+    size_t running = r == running_in_.end() ? 0 : r->second;
+    if (allowed > 0 && running >= allowed) continue;  // a batching model's batch is full
+    if (allowed > 0 && running > 0 && batch_running_ < static_cast<size_t>(options_.batch_threads))
+      return {it, Slot::kBatch};
+    if (worker_running_ < static_cast<size_t>(options_.workers)) return {it, Slot::kWorker};
+  }
+  return {queues_.end(), Slot::kNone};
+}
+
+void Scheduler::maybe_add_thread() {
+  // The first `workers` threads exist from the start; batch slots get a
+  // thread when no idle one is left to take them (kept until shutdown).
+  const size_t most = static_cast<size_t>(options_.workers + options_.batch_threads);
+  if (stopping_ || idle_threads_ > 0 || threads_.size() >= most || pick().second == Slot::kNone) return;
+  threads_.emplace_back([this] { work(); });
 }
 
 void Scheduler::work() {
   for (;;) {
     Item item;
+    Slot slot;
+    std::string queue;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return queued_ > 0 || stopping_; });
-      if (queued_ == 0) return;  // stopping and nothing left
-      // Round-robin: the first non-empty queue after the last one served.
-      auto it = queues_.upper_bound(next_queue_);
-      for (size_t scanned = 0; scanned <= queues_.size(); ++scanned) {
-        if (it == queues_.end()) it = queues_.begin();
-        if (!it->second.empty()) break;
-        ++it;
-      }
-      next_queue_ = it->first;
+      std::pair<std::map<std::string, std::deque<Item>>::iterator, Slot> next;
+      ++idle_threads_;
+      wake_.wait(lock, [&] { return (next = pick()).second != Slot::kNone || (stopping_ && queued_ == 0); });
+      --idle_threads_;
+      if (next.second == Slot::kNone) return;  // stopping and nothing left
+      auto it = next.first;
+      slot = next.second;
+      queue = it->first;
+      next_queue_ = queue;
       item = std::move(it->second.front());
       it->second.pop_front();
       if (it->second.empty()) queues_.erase(it);
       --queued_;
       ++running_;
+      ++running_in_[queue];
+      ++(slot == Slot::kBatch ? batch_running_ : worker_running_);
+      maybe_add_thread();
     }
     Status live = item.control ? item.control->check() : Status::ok();
     try {
@@ -72,7 +116,10 @@ void Scheduler::work() {
     {
       std::lock_guard lock(mutex_);
       --running_;
+      --(slot == Slot::kBatch ? batch_running_ : worker_running_);
+      if (--running_in_[queue] == 0) running_in_.erase(queue);
       if (queued_ == 0 && running_ == 0) idle_.notify_all();
+      if (queued_ > 0) wake_.notify_all();  // a slot came free
     }
   }
 }
@@ -121,8 +168,9 @@ void Scheduler::expire_queued() {
 bool Scheduler::try_run_inline(const Job& job) {
   {
     std::lock_guard lock(mutex_);
-    if (draining_ || queued_ > 0 || running_ >= static_cast<size_t>(options_.workers)) return false;
+    if (draining_ || queued_ > 0 || worker_running_ >= static_cast<size_t>(options_.workers)) return false;
     ++running_;
+    ++worker_running_;
   }
   try {
     job();
@@ -130,8 +178,9 @@ bool Scheduler::try_run_inline(const Job& job) {
   }
   std::lock_guard lock(mutex_);
   --running_;
+  --worker_running_;
   if (queued_ == 0 && running_ == 0) idle_.notify_all();
-  else if (queued_ > 0) wake_.notify_one();
+  else if (queued_ > 0) wake_.notify_all();
   return true;
 }
 

@@ -71,6 +71,61 @@ TEST(Scheduler, RoundRobinAcrossModels) {
   EXPECT_EQ(order[1], "b");  // b is served before a's backlog is done
 }
 
+// A queue whose model batches (set_parallelism 3) runs three of its jobs at
+// once on a single worker (the extra two on batch threads), never a fourth,
+// and the worker is free again for another model once the batch's first
+// job ends.
+TEST(Scheduler, BatchingQueueRunsJobsTogether) {
+  Scheduler s({1, 16});
+  s.set_parallelism("llm", 3);
+  std::atomic<int> running{0}, most{0}, ran{0};
+  std::atomic<bool> release{false};
+  auto job = [&] {
+    int now = ++running;
+    for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    while (!release) std::this_thread::sleep_for(1ms);
+    --running;
+    ++ran;
+  };
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(s.submit("llm", nullptr, job, nullptr).is_ok());
+  auto t0 = std::chrono::steady_clock::now();
+  while (running < 3 && std::chrono::steady_clock::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(running, 3);
+  EXPECT_EQ(s.depth("llm"), 1u);
+  std::atomic<bool> other{false};
+  ASSERT_TRUE(s.submit("cnn", nullptr, [&] { other = true; }, nullptr).is_ok());
+  release = true;
+  s.drain();
+  EXPECT_EQ(most, 3);
+  EXPECT_EQ(ran, 4);
+  EXPECT_TRUE(other);
+
+  // Back to one at a time.
+  s.set_parallelism("llm", 1);
+}
+
+// Without set_parallelism a model's jobs wait for the worker pool as before.
+TEST(Scheduler, PlainQueueUsesWorkersOnly) {
+  Scheduler s({1, 16});
+  std::atomic<int> running{0}, most{0};
+  std::atomic<bool> release{false};
+  auto job = [&] {
+    int now = ++running;
+    for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    while (!release) std::this_thread::sleep_for(1ms);
+    --running;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.submit("m", nullptr, job, nullptr).is_ok());
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(running, 1);
+  release = true;
+  s.drain();
+  EXPECT_EQ(most, 1);
+}
+
 TEST(Metrics, PrometheusText) {
   Histogram h({1, 10});
   h.observe(0.5);

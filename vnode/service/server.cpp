@@ -170,6 +170,12 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   for (const auto& mount : m.mounts)
     if (mount.path == "/home/<AID>/models") s->user_models_source_ = mount.source;
   s->time_read_ = m.has("CAP_TIME_READ");
+  // A model that batches concurrent calls gets that many of its queue's
+  // jobs running at once.
+  Server* server = s.get();
+  rc.on_model_loaded = [server](const std::string& key, const LoadedModel& model) {
+    if (server->scheduler_) server->scheduler_->set_parallelism(key, model.max_sequences());
+  };
   auto rt = Runtime::create(std::move(rc));
   if (!rt) return rt.status();
   s->runtime_ = std::move(*rt);

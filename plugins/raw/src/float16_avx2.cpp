@@ -89,10 +89,57 @@ Widen16 avx2_widen16(WeightType type) {
   return nullptr;
 }
 
+namespace {
+
+// Eight accumulators and six operands fit AVX2's sixteen registers. The
+// empty asm keeps each weight vector in a register for its two FMAs: GCC
+// otherwise folds the load into both, and ten loads per eight FMAs, not the
+// FMAs, set the pace (53 against 39 GFLOP/s per core on an L2-resident
+// block here).
+MRT_AVX2 void tile4x2(const float* const* w, const float* x, size_t x_stride, size_t n, float* out, size_t out_stride,
+                      const float* const* next) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3], *x0 = x, *x1 = x + x_stride;
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    if (next != nullptr && (k & 15) == 0)  // one 64-byte line per row every other step
+      for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + k), _MM_HINT_T0);
+    __m256 b0 = _mm256_loadu_ps(x0 + k), b1 = _mm256_loadu_ps(x1 + k), r;
+    r = _mm256_loadu_ps(w0 + k);
+    __asm__("" : "+x"(r));
+    a00 = _mm256_fmadd_ps(r, b0, a00);
+    a01 = _mm256_fmadd_ps(r, b1, a01);
+    r = _mm256_loadu_ps(w1 + k);
+    __asm__("" : "+x"(r));
+    a10 = _mm256_fmadd_ps(r, b0, a10);
+    a11 = _mm256_fmadd_ps(r, b1, a11);
+    r = _mm256_loadu_ps(w2 + k);
+    __asm__("" : "+x"(r));
+    a20 = _mm256_fmadd_ps(r, b0, a20);
+    a21 = _mm256_fmadd_ps(r, b1, a21);
+    r = _mm256_loadu_ps(w3 + k);
+    __asm__("" : "+x"(r));
+    a30 = _mm256_fmadd_ps(r, b0, a30);
+    a31 = _mm256_fmadd_ps(r, b1, a31);
+  }
+  const __m256 acc[8] = {a00, a01, a10, a11, a20, a21, a30, a31};
+  for (size_t i = 0; i < 4; ++i)
+    for (size_t t = 0; t < 2; ++t) {
+      float s = hsum8(acc[i * 2 + t]);
+      for (size_t kk = k; kk < n; ++kk) s += w[i][kk] * x[t * x_stride + kk];
+      out[t * out_stride + i] = s;
+    }
+}
+
+}  // namespace
+
+Tile4x2 avx2_tile4x2() { return cpu_has_avx2() ? tile4x2 : nullptr; }
+
 #else
 
 FloatRowsDot avx2_float_rows_dot(WeightType) { return nullptr; }
 Widen16 avx2_widen16(WeightType) { return nullptr; }
+Tile4x2 avx2_tile4x2() { return nullptr; }
 
 #endif
 

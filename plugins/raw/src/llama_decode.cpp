@@ -36,7 +36,7 @@ size_t block_needed(std::initializer_list<const Matrix*> ms) {
 
 }  // namespace
 
-const float* LlamaModel::decode_step(int token, int pos) {
+const float* LlamaModel::decode_step(int token, int pos, KvCache& cache) {
   const auto& c = config_;
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim),
                kv_dim = static_cast<size_t>(c.kv_dim()), hs = static_cast<size_t>(c.head_size()),
@@ -78,8 +78,8 @@ const float* LlamaModel::decode_step(int token, int pos) {
 
     for (int l = 0; l < c.n_layers; ++l) {
       const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
-      float* kc = key_cache_.data() + static_cast<size_t>(l) * seq * kv_dim;
-      float* vc = value_cache_.data() + static_cast<size_t>(l) * seq * kv_dim;
+      float* kc = cache.keys(l);
+      float* vc = cache.values(l);
 
       normalize(lw.rms_att, xb2_.data(), dq_.att_in, {&lw.wq, &lw.wk, &lw.wv});
       barrier_.wait();

@@ -46,9 +46,7 @@ std::vector<double> rope_inverse_frequencies(const LlamaConfig& c) {
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
     : config_(config), w_(std::move(weights)), pool_(std::max(1, threads)), barrier_(static_cast<size_t>(pool_.size())) {
   const auto& c = config_;
-  size_t cache = static_cast<size_t>(c.n_layers) * c.seq_len * c.kv_dim();
-  key_cache_ = PageArray(cache);
-  value_cache_ = PageArray(cache);
+  own_cache_ = new_cache();
   int half = c.head_size() / 2;
   rope_cos_.resize(static_cast<size_t>(c.seq_len) * half);
   rope_sin_.resize(rope_cos_.size());
@@ -84,7 +82,10 @@ void LlamaModel::ensure_capacity(int n) {
   q_.resize(t * c.dim);
   k_.resize(t * c.kv_dim());
   v_.resize(t * c.kv_dim());
-  att_.resize(std::min(t, kGemmMinTokens) * static_cast<size_t>(c.n_heads) * c.seq_len);
+  // Scores per (row, head) for up to kGemmMinTokens rows of a prompt, or
+  // every row of a decode batch (attention per row).
+  att_.resize(t * static_cast<size_t>(c.n_heads) * c.seq_len);
+  places_.resize(t);
   capacity_ = n;
 }
 
@@ -110,7 +111,7 @@ void LlamaModel::matvec_rows_for(const Matrix& m, const QuantizedActivations* q,
 }
 
 void LlamaModel::over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn) {
-  if (n > 1) {
+  if (n > 1 && !rows_in_chunks_) {
     // One share per thread, cut at multiples of 16 so every share but the
     // last keeps whole vector and GEMM blocks.
     pool_.on_each_thread([&](size_t i, size_t parts) {
@@ -119,9 +120,11 @@ void LlamaModel::over_rows(size_t rows, int n, const std::function<void(size_t, 
     });
     return;
   }
-  // Decode is bound by memory reads, and equal shares do not finish
-  // together (one thread also samples, the two stream at different rates):
-  // threads take chunks as they come free.
+  // Decode (one token or a batch of sequences) is bound by memory reads,
+  // and equal shares do not finish together (one thread also samples, the
+  // two stream at different rates; a batch step spent a quarter of its time
+  // waiting at the end of equal shares on a busy host): threads take chunks
+  // as they come free.
   constexpr size_t kChunk = 32;
   std::atomic<size_t> next{0};
   pool_.on_each_thread([&](size_t, size_t) {
@@ -130,22 +133,20 @@ void LlamaModel::over_rows(size_t rows, int n, const std::function<void(size_t, 
 }
 
 
-void LlamaModel::attention(int layer, int n, int pos) {
+void LlamaModel::attention(int layer, int n, bool one_sequence) {
   const auto& c = config_;
   const int hs = c.head_size(), kv_dim = c.kv_dim(), group = c.n_heads / c.n_kv_heads, half = hs / 2;
-  float* kc = key_cache_.data() + static_cast<size_t>(layer) * c.seq_len * kv_dim;
-  float* vc = value_cache_.data() + static_cast<size_t>(layer) * c.seq_len * kv_dim;
-  // Per token (spread over the pool for a prompt): rotate q and k, append
-  // k and v to the cache.
+  // Per row (spread over the pool): rotate q and k, append k and v to the
+  // row's cache at its position.
   pool_.parallel_for(static_cast<size_t>(n), [&](size_t b, size_t e) {
     for (size_t t = b; t < e; ++t) {
-      size_t p = static_cast<size_t>(pos) + t;
+      size_t p = static_cast<size_t>(places_[t].pos);
       const float* cos = &rope_cos_[p * half];
       const float* sin = &rope_sin_[p * half];
       rope(&q_[t * c.dim], c.n_heads, hs, cos, sin, c.rope_interleaved);
       rope(&k_[t * kv_dim], c.n_kv_heads, hs, cos, sin, c.rope_interleaved);
-      std::memcpy(kc + p * kv_dim, &k_[t * kv_dim], sizeof(float) * kv_dim);
-      std::memcpy(vc + p * kv_dim, &v_[t * kv_dim], sizeof(float) * kv_dim);
+      std::memcpy(places_[t].cache->keys(layer) + p * kv_dim, &k_[t * kv_dim], sizeof(float) * kv_dim);
+      std::memcpy(places_[t].cache->values(layer) + p * kv_dim, &v_[t * kv_dim], sizeof(float) * kv_dim);
     }
   });
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -153,14 +154,16 @@ void LlamaModel::attention(int layer, int n, int pos) {
   // One (token, head) pair: causal attention over [0, pos+t] with vector
   // dot products and weighted sums (decode, short prompts, no oneDNN).
   auto attend = [&](size_t t, size_t h, float* att) {
-    size_t p = static_cast<size_t>(pos) + t;
+    size_t p = static_cast<size_t>(places_[t].pos);
+    const float* kc = places_[t].cache->keys(layer);
+    const float* vc = places_[t].cache->values(layer);
     const float* q = &q_[t * dim + h * hs];
     size_t kv_off = h / group * hs;
     attention_scores(q, kc + kv_off, kv_dim, p + 1, hs, scale, att);
     softmax(att, p + 1);
     attention_values(att, vc + kv_off, kv_dim, p + 1, hs, &xb_[t * dim + h * hs]);
   };
-  if (n < static_cast<int>(kGemmMinTokens)) {
+  if (!one_sequence || n < static_cast<int>(kGemmMinTokens)) {
     pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
       for (size_t job = b; job < e; ++job) attend(job / c.n_heads, job % c.n_heads, &att_[job * seq]);
     });
@@ -172,6 +175,9 @@ void LlamaModel::attention(int layer, int n, int pos) {
   // are computed, then zeroed by the causal mask: blocks keep that waste to
   // a block-sized triangle per block instead of half of the n×n square.
   constexpr size_t kAttentionBlock = 32;
+  const size_t pos = static_cast<size_t>(places_[0].pos);
+  const float* kc = places_[0].cache->keys(layer);
+  const float* vc = places_[0].cache->values(layer);
   prefill_scores_.resize(static_cast<size_t>(pool_.size()));
   pool_.on_each_thread([&](size_t me, size_t team) {
     std::vector<float>& scratch = prefill_scores_[me];
@@ -180,7 +186,7 @@ void LlamaModel::attention(int layer, int n, int pos) {
     for (size_t h = heads * me / team; h < heads * (me + 1) / team; ++h) {
       size_t kv_off = h / group * hs;
       for (size_t t0 = 0; t0 < static_cast<size_t>(n); t0 += kAttentionBlock) {
-        size_t rows = std::min(kAttentionBlock, static_cast<size_t>(n) - t0), span = static_cast<size_t>(pos) + t0 + rows;
+        size_t rows = std::min(kAttentionBlock, static_cast<size_t>(n) - t0), span = pos + t0 + rows;
         float* block = scratch.data();
         if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, kc + kv_off, kv_dim, 0.f, block, seq)) {
           for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, block + (t - t0) * seq);
@@ -188,7 +194,7 @@ void LlamaModel::attention(int layer, int n, int pos) {
         }
         for (size_t t = 0; t < rows; ++t) {
           float* row = block + t * seq;
-          size_t valid = static_cast<size_t>(pos) + t0 + t + 1;
+          size_t valid = pos + t0 + t + 1;
           softmax(row, valid);
           std::fill(row + valid, row + span, 0.f);
         }
@@ -198,10 +204,23 @@ void LlamaModel::attention(int layer, int n, int pos) {
   });
 }
 
-const float* LlamaModel::forward(const int* tokens, int n, int pos, bool all_logits) {
-  if (n == 1) return decode_step(tokens[0], pos);
-  const auto& c = config_;
+const float* LlamaModel::forward(const int* tokens, int n, int pos, KvCache& cache, bool all_logits) {
+  if (n == 1) return decode_step(tokens[0], pos, cache);
   ensure_capacity(n);
+  for (int t = 0; t < n; ++t) places_[static_cast<size_t>(t)] = RowPlace{&cache, pos + t};
+  return run_rows(tokens, n, true, all_logits);
+}
+
+const float* LlamaModel::decode_batch(const int* tokens, const int* positions, KvCache* const* caches, int n) {
+  if (n == 1) return decode_step(tokens[0], positions[0], *caches[0]);
+  ensure_capacity(n);
+  for (int t = 0; t < n; ++t) places_[static_cast<size_t>(t)] = RowPlace{caches[t], positions[t]};
+  return run_rows(tokens, n, false, true);
+}
+
+const float* LlamaModel::run_rows(const int* tokens, int n, bool one_sequence, bool all_logits) {
+  const auto& c = config_;
+  rows_in_chunks_ = !one_sequence;
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   for (int t = 0; t < n; ++t) row_to_f32(w_.embedding, static_cast<size_t>(tokens[t]), &x_[t * dim]);
 
@@ -233,7 +252,7 @@ const float* LlamaModel::forward(const int* tokens, int n, int pos, bool all_log
         base += m->rows;
       }
     });
-    attention(l, n, pos);
+    attention(l, n, one_sequence);
     project_add(lw.wo, xb_.data());
 
     normalize(lw.rms_ffn);

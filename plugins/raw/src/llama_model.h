@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "kernels.h"
-#include "page_array.h"
+#include "kv_cache.h"
 #include "quant.h"
 #include "thread_pool.h"
 
@@ -82,12 +82,36 @@ class LlamaModel {
   // matrix; decode (n = 1) runs as one step of the whole pool (decode_step).
   // With all_logits (n > 1), the logits of every token instead: n rows of
   // vocab_size (perplexity).
-  const float* forward(const int* tokens, int n, int pos, bool all_logits = false);
+  // This overload uses the model's own cache (one sequence at a time).
+  const float* forward(const int* tokens, int n, int pos, bool all_logits = false) {
+    return forward(tokens, n, pos, own_cache_, all_logits);
+  }
+  // The same on a sequence's own cache (new_cache()).
+  const float* forward(const int* tokens, int n, int pos, KvCache& cache, bool all_logits = false);
+  // One decode step of n sequences at once: token i at positions[i] of
+  // caches[i]. Every weight matrix is read once for all n rows (matrix by
+  // matrix, as prefill); attention runs per row against its own cache.
+  // Returns n rows of vocab_size logits, valid until the next call. n = 1
+  // is decode's own single-token step.
+  const float* decode_batch(const int* tokens, const int* positions, KvCache* const* caches, int n);
+  // An empty cache for one sequence of up to seq_len positions.
+  KvCache new_cache() const { return KvCache(config_.n_layers, config_.seq_len, config_.kv_dim()); }
   // Bytes of weights read per decoded token (for the bandwidth bound).
   uint64_t weight_bytes() const;
 
  private:
-  void attention(int layer, int n, int pos);
+  // Where each row of a forward pass goes: its cache and position.
+  struct RowPlace {
+    KvCache* cache;
+    int pos;
+  };
+  // Rows' tokens through every layer; the rows' places are in places_.
+  // `one_sequence`: they are consecutive positions of one cache (a prompt),
+  // which lets attention run as GEMMs. Logits of every row (all_logits) or
+  // of the last one.
+  const float* run_rows(const int* tokens, int n, bool one_sequence, bool all_logits);
+  void attention(int layer, int n, bool one_sequence);
+  std::vector<RowPlace> places_;
 
   LlamaConfig config_;
   LlamaWeights w_;
@@ -100,7 +124,7 @@ class LlamaModel {
   // thread (prefill_scores_), not n × heads × seq_len.
   std::vector<float> att_, all_logits_;
   std::vector<std::vector<float>> prefill_scores_;
-  PageArray key_cache_, value_cache_;  // (layer, seq_len, kv_dim), resident as filled
+  KvCache own_cache_;  // the single-sequence overload of forward()'s cache
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
   void ensure_capacity(int n);
   void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
@@ -114,7 +138,7 @@ class LlamaModel {
 
   // Decode (one token): every thread of the pool runs the whole step,
   // meeting at a spinning barrier between phases (llama_decode.cpp).
-  const float* decode_step(int token, int pos);
+  const float* decode_step(int token, int pos, KvCache& cache);
   // The int8 copies of the vectors a token multiplies by quantized
   // matrices, per activation block size [0] = 32, [1] = 256, sized once
   // (final_in also serves the prompt's last token).
@@ -130,6 +154,8 @@ class LlamaModel {
   // n tokens: n > 1 one share per thread; n = 1 (the prompt's last token
   // through the classifier) chunks taken as threads come free.
   void over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn);
+  // Set for a decode batch: over_rows hands out chunks for every n.
+  bool rows_in_chunks_ = false;
 };
 
 }  // namespace mrt::raw

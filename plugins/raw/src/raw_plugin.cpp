@@ -8,11 +8,17 @@
 //
 // Payloads:
 //  - TEXT: generate from the prompt (streamed through call_emit_text).
+//    Concurrent calls on one model are batched (batch_engine.h): they share
+//    each decode step, and prompts reuse recent sequences' KV entries
+//    (prompt_cache.h). Manifest options `max_sequences` (default 8) and
+//    `prompt_cache_mb` (default: max_sequences full contexts of KV entries,
+//    at most 256 MiB; 0 = off).
 //  - TENSORS: input_ids int64 [T] → logits float32 [T, vocab] (each position
 //    run in turn from an empty cache): the hook for logit-level tests.
 #include <mrt/plugin.h>
 #include <mrt/plugin_util.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -20,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "batch_engine.h"
 #include "generation.h"
 #include "gguf.h"
 #include "gguf_checkpoint.h"
@@ -38,6 +45,13 @@ const MRT_HostApi* g_host = nullptr;
 
 // Positions the KV cache holds when the manifest does not say (see model_load).
 constexpr int kDefaultContextCap = 8192;
+// Sequences decoded together, and the prompt cache's budget, when the
+// manifest does not say.
+constexpr int kDefaultMaxSequences = 8;
+// The prompt cache holds at most max_sequences full contexts and 256 MiB
+// unless the manifest says: a small model is not charged for more than it
+// could ever keep.
+constexpr size_t kDefaultPromptCacheCap = size_t{256} << 20;
 
 MRT_Status* error(MRT_StatusCode code, const std::string& m) { return g_host->status_create(code, ("raw: " + m).c_str()); }
 
@@ -53,6 +67,7 @@ struct RawModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int> end_tokens;  // generation stops at these
   std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<BatchEngine> engine;  // runs every call on `model`
   // The chat template the model was trained with (GGUF's
   // tokenizer.chat_template, or tokenizer_config.json's), handed to the host
   // through model_info for rendering chat requests; "" if none. The BOS and
@@ -65,6 +80,24 @@ struct RawModel {
 };
 
 using mrt_plugin::option;
+
+// Manifest option `key` as an integer ≥ least, or `fallback` when unset.
+MRT_Status* int_option(const MRT_ModelLoadArgs* args, const char* key, int fallback, int least, int& out, const char* what) {
+  std::string text = option(args, key, "");
+  if (text.empty()) {
+    out = fallback;
+    return nullptr;
+  }
+  size_t used = 0;
+  try {
+    out = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || out < least)
+    return error(MRT_CODE_INVALID_ARGUMENT, std::string("option ") + key + " '" + text + "' is not " + what);
+  return nullptr;
+}
 
 // --- operations -----------------------------------------------------------------
 
@@ -80,7 +113,8 @@ void get_info(MRT_PluginInfo* out) {
   info.num_formats = 3;
   info.device_kinds = kDevices;
   info.num_device_kinds = 1;
-  info.flags = 0;  // a model owns one KV cache: the host serialises calls per model
+  // Each call's sequence has its own KV cache; the batch engine runs them.
+  info.flags = MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE;
   mrt_plugin::write_info(info, out);
 }
 
@@ -220,16 +254,10 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     // The KV cache is sized for the whole context at load: a long-context
     // model (Llama 3.x: 131072 positions) gets the manifest's `context`
     // option, or 8192 tokens, unless its own context is shorter.
-    std::string ctx_opt = option(args, "context", "");
-    int cap = kDefaultContextCap;
-    if (!ctx_opt.empty()) {
-      try {
-        cap = std::stoi(ctx_opt);
-      } catch (const std::exception&) {
-        cap = 0;
-      }
-      if (cap < 1) return error(MRT_CODE_INVALID_ARGUMENT, "option context '" + ctx_opt + "' is not a positive number of tokens");
-    }
+    int cap = 0, max_sequences = 0, cache_mb = 0;
+    if (MRT_Status* e = int_option(args, "context", kDefaultContextCap, 1, cap, "a positive number of tokens")) return e;
+    if (MRT_Status* e = int_option(args, "max_sequences", kDefaultMaxSequences, 1, max_sequences, "a positive number")) return e;
+    if (MRT_Status* e = int_option(args, "prompt_cache_mb", -1, 0, cache_mb, "a number of MiB (0 = off)")) return e;
     if (config.seq_len > cap) {
       g_host->log(MRT_LOG_INFO, ("raw: context capped at " + std::to_string(cap) + " of the model's " + std::to_string(config.seq_len) +
                                  " positions (manifest option 'context' sets it)")
@@ -240,13 +268,23 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     m->bos_text = m->tokenizer->token_text(config.bos_id);
     m->eos_text = m->tokenizer->token_text(config.eos_id);
     m->model = std::make_unique<LlamaModel>(config, std::move(weights), args->num_threads);
-    m->host_bytes = m->weights.size() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
+    BatchOptions batch;
+    batch.max_sequences = max_sequences;
+    const size_t context_kv = static_cast<size_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
+    batch.prompt_cache_bytes = cache_mb >= 0 ? static_cast<size_t>(cache_mb) << 20
+                                             : std::min(kDefaultPromptCacheCap, context_kv * static_cast<size_t>(max_sequences));
+    m->engine = std::make_unique<BatchEngine>(*m->model, batch);
+    // The weights, one full context of KV entries and the prompt cache's
+    // budget. Further active sequences' caches are resident only as far as
+    // they reach (not counted: the cache evicts by a load-time figure).
+    m->host_bytes = m->weights.size() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8 +
+                    batch.prompt_cache_bytes;
     *out = reinterpret_cast<MRT_Model*>(m.release());
     return nullptr;
   });
 }
 
-void model_unload(MRT_PluginContext*, MRT_Model* m) { delete reinterpret_cast<RawModel*>(m); }
+void model_unload(MRT_PluginContext*, MRT_Model* m) { delete reinterpret_cast<RawModel*>(m); }  // engine before model
 
 MRT_Status* model_info(MRT_PluginContext*, const MRT_Model* handle, MRT_ModelInfo* out) {
   const auto* m = reinterpret_cast<const RawModel*>(handle);
@@ -261,6 +299,7 @@ MRT_Status* model_info(MRT_PluginContext*, const MRT_Model* handle, MRT_ModelInf
     out->bos_token = c_str(m->bos_text);
     out->eos_token = c_str(m->eos_text);
   }
+  if (MRT_FIELD_PRESENT(out, MRT_ModelInfo, max_sequences)) out->max_sequences = m->engine->options().max_sequences;
   return nullptr;
 }
 
@@ -291,13 +330,16 @@ MRT_Status* logits_for(RawModel& m, const MRT_StageArgs* args) {
   int64_t dims[2] = {n, c.vocab_size};
   void* out = nullptr;
   if (MRT_Status* s = g_host->results_add_tensor(args->results, "logits", MRT_DTYPE_FLOAT32, 2, dims, &out)) return s;
-  for (int64_t i = 0; i < n; ++i) {
-    if (g_host->call_is_cancelled(args->call)) return g_host->call_cancel_status(args->call);
-    int token = static_cast<int>(ids[i]);
-    const float* l = m.model->forward(&token, 1, static_cast<int>(i));
-    std::memcpy(static_cast<float*>(out) + i * c.vocab_size, l, sizeof(float) * static_cast<size_t>(c.vocab_size));
-  }
-  return nullptr;
+  // The model to itself between the batch's steps, on its own cache.
+  return m.engine->exclusive([&]() -> MRT_Status* {
+    for (int64_t i = 0; i < n; ++i) {
+      if (g_host->call_is_cancelled(args->call)) return g_host->call_cancel_status(args->call);
+      int token = static_cast<int>(ids[i]);
+      const float* l = m.model->forward(&token, 1, static_cast<int>(i));
+      std::memcpy(static_cast<float*>(out) + i * c.vocab_size, l, sizeof(float) * static_cast<size_t>(c.vocab_size));
+    }
+    return nullptr;
+  });
 }
 
 MRT_Status* text_for(RawModel& m, const MRT_StageArgs* args) {
@@ -330,15 +372,23 @@ MRT_Status* text_for(RawModel& m, const MRT_StageArgs* args) {
     req.sampling.seed = g->has_seed ? g->seed : 0;
     for (size_t i = 0; i < g->num_stop; ++i) req.stop.emplace_back(g->stop[i]);
   }
+  // The sink runs on the batch's driver thread while this call waits.
   MRT_Status* emit_error = nullptr;
-  auto result = generate(
-      *m.model, req, [&](int tok, bool& at_start) { return m.tokenizer->decode(tok, at_start); },
-      [&](const std::string& chunk) {
-        emit_error = g_host->call_emit_text(args->call, chunk.data(), chunk.size());
-        return emit_error == nullptr;
-      },
-      [&] { return g_host->call_is_cancelled(args->call) != 0; }, m.end_tokens);
+  TextSink sink;
+  sink.decode = [&](int tok, bool& at_start) { return m.tokenizer->decode(tok, at_start); };
+  sink.emit = [&](const std::string& chunk) {
+    emit_error = g_host->call_emit_text(args->call, chunk.data(), chunk.size());
+    return emit_error == nullptr;
+  };
+  sink.cancelled = [&] { return g_host->call_is_cancelled(args->call) != 0; };
+  std::string failed;
+  auto result = m.engine->generate(req, std::move(sink), m.end_tokens, failed);
+  g_host->log(MRT_LOG_DEBUG, ("raw: prompt of " + std::to_string(req.prompt.size()) + " tokens, " +
+                                std::to_string(result.cached_prompt_tokens) + " from the prompt cache; " +
+                                std::to_string(result.generated) + " generated")
+                                   .c_str());
   if (emit_error) return emit_error;
+  if (result.finish == Finish::kError) return error(MRT_CODE_RESOURCE_EXHAUSTED, failed);
   if (result.finish == Finish::kCancelled) return g_host->call_cancel_status(args->call);
   int32_t finish = result.finish == Finish::kEos ? MRT_FINISH_EOS : result.finish == Finish::kStop ? MRT_FINISH_STOP : MRT_FINISH_LENGTH;
   return g_host->results_set_text(args->results, result.text.data(), result.text.size(),

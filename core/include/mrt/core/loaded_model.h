@@ -65,6 +65,12 @@ class LoadedModel {
   // The model's chat template, parsed at load; FAILED_PRECONDITION naming
   // the model when it has none or it did not parse.
   Result<std::shared_ptr<const ChatTemplate>> chat_template() const;
+  // How many execute calls the host may run on this model at once:
+  // generation().max_sequences when the plugin batches concurrent calls
+  // (and allows them: MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE), else 1. At most
+  // kMaxSequences.
+  int max_sequences() const { return max_sequences_; }
+  static constexpr int32_t kMaxSequences = 256;
 
   // The model's files as they were when its load began (stat only).
   const ModelFingerprint& fingerprint() const { return fingerprint_; }
@@ -94,6 +100,7 @@ class LoadedModel {
   GenerationInfo generation_;
   std::shared_ptr<const ChatTemplate> chat_;
   Status chat_error_;  // why chat_ is null
+  int max_sequences_ = 1;
   std::vector<std::string> labels_;
   ModelFingerprint fingerprint_;
   mutable std::atomic<int64_t> next_files_check_ns_{0};

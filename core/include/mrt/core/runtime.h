@@ -48,6 +48,10 @@ struct RuntimeConfig {
   // Resolves models of a named scope (the service: a client's own
   // /home/<AID>/models). Requests without a scope use the repository above.
   std::function<Result<ModelLocation>(const std::string& scope, const std::string& model_id)> scope_locator;
+  // Told of each model the cache loads, by its key (model_key), before any
+  // request uses it: the service's scheduler learns how many calls the
+  // model takes at once (LoadedModel::max_sequences).
+  std::function<void(const std::string& key, const LoadedModel& model)> on_model_loaded;
 };
 
 struct ModelStatus {

@@ -7,6 +7,13 @@
 //    (not when a worker gets to it), and never runs; a worker also checks
 //    the call again when it dequeues it (a cancelled call is dropped then).
 //  - Workers take queues round-robin, so one busy model cannot starve others.
+//  - A queue whose model batches concurrent calls (set_parallelism > 1, from
+//    LoadedModel::max_sequences) runs up to that many jobs at once: its first
+//    on a worker like any other, the rest on batch threads (at most
+//    batch_threads in all, started when needed), so a batching model's
+//    waiting callers never hold the workers other models need. Its jobs
+//    spend their time waiting for the plugin's shared steps, which run on
+//    the model's own threads.
 //  - drain() stops accepting and returns once every queued job has run;
 //    begin_drain() and idle() do the same for a caller that keeps serving
 //    (an event loop answering late arrivals) while it waits.
@@ -31,6 +38,7 @@ namespace mrt {
 struct SchedulerOptions {
   int workers = 1;
   size_t queue_capacity = 64;  // per model
+  int batch_threads = 32;      // beyond `workers`, for batching models' extra jobs
 };
 
 class Scheduler {
@@ -49,6 +57,9 @@ class Scheduler {
   // `workers` jobs ever run at once). False, without running it, otherwise.
   // For requests known to be cheap: it saves the hand-off to a worker.
   bool try_run_inline(const Job& job);
+  // Jobs of `queue` that may run at once (its model batches that many
+  // concurrent calls); 1 restores the default.
+  void set_parallelism(const std::string& queue, int jobs);
   void drain();
   void begin_drain();
   bool idle() const;
@@ -61,6 +72,12 @@ class Scheduler {
     Job job;
     Drop on_drop;
   };
+  // Which slot an item would take.
+  enum class Slot { kNone, kWorker, kBatch };
+  // The first queue after the round-robin cursor whose front item can run
+  // now, and the slot it takes (under mutex_).
+  std::pair<std::map<std::string, std::deque<Item>>::iterator, Slot> pick();
+  void maybe_add_thread();  // under mutex_
   void work();
   void expire_queued();  // the deadline timer's thread
 
@@ -72,7 +89,12 @@ class Scheduler {
   std::map<std::string, std::deque<Item>> queues_;
   std::string next_queue_;            // round-robin cursor
   size_t queued_ = 0;
-  size_t running_ = 0;
+  size_t running_ = 0;          // jobs running, dropped calls being answered
+  size_t worker_running_ = 0;   // jobs in worker slots (≤ workers)
+  size_t batch_running_ = 0;    // jobs in batch slots (≤ batch_threads)
+  size_t idle_threads_ = 0;
+  std::map<std::string, int> parallelism_;       // queues with more than 1
+  std::map<std::string, size_t> running_in_;     // per queue, when > 0
   bool draining_ = false;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

@@ -1,0 +1,189 @@
+#include "batch_engine.h"
+
+#include <algorithm>
+#include <exception>
+#include <new>
+
+namespace mrt::raw {
+
+BatchEngine::BatchEngine(LlamaModel& model, BatchOptions options)
+    : model_(model), options_(options), prompt_cache_(options.prompt_cache_bytes) {
+  logits_.resize(static_cast<size_t>(model.config().vocab_size));
+}
+
+BatchEngine::~BatchEngine() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (driver_.joinable()) driver_.join();
+}
+
+GenerationResult BatchEngine::generate(const GenerationRequest& req, TextSink sink, const std::vector<int>& end_tokens,
+                                       std::string& error) {
+  Sequence s(req, model_.config().seq_len, std::move(sink), end_tokens);
+  {
+    std::unique_lock lock(mutex_);
+    if (!driver_.joinable()) driver_ = std::thread([this] { drive(); });
+    arrived_.push_back(&s);
+    wake_.notify_one();
+    done_.wait(lock, [&] { return s.done; });
+  }
+  error = std::move(s.error);
+  return std::move(s.gen.result());
+}
+
+size_t BatchEngine::prompt_cache_bytes() const {
+  std::lock_guard lock(mutex_);
+  return prompt_cache_.bytes();
+}
+
+size_t BatchEngine::prompt_cache_hits() const {
+  std::lock_guard lock(mutex_);
+  return prompt_cache_.hits();
+}
+
+size_t BatchEngine::reused_tokens() const {
+  std::lock_guard lock(mutex_);
+  return reused_tokens_;
+}
+
+size_t BatchEngine::largest_batch() const {
+  std::lock_guard lock(mutex_);
+  return largest_batch_;
+}
+
+void BatchEngine::drive() {
+  for (;;) {
+    std::vector<Sequence*> arrived;
+    {
+      std::unique_lock lock(mutex_);
+      const size_t active = prefilling_.size() + decoding_.size();
+      wake_.wait(lock, [&] { return stop_ || active > 0 || !arrived_.empty(); });
+      if (stop_ && active == 0 && arrived_.empty()) return;
+      // Join between steps, oldest first, up to max_sequences active.
+      const size_t most = static_cast<size_t>(std::max(1, options_.max_sequences));
+      size_t room = most - std::min(active, most);
+      size_t take = std::min(room, arrived_.size());
+      arrived.assign(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
+      arrived_.erase(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
+    }
+    // A mutex is not fair: without this, steps back to back could keep an
+    // exclusive() caller out indefinitely.
+    while (exclusive_waiting_.load() > 0) std::this_thread::yield();
+    try {
+      // Listed before anything can fail, so fail_all answers them too.
+      prefilling_.insert(prefilling_.end(), arrived.begin(), arrived.end());
+      for (Sequence* s : arrived) admit(*s);
+      prefill_round();
+      decode_round();
+    } catch (const std::bad_alloc&) {
+      fail_all("out of memory for the KV cache");
+    } catch (const std::exception& e) {
+      fail_all(e.what());
+    }
+  }
+}
+
+void BatchEngine::admit(Sequence& s) {
+  s.cache = model_.new_cache();
+  if (options_.prompt_cache_bytes > 0) {
+    // At least the prompt's last token is run again: its logits start the
+    // generation.
+    std::lock_guard lock(mutex_);
+    int reused = prompt_cache_.reuse(s.req.prompt, static_cast<int>(s.req.prompt.size()) - 1, s.cache);
+    s.fed.assign(s.req.prompt.begin(), s.req.prompt.begin() + reused);
+    s.gen.result().cached_prompt_tokens = reused;
+    reused_tokens_ += static_cast<size_t>(reused);
+  }
+}
+
+void BatchEngine::prefill_round() {
+  const int vocab = model_.config().vocab_size;
+  int budget = std::max(1, options_.prefill_chunk);
+  for (auto it = prefilling_.begin(); it != prefilling_.end() && budget > 0;) {
+    Sequence& s = **it;
+    if (s.gen.poll_cancel()) {
+      it = prefilling_.erase(it);
+      retire(s);
+      continue;
+    }
+    const int have = static_cast<int>(s.fed.size()), want = static_cast<int>(s.req.prompt.size());
+    const int n = std::min(budget, want - have);
+    const float* l;
+    {
+      std::lock_guard step(step_mutex_);
+      l = model_.forward(s.req.prompt.data() + have, n, have, s.cache);
+      std::copy(l, l + vocab, logits_.begin());
+    }
+    s.fed.insert(s.fed.end(), s.req.prompt.begin() + have, s.req.prompt.begin() + have + n);
+    budget -= n;
+    if (have + n < want) break;  // the rest of this prompt next round
+    it = prefilling_.erase(it);
+    s.next = s.gen.advance(logits_.data(), vocab);
+    if (s.next < 0) retire(s);
+    else decoding_.push_back(&s);
+  }
+}
+
+void BatchEngine::decode_round() {
+  if (decoding_.empty()) return;
+  const int vocab = model_.config().vocab_size;
+  const size_t n = decoding_.size();
+  {
+    std::lock_guard lock(mutex_);
+    largest_batch_ = std::max(largest_batch_, n);
+  }
+  std::vector<int> tokens(n), positions(n);
+  std::vector<KvCache*> caches(n);
+  for (size_t i = 0; i < n; ++i) {
+    tokens[i] = decoding_[i]->next;
+    positions[i] = static_cast<int>(decoding_[i]->fed.size());
+    caches[i] = &decoding_[i]->cache;
+  }
+  {
+    std::lock_guard step(step_mutex_);
+    const float* l = model_.decode_batch(tokens.data(), positions.data(), caches.data(), static_cast<int>(n));
+    // Sampling is a small part of a step: done here, row by row.
+    for (size_t i = 0; i < n; ++i) {
+      Sequence& s = *decoding_[i];
+      s.fed.push_back(s.next);
+      std::copy(l + i * static_cast<size_t>(vocab), l + (i + 1) * static_cast<size_t>(vocab), logits_.begin());
+      s.next = s.gen.advance(logits_.data(), vocab);
+    }
+  }
+  std::vector<Sequence*> still;
+  still.reserve(n);
+  for (Sequence* s : decoding_) {
+    if (s->next < 0) retire(*s);
+    else still.push_back(s);
+  }
+  decoding_.swap(still);
+}
+
+void BatchEngine::retire(Sequence& s) {
+  if (options_.prompt_cache_bytes > 0 && s.error.empty() && !s.fed.empty()) {
+    std::lock_guard lock(mutex_);
+    prompt_cache_.keep(std::move(s.fed), std::move(s.cache));
+  }
+  s.cache = KvCache();
+  std::lock_guard lock(mutex_);
+  s.done = true;
+  done_.notify_all();
+}
+
+void BatchEngine::fail_all(const std::string& why) {
+  std::vector<Sequence*> all;
+  all.insert(all.end(), prefilling_.begin(), prefilling_.end());
+  all.insert(all.end(), decoding_.begin(), decoding_.end());
+  prefilling_.clear();
+  decoding_.clear();
+  for (Sequence* s : all) {
+    s->error = why;
+    s->gen.end(Finish::kError);
+    retire(*s);
+  }
+}
+
+}  // namespace mrt::raw

@@ -1,0 +1,109 @@
+// Continuous batching: the concurrent generations of one model share each
+// decode step, so the weights are read once per step for all of them.
+//
+// Each caller of generate() registers its sequence and waits; one driver
+// thread per model (started with the first sequence) runs the steps:
+//   1. admit waiting sequences (up to max_sequences active), each with a
+//      fresh KV cache, seeded from the prompt cache when its prompt starts
+//      with tokens a recent sequence held;
+//   2. prefill: up to prefill_chunk prompt tokens, sequence by sequence
+//      (a long prompt takes several rounds, so sequences already decoding
+//      wait one chunk at most between their tokens);
+//   3. decode: one token for every decoding sequence in one batched
+//      forward pass (LlamaModel::decode_batch);
+// then sample, emit and retire finished or cancelled sequences, whose
+// caches go to the prompt cache. A sequence keeps its own sampling
+// parameters, seed, stop strings, max_tokens and stream: its TextSink runs
+// on the driver thread (MRT_HostApi functions may be called from any
+// thread, for any call).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "generation.h"
+#include "kv_cache.h"
+#include "llama_model.h"
+#include "prompt_cache.h"
+
+namespace mrt::raw {
+
+struct BatchOptions {
+  int max_sequences = 8;          // decoded together in one step
+  size_t prompt_cache_bytes = 0;  // 0 = no prompt cache
+  int prefill_chunk = 128;        // prompt tokens per round
+};
+
+class BatchEngine {
+ public:
+  BatchEngine(LlamaModel& model, BatchOptions options);
+  ~BatchEngine();  // no generate() may be running
+  BatchEngine(const BatchEngine&) = delete;
+  BatchEngine& operator=(const BatchEngine&) = delete;
+
+  // Runs one sequence among the others; returns when it ends. `error` is set
+  // (and the result's finish is kError) when a step failed (out of memory).
+  GenerationResult generate(const GenerationRequest& req, TextSink sink, const std::vector<int>& end_tokens,
+                            std::string& error);
+  // Runs fn with the model to itself, between steps (the logits payload).
+  template <typename F>
+  auto exclusive(F&& fn) {
+    ++exclusive_waiting_;  // the driver lets it in before its next step
+    std::lock_guard lock(step_mutex_);
+    --exclusive_waiting_;
+    return fn();
+  }
+  const BatchOptions& options() const { return options_; }
+  // The prompt cache's bytes and hits so far.
+  size_t prompt_cache_bytes() const;
+  size_t prompt_cache_hits() const;
+  // Prompt tokens the prompt cache spared (for tests and benchmarks).
+  size_t reused_tokens() const;
+  // The most sequences one decode step has run together.
+  size_t largest_batch() const;
+
+ private:
+  struct Sequence {
+    Sequence(const GenerationRequest& r, int seq_len, TextSink sink, const std::vector<int>& end_tokens)
+        : req(r), gen(r, seq_len, std::move(sink), end_tokens) {}
+    const GenerationRequest& req;
+    Generation gen;
+    KvCache cache;
+    std::vector<int> fed;  // tokens whose keys and values `cache` holds
+    int next = -1;         // the token to feed in the next decode step
+    std::string error;
+    bool done = false;     // under mutex_: the driver is done with it
+  };
+
+  void drive();
+  void admit(Sequence& s);
+  void prefill_round();
+  void decode_round();
+  void retire(Sequence& s);
+  void fail_all(const std::string& why);
+
+  LlamaModel& model_;
+  const BatchOptions options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;  // the driver: a sequence arrived, or stop
+  std::condition_variable done_;  // callers: a sequence is done
+  std::vector<Sequence*> arrived_;
+  bool stop_ = false;
+  std::thread driver_;
+
+  std::mutex step_mutex_;  // held through each forward pass
+  std::atomic<int> exclusive_waiting_{0};
+  // The driver's own (and, for the counters, under mutex_).
+  PromptCache prompt_cache_;
+  size_t reused_tokens_ = 0, largest_batch_ = 0;
+  std::vector<Sequence*> prefilling_, decoding_;
+  std::vector<float> logits_;  // one row, sampled (and so modified) in place
+};
+
+}  // namespace mrt::raw

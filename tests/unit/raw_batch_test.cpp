@@ -1,0 +1,275 @@
+// Continuous batching and the prompt cache of the raw plugin, on the tiny
+// random llama2.c model (tests/fixtures/models/tiny-llama2c): concurrent
+// sequences give what each gives alone, one that is cancelled or whose
+// client is gone leaves the others undisturbed, a prompt-cache hit gives
+// what a cold run gives, and the cache stays within its budget. Then the
+// same through the plugin and the Runtime (concurrent infer calls).
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "batch_engine.h"
+#include "generation.h"
+#include "llama2c_checkpoint.h"
+#include "llama_model.h"
+#include "prompt_cache.h"
+#include "mrt/core/npy.h"
+#include "mrt/core/runtime.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace mrt {
+namespace {
+
+fs::path fixture() { return fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama2c"; }
+
+std::unique_ptr<raw::LlamaModel> tiny_model() {
+  std::ifstream in(fixture() / "model.bin", std::ios::binary);
+  static const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  raw::LlamaConfig config;
+  raw::LlamaWeights weights;
+  EXPECT_EQ(raw::load_llama2c(bytes.data(), bytes.size(), config, weights), "");
+  return std::make_unique<raw::LlamaModel>(config, std::move(weights), 2);
+}
+
+// A request whose text spells out its token ids ("<12><7>..."): the random
+// model's tokens compared one by one. No end tokens: every run goes to its
+// max_tokens or stop string.
+raw::GenerationRequest request(int prompt_len, int max_tokens, int salt, float temperature = 0, uint64_t seed = 0) {
+  raw::GenerationRequest r;
+  r.prompt.push_back(1);
+  for (int i = 1; i < prompt_len; ++i) r.prompt.push_back(3 + (i * 37 + salt * 11) % 320);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = temperature;
+  r.sampling.seed = seed;
+  return r;
+}
+
+std::string token_text(int tok) { return "<" + std::to_string(tok) + ">"; }
+
+struct Outcome {
+  raw::GenerationResult result;
+  std::string streamed;
+};
+
+// Alone, on the model's own cache (the sequential path).
+Outcome alone(raw::LlamaModel& model, const raw::GenerationRequest& req) {
+  Outcome o;
+  o.result = raw::generate(
+      model, req, [](int t, bool&) { return token_text(t); },
+      [&](const std::string& s) {
+        o.streamed += s;
+        return true;
+      },
+      [] { return false; }, {});
+  return o;
+}
+
+// Through the engine; `cancel_after` > 0 cancels once that many chunks were
+// emitted, `gone_after` > 0 makes emit fail (the client left) then.
+Outcome batched(raw::BatchEngine& engine, const raw::GenerationRequest& req, int cancel_after = 0, int gone_after = 0) {
+  Outcome o;
+  auto chunks = std::make_shared<std::atomic<int>>(0);
+  raw::TextSink sink;
+  sink.decode = [](int t, bool&) { return token_text(t); };
+  sink.emit = [&o, chunks, gone_after](const std::string& s) {
+    if (gone_after > 0 && *chunks >= gone_after) return false;
+    o.streamed += s;
+    ++*chunks;
+    return true;
+  };
+  sink.cancelled = [chunks, cancel_after] { return cancel_after > 0 && *chunks >= cancel_after; };
+  std::string error;
+  o.result = engine.generate(req, std::move(sink), {}, error);
+  EXPECT_EQ(error, "");
+  return o;
+}
+
+std::vector<raw::GenerationRequest> mixed_requests() {
+  std::vector<raw::GenerationRequest> reqs = {
+      request(3, 20, 0), request(17, 9, 1), request(9, 30, 2), request(30, 12, 3),
+      request(5, 25, 4, 0.8f, 42), request(12, 16, 5, 1.0f, 7), request(2, 40, 6), request(22, 5, 7),
+  };
+  reqs[2].stop = {"<1"};  // a stop string: text ends before it
+  return reqs;
+}
+
+// Eight concurrent sequences of different prompt lengths, limits, sampling
+// parameters and seeds, batched, give what each gives alone.
+TEST(BatchEngine, ConcurrentSequencesMatchSequentialRuns) {
+  auto reference_model = tiny_model();
+  auto reqs = mixed_requests();
+  std::vector<Outcome> want;
+  for (const auto& r : reqs) want.push_back(alone(*reference_model, r));
+
+  auto model = tiny_model();
+  raw::BatchEngine engine(*model, raw::BatchOptions{8, 0, 256});
+  std::vector<std::future<Outcome>> got;
+  for (const auto& r : reqs) got.push_back(std::async(std::launch::async, [&, r] { return batched(engine, r); }));
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Outcome o = got[i].get();
+    EXPECT_EQ(o.result.text, want[i].result.text) << "request " << i;
+    EXPECT_EQ(o.streamed, want[i].streamed) << "request " << i;
+    EXPECT_EQ(o.result.generated, want[i].result.generated) << "request " << i;
+    EXPECT_EQ(o.result.finish, want[i].result.finish) << "request " << i;
+  }
+  EXPECT_GT(engine.largest_batch(), 1u);  // they did share steps
+}
+
+// More sequences than max_sequences: the rest wait and join as others leave.
+// Prompts are prefilled 7 tokens a round, between the others' steps.
+TEST(BatchEngine, SequencesBeyondTheLimitJoinLater) {
+  auto reference_model = tiny_model();
+  auto model = tiny_model();
+  raw::BatchEngine engine(*model, raw::BatchOptions{2, 0, 7});
+  auto reqs = mixed_requests();
+  std::vector<std::future<Outcome>> got;
+  for (const auto& r : reqs) got.push_back(std::async(std::launch::async, [&, r] { return batched(engine, r); }));
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(got[i].get().result.text, alone(*reference_model, reqs[i]).result.text);
+  EXPECT_LE(engine.largest_batch(), 2u);
+}
+
+// A sequence cancelled mid-way, and one whose client is gone, leave at once;
+// the others finish exactly as they would alone.
+TEST(BatchEngine, CancelledSequencesLeaveWithoutDisturbingOthers) {
+  auto reference_model = tiny_model();
+  auto model = tiny_model();
+  raw::BatchEngine engine(*model, raw::BatchOptions{8, 0, 256});
+  auto keep1 = request(7, 30, 11), keep2 = request(13, 25, 12), cancel = request(4, 40, 13), gone = request(6, 40, 14);
+  auto f1 = std::async(std::launch::async, [&] { return batched(engine, keep1); });
+  auto fc = std::async(std::launch::async, [&] { return batched(engine, cancel, 5); });
+  auto fg = std::async(std::launch::async, [&] { return batched(engine, gone, 0, 3); });
+  auto f2 = std::async(std::launch::async, [&] { return batched(engine, keep2); });
+  Outcome c = fc.get(), g = fg.get();
+  EXPECT_EQ(c.result.finish, raw::Finish::kCancelled);
+  EXPECT_LE(c.result.generated, 6);
+  EXPECT_EQ(g.result.finish, raw::Finish::kCancelled);
+  EXPECT_LE(g.result.generated, 4);
+  EXPECT_EQ(f1.get().result.text, alone(*reference_model, keep1).result.text);
+  EXPECT_EQ(f2.get().result.text, alone(*reference_model, keep2).result.text);
+}
+
+// A prompt that starts with an earlier sequence's tokens reuses their KV
+// entries and generates exactly what a cold run generates.
+TEST(BatchEngine, PromptCacheHitMatchesColdRun) {
+  auto reference_model = tiny_model();
+  auto model = tiny_model();
+  raw::BatchEngine engine(*model, raw::BatchOptions{4, 16 << 20, 256});
+  auto first = request(30, 8, 21);
+  Outcome turn1 = batched(engine, first);
+  EXPECT_EQ(engine.reused_tokens(), 0u);
+  // The second turn: the first prompt, what was generated, and more.
+  auto second = first;
+  second.max_tokens = 10;
+  for (int i = 0; i < 6; ++i) second.prompt.push_back(40 + i);
+  Outcome turn2 = batched(engine, second);
+  EXPECT_GE(engine.reused_tokens(), 30u);
+  EXPECT_EQ(turn2.result.text, alone(*reference_model, second).result.text);
+  // The same prompt again reuses all of it but its last token.
+  size_t before = engine.reused_tokens();
+  Outcome again = batched(engine, second);
+  EXPECT_EQ(engine.reused_tokens() - before, second.prompt.size() - 1);
+  EXPECT_EQ(again.result.text, turn2.result.text);
+  EXPECT_GT(engine.prompt_cache_bytes(), 0u);
+  EXPECT_LE(engine.prompt_cache_bytes(), size_t{16} << 20);
+  (void)turn1;
+}
+
+// Least recently used entries leave first; the budget holds; an entry that
+// a newer one extends is replaced by it.
+TEST(PromptCache, EvictsLeastRecentlyUsedWithinItsBudget) {
+  const int layers = 2, positions = 64, width = 8;
+  raw::KvCache probe(layers, positions, width);
+  const size_t per_token = probe.bytes_for(1);
+  raw::PromptCache cache(per_token * 25);  // room for two 10-token entries
+  auto filled = [&](float v) {
+    raw::KvCache c(layers, positions, width);
+    for (int l = 0; l < layers; ++l)
+      for (int i = 0; i < positions * width; ++i) c.keys(l)[i] = v, c.values(l)[i] = -v;
+    return c;
+  };
+  auto tokens = [](int first) {
+    std::vector<int> t;
+    for (int i = 0; i < 10; ++i) t.push_back(first + i);
+    return t;
+  };
+  cache.keep(tokens(100), filled(1));
+  cache.keep(tokens(200), filled(2));
+  EXPECT_EQ(cache.entries(), 2u);
+  raw::KvCache into(layers, positions, width);
+  EXPECT_EQ(cache.reuse(tokens(100), 100, into), 10);  // 100… is now the most recent
+  EXPECT_EQ(into.keys(1)[5], 1.0f);
+  EXPECT_EQ(into.values(0)[9 * width], -1.0f);
+  cache.keep(tokens(300), filled(3));  // evicts 200…, the least recent
+  EXPECT_EQ(cache.entries(), 2u);
+  EXPECT_LE(cache.bytes(), cache.budget());
+  EXPECT_EQ(cache.reuse(tokens(200), 100, into), 0);
+  EXPECT_EQ(cache.reuse(tokens(300), 4, into), 4);  // at most max_reuse
+  // 100…109 extended to 100…111: the shorter entry goes.
+  auto longer = tokens(100);
+  longer.push_back(110);
+  longer.push_back(111);
+  cache.keep(longer, filled(4));
+  EXPECT_EQ(cache.entries(), 2u);
+  EXPECT_EQ(cache.reuse(tokens(100), 100, into), 10);
+  EXPECT_EQ(into.keys(0)[0], 4.0f);
+  // Larger than the whole budget: not kept.
+  std::vector<int> huge;
+  for (int i = 0; i < 30; ++i) huge.push_back(500 + i);
+  cache.keep(huge, filled(5));
+  EXPECT_EQ(cache.reuse(huge, 100, into), 0);
+}
+
+// Through the plugin: concurrent text requests on one model run together
+// (the plugin batches them; the model reports max_sequences) and each gets
+// what it gets alone; a logits request between them is unaffected.
+TEST(RawPluginBatching, ConcurrentInferCallsMatchSequentialOnes) {
+  test::TempDir dir;
+  fs::copy(fixture(), dir.path() / "tiny", fs::copy_options::recursive);
+  std::ofstream(dir.path() / "tiny/model.yml") << "format: llama2c\ntask: text-generation\nfiles: [model.bin, tokenizer.bin]\n"
+                                                   "options: {tokenizer: tokenizer.bin, max_sequences: '4', prompt_cache_mb: '8'}\n";
+  RuntimeConfig c;
+  c.plugin_files = {MRT_RAW_PLUGIN};
+  c.num_threads = 2;
+  int reported = 0;
+  c.on_model_loaded = [&](const std::string&, const LoadedModel& m) { reported = m.max_sequences(); };
+  auto rt = Runtime::create(std::move(c));
+  ASSERT_TRUE(rt);
+  ASSERT_TRUE((*rt)->add_model_path("tiny", dir.path() / "tiny").is_ok());
+  auto text = [&](const std::string& prompt, int max_tokens, float temperature, uint64_t seed) {
+    InferRequest r;
+    r.model_id = "tiny";
+    r.kind = MRT_PAYLOAD_TEXT;
+    r.text = prompt;
+    r.generation.max_tokens = max_tokens;
+    r.generation.temperature = temperature;
+    r.generation.seed = seed;
+    auto out = (*rt)->infer(r);
+    EXPECT_TRUE(out) << out.status().message();
+    return out ? out->text->text : std::string();
+  };
+  const std::vector<std::string> prompts = {"Once upon a time", "the cat", "a", "The little dog ran to the park and"};
+  std::vector<std::string> want;
+  for (size_t i = 0; i < prompts.size(); ++i) want.push_back(text(prompts[i], 12 + 3 * static_cast<int>(i), i % 2 ? 0.9f : 0, i));
+  EXPECT_EQ(reported, 4);
+  std::vector<std::future<std::string>> got;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    got.push_back(std::async(std::launch::async, [&, i] { return text(prompts[i], 12 + 3 * static_cast<int>(i), i % 2 ? 0.9f : 0, i); }));
+  InferRequest logits;
+  logits.model_id = "tiny";
+  logits.tensors.push_back(std::move(read_npy(fixture() / "reference/inputs/input_ids.npy", "input_ids").value()));
+  auto l1 = (*rt)->infer(logits);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i].get(), want[i]) << prompts[i];
+  auto l2 = (*rt)->infer(logits);
+  ASSERT_TRUE(l1 && l2);
+  ASSERT_EQ(l1->tensors.size(), 1u);
+  EXPECT_EQ(std::memcmp(l1->tensors[0].data(), l2->tensors[0].data(), l1->tensors[0].byte_size()), 0);
+}
+
+}  // namespace
+}  // namespace mrt
