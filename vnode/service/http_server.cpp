@@ -118,7 +118,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
  public:
   using Socket = typename Protocol::socket;
   Session(Socket socket, HttpServer::Impl& server, bool tcp)
-      : stream_(std::move(socket)), server_(server), tcp_(tcp) {}
+      : stream_(std::move(socket)), server_(server), tcp_(tcp), request_timer_(stream_.get_executor()) {}
   ~Session() override {
     end_exchange();
     if (identity_) server_.path->close_client(identity_->account);
@@ -181,23 +181,34 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     parser_->body_limit(server_.settings.max_request_bytes);
     // One deadline for the whole request, headers and body: a client that
     // sends a byte at a time gets no more time than one that sends nothing.
-    stream_.expires_after(Millis(server_.settings.request_timeout_ms));
+    // A timer of our own rather than the stream's (which closes the socket)
+    // so that the client can still be told 408.
+    stream_.expires_never();
+    timed_out_ = false;
+    request_timer_.expires_after(Millis(server_.settings.request_timeout_ms));
+    request_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_ || !self->parser_ || self->parser_->is_done()) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
+    request_timer_.cancel();
     if (closed_) return;
-    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-        ec == net::error::operation_aborted)
-      return close();
-    if (ec == beast::error::timeout) {
+    if (ec && timed_out_) {
       if (!parser_->got_some()) return close();  // an idle kept-alive connection: nothing to answer
       keep_alive_ = false;
       return respond_now(plain_error(408, "the request did not arrive within " +
                                               std::to_string(server_.settings.request_timeout_ms) +
                                               " ms (http.request_timeout_ms)"));
     }
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted)
+      return close();
     if (ec) {
       keep_alive_ = false;  // the byte stream cannot be trusted after a bad request
       if (ec == http::error::body_limit)
@@ -347,6 +358,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     }
     end_exchange();
     out_.clear();
+    request_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(Socket::shutdown_both, ec);
     stream_.close();
@@ -355,6 +367,8 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   beast::basic_stream<Protocol> stream_;
   HttpServer::Impl& server_;
   const bool tcp_;
+  net::steady_timer request_timer_;
+  bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<ClientIdentity> identity_;
