@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # openai 3.x speaks httpx2 (the same API as httpx)
 import numpy as np
 import onnx
 import openai
@@ -136,14 +136,18 @@ def openai_tests():
 
 # --- KServe v2, over loopback TCP with a bearer token -------------------------------
 def triton_tests():
-    auth = {"Authorization": f"Bearer {args.token}"}
+    # A fresh dict per call: tritonclient adds Inference-Header-Content-Length
+    # to the caller's headers dict, which would then ride on the next request.
+    def auth():
+        return {"Authorization": f"Bearer {args.token}"}
+
     client = triton.InferenceServerClient(url=args.tcp)
-    check(client.is_server_live(headers=auth), "is_server_live")
-    check(client.is_server_ready(headers=auth), "is_server_ready")
-    meta = client.get_server_metadata(headers=auth)
+    check(client.is_server_live(headers=auth()), "is_server_live")
+    check(client.is_server_ready(headers=auth()), "is_server_ready")
+    meta = client.get_server_metadata(headers=auth())
     check("binary_tensor_data" in meta["extensions"], f"server metadata {meta}")
-    check(client.is_model_ready("iris-dense", headers=auth), "is_model_ready(iris-dense)")
-    md = client.get_model_metadata("iris-dense", headers=auth)
+    check(client.is_model_ready("iris-dense", headers=auth()), "is_model_ready(iris-dense)")
+    md = client.get_model_metadata("iris-dense", headers=auth())
     check(md["inputs"][0]["name"] == "x" and md["inputs"][0]["datatype"] == "FP32", f"model metadata {md}")
 
     x = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
@@ -155,13 +159,13 @@ def triton_tests():
         inp = triton.InferInput("x", list(x.shape), "FP32")
         inp.set_data_from_numpy(x, binary_data=binary)
         out = triton.InferRequestedOutput("probabilities", binary_data=binary)
-        r = client.infer("iris-dense", [inp], outputs=[out], headers=auth)
+        r = client.infer("iris-dense", [inp], outputs=[out], headers=auth())
         got = r.as_numpy("probabilities")
         check(got is not None and np.array_equal(got, native),
               f"infer iris-dense ({'binary' if binary else 'JSON'} tensors) equals the native path")
     inp = triton.InferInput("x", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
-    r = client.infer("iris-dense", [inp], headers=auth)  # no outputs named: all, as JSON
+    r = client.infer("iris-dense", [inp], headers=auth())  # no outputs named: all, as JSON
     check(np.array_equal(r.as_numpy("probabilities"), native), "infer with no outputs named")
 
     img = (np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8) / 64.0)
@@ -171,11 +175,11 @@ def triton_tests():
         native = {p.stem: np.load(p) for p in Path(tmp).glob("*.npy") if p.stem != "image"}
     inp = triton.InferInput("image", list(img.shape), "FP32")
     inp.set_data_from_numpy(img)
-    r = client.infer("digits", [inp], headers=auth)
+    r = client.infer("digits", [inp], headers=auth())
     check(all(np.array_equal(r.as_numpy(k), v) for k, v in native.items()) and native,
           f"infer digits equals the native path ({sorted(native)})")
 
-    e = expect_error(lambda: client.infer("no-such-model", [inp], headers=auth), InferenceServerException,
+    e = expect_error(lambda: client.infer("no-such-model", [inp], headers=auth()), InferenceServerException,
                      "an unknown model is an error")
     check(e.status() in ("404", 404, None) or "not found" in str(e).lower(), f"... naming it: {e}")
     wrong = {"Authorization": "Bearer wrong-token-0123456789"}

@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp/models"
+mkdir -p "$tmp/models" "$tmp/state"
 cp -r "$root/models/." "$tmp/models/"
 "$py" "$root/scripts/make-encoder-fixture.py" "$tmp/models/tiny-encoder"
 

@@ -342,5 +342,33 @@ TEST_F(HttpFrontEndTest, SlowAndSilentClientsStallNobody) {
   ::close(unread);
 }
 
+TEST_F(HttpFrontEndTest, AClientThatHangsUpCancelsItsRequest) {
+  // 200 words at 10 ms each: two seconds of generation, unless cancelled.
+  int fd = connect_unix(http_socket);
+  send_all(fd, request("POST", "/v1/completions", R"({"model":"talker","prompt":"x","max_tokens":200})"));
+  std::this_thread::sleep_for(200ms);
+  ::close(fd);
+  auto start = Clock::now();
+  while (daemon->log().find("model=talker scope=system status=CANCELLED") == std::string::npos &&
+         Clock::now() - start < 3s)
+    std::this_thread::sleep_for(20ms);
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  EXPECT_LT(ms, 1000) << daemon->log();
+  std::printf("HANGUP cancelled %.0f ms after the client closed\n", ms);
+}
+
+TEST_F(HttpFrontEndTest, SigtermFinishesTheHttpRequestInFlight) {
+  int fd = connect_unix(http_socket);
+  send_all(fd, request("POST", "/v1/completions", R"({"model":"talker","prompt":"x","max_tokens":50})"));
+  std::this_thread::sleep_for(100ms);
+  ::kill(daemon->pid(), SIGTERM);
+  Answer a = read_answer(fd, 5000ms);
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("\"finish_reason\":\"length\""), std::string::npos) << a.body;
+  ::close(fd);
+  EXPECT_EQ(daemon->stop(), 0);
+  EXPECT_LT(connect_unix(http_socket), 0);  // no longer accepting (the socket file is gone)
+}
+
 }  // namespace
 }  // namespace mrt

@@ -231,20 +231,22 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     }
     if (auto* ct = req.header("content-type")) req.content_type = *ct;
     req.body = std::move(msg.body());
+    HttpApi* api = server_.api_for(req.path);
+    if (!api) return respond_now(plain_error(404, "no such path: " + req.path + " (the APIs are under /v1/ and /v2)"));
     if (tcp_) {
       // A TCP peer has no credentials: its bearer token names its AID.
       const std::string* auth = req.header("authorization");
       std::optional<std::string> aid;
       if (auth && auth->rfind("Bearer ", 0) == 0) aid = server_.tokens->aid_for(std::string_view(*auth).substr(7));
       if (!aid) {
-        HttpResponse r = plain_error(401, auth ? "the bearer token is not valid" : "a bearer token is required (Authorization: Bearer <token>)");
+        Status denied(MRT_CODE_UNAUTHENTICATED, auth ? "the bearer token is not valid"
+                                                     : "a bearer token is required (Authorization: Bearer <token>)");
+        HttpResponse r = api->error(401, denied);
         r.headers.emplace_back("WWW-Authenticate", "Bearer");
         return respond_now(std::move(r));
       }
-      if (Status s = identify(*aid); !s.is_ok()) return respond_now(plain_error(http_status_for(s.code()), s.message()));
+      if (Status s = identify(*aid); !s.is_ok()) return respond_now(api->error(http_status_for(s.code()), s));
     }
-    HttpApi* api = server_.api_for(req.path);
-    if (!api) return respond_now(plain_error(404, "no such path: " + req.path + " (the APIs are under /v1/ and /v2)"));
     Routed routed = api->route(req);
     if (routed.now) return respond_now(std::move(*routed.now));
     begin_exchange(std::move(routed));
@@ -343,7 +345,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   }
 
   void on_written(beast::error_code ec) {
-    if (ec) return close();
+    if (ec || closed_) return close();
     queued_bytes_ -= out_.front().size();
     out_.pop_front();
     write_next();
@@ -357,7 +359,8 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
       server_.busy--;
     }
     end_exchange();
-    out_.clear();
+    // out_ stays until the session is gone: a write in flight may still
+    // read its front buffer until the close cancels it.
     request_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(Socket::shutdown_both, ec);
