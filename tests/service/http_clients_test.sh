@@ -52,7 +52,7 @@ http:
 YML
 
 "$daemon" --manifest "$tmp/vnode.yml" --socket "$tmp/svc.sock" --state-dir "$tmp/state" \
-          --system-models "$tmp/models" > "$tmp/daemon.log" 2>&1 &
+          --system-models "$tmp/models" --log-level debug > "$tmp/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do
   [ -S "$tmp/svc.http.sock" ] && grep -q "ready:" "$tmp/daemon.log" && break
@@ -63,5 +63,5 @@ done
 rc=0
 "$py" "$here/http_clients_test.py" --mrt "$mrt" --native-socket "$tmp/svc.sock" --http-socket "$tmp/svc.http.sock" \
       --tcp "127.0.0.1:$port" --token "$token" --models "$tmp/models" || rc=$?
-if [ "$rc" -ne 0 ]; then echo "--- daemon log"; tail -50 "$tmp/daemon.log"; fi
+if [ "$rc" -ne 0 ]; then echo "--- daemon log"; grep -v "DEBUG registry\|DEBUG router" "$tmp/daemon.log" | tail -60; fi
 exit "$rc"

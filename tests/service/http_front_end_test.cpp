@@ -285,10 +285,16 @@ TEST_F(HttpFrontEndTest, ServiceErrorsMapToHttpStatuses) {
   EXPECT_EQ(refused.status, 429) << refused.body;
   EXPECT_NE(error_message(refused).find("limits.per_aid.connections"), std::string::npos) << refused.body;
   for (int fd : held) ::close(fd);
-  // The service's own deadline (the KServe timeout_ms parameter) → 504.
-  Answer late = ask(request("POST", "/v2/models/slow/infer",
-                            R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],)"
-                            R"("parameters":{"timeout_ms":50}})"));
+  // The service's own deadline (the KServe timeout_ms parameter) → 504,
+  // once the server has seen the held connections go (429 until then).
+  Answer late;
+  for (auto start = Clock::now(); Clock::now() - start < 3s;) {
+    late = ask(request("POST", "/v2/models/slow/infer",
+                       R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],)"
+                       R"("parameters":{"timeout_ms":50}})"));
+    if (late.status != 429) break;
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_EQ(late.status, 504) << late.body;
 }
 

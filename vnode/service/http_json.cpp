@@ -2,6 +2,20 @@
 
 namespace mrt::vnode {
 
+std::string json_text(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+size_t utf8_complete_prefix(std::string_view text) {
+  // Look back at most three bytes for the lead byte of the last sequence.
+  size_t n = text.size();
+  for (size_t back = 1; back <= 4 && back <= n; ++back) {
+    auto c = static_cast<unsigned char>(text[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return len > back ? n - back : n;  // the last sequence is cut short: hold it back
+  }
+  return n;
+}
+
 Result<Json> parse_json_object(std::string_view body) {
   Json j;
   try {

@@ -12,6 +12,13 @@ namespace mrt::vnode {
 
 using Json = nlohmann::json;
 
+// JSON text for an answer. Bytes that are not UTF-8 (a client's own bytes
+// quoted in an error, a model's text) become U+FFFD instead of an exception.
+std::string json_text(const Json& j);
+// The longest prefix of `text` that does not end inside a UTF-8 sequence:
+// a streamed piece cut mid-character keeps the rest for the next event.
+size_t utf8_complete_prefix(std::string_view text);
+
 // The body as a JSON object, or INVALID_ARGUMENT with the parser's words.
 Result<Json> parse_json_object(std::string_view body);
 // Absent or null: nullopt. Present with another type: INVALID_ARGUMENT.

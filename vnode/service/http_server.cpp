@@ -20,10 +20,10 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "http_exchange.h"
+#include "http_json.h"
 #include "mrt/core/log.h"
 #include "proto_convert.h"
 
@@ -71,13 +71,16 @@ std::string chunk_bytes(std::string_view data) {
 HttpResponse plain_error(unsigned status, const std::string& message) {
   HttpResponse r;
   r.status = status;
-  r.body = nlohmann::json{{"error", {{"message", message}}}}.dump();
+  r.body = json_text(Json{{"error", {{"message", message}}}});
   return r;
 }
 
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
+  // At shutdown, with the HTTP threads stopped: close, cancelling any
+  // exchange still in flight (which would otherwise keep its session).
+  virtual void abandon() = 0;
 };
 
 }  // namespace
@@ -97,6 +100,8 @@ struct HttpServer::Impl {
   std::atomic<uint32_t> busy{0};  // connections answering an exchange
   std::atomic<bool> stopping{false};
   bool shut_down = false;
+  std::mutex sessions_mutex;
+  std::vector<std::weak_ptr<SessionBase>> sessions;  // for shutdown
 
   HttpApi* api_for(const std::string& path) const {
     for (const auto& a : apis)
@@ -126,12 +131,13 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   }
 
   auto executor() { return stream_.get_executor(); }
+  void abandon() override { close("the service is stopping"); }
 
   void start() {
     if (!tcp_) {
       ucred cred{};
       socklen_t len = sizeof cred;
-      if (::getsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return close();
+      if (::getsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return close("no peer credentials");
       if (Status s = identify(std::to_string(cred.uid)); !s.is_ok()) {
         keep_alive_ = false;
         return respond_now(plain_error(http_status_for(s.code()), s.message()));
@@ -200,7 +206,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     request_timer_.cancel();
     if (closed_) return;
     if (ec && timed_out_) {
-      if (!parser_->got_some()) return close();  // an idle kept-alive connection: nothing to answer
+      if (!parser_->got_some()) return close("idle past http.request_timeout_ms");  // an idle kept-alive connection: nothing to answer
       keep_alive_ = false;
       return respond_now(plain_error(408, "the request did not arrive within " +
                                               std::to_string(server_.settings.request_timeout_ms) +
@@ -208,7 +214,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     }
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
         ec == net::error::operation_aborted)
-      return close();
+      return close(ec.message().c_str());
     if (ec) {
       keep_alive_ = false;  // the byte stream cannot be trusted after a bad request
       if (ec == http::error::body_limit)
@@ -247,7 +253,15 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
       }
       if (Status s = identify(*aid); !s.is_ok()) return respond_now(api->error(http_status_for(s.code()), s));
     }
-    Routed routed = api->route(req);
+    Routed routed;
+    try {
+      routed = api->route(req);
+    } catch (const std::exception& e) {
+      // A bug, never a client's doing; the barrier keeps the HTTP threads
+      // (and so the service) alive and says what happened.
+      log_error(kComponent, std::string("translating a request failed: ") + e.what());
+      return respond_now(api->error(500, internal_error(std::string("internal error: ") + e.what())));
+    }
     if (routed.now) return respond_now(std::move(*routed.now));
     begin_exchange(std::move(routed));
   }
@@ -261,6 +275,9 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   void begin_exchange(Routed routed) {
     server_.busy++;
     exchange_open_ = true;
+    // While the service works on it, no socket operation may be pending
+    // (nothing is read): the exchange itself keeps the session alive.
+    owner_ = this->shared_from_this();
     translator_ = std::move(routed.translator);
     uint64_t seq = ++exchange_seq_;
     std::weak_ptr<Session> weak = this->shared_from_this();
@@ -279,7 +296,13 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   void on_frame(uint64_t seq, const ipc::ServerFrame& frame) {
     if (seq != exchange_seq_ || !exchange_ || !translator_) return;
     exchange_->written(frame.ByteSizeLong());
-    auto next = translator_->on_frame(frame, *this);
+    std::unique_ptr<ipc::ClientFrame> next;
+    try {
+      next = translator_->on_frame(frame, *this);
+    } catch (const std::exception& e) {  // a bug: as in on_read
+      log_error(kComponent, std::string("translating an answer failed: ") + e.what());
+      return close("an answer could not be translated");
+    }
     if (next && exchange_) {
       next->set_request_id(next_request_id_++);
       server_.path->submit(exchange_, std::move(next));
@@ -299,10 +322,12 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
       char c;
       ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        log_debug(kComponent, "client hung up; cancelling its request");
-        self->close();
+        self->close("the client hung up; its request is cancelled");
+      } else if (n < 0) {
+        self->watch_for_hangup();  // woken with nothing to read (the previous request's bytes): watch on
       }
-      // Bytes of a pipelined request wait in the socket until this answer is out.
+      // Bytes of a pipelined request wait in the socket until this answer is
+      // out (watching them would wake at once, again and again).
     });
   }
 
@@ -311,6 +336,8 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     exchange_.reset();
     translator_.reset();
     answered_ = true;
+    // Let go of the session later, on its strand: the caller still uses it.
+    if (owner_) net::post(stream_.get_executor(), [owner = std::move(owner_)] {});
   }
 
   void queue(std::string bytes) {
@@ -318,7 +345,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
     out_.push_back(std::move(bytes));
     if (queued_bytes_ > kMaxQueuedBytes) {
       log_warning(kComponent, "dropping an HTTP client that is not reading its answer");
-      return close();
+      return close("not reading its answer");
     }
     if (!writing_) write_next();
   }
@@ -333,7 +360,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
           exchange_open_ = false;
           server_.busy--;
         }
-        if (!keep_alive_) return close();
+        if (!keep_alive_) return close("answered; not kept alive");
         read_next();
       }
       return;
@@ -345,15 +372,16 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   }
 
   void on_written(beast::error_code ec) {
-    if (ec || closed_) return close();
+    if (ec || closed_) return close(ec ? "write failed" : "closed while writing");
     queued_bytes_ -= out_.front().size();
     out_.pop_front();
     write_next();
   }
 
-  void close() {
+  void close(const char* why) {
     if (closed_) return;
     closed_ = true;
+    log_debug(kComponent, std::string("closing a connection: ") + why);
     if (exchange_open_) {
       exchange_open_ = false;
       server_.busy--;
@@ -376,6 +404,7 @@ class Session final : public SessionBase, public AnswerWriter, public std::enabl
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<ClientIdentity> identity_;
   std::shared_ptr<HttpExchange> exchange_;
+  std::shared_ptr<Session> owner_;  // set while an exchange is in flight
   std::unique_ptr<FrameTranslator> translator_;
   uint64_t exchange_seq_ = 0;
   uint64_t next_request_id_ = 1;
@@ -419,6 +448,11 @@ void HttpServer::Impl::accept(typename Protocol::acceptor& acceptor, bool tcp) {
     } else {
       connections++;
       auto session = std::make_shared<Session<Protocol>>(std::move(socket), *this, tcp);
+      {
+        std::lock_guard lock(sessions_mutex);
+        std::erase_if(sessions, [](const auto& w) { return w.expired(); });
+        sessions.push_back(session);
+      }
       net::dispatch(session->executor(), [session] { session->start(); });
     }
     accept<Protocol>(acceptor, tcp);
@@ -472,6 +506,12 @@ void HttpServer::shutdown(int grace_ms) {
   s.ioc->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  {
+    std::lock_guard lock(s.sessions_mutex);
+    for (auto& w : s.sessions)
+      if (auto session = w.lock()) session->abandon();  // no HTTP thread runs now
+    s.sessions.clear();
+  }
   // Sessions live in the handlers the io_context still holds: destroying it
   // ends them (each gives its client account back) while the rest of Impl
   // is still whole.

@@ -13,14 +13,14 @@ namespace {
 HttpResponse kserve_error(unsigned status, const Status& s) {
   HttpResponse r;
   r.status = status;
-  r.body = Json{{"error", s.message()}}.dump();
+  r.body = json_text(Json{{"error", s.message()}});
   return r;
 }
 
 HttpResponse json_answer(const Json& body, unsigned status = 200) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = json_text(body);
   return r;
 }
 
@@ -237,7 +237,7 @@ class InferTranslator final : public FrameTranslator {
     Json head = {{"model_name", model_}, {"model_version", "1"}, {"outputs", outputs}};
     if (!id_.empty()) head["id"] = id_;
     HttpResponse r;
-    r.body = head.dump();
+    r.body = json_text(head);
     if (!binary.empty()) {
       // The binary tensor data extension: the JSON, then the outputs' bytes
       // in order; the header says where the JSON ends.

@@ -18,17 +18,17 @@ HttpResponse openai_error(unsigned status, const Status& s) {
             {"type", status < 500 ? "invalid_request_error" : "server_error"},
             {"param", nullptr},
             {"code", code}};
-  r.body = Json{{"error", e}}.dump();
+  r.body = json_text(Json{{"error", e}});
   return r;
 }
 
 HttpResponse json_answer(const Json& body) {
   HttpResponse r;
-  r.body = body.dump();
+  r.body = json_text(body);
   return r;
 }
 
-std::string sse(const Json& event) { return "data: " + event.dump() + "\n\n"; }
+std::string sse(const Json& event) { return "data: " + json_text(event) + "\n\n"; }
 
 // The service's finish reasons (eos, length, stop) in OpenAI's words.
 std::string finish_reason(const std::string& r) { return r == "length" ? "length" : "stop"; }
@@ -79,7 +79,7 @@ class CompletionTranslator final : public FrameTranslator {
         out.respond(openai_error(http_status_for(s.code()), s));
       } else {
         // Mid-stream the status line is long gone: the error is an event.
-        out.event(sse(Json::parse(openai_error(http_status_for(s.code()), s).body)));
+        out.event("data: " + openai_error(http_status_for(s.code()), s).body + "\n\n");
         out.end_events();
       }
       return nullptr;
@@ -107,10 +107,16 @@ class CompletionTranslator final : public FrameTranslator {
       if (chat_) out.event(sse(chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr)));
     }
     if (!t.final()) {
-      if (!t.text().empty()) out.event(sse(chunk(t.text(), nullptr)));
+      // A piece cut inside a UTF-8 character keeps that character's bytes
+      // for the next event: each event must be valid JSON text.
+      carry_ += t.text();
+      size_t whole = utf8_complete_prefix(carry_);
+      if (whole > 0) out.event(sse(chunk(carry_.substr(0, whole), nullptr)));
+      carry_.erase(0, whole);
       return nullptr;
     }
     // The final frame repeats the whole text: the chunks have said it.
+    if (!carry_.empty()) out.event(sse(chunk(carry_, nullptr)));
     out.event(sse(chunk(chat_ ? Json::object() : Json(""), finish_reason(t.finish_reason()))));
     if (include_usage_) {
       Json u = base();
@@ -170,6 +176,7 @@ class CompletionTranslator final : public FrameTranslator {
   std::string id_;
   int64_t created_;
   bool started_ = false;
+  std::string carry_;  // the start of a UTF-8 character the last piece cut
 };
 
 // Sampling parameters shared by completions and chat, in OpenAI's names and
@@ -216,7 +223,8 @@ Result<std::string> message_content(const Json& m) {
   if (!it->is_array()) return invalid_argument("a message's 'content' must be a string or a list of text parts");
   std::string text;
   for (const auto& part : *it) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+        !part["text"].is_string())
       return invalid_argument("only text parts ({\"type\": \"text\", \"text\": ...}) are supported in 'content'");
     text += part["text"].get<std::string>();
   }
