@@ -4,6 +4,7 @@
 
 #include "../unit/test_support.h"
 #include "http_api.h"
+#include "http_json.h"
 #include "http_tokens.h"
 #include "vnode_manifest.h"
 
@@ -96,6 +97,19 @@ TEST(HttpConfig, TokensFileIsRefusedWhenOthersCouldReadItOrItIsMalformed) {
     EXPECT_NE(r.status().message().find(":"), std::string::npos);  // names the file and line
   }
   EXPECT_FALSE(BearerTokens::load(dir.path() / "missing", ::geteuid()));
+}
+
+TEST(HttpJson, StreamedPiecesNeverEndInsideAUtf8Character) {
+  EXPECT_EQ(utf8_complete_prefix(""), 0u);
+  EXPECT_EQ(utf8_complete_prefix("abc"), 3u);
+  EXPECT_EQ(utf8_complete_prefix("a\xc3\xa9"), 3u);          // é whole
+  EXPECT_EQ(utf8_complete_prefix("a\xc3"), 1u);               // é cut after its lead byte
+  EXPECT_EQ(utf8_complete_prefix("a\xe2\x82"), 1u);          // € cut after two of three
+  EXPECT_EQ(utf8_complete_prefix("a\xe2\x82\xac"), 4u);      // € whole
+  EXPECT_EQ(utf8_complete_prefix("a\xf0\x9f\x98"), 1u);      // an emoji cut after three of four
+  EXPECT_EQ(utf8_complete_prefix("\xff"), 1u);                // not UTF-8 at all: passed on, replaced later
+  // Bytes that are not UTF-8 become U+FFFD in JSON text instead of throwing.
+  EXPECT_EQ(json_text(Json{{"e", std::string("x\xffy")}}), "{\"e\":\"x\xef\xbf\xbdy\"}");
 }
 
 TEST(HttpConfig, StatusCodesMapToHttpStatuses) {
