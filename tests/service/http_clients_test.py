@@ -30,8 +30,9 @@ def check(cond, what):
     print(f"ok: {what}", flush=True)
 
 
-def mrt(*argv):
-    r = subprocess.run([args.mrt, "--socket", args.native_socket, *argv], capture_output=True, text=True, timeout=120)
+def mrt(*argv, stdin=None):
+    r = subprocess.run([args.mrt, "--socket", args.native_socket, *argv], capture_output=True, text=True, timeout=120,
+                       input=stdin)
     if r.returncode != 0:
         print(f"FAIL: mrt {' '.join(argv)} exited {r.returncode}: {r.stderr}")
         sys.exit(1)
@@ -93,24 +94,16 @@ def openai_tests():
     check(a.choices[0].text == b.choices[0].text, f"seed 7 twice gives the same sample: {a.choices[0].text!r}")
 
     messages = [{"role": "system", "content": "You tell fortunes."}, {"role": "user", "content": "What will happen?"}]
-    try:
-        chat = client.chat.completions.create(model="tiny-fortunes", messages=messages, max_tokens=10, temperature=0)
-    except openai.BadRequestError as e:
-        # A service built before ChatPrompt requests were rendered (the HTTP
-        # side is done; the chat template is the service's). Said loudly,
-        # never passed off as a success.
-        if "InferRequest has no payload" not in str(e):
-            raise
-        print("SKIP chat: this service does not take ChatPrompt requests yet "
-              f"(the HTTP endpoint sent one; the service said {str(e)[:100]!r})", flush=True)
-        chat = None
-    if chat is not None:
-        reply = chat.choices[0].message
-        check(reply.role == "assistant" and reply.content and chat.usage.completion_tokens <= 10,
-              f"chat completion: {reply.content!r}")
-        deltas = [ch.choices[0].delta.content or "" for ch in client.chat.completions.create(
-            model="tiny-fortunes", messages=messages, max_tokens=10, temperature=0, stream=True) if ch.choices]
-        check("".join(deltas) == reply.content, f"streamed chat ({len(deltas)} events) joins to the whole reply")
+    chat = client.chat.completions.create(model="tiny-fortunes", messages=messages, max_tokens=10, temperature=0)
+    reply = chat.choices[0].message
+    check(reply.role == "assistant" and reply.content and chat.usage.completion_tokens <= 10 and
+          chat.usage.prompt_tokens > 0, f"chat completion: {reply.content!r} ({chat.usage.prompt_tokens} prompt tokens)")
+    native = mrt("chat", "tiny-fortunes", "--max-tokens", "10", "--temperature", "0", "--system", messages[0]["content"],
+                 stdin=messages[1]["content"] + "\n")
+    check(native.strip() == reply.content.strip(), f"chat equals the native path's (mrt chat) reply: {native.strip()!r}")
+    deltas = [ch.choices[0].delta.content or "" for ch in client.chat.completions.create(
+        model="tiny-fortunes", messages=messages, max_tokens=10, temperature=0, stream=True) if ch.choices]
+    check("".join(deltas) == reply.content, f"streamed chat ({len(deltas)} events) joins to the whole reply")
 
     # Embeddings: the mean over tokens of the encoder's output, against numpy.
     model = onnx.load(str(Path(args.models) / "tiny-encoder" / "model.onnx"))
