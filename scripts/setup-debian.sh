@@ -6,13 +6,13 @@ set -euo pipefail
 
 packages=(
   g++ pkg-config meson ninja-build cmake   # toolchain and build system
-  libboost-dev                             # Boost.DLL (header-only) loads plugins
+  libboost-dev                             # Boost.DLL (header-only) loads plugins; Beast + Asio serve the HTTP front ends
   libyaml-cpp-dev                          # model.yml and vnode.yml manifests
   libcli11-dev                             # command-line parsing for mrt and mrt-conformance
   libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
   python3-protobuf                         # the Python client's test (vnode/client/python), on Debian's python3
   libsystemd-dev                           # sd_notify readiness when run under systemd
-  nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw)
+  nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw); HTTP front ends' JSON
   libpcre2-dev                             # PCRE2: byte-level tokenizers' Unicode split patterns (plugins/raw)
   libdnnl-dev                              # oneDNN: the CPU backend's primitives (plugins/onednn)
   ocl-icd-opencl-dev                       # OpenCL: Debian's dnnl CMake config requires it (a Recommends, skipped by --no-install-recommends)
@@ -25,6 +25,7 @@ packages=(
   libgtest-dev libgmock-dev                # unit tests
   clang-14 libclang-rt-14-dev              # libFuzzer targets (scripts/fuzz.sh, tests/fuzz): clang and its fuzzer/sanitizer runtimes
   python3                                  # fixture generators in scripts/
+  python3-venv                             # scripts/test-python-env: the venv the http-clients test installs openai and tritonclient into
   systemd                                  # systemd-analyze: the unit-security test scores the shipped unit
 )
 

@@ -26,11 +26,11 @@ std::string wire_bytes(const ipc::ServerFrame& frame) {
 }  // namespace
 
 Connection::Connection(int fd, int epoll_fd, std::shared_ptr<ClientAccount> account, uint32_t max_frame)
-    : reader(max_frame), fd_(fd), epoll_fd_(epoll_fd), account_(std::move(account)) {}
+    : ClientSession(std::move(account)), reader(max_frame), fd_(fd), epoll_fd_(epoll_fd) {}
 
 Connection::~Connection() {
-  account_->bytes -= charged_bytes_;
-  account_->fds -= charged_fds_;
+  account()->bytes -= charged_bytes_;
+  account()->fds -= charged_fds_;
   for (auto& f : pending_)
     for (int d : f.fds) ::close(d);
   ::close(fd_);
@@ -97,8 +97,6 @@ bool Connection::write_pending_locked() {
   return open_;
 }
 
-void Connection::send_error(uint64_t id, const Status& s) { (void)send(error_frame(id, s)); }
-
 void Connection::flush() {
   std::lock_guard lock(write_mutex_);
   write_pending_locked();
@@ -137,32 +135,13 @@ bool Connection::finished(Clock::time_point now) const {
   return !open_ || (linger_until_ && now >= *linger_until_);
 }
 
-void Connection::track(uint64_t id, std::shared_ptr<CallControl> c) {
-  std::lock_guard lock(calls_mutex_);
-  calls_[id] = std::move(c);
-}
-
-void Connection::untrack(uint64_t id) {
-  std::lock_guard lock(calls_mutex_);
-  calls_.erase(id);
-}
-
-bool Connection::cancel(uint64_t id) {
-  std::lock_guard lock(calls_mutex_);
-  auto it = calls_.find(id);
-  if (it == calls_.end()) return false;
-  it->second->cancel();
-  return true;
-}
-
 void Connection::disconnect() {
   {
     std::lock_guard lock(write_mutex_);
     open_ = false;
     needs_loop_.store(true);
   }
-  std::lock_guard lock(calls_mutex_);
-  for (auto& [id, c] : calls_) c->cancel();
+  cancel_all();
 }
 
 Status Connection::charge_received(const ClientLimits& limits) {
@@ -173,8 +152,8 @@ Status Connection::charge_received(const ClientLimits& limits) {
   if (declared > reader.max_frame_bytes()) declared = 0;
   uint64_t bytes = std::max<uint64_t>(reader.buffered(), declared);
   uint32_t fds = static_cast<uint32_t>(reader.pending_fds());
-  account_->bytes += bytes - charged_bytes_;  // modular: a decrease works too
-  account_->fds += fds - charged_fds_;
+  account()->bytes += bytes - charged_bytes_;  // modular: a decrease works too
+  account()->fds += fds - charged_fds_;
   charged_bytes_ = bytes;
   charged_fds_ = fds;
   if (reader.buffered() > 0 && !reader.has_whole_frame()) {
@@ -186,10 +165,10 @@ Status Connection::charge_received(const ClientLimits& limits) {
     return invalid_argument("more than " + std::to_string(kMaxFdsPerFrame) +
                             " descriptors sent before their frame was complete (at most " +
                             std::to_string(kMaxFdsPerFrame) + " per message)");
-  if (account_->fds.load() > limits.fds_per_aid)
+  if (account()->fds.load() > limits.fds_per_aid)
     return resource_exhausted("AID " + aid() + " holds more than " + std::to_string(limits.fds_per_aid) +
                               " descriptors in unfinished frames (limits.per_aid.fds)");
-  if (account_->bytes.load() > limits.bytes_per_aid)
+  if (account()->bytes.load() > limits.bytes_per_aid)
     return resource_exhausted("AID " + aid() + " has more than " + std::to_string(limits.bytes_per_aid) +
                               " bytes being received or in requests in flight (limits.per_aid.bytes)");
   return Status::ok();

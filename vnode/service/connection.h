@@ -1,7 +1,8 @@
-// One client connection of the service. Shared by the event loop (reading)
-// and every job answering it (writing); the descriptor closes when the last
-// holder lets go, so its number cannot be reused while a job may still
-// write to it.
+// One client connection on the native socket: a ClientSession whose frames
+// go out length-prefixed on a Unix socket. Shared by the event loop
+// (reading) and every job answering it (writing); the descriptor closes
+// when the last holder lets go, so its number cannot be reused while a job
+// may still write to it.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "client_account.h"
+#include "client_session.h"
 #include "frame_io.h"
 #include "mrt/core/call_control.h"
 #include "mrt/core/status.h"
@@ -25,7 +27,7 @@ class ServerFrame;
 
 namespace mrt::vnode {
 
-class Connection {
+class Connection final : public ClientSession {
  public:
   using Clock = std::chrono::steady_clock;
   // Unsent answer bytes beyond which a client counts as not reading. Large
@@ -41,16 +43,11 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   int fd() const { return fd_; }
-  const std::string& aid() const { return account_->aid; }
-  const std::shared_ptr<ClientAccount>& account() const { return account_; }
-  // Host directory of this client's /home/<AID>/models (empty: none).
-  std::filesystem::path home_models;
 
   // Queues one frame (with `fds`, which this takes over and closes once
   // sent) and writes what the socket takes now. Never blocks: what the
   // socket does not take waits and the loop writes it on EPOLLOUT.
-  Status send(const ipc::ServerFrame& frame, std::vector<int> fds = {});
-  void send_error(uint64_t id, const Status& s);
+  Status send(const ipc::ServerFrame& frame, std::vector<int> fds = {}) override;
   // Loop thread, on EPOLLOUT: writes what is pending.
   void flush();
   // At shutdown: keep writing what is pending for up to `timeout_ms`.
@@ -62,10 +59,7 @@ class Connection {
   // error saying so: nothing more is read from it.
   bool lingering() const;
 
-  // Calls in flight, so a disconnect or a Cancel frame can cancel them.
-  void track(uint64_t id, std::shared_ptr<CallControl> c);
-  void untrack(uint64_t id);
-  bool cancel(uint64_t id);
+  // The peer is gone: nothing more is sent, and its calls are cancelled.
   void disconnect();
 
   // --- receiving (loop thread only) -------------------------------------------
@@ -87,7 +81,6 @@ class Connection {
 
   int fd_;
   int epoll_fd_;
-  std::shared_ptr<ClientAccount> account_;
   mutable std::mutex write_mutex_;
   std::deque<OutFrame> pending_;  // guarded by write_mutex_
   size_t pending_bytes_ = 0;      // guarded by write_mutex_
@@ -96,8 +89,6 @@ class Connection {
   // per-event checks skip the lock for the connections that need nothing.
   std::atomic<bool> needs_loop_{false};
   std::optional<Clock::time_point> linger_until_;  // guarded by write_mutex_
-  std::mutex calls_mutex_;
-  std::map<uint64_t, std::shared_ptr<CallControl>> calls_;
   uint64_t charged_bytes_ = 0;  // loop thread
   uint32_t charged_fds_ = 0;    // loop thread
   std::optional<Clock::time_point> unfinished_since_;

@@ -51,6 +51,11 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
   std::vector<int> fds = c->reader.take_fds(std::max(wanted, c->reader.pending_fds()));
   FdCloser closer{fds};
   IncomingFrame in{frame.request_id(), &frame, &fds};
+  handle_request(c, in);
+}
+
+void Server::handle_request(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
+  const ipc::ClientFrame& frame = *in.frame;
   if (draining_.load() && !frame.has_health())
     return c->send_error(in.id, Status(MRT_CODE_UNAVAILABLE, "the service is shutting down"));
 
@@ -72,7 +77,46 @@ void Server::handle_frame(const std::shared_ptr<Connection>& c, const std::strin
   (this->*handler->second)(c, in);
 }
 
-std::string Server::scope_for(const Connection& c, const std::string& model_id) const {
+Result<ClientIdentity> Server::open_client(const std::string& aid) {
+  std::lock_guard lock(accounts_mutex_);
+  auto account = accounts_->open_connection(aid, 0, UINT32_MAX);
+  if (!account) return account.status();
+  ClientIdentity id{std::move(*account), {}};
+  if (!user_models_source_.empty())
+    if (auto home = mounts_->host_path_of(user_models_source_, aid)) id.home_models = *home;
+  return id;
+}
+
+void Server::close_client(const std::shared_ptr<ClientAccount>& account) {
+  std::lock_guard lock(accounts_mutex_);
+  accounts_->close_connection(account);
+}
+
+void Server::submit(std::shared_ptr<ClientSession> session, std::unique_ptr<ipc::ClientFrame> frame) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back({std::move(session), std::move(frame)});
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Server::handle_posted() {
+  // Handlers run on the loop thread, whichever front end a request came by,
+  // so they keep the one threading model the native path was written for.
+  std::deque<PostedRequest> batch;
+  {
+    std::lock_guard lock(posted_mutex_);
+    batch.swap(posted_);
+  }
+  for (auto& p : batch) {
+    std::vector<int> no_fds;
+    IncomingFrame in{p.frame->request_id(), p.frame.get(), &no_fds};
+    handle_request(p.session, in);
+  }
+}
+
+std::string Server::scope_for(const ClientSession& c, const std::string& model_id) const {
   // Hot path: one lstat() of <home>/<model_id> (model_id is already
   // validated, so this is a direct child). Whether a user model found here
   // stays inside the home is checked by the vfs when the model is located.
@@ -86,14 +130,14 @@ bool Server::is_admin(const std::string& aid) const {
   return std::find(admin_aids_.begin(), admin_aids_.end(), aid) != admin_aids_.end();
 }
 
-Status Server::authorize_model(const Connection& c, RequestKind kind, const std::string& scope) const {
+Status Server::authorize_model(const ClientSession& c, RequestKind kind, const std::string& scope) const {
   // A user scope is always the caller's own home: the caller owns it.
   Target target = scope.empty() ? Target::kSystemModel : Target::kUserModel;
   Role role = !scope.empty() ? Role::kOwner : is_admin(c.aid()) ? Role::kAdmin : Role::kOtherUser;
   return authorize(kind, target, role);
 }
 
-void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_infer(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const ipc::InferRequest& req = in.frame->infer();
   const ClientLimits& limits = config_.manifest.limits;
   const uint64_t id = in.id;
@@ -123,7 +167,7 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   if (req.options().timeout_ms() > 0 && time_read_)
     control->set_timeout(std::chrono::milliseconds(req.options().timeout_ms()));
   request->control = control;
-  std::weak_ptr<Connection> weak = c;
+  std::weak_ptr<ClientSession> weak = c;
   if (req.options().stream()) {
     request->on_text = [weak, id](std::string_view chunk) -> Status {
       auto conn = weak.lock();
@@ -202,7 +246,7 @@ void Server::on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   }
 }
 
-void Server::on_cancel(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_cancel(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   uint64_t target = in.frame->cancel().target_request_id();
   if (!c->cancel(target)) return c->send_error(in.id, not_found("no request " + std::to_string(target) + " in flight"));
   ipc::ServerFrame reply;
@@ -211,7 +255,7 @@ void Server::on_cancel(const std::shared_ptr<Connection>& c, IncomingFrame& in) 
   (void)c->send(reply);
 }
 
-void Server::on_health(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_health(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   ipc::ServerFrame reply;
   reply.set_request_id(in.id);
   reply.mutable_health()->set_serving(!draining_.load());
@@ -220,14 +264,14 @@ void Server::on_health(const std::shared_ptr<Connection>& c, IncomingFrame& in) 
   (void)c->send(reply);
 }
 
-void Server::on_metrics(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_metrics(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   ipc::ServerFrame reply;
   reply.set_request_id(in.id);
   reply.mutable_metrics()->set_prometheus(metrics_text());
   (void)c->send(reply);
 }
 
-void Server::on_list_models(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_list_models(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   ipc::ServerFrame reply;
   reply.set_request_id(in.id);
   const std::string& aid = c->aid();
@@ -255,7 +299,7 @@ void Server::on_list_models(const std::shared_ptr<Connection>& c, IncomingFrame&
   (void)c->send(reply);
 }
 
-void Server::on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_model_status(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   if (in.frame->model_status().describe()) return on_describe_model(c, in);
   const std::string& model_id = in.frame->model_status().model_id();
   if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(in.id, v);
@@ -277,7 +321,7 @@ void Server::on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame
   (void)c->send(reply);
 }
 
-void Server::on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_load(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const uint64_t id = in.id;
   const std::string model_id = in.frame->load_model().model_id();
   if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(id, v);
@@ -288,7 +332,7 @@ void Server::on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   }
   auto slot = RequestHold::take(c->account(), config_.manifest.limits.requests_per_aid);
   if (!slot) return c->send_error(id, slot.status());
-  std::weak_ptr<Connection> weak = c;
+  std::weak_ptr<ClientSession> weak = c;
   Status submitted = scheduler_->submit(
       "load:" + sc + "/" + model_id, nullptr,
       [this, weak, id, model_id, sc, slot = *slot]() mutable {
@@ -306,7 +350,7 @@ void Server::on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
   if (!submitted.is_ok()) c->send_error(id, submitted);
 }
 
-void Server::on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_unload(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const std::string& model_id = in.frame->unload_model().model_id();
   if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(in.id, v);
   std::string scope = scope_for(*c, model_id);
@@ -321,7 +365,7 @@ void Server::on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in) 
   (void)c->send(reply);
 }
 
-void Server::on_enable_plugin(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_enable_plugin(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const std::string& name = in.frame->enable_plugin().plugin();
   Role role = is_admin(c->aid()) ? Role::kAdmin : Role::kOtherUser;
   if (Status a = authorize(RequestKind::kEnablePlugin, Target::kService, role); !a.is_ok()) {

@@ -16,6 +16,9 @@
 #include <cstring>
 
 #include "connection.h"
+#include "http_server.h"
+#include "kserve_api.h"
+#include "openai_api.h"
 #include "metrics_http.h"
 #include "model_upload.h"
 #include "model_runtime.pb.h"
@@ -107,6 +110,10 @@ uint32_t connection_ceiling() {
 }
 
 }  // namespace
+
+fs::path default_http_socket(const fs::path& native_socket) {
+  return native_socket.parent_path() / (native_socket.stem().string() + ".http.sock");
+}
 
 ServiceLimits limits_for(const VnodeManifest& m, int cpus) {
   ServiceLimits l;
@@ -208,16 +215,58 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
         *http, [self] { return self->metrics_text(); }, [epfd](int f, uint32_t ev) { epoll_set(epfd, f, ev); },
         [epfd](int f) { ::epoll_ctl(epfd, EPOLL_CTL_DEL, f, nullptr); });
   }
+  if (Status h = s->create_http_front_ends(); !h.is_ok()) return h;
   return s;
 }
 
+Status Server::create_http_front_ends() {
+  const HttpSettings& h = config_.manifest.http;
+  if (!h.unix_socket && h.tcp_port == 0) return Status::ok();
+  HttpServer::Listeners listeners;
+  if (h.unix_socket) {
+    if (config_.http_socket_path.empty()) config_.http_socket_path = default_http_socket(config_.socket_path);
+    auto fd = listen_unix(config_.http_socket_path);
+    if (!fd) return fd.status().with_context("HTTP front end");
+    listeners.unix_fd = *fd;
+  }
+  if (h.tcp_port != 0) {
+    auto tokens = BearerTokens::load(h.tokens_file, ::geteuid());
+    if (!tokens) return tokens.status().with_context("http.tokens_file");
+    listeners.tokens = std::move(*tokens);
+    auto fd = listen_loopback_tcp(h.tcp_port);
+    if (!fd) {
+      if (listeners.unix_fd >= 0) ::close(listeners.unix_fd);
+      return fd.status().with_context("HTTP front end");
+    }
+    listeners.tcp_fd = *fd;
+  }
+  std::vector<std::unique_ptr<HttpApi>> apis;
+  apis.push_back(make_openai_api());
+  apis.push_back(make_kserve_api(config_.manifest.name, config_.manifest.version));
+  // Two threads: one client's large JSON body being parsed does not hold
+  // up every other HTTP client.
+  http_ = std::make_unique<HttpServer>(std::move(listeners), h, this, std::move(apis), 2);
+  return Status::ok();
+}
+
 Server::~Server() {
+  http_.reset();
   if (scheduler_) scheduler_->drain();
   connections_.clear();
   metrics_http_.reset();
   for (int fd : {listen_fd_, reserve_fd_, epoll_fd_, wake_fd_})
     if (fd >= 0) ::close(fd);
   if (listen_fd_ >= 0) ::unlink(config_.socket_path.c_str());
+  if (!config_.http_socket_path.empty()) ::unlink(config_.http_socket_path.c_str());
+}
+
+std::string Server::describe_http() const {
+  std::string where;
+  if (config_.manifest.http.unix_socket) where = config_.http_socket_path.string();
+  if (config_.manifest.http.tcp_port != 0)
+    where += (where.empty() ? "" : " and ") + std::string("127.0.0.1:") + std::to_string(config_.manifest.http.tcp_port) +
+             " (bearer tokens)";
+  return where;
 }
 
 void Server::stop() {
@@ -233,7 +282,9 @@ Status Server::run() {
   log_info(kComponent, "ready: " + config_.manifest.ipc_address + " on " + config_.socket_path.string() +
                            "; workers " + std::to_string(limits_.workers) + "; cache budget " +
                            std::to_string(limits_.cache_budget_bytes >> 20) + " MiB; at most " +
-                           std::to_string(max_connections_) + " connections");
+                           std::to_string(max_connections_) + " connections" +
+                           (http_ ? "; HTTP front ends on " + describe_http() : std::string()));
+  if (http_) http_->start();
   epoll_event events[64];
   bool drain_started = false;
   for (;;) {
@@ -246,6 +297,10 @@ Status Server::run() {
       ::close(listen_fd_);
       ::unlink(config_.socket_path.c_str());
       listen_fd_ = -1;
+      if (http_) {
+        http_->stop_accepting();
+        ::unlink(config_.http_socket_path.c_str());
+      }
       scheduler_->begin_drain();
     }
     if (drain_started && scheduler_->idle()) break;
@@ -258,6 +313,7 @@ Status Server::run() {
     }
     for (int i = 0; i < n; ++i) dispatch(events[i].data.fd, events[i].events);
   }
+  if (http_) http_->shutdown(5000);  // HTTP answers still being written
   for (auto& [fd, c] : connections_) c->flush_before_close(5000);  // answers not yet taken by slow readers
   for (auto& [fd, c] : connections_) c->disconnect();
   connections_.clear();
@@ -269,7 +325,7 @@ void Server::dispatch(int fd, uint32_t events) {
   if (fd == wake_fd_) {
     uint64_t v;
     [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
-    return;
+    return handle_posted();
   }
   if (fd == listen_fd_) return accept_clients();
   if (metrics_http_ && metrics_http_->owns(fd)) return metrics_http_->on_event(fd, events);
@@ -328,7 +384,10 @@ void Server::accept_clients() {
       continue;
     }
     std::string aid = std::to_string(cred.uid);
-    auto account = accounts_->open_connection(aid, connections_.size(), max_connections_);
+    auto account = [&] {
+      std::lock_guard lock(accounts_mutex_);
+      return accounts_->open_connection(aid, connections_.size(), max_connections_);
+    }();
     if (!account) {
       log_warning(kComponent, "refusing a client of AID " + aid + ": " + account.status().message());
       refuse_client(fd, account.status());
@@ -395,7 +454,7 @@ void Server::close_connection(const std::shared_ptr<Connection>& c) {
   if (!connections_.count(c->fd())) return;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd(), nullptr);
   c->disconnect();  // cancels its calls in flight
-  accounts_->close_connection(c->account());
+  close_client(c->account());
   connections_.erase(c->fd());
   connections_count_ = connections_.size();
 }

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -20,8 +21,10 @@
 
 #include "access_policy.h"
 #include "client_account.h"
+#include "client_session.h"
 #include "mount_table.h"
 #include "mrt/core/generation_metrics.h"
+#include "request_path.h"
 #include "mrt/core/metrics.h"
 #include "mrt/core/runtime.h"
 #include "mrt/core/scheduler.h"
@@ -48,7 +51,13 @@ struct ServiceConfig {
   size_t queue_capacity = 64;        // per model
   int online_cpus = 0;               // 0 = ask the OS
   int metrics_http_port = 0;         // 0 = no HTTP listener; else 127.0.0.1:<port>
+  // The HTTP front ends' Unix socket (manifest http.unix_socket); empty:
+  // beside socket_path, <stem>.http.sock.
+  std::filesystem::path http_socket_path;
 };
+
+// Where the HTTP front ends listen when ServiceConfig names no path.
+std::filesystem::path default_http_socket(const std::filesystem::path& native_socket);
 
 struct ServiceLimits {
   int workers = 1;
@@ -59,6 +68,7 @@ struct ServiceLimits {
 ServiceLimits limits_for(const VnodeManifest& manifest, int online_cpus);
 
 class Connection;
+class HttpServer;
 class MetricsHttp;
 class ModelUploads;
 struct UserRepository;
@@ -70,7 +80,7 @@ struct IncomingFrame {
   std::vector<int>* fds = nullptr;
 };
 
-class Server {
+class Server final : public RequestPath {
  public:
   static Result<std::unique_ptr<Server>> create(ServiceConfig config);
   ~Server();
@@ -85,8 +95,15 @@ class Server {
   // The Prometheus text of the service's metrics.
   std::string metrics_text() const;
 
+  // RequestPath, for the HTTP front ends (request_path.h).
+  Result<ClientIdentity> open_client(const std::string& aid) override;
+  void close_client(const std::shared_ptr<ClientAccount>& account) override;
+  void submit(std::shared_ptr<ClientSession> session, std::unique_ptr<ipc::ClientFrame> frame) override;
+
  private:
   Server();
+  Status create_http_front_ends();
+  std::string describe_http() const;
   // --- the event loop (server.cpp) --------------------------------------------
   void accept_clients();
   void refuse_client(int fd, const Status& why);
@@ -99,27 +116,31 @@ class Server {
 
   // --- requests (request_handlers.cpp) ----------------------------------------
   void handle_frame(const std::shared_ptr<Connection>& c, const std::string& bytes);
-  using Handler = void (Server::*)(const std::shared_ptr<Connection>&, IncomingFrame&);
-  void on_infer(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_cancel(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_health(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_metrics(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_list_models(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_model_status(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_load(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_unload(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_enable_plugin(const std::shared_ptr<Connection>& c, IncomingFrame& in);
+  // Any front end's request, on the loop thread: the dispatch table.
+  void handle_request(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  // Requests submit() queued from other threads.
+  void handle_posted();
+  using Handler = void (Server::*)(const std::shared_ptr<ClientSession>&, IncomingFrame&);
+  void on_infer(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_cancel(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_health(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_metrics(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_list_models(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_model_status(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_load(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_unload(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_enable_plugin(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
   // Users' own models (user_model_handlers.cpp): push, rm, info.
-  void on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  void on_describe_model(const std::shared_ptr<Connection>& c, IncomingFrame& in);
-  Result<UserRepository> user_repository(const Connection& c) const;
+  void on_push_model(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_remove_model(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  void on_describe_model(const std::shared_ptr<ClientSession>& c, IncomingFrame& in);
+  Result<UserRepository> user_repository(const ClientSession& c) const;
   bool is_system_model(const std::string& aid, const std::string& model_id) const;
   // Which scope serves `model_id` for a client: its own /home/<AID>/models
   // first ("aid:<AID>"), then /models ("").
-  std::string scope_for(const Connection& c, const std::string& model_id) const;
+  std::string scope_for(const ClientSession& c, const std::string& model_id) const;
   // OK when the caller may do `kind` on the model `scope` names.
-  Status authorize_model(const Connection& c, RequestKind kind, const std::string& scope) const;
+  Status authorize_model(const ClientSession& c, RequestKind kind, const std::string& scope) const;
   bool is_admin(const std::string& aid) const;
   void record(const Status& s, double latency_ms);
   // Per model (its queue): answers by status code for the metrics, and the
@@ -140,7 +161,9 @@ class Server {
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ClientAccounts> accounts_;
+  std::mutex accounts_mutex_;  // the loop and the HTTP front ends open and close accounts
   std::unique_ptr<MetricsHttp> metrics_http_;
+  std::unique_ptr<HttpServer> http_;  // OpenAI and KServe front ends (own threads)
   std::unique_ptr<ModelUploads> uploads_;  // users' pushes, staged under <state>/staging
   std::vector<std::string> admin_aids_;
   uint32_t max_connections_ = 0;    // the manifest's, bounded by RLIMIT_NOFILE
@@ -153,6 +176,12 @@ class Server {
   bool expiry_pending_ = false;  // HTTP requests open or accepts paused: the loop must wake
   std::atomic<bool> draining_{false};
   std::map<int, std::shared_ptr<Connection>> connections_;  // loop thread only
+  struct PostedRequest {
+    std::shared_ptr<ClientSession> session;
+    std::unique_ptr<ipc::ClientFrame> frame;
+  };
+  std::mutex posted_mutex_;
+  std::deque<PostedRequest> posted_;  // submit() → the loop (wake_fd_)
 
   // metrics
   Counter requests_, successes_, errors_;

@@ -28,7 +28,7 @@ struct OwnedFds {
   }
 };
 
-void send_status(Connection& c, uint64_t id, const ModelStatus& s) {
+void send_status(ClientSession& c, uint64_t id, const ModelStatus& s) {
   ipc::ServerFrame f;
   f.set_request_id(id);
   model_status_to_proto(s, f.mutable_model_status());
@@ -37,7 +37,7 @@ void send_status(Connection& c, uint64_t id, const ModelStatus& s) {
   (void)c.send(f);
 }
 
-void send_ack(Connection& c, uint64_t id) {
+void send_ack(ClientSession& c, uint64_t id) {
   ipc::ServerFrame f;
   f.set_request_id(id);
   f.mutable_ack();
@@ -57,7 +57,7 @@ IoSpec declared_spec(const TensorSpec& t) {
 
 }  // namespace
 
-Result<UserRepository> Server::user_repository(const Connection& c) const {
+Result<UserRepository> Server::user_repository(const ClientSession& c) const {
   if (!uploads_ || c.home_models.empty())
     return failed_precondition("this service mounts no /home/<AID>/models: users cannot store models");
   // Creates the caller's repository on first use.
@@ -74,7 +74,7 @@ bool Server::is_system_model(const std::string& aid, const std::string& model_id
   return std::find(ids.begin(), ids.end(), model_id) != ids.end();
 }
 
-void Server::on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_push_model(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const ipc::PushModelRequest& req = in.frame->push_model();
   const uint64_t id = in.id;
   const std::string model_id = req.model_id();
@@ -90,7 +90,7 @@ void Server::on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& 
   if (!slot) return c->send_error(id, slot.status());
   auto fds = std::make_shared<OwnedFds>();
   fds->fds.swap(*in.fds);  // the job reads them; they close when it is done
-  std::weak_ptr<Connection> weak = c;
+  std::weak_ptr<ClientSession> weak = c;
   auto job = [this, weak, id, model_id, repo = *repo, files = std::move(*files), fds, slot = *slot] {
     if (!weak.lock()) return;  // the client left: nothing is written
     auto status = uploads_->push(repo, model_id, files);
@@ -111,7 +111,7 @@ void Server::on_push_model(const std::shared_ptr<Connection>& c, IncomingFrame& 
   if (!submitted.is_ok()) c->send_error(id, submitted);
 }
 
-void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_remove_model(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const uint64_t id = in.id;
   const std::string model_id = in.frame->remove_model().model_id();
   if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(id, v);
@@ -131,7 +131,7 @@ void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame
   if (!repo) return c->send_error(id, repo.status());
   auto slot = RequestHold::take(c->account(), config_.manifest.limits.requests_per_aid);
   if (!slot) return c->send_error(id, slot.status());
-  std::weak_ptr<Connection> weak = c;
+  std::weak_ptr<ClientSession> weak = c;
   auto job = [this, weak, id, model_id, repo = *repo, slot = *slot] {
     Status s = uploads_->remove(repo, model_id);
     slot->release();  // before the answer
@@ -149,7 +149,7 @@ void Server::on_remove_model(const std::shared_ptr<Connection>& c, IncomingFrame
   if (!submitted.is_ok()) c->send_error(id, submitted);
 }
 
-void Server::on_describe_model(const std::shared_ptr<Connection>& c, IncomingFrame& in) {
+void Server::on_describe_model(const std::shared_ptr<ClientSession>& c, IncomingFrame& in) {
   const std::string model_id = in.frame->model_status().model_id();
   if (Status v = validate_model_id(model_id); !v.is_ok()) return c->send_error(in.id, v);
   std::string scope = scope_for(*c, model_id);

@@ -179,6 +179,43 @@ Status limits_section(const YamlFields& f, bool strict, const YAML::Node& n, Cli
   return Status::ok();
 }
 
+Status http_section(const YamlFields& f, bool strict, const YAML::Node& n, HttpSettings& out) {
+  MRT_RETURN_IF_ERROR(keys(f, strict, n, "http",
+                           {"unix_socket", "tcp_port", "tokens_file", "max_connections", "max_request_bytes",
+                            "request_timeout_ms", "idle_timeout_ms", "send_timeout_ms"}));
+  MRT_RETURN_IF_ERROR(optional_field(n, "unix_socket", out.unix_socket, [&](const YAML::Node& v) {
+    return f.boolean(v, "unix_socket");
+  }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "tcp_port", out.tcp_port, [&](const YAML::Node& v) -> Result<uint16_t> {
+    auto x = f.bounded(v, "tcp_port", 0, 65535);
+    if (!x) return x.status();
+    return static_cast<uint16_t>(*x);
+  }));
+  MRT_RETURN_IF_ERROR(optional_field(n, "tokens_file", out.tokens_file, [&](const YAML::Node& v) {
+    return f.scalar(v, "tokens_file");
+  }));
+  auto count = [&](const char* key, uint32_t& field, int64_t hi) -> Status {
+    return optional_field(n, key, field, [&](const YAML::Node& v) -> Result<uint32_t> {
+      auto x = f.bounded(v, key, 1, hi);
+      if (!x) return x.status();
+      return static_cast<uint32_t>(*x);
+    });
+  };
+  MRT_RETURN_IF_ERROR(count("max_connections", out.max_connections, 1 << 16));
+  MRT_RETURN_IF_ERROR(count("request_timeout_ms", out.request_timeout_ms, 3600000));
+  MRT_RETURN_IF_ERROR(count("idle_timeout_ms", out.idle_timeout_ms, 3600000));
+  MRT_RETURN_IF_ERROR(count("send_timeout_ms", out.send_timeout_ms, 3600000));
+  if (n["max_request_bytes"]) {
+    auto bytes = size_field(f, n["max_request_bytes"], "max_request_bytes");
+    if (!bytes) return bytes.status();
+    if (*bytes < 1024) return f.at(n["max_request_bytes"], "'max_request_bytes' must be at least 1KiB");
+    out.max_request_bytes = *bytes;
+  }
+  if (out.tcp_port != 0 && out.tokens_file.empty())
+    return f.at(n, "'http.tcp_port' needs 'tokens_file': every TCP client is identified by a bearer token");
+  return Status::ok();
+}
+
 }  // namespace
 
 bool VnodeManifest::has(std::string_view capability, std::string_view target) const {
@@ -223,7 +260,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     m.strict = mode == "strict";
     MRT_RETURN_IF_ERROR(keys(f, m.strict, root, "vnode.yml",
                              {"name", "version", "maintainer", "mode", "runtime", "capabilities", "ipc", "storage",
-                              "observability", "access", "limits", "plugins"}));
+                              "observability", "access", "limits", "plugins", "http"}));
     for (const char* required : {"name", "version", "runtime"})
       if (!root[required]) return f.at(root, std::string("'") + required + "' is required");
     auto text = [&](const char* key) { return [&f, key](const YAML::Node& v) { return f.scalar(v, key); }; };
@@ -282,6 +319,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     if (root["access"]) MRT_RETURN_IF_ERROR(access_section(f, m.strict, root["access"], m.access));
     if (root["limits"]) MRT_RETURN_IF_ERROR(limits_section(f, m.strict, root["limits"], m.limits));
     if (root["plugins"]) MRT_RETURN_IF_ERROR(plugins_section(f, m.strict, root["plugins"], m.plugins));
+    if (root["http"]) MRT_RETURN_IF_ERROR(http_section(f, m.strict, root["http"], m.http));
   } catch (const YAML::Exception& e) {
     return invalid_argument(std::string(origin) + ": " + e.what());
   }

@@ -47,6 +47,20 @@ struct ClientLimits {
   double cache_share = 0.5;                     // of the model cache, for one AID's own models
 };
 
+// The HTTP front ends: the OpenAI-compatible API and KServe v2 REST
+// (docs/service.md, "HTTP front ends"). Identity: SO_PEERCRED on the Unix
+// socket; on loopback TCP, a bearer token mapped to an AID.
+struct HttpSettings {
+  bool unix_socket = true;        // a second socket beside the native one: <name>.http.sock
+  uint16_t tcp_port = 0;          // 0 = off; else 127.0.0.1:<port>, bearer tokens required
+  std::string tokens_file;        // "<AID> <token>" per line; required with tcp_port
+  uint32_t max_connections = 64;  // HTTP connections open at once, both listeners together
+  uint64_t max_request_bytes = uint64_t{64} << 20;  // one request's headers and body
+  uint32_t request_timeout_ms = 10000;  // a request's headers and body must arrive within this
+  uint32_t idle_timeout_ms = 30000;     // a kept-alive connection with no request is closed
+  uint32_t send_timeout_ms = 30000;     // an answer (or one streamed event) must be taken within this
+};
+
 // How plugins run (plugins: in vnode.yml): in sandboxed worker processes by
 // default (docs/architecture.md, "Plugin workers").
 using PluginWorkerSettings = PluginWorkerOptions;
@@ -66,6 +80,7 @@ struct VnodeManifest {
   AccessPolicy access;
   ClientLimits limits;
   PluginWorkerSettings plugins;  // `executable` is the daemon's to fill
+  HttpSettings http;
 
   bool has(std::string_view capability, std::string_view target = "") const;
 };
