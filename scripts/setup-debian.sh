@@ -11,6 +11,7 @@ packages=(
   libcli11-dev                             # command-line parsing for mrt and mrt-conformance
   libprotobuf-dev protobuf-compiler        # the IPC protocol (vnode/proto)
   python3-protobuf                         # the Python client's test (vnode/client/python), on Debian's python3
+  libgrpc++-dev protobuf-compiler-grpc     # KServe v2 gRPC front end (vnode/proto/kserve_v2.proto): Debian's gRPC 1.51, built against the same protobuf 3.21 as the IPC protocol and ONNX, so no second protobuf
   libsystemd-dev                           # sd_notify readiness when run under systemd
   nlohmann-json3-dev                       # config.json, tokenizer.json and safetensors headers (plugins/raw); HTTP front ends' JSON
   libpcre2-dev                             # PCRE2: byte-level tokenizers' Unicode split patterns (plugins/raw)
@@ -25,7 +26,7 @@ packages=(
   libgtest-dev libgmock-dev                # unit tests
   clang-14 libclang-rt-14-dev              # libFuzzer targets (scripts/fuzz.sh, tests/fuzz): clang and its fuzzer/sanitizer runtimes
   python3                                  # fixture generators in scripts/
-  python3-venv                             # scripts/test-python-env: the venv the http-clients test installs openai and tritonclient into
+  python3-venv                             # scripts/test-python-env: the venv the http-clients and grpc-clients tests install openai and tritonclient into
   systemd                                  # systemd-analyze: the unit-security test scores the shipped unit
 )
 

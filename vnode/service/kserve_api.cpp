@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "http_json.h"
+#include "kserve_common.h"
 #include "mrt/core/tensor.h"
 
 namespace mrt::vnode {
@@ -28,28 +29,8 @@ Status error_of(const ipc::ServerFrame& f) {
   return Status(static_cast<StatusCode>(f.error().code()), f.error().message());
 }
 
-// KServe datatype names ↔ the ABI's dtypes (ONNX values).
-struct DtypeName {
-  int32_t dtype;
-  const char* name;
-};
-constexpr DtypeName kDtypes[] = {
-    {MRT_DTYPE_BOOL, "BOOL"},     {MRT_DTYPE_UINT8, "UINT8"},   {MRT_DTYPE_UINT16, "UINT16"},
-    {MRT_DTYPE_UINT32, "UINT32"}, {MRT_DTYPE_UINT64, "UINT64"}, {MRT_DTYPE_INT8, "INT8"},
-    {MRT_DTYPE_INT16, "INT16"},   {MRT_DTYPE_INT32, "INT32"},   {MRT_DTYPE_INT64, "INT64"},
-    {MRT_DTYPE_FLOAT16, "FP16"},  {MRT_DTYPE_FLOAT32, "FP32"},  {MRT_DTYPE_FLOAT64, "FP64"},
-    {MRT_DTYPE_BFLOAT16, "BF16"},
-};
-const char* kserve_name(int32_t dtype) {
-  for (const auto& d : kDtypes)
-    if (d.dtype == dtype) return d.name;
-  return "UNKNOWN";
-}
-std::optional<int32_t> dtype_of(const std::string& name) {
-  for (const auto& d : kDtypes)
-    if (name == d.name) return d.dtype;
-  return std::nullopt;
-}
+const char* kserve_name(int32_t dtype) { return kserve_datatype(dtype); }
+std::optional<int32_t> dtype_of(const std::string& name) { return kserve_dtype(name); }
 
 // JSON numbers ↔ little-endian element bytes.
 template <class T>
@@ -171,7 +152,7 @@ class ModelTranslator final : public FrameTranslator {
     }
     out.respond(json_answer({{"name", m.model_id()},
                              {"versions", Json::array({"1"})},
-                             {"platform", m.plugin().empty() ? "model-runtime" : "model-runtime/" + m.plugin()},
+                             {"platform", kserve_platform(m)},
                              {"inputs", tensor_specs(m.inputs())},
                              {"outputs", tensor_specs(m.outputs())}}));
     return nullptr;
@@ -292,14 +273,14 @@ Result<Routed> infer_request(const std::string& model, const HttpRequest& req) {
     ipc::Tensor* t = infer->mutable_tensors()->add_tensors();
     t->set_name(**name);
     t->set_dtype(*dtype);
-    uint64_t elements = 1;
+    std::vector<int64_t> dims;
     for (const auto& d : *shape) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (int64_t{1} << 40))
-        return invalid_argument(where + ": 'shape' holds non-negative integers");
-      elements *= d.get<uint64_t>();
-      if (elements > (uint64_t{1} << 40)) return invalid_argument(where + ": shape too large");
-      t->add_dims(d.get<int64_t>());
+      if (!d.is_number_integer()) return kserve_bad_dim(where);
+      dims.push_back(d.get<int64_t>());
     }
+    auto counted = kserve_set_shape(t, dims, where);
+    if (!counted) return counted.status();
+    uint64_t elements = *counted;
     uint64_t want = elements * dtype_size(*dtype);
     std::string data;
     std::optional<int64_t> binary_size;

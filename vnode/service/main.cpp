@@ -56,7 +56,7 @@ std::filesystem::path default_plugin_worker() {
 int main(int argc, char** argv) {
   CLI::App app{"model-runtime.vnode: the model-runtime inference service"};
   app.set_version_flag("--version", std::string("model-runtime.vnode ") + MRT_PROJECT_VERSION);
-  std::string manifest_path, socket, http_socket, state_dir = default_state_dir().string(),
+  std::string manifest_path, socket, http_socket, grpc_socket, state_dir = default_state_dir().string(),
                              system_models = default_system_models_dir().string();
   std::vector<std::string> plugin_dirs, plugin_files;
   std::string plugin_worker = default_plugin_worker().string();
@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket, "Unix socket path (default: from the manifest's ipc.address)");
   app.add_option("--http-socket", http_socket,
                  "the HTTP front ends' Unix socket when vnode.yml's http.unix_socket is on (default: <socket stem>.http.sock beside --socket)");
+  app.add_option("--grpc-socket", grpc_socket,
+                 "the gRPC (KServe v2) front end's Unix socket when vnode.yml's grpc.unix_socket is on (default: <socket stem>.grpc.sock beside --socket)");
   app.add_option("--state-dir", state_dir, "where aetherfs:// and volatile:// storage lives")->capture_default_str();
   app.add_option("--system-models", system_models, "directory served as aetherfs://system-models")->capture_default_str();
   app.add_option("--plugin-dir", plugin_dirs, "directory of plugins (*.so), repeatable");
@@ -100,6 +102,7 @@ int main(int argc, char** argv) {
     config.socket_path = socket;
   }
   config.http_socket_path = http_socket;
+  config.grpc_socket_path = grpc_socket;
   config.storage.state_dir = state_dir;
   config.storage.system_models = system_models;
   auto paths = plugin_paths(plugin_files, plugin_dirs);

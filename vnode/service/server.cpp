@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "grpc_server.h"
 #include "http_server.h"
 #include "kserve_api.h"
 #include "openai_api.h"
@@ -113,6 +114,10 @@ uint32_t connection_ceiling() {
 
 fs::path default_http_socket(const fs::path& native_socket) {
   return native_socket.parent_path() / (native_socket.stem().string() + ".http.sock");
+}
+
+fs::path default_grpc_socket(const fs::path& native_socket) {
+  return native_socket.parent_path() / (native_socket.stem().string() + ".grpc.sock");
 }
 
 ServiceLimits limits_for(const VnodeManifest& m, int cpus) {
@@ -216,6 +221,7 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
         [epfd](int f) { ::epoll_ctl(epfd, EPOLL_CTL_DEL, f, nullptr); });
   }
   if (Status h = s->create_http_front_ends(); !h.is_ok()) return h;
+  if (Status g = s->create_grpc_front_end(); !g.is_ok()) return g;
   return s;
 }
 
@@ -249,7 +255,17 @@ Status Server::create_http_front_ends() {
   return Status::ok();
 }
 
+Status Server::create_grpc_front_end() {
+  if (!config_.manifest.grpc.unix_socket) return Status::ok();
+  if (config_.grpc_socket_path.empty()) config_.grpc_socket_path = default_grpc_socket(config_.socket_path);
+  auto fd = listen_unix(config_.grpc_socket_path);
+  if (!fd) return fd.status().with_context("gRPC front end");
+  grpc_ = std::make_unique<GrpcServer>(*fd, config_.manifest.grpc, this, config_.manifest.name);
+  return Status::ok();
+}
+
 Server::~Server() {
+  grpc_.reset();
   http_.reset();
   if (scheduler_) scheduler_->drain();
   connections_.clear();
@@ -258,6 +274,7 @@ Server::~Server() {
     if (fd >= 0) ::close(fd);
   if (listen_fd_ >= 0) ::unlink(config_.socket_path.c_str());
   if (!config_.http_socket_path.empty()) ::unlink(config_.http_socket_path.c_str());
+  if (!config_.grpc_socket_path.empty()) ::unlink(config_.grpc_socket_path.c_str());
 }
 
 std::string Server::describe_http() const {
@@ -283,8 +300,12 @@ Status Server::run() {
                            "; workers " + std::to_string(limits_.workers) + "; cache budget " +
                            std::to_string(limits_.cache_budget_bytes >> 20) + " MiB; at most " +
                            std::to_string(max_connections_) + " connections" +
-                           (http_ ? "; HTTP front ends on " + describe_http() : std::string()));
+                           (http_ ? "; HTTP front ends on " + describe_http() : std::string()) +
+                           (grpc_ ? "; gRPC (KServe v2) on " + config_.grpc_socket_path.string() : std::string()));
   if (http_) http_->start();
+  if (grpc_) {
+    if (Status g = grpc_->start(); !g.is_ok()) return g.with_context("gRPC front end");
+  }
   epoll_event events[64];
   bool drain_started = false;
   for (;;) {
@@ -301,6 +322,10 @@ Status Server::run() {
         http_->stop_accepting();
         ::unlink(config_.http_socket_path.c_str());
       }
+      if (grpc_) {
+        grpc_->stop_accepting();
+        ::unlink(config_.grpc_socket_path.c_str());
+      }
       scheduler_->begin_drain();
     }
     if (drain_started && scheduler_->idle()) break;
@@ -314,6 +339,7 @@ Status Server::run() {
     for (int i = 0; i < n; ++i) dispatch(events[i].data.fd, events[i].events);
   }
   if (http_) http_->shutdown(5000);  // HTTP answers still being written
+  if (grpc_) grpc_->shutdown(5000);  // gRPC calls still being answered
   for (auto& [fd, c] : connections_) c->flush_before_close(5000);  // answers not yet taken by slow readers
   for (auto& [fd, c] : connections_) c->disconnect();
   connections_.clear();

@@ -54,10 +54,15 @@ struct ServiceConfig {
   // The HTTP front ends' Unix socket (manifest http.unix_socket); empty:
   // beside socket_path, <stem>.http.sock.
   std::filesystem::path http_socket_path;
+  // The KServe v2 gRPC front end's Unix socket (manifest grpc.unix_socket);
+  // empty: beside socket_path, <stem>.grpc.sock.
+  std::filesystem::path grpc_socket_path;
 };
 
 // Where the HTTP front ends listen when ServiceConfig names no path.
 std::filesystem::path default_http_socket(const std::filesystem::path& native_socket);
+// Where the gRPC front end listens when ServiceConfig names no path.
+std::filesystem::path default_grpc_socket(const std::filesystem::path& native_socket);
 
 struct ServiceLimits {
   int workers = 1;
@@ -69,6 +74,7 @@ ServiceLimits limits_for(const VnodeManifest& manifest, int online_cpus);
 
 class Connection;
 class HttpServer;
+class GrpcServer;
 class MetricsHttp;
 class ModelUploads;
 struct UserRepository;
@@ -103,6 +109,7 @@ class Server final : public RequestPath {
  private:
   Server();
   Status create_http_front_ends();
+  Status create_grpc_front_end();
   std::string describe_http() const;
   // --- the event loop (server.cpp) --------------------------------------------
   void accept_clients();
@@ -164,6 +171,7 @@ class Server final : public RequestPath {
   std::mutex accounts_mutex_;  // the loop and the HTTP front ends open and close accounts
   std::unique_ptr<MetricsHttp> metrics_http_;
   std::unique_ptr<HttpServer> http_;  // OpenAI and KServe front ends (own threads)
+  std::unique_ptr<GrpcServer> grpc_;  // KServe v2 gRPC (own threads)
   std::unique_ptr<ModelUploads> uploads_;  // users' pushes, staged under <state>/staging
   std::vector<std::string> admin_aids_;
   uint32_t max_connections_ = 0;    // the manifest's, bounded by RLIMIT_NOFILE

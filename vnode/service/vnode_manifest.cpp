@@ -216,6 +216,31 @@ Status http_section(const YamlFields& f, bool strict, const YAML::Node& n, HttpS
   return Status::ok();
 }
 
+Status grpc_section(const YamlFields& f, bool strict, const YAML::Node& n, GrpcSettings& out) {
+  MRT_RETURN_IF_ERROR(keys(f, strict, n, "grpc", {"unix_socket", "max_calls", "max_message_bytes", "call_timeout_ms"}));
+  MRT_RETURN_IF_ERROR(optional_field(n, "unix_socket", out.unix_socket, [&](const YAML::Node& v) {
+    return f.boolean(v, "unix_socket");
+  }));
+  auto count = [&](const char* key, uint32_t& field, int64_t hi) -> Status {
+    return optional_field(n, key, field, [&](const YAML::Node& v) -> Result<uint32_t> {
+      auto x = f.bounded(v, key, 1, hi);
+      if (!x) return x.status();
+      return static_cast<uint32_t>(*x);
+    });
+  };
+  MRT_RETURN_IF_ERROR(count("max_calls", out.max_calls, 1024));
+  MRT_RETURN_IF_ERROR(count("call_timeout_ms", out.call_timeout_ms, 3600000));
+  if (n["max_message_bytes"]) {
+    auto bytes = size_field(f, n["max_message_bytes"], "max_message_bytes");
+    if (!bytes) return bytes.status();
+    // gRPC takes the limit as an int.
+    if (*bytes < 1024 || *bytes > (uint64_t{1} << 30))
+      return f.at(n["max_message_bytes"], "'max_message_bytes' must be between 1KiB and 1GiB");
+    out.max_message_bytes = *bytes;
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 bool VnodeManifest::has(std::string_view capability, std::string_view target) const {
@@ -260,7 +285,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     m.strict = mode == "strict";
     MRT_RETURN_IF_ERROR(keys(f, m.strict, root, "vnode.yml",
                              {"name", "version", "maintainer", "mode", "runtime", "capabilities", "ipc", "storage",
-                              "observability", "access", "limits", "plugins", "http"}));
+                              "observability", "access", "limits", "plugins", "http", "grpc"}));
     for (const char* required : {"name", "version", "runtime"})
       if (!root[required]) return f.at(root, std::string("'") + required + "' is required");
     auto text = [&](const char* key) { return [&f, key](const YAML::Node& v) { return f.scalar(v, key); }; };
@@ -320,6 +345,7 @@ Result<VnodeManifest> parse_vnode_manifest(std::string_view yaml_text, std::stri
     if (root["limits"]) MRT_RETURN_IF_ERROR(limits_section(f, m.strict, root["limits"], m.limits));
     if (root["plugins"]) MRT_RETURN_IF_ERROR(plugins_section(f, m.strict, root["plugins"], m.plugins));
     if (root["http"]) MRT_RETURN_IF_ERROR(http_section(f, m.strict, root["http"], m.http));
+    if (root["grpc"]) MRT_RETURN_IF_ERROR(grpc_section(f, m.strict, root["grpc"], m.grpc));
   } catch (const YAML::Exception& e) {
     return invalid_argument(std::string(origin) + ": " + e.what());
   }

@@ -61,6 +61,15 @@ struct HttpSettings {
   uint32_t send_timeout_ms = 30000;     // an answer (or one streamed event) must be taken within this
 };
 
+// The KServe v2 gRPC front end (docs/service.md, "gRPC front end"): on a
+// Unix socket beside the native one, the caller's AID from SO_PEERCRED.
+struct GrpcSettings {
+  bool unix_socket = false;       // <name>.grpc.sock beside the native socket
+  uint32_t max_calls = 16;        // calls handled at once (gRPC threads); more wait in gRPC or get RESOURCE_EXHAUSTED
+  uint64_t max_message_bytes = uint64_t{64} << 20;  // one request or answer message
+  uint32_t call_timeout_ms = 60000;  // the longest a call waits for its answer (a shorter client deadline wins)
+};
+
 // How plugins run (plugins: in vnode.yml): in sandboxed worker processes by
 // default (docs/architecture.md, "Plugin workers").
 using PluginWorkerSettings = PluginWorkerOptions;
@@ -81,6 +90,7 @@ struct VnodeManifest {
   ClientLimits limits;
   PluginWorkerSettings plugins;  // `executable` is the daemon's to fill
   HttpSettings http;
+  GrpcSettings grpc;
 
   bool has(std::string_view capability, std::string_view target = "") const;
 };

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The KServe v2 gRPC front end against the real client from PyPI
+(`tritonclient.grpc`), on a running daemon (started by grpc_clients_test.sh),
+over the gRPC Unix socket (the caller's AID from peer credentials). Every
+inference is compared with what the native protocol (`mrt --socket`) gives
+for the same request. Prints one line per check; exits 1 on the first
+failure."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
+
+args = None
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAIL: {what}", flush=True)
+        sys.exit(1)
+    print(f"ok: {what}", flush=True)
+
+
+def mrt(*argv):
+    r = subprocess.run([args.mrt, "--socket", args.native_socket, *argv], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        print(f"FAIL: mrt {' '.join(argv)} exited {r.returncode}: {r.stderr}")
+        sys.exit(1)
+    return r.stdout
+
+
+def expect_error(call, code, what):
+    try:
+        call()
+    except InferenceServerException as e:
+        check(e.status() == f"StatusCode.{code}", f"{what} ({e.status()}: {e.message()[:160]})")
+        return e
+    check(False, f"{what}: no error raised")
+
+
+def native_run(model, name, x):
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/{name}.npy", x)
+        mrt("run", model, "--input", f"{name}={tmp}/{name}.npy", "--output", tmp)
+        return {p.stem: np.load(p) for p in Path(tmp).glob("*.npy") if p.stem != name}
+
+
+def main():
+    global args
+    p = argparse.ArgumentParser()
+    p.add_argument("--mrt", required=True)
+    p.add_argument("--native-socket", required=True)
+    p.add_argument("--grpc-socket", required=True)
+    p.add_argument("--daemon-log", required=True)
+    args = p.parse_args()
+    print("tritonclient.grpc over " + args.grpc_socket, flush=True)
+
+    client = triton.InferenceServerClient(url="unix:" + args.grpc_socket)
+    check(client.is_server_live(), "is_server_live")
+    check(client.is_server_ready(), "is_server_ready")
+    meta = client.get_server_metadata(as_json=True)
+    check(meta["name"] == "model-runtime" and meta.get("version"), f"server metadata {meta}")
+    check(client.is_model_ready("iris-dense"), "is_model_ready(iris-dense)")
+    md = client.get_model_metadata("iris-dense", as_json=True)
+    check(md["name"] == "iris-dense" and md["inputs"][0]["name"] == "x" and md["inputs"][0]["datatype"] == "FP32"
+          and md["outputs"] and md["platform"].startswith("model-runtime"), f"model metadata {md}")
+    md = client.get_model_metadata("digits", as_json=True)
+    check(md["inputs"][0]["name"] == "image" and md["inputs"][0]["shape"] == ["-1", "1", "8", "8"],
+          f"digits metadata {md['inputs']}")
+
+    # The caller is identified by its uid (SO_PEERCRED), as on the native socket.
+    log = Path(args.daemon_log).read_text()
+    check(f"call from AID {os.getuid()} (pid {os.getpid()}, fd:" in log,
+          f"the daemon identified the caller by SO_PEERCRED: AID {os.getuid()}, pid {os.getpid()}")
+
+    x = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
+    native = native_run("iris-dense", "x", x)
+    inp = triton.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    r = client.infer("iris-dense", [inp], outputs=[triton.InferRequestedOutput("probabilities")], request_id="q1")
+    check(np.array_equal(r.as_numpy("probabilities"), native["probabilities"]),
+          "infer iris-dense equals the native path")
+    check(r.get_response().id == "q1" and r.get_response().model_name == "iris-dense", "the answer names id and model")
+    r = client.infer("iris-dense", [inp])  # no outputs named: all of them
+    check(all(np.array_equal(r.as_numpy(k), v) for k, v in native.items()),
+          f"infer with no outputs named returns all ({sorted(native)})")
+
+    img = (np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8) / 64.0)
+    native = native_run("digits", "image", img)
+    inp_img = triton.InferInput("image", list(img.shape), "FP32")
+    inp_img.set_data_from_numpy(img)
+    r = client.infer("digits", [inp_img], client_timeout=60)
+    check(native and all(np.array_equal(r.as_numpy(k), v) for k, v in native.items()),
+          f"infer digits equals the native path ({sorted(native)})")
+
+    # Errors: clear, with the right status.
+    expect_error(lambda: client.infer("no-such-model", [inp]), "NOT_FOUND", "an unknown model (infer)")
+    expect_error(lambda: client.get_model_metadata("no-such-model"), "NOT_FOUND", "an unknown model (metadata)")
+    expect_error(lambda: client.is_model_ready("no-such-model"), "NOT_FOUND", "an unknown model (ready)")
+    bad = triton.InferInput("x", [2, 3], "FP32")
+    bad.set_data_from_numpy(np.zeros((2, 3), np.float32))
+    e = expect_error(lambda: client.infer("iris-dense", [bad]), "INVALID_ARGUMENT", "a bad tensor shape")
+    check("x" in e.message() or "shape" in e.message(), f"... naming the input or shape: {e.message()}")
+    lying = triton.InferInput("x", [2, 4], "FP32")
+    lying._raw_content = np.zeros(3, np.float32).tobytes()  # 12 bytes where the shape says 32
+    e = expect_error(lambda: client.infer("iris-dense", [lying]), "INVALID_ARGUMENT", "raw bytes that do not fit the shape")
+    check("32 bytes" in e.message(), f"... saying how many bytes: {e.message()}")
+    untyped = triton.InferInput("x", [2, 4], "BYTES")
+    untyped.set_data_from_numpy(np.array([[b"a"] * 4] * 2, dtype=np.object_))
+    expect_error(lambda: client.infer("iris-dense", [untyped]), "INVALID_ARGUMENT", "BYTES tensors are refused")
+    big = triton.InferInput("x", [65536, 4], "FP32")
+    big.set_data_from_numpy(np.zeros((65536, 4), np.float32))  # 1 MiB of data: over max_message_bytes
+    expect_error(lambda: client.infer("iris-dense", [big]), "RESOURCE_EXHAUSTED", "a message over max_message_bytes")
+    expect_error(lambda: client.get_model_config("iris-dense"), "UNIMPLEMENTED", "ModelConfig is not implemented")
+    expect_error(lambda: client.get_model_repository_index(), "UNIMPLEMENTED", "the repository API is not implemented")
+
+    # The service still answers after all that.
+    r = client.infer("iris-dense", [inp])
+    check(r.as_numpy("probabilities") is not None, "still serving")
+    client.close()
+    print("PASS: all gRPC front end checks")
+
+
+if __name__ == "__main__":
+    main()
