@@ -50,6 +50,41 @@ def native_run(model, name, x):
         return {p.stem: np.load(p) for p in Path(tmp).glob("*.npy") if p.stem != name}
 
 
+def other_uid_check():
+    """As root: a client of another uid (nobody) is that AID, under that AID's
+    rights: readiness of a system model nobody has loaded reads false for it (a
+    describe loads a system model only for an admin), while root's loads it.
+    Forked before this process opens any gRPC channel (gRPC and fork do not mix)."""
+    if os.getuid() != 0:
+        print("skip: another uid's call (needs root to switch uid)", flush=True)
+        return
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            # Made as root (its lazy imports read the venv under /root); it
+            # connects on its first call, after the switch.
+            c = triton.InferenceServerClient(url="unix:" + args.grpc_socket)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out = f"{c.is_server_ready()} {c.is_model_ready('tiny-fortunes')} {os.getpid()}"
+            c.close()
+        except Exception as e:  # reported by the parent
+            out = f"error {e!r} {getattr(e, 'status', lambda: '')()} {getattr(e, 'message', lambda: '')()}"
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    answer = os.read(r, 4096).decode()
+    os.waitpid(pid, 0)
+    check(not answer.startswith("error"), f"a call as uid 65534: {answer}")
+    ready, model_ready, child = answer.split()
+    check(ready == "True" and model_ready == "False",
+          "uid 65534 is served, but reads the unloaded system model tiny-fortunes as not ready (no right to load it)")
+    log = Path(args.daemon_log).read_text()
+    check(f"call from AID 65534 (pid {child}, fd:" in log, f"the daemon identified that caller as AID 65534 (pid {child})")
+
+
 def main():
     global args
     p = argparse.ArgumentParser()
@@ -60,6 +95,7 @@ def main():
     args = p.parse_args()
     print("tritonclient.grpc over " + args.grpc_socket, flush=True)
 
+    other_uid_check()
     client = triton.InferenceServerClient(url="unix:" + args.grpc_socket)
     check(client.is_server_live(), "is_server_live")
     check(client.is_server_ready(), "is_server_ready")
@@ -116,8 +152,12 @@ def main():
     big = triton.InferInput("x", [65536, 4], "FP32")
     big.set_data_from_numpy(np.zeros((65536, 4), np.float32))  # 1 MiB of data: over max_message_bytes
     expect_error(lambda: client.infer("iris-dense", [big]), "RESOURCE_EXHAUSTED", "a message over max_message_bytes")
-    expect_error(lambda: client.get_model_config("iris-dense"), "UNIMPLEMENTED", "ModelConfig is not implemented")
+    e = expect_error(lambda: client.get_model_config("iris-dense"), "UNIMPLEMENTED", "ModelConfig is not implemented")
+    check("ModelConfig" in e.message() and "ModelInfer" in e.message(), "... saying so and what is served")
     expect_error(lambda: client.get_model_repository_index(), "UNIMPLEMENTED", "the repository API is not implemented")
+    expect_error(lambda: client.get_inference_statistics(), "UNIMPLEMENTED", "statistics are not implemented")
+
+    check(client.is_model_ready("tiny-fortunes"), "root (an admin) reads tiny-fortunes ready: its describe loads it")
 
     # The service still answers after all that.
     r = client.infer("iris-dense", [inp])

@@ -23,6 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$tmp/models" "$tmp/state"
+chmod 711 "$tmp"  # another uid's client (the test runs one as root) reaches the socket
 cp -r "$root/models/." "$tmp/models/"
 cat > "$tmp/vnode.yml" <<YML
 name: model-runtime

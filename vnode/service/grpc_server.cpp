@@ -300,7 +300,41 @@ class Service final : public inference::GRPCInferenceService::Service {
     return grpc::Status::OK;
   }
 
+  // Triton's extensions, which tritonclient.grpc also calls: a clear
+  // UNIMPLEMENTED instead of gRPC's empty one.
+  grpc::Status ModelStreamInfer(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<inference::ModelStreamInferResponse, inference::ModelInferRequest>*) override {
+    return not_served("ModelStreamInfer");
+  }
+#define MRT_NOT_SERVED(method)                                                                              \
+  grpc::Status method(grpc::ServerContext*, const inference::TritonExtensionRequest*,                        \
+                      inference::TritonExtensionResponse*) override {                                        \
+    return not_served(#method);                                                                             \
+  }
+  MRT_NOT_SERVED(ModelConfig)
+  MRT_NOT_SERVED(ModelStatistics)
+  MRT_NOT_SERVED(RepositoryIndex)
+  MRT_NOT_SERVED(RepositoryModelLoad)
+  MRT_NOT_SERVED(RepositoryModelUnload)
+  MRT_NOT_SERVED(SystemSharedMemoryStatus)
+  MRT_NOT_SERVED(SystemSharedMemoryRegister)
+  MRT_NOT_SERVED(SystemSharedMemoryUnregister)
+  MRT_NOT_SERVED(CudaSharedMemoryStatus)
+  MRT_NOT_SERVED(CudaSharedMemoryRegister)
+  MRT_NOT_SERVED(CudaSharedMemoryUnregister)
+  MRT_NOT_SERVED(TraceSetting)
+  MRT_NOT_SERVED(LogSettings)
+#undef MRT_NOT_SERVED
+
  private:
+  static grpc::Status not_served(const char* method) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        std::string(method) +
+                            " (a Triton extension) is not served here: model-runtime's KServe v2 gRPC front end serves "
+                            "ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata and ModelInfer");
+  }
+
   Result<ipc::ModelStatus> describe(grpc::ServerContext* ctx, const std::string& model) {
     if (model.empty()) return invalid_argument("'name' is required");
     auto f = std::make_unique<ipc::ClientFrame>();
