@@ -159,6 +159,21 @@ def main():
 
     check(client.is_model_ready("tiny-fortunes"), "root (an admin) reads tiny-fortunes ready: its describe loads it")
 
+    # Deadlines: the client's (the gRPC deadline) and the service's (parameter
+    # timeout_ms) both end a 5 s inference early, and the call's thread is free.
+    import time
+    slow = triton.InferInput("input", [1, 4], "FP32")
+    slow.set_data_from_numpy(np.zeros((1, 4), np.float32))
+    client.infer("iris-dense", [inp])
+    t0 = time.monotonic()
+    expect_error(lambda: client.infer("slow", [slow], client_timeout=1), "DEADLINE_EXCEEDED",
+                 "a 5 s inference past the client's 1 s deadline")
+    check(time.monotonic() - t0 < 3, f"... answered after {time.monotonic() - t0:.1f} s")
+    t0 = time.monotonic()
+    expect_error(lambda: client.infer("slow", [slow], parameters={"timeout_ms": 500}), "DEADLINE_EXCEEDED",
+                 "a 5 s inference past the service's timeout_ms 500")
+    check(time.monotonic() - t0 < 3, f"... answered after {time.monotonic() - t0:.1f} s")
+
     # The service still answers after all that.
     r = client.infer("iris-dense", [inp])
     check(r.as_numpy("probabilities") is not None, "still serving")

@@ -4,10 +4,11 @@
 # socket (the caller's AID from SO_PEERCRED) serving the repository's models,
 # then runs grpc_clients_test.py in the venv scripts/test-python-env provides
 # (PyPI on first use).
-#   grpc_clients_test.sh <model-runtime.vnode> <mrt>
+#   grpc_clients_test.sh <model-runtime.vnode> <mrt> <fixture-good.so>
 set -euo pipefail
 daemon=$1
 mrt=$2
+fixture=$3
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
@@ -25,6 +26,10 @@ trap cleanup EXIT
 mkdir -p "$tmp/models" "$tmp/state"
 chmod 711 "$tmp"  # another uid's client (the test runs one as root) reaches the socket
 cp -r "$root/models/." "$tmp/models/"
+# A tensor model whose inference takes 5 s (polling cancellation): deadlines.
+mkdir -p "$tmp/models/slow"
+printf 'exec_ms=5000\n' > "$tmp/models/slow/model.fixture"
+printf 'format: fixture\nfiles: [model.fixture]\n' > "$tmp/models/slow/model.yml"
 cat > "$tmp/vnode.yml" <<YML
 name: model-runtime
 version: 0.1.0-test
@@ -49,7 +54,7 @@ grpc:
 YML
 
 "$daemon" --manifest "$tmp/vnode.yml" --socket "$tmp/svc.sock" --state-dir "$tmp/state" \
-          --system-models "$tmp/models" --log-level debug > "$tmp/daemon.log" 2>&1 &
+          --system-models "$tmp/models" --plugin-file "$fixture" --log-level debug > "$tmp/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do
   [ -S "$tmp/svc.grpc.sock" ] && grep -q "ready:" "$tmp/daemon.log" && break

@@ -54,6 +54,49 @@ TEST(HttpConfig, BadSectionsNameTheProblem) {
   }
 }
 
+// The KServe v2 gRPC front end's grpc: section (grpc_server.h).
+TEST(GrpcConfig, ShippedManifestServesTheGrpcSocket) {
+  auto m = parse_vnode_manifest(embedded_vnode_manifest(), "vnode.yml");
+  ASSERT_TRUE(m) << m.status().to_string();
+  EXPECT_TRUE(m->grpc.unix_socket);
+  EXPECT_EQ(m->grpc.max_message_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(m->grpc.max_calls, 16u);
+  EXPECT_EQ(m->grpc.call_timeout_ms, 60000u);
+}
+
+TEST(GrpcConfig, OffWithoutTheSectionAndParsesWithIt) {
+  auto off = parse_vnode_manifest(kBase, "v.yml");
+  ASSERT_TRUE(off) << off.status().to_string();
+  EXPECT_FALSE(off->grpc.unix_socket);
+  auto m = parse_vnode_manifest(
+      std::string(kBase) + "grpc: {unix_socket: true, max_calls: 3, max_message_bytes: 2MB, call_timeout_ms: 900}\n",
+      "v.yml");
+  ASSERT_TRUE(m) << m.status().to_string();
+  EXPECT_TRUE(m->grpc.unix_socket);
+  EXPECT_EQ(m->grpc.max_calls, 3u);
+  EXPECT_EQ(m->grpc.max_message_bytes, 2u << 20);
+  EXPECT_EQ(m->grpc.call_timeout_ms, 900u);
+}
+
+TEST(GrpcConfig, BadSectionsNameTheProblem) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  } cases[] = {
+      {"grpc: {max_message_bytes: 10}\n", "between 1KiB and 1GiB"},
+      {"grpc: {max_message_bytes: 2GB}\n", "between 1KiB and 1GiB"},
+      {"grpc: {max_calls: 0}\n", "max_calls"},
+      {"grpc: {call_timeout_ms: -1}\n", "call_timeout_ms"},
+      {"grpc: {tcp_port: 8001}\n", "tcp_port"},
+      {"grpc: {unix_socket: maybe}\n", "unix_socket"},
+  };
+  for (const auto& c : cases) {
+    auto m = parse_vnode_manifest(std::string(kBase) + c.yaml, "v.yml");
+    ASSERT_FALSE(m) << c.yaml;
+    EXPECT_NE(m.status().message().find(c.expected), std::string::npos) << c.yaml << ": " << m.status().message();
+  }
+}
+
 TEST(HttpConfig, TokensFileMapsTokensToAids) {
   test::TempDir dir;
   auto f = dir.write("tokens", "# comment\n\n1000 aaaaaaaaaaaaaaaaaaaa\n01001 bbbbbbbbbbbbbbbbbbbb  # trailing\n");
