@@ -450,6 +450,9 @@ Status GrpcServer::start() {
   grpc::ResourceQuota quota("mrt-grpc");
   quota.SetMaxThreads(static_cast<int>(m.settings.max_calls) + 2);
   builder.SetResourceQuota(quota);
+  // A connection with no call for 5 minutes is closed (gRPC sends GOAWAY;
+  // clients reconnect on their next call), so idle clients do not pile up.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 5 * 60 * 1000);
   builder.RegisterService(&m.service);
   m.server = builder.BuildAndStart();
   if (!m.server) return internal_error("the gRPC server did not start");
