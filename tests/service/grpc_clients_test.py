@@ -92,6 +92,7 @@ def main():
     p.add_argument("--native-socket", required=True)
     p.add_argument("--grpc-socket", required=True)
     p.add_argument("--daemon-log", required=True)
+    p.add_argument("--daemon-pid", type=int, required=True)
     args = p.parse_args()
     print("tritonclient.grpc over " + args.grpc_socket, flush=True)
 
@@ -177,6 +178,32 @@ def main():
     # The service still answers after all that.
     r = client.infer("iris-dense", [inp])
     check(r.as_numpy("probabilities") is not None, "still serving")
+
+    # SIGTERM drains: the 5 s inference in flight is still answered, then the
+    # daemon exits.
+    import signal
+    import threading
+    x_slow = np.array([[1, 2, 3, 4]], np.float32)
+    slow.set_data_from_numpy(x_slow)
+    result = {}
+
+    def in_flight():
+        try:
+            result["out"] = client.infer("slow", [slow], client_timeout=30).as_numpy("output")
+        except InferenceServerException as e:
+            result["error"] = f"{e.status()}: {e.message()}"
+    t = threading.Thread(target=in_flight)
+    t.start()
+    time.sleep(1)
+    os.kill(args.daemon_pid, signal.SIGTERM)
+    t.join(30)
+    check("out" in result and np.array_equal(result["out"], x_slow),
+          f"SIGTERM: the inference in flight is answered ({result.get('error', 'ok')})")
+    for _ in range(100):
+        if "stopped after" in Path(args.daemon_log).read_text():
+            break
+        time.sleep(0.1)
+    check("stopped after" in Path(args.daemon_log).read_text(), "... and the daemon stops")
     client.close()
     print("PASS: all gRPC front end checks")
 

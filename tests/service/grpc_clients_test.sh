@@ -64,6 +64,6 @@ done
 
 rc=0
 "$py" "$here/grpc_clients_test.py" --mrt "$mrt" --native-socket "$tmp/svc.sock" --grpc-socket "$tmp/svc.grpc.sock" \
-      --daemon-log "$tmp/daemon.log" || rc=$?
+      --daemon-log "$tmp/daemon.log" --daemon-pid "$pid" || rc=$?
 if [ "$rc" -ne 0 ]; then echo "--- daemon log"; grep -v "DEBUG registry\|DEBUG router" "$tmp/daemon.log" | tail -60; fi
 exit "$rc"
