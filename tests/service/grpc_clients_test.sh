@@ -12,7 +12,7 @@ fixture=$3
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-venv=$("$root/scripts/test-python-env") || { echo "FAIL: could not install scripts/requirements-test.txt from PyPI"; exit 1; }
+venv=$("$root/scripts/test-python-env") || { echo "FAIL: could not install scripts/requirements-http-clients.txt from PyPI"; exit 1; }
 py=$venv/bin/python
 
 tmp=$(mktemp -d)
