@@ -147,6 +147,7 @@ try:
         free_port = s.getsockname()[1]
     with open(os.path.join(tmp, "tokens"), "w") as f:
         f.write(f"{os.getuid()} deploy-test-token\n")
+    os.chmod(os.path.join(tmp, "tokens"), 0o600)  # the daemon refuses a tokens file others can read
     vnode["http"]["tcp_port"] = free_port
     vnode["http"]["tokens_file"] = os.path.join(tmp, "tokens")
     with open(os.path.join(tmp, "vnode.yml"), "w") as f:
