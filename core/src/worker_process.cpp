@@ -404,7 +404,9 @@ Result<Frame> WorkerProcess::call(Op op, Writer& request, const CallServices& se
         cancel_sent = true;
         kill_at = Clock::now() + std::chrono::milliseconds(watchdog_grace_ms);
       }
-      continue;
+      // No `continue`: while chunks keep arriving the loop never idles, so
+      // the cancellation and watchdog checks below must run after each one
+      // (a streamed call cancelled by its requester ran on to its end).
     }
     if (control && !cancel_sent) {
       Status c = control->check();

@@ -281,7 +281,10 @@ TEST_F(HttpFrontEndTest, ServiceErrorsMapToHttpStatuses) {
       ++refusals;
     }
   }
-  EXPECT_EQ(refusals, 2);
+  // 14 opened, at most 12 held: at least 2 refused, up to 2 more while the
+  // server has not yet seen the two requests above hang up (they count too).
+  EXPECT_GE(refusals, 2);
+  EXPECT_LE(refusals, 4);
   EXPECT_EQ(refused.status, 429) << refused.body;
   EXPECT_NE(error_message(refused).find("limits.per_aid.connections"), std::string::npos) << refused.body;
   for (int fd : held) ::close(fd);
@@ -350,10 +353,8 @@ TEST_F(HttpFrontEndTest, SlowAndSilentClientsStallNobody) {
 
 TEST_F(HttpFrontEndTest, AClientThatHangsUpCancelsItsRequest) {
   // 200 words at 10 ms each: two seconds of generation. Answered OK unless
-  // the hang-up reached the call; how soon the plugin then stops is the
-  // plugin host's part (printed, not asserted: since the generation metrics
-  // wrap every text request's sink, a non-streamed generation in a plugin
-  // worker runs on to its end after a cancel).
+  // the hang-up reached the call, and CANCELLED well before its end only if
+  // the plugin worker heard of it while its chunks were still flowing.
   int fd = connect_unix(http_socket);
   send_all(fd, request("POST", "/v1/completions", R"({"model":"talker","prompt":"x","max_tokens":200})"));
   std::this_thread::sleep_for(200ms);
@@ -364,6 +365,7 @@ TEST_F(HttpFrontEndTest, AClientThatHangsUpCancelsItsRequest) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   EXPECT_NE(daemon->log().find("model=talker scope=system status=CANCELLED"), std::string::npos) << daemon->log();
   std::printf("HANGUP the request ended CANCELLED %.0f ms after the client closed\n", ms);
+  EXPECT_LT(ms, 1200) << "the generation ran on after its cancellation";
 }
 
 TEST_F(HttpFrontEndTest, SigtermFinishesTheHttpRequestInFlight) {
