@@ -11,57 +11,19 @@ mrt=$2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-venv=$("$root/scripts/test-python-env") || { echo "FAIL: could not install scripts/requirements-http-clients.txt from PyPI"; exit 1; }
-py=$venv/bin/python
-
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-mkdir -p "$tmp/models" "$tmp/state"
-cp -r "$root/models/." "$tmp/models/"
+. "$here/clients_daemon.sh"
 "$py" "$root/scripts/make-encoder-fixture.py" "$tmp/models/tiny-encoder"
 
 token=$("$py" -c 'import secrets; print(secrets.token_hex(24))')
 (umask 077; printf '# test tokens\n%s %s\n' "$(id -u)" "$token" > "$tmp/tokens")
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$tmp/vnode.yml" <<YML
-name: model-runtime
-version: 0.1.0-test
-mode: strict
-runtime: {entrypoint: model-runtime.vnode, required_mem_mb: 256, max_cpu_share: 1.0}
-capabilities:
-  - CAP_IPC_ACCEPT
-  - CAP_IPC_CONNECT: "svc://vfs"
-  - CAP_LOG_WRITE
-  - CAP_TIME_READ
-ipc: {address: "svc://model-runtime"}
-storage:
-  mounts:
-    - {path: /models, source: "aetherfs://system-models", mode: ro}
-    - {path: "/home/<AID>/models", source: "aetherfs://user/<AID>/models", mode: rw}
-observability: {metrics: [inference_requests_total]}
-http:
+write_manifest "http:
   unix_socket: true
   tcp_port: $port
-  tokens_file: $tmp/tokens
-YML
-
-"$daemon" --manifest "$tmp/vnode.yml" --socket "$tmp/svc.sock" --state-dir "$tmp/state" \
-          --system-models "$tmp/models" --log-level debug > "$tmp/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-  [ -S "$tmp/svc.http.sock" ] && grep -q "ready:" "$tmp/daemon.log" && break
-  kill -0 "$pid" 2>/dev/null || { echo "FAIL: the daemon exited:"; cat "$tmp/daemon.log"; exit 1; }
-  sleep 0.05
-done
+  tokens_file: $tmp/tokens"
+start_daemon "$tmp/svc.http.sock" "$daemon"
 
 rc=0
 "$py" "$here/http_clients_test.py" --mrt "$mrt" --native-socket "$tmp/svc.sock" --http-socket "$tmp/svc.http.sock" \
       --tcp "127.0.0.1:$port" --token "$token" --models "$tmp/models" || rc=$?
-if [ "$rc" -ne 0 ]; then echo "--- daemon log"; grep -v "DEBUG registry\|DEBUG router" "$tmp/daemon.log" | tail -60; fi
-exit "$rc"
+finish "$rc"
