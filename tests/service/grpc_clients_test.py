@@ -7,31 +7,20 @@ for the same request. Prints one line per check; exits 1 on the first
 failure."""
 import argparse
 import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
+import clients_common
+from clients_common import check, run_mrt
+
 args = None
 
 
-def check(cond, what):
-    if not cond:
-        print(f"FAIL: {what}", flush=True)
-        sys.exit(1)
-    print(f"ok: {what}", flush=True)
-
-
 def mrt(*argv):
-    r = subprocess.run([args.mrt, "--socket", args.native_socket, *argv], capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        print(f"FAIL: mrt {' '.join(argv)} exited {r.returncode}: {r.stderr}")
-        sys.exit(1)
-    return r.stdout
+    return run_mrt(args.mrt, args.native_socket, argv)
 
 
 def expect_error(call, code, what):
@@ -44,10 +33,7 @@ def expect_error(call, code, what):
 
 
 def native_run(model, name, x):
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/{name}.npy", x)
-        mrt("run", model, "--input", f"{name}={tmp}/{name}.npy", "--output", tmp)
-        return {p.stem: np.load(p) for p in Path(tmp).glob("*.npy") if p.stem != name}
+    return clients_common.native_run(args.mrt, args.native_socket, model, name, x)
 
 
 def other_uid_check():

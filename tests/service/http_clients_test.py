@@ -7,9 +7,6 @@ gives for the same request. Prints one line per check; exits 1 on the first
 failure."""
 import argparse
 import base64
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import httpx2 as httpx  # openai 3.x speaks httpx2 (the same API as httpx)
@@ -20,23 +17,13 @@ import tritonclient.http as triton
 from onnx import numpy_helper
 from tritonclient.utils import InferenceServerException
 
+from clients_common import check, native_run, run_mrt
+
 args = None
 
 
-def check(cond, what):
-    if not cond:
-        print(f"FAIL: {what}", flush=True)
-        sys.exit(1)
-    print(f"ok: {what}", flush=True)
-
-
 def mrt(*argv, stdin=None):
-    r = subprocess.run([args.mrt, "--socket", args.native_socket, *argv], capture_output=True, text=True, timeout=120,
-                       input=stdin)
-    if r.returncode != 0:
-        print(f"FAIL: mrt {' '.join(argv)} exited {r.returncode}: {r.stderr}")
-        sys.exit(1)
-    return r.stdout
+    return run_mrt(args.mrt, args.native_socket, argv, stdin)
 
 
 def expect_error(call, error_type, what):
@@ -144,10 +131,7 @@ def triton_tests():
     check(md["inputs"][0]["name"] == "x" and md["inputs"][0]["datatype"] == "FP32", f"model metadata {md}")
 
     x = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/x.npy", x)
-        mrt("run", "iris-dense", "--input", f"x={tmp}/x.npy", "--output", tmp)
-        native = np.load(f"{tmp}/probabilities.npy")
+    native = native_run(args.mrt, args.native_socket, "iris-dense", "x", x)["probabilities"]
     for binary in (True, False):
         inp = triton.InferInput("x", list(x.shape), "FP32")
         inp.set_data_from_numpy(x, binary_data=binary)
@@ -162,10 +146,7 @@ def triton_tests():
     check(np.array_equal(r.as_numpy("probabilities"), native), "infer with no outputs named")
 
     img = (np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8) / 64.0)
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/image.npy", img)
-        mrt("run", "digits", "--input", f"image={tmp}/image.npy", "--output", tmp)
-        native = {p.stem: np.load(p) for p in Path(tmp).glob("*.npy") if p.stem != "image"}
+    native = native_run(args.mrt, args.native_socket, "digits", "image", img)
     inp = triton.InferInput("image", list(img.shape), "FP32")
     inp.set_data_from_numpy(img)
     r = client.infer("digits", [inp], headers=auth())
