@@ -67,6 +67,7 @@ Result<std::string> run_contained(const std::string& what, const std::filesystem
   std::string got;
   bool timed_out = false, too_long = false;
   char buf[65536];
+  if (input.empty()) ::shutdown(ours.fd, SHUT_WR);  // nothing to send: the helper sees end of input at once
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
@@ -93,7 +94,6 @@ Result<std::string> run_contained(const std::string& what, const std::filesystem
         break;
       }
     }
-    if (input.empty() && sent == 0) ::shutdown(ours.fd, SHUT_WR), sent = 1;
   }
   if (timed_out || too_long) ::kill(pid, SIGKILL);
   int status = 0;
