@@ -105,9 +105,10 @@ TEST(Llama2cTokenizer, MatchesTheReferenceEncoder) {
 }
 
 // Prefill's matrix product (oneDNN's sgemm from 8 tokens on, our tiles
-// below) against a direct double-precision sum, for every stored weight
-// type, token counts on both sides of the switch, and a row range that is
-// neither aligned nor the whole matrix.
+// below) and a decode batch's (tiles only: groups of three and two tokens,
+// one left over) against a direct double-precision sum, for every stored
+// weight type, token counts on both sides of the switch and of every tile
+// grouping, and a row range that is neither aligned nor the whole matrix.
 TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
   const size_t rows = 37, cols = 100, begin = 5, end = 37;
   std::mt19937 rng(3);
@@ -132,24 +133,26 @@ TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
              : type == raw::WeightType::kF16 ? static_cast<const void*>(wh.data())
                                               : static_cast<const void*>(wb.data());
     std::vector<float> w_row(cols);
-    for (size_t t_count : {3u, 8u, 13u, 40u}) {
-      std::vector<float> x(t_count * cols), out(t_count * rows, -1.0f);
-      for (auto& v : x) v = normal(rng);
-      raw::matmul_rows(m, x.data(), t_count, out.data(), rows, begin, end);
-      for (size_t r = 0; r < rows; ++r) {
-        raw::row_to_f32(m, r, w_row.data());
-        for (size_t t = 0; t < t_count; ++t) {
-          float got = out[t * rows + r];
-          if (r < begin) {
-            EXPECT_EQ(got, -1.0f) << "row " << r << " is outside the range and must stay untouched";
-            continue;
+    for (bool tiled : {false, true})
+      for (size_t t_count : {1u, 2u, 3u, 4u, 5u, 7u, 8u, 13u, 16u, 40u}) {
+        std::vector<float> x(t_count * cols), out(t_count * rows, -1.0f);
+        for (auto& v : x) v = normal(rng);
+        (tiled ? raw::matmul_rows_tiled : raw::matmul_rows)(m, x.data(), t_count, out.data(), rows, begin, end);
+        for (size_t r = 0; r < rows; ++r) {
+          raw::row_to_f32(m, r, w_row.data());
+          for (size_t t = 0; t < t_count; ++t) {
+            float got = out[t * rows + r];
+            if (r < begin) {
+              EXPECT_EQ(got, -1.0f) << "row " << r << " is outside the range and must stay untouched";
+              continue;
+            }
+            double want = 0;
+            for (size_t k = 0; k < cols; ++k) want += double(w_row[k]) * x[t * cols + k];
+            EXPECT_NEAR(got, want, 1e-4 * (1 + std::fabs(want)))
+                << "type " << int(type) << " tokens " << t_count << " row " << r << (tiled ? " (tiles)" : "");
           }
-          double want = 0;
-          for (size_t k = 0; k < cols; ++k) want += double(w_row[k]) * x[t * cols + k];
-          EXPECT_NEAR(got, want, 1e-4 * (1 + std::fabs(want))) << "type " << int(type) << " tokens " << t_count << " row " << r;
         }
       }
-    }
   }
 }
 

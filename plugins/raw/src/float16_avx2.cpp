@@ -1,5 +1,6 @@
 #include "float16_avx2.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "avx2_util.h"
@@ -91,41 +92,49 @@ Widen16 avx2_widen16(WeightType type) {
 
 namespace {
 
-// Eight accumulators and six operands fit AVX2's sixteen registers. The
-// empty asm keeps each weight vector in a register for its two FMAs: GCC
-// otherwise folds the load into both, and ten loads per eight FMAs, not the
-// FMAs, set the pace (53 against 39 GFLOP/s per core on an L2-resident
-// block here).
-MRT_AVX2 void tile4x2(const float* const* w, const float* x, size_t x_stride, size_t n, float* out, size_t out_stride,
-                      const float* const* next) {
-  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3], *x0 = x, *x1 = x + x_stride;
+// Four weight rows against T activations: 4·T accumulators, T activation
+// vectors and one weight vector in AVX2's sixteen registers (T ≤ 3). The
+// empty asm keeps each weight vector in a register for its T FMAs: GCC
+// otherwise folds the load into each, and the loads, not the FMAs, set the
+// pace (53 against 39 GFLOP/s per core for T = 2 on an L2-resident block
+// here). T = 3 needs 7 loads per 12 FMAs against 6 per 8, and its twelve
+// independent sums cover the FMA latency that eight leave partly exposed.
+template <int T>
+MRT_AVX2 void tile4xT(const float* const* w, const float* x, size_t x_stride, size_t n, float* out, size_t out_stride,
+                      const float* const* next, size_t fetch_begin, size_t fetch_end) {
+  // The fetches of `next` are spread evenly over the loop: a burst at its
+  // start would fill the core's miss buffers and stall the arithmetic.
+  const size_t lines = next != nullptr && fetch_end > fetch_begin ? (fetch_end - fetch_begin + 15) / 16 : 0;
+  const size_t gap = lines == 0 ? n + 1 : std::max<size_t>(1, n / 8 / lines);
+  size_t fetch = fetch_begin, wait = 0;
+  if (lines == 0) fetch_end = fetch;
+  const float* const rows[4] = {w[0], w[1], w[2], w[3]};
+  __m256 acc[4][T];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 3
+    for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
   size_t k = 0;
   for (; k + 8 <= n; k += 8) {
-    if (next != nullptr && (k & 15) == 0)  // one 64-byte line per row every other step
-      for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + k), _MM_HINT_T0);
-    __m256 b0 = _mm256_loadu_ps(x0 + k), b1 = _mm256_loadu_ps(x1 + k), r;
-    r = _mm256_loadu_ps(w0 + k);
-    __asm__("" : "+x"(r));
-    a00 = _mm256_fmadd_ps(r, b0, a00);
-    a01 = _mm256_fmadd_ps(r, b1, a01);
-    r = _mm256_loadu_ps(w1 + k);
-    __asm__("" : "+x"(r));
-    a10 = _mm256_fmadd_ps(r, b0, a10);
-    a11 = _mm256_fmadd_ps(r, b1, a11);
-    r = _mm256_loadu_ps(w2 + k);
-    __asm__("" : "+x"(r));
-    a20 = _mm256_fmadd_ps(r, b0, a20);
-    a21 = _mm256_fmadd_ps(r, b1, a21);
-    r = _mm256_loadu_ps(w3 + k);
-    __asm__("" : "+x"(r));
-    a30 = _mm256_fmadd_ps(r, b0, a30);
-    a31 = _mm256_fmadd_ps(r, b1, a31);
+    if (fetch < fetch_end && wait-- == 0) {  // one 64-byte line per row
+      for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + fetch), _MM_HINT_T0);
+      fetch += 16;
+      wait = gap - 1;
+    }
+    __m256 b[T];
+#pragma GCC unroll 3
+    for (int t = 0; t < T; ++t) b[t] = _mm256_loadu_ps(x + t * x_stride + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      __m256 r = _mm256_loadu_ps(rows[i] + k);
+      __asm__("" : "+x"(r));
+#pragma GCC unroll 3
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_fmadd_ps(r, b[t], acc[i][t]);
+    }
   }
-  const __m256 acc[8] = {a00, a01, a10, a11, a20, a21, a30, a31};
   for (size_t i = 0; i < 4; ++i)
-    for (size_t t = 0; t < 2; ++t) {
-      float s = hsum8(acc[i * 2 + t]);
+    for (size_t t = 0; t < T; ++t) {
+      float s = hsum8(acc[i][t]);
       for (size_t kk = k; kk < n; ++kk) s += w[i][kk] * x[t * x_stride + kk];
       out[t * out_stride + i] = s;
     }
@@ -133,13 +142,15 @@ MRT_AVX2 void tile4x2(const float* const* w, const float* x, size_t x_stride, si
 
 }  // namespace
 
-Tile4x2 avx2_tile4x2() { return cpu_has_avx2() ? tile4x2 : nullptr; }
+Tile4x2 avx2_tile4x2() { return cpu_has_avx2() ? tile4xT<2> : nullptr; }
+Tile4x2 avx2_tile4x3() { return cpu_has_avx2() ? tile4xT<3> : nullptr; }
 
 #else
 
 FloatRowsDot avx2_float_rows_dot(WeightType) { return nullptr; }
 Widen16 avx2_widen16(WeightType) { return nullptr; }
 Tile4x2 avx2_tile4x2() { return nullptr; }
+Tile4x2 avx2_tile4x3() { return nullptr; }
 
 #endif
 

@@ -439,13 +439,19 @@ bool gemm_rows(const Matrix& w, const float* x, size_t t_count, float* out, size
 
 void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                  size_t end) {
-  // Below a few tokens the tiles below are as fast and need no packing.
+  // Below a few tokens the tiles are as fast and need no packing.
   if (t_count >= kGemmMinTokens && begin < end && gemm_rows(w, x, t_count, out, out_stride, begin, end)) return;
+  matmul_rows_tiled(w, x, t_count, out, out_stride, begin, end);
+}
+
+void matmul_rows_tiled(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
+                       size_t end) {
   // 4×4 tiles (rows × tokens) while both last; 16-bit weights are widened
   // four rows at a time. Without AVX-512, 4×2 and 4×1 tiles in 256-bit
   // vectors instead (see tile4x2_f32).
   static const bool wide = __builtin_cpu_supports("avx512f");
-  static const Tile4x2 avx2_tile = avx2_tile4x2();
+  static const Tile4x2 avx2_tile = avx2_tile4x2(), avx2_tile3 = avx2_tile4x3();
+  constexpr size_t kFetchAhead = 4;  // rows
   std::vector<float> rows4(w.type == WeightType::kF32 ? 0 : 4 * w.cols);
   size_t r0 = begin;
   for (; r0 + 4 <= end && !wide; r0 += 4) {
@@ -458,17 +464,29 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
         wr[i] = rows4.data() + i * w.cols;
       }
     }
-    // The first pair of tokens also fetches the next four rows from memory
-    // while the other pairs compute on these (15% on a 110M model's
-    // classifier).
+    // Tokens go three at a time (two when two or four are left); each group
+    // also fetches its share of the four rows kFetchAhead rows on from
+    // memory while it computes on these, so the stream from memory overlaps
+    // the arithmetic (the next four rows, fetched by the first group alone,
+    // came too late for eight tokens).
     const float* next[4];
-    const bool ahead = avx2_tile != nullptr && w.type == WeightType::kF32 && r0 + 8 <= end;
-    for (size_t i = 0; ahead && i < 4; ++i) next[i] = static_cast<const float*>(w.row(r0 + 4 + i));
+    const bool ahead = avx2_tile != nullptr && w.type == WeightType::kF32 && r0 + 4 + kFetchAhead <= end;
+    for (size_t i = 0; ahead && i < 4; ++i) next[i] = static_cast<const float*>(w.row(r0 + kFetchAhead + i));
     size_t t = 0;
-    for (; t + 2 <= t_count; t += 2) {
+    while (t + 2 <= t_count) {
+      const size_t left = t_count - t, group = avx2_tile3 != nullptr && left != 2 && left != 4 ? 3 : 2;
       float* o = out + t * out_stride + r0;
-      if (avx2_tile) avx2_tile(wr, x + t * w.cols, w.cols, w.cols, o, out_stride, ahead && t == 0 ? next : nullptr);
-      else tile4x2_f32(wr, x + t * w.cols, w.cols, w.cols, o, out_stride);
+      if (avx2_tile) {
+        // This group's columns of the rows to fetch: its share of all of them.
+        auto share = [&](size_t tokens) {
+          return tokens >= t_count - 1 ? w.cols : w.cols * tokens / t_count / 16 * 16;
+        };
+        (group == 3 ? avx2_tile3 : avx2_tile)(wr, x + t * w.cols, w.cols, w.cols, o, out_stride, ahead ? next : nullptr,
+                                              share(t), share(t + group));
+      } else {
+        tile4x2_f32(wr, x + t * w.cols, w.cols, w.cols, o, out_stride);
+      }
+      t += group;
     }
     if (t < t_count) {
       float s[4];

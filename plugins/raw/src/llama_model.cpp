@@ -99,7 +99,15 @@ uint64_t LlamaModel::weight_bytes() const {
 
 // Rows [begin, end) of out = in · mᵀ for the n > 1 tokens of a prompt.
 void LlamaModel::project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end) {
-  matmul_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
+  matmul_for_rows(m, in, static_cast<size_t>(n), out, m.rows, begin, end);
+}
+
+void LlamaModel::matmul_for_rows(const Matrix& m, const float* in, size_t n, float* out, size_t out_stride,
+                                 size_t begin, size_t end) {
+  if (rows_in_chunks_)  // a decode batch: a chunk of rows for a few tokens
+    matmul_rows_tiled(m, in, n, out, out_stride, begin, end);
+  else
+    matmul_rows(m, in, n, out, out_stride, begin, end);
 }
 
 void LlamaModel::matvec_rows_for(const Matrix& m, const QuantizedActivations* q, const float* in, float* out,
@@ -267,7 +275,7 @@ const float* LlamaModel::run_rows(const int* tokens, int n, bool one_sequence, b
     normalize(w_.rms_final);
     all_logits_.resize(count * static_cast<size_t>(c.vocab_size));
     over_rows(static_cast<size_t>(c.vocab_size), n, [&](size_t b, size_t e) {
-      matmul_rows(w_.classifier, xb2_.data(), count, all_logits_.data(), static_cast<size_t>(c.vocab_size), b, e);
+      matmul_for_rows(w_.classifier, xb2_.data(), count, all_logits_.data(), static_cast<size_t>(c.vocab_size), b, e);
     });
     return all_logits_.data();
   }

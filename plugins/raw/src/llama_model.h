@@ -128,6 +128,9 @@ class LlamaModel {
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
   void ensure_capacity(int n);
   void project_rows(const Matrix& m, const float* in, float* out, int n, size_t begin, size_t end);
+  // matmul_rows, or for a decode batch (rows_in_chunks_) matmul_rows_tiled.
+  void matmul_for_rows(const Matrix& m, const float* in, size_t n, float* out, size_t out_stride, size_t begin,
+                       size_t end);
   // One token's rows [begin, end) of m · in: for quantized weights from
   // q[activation_family(m)], the int8 copy of `in` made beforehand (once,
   // not per chunk of rows).
