@@ -5,6 +5,7 @@
 // what a cold run gives, and the cache stays within its budget. Then the
 // same through the plugin and the Runtime (concurrent infer calls).
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -16,9 +17,9 @@
 #include "generation.h"
 #include "llama2c_checkpoint.h"
 #include "llama_model.h"
-#include "prompt_cache.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
+#include "prompt_cache.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -119,6 +120,60 @@ TEST(BatchEngine, ConcurrentSequencesMatchSequentialRuns) {
     EXPECT_EQ(o.result.finish, want[i].result.finish) << "request " << i;
   }
   EXPECT_GT(engine.largest_batch(), 1u);  // they did share steps
+}
+
+// One pass over the prompt rows of two sequences and a decode row of a third
+// (a serving step): each sequence's logits and KV entries are what it gets
+// alone, through the prompt path and decode's own step.
+// Thirteen rows run in register tiles, thirty-six through the GEMM.
+TEST(BatchEngine, OnePassOverPromptsAndDecodeRowsMatchesSeparateRuns) {
+  for (int b_length : {7, 30}) {
+    SCOPED_TRACE("b's prompt: " + std::to_string(b_length) + " tokens");
+    auto alone_model = tiny_model(), mixed_model = tiny_model();
+    const int vocab = alone_model->config().vocab_size;
+    const std::vector<int> a = {1, 40, 41, 42, 43}, c = {1, 90, 91};
+    std::vector<int> b = {1};
+    for (int i = 1; i < b_length; ++i) b.push_back(6 + i);
+    // Alone: a and b prefilled; c prefilled, then one decode step at position 3.
+    auto cache_a = alone_model->new_cache(), cache_b = alone_model->new_cache(), cache_c = alone_model->new_cache();
+    std::vector<float> want_a, want_b, want_c;
+    const float* l = alone_model->forward(a.data(), int(a.size()), 0, cache_a);
+    want_a.assign(l, l + vocab);
+    l = alone_model->forward(b.data(), int(b.size()), 0, cache_b);
+    want_b.assign(l, l + vocab);
+    alone_model->forward(c.data(), int(c.size()), 0, cache_c);
+    const int next_c = 77;
+    l = alone_model->forward(&next_c, 1, int(c.size()), cache_c);
+    want_c.assign(l, l + vocab);
+    // Together: c's prompt first (alone), then a's and b's prompts with c's decode row in one pass.
+    auto mixed_a = mixed_model->new_cache(), mixed_b = mixed_model->new_cache(), mixed_c = mixed_model->new_cache();
+    mixed_model->forward(c.data(), int(c.size()), 0, mixed_c);
+    std::vector<int> tokens, positions;
+    std::vector<raw::KvCache*> caches;
+    for (auto [prompt, cache] : {std::pair{&a, &mixed_a}, {&b, &mixed_b}})
+      for (size_t i = 0; i < prompt->size(); ++i) {
+        tokens.push_back((*prompt)[i]);
+        positions.push_back(int(i));
+        caches.push_back(cache);
+      }
+    tokens.push_back(next_c);
+    positions.push_back(int(c.size()));
+    caches.push_back(&mixed_c);
+    const std::vector<int> logit_rows = {int(a.size()) - 1, int(a.size() + b.size()) - 1, int(tokens.size()) - 1};
+    l = mixed_model->forward_rows(tokens.data(), positions.data(), caches.data(), int(tokens.size()), logit_rows.data(),
+                                  3);
+    for (int i = 0; i < vocab; ++i) {
+      ASSERT_NEAR(l[i], want_a[i], 1e-4 * (1 + std::fabs(want_a[i]))) << "a, logit " << i;
+      ASSERT_NEAR(l[vocab + i], want_b[i], 1e-4 * (1 + std::fabs(want_b[i]))) << "b, logit " << i;
+      ASSERT_NEAR(l[2 * vocab + i], want_c[i], 1e-4 * (1 + std::fabs(want_c[i]))) << "c, logit " << i;
+    }
+    // The caches hold the same entries: the next token of b decodes the same.
+    const int next_b = 5;
+    l = alone_model->forward(&next_b, 1, int(b.size()), cache_b);
+    std::vector<float> after_alone(l, l + vocab);
+    l = mixed_model->forward(&next_b, 1, int(b.size()), mixed_b);
+    for (int i = 0; i < vocab; ++i) ASSERT_NEAR(l[i], after_alone[i], 1e-4 * (1 + std::fabs(after_alone[i]))) << i;
+  }
 }
 
 // More sequences than max_sequences: the rest wait and join as others leave.

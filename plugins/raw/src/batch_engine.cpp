@@ -76,8 +76,7 @@ void BatchEngine::drive() {
       // Listed before anything can fail, so fail_all answers them too.
       prefilling_.insert(prefilling_.end(), arrived.begin(), arrived.end());
       for (Sequence* s : arrived) admit(*s);
-      prefill_round();
-      decode_round();
+      step();
     } catch (const std::bad_alloc&) {
       fail_all("out of memory for the KV cache");
     } catch (const std::exception& e) {
@@ -99,65 +98,98 @@ void BatchEngine::admit(Sequence& s) {
   }
 }
 
-void BatchEngine::prefill_round() {
-  const int vocab = model_.config().vocab_size;
-  int budget = std::max(1, options_.prefill_chunk);
-  for (auto it = prefilling_.begin(); it != prefilling_.end() && budget > 0;) {
-    Sequence& s = **it;
-    if (s.gen.poll_cancel()) {
-      it = prefilling_.erase(it);
-      retire(s);
+void BatchEngine::step() {
+  for (auto it = prefilling_.begin(); it != prefilling_.end();) {
+    if (!(*it)->gen.poll_cancel()) {
+      ++it;
       continue;
     }
-    const int have = static_cast<int>(s.fed.size()), want = static_cast<int>(s.req.prompt.size());
-    const int n = std::min(budget, want - have);
-    const float* l;
-    {
-      std::lock_guard step(step_mutex_);
-      l = model_.forward(s.req.prompt.data() + have, n, have, s.cache);
-      std::copy(l, l + vocab, logits_.begin());
-    }
-    s.fed.insert(s.fed.end(), s.req.prompt.begin() + have, s.req.prompt.begin() + have + n);
-    budget -= n;
-    if (have + n < want) break;  // the rest of this prompt next round
+    Sequence& s = **it;
     it = prefilling_.erase(it);
-    s.next = s.gen.advance(logits_.data(), vocab);
-    if (s.next < 0) retire(s);
-    else decoding_.push_back(&s);
+    retire(s);
   }
-}
-
-void BatchEngine::decode_round() {
-  if (decoding_.empty()) return;
-  const int vocab = model_.config().vocab_size;
-  const size_t n = decoding_.size();
+  if (prefilling_.empty() && decoding_.empty()) return;
+  const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
+  // The rows of this step: chunks of prompts, oldest first, up to
+  // prefill_chunk tokens in all (a long prompt takes several steps, so
+  // decoding sequences wait one chunk at most between tokens), then one
+  // token of every decoding sequence. One pass reads the weights once for
+  // all of them: eight new short prompts cost one pass, not eight.
+  struct Chunk {
+    Sequence* s;
+    int from, count;
+    bool last;  // the prompt's last token is in it: its logits start the generation
+  };
+  std::vector<Chunk> chunks;
+  std::vector<int> tokens, positions, logit_rows;
+  std::vector<KvCache*> caches;
+  int budget = std::max(1, options_.prefill_chunk);
+  for (Sequence* s : prefilling_) {
+    if (budget <= 0) break;
+    const int have = static_cast<int>(s->fed.size()), want = static_cast<int>(s->req.prompt.size());
+    const int n = std::min(budget, want - have);
+    for (int i = 0; i < n; ++i) {
+      tokens.push_back(s->req.prompt[static_cast<size_t>(have + i)]);
+      positions.push_back(have + i);
+      caches.push_back(&s->cache);
+    }
+    chunks.push_back(Chunk{s, have, n, have + n == want});
+    if (have + n == want) logit_rows.push_back(static_cast<int>(tokens.size()) - 1);
+    budget -= n;
+  }
+  for (Sequence* s : decoding_) {
+    logit_rows.push_back(static_cast<int>(tokens.size()));
+    tokens.push_back(s->next);
+    positions.push_back(static_cast<int>(s->fed.size()));
+    caches.push_back(&s->cache);
+  }
   {
     std::lock_guard lock(mutex_);
-    largest_batch_ = std::max(largest_batch_, n);
+    largest_batch_ = std::max(largest_batch_, chunks.size() + decoding_.size());
   }
-  std::vector<int> tokens(n), positions(n);
-  std::vector<KvCache*> caches(n);
-  for (size_t i = 0; i < n; ++i) {
-    tokens[i] = decoding_[i]->next;
-    positions[i] = static_cast<int>(decoding_[i]->fed.size());
-    caches[i] = &decoding_[i]->cache;
-  }
+  std::vector<Sequence*> started;  // prompts done this step, to decode from the next
   {
     std::lock_guard step(step_mutex_);
-    const float* l = model_.decode_batch(tokens.data(), positions.data(), caches.data(), static_cast<int>(n));
-    // Sampling is a small part of a step: done here, row by row.
-    for (size_t i = 0; i < n; ++i) {
-      Sequence& s = *decoding_[i];
-      s.fed.push_back(s.next);
-      std::copy(l + i * static_cast<size_t>(vocab), l + (i + 1) * static_cast<size_t>(vocab), logits_.begin());
-      s.next = s.gen.advance(logits_.data(), vocab);
+    const float* l;
+    if (decoding_.empty() && chunks.size() == 1) {
+      // One prompt alone: the prompt path, whose products and attention
+      // run as GEMMs.
+      const Chunk& c = chunks.front();
+      l = model_.forward(c.s->req.prompt.data() + c.from, c.count, c.from, c.s->cache);
+    } else {
+      l = model_.forward_rows(tokens.data(), positions.data(), caches.data(), static_cast<int>(tokens.size()),
+                              logit_rows.data(), static_cast<int>(logit_rows.size()));
+    }
+    // Sampling is a small part of a step: done here, row by row, in the
+    // order of logit_rows (finished prompts, then decoding sequences).
+    auto sample = [&](Sequence& s) {
+      std::copy(l, l + vocab, logits_.begin());
+      l += vocab;
+      s.next = s.gen.advance(logits_.data(), static_cast<int>(vocab));
+    };
+    for (const Chunk& c : chunks) {
+      c.s->fed.insert(c.s->fed.end(), c.s->req.prompt.begin() + c.from, c.s->req.prompt.begin() + c.from + c.count);
+      if (!c.last) continue;
+      sample(*c.s);
+      started.push_back(c.s);
+    }
+    for (Sequence* s : decoding_) {
+      s->fed.push_back(s->next);
+      sample(*s);
     }
   }
+  for (Sequence* s : started) prefilling_.erase(std::find(prefilling_.begin(), prefilling_.end(), s));
   std::vector<Sequence*> still;
-  still.reserve(n);
+  still.reserve(decoding_.size() + started.size());
   for (Sequence* s : decoding_) {
     if (s->next < 0) retire(*s);
     else still.push_back(s);
+  }
+  for (Sequence* s : started) {
+    if (s->next < 0)
+      retire(*s);
+    else
+      still.push_back(s);
   }
   decoding_.swap(still);
 }

@@ -6,11 +6,12 @@
 //   1. admit waiting sequences (up to max_sequences active), each with a
 //      fresh KV cache, seeded from the prompt cache when its prompt starts
 //      with tokens a recent sequence held;
-//   2. prefill: up to prefill_chunk prompt tokens, sequence by sequence
-//      (a long prompt takes several rounds, so sequences already decoding
-//      wait one chunk at most between their tokens);
-//   3. decode: one token for every decoding sequence in one batched
-//      forward pass (LlamaModel::decode_batch);
+//   2. one forward pass (LlamaModel::forward_rows) over chunks of waiting
+//      prompts, up to prefill_chunk tokens in all (a long prompt takes
+//      several steps, so sequences already decoding wait one chunk at most
+//      between their tokens), and one token of every decoding sequence: the
+//      weights are read once for all of them (a prompt alone runs through
+//      the prompt path, LlamaModel::forward, whose products are GEMMs);
 // then sample, emit and retire finished or cancelled sequences, whose
 // caches go to the prompt cache. A sequence keeps its own sampling
 // parameters, seed, stop strings, max_tokens and stream: its TextSink runs
@@ -82,8 +83,7 @@ class BatchEngine {
 
   void drive();
   void admit(Sequence& s);
-  void prefill_round();
-  void decode_round();
+  void step();
   void retire(Sequence& s);
   void fail_all(const std::string& why);
 

@@ -82,9 +82,9 @@ void LlamaModel::ensure_capacity(int n) {
   q_.resize(t * c.dim);
   k_.resize(t * c.kv_dim());
   v_.resize(t * c.kv_dim());
-  // Scores per (row, head) for up to kGemmMinTokens rows of a prompt, or
-  // every row of a decode batch (attention per row).
-  att_.resize(t * static_cast<size_t>(c.n_heads) * c.seq_len);
+  // Scores per head of decode's single token (rows of a batch or a short
+  // prompt use per-thread scratch).
+  att_.resize(static_cast<size_t>(c.n_heads) * c.seq_len);
   places_.resize(t);
   capacity_ = n;
 }
@@ -173,7 +173,9 @@ void LlamaModel::attention(int layer, int n, bool one_sequence) {
   };
   if (!one_sequence || n < static_cast<int>(kGemmMinTokens)) {
     pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
-      for (size_t job = b; job < e; ++job) attend(job / c.n_heads, job % c.n_heads, &att_[job * seq]);
+      thread_local std::vector<float> scores;  // one row's, per thread: rows × heads × seq_len would not scale
+      scores.resize(seq);
+      for (size_t job = b; job < e; ++job) attend(job / c.n_heads, job % c.n_heads, scores.data());
     });
     return;
   }
@@ -226,9 +228,22 @@ const float* LlamaModel::decode_batch(const int* tokens, const int* positions, K
   return run_rows(tokens, n, false, true);
 }
 
-const float* LlamaModel::run_rows(const int* tokens, int n, bool one_sequence, bool all_logits) {
+const float* LlamaModel::forward_rows(const int* tokens, const int* positions, KvCache* const* caches, int n,
+                                      const int* logit_rows, int logit_count) {
+  if (n == 1 && logit_count == 1) return decode_step(tokens[0], positions[0], *caches[0]);
+  ensure_capacity(n);
+  for (int t = 0; t < n; ++t) places_[static_cast<size_t>(t)] = RowPlace{caches[t], positions[t]};
+  logit_rows_.assign(logit_rows, logit_rows + logit_count);
+  return run_rows(tokens, n, false, false, &logit_rows_);
+}
+
+const float* LlamaModel::run_rows(const int* tokens, int n, bool one_sequence, bool all_logits,
+                                  const std::vector<int>* logit_rows) {
   const auto& c = config_;
-  rows_in_chunks_ = !one_sequence;
+  // Many rows (prompt chunks among them) are compute-bound: equal shares
+  // and the GEMM suit them as they suit one prompt.
+  constexpr int kChunkedRowsMax = 32;
+  rows_in_chunks_ = !one_sequence && n < kChunkedRowsMax;
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   for (int t = 0; t < n; ++t) row_to_f32(w_.embedding, static_cast<size_t>(tokens[t]), &x_[t * dim]);
 
@@ -279,8 +294,20 @@ const float* LlamaModel::run_rows(const int* tokens, int n, bool one_sequence, b
     });
     return all_logits_.data();
   }
-  // Only the last token's logits are needed to continue.
-  const float* last = &x_[static_cast<size_t>(n - 1) * dim];
+  if (logit_rows != nullptr && logit_rows->size() != 1) {  // the listed rows', one product
+    const size_t picked = logit_rows->size(), vocab = static_cast<size_t>(c.vocab_size);
+    for (size_t i = 0; i < picked; ++i)
+      rmsnorm(&xb2_[i * dim], &x_[static_cast<size_t>((*logit_rows)[i]) * dim], w_.rms_final, dim, c.rms_eps);
+    all_logits_.resize(picked * vocab);
+    rows_in_chunks_ = picked < static_cast<size_t>(kChunkedRowsMax);
+    over_rows(vocab, static_cast<int>(picked), [&](size_t b, size_t e) {
+      matmul_for_rows(w_.classifier, xb2_.data(), picked, all_logits_.data(), vocab, b, e);
+    });
+    return all_logits_.data();
+  }
+  // Only one row's logits (the last, or the one listed) are needed to continue.
+  const size_t last_row = logit_rows != nullptr ? static_cast<size_t>(logit_rows->front()) : static_cast<size_t>(n - 1);
+  const float* last = &x_[last_row * dim];
   rmsnorm(xb_.data(), last, w_.rms_final, dim, c.rms_eps);
   // As decode computes them: quantized weights read an int8 copy of the input.
   if (is_quantized(w_.classifier.type)) {

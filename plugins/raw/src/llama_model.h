@@ -94,6 +94,14 @@ class LlamaModel {
   // Returns n rows of vocab_size logits, valid until the next call. n = 1
   // is decode's own single-token step.
   const float* decode_batch(const int* tokens, const int* positions, KvCache* const* caches, int n);
+  // One forward pass over the rows of several sequences at once: prompt
+  // chunks of some and decode tokens of others (a serving step). Row i is
+  // tokens[i] at positions[i] of caches[i]; a sequence's rows come in order
+  // at consecutive positions, after its cached ones. Returns the logits of
+  // the `logit_count` rows listed in logit_rows, one vocab_size row each,
+  // in that order, valid until the next call.
+  const float* forward_rows(const int* tokens, const int* positions, KvCache* const* caches, int n,
+                            const int* logit_rows, int logit_count);
   // An empty cache for one sequence of up to seq_len positions.
   KvCache new_cache() const { return KvCache(config_.n_layers, config_.seq_len, config_.kv_dim()); }
   // Bytes of weights read per decoded token (for the bandwidth bound).
@@ -109,7 +117,9 @@ class LlamaModel {
   // `one_sequence`: they are consecutive positions of one cache (a prompt),
   // which lets attention run as GEMMs. Logits of every row (all_logits) or
   // of the last one.
-  const float* run_rows(const int* tokens, int n, bool one_sequence, bool all_logits);
+  // With logit_rows (not all_logits): the logits of those rows only.
+  const float* run_rows(const int* tokens, int n, bool one_sequence, bool all_logits,
+                        const std::vector<int>* logit_rows = nullptr);
   void attention(int layer, int n, bool one_sequence);
   std::vector<RowPlace> places_;
 
@@ -119,9 +129,11 @@ class LlamaModel {
   // Activations for up to `capacity_` tokens at once.
   int capacity_ = 0;
   std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, k_, v_, logits_;
-  // Attention scores: (token, head, seq_len) for decode and prompts below
-  // kGemmMinTokens; longer prompts use one block of kAttentionBlock rows per
-  // thread (prefill_scores_), not n × heads × seq_len.
+  // Attention scores: (head, seq_len) for decode's single token; rows of a
+  // batch and prompts below kGemmMinTokens use one seq_len row per thread,
+  // longer prompts one block of kAttentionBlock rows per thread
+  // (prefill_scores_), not n × heads × seq_len. all_logits_: the logits of
+  // several rows.
   std::vector<float> att_, all_logits_;
   std::vector<std::vector<float>> prefill_scores_;
   KvCache own_cache_;  // the single-sequence overload of forward()'s cache
@@ -157,8 +169,11 @@ class LlamaModel {
   // n tokens: n > 1 one share per thread; n = 1 (the prompt's last token
   // through the classifier) chunks taken as threads come free.
   void over_rows(size_t rows, int n, const std::function<void(size_t, size_t)>& fn);
-  // Set for a decode batch: over_rows hands out chunks for every n.
+  // Set for a decode batch (rows of several sequences, fewer than
+  // kChunkedRowsMax): over_rows hands out chunks for every n, and products
+  // run in register tiles.
   bool rows_in_chunks_ = false;
+  std::vector<int> logit_rows_;  // forward_rows' selection
 };
 
 }  // namespace mrt::raw
