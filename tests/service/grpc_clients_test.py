@@ -71,6 +71,56 @@ def other_uid_check():
     check(f"call from AID 65534 (pid {child}, fd:" in log, f"the daemon identified that caller as AID 65534 (pid {child})")
 
 
+def connection_limits(client, inp):
+    """One AID cannot hold more gRPC connections than limits.per_aid.connections
+    (6 in the test manifest): idle sockets fill its share, a new client's call is
+    refused (UNAVAILABLE), the connection already open still serves, and once the
+    idle sockets close a new client is served again. The daemon logs why."""
+    import socket
+    import time
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]
+    idle = []
+    try:
+        for _ in range(8):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(args.grpc_socket)
+            idle.append(s)
+        # The daemon closes what is over the share; those read end of stream.
+        time.sleep(0.5)
+        closed = 0
+        for s in idle:
+            s.setblocking(False)
+            try:
+                closed += s.recv(1) == b""
+            except BlockingIOError:
+                pass
+        check(closed >= 3, f"connections past the AID's share of 6 are closed at once ({closed} of 8 idle sockets)")
+        # Its own connection: gRPC would otherwise share the open one.
+        extra = triton.InferenceServerClient(url="unix:" + args.grpc_socket, channel_args=own_connection)
+        expect_error(lambda: extra.is_server_live(), "UNAVAILABLE", "a new client past the AID's share")
+        extra.close()
+        check(client.infer("iris-dense", [inp]).as_numpy("probabilities") is not None,
+              "the connection already open still serves")
+        log = Path(args.daemon_log).read_text()
+        check("refused a connection from AID" in log and "limits.per_aid.connections" in log,
+              "the daemon logs the refusal and the limit")
+    finally:
+        for s in idle:
+            s.close()
+    deadline = time.monotonic() + 10
+    while True:
+        again = triton.InferenceServerClient(url="unix:" + args.grpc_socket, channel_args=own_connection)
+        try:
+            ok = again.is_server_live()
+        except InferenceServerException:
+            ok = False
+        again.close()
+        if ok or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(ok, "once the idle sockets close, a new client is served")
+
+
 def main():
     global args
     p = argparse.ArgumentParser()
@@ -164,6 +214,8 @@ def main():
     # The service still answers after all that.
     r = client.infer("iris-dense", [inp])
     check(r.as_numpy("probabilities") is not None, "still serving")
+
+    connection_limits(client, inp)
 
     # SIGTERM drains: the 5 s inference in flight is still answered, then the
     # daemon exits.

@@ -1,20 +1,23 @@
 #include "grpc_server.h"
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/server_posix.h>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "client_session.h"
 #include "kserve_common.h"
@@ -396,9 +399,39 @@ struct GrpcServer::Impl {
   std::unique_ptr<grpc::Server> server;
   std::thread acceptor;
   std::atomic<bool> accepting{false};
+  // The connections handed to gRPC, to bound them (the acceptor's own).
+  // gRPC closes each descriptor itself and does not say when: one counts as
+  // open while its number still names the same socket (device and inode:
+  // a reused number names another).
+  struct Handed {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    uid_t uid;
+  };
+  std::vector<Handed> handed;
+  size_t refused = 0;
+  std::chrono::steady_clock::time_point last_refusal_log{};
 
   Impl(int fd, const GrpcSettings& s, RequestPath* path, std::string name)
       : listen_fd(fd), settings(s), service(path, s, std::move(name)) {}
+
+  // Whether a new connection from `uid` stays within grpc.max_connections
+  // and limits.per_aid.connections; the reason when not.
+  std::string refusal(uid_t uid) {
+    std::erase_if(handed, [](const Handed& h) {
+      struct stat st;
+      return ::fstat(h.fd, &st) != 0 || st.st_dev != h.dev || st.st_ino != h.ino;
+    });
+    if (handed.size() >= settings.max_connections)
+      return std::to_string(handed.size()) + " gRPC connections are open (grpc.max_connections)";
+    size_t mine =
+        static_cast<size_t>(std::count_if(handed.begin(), handed.end(), [&](const Handed& h) { return h.uid == uid; }));
+    if (mine >= settings.connections_per_aid)
+      return "AID " + std::to_string(uid) + " has " + std::to_string(mine) +
+             " gRPC connections open (limits.per_aid.connections)";
+    return "";
+  }
 
   void accept_loop() {
     pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
@@ -417,6 +450,31 @@ struct GrpcServer::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
+      ucred peer{};
+      socklen_t len = sizeof peer;
+      struct stat st;
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || ::fstat(fd, &st) != 0) {
+        ::close(fd);
+        continue;
+      }
+      if (std::string why = refusal(peer.uid); !why.empty()) {
+        // Closed at once: the client sees UNAVAILABLE and may retry later.
+        // Logged at most once a second (a flood of connections must not
+        // become a flood of log lines).
+        ++refused;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_refusal_log >= std::chrono::seconds(1)) {
+          log_warning(kComponent,
+                      "refused a connection from AID " + std::to_string(peer.uid) + " (pid " +
+                          std::to_string(peer.pid) + "): " + why +
+                          (refused > 1 ? " (" + std::to_string(refused) + " refused since the last such line)" : ""));
+          last_refusal_log = now;
+          refused = 0;
+        }
+        ::close(fd);
+        continue;
+      }
+      handed.push_back(Handed{fd, st.st_dev, st.st_ino, peer.uid});
       grpc::AddInsecureChannelFromFd(server.get(), fd);  // gRPC owns fd now
     }
   }

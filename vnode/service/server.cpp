@@ -260,7 +260,9 @@ Status Server::create_grpc_front_end() {
   if (config_.grpc_socket_path.empty()) config_.grpc_socket_path = default_grpc_socket(config_.socket_path);
   auto fd = listen_unix(config_.grpc_socket_path);
   if (!fd) return fd.status().with_context("gRPC front end");
-  grpc_ = std::make_unique<GrpcServer>(*fd, config_.manifest.grpc, this, config_.manifest.name);
+  GrpcSettings settings = config_.manifest.grpc;
+  settings.connections_per_aid = config_.manifest.limits.connections_per_aid;
+  grpc_ = std::make_unique<GrpcServer>(*fd, settings, this, config_.manifest.name);
   return Status::ok();
 }
 

@@ -68,6 +68,10 @@ struct GrpcSettings {
   uint32_t max_calls = 16;        // calls handled at once (gRPC threads); more wait in gRPC or get RESOURCE_EXHAUSTED
   uint64_t max_message_bytes = uint64_t{64} << 20;  // one request or answer message
   uint32_t call_timeout_ms = 60000;  // the longest a call waits for its answer (a shorter client deadline wins)
+  uint32_t max_connections = 64;     // open gRPC connections, all clients together
+  // One AID's open gRPC connections: limits.per_aid.connections (not a key
+  // of the grpc: section; the server copies it in).
+  uint32_t connections_per_aid = 64;
 };
 
 // How plugins run (plugins: in vnode.yml): in sandboxed worker processes by
