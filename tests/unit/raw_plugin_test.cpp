@@ -4,20 +4,21 @@
 // sampling with a seed, stop strings, streaming, limits and bad files.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
-#include <cstring>
 #include <sstream>
 
+#include "aligned_copy.h"
 #include "kernels.h"
 #include "llama2c_checkpoint.h"
-#include "llama_model.h"
 #include "llama2c_tokenizer.h"
-#include "utf8.h"
+#include "llama_model.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
 #include "test_support.h"
+#include "utf8.h"
 
 namespace fs = std::filesystem;
 
@@ -154,6 +155,24 @@ TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
         }
       }
   }
+}
+
+// A checkpoint whose tensors start at an odd offset (llama2.c: 28 bytes,
+// safetensors: 8 + its header) is copied so that they start on a 64-byte
+// boundary, byte for byte; an aligned offset needs no copy.
+TEST(RawKernels, AlignedCopyPutsTheTensorsOnA64ByteBoundary) {
+  std::vector<char> file(100000);
+  for (size_t i = 0; i < file.size(); ++i) file[i] = static_cast<char>(i * 131 + 7);
+  for (size_t offset : {28u, 8u + 1234u, 1u, 63u, 64u}) {
+    auto copy = raw::AlignedCopy::of(file.data(), file.size(), offset);
+    ASSERT_FALSE(copy.empty());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data() + offset) % 64, 0u) << offset;
+    ASSERT_EQ(copy.size(), file.size());
+    EXPECT_EQ(std::memcmp(copy.data(), file.data(), file.size()), 0) << offset;
+  }
+  EXPECT_TRUE(raw::misaligned(28));
+  EXPECT_FALSE(raw::misaligned(64));
+  EXPECT_FALSE(raw::misaligned(0));
 }
 
 // The vectorised e^x behind softmax and SwiGLU against libm: relative

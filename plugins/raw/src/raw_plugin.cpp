@@ -16,16 +16,17 @@
 //  - TENSORS: input_ids int64 [T] → logits float32 [T, vocab] (each position
 //    run in turn from an empty cache): the hook for logit-level tests.
 #include <mrt/plugin.h>
-#include <mrt/plugin_util.hpp>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <utility>
+#include <mrt/plugin_util.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "aligned_copy.h"
 #include "batch_engine.h"
 #include "generation.h"
 #include "gguf.h"
@@ -63,7 +64,13 @@ MRT_Status* guarded(F&& body) {
 using Blob = mrt_plugin::Blob;
 
 struct RawModel {
-  Blob weights{g_host};  // mapped checkpoint; the model's matrices point into it
+  // The checkpoint as the host mapped it, or (misaligned tensors) an aligned
+  // copy of it, the mapping then released; the model's matrices point into
+  // whichever bytes() gives.
+  std::unique_ptr<Blob> mapped = std::make_unique<Blob>(g_host);
+  AlignedCopy copy;
+  const void* bytes() const { return copy.empty() ? mapped->data() : copy.data(); }
+  size_t byte_count() const { return copy.empty() ? mapped->size() : copy.size(); }
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int> end_tokens;  // generation stops at these
   std::unique_ptr<LlamaModel> model;
@@ -179,7 +186,7 @@ MRT_Status* load_hf(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& con
   if (MRT_Status* s = read_text(args->source, config_file, config_text)) return s;
   if (std::string why = parse_hf_config(config_text, config); !why.empty()) return error(MRT_CODE_INVALID_ARGUMENT, why);
   Safetensors st;
-  if (std::string why = st.parse(m.weights.data(), m.weights.size()); !why.empty()) return error(MRT_CODE_DATA_LOSS, why);
+  if (std::string why = st.parse(m.bytes(), m.byte_count()); !why.empty()) return error(MRT_CODE_DATA_LOSS, why);
   if (std::string why = load_hf_weights(st, config, hf_tied_embeddings(config_text), weights); !why.empty())
     return error(MRT_CODE_INVALID_ARGUMENT, why + " (config.json and model.safetensors disagree?)");
   std::string tok_file = option(args, "tokenizer", "tokenizer.json");
@@ -205,7 +212,7 @@ MRT_Status* load_hf(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& con
 MRT_Status* load_gguf_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
   std::string file = g_host->source_primary_file(args->source);
   Gguf g;
-  if (std::string why = g.parse(m.weights.data(), m.weights.size()); !why.empty())
+  if (std::string why = g.parse(m.bytes(), m.byte_count()); !why.empty())
     return error(MRT_CODE_DATA_LOSS, file + ": " + why);
   if (std::string why = load_gguf_llama(g, config, weights); !why.empty()) return error(MRT_CODE_INVALID_ARGUMENT, file + ": " + why);
   GgufTokenizer tok;
@@ -222,7 +229,7 @@ MRT_Status* load_gguf_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaCon
 }
 
 MRT_Status* load_llama2c_model(const MRT_ModelLoadArgs* args, RawModel& m, LlamaConfig& config, LlamaWeights& weights) {
-  if (std::string why = load_llama2c(m.weights.data(), m.weights.size(), config, weights); !why.empty())
+  if (std::string why = load_llama2c(m.bytes(), m.byte_count(), config, weights); !why.empty())
     return error(MRT_CODE_INVALID_ARGUMENT, std::string(g_host->source_primary_file(args->source)) + ": " + why);
   Blob tok(g_host);
   std::string tok_file = option(args, "tokenizer", "tokenizer.bin");
@@ -240,13 +247,34 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (args->device_kind != MRT_DEVICE_CPU) return error(MRT_CODE_UNIMPLEMENTED, "runs on the CPU only");
     auto m = std::make_unique<RawModel>();
     const char* file = g_host->source_primary_file(args->source);
-    if (MRT_Status* s = g_host->file_map(args->source, file, m->weights.out())) return s;
+    if (MRT_Status* s = g_host->file_map(args->source, file, m->mapped->out())) return s;
     LlamaConfig config;
     LlamaWeights weights;
     Safetensors sniff;
     bool any = args->format == nullptr || args->format[0] == '\0';
-    bool gguf = is_gguf_format(args->format) || (any && has_gguf_magic(m->weights));
-    bool hf = !gguf && (is_safetensors_format(args->format) || (any && sniff.parse(m->weights.data(), m->weights.size()).empty()));
+    bool gguf = is_gguf_format(args->format) || (any && has_gguf_magic(*m->mapped));
+    bool hf = !gguf && (is_safetensors_format(args->format) ||
+                        (any && sniff.parse(m->mapped->data(), m->mapped->size()).empty()));
+    // Where the tensors start: GGUF aligns them itself (32 bytes or its
+    // general.alignment); llama2.c after its header; safetensors after the
+    // length and the JSON header.
+    size_t data_offset = 0;
+    if (hf && m->mapped->size() >= sizeof(uint64_t)) {  // else parse() names the problem
+      uint64_t header = 0;
+      std::memcpy(&header, m->mapped->data(), sizeof header);
+      data_offset = sizeof header + static_cast<size_t>(header % 64);  // only its remainder matters
+    } else if (!gguf) {
+      data_offset = kLlama2cHeaderBytes;
+    }
+    if (misaligned(data_offset)) {
+      m->copy = AlignedCopy::of(m->mapped->data(), m->mapped->size(), data_offset);
+      if (m->copy.empty()) {
+        g_host->log(MRT_LOG_INFO,
+                    "raw: no memory for an aligned copy of the weights; they stay mapped, misaligned (slower)");
+      } else {
+        m->mapped.reset();
+      }
+    }
     MRT_Status* s = gguf ? load_gguf_model(args, *m, config, weights)
                     : hf ? load_hf(args, *m, config, weights)
                          : load_llama2c_model(args, *m, config, weights);
@@ -277,7 +305,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     // The weights, one full context of KV entries and the prompt cache's
     // budget. Further active sequences' caches are resident only as far as
     // they reach (not counted: the cache evicts by a load-time figure).
-    m->host_bytes = m->weights.size() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8 +
+    m->host_bytes = m->byte_count() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8 +
                     batch.prompt_cache_bytes;
     *out = reinterpret_cast<MRT_Model*>(m.release());
     return nullptr;
