@@ -255,30 +255,38 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     bool gguf = is_gguf_format(args->format) || (any && has_gguf_magic(*m->mapped));
     bool hf = !gguf && (is_safetensors_format(args->format) ||
                         (any && sniff.parse(m->mapped->data(), m->mapped->size()).empty()));
+    auto load = [&] {
+      config = LlamaConfig();
+      weights = LlamaWeights();
+      return gguf ? load_gguf_model(args, *m, config, weights)
+             : hf ? load_hf(args, *m, config, weights)
+                  : load_llama2c_model(args, *m, config, weights);
+    };
+    if (MRT_Status* s = load()) return s;
     // Where the tensors start: GGUF aligns them itself (32 bytes or its
     // general.alignment); llama2.c after its header; safetensors after the
-    // length and the JSON header.
+    // length and the JSON header. Float32 rows are read 32 bytes at a time,
+    // and misaligned every other load splits a cache line: such weights are
+    // copied into aligned memory (docs/raw-plugin.md, "Weights in memory").
+    // 16-bit rows, read 16 bytes at a time, stay mapped.
     size_t data_offset = 0;
-    if (hf && m->mapped->size() >= sizeof(uint64_t)) {  // else parse() names the problem
+    if (hf) {
       uint64_t header = 0;
-      std::memcpy(&header, m->mapped->data(), sizeof header);
+      std::memcpy(&header, m->mapped->data(), sizeof header);          // parse() checked the size
       data_offset = sizeof header + static_cast<size_t>(header % 64);  // only its remainder matters
     } else if (!gguf) {
       data_offset = kLlama2cHeaderBytes;
     }
-    if (misaligned(data_offset)) {
+    if (misaligned(data_offset) && !weights.layers.empty() && weights.layers.front().wq.type == WeightType::kF32) {
       m->copy = AlignedCopy::of(m->mapped->data(), m->mapped->size(), data_offset);
       if (m->copy.empty()) {
         g_host->log(MRT_LOG_INFO,
                     "raw: no memory for an aligned copy of the weights; they stay mapped, misaligned (slower)");
       } else {
         m->mapped.reset();
+        if (MRT_Status* s = load()) return s;  // the same checkpoint, now from the copy
       }
     }
-    MRT_Status* s = gguf ? load_gguf_model(args, *m, config, weights)
-                    : hf ? load_hf(args, *m, config, weights)
-                         : load_llama2c_model(args, *m, config, weights);
-    if (s) return s;
     // The KV cache is sized for the whole context at load: a long-context
     // model (Llama 3.x: 131072 positions) gets the manifest's `context`
     // option, or 8192 tokens, unless its own context is shorter.
