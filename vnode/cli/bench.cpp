@@ -44,11 +44,16 @@ double median_of(std::vector<double> v) { return percentile(std::move(v), 0.5); 
 }  // namespace
 
 // The time to the first streamed chunk is the prefill (and sampling the
-// first token from its logits); the rest is decode.
+// first token from its logits); the rest is decode. Each run's prompt
+// starts with its own number, so that a plugin's prompt cache (the raw
+// plugin keeps recent prompts' KV entries) cannot spare a run its prefill:
+// the figure is a cold prompt's.
 Result<Json> bench_generation(Runtime& rt, InferRequest& request, int runs) {
   std::vector<double> prefill, decode;
   int prompt_tokens = 0, generated = 0;
+  const std::string prompt = request.text;
   for (int i = 0; i < runs + 1; ++i) {  // the first run warms up
+    request.text = std::to_string(i) + ". " + prompt;
     auto t0 = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point first{};
     request.on_text = [&](std::string_view) {
@@ -64,6 +69,7 @@ Result<Json> bench_generation(Runtime& rt, InferRequest& request, int runs) {
     prefill.push_back(prompt_tokens / std::chrono::duration<double>(first - t0).count());
     decode.push_back((generated - 1) / std::chrono::duration<double>(t1 - first).count());
   }
+  request.text = prompt;
   if (prefill.empty()) return failed_precondition("the model stopped before 2 tokens; nothing to time");
   // Medians of the runs.
   return Json{{"prompt_tokens", prompt_tokens},
