@@ -19,12 +19,12 @@ mkdir -p "$tmp/models/slow"
 printf 'exec_ms=5000\n' > "$tmp/models/slow/model.fixture"
 printf 'format: fixture\nfiles: [model.fixture]\n' > "$tmp/models/slow/model.yml"
 write_manifest "http: {unix_socket: false}
-limits: {per_aid: {connections: 6}}
 grpc:
   unix_socket: true
   max_message_bytes: 1MB
   call_timeout_ms: 30000
-  max_connections: 8"
+  max_connections: 8
+  connections_per_aid: 6"
 start_daemon "$tmp/svc.grpc.sock" "$daemon" --plugin-file "$fixture"
 
 rc=0

@@ -63,22 +63,24 @@ TEST(GrpcConfig, ShippedManifestServesTheGrpcSocket) {
   EXPECT_EQ(m->grpc.max_calls, 16u);
   EXPECT_EQ(m->grpc.call_timeout_ms, 60000u);
   EXPECT_EQ(m->grpc.max_connections, 64u);
+  EXPECT_EQ(m->grpc.connections_per_aid, 16u);
 }
 
 TEST(GrpcConfig, OffWithoutTheSectionAndParsesWithIt) {
   auto off = parse_vnode_manifest(kBase, "v.yml");
   ASSERT_TRUE(off) << off.status().to_string();
   EXPECT_FALSE(off->grpc.unix_socket);
-  auto m = parse_vnode_manifest(
-      std::string(kBase) +
-          "grpc: {unix_socket: true, max_calls: 3, max_message_bytes: 2MB, call_timeout_ms: 900, max_connections: 5}\n",
-      "v.yml");
+  auto m = parse_vnode_manifest(std::string(kBase) +
+                                    "grpc: {unix_socket: true, max_calls: 3, max_message_bytes: 2MB, call_timeout_ms: "
+                                    "900, max_connections: 5, connections_per_aid: 2}\n",
+                                "v.yml");
   ASSERT_TRUE(m) << m.status().to_string();
   EXPECT_TRUE(m->grpc.unix_socket);
   EXPECT_EQ(m->grpc.max_calls, 3u);
   EXPECT_EQ(m->grpc.max_message_bytes, 2u << 20);
   EXPECT_EQ(m->grpc.call_timeout_ms, 900u);
   EXPECT_EQ(m->grpc.max_connections, 5u);
+  EXPECT_EQ(m->grpc.connections_per_aid, 2u);
 }
 
 TEST(GrpcConfig, BadSectionsNameTheProblem) {
@@ -91,6 +93,7 @@ TEST(GrpcConfig, BadSectionsNameTheProblem) {
       {"grpc: {max_calls: 0}\n", "max_calls"},
       {"grpc: {call_timeout_ms: -1}\n", "call_timeout_ms"},
       {"grpc: {max_connections: 0}\n", "max_connections"},
+      {"grpc: {connections_per_aid: 0}\n", "connections_per_aid"},
       {"grpc: {tcp_port: 8001}\n", "tcp_port"},
       {"grpc: {unix_socket: maybe}\n", "unix_socket"},
   };

@@ -62,7 +62,10 @@ Result<Json> bench_generation(Runtime& rt, InferRequest& request, int runs) {
     };
     auto r = rt.infer(request);
     auto t1 = std::chrono::steady_clock::now();
-    if (!r) return r.status();
+    if (!r) {
+      request.text = prompt;
+      return r.status();
+    }
     if (i == 0 || first == std::chrono::steady_clock::time_point{} || r->text->generated_tokens < 2) continue;
     prompt_tokens = r->text->prompt_tokens;
     generated = r->text->generated_tokens;

@@ -429,7 +429,7 @@ struct GrpcServer::Impl {
         static_cast<size_t>(std::count_if(handed.begin(), handed.end(), [&](const Handed& h) { return h.uid == uid; }));
     if (mine >= settings.connections_per_aid)
       return "AID " + std::to_string(uid) + " has " + std::to_string(mine) +
-             " gRPC connections open (limits.per_aid.connections)";
+             " gRPC connections open (grpc.connections_per_aid)";
     return "";
   }
 

@@ -261,7 +261,8 @@ Status Server::create_grpc_front_end() {
   auto fd = listen_unix(config_.grpc_socket_path);
   if (!fd) return fd.status().with_context("gRPC front end");
   GrpcSettings settings = config_.manifest.grpc;
-  settings.connections_per_aid = config_.manifest.limits.connections_per_aid;
+  settings.connections_per_aid =
+      std::min({settings.connections_per_aid, settings.max_connections, config_.manifest.limits.connections_per_aid});
   grpc_ = std::make_unique<GrpcServer>(*fd, settings, this, config_.manifest.name);
   return Status::ok();
 }

@@ -217,8 +217,9 @@ Status http_section(const YamlFields& f, bool strict, const YAML::Node& n, HttpS
 }
 
 Status grpc_section(const YamlFields& f, bool strict, const YAML::Node& n, GrpcSettings& out) {
-  MRT_RETURN_IF_ERROR(keys(f, strict, n, "grpc",
-                           {"unix_socket", "max_calls", "max_message_bytes", "call_timeout_ms", "max_connections"}));
+  MRT_RETURN_IF_ERROR(keys(
+      f, strict, n, "grpc",
+      {"unix_socket", "max_calls", "max_message_bytes", "call_timeout_ms", "max_connections", "connections_per_aid"}));
   MRT_RETURN_IF_ERROR(optional_field(n, "unix_socket", out.unix_socket, [&](const YAML::Node& v) {
     return f.boolean(v, "unix_socket");
   }));
@@ -232,6 +233,7 @@ Status grpc_section(const YamlFields& f, bool strict, const YAML::Node& n, GrpcS
   MRT_RETURN_IF_ERROR(count("max_calls", out.max_calls, 1024));
   MRT_RETURN_IF_ERROR(count("call_timeout_ms", out.call_timeout_ms, 3600000));
   MRT_RETURN_IF_ERROR(count("max_connections", out.max_connections, 1 << 16));
+  MRT_RETURN_IF_ERROR(count("connections_per_aid", out.connections_per_aid, 1 << 16));
   if (n["max_message_bytes"]) {
     auto bytes = size_field(f, n["max_message_bytes"], "max_message_bytes");
     if (!bytes) return bytes.status();

@@ -69,9 +69,10 @@ struct GrpcSettings {
   uint64_t max_message_bytes = uint64_t{64} << 20;  // one request or answer message
   uint32_t call_timeout_ms = 60000;  // the longest a call waits for its answer (a shorter client deadline wins)
   uint32_t max_connections = 64;     // open gRPC connections, all clients together
-  // One AID's open gRPC connections: limits.per_aid.connections (not a key
-  // of the grpc: section; the server copies it in).
-  uint32_t connections_per_aid = 64;
+  // One AID's open gRPC connections: a quarter of them by default, so that
+  // one user's idle sockets cannot take every one (the server also holds
+  // it to limits.per_aid.connections).
+  uint32_t connections_per_aid = 16;
 };
 
 // How plugins run (plugins: in vnode.yml): in sandboxed worker processes by
