@@ -544,18 +544,29 @@ TEST_F(ServiceTest, MetricsOverHttpOnLoopback) {
   o.metrics_port = 20000 + static_cast<int>(getpid() % 20000);
   Daemon d(dir, o);
   ASSERT_TRUE(d.connect()->infer(identity_request(1)));
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(o.metrics_port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
-  ASSERT_EQ(::send(s, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
-  std::string resp;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(s, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
-  ::close(s);
+  auto scrape = [&] {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(o.metrics_port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+    EXPECT_EQ(::send(s, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    std::string resp;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(s, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
+    ::close(s);
+    return resp;
+  };
+  // The service answers first and counts after (the client does not wait
+  // for its bookkeeping), so a scrape right after the answer may precede
+  // the count: it must show within a few seconds.
+  std::string resp = scrape();
+  for (int i = 0; i < 100 && resp.find("inference_success_total 1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    resp = scrape();
+  }
   EXPECT_EQ(resp.rfind("HTTP/1.0 200 OK", 0), 0u) << resp.substr(0, 200);
   EXPECT_NE(resp.find("inference_success_total 1"), std::string::npos);
 }
