@@ -179,17 +179,12 @@ void BatchEngine::step() {
     }
   }
   for (Sequence* s : started) prefilling_.erase(std::find(prefilling_.begin(), prefilling_.end(), s));
+  decoding_.insert(decoding_.end(), started.begin(), started.end());
   std::vector<Sequence*> still;
-  still.reserve(decoding_.size() + started.size());
+  still.reserve(decoding_.size());
   for (Sequence* s : decoding_) {
     if (s->next < 0) retire(*s);
     else still.push_back(s);
-  }
-  for (Sequence* s : started) {
-    if (s->next < 0)
-      retire(*s);
-    else
-      still.push_back(s);
   }
   decoding_.swap(still);
 }

@@ -142,15 +142,15 @@ MRT_AVX2 void tile4xT(const float* const* w, const float* x, size_t x_stride, si
 
 }  // namespace
 
-Tile4x2 avx2_tile4x2() { return cpu_has_avx2() ? tile4xT<2> : nullptr; }
-Tile4x2 avx2_tile4x3() { return cpu_has_avx2() ? tile4xT<3> : nullptr; }
+RowTile4 avx2_tile4x2() { return cpu_has_avx2() ? tile4xT<2> : nullptr; }
+RowTile4 avx2_tile4x3() { return cpu_has_avx2() ? tile4xT<3> : nullptr; }
 
 #else
 
 FloatRowsDot avx2_float_rows_dot(WeightType) { return nullptr; }
 Widen16 avx2_widen16(WeightType) { return nullptr; }
-Tile4x2 avx2_tile4x2() { return nullptr; }
-Tile4x2 avx2_tile4x3() { return nullptr; }
+RowTile4 avx2_tile4x2() { return nullptr; }
+RowTile4 avx2_tile4x3() { return nullptr; }
 
 #endif
 

@@ -447,10 +447,11 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
 void matmul_rows_tiled(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                        size_t end) {
   // 4×4 tiles (rows × tokens) while both last; 16-bit weights are widened
-  // four rows at a time. Without AVX-512, 4×2 and 4×1 tiles in 256-bit
-  // vectors instead (see tile4x2_f32).
+  // four rows at a time. Without AVX-512, 4×3, 4×2 and 4×1 tiles in 256-bit
+  // vectors instead (see tile4xT in float16_avx2.cpp, tile4x2_f32 where the
+  // CPU lacks AVX2).
   static const bool wide = __builtin_cpu_supports("avx512f");
-  static const Tile4x2 avx2_tile = avx2_tile4x2(), avx2_tile3 = avx2_tile4x3();
+  static const RowTile4 avx2_tile = avx2_tile4x2(), avx2_tile3 = avx2_tile4x3();
   constexpr size_t kFetchAhead = 4;  // rows
   std::vector<float> rows4(w.type == WeightType::kF32 ? 0 : 4 * w.cols);
   size_t r0 = begin;

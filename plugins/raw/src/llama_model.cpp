@@ -286,20 +286,16 @@ const float* LlamaModel::run_rows(const int* tokens, int n, bool one_sequence, b
     });
     project_add(lw.w2, hb_.data());
   }
-  if (all_logits) {  // scoring a text: every position's logits, one GEMM
-    normalize(w_.rms_final);
-    all_logits_.resize(count * static_cast<size_t>(c.vocab_size));
-    over_rows(static_cast<size_t>(c.vocab_size), n, [&](size_t b, size_t e) {
-      matmul_for_rows(w_.classifier, xb2_.data(), count, all_logits_.data(), static_cast<size_t>(c.vocab_size), b, e);
+  // Several rows' logits as one product: every row's (all_logits: scoring a
+  // text) or the listed rows' (a serving step).
+  if (all_logits || (logit_rows != nullptr && logit_rows->size() != 1)) {
+    const size_t picked = all_logits ? count : logit_rows->size(), vocab = static_cast<size_t>(c.vocab_size);
+    auto source = [&](size_t i) { return all_logits ? i : static_cast<size_t>((*logit_rows)[i]); };
+    pool_.parallel_for(picked, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) rmsnorm(&xb2_[i * dim], &x_[source(i) * dim], w_.rms_final, dim, c.rms_eps);
     });
-    return all_logits_.data();
-  }
-  if (logit_rows != nullptr && logit_rows->size() != 1) {  // the listed rows', one product
-    const size_t picked = logit_rows->size(), vocab = static_cast<size_t>(c.vocab_size);
-    for (size_t i = 0; i < picked; ++i)
-      rmsnorm(&xb2_[i * dim], &x_[static_cast<size_t>((*logit_rows)[i]) * dim], w_.rms_final, dim, c.rms_eps);
     all_logits_.resize(picked * vocab);
-    rows_in_chunks_ = picked < static_cast<size_t>(kChunkedRowsMax);
+    rows_in_chunks_ = !one_sequence && picked < static_cast<size_t>(kChunkedRowsMax);
     over_rows(vocab, static_cast<int>(picked), [&](size_t b, size_t e) {
       matmul_for_rows(w_.classifier, xb2_.data(), picked, all_logits_.data(), vocab, b, e);
     });
