@@ -99,15 +99,25 @@ namespace {
 // pace (53 against 39 GFLOP/s per core for T = 2 on an L2-resident block
 // here). T = 3 needs 7 loads per 12 FMAs against 6 per 8, and its twelve
 // independent sums cover the FMA latency that eight leave partly exposed.
+// One step of tile4xT: 8 columns of the four rows against T activations.
+template <int T>
+MRT_AVX2 __attribute__((always_inline)) inline void tile_step(const float* const (&rows)[4], const float* x,
+                                                              size_t x_stride, size_t k, __m256 (&acc)[4][T]) {
+  __m256 b[T];
+#pragma GCC unroll 3
+  for (int t = 0; t < T; ++t) b[t] = _mm256_loadu_ps(x + t * x_stride + k);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    __m256 r = _mm256_loadu_ps(rows[i] + k);
+    __asm__("" : "+x"(r));
+#pragma GCC unroll 3
+    for (int t = 0; t < T; ++t) acc[i][t] = _mm256_fmadd_ps(r, b[t], acc[i][t]);
+  }
+}
+
 template <int T>
 MRT_AVX2 void tile4xT(const float* const* w, const float* x, size_t x_stride, size_t n, float* out, size_t out_stride,
                       const float* const* next, size_t fetch_begin, size_t fetch_end) {
-  // The fetches of `next` are spread evenly over the loop: a burst at its
-  // start would fill the core's miss buffers and stall the arithmetic.
-  const size_t lines = next != nullptr && fetch_end > fetch_begin ? (fetch_end - fetch_begin + 15) / 16 : 0;
-  const size_t gap = lines == 0 ? n + 1 : std::max<size_t>(1, n / 8 / lines);
-  size_t fetch = fetch_begin, wait = 0;
-  if (lines == 0) fetch_end = fetch;
   const float* const rows[4] = {w[0], w[1], w[2], w[3]};
   __m256 acc[4][T];
 #pragma GCC unroll 4
@@ -115,23 +125,21 @@ MRT_AVX2 void tile4xT(const float* const* w, const float* x, size_t x_stride, si
 #pragma GCC unroll 3
     for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
   size_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    if (fetch < fetch_end && wait-- == 0) {  // one 64-byte line per row
-      for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + fetch), _MM_HINT_T0);
-      fetch += 16;
-      wait = gap - 1;
-    }
-    __m256 b[T];
-#pragma GCC unroll 3
-    for (int t = 0; t < T; ++t) b[t] = _mm256_loadu_ps(x + t * x_stride + k);
+  // The fetches of `next` come in rounds, one 64-byte line of each row and
+  // then `gap` steps of arithmetic, spread evenly over the loop: a burst at
+  // its start would fill the core's miss buffers and stall the arithmetic,
+  // and a check in every step (as this loop had) halved its speed on data
+  // already in cache, the registers being too few for its counters.
+  const size_t lines = next != nullptr && fetch_end > fetch_begin ? (fetch_end - fetch_begin + 15) / 16 : 0;
+  if (lines != 0) {
+    const size_t gap = std::max<size_t>(1, n / 8 / lines);
+    for (size_t fetch = fetch_begin; fetch < fetch_end && k + 8 * gap <= n; fetch += 16) {
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      __m256 r = _mm256_loadu_ps(rows[i] + k);
-      __asm__("" : "+x"(r));
-#pragma GCC unroll 3
-      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_fmadd_ps(r, b[t], acc[i][t]);
+      for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + fetch), _MM_HINT_T0);
+      for (size_t j = 0; j < gap; ++j, k += 8) tile_step<T>(rows, x, x_stride, k, acc);
     }
   }
+  for (; k + 8 <= n; k += 8) tile_step<T>(rows, x, x_stride, k, acc);
   for (size_t i = 0; i < 4; ++i)
     for (size_t t = 0; t < T; ++t) {
       float s = hsum8(acc[i][t]);
