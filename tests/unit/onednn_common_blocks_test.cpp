@@ -310,6 +310,31 @@ TEST(CommonBlocks, MaskedAttentionLayerNormGelu) {
   check_batches(b.g);
 }
 
+// Swin's shifted-window attention as torchvision exports it: 4 windows of
+// 7x7 tokens per image, 3 heads of 32, the scores plus a learned relative
+// position bias [1, heads, 49, 49] (broadcast over the windows) and the
+// shift mask [1, windows, 1, 49, 49] (broadcast over the heads). oneDNN
+// took the bias as a matmul post-op only in its reference kernel (304 ms a
+// call on Swin-T, 0.05x onnxruntime), and the mask add in its reference
+// binary kernel.
+TEST(CommonBlocks, ShiftedWindowAttentionWithPositionBias) {
+  const int64_t windows = 4, tokens = 49, heads = 3, dh = 32, d = heads * dh;
+  Blocks b(17, {{"x", {-1, windows, tokens, d}}}, "z");
+  auto project = [&](std::vector<int64_t> perm) {
+    std::string y = b.op("MatMul", {"x", b.floats({d, d}, static_cast<float>(1 / std::sqrt(double(d))))});
+    return b.op("Transpose", {b.op("Reshape", {y, b.int64s({-1, tokens, heads, dh})})}, {{"perm", test::ints(std::move(perm))}});
+  };
+  std::string q = project({0, 2, 1, 3}), k = project({0, 2, 3, 1}), v = project({0, 2, 1, 3});
+  std::string att = b.op("Mul", {b.op("MatMul", {q, k}), b.scalar(1 / std::sqrt(static_cast<float>(dh)))});
+  att = b.op("Add", {att, b.floats({1, heads, tokens, tokens}, 1.0f)});
+  att = b.op("Reshape", {att, b.int64s({-1, windows, heads, tokens, tokens})});
+  att = b.op("Add", {att, b.floats({1, windows, 1, tokens, tokens}, 2.0f)});
+  att = b.op("Softmax", {b.op("Reshape", {att, b.int64s({-1, heads, tokens, tokens})})}, {{"axis", test::one_int(-1)}});
+  std::string ctx = b.op("Transpose", {b.op("MatMul", {att, v})}, {{"perm", test::ints({0, 2, 1, 3})}});
+  b.op("Reshape", {ctx, b.int64s({-1, windows, tokens, d})}, {}, "z");
+  check_batches(b.g);
+}
+
 // Gelu, SiLU and HardSwish on a graph input (plain NCHW) and after a
 // convolution and a per-channel PRelu (the blocked layout), with a
 // per-channel scale and a full-size Mul between the two.

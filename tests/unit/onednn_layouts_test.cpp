@@ -14,6 +14,7 @@
 
 #include "batch_split.h"
 #include "onednn_plan_support.h"
+#include "plan_builder.h"
 
 namespace mrt::onednn {
 namespace {
@@ -375,6 +376,25 @@ TEST(PlanLayouts, EmptyTensorsTakeTheHostKernels) {
 // A scalar input added after a MatMul whose output rows are 1 wide rides
 // as a post-op; its empty dims once reached dims.back() (UBSan, found by
 // fuzz_onnx_service). y = a b + s.
+// The views binary_step tries before oneDNN's reference binary kernel:
+// runs of dims b broadcasts over (or has in full) merged, a's 1s dropped.
+TEST(PlanLayouts, BroadcastRunsMergeIntoTheShapesJitKernelsTake) {
+  using D = onnx::Dims;
+  EXPECT_EQ(merge_broadcast_runs({64, 3, 49, 49}, {1, 3, 49, 49}), std::make_pair(D{64, 7203}, D{1, 7203}));
+  EXPECT_EQ(merge_broadcast_runs({1, 64, 3, 49, 49}, {1, 64, 1, 49, 49}), std::make_pair(D{64, 3, 2401}, D{64, 1, 2401}));
+  EXPECT_EQ(merge_broadcast_runs({8, 64, 3, 49, 49}, {1, 64, 1, 49, 49}),
+            std::make_pair(D{8, 64, 3, 2401}, D{1, 64, 1, 2401}));
+  EXPECT_EQ(merge_broadcast_runs({2, 3, 4}, {2, 3, 4}), std::make_pair(D{1, 24}, D{1, 24}));
+  EXPECT_EQ(merge_broadcast_runs({2, 3, 4}, {1, 1, 1}), std::make_pair(D{1, 24}, D{1, 1}));
+  EXPECT_EQ(merge_broadcast_runs({2, 3}, {2, 2}), std::make_pair(D{2, 3}, D{2, 2}));  // not a broadcast: unchanged
+  // Written out over all but the leading broadcast: b [1, 2, 1, 3] as [1, 2, 2, 3].
+  std::vector<float> b = {1, 2, 3, 4, 5, 6};
+  HostTensor e = expand_broadcast(b.data(), {1, 2, 1, 3}, {1, 2, 2, 3});
+  ASSERT_EQ(e.dims(), (D{1, 2, 2, 3}));
+  EXPECT_EQ(std::vector<float>(e.data<float>(), e.data<float>() + 12),
+            (std::vector<float>{1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6}));
+}
+
 TEST(PlanLayouts, ScalarResidualAfterAOneColumnMatMul) {
   onnx::Graph g;
   g.opset = 13;

@@ -606,12 +606,92 @@ int PlanBuilder::binary_step(dnnl::algorithm alg, int a, int b, const Dims& out_
     a = plain(a);
     b2 = plain(b2);
   }
+  // Both plain, with the runs of dims that b broadcasts over (or not)
+  // merged: oneDNN's jit kernels take a broadcast over leading dims as a
+  // per-channel one in 2-D ([64,3,49,49] + [1,3,49,49]: [64,7203] +
+  // [1,7203]), and one over a middle dim as per-batch-and-spatial in 3-D
+  // ([1,64,3,49,49] + [1,64,1,49,49]: [64,3,2401] + [64,1,2401]), where the
+  // full shapes ran its reference kernel (25 ms, Swin-T's shifted-window
+  // mask, against well under 1).
+  Dims merged_a;
+  auto try_merged = [&] {
+    auto [ma, mb] = merge_broadcast_runs(p_.slots_[a].dims, p_.slots_[b2].dims);
+    if (ma == p_.slots_[a].dims || !(pd = jit_pd(plain_md(ma), plain_md(mb)))) return false;
+    const std::string a_name = p_.slots_[a].name + "/merged", b_name = p_.slots_[b2].name + "/merged";
+    int pa = plain(a), pb = plain(b2);
+    a = alias_slot(pa, ma, plain_md(ma), a_name);
+    b2 = alias_slot(pb, mb, plain_md(mb), b_name);
+    merged_a = ma;
+    return true;
+  };
+  if (!pd) try_merged();
+  // A constant b broadcast over more than one run (Swin-T's mask at batch
+  // 8: [8,64,3,49,49] + [1,64,1,49,49]) is written out over all but the
+  // leading ones once, here, leaving one leading broadcast.
+  if (!pd && p_.slots_[b2].constant != nullptr && is_plain(b2)) {
+    const Dims ad = p_.slots_[a].dims, bd = p_.slots_[b2].dims;
+    Dims target = ad;
+    for (size_t i = 0; i < target.size() && bd[i] == 1; ++i) target[i] = 1;
+    if (target != bd && onnx::element_count(target) <= (int64_t{1} << 22)) {
+      const int before = b2;
+      b2 = owned_constant(p_.slots_[b2].name + "/expanded",
+                          expand_broadcast(p_.slots_[b2].constant->data<float>(), bd, target), plain_md(target));
+      if (!try_merged()) b2 = before;
+    }
+  }
   if (!pd)  // only oneDNN's reference kernel takes these: it runs (and the slow-step report names it)
     pd = dnnl::binary::primitive_desc(dnnl::binary::desc(alg, p_.slots_[a].md, p_.slots_[b2].md, p_.slots_[a].md), user_attr(), p_.engine_);
-  int out = new_slot(what, DType::kFloat, out_dims, pd->dst_desc());
+  int out = new_slot(what, DType::kFloat, merged_a.empty() ? out_dims : merged_a, pd->dst_desc());
   primitive_step(dnnl::binary(*pd), {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b2}, {DNNL_ARG_DST, out}}, what,
                  pd->scratchpad_desc().get_size());
+  if (!merged_a.empty()) out = alias_slot(out, out_dims, plain_md(out_dims), what + "/unmerged");
   return out;
+}
+
+HostTensor expand_broadcast(const float* b, const Dims& b_dims, const Dims& target) {
+  const size_t rank = target.size();
+  std::vector<int64_t> stride(rank), index(rank, 0);
+  for (int64_t step = 1, i = static_cast<int64_t>(rank) - 1; i >= 0; --i) {
+    stride[i] = b_dims[i] == 1 ? 0 : step;
+    step *= b_dims[i];
+  }
+  HostTensor out(DType::kFloat, target);
+  float* o = out.data<float>();
+  for (int64_t n = 0, count = out.numel(); n < count; ++n) {
+    int64_t from = 0;
+    for (size_t i = 0; i < rank; ++i) from += index[i] * stride[i];
+    o[n] = b[from];
+    for (size_t i = rank; i-- > 0;) {
+      if (++index[i] < target[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
+std::pair<Dims, Dims> merge_broadcast_runs(const Dims& a, const Dims& b) {
+  if (a.size() != b.size()) return {a, b};
+  Dims ma, mb;
+  int run = -1;  // the current run's kind: 0 b broadcasts, 1 b has a's extent
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == 1) continue;  // fits either run
+    int kind = b[i] == a[i] ? 1 : b[i] == 1 ? 0 : -2;
+    if (kind == -2) return {a, b};
+    if (kind == run) {
+      ma.back() *= a[i];
+      mb.back() *= b[i];
+    } else {
+      ma.push_back(a[i]);
+      mb.push_back(b[i]);
+      run = kind;
+    }
+  }
+  if (ma.empty()) ma = mb = Dims{1};
+  if (ma.size() == 1) {  // one run: a plain elementwise op or a scalar b, as 2-D
+    ma.insert(ma.begin(), 1);
+    mb.insert(mb.begin(), 1);
+  }
+  return {ma, mb};
 }
 
 bool PlanBuilder::only_bf16_convolutions_read(const std::string& value) const {
