@@ -335,6 +335,45 @@ TEST(CommonBlocks, ShiftedWindowAttentionWithPositionBias) {
   check_batches(b.g);
 }
 
+// Slices and Gathers as views copied out by one reorder (lower_slice.cpp):
+// Swin's cyclic shift (two Slices and a Concat) and patch merging
+// (x[:, 0::2, 0::2, :] and its three siblings, steps of 2), q, k and v
+// taken out of one projection by Gather at a constant index (scalar and
+// one-element indices, a negative one), and ShuffleNet's channel halves of
+// a blocked activation.
+TEST(CommonBlocks, SlicesAndConstantGathersAsViews) {
+  const int64_t hw = 8, c = 16;
+  Blocks b(17, {{"x", {-1, hw, hw, c}}}, "z");
+  auto slice = [&](const std::string& x, std::vector<int64_t> starts, std::vector<int64_t> ends, std::vector<int64_t> axes,
+                   std::vector<int64_t> steps) {
+    return b.op("Slice", {x, b.int64s(std::move(starts)), b.int64s(std::move(ends)), b.int64s(std::move(axes)), b.int64s(std::move(steps))});
+  };
+  std::string rolled = b.op("Concat", {slice("x", {-3}, {hw}, {1}, {1}), slice("x", {0}, {-3}, {1}, {1})}, {{"axis", test::one_int(1)}});
+  std::vector<std::string> quarters;
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{0, 0}, {1, 0}, {0, 1}, {1, 1}})
+    quarters.push_back(slice(rolled, {h, w}, {hw, hw}, {1, 2}, {2, 2}));
+  std::string merged = b.op("Concat", quarters, {{"axis", test::one_int(-1)}});  // [N, 4, 4, 64]
+  std::string qkv = b.op("Reshape", {b.op("MatMul", {merged, b.floats({4 * c, 3 * c}, 0.125f)}), b.int64s({0, 16, 3, c})});
+  qkv = b.op("Transpose", {qkv}, {{"perm", test::ints({2, 0, 1, 3})}});  // [3, N, 16, c]
+  auto at = [&](int64_t i, bool vector) {
+    HostTensor idx(DType::kInt64, vector ? Dims{1} : Dims{});
+    idx.data<int64_t>()[0] = i;
+    std::string g = b.op("Gather", {qkv, b.constant(std::move(idx), "idx")}, {{"axis", test::one_int(0)}});
+    return vector ? b.op("Squeeze", {g, b.int64s({0})}) : g;
+  };
+  std::string q = at(0, false), k = at(-2, true), v = at(2, false);  // [N, 16, c]
+  std::string att = b.op("Softmax", {b.op("MatMul", {q, b.op("Transpose", {k}, {{"perm", test::ints({0, 2, 1})}})})},
+                         {{"axis", test::one_int(-1)}});
+  // [N, 16, c] as an image [N, c, 4, 4] through convolutions (blocked), its
+  // channels split in halves by Slice.
+  std::string img = b.op("Transpose", {b.op("Reshape", {b.op("MatMul", {att, v}), b.int64s({0, 4, 4, c})})},
+                         {{"perm", test::ints({0, 3, 1, 2})}});
+  img = b.act(b.conv(img, c, 2 * c), "relu");
+  std::string lo = slice(img, {0}, {c}, {1}, {1}), hi = slice(img, {c}, {2 * c}, {1}, {1});
+  b.op("Concat", {b.conv(hi, c, c), lo}, {{"axis", test::one_int(1)}}, "z");
+  check_batches(b.g);
+}
+
 // Gelu, SiLU and HardSwish on a graph input (plain NCHW) and after a
 // convolution and a per-channel PRelu (the blocked layout), with a
 // per-channel scale and a full-size Mul between the two.

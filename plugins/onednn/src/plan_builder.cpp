@@ -406,6 +406,11 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   if (op == "Dropout" && (n.outputs.size() < 2 || n.outputs[1].empty())) return lower_view(n);
   // Split's sizes are an int64 input: float data is enough.
   if (op == "Split" && post.empty() && !any_empty && is_float(n.inputs[0]) && lower_split(n)) return;
+  if (op == "Pad" && post.empty() && !any_empty && lower_pad_as_view(n)) return;
+  // Slice's starts... and Gather's index are int64 too.
+  if ((op == "Slice" || op == "Gather") && post.empty() && !any_empty && is_float(n.inputs[0]) && is_float(n.outputs[0]) &&
+      (op == "Slice" ? lower_slice(n) : lower_gather_constant(n)))
+    return;
   if (all_float) {
     if (op == "Conv" || op == "ConvTranspose") return lower_conv(n, post);
     if (op == "Gemm" || op == "MatMul") return lower_matmul(n, post);
@@ -428,7 +433,7 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
   if (!onnx::has_reference(op)) fail(n, "no CPU kernel for this op with these dtypes");
   static const std::set<std::string> kLowered = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
                                                  "LayerNormalization", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "Concat",
-                                                 "Transpose", "Split", "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "InstanceNormalization"};
+                                                 "Transpose", "Split", "Slice", "Gather", "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "InstanceNormalization"};
   // The report's reason: non-float data, or an operator (or attributes)
   // no lowering takes; int64 operands that only shape the op (Pad's pads,
   // Gather's indices) do not count as data.

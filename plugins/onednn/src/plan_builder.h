@@ -281,6 +281,14 @@ class PlanBuilder {
   void lower_transpose(const Node& n);
 
   bool lower_split(const Node& n);
+  // lower_slice.cpp: Slice with constant positive steps, and Gather at one
+  // constant index, as views copied out by a reorder, a Pad by zero as a
+  // view; false: the host kernel.
+  bool lower_slice(const Node& n);
+  bool lower_gather_constant(const Node& n);
+  bool lower_pad_as_view(const Node& n);
+  template <typename Resolve>
+  auto resolve_with_constants(const Node& n, Resolve resolve);
 
   bool scalar(const std::string& v, float& out) const;
 
