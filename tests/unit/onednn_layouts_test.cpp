@@ -56,6 +56,27 @@ TEST(PlanLayouts, ActivationsStayBlockedBetweenConvolutions) {
             << " with oneDNN's layouts; rel L2 between them " << test::relative_l2(a, b) << ", " << test::relative_l2(c, b) << "\n";
 }
 
+// The same fixture with the default options on a CPU without oneDNN's
+// Winograd kernels (AVX2): the 3x3 stride-1 convolutions are planned as
+// direct ones from the start, so the plan is the direct one. Planned for
+// Winograd, they fell back to the direct kernel with oneDNN's own layout
+// (nChw8c) beside the plan's nChw16c: reorders in every block and residual
+// adds that could not fuse.
+TEST(PlanLayouts, DefaultPlanWithoutWinogradKernelsStaysBlocked) {
+  onnx::Graph g = test::load_fixture_graph("onnx-resnet");
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  std::map<std::string, onnx::Dims> dims = {{"input", {2, 3, 64, 64}}};
+  auto plan = build_plan(eng, g, dims, PlanOptions{});
+  if (plan->winograd_convolutions() > 0) GTEST_SKIP() << "this CPU has Winograd kernels (AVX-512): the test above covers it";
+  EXPECT_LE(plan->num_reorder_steps(), 1u) << "the default plan reorders activations between layouts";
+  PlanOptions direct_options;
+  direct_options.winograd = false;
+  auto direct = build_plan(eng, g, dims, direct_options);
+  std::vector<float> input(2 * 3 * 64 * 64);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = std::sin(0.011f * static_cast<float>(i));
+  EXPECT_LE(test::relative_l2(test::run_plan(*plan, input), test::run_plan(*direct, input)), 1e-6);
+}
+
 // A graph with one float input "x" of [batch, c, hw, hw] and one output "z".
 onnx::Graph image_graph(int64_t opset, int64_t c, int64_t hw) {
   onnx::Graph g;

@@ -126,7 +126,7 @@ void PlanBuilder::lower_matmul(const Node& n, const std::vector<PostOp>& post_in
     auto pd = dnnl::matmul::primitive_desc(md, attr, p_.engine_);
     return std::make_pair(dnnl::primitive(dnnl::matmul(pd)), dnnl::primitive_desc_base(pd));
   };
-  auto [prim, pd] = with_post_ops(fusable, dst_dims, false, make, fused, sum_slot, bargs);
+  auto [prim, pd] = with_post_ops(fusable, dst_dims, false, make, fused, sum_slot, bargs, true);
   int a_view = alias_slot(a, md_dims(a_md), a_md, p_.slots_[a].name + "/mm_a");
   int b_ready = bconst ? in_layout(b_slot, pd.query_md(dnnl::query::weights_md), "packed")
                        : alias_slot(b_slot, md_dims(b_md), b_md, p_.slots_[b_slot].name + "/mm_b");

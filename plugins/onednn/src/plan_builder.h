@@ -188,14 +188,16 @@ class PlanBuilder {
   bool only_bf16_convolutions_read(const std::string& value) const;
 
   // Tries to make a primitive_desc with the first k post-ops, k from all
-  // down to 0 (a post-op oneDNN cannot fuse here runs on its own). A
-  // reference kernel is taken only when no k gives a jit one: oneDNN 2.7
-  // runs a batched matmul with a binary post-op broadcast over its batch
-  // (Swin's relative position bias, [64,3,49,49] + [1,3,49,49]) in ref:any,
-  // 304 ms, and without the post-op in gemm:jit, 2.5 ms plus the add.
+  // down to 0 (a post-op oneDNN cannot fuse here runs on its own). With
+  // `avoid_reference`, a reference kernel is taken only when no k gives a
+  // jit one: oneDNN 2.6 runs a batched matmul with a binary post-op
+  // broadcast over its batch (Swin's relative position bias, [64,3,49,49] +
+  // [1,3,49,49]) in ref:any, 304 ms, and without the post-op in gemm:jit,
+  // 2.5 ms plus the add. (lower_conv has its own way out of a reference
+  // kernel: the same post-ops with other layouts.)
   template <typename MakePd>
   auto with_post_ops(const std::vector<PostOp>& post, const Dims& out_dims, bool allow_sum, MakePd make, size_t& fused,
-                     int& sum_slot, std::vector<std::pair<int, int>>& binary_args) {
+                     int& sum_slot, std::vector<std::pair<int, int>>& binary_args, bool avoid_reference = false) {
     using Built = decltype(make(dnnl::primitive_attr(), -1));
     struct Choice {
       Built built;
@@ -217,7 +219,7 @@ class PlanBuilder {
         if (k == 0 && !reference) throw;
         continue;
       }
-      if (std::string(built->second.impl_info_str()).rfind("ref", 0) == 0) {
+      if (avoid_reference && std::string(built->second.impl_info_str()).rfind("ref", 0) == 0) {
         if (!reference) reference = Choice{std::move(*built), k, sum, std::move(args)};
         continue;
       }
