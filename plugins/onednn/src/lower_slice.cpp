@@ -7,7 +7,6 @@
 // ShuffleNetV2 26 channel Slices; each was a host step on up to a few
 // million floats.
 #include "ops.h"
-#include "ops_util.h"
 #include "plan_builder.h"
 
 namespace mrt::onednn {
@@ -31,7 +30,7 @@ dnnl::memory::desc strided_md(const Dims& dims, const std::vector<int64_t>& stri
 
 }  // namespace
 
-// resolve(OpView of n): the front end's reading of n's attributes and
+// resolve(OpContext of n): the front end's reading of n's attributes and
 // constant inputs; it throws when one it needs is not a constant.
 template <typename Resolve>
 auto PlanBuilder::resolve_with_constants(const Node& n, Resolve resolve) {
@@ -42,14 +41,14 @@ auto PlanBuilder::resolve_with_constants(const Node& n, Resolve resolve) {
     values.push_back(in.empty() ? nullptr : constant(in));
   }
   onnx::OpContext ctx{n, graph().opset, types, values};
-  return resolve(onnx::detail::OpView(ctx));
+  return resolve(ctx);
 }
 
 // A Pad by zero everywhere (Swin pads its feature maps to a multiple of
 // the window, zero at 224x224): a view of its input.
 bool PlanBuilder::lower_pad_as_view(const Node& n) {
   try {
-    auto p = resolve_with_constants(n, onnx::detail::resolve_pad);
+    auto p = resolve_with_constants(n, onnx::pad_amounts);
     for (size_t i = 0; i < p.begin.size(); ++i)
       if (p.begin[i] != 0 || p.end[i] != 0) return false;
   } catch (const OnnxError&) {
@@ -60,9 +59,9 @@ bool PlanBuilder::lower_pad_as_view(const Node& n) {
 }
 
 bool PlanBuilder::lower_slice(const Node& n) {
-  onnx::detail::SliceSpec s;
+  onnx::SliceSpec s;
   try {
-    s = resolve_with_constants(n, onnx::detail::resolve_slice);  // starts, ends, axes and steps must be constants
+    s = resolve_with_constants(n, onnx::slice_spec);  // starts, ends, axes and steps must be constants
   } catch (const OnnxError&) {
     return false;
   }

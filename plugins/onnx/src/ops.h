@@ -24,6 +24,22 @@ struct OpContext {
   std::vector<const HostTensor*> input_values;
 };
 
+// Slice's start and step on every axis of its input and its output dims,
+// from the node's attributes (opset < 10) or constant inputs, as the host
+// kernel reads them; throws OnnxError when one it needs is not a constant.
+// For backends that copy a slice as a strided view.
+struct SliceSpec {
+  Dims out;
+  std::vector<int64_t> starts, steps;  // every axis; those not sliced: 0 and 1
+};
+SliceSpec slice_spec(const OpContext& ctx);
+
+// Pad's pads before and after every axis (negative ones crop), the same way.
+struct PadAmounts {
+  std::vector<int64_t> begin, end;
+};
+PadAmounts pad_amounts(const OpContext& ctx);
+
 // The ONNX operators the front end accepts, sorted.
 const std::vector<std::string>& supported_ops();
 bool is_supported_op(const std::string& op_type);

@@ -1872,4 +1872,11 @@ std::vector<ValueType> infer_types(const OpContext& ctx) {
   });
 }
 
+SliceSpec slice_spec(const OpContext& ctx) { return detail::resolve_slice(detail::OpView(ctx)); }
+
+PadAmounts pad_amounts(const OpContext& ctx) {
+  detail::PadSpec p = detail::resolve_pad(detail::OpView(ctx));
+  return PadAmounts{std::move(p.begin), std::move(p.end)};
+}
+
 }  // namespace mrt::onnx

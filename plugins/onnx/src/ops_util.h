@@ -124,10 +124,7 @@ HostTensor scalar_of(DType dtype, double value);
 // ---- per-operator parameters -------------------------------------------------------
 
 // Slice, for every axis of the input (untouched axes: start 0, step 1).
-struct SliceSpec {
-  Dims out;
-  std::vector<int64_t> starts, steps;
-};
+using ::mrt::onnx::SliceSpec;  // defined in ops.h, for backends too
 SliceSpec resolve_slice(const OpView& v);
 
 // Pad, for every axis; negative pads crop.
