@@ -13,11 +13,10 @@ namespace mrt::onednn {
 
 namespace {
 
-// Row-major element strides of `d`.
+// Row-major element strides of `d`: those of its plain layout.
 std::vector<int64_t> plain_strides(const Dims& d) {
-  std::vector<int64_t> s(d.size(), 1);
-  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
-  return s;
+  const auto& s = plain_md(d).data.format_desc.blocking.strides;
+  return std::vector<int64_t>(s, s + d.size());
 }
 
 // A float32 view of `dims` with element `strides` from element `offset`
@@ -105,7 +104,7 @@ bool PlanBuilder::lower_gather_constant(const Node& n) {
   const HostTensor* idx = n.inputs.size() == 2 ? constant(n.inputs[1]) : nullptr;
   if (idx == nullptr || idx->numel() != 1 || idx->dims().size() > 1) return false;
   if (idx->dtype() != onnx::DType::kInt64 && idx->dtype() != onnx::DType::kInt32) return false;
-  int src = plain(value(n.inputs[0]));
+  int src = value(n.inputs[0]);
   const Dims xd = p_.slots_[src].dims;
   const int64_t r = static_cast<int64_t>(xd.size());
   int64_t axis = n.attr_int("axis", 0);
@@ -123,6 +122,7 @@ bool PlanBuilder::lower_gather_constant(const Node& n) {
     if (i != axis || idx->dims().size() == 1) strides.push_back(in_strides[i]);
   if (strides.size() != od.size()) return false;
   if (od.empty()) return false;  // a scalar: nothing worth a primitive
+  src = plain(src);
   int view = alias_slot(src, od, strided_md(od, strides, at * in_strides[axis]), n.outputs[0] + "/gathered");
   reorder_step(view, output_slot(n, 0, plain_md(od)), n.name);
   return true;

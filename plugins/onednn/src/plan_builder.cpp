@@ -654,24 +654,16 @@ int PlanBuilder::binary_step(dnnl::algorithm alg, int a, int b, const Dims& out_
 }
 
 HostTensor expand_broadcast(const float* b, const Dims& b_dims, const Dims& target) {
-  const size_t rank = target.size();
-  std::vector<int64_t> stride(rank), index(rank, 0);
-  for (int64_t step = 1, i = static_cast<int64_t>(rank) - 1; i >= 0; --i) {
-    stride[i] = b_dims[i] == 1 ? 0 : step;
-    step *= b_dims[i];
-  }
-  HostTensor out(DType::kFloat, target);
-  float* o = out.data<float>();
-  for (int64_t n = 0, count = out.numel(); n < count; ++n) {
-    int64_t from = 0;
-    for (size_t i = 0; i < rank; ++i) from += index[i] * stride[i];
-    o[n] = b[from];
-    for (size_t i = rank; i-- > 0;) {
-      if (++index[i] < target[i]) break;
-      index[i] = 0;
-    }
-  }
-  return out;
+  // The front end's Expand kernel, on a copy of b with its dims.
+  HostTensor in(DType::kFloat, b_dims), shape(DType::kInt64, {static_cast<int64_t>(target.size())});
+  std::copy(b, b + in.numel(), in.data<float>());
+  std::copy(target.begin(), target.end(), shape.data<int64_t>());
+  Node expand;
+  expand.op_type = "Expand";
+  expand.name = "expand_broadcast";
+  expand.inputs = {"b", "shape"};
+  expand.outputs = {"out"};
+  return std::move(onnx::evaluate(expand, 13, {&in, &shape}).at(0));
 }
 
 std::pair<Dims, Dims> merge_broadcast_runs(const Dims& a, const Dims& b) {

@@ -92,14 +92,14 @@ Widen16 avx2_widen16(WeightType type) {
 
 namespace {
 
-// Four weight rows against T activations: 4·T accumulators, T activation
-// vectors and one weight vector in AVX2's sixteen registers (T ≤ 3). The
-// empty asm keeps each weight vector in a register for its T FMAs: GCC
-// otherwise folds the load into each, and the loads, not the FMAs, set the
-// pace (53 against 39 GFLOP/s per core for T = 2 on an L2-resident block
-// here). T = 3 needs 7 loads per 12 FMAs against 6 per 8, and its twelve
-// independent sums cover the FMA latency that eight leave partly exposed.
 // One step of tile4xT: 8 columns of the four rows against T activations.
+// 4·T accumulators, T activation vectors and one weight vector fill AVX2's
+// sixteen registers (T ≤ 3). The empty asm keeps each weight vector in a
+// register for its T FMAs: GCC otherwise folds the load into each, and the
+// loads, not the FMAs, set the pace (53 against 39 GFLOP/s per core for
+// T = 2 on an L2-resident block here). T = 3 needs 7 loads per 12 FMAs
+// against 6 per 8, and its twelve independent sums cover the FMA latency
+// that eight leave partly exposed.
 template <int T>
 MRT_AVX2 __attribute__((always_inline)) inline void tile_step(const float* const (&rows)[4], const float* x,
                                                               size_t x_stride, size_t k, __m256 (&acc)[4][T]) {
@@ -115,6 +115,7 @@ MRT_AVX2 __attribute__((always_inline)) inline void tile_step(const float* const
   }
 }
 
+// Four weight rows against T activations, in tile_steps.
 template <int T>
 MRT_AVX2 void tile4xT(const float* const* w, const float* x, size_t x_stride, size_t n, float* out, size_t out_stride,
                       const float* const* next, size_t fetch_begin, size_t fetch_end) {
