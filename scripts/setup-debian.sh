@@ -18,7 +18,7 @@ packages=(
   libdnnl-dev                              # oneDNN: the CPU backend's primitives (plugins/onednn)
   ocl-icd-opencl-dev                       # OpenCL: Debian's dnnl CMake config requires it (a Recommends, skipped by --no-install-recommends)
   libxxhash-dev                            # XXH3 content hashes: the CPU backend's shared weight cache
-  libonnx-dev                              # ONNX protobuf definitions (plugins/onnx front end)
+  libonnx-dev                              # ONNX protobuf definitions (plugins/onnx-frontend front end)
   libpng-dev                               # libpng: PNG decoding in the standard image stage (core)
   libseccomp-dev                           # libseccomp: the system-call allow-list of plugin worker processes (core)
   libturbojpeg0-dev                        # libjpeg-turbo's TurboJPEG API: JPEG decoding in the standard image stage (core)

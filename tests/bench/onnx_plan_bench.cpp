@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "batch_split.h"
-#include "onnx_loader.h"
+#include "mrt/onnx/onnx_loader.h"
 #include "plan.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// libFuzzer target: the ONNX front end's loader (plugins/onnx
+// libFuzzer target: the ONNX front end's loader (plugins/onnx-frontend
 // onnx_loader.h): protobuf bytes → checked graph. The only accepted failure
 // is OnnxError (what the loader promises); any other exception escapes and
 // libFuzzer reports it. External data is refused (no side files).
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "onnx_loader.h"
+#include "mrt/onnx/onnx_loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

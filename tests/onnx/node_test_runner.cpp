@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "onnx_loader.h"
-#include "ops.h"
+#include "mrt/onnx/onnx_loader.h"
+#include "mrt/onnx/ops.h"
 #include "plan.h"
 
 namespace fs = std::filesystem;

@@ -12,7 +12,7 @@
 #include <set>
 
 #include "gpu_plan.h"
-#include "onnx_loader.h"
+#include "mrt/onnx/onnx_loader.h"
 
 namespace fs = std::filesystem;
 using namespace mrt::cudnn;

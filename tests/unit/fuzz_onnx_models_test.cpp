@@ -33,10 +33,10 @@
 #include <vector>
 
 #include "gpu_plan.h"
+#include "mrt/onnx/graph_passes.h"
+#include "mrt/onnx/onnx_loader.h"
+#include "mrt/onnx/ops.h"
 #include "onnx_mutator.h"
-#include "graph_passes.h"
-#include "onnx_loader.h"
-#include "ops.h"
 #include "plan.h"
 
 namespace fs = std::filesystem;

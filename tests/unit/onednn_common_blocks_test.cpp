@@ -7,7 +7,7 @@
 // (Plan::slow_steps(), the planner's report; the squeeze-and-excitation Mul
 // ran oneDNN's reference binary kernel at batch > 1, 20x slower than
 // onnxruntime on EfficientNet-B0), and every output must match the host
-// reference kernels (plugins/onnx's evaluate(), with the naive Conv and
+// reference kernels (plugins/onnx-frontend's evaluate(), with the naive Conv and
 // GlobalAveragePool below) within 1e-4 relative L2.
 #include <gtest/gtest.h>
 
@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "batch_split.h"
+#include "mrt/onnx/ops.h"
 #include "onednn_plan_support.h"
-#include "ops.h"
 
 namespace mrt::onednn {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "onnx_loader.h"
+#include "mrt/onnx/onnx_loader.h"
 #include "plan.h"
 
 namespace mrt::onednn::test {

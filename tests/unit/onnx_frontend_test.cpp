@@ -12,8 +12,8 @@
 #include <fstream>
 #include <utility>
 
-#include "graph_passes.h"
-#include "onnx_loader.h"
+#include "mrt/onnx/graph_passes.h"
+#include "mrt/onnx/onnx_loader.h"
 #include "raw_data_split.h"
 
 namespace fs = std::filesystem;

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "ops.h"
+#include "mrt/onnx/ops.h"
 
 namespace mrt::onnx_fuzz {
 

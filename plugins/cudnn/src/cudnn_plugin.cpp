@@ -1,4 +1,4 @@
-// The cuDNN GPU backend for ONNX models. Load: parse (plugins/onnx), then
+// The cuDNN GPU backend for ONNX models. Load: parse (plugins/onnx-frontend), then
 // specialize, fuse, lower (gpu_plan) and prepare on the device (executor:
 // weights uploaded, convolution algorithms chosen) for the declared dims, a
 // dynamic batch as 1, so unsupported ops and shape errors surface at load.
@@ -8,21 +8,21 @@
 // On a machine without a usable GPU or driver the plugin still loads: it
 // reports 0 GPU devices, logs why once, and the router never picks it.
 #include <mrt/plugin.h>
-#include <mrt/plugin_util.hpp>
 
 #include <chrono>
 #include <cstring>
 #include <list>
 #include <map>
 #include <memory>
+#include <mrt/plugin_util.hpp>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "executor.h"
-#include "graph_passes.h"
-#include "onnx_loader.h"
-#include "plugin_glue.h"
+#include "mrt/onnx/graph_passes.h"
+#include "mrt/onnx/onnx_loader.h"
+#include "mrt/onnx/plugin_glue.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "kernels.h"
-#include "ops.h"
+#include "mrt/onnx/ops.h"
 
 namespace mrt::cudnn {
 

@@ -7,8 +7,7 @@
 #include <numeric>
 #include <set>
 
-#include "ops.h"
-#include "ops_util.h"
+#include "mrt/onnx/ops.h"
 
 namespace mrt::cudnn {
 
@@ -219,7 +218,7 @@ class Lowering {
     st.node = &n;
     for (const auto& in : n.inputs) st.inputs.push_back(in.empty() ? -1 : slot_of(in, Slot::kActivation));
     for (const auto& out : n.outputs) st.outputs.push_back(out.empty() ? -1 : slot_of(out, Slot::kActivation));
-    onnx::detail::with_node_context(n, graph().opset, [&] { choose(st, post); });
+    onnx::with_node_context(n, graph().opset, [&] { choose(st, post); });
     if (st.kind == Step::kHost) {
       if (!post.empty()) throw OnnxError(n.describe(graph().opset) + ": post-ops on a host step");
       ++plan_->host_steps;
@@ -279,15 +278,21 @@ class Lowering {
       return;
     }
     if (op == "Clip" && all_float) {
-      onnx::OpContext ctx = context(n);  // OpView keeps a reference
-      onnx::detail::OpView v(ctx);
+      onnx::OpContext ctx = context(n);
       double lo = -3.0e38, hi = 3.0e38;
       if (graph().opset < 11) {
         lo = n.attr_float("min", -3.0e38f);
         hi = n.attr_float("max", 3.0e38f);
       } else {
-        if (v.has(1)) lo = v.constant(1).to_double().at(0);
-        if (v.has(2)) hi = v.constant(2).to_double().at(0);
+        // Bounds are optional inputs; a given one must be a constant.
+        auto bound = [&](size_t i, double& value) {
+          if (i >= n.inputs.size() || n.inputs[i].empty()) return;
+          if (!ctx.input_values[i])
+            throw OnnxError(n.describe(graph().opset) + ": the cudnn backend needs Clip's bounds as constants");
+          value = ctx.input_values[i]->to_double().at(0);
+        };
+        bound(1, lo);
+        bound(2, hi);
       }
       st.kind = Step::kUnary;
       st.unary = UnaryOp::kClip;
@@ -343,11 +348,10 @@ class Lowering {
 
   void conv(Step& st, const std::vector<PostOp>& post) {
     const Node& n = *st.node;
-    onnx::OpContext ctx = context(n);  // OpView keeps a reference
-      onnx::detail::OpView v(ctx);
-    onnx::detail::WindowSpec w = onnx::detail::resolve_conv(v);
-    const Dims& x = v.dims(0);
-    const Dims& wt = v.dims(1);
+    onnx::OpContext ctx = context(n);
+    onnx::WindowSpec w = onnx::conv_window(ctx);
+    const Dims& x = ctx.input_types[0]->dims;
+    const Dims& wt = ctx.input_types[1]->dims;
     if (x.size() != 3 && x.size() != 4)
       throw OnnxError(n.describe(graph().opset) + ": the cudnn backend runs 1-D and 2-D convolutions only, not " + std::to_string(x.size() - 2) + "-D");
     bool two_d = x.size() == 4;
@@ -394,9 +398,8 @@ class Lowering {
     if (n.op_type.rfind("Global", 0) == 0) {
       p.win_h = p.h, p.win_w = p.w;
     } else {
-      onnx::OpContext ctx = context(n);  // OpView keeps a reference
-      onnx::detail::OpView v(ctx);
-      onnx::detail::WindowSpec w = onnx::detail::resolve_pool(v);
+      onnx::OpContext ctx = context(n);
+      onnx::WindowSpec w = onnx::pool_window(ctx);
       p.win_h = w.kernel[0], p.win_w = w.kernel[1];
       p.stride_h = w.strides[0], p.stride_w = w.strides[1];
       p.pad_h = w.pads_begin[0], p.pad_w = w.pads_begin[1];
@@ -415,11 +418,10 @@ class Lowering {
   // k, k] is that convolution's [K, C/group, R, S]) and pads.
   void conv_transpose(Step& st) {
     const Node& n = *st.node;
-    onnx::OpContext ctx = context(n);  // OpView keeps a reference
-    onnx::detail::OpView v(ctx);
-    onnx::detail::WindowSpec w = onnx::detail::resolve_conv_transpose(v);
-    const Dims& x = v.dims(0);
-    const Dims& wt = v.dims(1);
+    onnx::OpContext ctx = context(n);
+    onnx::WindowSpec w = onnx::conv_transpose_window(ctx);
+    const Dims& x = ctx.input_types[0]->dims;
+    const Dims& wt = ctx.input_types[1]->dims;
     const Dims& out = plan_->slot(st.outputs[0]).dims;
     if (x.size() != 4)
       throw OnnxError(n.describe(graph().opset) + ": the cudnn backend runs 2-D transposed convolutions only");
@@ -524,10 +526,9 @@ class Lowering {
 
   void slice(Step& st) {
     const Node& n = *st.node;
-    onnx::OpContext ctx = context(n);  // OpView keeps a reference
-      onnx::detail::OpView v(ctx);
-    onnx::detail::SliceSpec s = onnx::detail::resolve_slice(v);
-    const Dims& x = v.dims(0);
+    onnx::OpContext ctx = context(n);
+    onnx::SliceSpec s = onnx::slice_spec(ctx);
+    const Dims& x = ctx.input_types[0]->dims;
     StridedView& view = st.views[0];
     view.rank = static_cast<int>(x.size());
     int64_t stride = 1;

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "graph_passes.h"
-#include "ir.h"
+#include "mrt/onnx/graph_passes.h"
+#include "mrt/onnx/ir.h"
 
 namespace mrt::cudnn {
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <set>
 
-#include "graph_passes.h"
+#include "mrt/onnx/graph_passes.h"
 #include "plan_builder.h"
 
 namespace mrt::onednn {

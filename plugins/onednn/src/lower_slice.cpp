@@ -6,7 +6,7 @@
 // Gathers (q, k and v out of one projection), ViT-B/16 36 Gathers,
 // ShuffleNetV2 26 channel Slices; each was a host step on up to a few
 // million floats.
-#include "ops.h"
+#include "mrt/onnx/ops.h"
 #include "plan_builder.h"
 
 namespace mrt::onednn {

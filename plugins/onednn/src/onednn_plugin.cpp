@@ -1,10 +1,9 @@
-// The oneDNN CPU backend for ONNX models. Load: parse (plugins/onnx), then
+// The oneDNN CPU backend for ONNX models. Load: parse (plugins/onnx-frontend), then
 // specialize, fuse and lower the graph for the declared dims (a dynamic
 // batch dimension as 1) so every unsupported op or shape error surfaces at
 // load. Execute: pick (or build, once per new set of input dims) a plan,
 // borrow a call context, copy the inputs in, run, copy the outputs out.
 #include <mrt/plugin.h>
-#include <mrt/plugin_util.hpp>
 #include <omp.h>
 #include <unistd.h>
 
@@ -14,15 +13,16 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mrt/plugin_util.hpp>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "batch_split.h"
-#include "graph_passes.h"
-#include "onnx_loader.h"
+#include "mrt/onnx/graph_passes.h"
+#include "mrt/onnx/onnx_loader.h"
+#include "mrt/onnx/plugin_glue.h"
 #include "plan.h"
-#include "plugin_glue.h"
 
 namespace {
 

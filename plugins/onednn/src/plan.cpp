@@ -1,14 +1,15 @@
 // Running a plan: one arena per call context, memory objects bound to it
 // once, then per request only primitive::execute (and the host kernels of
 // reference steps).
+#include "plan.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <new>
 #include <set>
 
-#include "ops.h"
-#include "plan.h"
+#include "mrt/onnx/ops.h"
 
 namespace mrt::onednn {
 

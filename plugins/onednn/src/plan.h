@@ -6,9 +6,8 @@
 // ExecContext (activation arena, scratchpad, memory objects).
 #pragma once
 
-#include <dnnl.hpp>
-
 #include <cstdint>
+#include <dnnl.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "graph_passes.h"
-#include "ir.h"
+#include "mrt/onnx/graph_passes.h"
+#include "mrt/onnx/ir.h"
 #include "weight_cache.h"
 
 namespace mrt::onednn {

@@ -1,13 +1,13 @@
 // The plan builder's core: slots, steps, the op dispatch, post-op helpers
 // and the liveness-based arena (see plan_builder.h).
 #include "plan_builder.h"
-#include "batch_split.h"
-#include "winograd_weights.h"
 
 #include <algorithm>
 #include <set>
 
-#include "ops.h"
+#include "batch_split.h"
+#include "mrt/onnx/ops.h"
+#include "winograd_weights.h"
 
 namespace mrt::onednn {
 

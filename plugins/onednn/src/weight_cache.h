@@ -13,15 +13,15 @@
 // when the last plan holding one is gone, so is the entry.
 #pragma once
 
-#include <dnnl.hpp>
 #include <xxhash.h>
 
+#include <dnnl.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include "ir.h"
+#include "mrt/onnx/ir.h"
 
 namespace mrt::onednn {
 

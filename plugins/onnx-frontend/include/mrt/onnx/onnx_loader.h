@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ir.h"
+#include "mrt/onnx/ir.h"
 
 namespace mrt::onnx {
 

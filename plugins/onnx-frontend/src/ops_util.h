@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ops.h"
+#include "mrt/onnx/ops.h"
 
 namespace mrt::onnx::detail {
 
@@ -18,13 +18,15 @@ namespace mrt::onnx::detail {
 using DTypeMask = uint32_t;
 constexpr DTypeMask dt(DType t) { return DTypeMask{1} << static_cast<int32_t>(t); }
 inline constexpr DTypeMask kFloatTypes = dt(DType::kFloat) | dt(DType::kDouble);
-inline constexpr DTypeMask kIntegerTypes = dt(DType::kInt8) | dt(DType::kUint8) | dt(DType::kInt16) | dt(DType::kUint16) |
-                                           dt(DType::kInt32) | dt(DType::kUint32) | dt(DType::kInt64) | dt(DType::kUint64);
+inline constexpr DTypeMask kIntegerTypes = dt(DType::kInt8) | dt(DType::kUint8) | dt(DType::kInt16) |
+                                           dt(DType::kUint16) | dt(DType::kInt32) | dt(DType::kUint32) |
+                                           dt(DType::kInt64) | dt(DType::kUint64);
 // ONNX's "all numeric types" less float16/bfloat16, which only Cast reads.
 inline constexpr DTypeMask kNumericTypes = kFloatTypes | kIntegerTypes;
 // MatMul and Gemm: ONNX has no 8- or 16-bit integers there (MatMulInteger and
 // QLinearMatMul, which widen the accumulator, are separate operators).
-inline constexpr DTypeMask kMatMulTypes = kFloatTypes | dt(DType::kInt32) | dt(DType::kUint32) | dt(DType::kInt64) | dt(DType::kUint64);
+inline constexpr DTypeMask kMatMulTypes =
+    kFloatTypes | dt(DType::kInt32) | dt(DType::kUint32) | dt(DType::kInt64) | dt(DType::kUint64);
 // What the data-movement operators (Reshape, Gather, Concat, Pad...) carry.
 inline constexpr DTypeMask kDataTypes = kNumericTypes | dt(DType::kBool);
 // Cast (and Constant, so that Cast can read a float16 constant).
@@ -95,19 +97,7 @@ class OpView {
   bool variadic_ = false;
 };
 
-// Runs f(), turning any OnnxError whose message does not yet name the node
-// into one that does (errors from HostTensor, Node helpers...).
-template <typename F>
-auto with_node_context(const Node& node, int64_t opset, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const OnnxError& e) {
-    std::string prefix = node.describe(opset);
-    std::string msg = e.what();
-    if (msg.rfind(prefix, 0) == 0 || msg.rfind("unsupported operator", 0) == 0) throw;
-    throw OnnxError(prefix + ": " + msg);
-  }
-}
+using ::mrt::onnx::with_node_context;  // defined in ops.h, for backends too
 
 // Shape inference on a checked view; evaluate() runs it
 // first so that its kernels only see validated nodes.
@@ -185,12 +175,8 @@ struct ReduceSpec {
 };
 ReduceSpec resolve_reduce(const OpView& v);
 
-// Conv, MaxPool, AveragePool (and ConvTranspose, whose `out` is its output):
-// per spatial axis, with auto_pad resolved into explicit pads.
-struct WindowSpec {
-  std::vector<int64_t> kernel, strides, dilations, pads_begin, pads_end, out, output_padding;
-  int64_t group = 1;
-};
+// Conv, MaxPool, AveragePool, ConvTranspose (ops.h: conv_window...).
+using ::mrt::onnx::WindowSpec;                       // defined in ops.h, for backends too
 WindowSpec resolve_conv(const OpView& v);            // Conv
 WindowSpec resolve_pool(const OpView& v);            // MaxPool, AveragePool
 WindowSpec resolve_conv_transpose(const OpView& v);  // ConvTranspose

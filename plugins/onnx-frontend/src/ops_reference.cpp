@@ -494,10 +494,14 @@ Outputs eval_float_activation(const Ctx& c) {
   dispatch_float(c.v, c.arg(0).dtype(), [&](auto tag) {
     using T = decltype(tag);
     auto apply = [&](auto f) { out = map_unary<T>(c, [&](T v) { return static_cast<T>(f(static_cast<double>(v))); }); };
-    if (op == "Elu") apply([&](double x) { return x < 0 ? alpha * std::expm1(x) : x; });
-    else if (op == "Selu") apply([&](double x) { return gamma * (x <= 0 ? alpha * std::expm1(x) : x); });
-    else if (op == "Celu") apply([&](double x) { return std::max(0.0, x) + std::min(0.0, alpha * std::expm1(x / alpha)); });
-    else apply([&](double x) { return x > alpha ? x : 0.0; });  // ThresholdedRelu
+    if (op == "Elu")
+      apply([&](double x) { return x < 0 ? alpha * std::expm1(x) : x; });
+    else if (op == "Selu")
+      apply([&](double x) { return gamma * (x <= 0 ? alpha * std::expm1(x) : x); });
+    else if (op == "Celu")
+      apply([&](double x) { return std::max(0.0, x) + std::min(0.0, alpha * std::expm1(x / alpha)); });
+    else
+      apply([&](double x) { return x > alpha ? x : 0.0; });  // ThresholdedRelu
   });
   return single(std::move(out));
 }
@@ -552,10 +556,12 @@ Outputs eval_instance_norm(const Ctx& c) {
       double mean = 0, var = 0;
       for (int64_t j = 0; j < spatial; ++j) mean += static_cast<double>(xs[j]);
       mean /= static_cast<double>(std::max<int64_t>(1, spatial));
-      for (int64_t j = 0; j < spatial; ++j) var += (static_cast<double>(xs[j]) - mean) * (static_cast<double>(xs[j]) - mean);
+      for (int64_t j = 0; j < spatial; ++j)
+        var += (static_cast<double>(xs[j]) - mean) * (static_cast<double>(xs[j]) - mean);
       var /= static_cast<double>(std::max<int64_t>(1, spatial));
       const double k = static_cast<double>(scale[i % ch]) / std::sqrt(var + eps), b = static_cast<double>(bias[i % ch]);
-      for (int64_t j = 0; j < spatial; ++j) dst[i * spatial + j] = static_cast<T>((static_cast<double>(xs[j]) - mean) * k + b);
+      for (int64_t j = 0; j < spatial; ++j)
+        dst[i * spatial + j] = static_cast<T>((static_cast<double>(xs[j]) - mean) * k + b);
     }
   });
   return single(std::move(out));
@@ -601,7 +607,8 @@ Outputs eval_global_max_pool(const Ctx& c) {
   const float* src = x.data<float>();
   float* dst = out.data<float>();
   for (int64_t i = 0; i < planes; ++i)  // an empty plane has no maximum: -inf, the identity of max
-    dst[i] = spatial == 0 ? -std::numeric_limits<float>::infinity() : *std::max_element(src + i * spatial, src + (i + 1) * spatial);
+    dst[i] = spatial == 0 ? -std::numeric_limits<float>::infinity()
+                          : *std::max_element(src + i * spatial, src + (i + 1) * spatial);
   return single(std::move(out));
 }
 
@@ -659,7 +666,8 @@ Outputs eval_not(const Ctx& c) {
 // (its very-cheap cost model takes a loop with no remainder), cloned for
 // AVX2 (inlined into each clone, or the clones share a baseline copy).
 template <typename T, typename F>
-inline __attribute__((always_inline)) void float_mask_blocks(const T* __restrict x, uint8_t* __restrict o, int64_t n, F f) {
+inline __attribute__((always_inline)) void float_mask_blocks(const T* __restrict x, uint8_t* __restrict o, int64_t n,
+                                                             F f) {
   constexpr int64_t kBlock = 32;
   int64_t i = 0;
   for (; i + kBlock <= n; i += kBlock) {
@@ -1045,8 +1053,10 @@ Outputs eval_gemm(const Ctx& c) {
     // The float attributes in T: truncated for integers, as Cast would
     // (a plain static_cast of -1.0f to uint32 is undefined).
     auto in_t = [](float f) -> T {
-      if constexpr (std::is_integral_v<T>) return float_to_int<T>(f);
-      else return static_cast<T>(f);
+      if constexpr (std::is_integral_v<T>)
+        return float_to_int<T>(f);
+      else
+        return static_cast<T>(f);
     };
     if (alpha != 1.0f) {
       for (int64_t i = 0; i < m * n; ++i) o[i] = wrap_mul(o[i], in_t(alpha));
@@ -1223,10 +1233,15 @@ Outputs eval_reduce(const Ctx& c) {
     // The sums (Sum, Mean, L1, L2, SumSquare, LogSum, LogSumExp) differ in
     // what each element adds and what the total becomes; Prod multiplies.
     const bool prod = op == "ReduceProd";
-    enum { kValue, kAbs, kSquare, kExp } const what = op == "ReduceL1"                                ? kAbs
-                                                      : op == "ReduceL2" || op == "ReduceSumSquare" ? kSquare
-                                                      : op == "ReduceLogSumExp"                     ? kExp
-                                                                                                    : kValue;
+    enum {
+      kValue,
+      kAbs,
+      kSquare,
+      kExp
+    } const what = op == "ReduceL1"                              ? kAbs
+                   : op == "ReduceL2" || op == "ReduceSumSquare" ? kSquare
+                   : op == "ReduceLogSumExp"                     ? kExp
+                                                                 : kValue;
     auto term = [&](T v) -> Acc {
       const auto a = static_cast<Acc>(v);
       if (what == kAbs) return is_negative(a) ? wrap_sub(Acc(0), a) : a;
@@ -1470,7 +1485,9 @@ Outputs eval_scatter_nd(const Ctx& c) {
     auto* dst = static_cast<unsigned char*>(out.raw());
     const auto* src = static_cast<const unsigned char*>(upd.raw());
     for (int64_t t = 0; t < tuples; ++t) {
-      if (row) std::memcpy(dst + static_cast<size_t>(offsets[static_cast<size_t>(t)]) * dtype_size(x.dtype()), src + static_cast<size_t>(t) * row, row);
+      if (row)
+        std::memcpy(dst + static_cast<size_t>(offsets[static_cast<size_t>(t)]) * dtype_size(x.dtype()),
+                    src + static_cast<size_t>(t) * row, row);
     }
     return single(std::move(out));
   }

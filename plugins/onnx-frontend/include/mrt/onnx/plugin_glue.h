@@ -5,18 +5,18 @@
 #pragma once
 
 #include <mrt/plugin.h>
-#include <mrt/plugin_util.hpp>
 
 #include <cstring>
 #include <list>
 #include <map>
 #include <memory>
+#include <mrt/plugin_util.hpp>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "ir.h"
-#include "onnx_loader.h"
+#include "mrt/onnx/ir.h"
+#include "mrt/onnx/onnx_loader.h"
 
 namespace mrt::onnx::glue {
 
@@ -44,12 +44,14 @@ inline std::vector<IoInfo> io_infos(const Graph& g, const std::vector<std::strin
 // A model option with a fixed set of values (`values[0]` when absent); any
 // other value throws OnnxError naming the option, the value and the choices
 // ("option winograd 'maybe' is not on or off").
-inline std::string choice_option(const MRT_ModelLoadArgs* args, const char* key, const std::vector<std::string>& values) {
+inline std::string choice_option(const MRT_ModelLoadArgs* args, const char* key,
+                                 const std::vector<std::string>& values) {
   std::string v = mrt_plugin::option(args, key, values.front().c_str());
   for (const auto& allowed : values)
     if (v == allowed) return v;
   std::string choices;
-  for (size_t i = 0; i < values.size(); ++i) choices += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + values[i];
+  for (size_t i = 0; i < values.size(); ++i)
+    choices += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + values[i];
   throw OnnxError("option " + std::string(key) + " '" + v + "' is not " + choices);
 }
 
@@ -62,7 +64,8 @@ struct PlanTooLarge : OnnxError {
 
 // A model option holding a whole number in [min, max] (`fallback` when
 // absent); anything else throws OnnxError naming the option and the value.
-inline uint64_t count_option(const MRT_ModelLoadArgs* args, const char* key, uint64_t fallback, uint64_t min, uint64_t max) {
+inline uint64_t count_option(const MRT_ModelLoadArgs* args, const char* key, uint64_t fallback, uint64_t min,
+                             uint64_t max) {
   std::string v = mrt_plugin::option(args, key, "");
   if (v.empty()) return fallback;
   uint64_t n = 0;
@@ -70,8 +73,8 @@ inline uint64_t count_option(const MRT_ModelLoadArgs* args, const char* key, uin
   for (char c : v) ok = ok && c >= '0' && c <= '9';
   if (ok) n = std::stoull(v);
   if (!ok || n < min || n > max)
-    throw OnnxError("option " + std::string(key) + " '" + v + "' is not a whole number from " + std::to_string(min) + " to " +
-                    std::to_string(max));
+    throw OnnxError("option " + std::string(key) + " '" + v + "' is not a whole number from " + std::to_string(min) +
+                    " to " + std::to_string(max));
   return n;
 }
 
@@ -90,7 +93,8 @@ inline std::vector<Dims> load_dims(const std::vector<IoInfo>& inputs) {
 // Probe: an ONNX file starts with ModelProto field 1 (ir_version, varint),
 // byte 0x08. `named` scores a manifest that says format onnx, `sniffed` a
 // bare file.
-inline int32_t probe(const MRT_HostApi* host, const MRT_ModelSource* source, const char* format, int32_t named, int32_t sniffed) {
+inline int32_t probe(const MRT_HostApi* host, const MRT_ModelSource* source, const char* format, int32_t named,
+                     int32_t sniffed) {
   try {
     bool is_named = format && std::strcmp(format, "onnx") == 0;
     if (format && format[0] != '\0' && !is_named) return 0;
@@ -133,7 +137,8 @@ inline Graph load_graph(const MRT_HostApi* host, const MRT_ModelSource* source, 
 // model_io for a list of inputs or outputs; `err` makes a prefixed status.
 template <typename Err>
 MRT_Status* describe(const std::vector<IoInfo>& list, int32_t is_output, size_t index, MRT_TensorInfo* out, Err&& err) {
-  if (index >= list.size()) return err(MRT_CODE_OUT_OF_RANGE, "no " + std::string(is_output ? "output " : "input ") + std::to_string(index));
+  if (index >= list.size())
+    return err(MRT_CODE_OUT_OF_RANGE, "no " + std::string(is_output ? "output " : "input ") + std::to_string(index));
   const IoInfo& io = list[index];
   out->name = io.name.c_str();
   out->dtype = io.dtype;
@@ -146,7 +151,8 @@ MRT_Status* describe(const std::vector<IoInfo>& list, int32_t is_output, size_t 
 // tensor feeds a single-input model) and checks dtype, rank, static dims and
 // that the data is in host memory.
 template <typename Err>
-MRT_Status* bind_inputs(const std::vector<IoInfo>& inputs, const MRT_StageArgs* args, std::vector<const MRT_Tensor*>& bound, Err&& err) {
+MRT_Status* bind_inputs(const std::vector<IoInfo>& inputs, const MRT_StageArgs* args,
+                        std::vector<const MRT_Tensor*>& bound, Err&& err) {
   bound.assign(inputs.size(), nullptr);
   for (size_t i = 0; i < args->num_tensors; ++i) {
     const MRT_Tensor& t = args->tensors[i];
@@ -154,7 +160,8 @@ MRT_Status* bind_inputs(const std::vector<IoInfo>& inputs, const MRT_StageArgs* 
     for (size_t j = 0; j < inputs.size(); ++j)
       if (t.name && inputs[j].name == t.name) k = j;
     if (k == inputs.size() && (t.name == nullptr || t.name[0] == '\0') && inputs.size() == 1) k = 0;
-    if (k == inputs.size()) return err(MRT_CODE_INVALID_ARGUMENT, "the model has no input '" + std::string(t.name ? t.name : "") + "'");
+    if (k == inputs.size())
+      return err(MRT_CODE_INVALID_ARGUMENT, "the model has no input '" + std::string(t.name ? t.name : "") + "'");
     if (bound[k]) return err(MRT_CODE_INVALID_ARGUMENT, "input '" + inputs[k].name + "' given twice");
     bound[k] = &t;
   }
@@ -163,15 +170,17 @@ MRT_Status* bind_inputs(const std::vector<IoInfo>& inputs, const MRT_StageArgs* 
     const MRT_Tensor* t = bound[j];
     if (!t) return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' is missing");
     if (t->dtype != io.dtype)
-      return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' must be " + dtype_name(static_cast<DType>(io.dtype)) + ", got " +
+      return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' must be " +
+                                                dtype_name(static_cast<DType>(io.dtype)) + ", got " +
                                                 dtype_name(static_cast<DType>(t->dtype)));
     Dims got(t->dims, t->dims + t->rank);
     bool ok = static_cast<size_t>(t->rank) == io.dims.size();
     for (size_t d = 0; ok && d < io.dims.size(); ++d) ok = io.dims[d] < 0 || io.dims[d] == got[d];
     if (!ok)
-      return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' must have shape " + dims_string(io.dims) + " (-1 = any), got " +
-                                                dims_string(got));
-    if (t->device_kind != MRT_DEVICE_CPU) return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' is not in host memory");
+      return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' must have shape " + dims_string(io.dims) +
+                                                " (-1 = any), got " + dims_string(got));
+    if (t->device_kind != MRT_DEVICE_CPU)
+      return err(MRT_CODE_INVALID_ARGUMENT, "input '" + io.name + "' is not in host memory");
   }
   return nullptr;
 }
@@ -187,8 +196,9 @@ inline std::vector<Dims> dims_of(const std::vector<const MRT_Tensor*>& bound) {
 // plan for their dims from `plan_for` (which may build one; a shape the
 // graph cannot take is the caller's error, not the plugin's).
 template <typename Entry, typename PlanFor, typename Err>
-MRT_Status* bind_and_plan(const std::vector<IoInfo>& inputs, const MRT_StageArgs* args, std::vector<const MRT_Tensor*>& bound,
-                          std::shared_ptr<Entry>& entry, PlanFor&& plan_for, Err&& err) {
+MRT_Status* bind_and_plan(const std::vector<IoInfo>& inputs, const MRT_StageArgs* args,
+                          std::vector<const MRT_Tensor*>& bound, std::shared_ptr<Entry>& entry, PlanFor&& plan_for,
+                          Err&& err) {
   if (MRT_Status* s = bind_inputs(inputs, args, bound, err)) return s;
   try {
     entry = plan_for(dims_of(bound));

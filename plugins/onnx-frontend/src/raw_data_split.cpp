@@ -68,12 +68,14 @@ bool for_each_field(std::string_view msg, F&& on) {
       case kLengthDelimited: {
         uint64_t n = 0;
         // Protobuf refuses lengths past 5 bytes or INT_MAX; so does the walk.
-        if (!read_varint(p, end, n, 5) || n > static_cast<uint64_t>(INT32_MAX) || n > static_cast<uint64_t>(end - p)) return false;
+        if (!read_varint(p, end, n, 5) || n > static_cast<uint64_t>(INT32_MAX) || n > static_cast<uint64_t>(end - p))
+          return false;
         payload = std::string_view(reinterpret_cast<const char*>(p), n);
         p += n;
         break;
       }
-      default: return false;  // groups (deprecated) and invalid wire types
+      default:
+        return false;  // groups (deprecated) and invalid wire types
     }
     std::string_view whole(reinterpret_cast<const char*>(start), static_cast<size_t>(p - start));
     if (!on(static_cast<uint32_t>(tag >> 3), wire, whole, payload)) return false;

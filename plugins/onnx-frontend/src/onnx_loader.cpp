@@ -1,8 +1,7 @@
-#include "onnx_loader.h"
-
-#include <onnx/onnx_pb.h>
+#include "mrt/onnx/onnx_loader.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,7 +10,7 @@
 #include <optional>
 #include <set>
 
-#include "ops.h"
+#include "mrt/onnx/ops.h"
 #include "raw_data_split.h"
 
 namespace mrt::onnx {
@@ -58,8 +57,8 @@ void copy_field(const Field& field, HostTensor& out, const std::string& what) {
 }
 
 std::string size_mismatch(uint64_t have, const Dims& dims, DType dtype, uint64_t need, const std::string& what) {
-  return what + ": holds " + std::to_string(have) + " bytes, " + dims_string(dims) + " of " + dtype_name(dtype) + " needs " +
-         std::to_string(need);
+  return what + ": holds " + std::to_string(have) + " bytes, " + dims_string(dims) + " of " + dtype_name(dtype) +
+         " needs " + std::to_string(need);
 }
 
 void copy_raw(const void* src, size_t n, HostTensor& out, const std::string& what) {
@@ -70,24 +69,32 @@ void copy_raw(const void* src, size_t n, HostTensor& out, const std::string& wha
 // How many values the typed (non-raw) field for `dtype` holds.
 int typed_count(const ::onnx::TensorProto& t, DType dtype) {
   switch (dtype) {
-    case DType::kFloat: return t.float_data_size();
-    case DType::kDouble: return t.double_data_size();
-    case DType::kInt64: return t.int64_data_size();
+    case DType::kFloat:
+      return t.float_data_size();
+    case DType::kDouble:
+      return t.double_data_size();
+    case DType::kInt64:
+      return t.int64_data_size();
     case DType::kUint32:
-    case DType::kUint64: return t.uint64_data_size();
-    default: return t.int32_data_size();  // int32 and everything narrower
+    case DType::kUint64:
+      return t.uint64_data_size();
+    default:
+      return t.int32_data_size();  // int32 and everything narrower
   }
 }
 
-HostTensor external_tensor(const ::onnx::TensorProto& t, DType dtype, Dims dims, uint64_t bytes, const std::string& what,
-                           const SideFileReader& read_side_file) {
+HostTensor external_tensor(const ::onnx::TensorProto& t, DType dtype, Dims dims, uint64_t bytes,
+                           const std::string& what, const SideFileReader& read_side_file) {
   std::string location;
   uint64_t offset = 0, length = std::numeric_limits<uint64_t>::max();
   for (const auto& kv : t.external_data()) {
     try {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoull(kv.value());
-      else if (kv.key() == "length") length = std::stoull(kv.value());
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::stoull(kv.value());
+      else if (kv.key() == "length")
+        length = std::stoull(kv.value());
     } catch (const std::exception&) {
       throw OnnxError(what + ": external data " + kv.key() + " '" + kv.value() + "' is not a number");
     }
@@ -99,8 +106,8 @@ HostTensor external_tensor(const ::onnx::TensorProto& t, DType dtype, Dims dims,
   std::vector<char> file = read_side_file(location);
   if (length == std::numeric_limits<uint64_t>::max()) length = bytes;
   if (offset > file.size() || length > file.size() - offset)
-    throw OnnxError(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) + ") runs past the end of '" +
-                    location + "' (" + std::to_string(file.size()) + " bytes)");
+    throw OnnxError(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                    ") runs past the end of '" + location + "' (" + std::to_string(file.size()) + " bytes)");
   if (length != bytes) throw OnnxError(size_mismatch(length, dims, dtype, bytes, what));
   HostTensor out(dtype, std::move(dims), HostTensor::Uninitialized{});
   copy_raw(file.data() + offset, length, out, what);
@@ -114,7 +121,8 @@ HostTensor convert_tensor(const ::onnx::TensorProto& t, const std::string& what,
   const int64_t numel = element_count(dims);
   // What the encoding holds is checked before the storage is allocated: a
   // few header bytes must not make the loader reserve the size they claim.
-  if (t.data_location() == ::onnx::TensorProto::EXTERNAL) return external_tensor(t, dtype, std::move(dims), bytes, what, read_side_file);
+  if (t.data_location() == ::onnx::TensorProto::EXTERNAL)
+    return external_tensor(t, dtype, std::move(dims), bytes, what, read_side_file);
   if (t.has_raw_data()) {
     if (t.raw_data().size() != bytes) throw OnnxError(size_mismatch(t.raw_data().size(), dims, dtype, bytes, what));
     HostTensor out(dtype, std::move(dims), HostTensor::Uninitialized{});
@@ -126,53 +134,96 @@ HostTensor convert_tensor(const ::onnx::TensorProto& t, const std::string& what,
                     " elements of shape " + dims_string(dims));
   HostTensor out(dtype, std::move(dims), HostTensor::Uninitialized{});
   switch (out.dtype()) {
-    case DType::kFloat: copy_field<float>(t.float_data(), out, what); break;
-    case DType::kDouble: copy_field<double>(t.double_data(), out, what); break;
-    case DType::kInt64: copy_field<int64_t>(t.int64_data(), out, what); break;
+    case DType::kFloat:
+      copy_field<float>(t.float_data(), out, what);
+      break;
+    case DType::kDouble:
+      copy_field<double>(t.double_data(), out, what);
+      break;
+    case DType::kInt64:
+      copy_field<int64_t>(t.int64_data(), out, what);
+      break;
     // uint64_data carries uint32 and uint64; each is stored at its own width.
-    case DType::kUint32: copy_field<uint32_t>(t.uint64_data(), out, what); break;
-    case DType::kUint64: copy_field<uint64_t>(t.uint64_data(), out, what); break;
+    case DType::kUint32:
+      copy_field<uint32_t>(t.uint64_data(), out, what);
+      break;
+    case DType::kUint64:
+      copy_field<uint64_t>(t.uint64_data(), out, what);
+      break;
     // int32_data carries every narrower type, one element per entry.
-    case DType::kInt32: copy_field<int32_t>(t.int32_data(), out, what); break;
-    case DType::kInt16: copy_field<int16_t>(t.int32_data(), out, what); break;
+    case DType::kInt32:
+      copy_field<int32_t>(t.int32_data(), out, what);
+      break;
+    case DType::kInt16:
+      copy_field<int16_t>(t.int32_data(), out, what);
+      break;
     case DType::kUint16:
     case DType::kFloat16:
-    case DType::kBFloat16: copy_field<uint16_t>(t.int32_data(), out, what); break;
-    case DType::kInt8: copy_field<int8_t>(t.int32_data(), out, what); break;
+    case DType::kBFloat16:
+      copy_field<uint16_t>(t.int32_data(), out, what);
+      break;
+    case DType::kInt8:
+      copy_field<int8_t>(t.int32_data(), out, what);
+      break;
     case DType::kUint8:
-    case DType::kBool: copy_field<uint8_t>(t.int32_data(), out, what); break;
-    default: throw OnnxError(what + ": data type " + dtype_name(out.dtype()) + " is not supported");
+    case DType::kBool:
+      copy_field<uint8_t>(t.int32_data(), out, what);
+      break;
+    default:
+      throw OnnxError(what + ": data type " + dtype_name(out.dtype()) + " is not supported");
   }
   return out;
 }
 
 ValueType value_type(const ::onnx::ValueInfoProto& v) {
   ValueType vt;
-  if (!v.type().has_tensor_type()) throw OnnxError("value '" + v.name() + "' is not a tensor (sequences and maps are not supported)");
+  if (!v.type().has_tensor_type())
+    throw OnnxError("value '" + v.name() + "' is not a tensor (sequences and maps are not supported)");
   const auto& tt = v.type().tensor_type();
   vt.dtype = static_cast<DType>(tt.elem_type());
   if (tt.has_shape())
-    for (const auto& d : tt.shape().dim()) vt.dims.push_back(d.has_dim_value() && d.dim_value() >= 0 ? d.dim_value() : -1);
+    for (const auto& d : tt.shape().dim())
+      vt.dims.push_back(d.has_dim_value() && d.dim_value() >= 0 ? d.dim_value() : -1);
   return vt;
 }
 
-Attribute convert_attribute(const ::onnx::AttributeProto& a, const std::string& what, const SideFileReader& read_side_file) {
+Attribute convert_attribute(const ::onnx::AttributeProto& a, const std::string& what,
+                            const SideFileReader& read_side_file) {
   Attribute out;
   switch (a.type()) {
-    case ::onnx::AttributeProto::FLOAT: out.kind = Attribute::kFloat; out.f = a.f(); break;
-    case ::onnx::AttributeProto::INT: out.kind = Attribute::kInt; out.i = a.i(); break;
-    case ::onnx::AttributeProto::STRING: out.kind = Attribute::kString; out.s = a.s(); break;
+    case ::onnx::AttributeProto::FLOAT:
+      out.kind = Attribute::kFloat;
+      out.f = a.f();
+      break;
+    case ::onnx::AttributeProto::INT:
+      out.kind = Attribute::kInt;
+      out.i = a.i();
+      break;
+    case ::onnx::AttributeProto::STRING:
+      out.kind = Attribute::kString;
+      out.s = a.s();
+      break;
     case ::onnx::AttributeProto::TENSOR:
       out.kind = Attribute::kTensor;
       out.t = convert_tensor(a.t(), what + " attribute '" + a.name() + "'", read_side_file);
       break;
-    case ::onnx::AttributeProto::FLOATS: out.kind = Attribute::kFloats; out.floats.assign(a.floats().begin(), a.floats().end()); break;
-    case ::onnx::AttributeProto::INTS: out.kind = Attribute::kInts; out.ints.assign(a.ints().begin(), a.ints().end()); break;
-    case ::onnx::AttributeProto::STRINGS: out.kind = Attribute::kStrings; out.strings.assign(a.strings().begin(), a.strings().end()); break;
+    case ::onnx::AttributeProto::FLOATS:
+      out.kind = Attribute::kFloats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case ::onnx::AttributeProto::INTS:
+      out.kind = Attribute::kInts;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case ::onnx::AttributeProto::STRINGS:
+      out.kind = Attribute::kStrings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
     case ::onnx::AttributeProto::GRAPH:
     case ::onnx::AttributeProto::GRAPHS:
       throw OnnxError(what + ": attribute '" + a.name() + "' is a subgraph (control flow is not supported)");
-    default: throw OnnxError(what + ": attribute '" + a.name() + "' has an unsupported type " + std::to_string(a.type()));
+    default:
+      throw OnnxError(what + ": attribute '" + a.name() + "' has an unsupported type " + std::to_string(a.type()));
   }
   return out;
 }
@@ -184,11 +235,13 @@ void sort_topologically(Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (const auto& o : g.nodes[i].outputs)
       if (!o.empty() && !producer.emplace(o, i).second)
-        throw OnnxError("value '" + o + "' is produced by two nodes ('" + g.nodes[producer[o]].name + "' and '" + g.nodes[i].name + "')");
+        throw OnnxError("value '" + o + "' is produced by two nodes ('" + g.nodes[producer[o]].name + "' and '" +
+                        g.nodes[i].name + "')");
   std::set<std::string> available(g.inputs.begin(), g.inputs.end());
   for (const auto& [name, _] : g.constants) available.insert(name);
   for (const auto& o : producer)
-    if (available.count(o.first)) throw OnnxError("value '" + o.first + "' is both a graph input or initializer and a node output");
+    if (available.count(o.first))
+      throw OnnxError("value '" + o.first + "' is both a graph input or initializer and a node output");
   std::vector<size_t> pending(g.nodes.size());
   std::map<std::string, std::vector<size_t>> users;
   std::vector<size_t> ready;
@@ -197,7 +250,8 @@ void sort_topologically(Graph& g) {
     for (const auto& in : g.nodes[i].inputs) {
       if (in.empty() || available.count(in)) continue;
       if (!producer.count(in))
-        throw OnnxError(g.nodes[i].describe(g.opset) + ": input '" + in + "' is not a graph input, an initializer or a node output (missing initializer?)");
+        throw OnnxError(g.nodes[i].describe(g.opset) + ": input '" + in +
+                        "' is not a graph input, an initializer or a node output (missing initializer?)");
       if (waits.insert(in).second) users[in].push_back(i);
     }
     pending[i] = waits.size();
@@ -214,14 +268,16 @@ void sort_topologically(Graph& g) {
   }
   if (sorted.size() != g.nodes.size()) {
     for (size_t i = 0; i < g.nodes.size(); ++i)
-      if (pending[i] != 0) throw OnnxError("the graph has a cycle through node '" + g.nodes[i].name + "' (" + g.nodes[i].op_type + ")");
+      if (pending[i] != 0)
+        throw OnnxError("the graph has a cycle through node '" + g.nodes[i].name + "' (" + g.nodes[i].op_type + ")");
   }
   g.nodes = std::move(sorted);
 }
 
 ::onnx::ModelProto parse_model(const void* bytes, size_t size) {
   if (size == 0) throw OnnxError("the model file is empty");
-  if (size > static_cast<size_t>(kMaxProtoBytes)) throw OnnxError("the model file is over 2 GiB; store weights as external data");
+  if (size > static_cast<size_t>(kMaxProtoBytes))
+    throw OnnxError("the model file is over 2 GiB; store weights as external data");
   ::onnx::ModelProto model;
   google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(bytes), static_cast<int>(size));
   in.SetTotalBytesLimit(kMaxProtoBytes);
@@ -284,8 +340,7 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
     Dims dims = proto_dims(t, what);
     if (split && split->has_raw_data[static_cast<size_t>(i)]) {
       std::string_view raw = split->raw_data[static_cast<size_t>(i)];
-      if (t.data_location() != ::onnx::TensorProto::EXTERNAL &&
-          raw.size() == checked_bytes(dtype, dims, what)) {
+      if (t.data_location() != ::onnx::TensorProto::EXTERNAL && raw.size() == checked_bytes(dtype, dims, what)) {
         void* at = static_cast<char*>(weights.get()) + weights_used;
         if (!raw.empty()) std::memcpy(at, raw.data(), raw.size());
         weights_used += padded(raw.size());
@@ -311,7 +366,8 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
   for (const auto& v : graph.input()) {
     if (g.constants.count(v.name())) continue;  // old exporters list initializers as inputs too
     ValueType vt = value_type(v);
-    if (dtype_size(vt.dtype) == 0) throw OnnxError("graph input '" + v.name() + "' has unsupported dtype " + dtype_name(vt.dtype));
+    if (dtype_size(vt.dtype) == 0)
+      throw OnnxError("graph input '" + v.name() + "' has unsupported dtype " + dtype_name(vt.dtype));
     g.inputs.push_back(v.name());
     g.types[v.name()] = vt;
   }
@@ -331,10 +387,13 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
     node.inputs.assign(n.input().begin(), n.input().end());
     node.outputs.assign(n.output().begin(), n.output().end());
     if (!node.domain.empty())
-      throw OnnxError("unsupported operator '" + node.op_type + "' of domain '" + node.domain + "' (node '" + node.name + "')");
+      throw OnnxError("unsupported operator '" + node.op_type + "' of domain '" + node.domain + "' (node '" +
+                      node.name + "')");
     if (!is_supported_op(node.op_type))
-      throw OnnxError("unsupported operator '" + node.op_type + "' (node '" + node.name + "', opset " + std::to_string(g.opset) + ")");
-    for (const auto& a : n.attribute()) node.attrs[a.name()] = convert_attribute(a, node.describe(g.opset), read_side_file);
+      throw OnnxError("unsupported operator '" + node.op_type + "' (node '" + node.name + "', opset " +
+                      std::to_string(g.opset) + ")");
+    for (const auto& a : n.attribute())
+      node.attrs[a.name()] = convert_attribute(a, node.describe(g.opset), read_side_file);
     g.nodes.push_back(std::move(node));
   }
   sort_topologically(g);

@@ -166,7 +166,6 @@ const Signature* find_signature(const std::string& op, int64_t opset, bool* exis
   return best;
 }
 
-
 std::string ints_string(const std::vector<int64_t>& v) { return dims_string(v); }
 
 // ceil(a / b) for b > 0, without the a + b - 1 that overflows near 2^63.
@@ -306,7 +305,8 @@ int64_t OpView::normalize_axis(int64_t axis, int64_t rank, const std::string& wh
 void OpView::check_kind(const char* a, Attribute::Kind kind) const {
   auto it = node.attrs.find(a);
   if (it != node.attrs.end() && it->second.kind != kind) {
-    fail("attribute '" + std::string(a) + "' must be " + attribute_kind_name(kind) + ", not " + attribute_kind_name(it->second.kind));
+    fail("attribute '" + std::string(a) + "' must be " + attribute_kind_name(kind) + ", not " +
+         attribute_kind_name(it->second.kind));
   }
 }
 
@@ -576,7 +576,8 @@ ResizeSpec resolve_resize(const OpView& v) {
   } else if (mode == "cubic" && v.opset >= 11) {
     s.mode = ResizeSpec::kCubic;
   } else if (mode != "nearest") {
-    v.fail("mode '" + mode + "' is not supported at this opset (nearest and linear" + (v.opset >= 11 ? ", cubic" : "") + " are)");
+    v.fail("mode '" + mode + "' is not supported at this opset (nearest and linear" + (v.opset >= 11 ? ", cubic" : "") +
+           " are)");
   }
   s.scales.assign(static_cast<size_t>(r), 1.0f);
   s.out = in;
@@ -837,7 +838,8 @@ std::vector<int64_t> window_attr(const OpView& v, const char* name, size_t n, in
            " expected");
   }
   for (int64_t e : x) {
-    if (e < min || e > kMaxWindowValue) v.fail("attribute '" + std::string(name) + "' " + ints_string(x) + " is out of range");
+    if (e < min || e > kMaxWindowValue)
+      v.fail("attribute '" + std::string(name) + "' " + ints_string(x) + " is out of range");
   }
   return x;
 }
@@ -857,9 +859,11 @@ void resolve_window(const OpView& v, const Dims& in, WindowSpec& w, bool ceil_mo
   w.out.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const int64_t x = in[i + 2], s = w.strides[i];
-    if (x > kMaxWindowValue) v.fail("spatial axis " + std::to_string(i) + " of " + dims_string(in) + " is longer than 2^31");
+    if (x > kMaxWindowValue)
+      v.fail("spatial axis " + std::to_string(i) + " of " + dims_string(in) + " is longer than 2^31");
     const int64_t ek = (w.kernel[i] - 1) * w.dilations[i] + 1;
-    if (ek > kMaxWindowValue) v.fail("the dilated window on spatial axis " + std::to_string(i) + " is longer than 2^31");
+    if (ek > kMaxWindowValue)
+      v.fail("the dilated window on spatial axis " + std::to_string(i) + " is longer than 2^31");
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       w.out[i] = ceil_div(x, s);
       const int64_t total = std::max<int64_t>(0, (w.out[i] - 1) * s + ek - x);
@@ -936,7 +940,8 @@ WindowSpec resolve_pool(const OpView& v) {
   // for hours. Refuse pools over 2^34 window steps; the largest real ones
   // are far below (8 x 256 x 512 x 512 outputs x 3 x 3 is 2^32.2).
   double steps = static_cast<double>(x[0]) * static_cast<double>(x[1]);
-  for (size_t i = 0; i < w.kernel.size(); ++i) steps *= static_cast<double>(w.out[i]) * static_cast<double>(w.kernel[i]);
+  for (size_t i = 0; i < w.kernel.size(); ++i)
+    steps *= static_cast<double>(w.out[i]) * static_cast<double>(w.kernel[i]);
   if (steps > 17179869184.0) {
     v.fail("kernel_shape " + ints_string(w.kernel) + " over the input " + dims_string(x) + " needs about 2^" +
            std::to_string(static_cast<long long>(std::log2(steps))) + " window steps, more than the 2^34 allowed");
@@ -984,16 +989,19 @@ WindowSpec resolve_conv_transpose(const OpView& v) {
              dims_string(x));
     }
     for (int64_t o : output_shape)
-      if (o < 1 || o > kMaxWindowValue) v.fail("output_shape " + ints_string(v.attr_ints("output_shape")) + " is out of range");
+      if (o < 1 || o > kMaxWindowValue)
+        v.fail("output_shape " + ints_string(v.attr_ints("output_shape")) + " is out of range");
   }
   w.pads_begin.assign(n, 0);
   w.pads_end.assign(n, 0);
   w.out.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const int64_t in = x[i + 2], s = w.strides[i];
-    if (in > kMaxWindowValue) v.fail("spatial axis " + std::to_string(i) + " of " + dims_string(x) + " is longer than 2^31");
+    if (in > kMaxWindowValue)
+      v.fail("spatial axis " + std::to_string(i) + " of " + dims_string(x) + " is longer than 2^31");
     const int64_t ek = (w.kernel[i] - 1) * w.dilations[i] + 1;
-    if (ek > kMaxWindowValue) v.fail("the dilated window on spatial axis " + std::to_string(i) + " is longer than 2^31");
+    if (ek > kMaxWindowValue)
+      v.fail("the dilated window on spatial axis " + std::to_string(i) + " is longer than 2^31");
     const int64_t full = s * (in - 1) + w.output_padding[i] + ek;  // output with no padding
     if (!output_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       const int64_t target = !output_shape.empty() ? output_shape[i] : in * s;
@@ -1089,7 +1097,8 @@ Types infer_prelu(const OpView& v) {
   v.check_dtype(0, kNumericTypes);
   v.check_same_dtype(0, 1);
   Dims out = broadcast_shapes(v, {&v.dims(0), &v.dims(1)});
-  if (out != v.dims(0)) v.fail("slope " + dims_string(v.dims(1)) + " does not broadcast to X " + dims_string(v.dims(0)));
+  if (out != v.dims(0))
+    v.fail("slope " + dims_string(v.dims(1)) + " does not broadcast to X " + dims_string(v.dims(0)));
   return one(v.dtype(0), out);
 }
 
@@ -1116,7 +1125,9 @@ Types infer_instance_norm(const OpView& v) {
   const Dims& x = v.dims(0);
   if (x.size() < 3) v.fail("input 'input' must have rank 3 or more, not " + dims_string(x));
   for (size_t i = 1; i <= 2; ++i)
-    if (v.dims(i) != Dims{x[1]}) v.fail("input " + v.input_name(i) + " must have shape [" + std::to_string(x[1]) + "], not " + dims_string(v.dims(i)));
+    if (v.dims(i) != Dims{x[1]})
+      v.fail("input " + v.input_name(i) + " must have shape [" + std::to_string(x[1]) + "], not " +
+             dims_string(v.dims(i)));
   v.attr_float("epsilon", 1e-5f);
   return one(v.dtype(0), x);
 }
@@ -1127,8 +1138,10 @@ Types infer_arg_reduce(const OpView& v) {
   if (out.empty()) v.fail("input 'data' must have rank 1 or more");
   const auto axis = static_cast<size_t>(v.normalize_axis(v.attr_int("axis", 0), ssize(out)));
   if (v.dims(0)[axis] == 0) v.fail("cannot take the arg max/min of an empty axis");
-  if (v.attr_int("keepdims", 1) != 0) out[axis] = 1;
-  else out.erase(out.begin() + static_cast<std::ptrdiff_t>(axis));
+  if (v.attr_int("keepdims", 1) != 0)
+    out[axis] = 1;
+  else
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(axis));
   if (v.opset >= 12) v.attr_int("select_last_index", 0);
   return one(DType::kInt64, out);
 }
@@ -1401,8 +1414,8 @@ Types infer_reduce(const OpView& v) {
   const std::string& op = v.op();
   const bool min_max = op == "ReduceMax" || op == "ReduceMin";
   v.check_dtype(0, op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp" ? kFloatTypes
-                   : min_max && v.opset >= 20                                          ? kNumericTypes | dt(DType::kBool)
-                                                                                       : kNumericTypes);
+                   : min_max && v.opset >= 20 ? kNumericTypes | dt(DType::kBool)
+                                              : kNumericTypes);
   return one(v.dtype(0), resolve_reduce(v).out);
 }
 
@@ -1579,10 +1592,12 @@ Types infer_gather_elements(const OpView& v) {
   const auto axis = static_cast<size_t>(v.normalize_axis(v.attr_int("axis", 0), ssize(x)));
   for (size_t i = 0; i < x.size(); ++i) {
     if (i != axis && idx[i] > x[i]) {
-      v.fail("input 'indices' " + dims_string(idx) + " is longer than 'data' " + dims_string(x) + " on axis " + str(static_cast<int64_t>(i)));
+      v.fail("input 'indices' " + dims_string(idx) + " is longer than 'data' " + dims_string(x) + " on axis " +
+             str(static_cast<int64_t>(i)));
     }
   }
-  if (x[axis] == 0 && element_count(idx) != 0) v.fail("cannot gather from an empty axis " + str(static_cast<int64_t>(axis)));
+  if (x[axis] == 0 && element_count(idx) != 0)
+    v.fail("cannot gather from an empty axis " + str(static_cast<int64_t>(axis)));
   return one(v.dtype(0), idx);
 }
 
@@ -1598,14 +1613,14 @@ Types infer_scatter_nd(const OpView& v) {
   if (idx.empty()) v.fail("input 'indices' must have rank 1 or more");
   const int64_t k = idx.back();
   if (k > ssize(x)) {
-    v.fail("input 'indices' " + dims_string(idx) + " indexes " + str(k) + " axes of 'data' " + dims_string(x) + ", which has " +
-           str(ssize(x)));
+    v.fail("input 'indices' " + dims_string(idx) + " indexes " + str(k) + " axes of 'data' " + dims_string(x) +
+           ", which has " + str(ssize(x)));
   }
   Dims want(idx.begin(), idx.end() - 1);
   want.insert(want.end(), x.begin() + k, x.end());
   if (v.dims(2) != want) {
-    v.fail("input 'updates' " + dims_string(v.dims(2)) + " must be " + dims_string(want) + " (indices " + dims_string(idx) +
-           ", data " + dims_string(x) + ")");
+    v.fail("input 'updates' " + dims_string(v.dims(2)) + " must be " + dims_string(want) + " (indices " +
+           dims_string(idx) + ", data " + dims_string(x) + ")");
   }
   const std::string reduction = v.opset >= 16 ? v.attr_string("reduction", "none") : "none";
   const bool known = reduction == "none" || reduction == "add" || reduction == "mul" ||
@@ -1873,6 +1888,9 @@ std::vector<ValueType> infer_types(const OpContext& ctx) {
 }
 
 SliceSpec slice_spec(const OpContext& ctx) { return detail::resolve_slice(detail::OpView(ctx)); }
+WindowSpec conv_window(const OpContext& ctx) { return detail::resolve_conv(detail::OpView(ctx)); }
+WindowSpec pool_window(const OpContext& ctx) { return detail::resolve_pool(detail::OpView(ctx)); }
+WindowSpec conv_transpose_window(const OpContext& ctx) { return detail::resolve_conv_transpose(detail::OpView(ctx)); }
 
 PadAmounts pad_amounts(const OpContext& ctx) {
   detail::PadSpec p = detail::resolve_pad(detail::OpView(ctx));

@@ -1,13 +1,12 @@
 // The typed graph IR: dtypes, dims, the aligned host tensor and the node
 // attribute accessors.
-#include "ir.h"
+#include "mrt/onnx/ir.h"
 
 #include <sys/mman.h>
 
-#include <cstdlib>
-
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <utility>
@@ -174,7 +173,9 @@ HostTensor::HostTensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(
   std::memset(data_, 0, bytes());
 }
 
-HostTensor::HostTensor(DType dtype, Dims dims, Uninitialized) : dtype_(dtype), dims_(std::move(dims)) { allocate_storage(); }
+HostTensor::HostTensor(DType dtype, Dims dims, Uninitialized) : dtype_(dtype), dims_(std::move(dims)) {
+  allocate_storage();
+}
 
 HostTensor HostTensor::adopt(DType dtype, Dims dims, std::shared_ptr<void> owner, const void* data) {
   HostTensor t;
@@ -195,7 +196,11 @@ void HostTensor::copy_storage() {
 }
 
 HostTensor::HostTensor(HostTensor&& other) noexcept
-    : dtype_(other.dtype_), dims_(std::move(other.dims_)), numel_(other.numel_), storage_(std::move(other.storage_)), data_(other.data_) {
+    : dtype_(other.dtype_),
+      dims_(std::move(other.dims_)),
+      numel_(other.numel_),
+      storage_(std::move(other.storage_)),
+      data_(other.data_) {
   other.dtype_ = DType::kUndefined;
   other.dims_.clear();
   other.numel_ = 0;

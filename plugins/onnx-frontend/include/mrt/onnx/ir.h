@@ -94,7 +94,9 @@ class HostTensor {
     return static_cast<T*>(data_);
   }
   template <typename T>
-  const T* data() const { return static_cast<const T*>(data_); }
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
   // Writable bytes without copy-on-write, for an update in place by a
   // caller that knows nothing else reads them (a freshly loaded graph's
   // weights, slices of one buffer the graph alone holds).
@@ -127,7 +129,16 @@ class HostTensor {
 // An attribute; which members are meaningful depends on `kind` (ONNX
 // AttributeProto.AttributeType values).
 struct Attribute {
-  enum Kind : int32_t { kFloat = 1, kInt = 2, kString = 3, kTensor = 4, kGraph = 5, kFloats = 6, kInts = 7, kStrings = 8 };
+  enum Kind : int32_t {
+    kFloat = 1,
+    kInt = 2,
+    kString = 3,
+    kTensor = 4,
+    kGraph = 5,
+    kFloats = 6,
+    kInts = 7,
+    kStrings = 8
+  };
   Kind kind = kInt;
   float f = 0;
   int64_t i = 0;
@@ -143,8 +154,8 @@ std::string attribute_kind_name(Attribute::Kind k);
 
 struct Node {
   std::string op_type;
-  std::string name;    // the ONNX node name, or "<op_type>_<index>" when empty
-  std::string domain;  // "" = the default ONNX domain
+  std::string name;                  // the ONNX node name, or "<op_type>_<index>" when empty
+  std::string domain;                // "" = the default ONNX domain
   std::vector<std::string> inputs;   // "" = an omitted optional input
   std::vector<std::string> outputs;  // "" = an omitted optional output
   std::map<std::string, Attribute> attrs;
@@ -169,11 +180,11 @@ struct ValueType {
 };
 
 struct Graph {
-  int64_t opset = 0;        // of the default ONNX domain
-  std::string producer;     // "pytorch 2.1", for logs
-  std::vector<Node> nodes;  // topologically sorted by the loader
+  int64_t opset = 0;                            // of the default ONNX domain
+  std::string producer;                         // "pytorch 2.1", for logs
+  std::vector<Node> nodes;                      // topologically sorted by the loader
   std::map<std::string, HostTensor> constants;  // initializers, Constant outputs, folded values
-  std::vector<std::string> inputs;   // runtime inputs (initializers excluded)
+  std::vector<std::string> inputs;              // runtime inputs (initializers excluded)
   std::vector<std::string> outputs;
   std::map<std::string, ValueType> types;  // declared (graph inputs/outputs, value_info) and inferred
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "graph_passes.h"
+#include "mrt/onnx/graph_passes.h"
 
 namespace mrt::onnx {
 namespace {
@@ -80,10 +80,13 @@ class ConcatSplitter {
     if (!n.domain.empty() || n.op_type != "Concat" || n.inputs.size() < 2) return false;
     const ValueType& ot = g_.types.at(n.outputs[0]);
     int64_t axis = n.attr_int("axis", 0);
-    if (ot.dtype != DType::kFloat || ot.dims.size() < 3 || (axis != 1 && axis != 1 - static_cast<int64_t>(ot.dims.size())))
+    if (ot.dtype != DType::kFloat || ot.dims.size() < 3 ||
+        (axis != 1 && axis != 1 - static_cast<int64_t>(ot.dims.size())))
       return false;
     for (const auto& in : n.inputs)
-      if (in.empty() || g_.is_constant(in) || g_.types.at(in).dims.size() != ot.dims.size() || g_.types.at(in).dims[1] == 0) return false;
+      if (in.empty() || g_.is_constant(in) || g_.types.at(in).dims.size() != ot.dims.size() ||
+          g_.types.at(in).dims[1] == 0)
+        return false;
     const Node* reader = sole_reader(n.outputs[0]);
     if (!reader || !(is_pooling(*reader) || is_splittable_conv(g_, *reader))) return false;
     parts_[n.outputs[0]] = n.inputs;

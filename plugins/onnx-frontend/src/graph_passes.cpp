@@ -1,10 +1,10 @@
-#include "graph_passes.h"
+#include "mrt/onnx/graph_passes.h"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
-#include "ops.h"
+#include "mrt/onnx/ops.h"
 
 namespace mrt::onnx {
 namespace {
@@ -80,10 +80,12 @@ Graph specialize(const Graph& source, const std::map<std::string, Dims>& input_d
     ValueType& t = g.types.at(name);
     const Dims& d = it->second;
     if (!t.dims.empty() && t.dims.size() != d.size())
-      throw OnnxError("input '" + name + "' must have rank " + std::to_string(t.dims.size()) + ", got " + dims_string(d));
+      throw OnnxError("input '" + name + "' must have rank " + std::to_string(t.dims.size()) + ", got " +
+                      dims_string(d));
     for (size_t i = 0; i < t.dims.size(); ++i)
       if (t.dims[i] >= 0 && t.dims[i] != d[i])
-        throw OnnxError("input '" + name + "' must have shape " + dims_string(t.dims) + " (-1 = any), got " + dims_string(d));
+        throw OnnxError("input '" + name + "' must have shape " + dims_string(t.dims) + " (-1 = any), got " +
+                        dims_string(d));
     for (int64_t v : d)
       if (v < 0) throw OnnxError("input '" + name + "' has a negative dimension in " + dims_string(d));
     element_count(d);  // refuses dims whose element count does not fit int64, naming them
@@ -93,8 +95,8 @@ Graph specialize(const Graph& source, const std::map<std::string, Dims>& input_d
   for (const auto& n : g.nodes) {
     std::vector<ValueType> out_types = infer_types(context_for(g, n));
     if (out_types.size() < n.outputs.size())
-      throw OnnxError(n.describe(g.opset) + ": produces " + std::to_string(out_types.size()) + " outputs, the node names " +
-                      std::to_string(n.outputs.size()));
+      throw OnnxError(n.describe(g.opset) + ": produces " + std::to_string(out_types.size()) +
+                      " outputs, the node names " + std::to_string(n.outputs.size()));
     for (size_t i = 0; i < n.outputs.size(); ++i) {
       if (n.outputs[i].empty()) continue;
       // Every value's element count must fit int64, so the backends' size
@@ -106,8 +108,10 @@ Graph specialize(const Graph& source, const std::map<std::string, Dims>& input_d
       }
       g.types[n.outputs[i]] = out_types[i];
     }
-    if (foldable(g, n, out_types)) fold(g, n, out_types);
-    else kept.push_back(n);
+    if (foldable(g, n, out_types))
+      fold(g, n, out_types);
+    else
+      kept.push_back(n);
   }
   g.nodes = std::move(kept);
   remove_dead_nodes(g);
@@ -238,7 +242,8 @@ class Fuser {
       const Node& sn = g_.nodes[scale];
       double c = 0;
       std::string x;
-      if (sn.op_type == "Div" && scalar_constant(sn.inputs[1], c) && std::abs(c - std::sqrt(2.0)) < 1e-3) x = sn.inputs[0];
+      if (sn.op_type == "Div" && scalar_constant(sn.inputs[1], c) && std::abs(c - std::sqrt(2.0)) < 1e-3)
+        x = sn.inputs[0];
       else if (sn.op_type == "Mul" && sn.inputs.size() == 2) {
         for (int k = 0; k < 2; ++k)
           if (scalar_constant(sn.inputs[1 - k], c) && std::abs(c - 1 / std::sqrt(2.0)) < 1e-3) x = sn.inputs[k];
@@ -254,8 +259,8 @@ class Fuser {
       size_t last = m1;
       if (other == x) {  // (x * (1+erf)) * 0.5
         long m2 = sole_consumer(g_.nodes[m1].outputs[0]);
-        if (m2 < 0 || g_.nodes[m2].op_type != "Mul" || !scalar_constant(other_operand(g_.nodes[m2], g_.nodes[m1].outputs[0]), c) ||
-            c != 0.5)
+        if (m2 < 0 || g_.nodes[m2].op_type != "Mul" ||
+            !scalar_constant(other_operand(g_.nodes[m2], g_.nodes[m1].outputs[0]), c) || c != 0.5)
           continue;
         absorbed.push_back(m1);
         last = m2;
@@ -264,8 +269,7 @@ class Fuser {
         if (h < 0 || g_.nodes[h].op_type != "Mul" || sole_consumer(other) != m1) continue;
         const Node& hn = g_.nodes[h];
         bool ok = false;
-        for (int k = 0; k < 2; ++k)
-          ok = ok || (hn.inputs[k] == x && scalar_constant(hn.inputs[1 - k], c) && c == 0.5);
+        for (int k = 0; k < 2; ++k) ok = ok || (hn.inputs[k] == x && scalar_constant(hn.inputs[1 - k], c) && c == 0.5);
         if (!ok) continue;
         absorbed.push_back(h);
       }
@@ -307,14 +311,20 @@ class Fuser {
       if (r2 < 0 || g_.nodes[r2].op_type != "ReduceMean" || !last_axis_mean(g_.nodes[r2])) continue;
       long add = sole_consumer(g_.nodes[r2].outputs[0]);
       double eps = 0;
-      if (add < 0 || g_.nodes[add].op_type != "Add" || !scalar_constant(other_operand(g_.nodes[add], g_.nodes[r2].outputs[0]), eps)) continue;
+      if (add < 0 || g_.nodes[add].op_type != "Add" ||
+          !scalar_constant(other_operand(g_.nodes[add], g_.nodes[r2].outputs[0]), eps))
+        continue;
       long sq = sole_consumer(g_.nodes[add].outputs[0]);
       if (sq < 0 || g_.nodes[sq].op_type != "Sqrt" || sole_consumer(g_.nodes[sq].outputs[0]) != div) continue;
       // Optional affine tail: Mul(gamma) then Add(beta), constants of the
       // last dim's size.
       int64_t width = g_.types.at(x).dims.back();
-      std::vector<size_t> absorbed = {r1, static_cast<size_t>(sub), static_cast<size_t>(pow), static_cast<size_t>(r2),
-                                      static_cast<size_t>(add), static_cast<size_t>(sq)};
+      std::vector<size_t> absorbed = {r1,
+                                      static_cast<size_t>(sub),
+                                      static_cast<size_t>(pow),
+                                      static_cast<size_t>(r2),
+                                      static_cast<size_t>(add),
+                                      static_cast<size_t>(sq)};
       size_t last = div;
       std::string gamma, beta;
       long mul = sole_consumer(g_.nodes[div].outputs[0]);
@@ -394,7 +404,9 @@ class Fuser {
       Node& conv = g_.nodes[c];
       bool params_constant = true;
       for (size_t k = 1; k < 5; ++k) params_constant = params_constant && g_.is_constant(bn.input(k));
-      if (!params_constant || !g_.is_constant(conv.inputs[1]) || (!conv.input(2).empty() && !g_.is_constant(conv.input(2)))) continue;
+      if (!params_constant || !g_.is_constant(conv.inputs[1]) ||
+          (!conv.input(2).empty() && !g_.is_constant(conv.input(2))))
+        continue;
       const HostTensor& w = g_.constants.at(conv.inputs[1]);
       if (w.dtype() != DType::kFloat) continue;
       int64_t oc = w.dims()[0];
@@ -411,16 +423,20 @@ class Fuser {
       HostTensor nb(DType::kFloat, {oc});
       int64_t per = w.numel() / oc;
       const float* src = w.data<float>();
-      float* dst = scale_in_place ? static_cast<float*>(g_.constants.at(conv.inputs[1]).raw_in_place()) : nw.data<float>();
+      float* dst =
+          scale_in_place ? static_cast<float*>(g_.constants.at(conv.inputs[1]).raw_in_place()) : nw.data<float>();
       float* nbias = nb.data<float>();
       for (int64_t o = 0; o < oc; ++o) {
         double s = scale[o] / std::sqrt(var[o] + eps);
         float sf = static_cast<float>(s);  // float multiply: vectorises, and weights are float anyway
-        if (scale_in_place) scale_row(dst + o * per, per, sf);
-        else scale_row_into(src + o * per, dst + o * per, per, sf);
+        if (scale_in_place)
+          scale_row(dst + o * per, per, sf);
+        else
+          scale_row_into(src + o * per, dst + o * per, per, sf);
         nbias[o] = static_cast<float>((bias[o] - mean[o]) * s + shift[o]);
       }
-      std::string wn = scale_in_place ? conv.inputs[1] : conv.name + "/bn_folded_weight", bname = conv.name + "/bn_folded_bias";
+      std::string wn = scale_in_place ? conv.inputs[1] : conv.name + "/bn_folded_weight",
+                  bname = conv.name + "/bn_folded_bias";
       if (!scale_in_place) g_.constants[wn] = std::move(nw);
       g_.constants[bname] = std::move(nb);
       g_.types[wn] = {DType::kFloat, g_.constants[wn].dims()};
@@ -448,12 +464,14 @@ class Fuser {
     if (it->second.empty()) consumers_.erase(it);
   }
 
-  static bool is_anchor(const std::string& op) { return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul"; }
+  static bool is_anchor(const std::string& op) {
+    return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul";
+  }
 
   // One step of a post-op chain from `value` into node `u`, or false.
   bool as_post_op(const Node& u, const std::string& value, PostOp& p) {
-    static const std::set<std::string> kEltwise = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish",
-                                                   "Gelu",  "Clip",      "Elu",     "Mish"};
+    static const std::set<std::string> kEltwise = {"Relu",      "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
+                                                   "HardSwish", "Gelu",      "Clip",    "Elu",  "Mish"};
     p = PostOp{};
     p.source_node = u.name;
     if (kEltwise.count(u.op_type) && u.inputs[0] == value) {
@@ -485,11 +503,16 @@ class Fuser {
     double c = 0;
     if (scalar_constant(other, c)) {
       p.kind = PostOp::kLinear;
-      if (u.op_type == "Mul") p.alpha = static_cast<float>(c), p.beta = 0;
-      else if (u.op_type == "Div" && u.inputs[0] == value && c != 0) p.alpha = static_cast<float>(1 / c), p.beta = 0;
-      else if (u.op_type == "Add") p.alpha = 1, p.beta = static_cast<float>(c);
-      else if (u.op_type == "Sub" && u.inputs[0] == value) p.alpha = 1, p.beta = static_cast<float>(-c);
-      else return false;
+      if (u.op_type == "Mul")
+        p.alpha = static_cast<float>(c), p.beta = 0;
+      else if (u.op_type == "Div" && u.inputs[0] == value && c != 0)
+        p.alpha = static_cast<float>(1 / c), p.beta = 0;
+      else if (u.op_type == "Add")
+        p.alpha = 1, p.beta = static_cast<float>(c);
+      else if (u.op_type == "Sub" && u.inputs[0] == value)
+        p.alpha = 1, p.beta = static_cast<float>(-c);
+      else
+        return false;
       return true;
     }
     if (u.op_type != "Add" || !is_float(other)) return false;
@@ -515,14 +538,17 @@ class Fuser {
       auto t = g_.types.find(v);
       return t != g_.types.end() && std::find(t->second.dims.begin(), t->second.dims.end(), 0) != t->second.dims.end();
     };
-    return std::any_of(n.inputs.begin(), n.inputs.end(), empty) || std::any_of(n.outputs.begin(), n.outputs.end(), empty);
+    return std::any_of(n.inputs.begin(), n.inputs.end(), empty) ||
+           std::any_of(n.outputs.begin(), n.outputs.end(), empty);
   }
 
   void attach_post_ops() {
     position_.resize(g_.nodes.size());
     for (size_t i = 0; i < g_.nodes.size(); ++i) position_[i] = i;
     for (size_t a = 0; a < g_.nodes.size(); ++a) {
-      if (dead_[a] || !is_anchor(g_.nodes[a].op_type) || !is_float(g_.nodes[a].outputs[0]) || touches_empty(g_.nodes[a])) continue;
+      if (dead_[a] || !is_anchor(g_.nodes[a].op_type) || !is_float(g_.nodes[a].outputs[0]) ||
+          touches_empty(g_.nodes[a]))
+        continue;
       std::string value = g_.nodes[a].outputs[0];
       for (;;) {
         long u = sole_consumer(value);

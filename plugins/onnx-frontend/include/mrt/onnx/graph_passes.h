@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "ir.h"
+#include "mrt/onnx/ir.h"
 
 namespace mrt::onnx {
 
@@ -39,7 +39,8 @@ void split_concat_consumers(Graph& g);
 // An operation applied to a node's output before it is stored.
 struct PostOp {
   enum Kind {
-    kEltwise,  // op_type: Relu LeakyRelu Clip Sigmoid Tanh HardSigmoid HardSwish Gelu GeluTanh Elu Mish (alpha, beta as in ONNX)
+    kEltwise,  // op_type: Relu LeakyRelu Clip Sigmoid Tanh HardSigmoid HardSwish Gelu GeluTanh Elu Mish (alpha, beta as
+               // in ONNX)
     kLinear,   // y = alpha * y + beta (a Mul/Div/Add/Sub by a scalar constant)
     kAdd,      // y = y + operand (a residual, or a broadcast bias)
   };

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ir.h"
+#include "mrt/onnx/ir.h"
 
 namespace mrt::onnx {
 
@@ -39,6 +39,32 @@ struct PadAmounts {
   std::vector<int64_t> begin, end;
 };
 PadAmounts pad_amounts(const OpContext& ctx);
+
+// Conv, MaxPool, AveragePool (and ConvTranspose, whose `out` is its output):
+// per spatial axis, with auto_pad resolved into explicit pads, checked
+// against the input dims. For backends that build their own primitives.
+struct WindowSpec {
+  std::vector<int64_t> kernel, strides, dilations, pads_begin, pads_end, out, output_padding;
+  int64_t group = 1;
+};
+WindowSpec conv_window(const OpContext& ctx);            // Conv
+WindowSpec pool_window(const OpContext& ctx);            // MaxPool, AveragePool
+WindowSpec conv_transpose_window(const OpContext& ctx);  // ConvTranspose
+
+// Runs f(), turning any OnnxError whose message does not yet name the node
+// into one that does (errors from HostTensor, Node helpers...), so a
+// backend's planning errors read like the front end's.
+template <typename F>
+auto with_node_context(const Node& node, int64_t opset, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const OnnxError& e) {
+    std::string prefix = node.describe(opset);
+    std::string msg = e.what();
+    if (msg.rfind(prefix, 0) == 0 || msg.rfind("unsupported operator", 0) == 0) throw;
+    throw OnnxError(prefix + ": " + msg);
+  }
+}
 
 // The ONNX operators the front end accepts, sorted.
 const std::vector<std::string>& supported_ops();
