@@ -36,7 +36,7 @@ import warnings
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO_ROOT, "tests", "fixtures", "onnx-node")
 
-# Every operator the ONNX front end accepts (plugins/onnx-frontend/src/ops_shape.cpp):
+# Every operator the ONNX front end accepts (the definition rows in plugins/onnx-frontend/src/ops_*.cpp):
 # the oneDNN backend runs each one, as a primitive or on the host kernels, so
 # each is claimed. mrt-onnx-node-tests fails when the front end accepts an op
 # that no exported case contains, so this list cannot fall behind the table.

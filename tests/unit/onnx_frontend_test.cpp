@@ -14,6 +14,7 @@
 
 #include "mrt/onnx/graph_passes.h"
 #include "mrt/onnx/onnx_loader.h"
+#include "op_def.h"
 #include "raw_data_split.h"
 
 namespace fs = std::filesystem;
@@ -382,3 +383,47 @@ TEST(OnnxPasses, SplitsChannelConcatsIntoTheirReaders) {
 }
 
 }  // namespace
+
+// The operator table is one definition row per operator: the public list is
+// the rows' names, each row's signatures are in opset order, every row has
+// shape inference, and has_reference() agrees with the row's kernel.
+TEST(OperatorRows, OneRowPerOperatorWithOrderedSignatures) {
+  const auto& rows = detail::all_ops();
+  ASSERT_EQ(rows.size(), supported_ops().size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const detail::OpDef& d = rows[i];
+    SCOPED_TRACE(d.name);
+    EXPECT_EQ(supported_ops()[i], d.name);
+    if (i > 0) {
+      EXPECT_LT(std::string(rows[i - 1].name), std::string(d.name));
+    }
+    ASSERT_FALSE(d.signatures.empty());
+    EXPECT_NE(d.infer, nullptr);
+    EXPECT_EQ(has_reference(d.name), d.eval != nullptr);
+    for (size_t k = 0; k < d.signatures.size(); ++k) {
+      const detail::Signature& s = d.signatures[k];
+      EXPECT_GE(s.from, 1);
+      EXPECT_LE(s.required, s.inputs.size());
+      if (k > 0) {
+        EXPECT_LT(d.signatures[k - 1].from, s.from);
+      }
+    }
+  }
+  // An operator asked for before its first opset names that opset.
+  Node n;
+  n.op_type = "Gelu";  // from opset 20
+  n.inputs = {"x"};
+  n.outputs = {"y"};
+  ValueType t{DType::kFloat, {2}};
+  OpContext ctx{n, 17, {&t}, {nullptr}};
+  try {
+    infer_types(ctx);
+    FAIL() << "Gelu at opset 17 was accepted";
+  } catch (const OnnxError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist before opset 20"), std::string::npos) << e.what();
+  }
+  // The convolutions and pools have no host kernel; elementwise ops do.
+  EXPECT_FALSE(has_reference("Conv"));
+  EXPECT_TRUE(has_reference("Add"));
+  EXPECT_FALSE(has_reference("NoSuchOp"));
+}

@@ -1,8 +1,8 @@
-// Private to the operator files. ops_shape.cpp holds the operator table,
-// the checked node view, the resolution of each operator's opset-dependent
-// parameters (Slice, Pad, Resize, Split, Reduce*, the convolution and pooling
-// windows) into plain per-axis values, and shape inference;
-// ops_reference.cpp holds the host kernels, which reuse all of it.
+// Private to the operator files: dtype sets, the checked node view
+// (OpView), and each operator's opset-dependent parameters resolved into
+// plain per-axis values (Slice, Pad, Resize, Split, Reduce*, the convolution
+// and pooling windows), all defined in op_view.cpp. The definition rows
+// (op_def.h) and the host kernels build on them.
 #pragma once
 
 #include <cstdint>
