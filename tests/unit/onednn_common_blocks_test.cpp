@@ -171,10 +171,17 @@ std::map<std::string, HostTensor> reference(const onnx::Graph& g, const std::map
 
 std::vector<float> as_vector(const HostTensor& t) { return std::vector<float>(t.data<float>(), t.data<float>() + t.numel()); }
 
+// The default "mask" input: ones, its last quarter zeros (no row fully
+// masked).
+float default_mask(int64_t i, const Dims& d) { return (i % d.back()) < d.back() * 3 / 4 ? 1.0f : 0.0f; }
+
 // Plans `g` at `batch` (each input's first dim), requires no slow step,
-// runs it on deterministic inputs (a "mask" input: ones, its last quarter
-// zeros) and compares with the reference.
-void check_block(const onnx::Graph& g, int64_t batch) {
+// runs it on deterministic inputs (a "mask" input from `mask`) and compares
+// with the reference. `kernel`, when given, must appear in the plan's
+// kernel list.
+void check_block(const onnx::Graph& g, int64_t batch,
+                 const std::function<float(int64_t, const Dims&)>& mask = default_mask,
+                 const std::string& kernel = "") {
   std::map<std::string, Dims> dims;
   std::map<std::string, HostTensor> inputs;
   for (const auto& name : g.inputs) {
@@ -184,13 +191,18 @@ void check_block(const onnx::Graph& g, int64_t batch) {
     HostTensor t(DType::kFloat, d);
     float* p = t.data<float>();
     for (int64_t i = 0; i < t.numel(); ++i)
-      p[i] = name == "mask" ? ((i % d.back()) < d.back() * 3 / 4 ? 1.0f : 0.0f) : std::sin(0.37f * static_cast<float>(i) + 0.5f);
+      p[i] = name == "mask" ? mask(i, d) : std::sin(0.37f * static_cast<float>(i) + 0.5f);
     inputs.emplace(name, std::move(t));
   }
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   auto plan = build_plan(eng, g, dims, PlanOptions{});
   for (const auto& s : plan->slow_steps()) ADD_FAILURE() << "batch " << batch << ": " << s.describe();
   EXPECT_EQ(plan->num_reference_steps(), 0u) << "batch " << batch;
+  if (!kernel.empty()) {
+    bool found = false;
+    for (const auto& k : plan->kernels()) found = found || k.find(kernel) != std::string::npos;
+    EXPECT_TRUE(found) << "no '" << kernel << "' step at batch " << batch;
+  }
 
   auto ctx = plan->make_context();
   for (size_t i = 0; i < g.inputs.size(); ++i) {
@@ -308,6 +320,42 @@ TEST(CommonBlocks, MaskedAttentionLayerNormGelu) {
   f = b.op("Mul", {b.op("Mul", {f, b.op("Add", {erf, b.scalar(1)})}), b.scalar(0.5f)});
   layer_norm(b.op("Add", {linear(f, 4 * d, d), h}), "z");
   check_batches(b.g);
+}
+
+// PyTorch's scaled_dot_product_attention export (transformers' BERT,
+// DistilBERT, GPT-2, MiniLM): the mask is additive, -inf where a key is
+// masked, and Where(IsNaN(p), 0, p) follows the softmax to zero the rows
+// whose every key is masked (softmax over all -inf is NaN). The guard must
+// plan as one host kernel on the arena (NanToValue), not two reference
+// steps over [batch, heads, seq, seq], and an all-masked row must come out
+// as zeros, not NaN.
+TEST(CommonBlocks, SdpaAttentionNanGuard) {
+  const int64_t s = 32, d = 64, heads = 4, dh = d / heads;
+  Blocks b(17, {{"x", {-1, s, d}}, {"mask", {-1, s}}}, "z");
+  auto proj = [&](std::vector<int64_t> perm) {
+    std::string y = b.op("MatMul", {"x", b.floats({d, d}, static_cast<float>(1 / std::sqrt(double(d))))});
+    return b.op("Transpose", {b.op("Reshape", {y, b.int64s({0, s, heads, dh})})},
+                {{"perm", test::ints(std::move(perm))}});
+  };
+  std::string q = proj({0, 2, 1, 3}), k = proj({0, 2, 3, 1}), v = proj({0, 2, 1, 3});
+  // 1 - 1/mask: 0 where mask is 1, -inf where it is 0 (a jit eltwise; the
+  // export's Where over a bool mask is a small host step).
+  std::string m = b.op("Add", {b.op("Neg", {b.op("Reciprocal", {"mask"})}), b.scalar(1)});
+  m = b.op("Unsqueeze", {m, b.int64s({1, 2})});
+  std::string att = b.op("Div", {b.op("MatMul", {q, k}), b.scalar(std::sqrt(static_cast<float>(dh)))});
+  att = b.op("Softmax", {b.op("Add", {att, m})}, {{"axis", test::one_int(-1)}});
+  att = b.op("Where", {b.op("IsNaN", {att}), b.scalar(0), att});
+  std::string ctx = b.op("Transpose", {b.op("MatMul", {att, v})}, {{"perm", test::ints({0, 2, 1, 3})}});
+  b.op("Reshape", {ctx, b.int64s({0, s, d})}, {}, "z");
+  for (int64_t batch : {1, 8}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    check_block(b.g, batch, default_mask, "NanToValue");
+    // Batch element 0 (and at batch 8 every odd one) has every key masked.
+    check_block(b.g, batch, [](int64_t i, const Dims& dims) {
+      const int64_t n = i / dims.back();
+      return n == 0 || n % 2 == 1 ? 0.0f : default_mask(i, dims);
+    });
+  }
 }
 
 // Swin's shifted-window attention as torchvision exports it: 4 windows of

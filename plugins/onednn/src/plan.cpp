@@ -8,6 +8,7 @@
 #include <map>
 #include <new>
 #include <set>
+#include <utility>
 
 #include "mrt/onnx/ops.h"
 
@@ -40,6 +41,8 @@ std::vector<std::string> Plan::kernels() const {
       const char* impl = nullptr;  // owned by the primitive descriptor
       dnnl_primitive_desc_query(s.prim.primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
       out.push_back(s.prim.what + ": " + (impl ? impl : "?"));
+    } else if (s.kind == 2) {
+      out.push_back(s.host.what + ": host kernel");
     }
   return out;
 }
@@ -135,7 +138,16 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
       continue;
     }
     ctx.stream_.wait();
+    if (st.kind == 2) {
+      st.host.run(ctx);
+      continue;
+    }
     // Reference step: host tensors in, host tensors out (cheap ops only).
+    // Inputs are views of the arena's bytes, not copies. The views share
+    // one owner that owns nothing, so each is already shared: a kernel that
+    // writes into a copy of an input copies the bytes first (HostTensor is
+    // copy-on-write) and the arena is never written here.
+    const std::shared_ptr<void> arena_view(nullptr, [](void*) {});
     std::vector<HostTensor> ins;
     std::vector<const HostTensor*> ptrs;
     ins.reserve(st.ref.inputs.size());
@@ -149,8 +161,7 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
         ptrs.push_back(sl.constant);
         continue;
       }
-      ins.emplace_back(sl.dtype, sl.dims);
-      if (sl.bytes) std::memcpy(ins.back().raw(), ctx.data(s), sl.bytes);
+      ins.push_back(HostTensor::adopt(sl.dtype, sl.dims, arena_view, ctx.data(s)));
       ptrs.push_back(&ins.back());
     }
     std::vector<HostTensor> outs = onnx::evaluate(st.ref.node, graph_.opset, ptrs);
@@ -161,7 +172,10 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
       if (k >= outs.size() || outs[k].bytes() != sl.bytes || outs[k].dtype() != sl.dtype)
         throw onnx::OnnxError(st.ref.node.describe(graph_.opset) + ": produced " + (k < outs.size() ? onnx::dims_string(outs[k].dims()) : "nothing") +
                               ", planned " + onnx::dims_string(sl.dims));
-      if (sl.bytes) std::memcpy(ctx.data(s), outs[k].raw(), sl.bytes);
+      // An output may be an input's bytes (Identity, Reshape): read it
+      // without copy-on-write, and the two may be the same arena bytes.
+      const void* from = std::as_const(outs[k]).raw();
+      if (sl.bytes && from != ctx.data(s)) std::memmove(ctx.data(s), from, sl.bytes);
     }
   }
   ctx.stream_.wait();
@@ -240,12 +254,68 @@ void fuse_silu(onnx::FusedGraph& fg) {
   fg.post_ops.resize(kept);
 }
 
+// Where(IsNaN(x), c, x) with c a scalar constant: the guard PyTorch's
+// scaled_dot_product_attention export writes after every attention softmax
+// (BERT, DistilBERT, GPT-2, MiniLM: [batch, heads, seq, seq] per layer) to
+// zero the rows a mask removed entirely. Two host reference steps (a bool
+// mask, then a broadcasting select) become one threaded pass of this
+// backend's own NanToValue (lower() runs it as a host kernel on the
+// arena's bytes).
+void fuse_nan_guard(onnx::FusedGraph& fg) {
+  std::vector<onnx::Node>& nodes = fg.graph.nodes;
+  std::map<std::string, size_t> producer;
+  std::map<std::string, size_t> reader_count;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (const auto& o : nodes[i].outputs) producer[o] = i;
+    for (const auto& in : nodes[i].inputs) ++reader_count[in];
+    for (const auto& po : fg.post_ops[i])
+      if (!po.operand.empty()) ++reader_count[po.operand];
+  }
+  std::set<std::string> outputs(fg.graph.outputs.begin(), fg.graph.outputs.end());
+  std::vector<bool> dead(nodes.size(), false);
+  for (size_t w = 0; w < nodes.size(); ++w) {
+    onnx::Node& where = nodes[w];
+    if (where.op_type != "Where" || where.inputs.size() != 3 || !fg.post_ops[w].empty()) continue;
+    const std::string &cond = where.inputs[0], &fill = where.inputs[1], &x = where.inputs[2];
+    auto cp = producer.find(cond);
+    if (cp == producer.end() || dead[cp->second]) continue;
+    const onnx::Node& is_nan = nodes[cp->second];
+    if (is_nan.op_type != "IsNaN" || is_nan.inputs[0] != x || !fg.post_ops[cp->second].empty() ||
+        reader_count[cond] != 1 || outputs.count(cond))
+      continue;
+    auto fc = fg.graph.constants.find(fill);
+    if (fc == fg.graph.constants.end() || fc->second.dtype() != DType::kFloat || fc->second.numel() != 1) continue;
+    const auto& xt = fg.graph.types.at(x);
+    if (xt.dtype != DType::kFloat || xt.dims != fg.graph.types.at(where.outputs[0]).dims) continue;
+    onnx::Attribute value;
+    value.kind = onnx::Attribute::kFloat;
+    value.f = *fc->second.data<float>();
+    where.op_type = "NanToValue";
+    where.inputs = {x};
+    where.attrs = {{"value", value}};
+    dead[cp->second] = true;
+    fg.fused_nodes += 1;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (dead[i]) continue;
+    if (kept != i) {
+      nodes[kept] = std::move(nodes[i]);
+      fg.post_ops[kept] = std::move(fg.post_ops[i]);
+    }
+    ++kept;
+  }
+  nodes.resize(kept);
+  fg.post_ops.resize(kept);
+}
+
 }  // namespace
 
 onnx::FusedGraph prepare_graph(onnx::Graph g) {
   onnx::split_concat_consumers(g);
   onnx::FusedGraph fg = onnx::plan_fusions(std::move(g));
   fuse_silu(fg);
+  fuse_nan_guard(fg);
   return fg;
 }
 

@@ -62,10 +62,22 @@ struct ReferenceStep {
   std::vector<int> outputs;  // slot per node output (-1 = omitted)
 };
 
+class ExecContext;
+
+// A kernel of this backend's own run on the host directly on the arena's
+// plain float32 bytes (no copies in or out, threaded): patterns oneDNN has
+// no primitive for but that are hot in real exports, such as the NaN guard
+// after an attention softmax (NanToValue).
+struct HostKernelStep {
+  std::function<void(ExecContext&)> run;
+  std::string what;  // node name and kernel, for profiling and errors
+};
+
 struct Step {
-  int kind = 0;  // 0 = primitive, 1 = reference
+  int kind = 0;  // 0 = primitive, 1 = reference, 2 = host kernel
   PrimitiveStep prim;
   ReferenceStep ref;
+  HostKernelStep host;
 };
 
 // A step that runs a reference kernel on a sizeable tensor: oneDNN's (its
@@ -91,8 +103,6 @@ struct SlowStep {
 // (a squeeze-and-excitation's [N, C/4, 1, 1] gate in a padded blocked
 // layout takes oneDNN's reference eltwise: microseconds).
 constexpr int64_t kSlowStepMinElements = 4096;
-
-class ExecContext;
 
 // How a plan computes (the model's `precision` and `winograd` options).
 struct PlanOptions {

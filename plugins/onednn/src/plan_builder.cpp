@@ -402,6 +402,7 @@ void PlanBuilder::lower(const Node& n, const std::vector<PostOp>& post) {
     all_float = false;
   }
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") return lower_view(n);
+  if (op == "NanToValue") return lower_nan_to_value(n);
   // Inference Dropout passes its data through; a mask someone reads is made on the host.
   if (op == "Dropout" && (n.outputs.size() < 2 || n.outputs[1].empty())) return lower_view(n);
   // Split's sizes are an int64 input: float data is enough.
@@ -474,6 +475,40 @@ void PlanBuilder::lower_reference(const Node& n, const std::string& why) {
   p_.steps_.push_back(std::move(st));
   step_reads_.push_back(std::move(reads));
   step_writes_.push_back(std::move(writes));
+}
+
+namespace {
+
+// y = isnan(x) ? value : x, in blocks the compiler vectorises (x != x is
+// true for NaN alone; std::isnan does not vectorise), over both threads.
+void replace_nan(const float* x, float* y, int64_t n, float value) {
+  constexpr int64_t kBlock = 16384;
+#pragma omp parallel for schedule(static) if (n > 4 * kBlock)
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    for (int64_t i = b; i < e; ++i) y[i] = x[i] != x[i] ? value : x[i];
+  }
+}
+
+}  // namespace
+
+// NanToValue (fuse_nan_guard in plan.cpp): one pass over the plain bytes,
+// in place when the arena gives the output the input's buffer.
+void PlanBuilder::lower_nan_to_value(const Node& n) {
+  const int in = plain(value(n.inputs[0]));
+  const auto& t = graph().types.at(n.outputs[0]);
+  const int out = output_slot(n, 0, plain_md(t.dims));
+  const float fill = n.attr_float("value", 0.0f);
+  const int64_t count = onnx::element_count(t.dims);
+  Step st;
+  st.kind = 2;
+  st.host.what = n.name + " (NanToValue)";
+  st.host.run = [in, out, fill, count](ExecContext& ctx) {
+    replace_nan(static_cast<const float*>(ctx.data(in)), static_cast<float*>(ctx.data(out)), count, fill);
+  };
+  p_.steps_.push_back(std::move(st));
+  step_reads_.push_back({in});
+  step_writes_.push_back({out});
 }
 
 // Reshape and friends: the same bytes under new dims (plain layout).

@@ -148,6 +148,7 @@ class PlanBuilder {
   // A host step running the front end's kernel for `n`; `why` is the
   // slow-step report's reason.
   void lower_reference(const Node& n, const std::string& why);
+  void lower_nan_to_value(const Node& n);
 
   // Reshape and friends: the same bytes under new dims (plain layout).
   void lower_view(const Node& n);
