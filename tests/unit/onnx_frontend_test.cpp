@@ -427,3 +427,51 @@ TEST(OperatorRows, OneRowPerOperatorWithOrderedSignatures) {
   EXPECT_TRUE(has_reference("Add"));
   EXPECT_FALSE(has_reference("NoSuchOp"));
 }
+
+// Repeated work is computed once: two Adds of x and equal scalars (each its
+// own constant, as exporters write one per layer) become one, and so do
+// the nodes downstream of them; a duplicate that names a graph output stays.
+TEST(Specialize, ComputesCommonSubexpressionsOnce) {
+  Graph g;
+  g.opset = 17;
+  g.inputs = {"x"};
+  g.types["x"] = {DType::kFloat, {-1, 4}};
+  auto scalar = [&](const std::string& name, float v) {
+    HostTensor t(DType::kFloat, {});
+    t.data<float>()[0] = v;
+    g.types[name] = {DType::kFloat, {}};
+    g.constants.emplace(name, std::move(t));
+  };
+  scalar("zero_a", 0.5f);
+  scalar("zero_b", 0.5f);
+  scalar("other", 2.0f);
+  auto add = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
+    Node n;
+    n.op_type = op;
+    n.name = out;
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    g.nodes.push_back(std::move(n));
+  };
+  add("Add", {"x", "zero_a"}, "a1");
+  add("Add", {"x", "zero_b"}, "a2");  // same as a1: equal constant bytes
+  add("Relu", {"a1"}, "r1");
+  add("Relu", {"a2"}, "r2");         // same as r1 once a2 is a1
+  add("Add", {"x", "other"}, "a3");  // a different constant: kept
+  add("Mul", {"r1", "r2"}, "y");
+  add("Add", {"x", "zero_b"}, "z");  // same as a1 but a graph output: kept
+  g.outputs = {"y", "a3", "z"};
+  Graph s = specialize(g, {{"x", {2, 4}}});
+  std::vector<std::string> ops;
+  for (const auto& n : s.nodes) ops.push_back(n.op_type + ":" + n.outputs[0]);
+  EXPECT_EQ(ops, (std::vector<std::string>{"Add:a1", "Relu:r1", "Add:a3", "Mul:y", "Add:z"}));
+  for (const auto& n : s.nodes) {
+    if (n.op_type == "Mul") {
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"r1", "r1"}));
+    }
+    if (n.outputs[0] == "z") {
+      EXPECT_EQ(n.inputs[1], "zero_a");
+    }
+  }
+  EXPECT_EQ(s.constants.count("zero_b"), 0u);
+}

@@ -114,7 +114,7 @@ Graph specialize(const Graph& source, const std::map<std::string, Dims>& input_d
       kept.push_back(n);
   }
   g.nodes = std::move(kept);
-  remove_dead_nodes(g);
+  eliminate_common_subexpressions(g);  // removes the dead nodes too
   return g;
 }
 

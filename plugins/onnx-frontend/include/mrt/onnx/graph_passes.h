@@ -2,7 +2,8 @@
 //  - specialize: fix the runtime input dims (the dynamic batch), infer every
 //    value's type, fold constants (Shape becomes a constant once dims are
 //    known, so the Shape/Gather/Concat/Unsqueeze/Slice chains exporters emit
-//    fold away) and drop nodes nothing needs;
+//    fold away), compute repeated subexpressions once and drop nodes
+//    nothing needs;
 //  - plan_fusions: rewrite the decomposed Gelu and LayerNorm patterns into
 //    single nodes, fold BatchNormalization into the Conv before it, and
 //    attach activations, scalar scales and residual/bias adds to the Conv,
@@ -25,6 +26,15 @@ Graph specialize(const Graph& g, const std::map<std::string, Dims>& input_dims);
 
 // Drops nodes none of whose outputs reach a graph output.
 void remove_dead_nodes(Graph& g);
+
+// Computes each distinct (operator, attributes, inputs) once: exporters
+// repeat work per layer (transformers' BERT exports expand the attention
+// mask into a [batch, 1, seq, seq] Where in every layer, each from its own
+// copy of the same scalars). Small constants (256 bytes or less) with equal
+// bytes are merged first; a node that names a graph output is kept. Every
+// supported operator is deterministic, so merged nodes compute the same
+// values. specialize() runs it last.
+void eliminate_common_subexpressions(Graph& g);
 
 // A Concat along channels whose only reader is a group-1 1x1 Conv with
 // constant weights, or a pooling, is not materialised: the Conv becomes one
