@@ -322,6 +322,30 @@ TEST(CommonBlocks, MaskedAttentionLayerNormGelu) {
   check_batches(b.g);
 }
 
+// GPT-2's MLP: c_fc, "gelu_new" (the tanh approximation, written out with
+// Pow(x, 3) as transformers exports it, and with x*x*x), c_proj. The
+// written-out Gelu must become one eltwise fused into c_fc, matching the
+// written-out reference.
+TEST(CommonBlocks, Gpt2MlpWithTanhGelu) {
+  const int64_t s = 16, d = 64;
+  for (bool pow_form : {true, false}) {
+    SCOPED_TRACE(pow_form ? "Pow(x, 3)" : "x*x*x");
+    Blocks b(17, {{"x", {-1, s, d}}}, "z");
+    std::string h = b.op("Add", {b.op("MatMul", {"x", b.floats({d, 4 * d}, 0.125f)}), b.floats({4 * d}, 0.1f)});
+    std::string cube = pow_form ? b.op("Pow", {h, b.scalar(3)}) : b.op("Mul", {h, b.op("Mul", {h, h})});
+    std::string inner = b.op("Add", {h, b.op("Mul", {b.scalar(0.044715f), cube})});
+    std::string t = b.op("Tanh", {b.op("Mul", {b.scalar(0.7978845608f), inner})});
+    std::string g = b.op("Mul", {b.op("Mul", {b.scalar(0.5f), h}), b.op("Add", {b.scalar(1), t})});
+    b.op("Add", {b.op("MatMul", {g, b.floats({4 * d, d}, 0.0625f)}), b.floats({d}, 0.1f)}, {}, "z");
+    onnx::FusedGraph fused = prepare_graph(onnx::specialize(b.g, {{"x", {1, s, d}}}));
+    for (const auto& n : fused.graph.nodes) {
+      EXPECT_NE(n.op_type, "Pow");
+      EXPECT_NE(n.op_type, "Tanh");
+    }
+    check_batches(b.g);
+  }
+}
+
 // PyTorch's scaled_dot_product_attention export (transformers' BERT,
 // DistilBERT, GPT-2, MiniLM): the mask is additive, -inf where a key is
 // masked, and Where(IsNaN(p), 0, p) follows the softmax to zero the rows
