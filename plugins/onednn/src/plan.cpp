@@ -184,6 +184,23 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
 
 namespace {
 
+// Removes the nodes marked in `dead` (and their post-op lists), keeping
+// the order of the rest.
+void drop_nodes(onnx::FusedGraph& fg, const std::vector<bool>& dead) {
+  std::vector<onnx::Node>& nodes = fg.graph.nodes;
+  size_t kept = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (dead[i]) continue;
+    if (kept != i) {
+      nodes[kept] = std::move(nodes[i]);
+      fg.post_ops[kept] = std::move(fg.post_ops[i]);
+    }
+    ++kept;
+  }
+  nodes.resize(kept);
+  fg.post_ops.resize(kept);
+}
+
 // SiLU as exporters write it, Mul(x, Sigmoid(x)) (EfficientNet's every
 // activation): one oneDNN swish (eltwise_swish, alpha 1) instead of a
 // logistic eltwise and a binary Mul, each a pass over the tensor; and, when
@@ -241,17 +258,7 @@ void fuse_silu(onnx::FusedGraph& fg) {
       break;
     }
   }
-  size_t kept = 0;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (dead[i]) continue;
-    if (kept != i) {
-      nodes[kept] = std::move(nodes[i]);
-      fg.post_ops[kept] = std::move(fg.post_ops[i]);
-    }
-    ++kept;
-  }
-  nodes.resize(kept);
-  fg.post_ops.resize(kept);
+  drop_nodes(fg, dead);
 }
 
 // Where(IsNaN(x), c, x) with c a scalar constant: the guard PyTorch's
@@ -296,17 +303,7 @@ void fuse_nan_guard(onnx::FusedGraph& fg) {
     dead[cp->second] = true;
     fg.fused_nodes += 1;
   }
-  size_t kept = 0;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (dead[i]) continue;
-    if (kept != i) {
-      nodes[kept] = std::move(nodes[i]);
-      fg.post_ops[kept] = std::move(fg.post_ops[i]);
-    }
-    ++kept;
-  }
-  nodes.resize(kept);
-  fg.post_ops.resize(kept);
+  drop_nodes(fg, dead);
 }
 
 }  // namespace
