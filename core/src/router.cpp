@@ -8,6 +8,16 @@ namespace mrt {
 
 std::string_view device_name(MRT_DeviceKind kind) { return kind == MRT_DEVICE_GPU ? "gpu" : "cpu"; }
 
+namespace {
+
+std::string joined(const std::vector<std::string>& notes) {
+  std::string all;
+  for (const auto& n : notes) all += (all.empty() ? "" : "; ") + n;
+  return all;
+}
+
+}  // namespace
+
 Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& plugins, const ModelLocation& model,
                                   const RoutingPolicy& policy) {
   const ModelManifest& m = model.manifest;
@@ -27,7 +37,7 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
       notes.push_back(std::string(device_name(device)) + " not allowed for this service");
       continue;
     }
-    RouteDecision best;
+    std::vector<std::shared_ptr<Plugin>> candidates;
     for (const auto& plugin : plugins) {
       const PluginInfo& info = plugin->info();
       if (!forced.empty() && info.name != forced) continue;
@@ -43,6 +53,26 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
         notes.push_back(info.name + ": no " + std::string(device_name(device)) + " device present");
         continue;
       }
+      candidates.push_back(plugin);
+    }
+    // One plugin for a named format (or the one forced): it gets the load
+    // whatever it would score, since a probe of 0 falls back to it, so it is
+    // not probed. A probe reads the model's primary file, and a file on
+    // writable storage is read whole into memory (file_map's private copy):
+    // the probe read ViT-B/16's 330 MB a second time before the load did.
+    if (!m.format.empty() && candidates.size() == 1) {
+      RouteDecision only;
+      only.plugin = candidates.front();
+      only.device = device;
+      only.reason = "model '" + model.model_id + "' → plugin '" + only.plugin->name() + "' on " +
+                    std::string(device_name(device)) + " (the only plugin for format '" + m.format + "' there" +
+                    (notes.empty() ? "" : "; passed over: " + joined(notes)) + ")";
+      log_info("router", only.reason);
+      return only;
+    }
+    RouteDecision best;
+    for (const auto& plugin : candidates) {
+      const PluginInfo& info = plugin->info();
       int32_t score = plugin->probe(source, m.format);
       notes.push_back(info.name + ": score " + std::to_string(score) + " on " + std::string(device_name(device)));
       if (score == 0 && !m.format.empty() && !fallback.plugin) {
@@ -56,8 +86,7 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
       }
     }
     if (best.plugin) {
-      std::string considered;
-      for (const auto& n : notes) considered += (considered.empty() ? "" : "; ") + n;
+      std::string considered = joined(notes);
       best.reason = "model '" + model.model_id + "' → plugin '" + best.plugin->name() + "' on " +
                     std::string(device_name(best.device)) + " (format '" + m.format + "', score " +
                     std::to_string(best.score) + "; considered: " + considered + ")";
@@ -65,8 +94,7 @@ Result<RouteDecision> route_model(const std::vector<std::shared_ptr<Plugin>>& pl
       return best;
     }
   }
-  std::string why;
-  for (const auto& n : notes) why += (why.empty() ? "" : "; ") + n;
+  std::string why = joined(notes);
   if (fallback.plugin) {
     fallback.reason = "model '" + model.model_id + "': no plugin recognised its files (" + why + "); loading with '" +
                       fallback.plugin->name() + "', which handles format '" + m.format + "', to learn why";

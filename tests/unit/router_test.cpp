@@ -93,5 +93,23 @@ TEST_F(RouterTest, ProbeZeroFallsBackToAPluginOfTheNamedFormat) {
   EXPECT_NE(none.status().message().find("score 0"), std::string::npos) << none.status().message();
 }
 
+// The one plugin for a named format is not probed: it would get the load
+// whatever it scored (a probe of 0 falls back to it), and a probe reads the
+// primary file, whole when it is on writable storage. With a choice to
+// make, plugins are probed as before.
+TEST_F(RouterTest, SoleCandidateOfANamedFormatIsNotProbed) {
+  model.primary_file = "missing.fixture";  // a probe would say 0
+  RoutingPolicy p;
+  p.forced_plugin = "fixture-good";
+  auto r = route_model(reg.plugins(), model, p);
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->plugin->name(), "fixture-good");
+  EXPECT_NE(r->reason.find("the only plugin for format 'fixture'"), std::string::npos) << r->reason;
+  EXPECT_EQ(r->reason.find("score"), std::string::npos) << r->reason;
+  auto both = route_model(reg.plugins(), model, {});  // two plugins take 'fixture': probed
+  ASSERT_TRUE(both);
+  EXPECT_NE(both->reason.find("no plugin recognised its files"), std::string::npos) << both->reason;
+}
+
 }  // namespace
 }  // namespace mrt
