@@ -144,10 +144,11 @@ bool Plan::run(ExecContext& ctx, const std::function<bool()>& cancelled) const {
     }
     // Reference step: host tensors in, host tensors out (cheap ops only).
     // Inputs are views of the arena's bytes, not copies. The views share
-    // one owner that owns nothing, so each is already shared: a kernel that
-    // writes into a copy of an input copies the bytes first (HostTensor is
-    // copy-on-write) and the arena is never written here.
-    const std::shared_ptr<void> arena_view(nullptr, [](void*) {});
+    // one owner that owns nothing (made once, not per step and run), so
+    // each is already shared: a kernel that writes into a copy of an input
+    // copies the bytes first (HostTensor is copy-on-write) and the arena is
+    // never written here.
+    static const std::shared_ptr<void> arena_view(nullptr, [](void*) {});
     std::vector<HostTensor> ins;
     std::vector<const HostTensor*> ptrs;
     ins.reserve(st.ref.inputs.size());
