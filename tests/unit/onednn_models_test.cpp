@@ -256,6 +256,23 @@ TEST(OnednnBackend, BatchSplitOptionKeepsResults) {
   expect_option_refused(*rt, "maybe", reference_io("onnx-mobilenetv2").first, "option batch_split 'maybe' is not auto, on or off");
 }
 
+// `loaded_weights` (release by default: a loaded weight that lives packed
+// in the plans lets go of its pages between plan builds, and comes back
+// before the next; keep: the graph keeps its copy) through the plugin: the
+// MobileNetV2 fixture at batch 16, 2 and 16 again (a new plan after the
+// release, then a cached one) matches onnxruntime's rows either way.
+// Another value is a load error naming it.
+TEST(OnednnBackend, LoadedWeightsOptionKeepsResults) {
+  test::TempDir root;
+  auto rt = runtime_with_variants(
+      root, "onnx-mobilenetv2",
+      {{"release", ""}, {"keep", "loaded_weights: keep"}, {"maybe", "loaded_weights: sometimes"}});
+  ASSERT_TRUE(rt);
+  for (int images : {8, 1, 8}) expect_variants_match_onnxruntime(*rt, "onnx-mobilenetv2", images, {"release", "keep"});
+  expect_option_refused(*rt, "maybe", reference_io("onnx-mobilenetv2").first,
+                        "option loaded_weights 'sometimes' is not release or keep");
+}
+
 // A batch whose plan would need more memory per call than the model's
 // max_call_memory_mb is refused with RESOURCE_EXHAUSTED naming the limit,
 // before anything is allocated or cached; the same model goes on serving

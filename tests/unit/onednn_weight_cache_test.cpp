@@ -3,15 +3,20 @@
 // live) and both layouts, live as long as a plan holds them, and plans
 // built from the cache compute what plans that pack their own compute.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <utility>
 
 #include "batch_split.h"
 #include "onednn_plan_support.h"
 #include "weight_cache.h"
+#include "weight_residency.h"
 
 namespace mrt::onednn {
 namespace {
@@ -91,6 +96,105 @@ TEST(WeightCache, PlansShareWeightsAndComputeTheSame) {
   auto m4 = build_plan(eng, mobilenet, {{"input", {4, 3, 64, 64}}}, split);
   ASSERT_EQ(m4->split_sub_batch(), 1);
   EXPECT_GT(split.weight_cache->hits(), before) << "the prefix packed the batch-1 plan's weights again";
+}
+
+// Resident bytes of [p, p + n): pages whose mincore bit is set.
+size_t resident_bytes(const void* p, size_t n) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t first = reinterpret_cast<uintptr_t>(p) / page * page, end = reinterpret_cast<uintptr_t>(p) + n;
+  std::vector<unsigned char> bits((end - first + page - 1) / page);
+  if (mincore(reinterpret_cast<void*>(first), end - first, bits.data()) != 0) return n;
+  size_t resident = 0;
+  for (unsigned char b : bits) resident += (b & 1) ? page : 0;
+  return resident;
+}
+
+// Weights held once: after the batch-1 plan of the ResNet fixture, the
+// loaded convolution weights it only reads packed let go of their pages
+// (and a weight a live plan reads stays); before the next build they are
+// back bit for bit, and the batch-2 plan built then computes what a plan
+// from a never-released graph computes.
+TEST(WeightResidency, LoadedWeightsLiveOnlyPackedBetweenBuilds) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  onnx::Graph graph = load_fixture_graph("onnx-resnet");
+  graph = onnx::fold_batch_norm_in_place(std::move(graph));
+  onnx::Graph pristine_copy = graph;
+  for (auto& [name, t] : pristine_copy.constants) t = onnx::HostTensor(t);
+  for (auto& [name, t] : pristine_copy.constants) t.raw();  // copy-on-write: bytes of its own, never released
+  std::map<std::string, std::vector<char>> before;
+  for (const auto& [name, t] : std::as_const(graph).constants) {
+    const char* p = static_cast<const char*>(t.raw());
+    before[name].assign(p, p + t.bytes());
+  }
+  PlanOptions options;
+  options.weight_cache = std::make_shared<WeightCache>();
+  auto b1 = build_plan(eng, graph, {{"input", {1, 3, 64, 64}}}, options);
+  WeightResidency residency;
+  residency.release(graph, *options.weight_cache, {b1.get()});
+  ASSERT_GT(residency.released_weights(), 0u) << "no loaded weight of the ResNet fixture was let go";
+  size_t big = 0, resident = 0;
+  for (const auto& [name, t] : std::as_const(graph).constants) {
+    if (t.bytes() < WeightResidency::kMinBytes) continue;
+    big += t.bytes();
+    resident += resident_bytes(t.raw(), t.bytes());
+  }
+  EXPECT_LT(resident, big / 2) << "the released weights' pages are still resident";
+  EXPECT_GE(residency.released_bytes(), big / 2);
+
+  residency.restore(eng);
+  EXPECT_EQ(residency.released_weights(), 0u);
+  for (const auto& [name, t] : std::as_const(graph).constants)
+    EXPECT_EQ(std::memcmp(t.raw(), before[name].data(), t.bytes()), 0) << name << " came back different";
+
+  auto b2 = build_plan(eng, graph, {{"input", {2, 3, 64, 64}}}, options);
+  residency.release(graph, *options.weight_cache, {b1.get(), b2.get()});
+  EXPECT_GT(residency.released_weights(), 0u);
+  std::vector<float> input = wave(2 * 3 * 64 * 64);
+  PlanOptions own;  // packs its own weights, from bytes that were never released
+  auto reference = build_plan(eng, pristine_copy, {{"input", {2, 3, 64, 64}}}, own);
+  std::vector<float> got = test::run_plan(*b2, input), want = test::run_plan(*reference, input);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+}
+
+// A loaded weight a live plan reads as it is stays resident even where a
+// packed copy could restore it: a tied embedding, the table of a Gather and
+// the weights of a MatMul (GPT-2's token embedding and LM head).
+TEST(WeightResidency, WeightsALivePlanReadsStay) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  for (bool gather : {false, true}) {
+    onnx::Graph g;
+    g.opset = 17;
+    g.inputs = {"x", "ids"};
+    g.types["x"] = {onnx::DType::kFloat, {1, 8, 512}};
+    g.types["ids"] = {onnx::DType::kInt64, {1, 8}};
+    HostTensor table(onnx::DType::kFloat, {512, 64});
+    for (int64_t i = 0; i < table.numel(); ++i) table.data<float>()[i] = std::sin(0.01f * static_cast<float>(i));
+    g.constants["table"] = table;
+    g.types["table"] = {onnx::DType::kFloat, {512, 64}};
+    g.nodes.push_back(test::node("MatMul", {"x", "table"}, "projected"));
+    g.types["projected"] = {onnx::DType::kFloat, {1, 8, 64}};
+    std::string out = "projected";
+    if (gather) {
+      g.nodes.push_back(test::node("Gather", {"table", "ids"}, "embedded"));
+      g.nodes.push_back(test::node("Add", {"projected", "embedded"}, "sum"));
+      out = "sum";
+    }
+    g.outputs = {out};
+    PlanOptions options;
+    options.weight_cache = std::make_shared<WeightCache>();
+    auto plan = build_plan(eng, g, {{"x", {1, 8, 512}}, {"ids", {1, 8}}}, options);
+    bool packed = options.weight_cache->reversible_packing(std::as_const(g).constants.at("table")).has_value();
+    WeightResidency residency;
+    residency.release(g, *options.weight_cache, {plan.get()});
+    EXPECT_EQ(residency.released_weights(), gather || !packed ? 0u : 1u)
+        << (gather ? "with" : "without") << " the Gather";
+    // Nothing to restore from: nothing let go.
+    WeightResidency without_cache;
+    without_cache.release(g, WeightCache{}, {});
+    EXPECT_EQ(without_cache.released_weights(), 0u);
+    residency.restore(eng);
+  }
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "mrt/onnx/onnx_loader.h"
 #include "mrt/onnx/plugin_glue.h"
 #include "plan.h"
+#include "weight_residency.h"
 
 namespace {
 
@@ -59,6 +60,13 @@ struct OnnxModel {
   // memory), so an oversized batch cannot take the service down.
   uint64_t max_call_bytes = 0;
   onnx::glue::PlanCache<PlanEntry> plans{kMaxPlans};
+  // The graph's weights that live only packed between plan builds
+  // (weight_residency.h; the `loaded_weights` option), and every plan made
+  // that may still run (an evicted plan finishing a call included): the
+  // weights they read stay resident.
+  bool release_loaded_weights = true;
+  onednn::WeightResidency weights;
+  std::vector<std::weak_ptr<PlanEntry>> built;
 };
 
 uint64_t quarter_of_memory_mb() {
@@ -73,6 +81,7 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
+    m.weights.restore(m.engine);
     entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
     if (entry->plan->call_bytes() > m.max_call_bytes) {
       std::string shapes;
@@ -87,6 +96,15 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
       std::string shapes;
       for (const auto& d : dims) shapes += (shapes.empty() ? "" : ", ") + onnx::dims_string(d);
       g_host->log(MRT_LOG_WARNING, ("onednn: plan for inputs " + shapes + ": reference step " + slow.describe()).c_str());
+    }
+    if (m.release_loaded_weights) {
+      std::erase_if(m.built, [](const auto& w) { return w.expired(); });
+      m.built.push_back(entry);
+      std::vector<std::shared_ptr<PlanEntry>> alive;
+      std::vector<const onednn::Plan*> live;
+      for (const auto& w : m.built)
+        if (auto e = w.lock()) alive.push_back(e), live.push_back(e->plan.get());
+      m.weights.release(m.graph, *m.options.weight_cache, live);
     }
     if (entry->plan->split_sub_batch())
       log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +
@@ -140,6 +158,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       m->max_call_bytes = onnx::glue::count_option(args, "max_call_memory_mb", quarter_of_memory_mb(), 1, uint64_t{1} << 40) << 20;
       m->options.blocked_convolutions = onnx::glue::choice_option(args, "conv_layout", {"blocked", "onednn"}) == "blocked";
       m->options.weight_cache = std::make_shared<onednn::WeightCache>();
+      m->release_loaded_weights = onnx::glue::choice_option(args, "loaded_weights", {"release", "keep"}) == "release";
       // Batch splitting paid off with oneDNN's NHWC layouts (MobileNetV2 b8
       // 1.14x) and costs 3-5% on the blocked ones, whose fused depthwise
       // convolutions keep the expanded tensors in cache themselves: auto
@@ -161,14 +180,18 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
         if (o.dims.empty()) o.dims = entry->plan->slot(entry->plan->output_slots()[&o - m->outputs.data()]).dims;
       uint64_t constants = 0;
       for (const auto& [_, c] : m->graph.constants) constants += c.bytes();
-      m->host_bytes = constants + entry->plan->constant_bytes() + entry->plan->arena_bytes();
+      m->host_bytes =
+          constants - m->weights.released_bytes() + entry->plan->constant_bytes() + entry->plan->arena_bytes();
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       log_info("onednn: loaded " + std::string(file) + " (opset " + std::to_string(m->graph.opset) + ", " +
-               std::to_string(m->graph.nodes.size()) + " nodes → " + std::to_string(entry->plan->num_primitives()) + " primitives + " +
-               std::to_string(entry->plan->num_reference_steps()) + " host steps, " + std::to_string(entry->plan->fused_nodes()) +
-               " nodes fused, " + (m->options.bf16_convolutions ? "bf16" : "fp32") + " convolutions, " +
+               std::to_string(m->graph.nodes.size()) + " nodes → " + std::to_string(entry->plan->num_primitives()) +
+               " primitives + " + std::to_string(entry->plan->num_reference_steps()) + " host steps, " +
+               std::to_string(entry->plan->fused_nodes()) + " nodes fused, " +
+               (m->options.bf16_convolutions ? "bf16" : "fp32") + " convolutions, " +
                std::to_string(entry->plan->winograd_convolutions()) + " Winograd, " +
-               std::to_string(entry->plan->depthwise_fusions()) + " depthwise fused) in " + std::to_string(ms) +
+               std::to_string(entry->plan->depthwise_fusions()) + " depthwise fused; " +
+               std::to_string(m->weights.released_weights()) + " loaded weights (" +
+               std::to_string(m->weights.released_bytes() >> 20) + " MiB) held only packed) in " + std::to_string(ms) +
                " ms (parse " + std::to_string(parse_ms) + " ms)");
     } catch (const onnx::glue::PlanTooLarge& e) {
       return error(MRT_CODE_RESOURCE_EXHAUSTED, std::string(file) + ": " + e.what());

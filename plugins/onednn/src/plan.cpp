@@ -47,6 +47,12 @@ std::vector<std::string> Plan::kernels() const {
   return out;
 }
 
+void Plan::constant_ranges(std::vector<std::pair<const char*, size_t>>& out) const {
+  for (const Slot& s : slots_)
+    if (s.constant) out.emplace_back(static_cast<const char*>(s.constant->raw()), s.constant->bytes());
+  if (prefix_) prefix_->constant_ranges(out);
+}
+
 std::vector<SlowStep> Plan::slow_steps() const {
   std::vector<SlowStep> out = prefix_ ? prefix_->slow_steps() : std::vector<SlowStep>{};
   out.insert(out.end(), slow_steps_.begin(), slow_steps_.end());

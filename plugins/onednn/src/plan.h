@@ -194,6 +194,10 @@ class Plan {
   int64_t split_sub_batch() const { return prefix_ ? prefix_->slot(prefix_->inputs_[0]).dims[0] : 0; }
   const std::string& split_cut() const { return split_cut_; }
 
+  // The bytes of every constant the plan's slots point at (its prefix's
+  // included), as (start, size): what must stay resident while it lives.
+  void constant_ranges(std::vector<std::pair<const char*, size_t>>& out) const;
+
   std::unique_ptr<ExecContext> make_context() const;
   // Runs every step; `cancelled` is polled between steps (true stops the
   // run and returns false).

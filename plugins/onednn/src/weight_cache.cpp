@@ -35,6 +35,23 @@ std::shared_ptr<onnx::HostTensor> WeightCache::get(const onnx::HostTensor& sourc
   return p;
 }
 
+std::optional<WeightCache::Packing> WeightCache::reversible_packing(const onnx::HostTensor& source) const {
+  if (source.dtype() != onnx::DType::kFloat) return std::nullopt;
+  size_t bytes = source.bytes();
+  XXH128_hash_t hash = MRT_XXH3_128(source.raw(), bytes);
+  auto exact = [](const dnnl::memory::desc& md) {
+    return md.data.format_kind == dnnl_blocked && md.data.data_type == dnnl_f32 && md.data.offset0 == 0;
+  };
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& e : entries_) {
+    if (e.bytes != bytes || !XXH128_isEqual(e.hash, hash) || e.from.get_size() != bytes || !exact(e.from) ||
+        !exact(e.to))
+      continue;
+    if (auto p = e.packed.lock()) return Packing{std::move(p), e.from, e.to};
+  }
+  return std::nullopt;
+}
+
 size_t WeightCache::hits() const {
   std::lock_guard<std::mutex> lock(mu_);
   return hits_;

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "mrt/onnx/ir.h"
@@ -34,6 +35,17 @@ class WeightCache {
 
   // Packings served from the cache rather than made (for tests and logs).
   size_t hits() const;
+
+  // A live packed copy of `source`'s bytes that one reorder turns back into
+  // exactly those bytes: float32 in and out, both plain or blocked layouts
+  // (not Winograd's transform, not bfloat16), `from` covering the source's
+  // bytes exactly. What lets the model let go of its own copy of a weight
+  // (weight_residency.h).
+  struct Packing {
+    std::shared_ptr<onnx::HostTensor> packed;
+    dnnl::memory::desc from, to;
+  };
+  std::optional<Packing> reversible_packing(const onnx::HostTensor& source) const;
 
  private:
   struct Entry {

@@ -1,0 +1,56 @@
+// One resident copy of each weight: the model's own, as loaded, or the
+// packed one a plan reads.
+//
+// A model keeps its loaded graph to plan each new batch size, and every
+// plan keeps the weights it packed (reordered for oneDNN's kernels): a
+// transformer whose MatMul weights are packed [N, K], or a CNN whose
+// convolution weights are channel-blocked, held each weight twice
+// (DistilBERT: 265 MB of weights, ~170 MB of them twice). Between plan
+// builds, a loaded weight that no live plan reads and whose packed copy
+// can be reordered back into it exactly has its pages returned to the
+// kernel (madvise MADV_DONTNEED: the address range stays, so every pointer
+// into the graph stays valid); before the next build it is reordered back.
+// Only whole pages inside a weight are let go, so a neighbour in the same
+// load buffer is never touched.
+#pragma once
+
+#include <dnnl.hpp>
+#include <memory>
+#include <vector>
+
+#include "mrt/onnx/ir.h"
+#include "plan.h"
+#include "weight_cache.h"
+
+namespace mrt::onednn {
+
+class WeightResidency {
+ public:
+  // Weights smaller than this stay resident (a page or two saved is not
+  // worth a reorder per plan build).
+  static constexpr size_t kMinBytes = size_t{64} << 10;
+
+  // Before a plan is built: every let-go weight of the graph is back, as
+  // loaded (reordered from its packed copy).
+  void restore(const dnnl::engine& engine);
+
+  // After: every float constant of `graph` of at least kMinBytes whose
+  // bytes no plan in `live` points into and that `cache` holds a
+  // reversible packing of lets go of its whole pages. The packed copies
+  // are held here from then on (they are the weight's one copy).
+  void release(onnx::Graph& graph, const WeightCache& cache, const std::vector<const Plan*>& live);
+
+  // Bytes of the graph's weights let go right now (whole pages).
+  size_t released_bytes() const { return released_bytes_; }
+  size_t released_weights() const { return released_.size(); }
+
+ private:
+  struct Released {
+    onnx::HostTensor* weight;  // in the model's graph, which outlives this
+    WeightCache::Packing packing;
+  };
+  std::vector<Released> released_;
+  size_t released_bytes_ = 0;
+};
+
+}  // namespace mrt::onednn
