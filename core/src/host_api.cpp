@@ -20,6 +20,10 @@ MRT_Blob::~MRT_Blob() {
   if (mapping) ::munmap(mapping, mapping_size);
 }
 
+MRT_File::~MRT_File() {
+  if (fd >= 0) ::close(fd);
+}
+
 namespace mrt {
 namespace {
 
@@ -202,6 +206,36 @@ MRT_Status* host_file_map(const MRT_ModelSource* source, const char* path, MRT_B
   });
 }
 
+MRT_Status* host_file_open(const MRT_ModelSource* source, const char* path, MRT_File** out, uint64_t* out_size) {
+  return guard_file_call(path, [&]() -> MRT_Status* {
+    if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
+    SourceFile file;
+    if (MRT_Status* s = open_in_source(source, path, file)) return s;
+    auto f = std::make_unique<MRT_File>();
+    f->fd = file.fd;
+    file.fd = -1;
+    f->size = file.size;
+    f->shown = shown_path(source, path);
+    if (out_size) *out_size = f->size;
+    *out = f.release();
+    return nullptr;
+  });
+}
+
+MRT_Status* host_file_read_at(MRT_File* file, uint64_t offset, void* dst, size_t size) {
+  return guard_file_call("", [&]() -> MRT_Status* {
+    if (file == nullptr || (dst == nullptr && size > 0))
+      return new_status(MRT_CODE_INVALID_ARGUMENT, "file or dst is NULL");
+    if (offset > file->size || size > file->size - offset)
+      return new_status(MRT_CODE_OUT_OF_RANGE, "bytes " + std::to_string(offset) + " to " +
+                                                   std::to_string(offset + size) + " are past the end of '" +
+                                                   file->shown + "' (" + std::to_string(file->size) + " bytes)");
+    return make_plugin_status(read_file_at(file->fd, offset, dst, size, file->shown));
+  });
+}
+
+void host_file_close(MRT_File* file) { delete file; }
+
 MRT_Status* host_file_size(const MRT_ModelSource* source, const char* path, uint64_t* out_size) {
   return guard_file_call(path, [&]() -> MRT_Status* {
     if (out_size == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out_size is NULL");
@@ -316,6 +350,9 @@ MRT_HostApi make_host_api() {
   api.results_add_tensor = host_results_add_tensor;
   api.results_add_class = host_results_add_class;
   api.results_set_text = host_results_set_text;
+  api.file_open = host_file_open;
+  api.file_read_at = host_file_read_at;
+  api.file_close = host_file_close;
   return api;
 }
 
@@ -337,17 +374,17 @@ MRT_Status* make_plugin_status(const Status& status) {
   return status.is_ok() ? nullptr : new_status(status.code(), status.message());
 }
 
-Status read_file_fully(int fd, void* dest, uint64_t size, const std::string& shown) {
+Status read_file_at(int fd, uint64_t offset, void* dest, uint64_t size, const std::string& shown) {
   auto* out = static_cast<char*>(dest);
   uint64_t done = 0;
   while (done < size) {
-    ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(done));
+    ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
     int e = errno;
     if (n < 0 && e == EINTR) continue;
     if (n < 0) return data_loss("cannot read '" + shown + "': " + std::strerror(e));
     if (n == 0)
-      return data_loss("'" + shown + "' ended after " + std::to_string(done) + " of " + std::to_string(size) +
-                       " bytes (changed while being read?)");
+      return data_loss("'" + shown + "' ended after " + std::to_string(offset + done) + " of " +
+                       std::to_string(offset + size) + " bytes (changed while being read?)");
     done += static_cast<uint64_t>(n);
   }
   return Status::ok();

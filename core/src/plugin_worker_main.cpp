@@ -86,9 +86,10 @@ void on_fatal_signal(int sig) {
 
 MRT_Status* status_out(const Status& s) { return make_plugin_status(s); }
 
-// Asks the service for a file of the source; waits for its answer.
+// Asks the service for a file of the source; waits for its answer. Kind 3
+// (file_open) hands the descriptor itself to `fd_out` instead of mapping it.
 MRT_Status* request_file(const MRT_ModelSource* source, const char* path, uint8_t kind, MRT_Blob** out,
-                         uint64_t* size_out) {
+                         uint64_t* size_out, UniqueFd* fd_out = nullptr) {
   try {
     auto* src = static_cast<const WorkerSource*>(source);
     if (src == nullptr || src->slot == nullptr || path == nullptr)
@@ -112,6 +113,11 @@ MRT_Status* request_file(const MRT_ModelSource* source, const char* path, uint8_
     uint64_t size = r->u64();
     if (!s.is_ok()) return status_out(s);
     if (size_out) *size_out = size;
+    if (fd_out) {
+      if (!reply.fd) return status_out(data_loss(std::string("no descriptor for '") + path + "'"));
+      *fd_out = std::move(reply.fd);
+      return nullptr;
+    }
     if (out == nullptr) return nullptr;
     auto blob = std::make_unique<MRT_Blob>();
     blob->size = size;
@@ -140,12 +146,30 @@ MRT_Status* worker_file_size(const MRT_ModelSource* s, const char* path, uint64_
   return request_file(s, path, 2, nullptr, size);
 }
 
+// file_open through the service: it answers with the file's own
+// descriptor (opened and confined as for the other requests, never copied),
+// which file_read_at and file_close (the host's own) then use.
+MRT_Status* worker_file_open(const MRT_ModelSource* s, const char* path, MRT_File** out, uint64_t* out_size) {
+  if (out == nullptr) return status_out(invalid_argument("out is NULL"));
+  UniqueFd fd;
+  uint64_t size = 0;
+  if (MRT_Status* st = request_file(s, path, 3, nullptr, &size, &fd)) return st;
+  auto f = std::make_unique<MRT_File>();
+  f->fd = fd.release();
+  f->size = size;
+  f->shown = path;
+  if (out_size) *out_size = size;
+  *out = f.release();
+  return nullptr;
+}
+
 const MRT_HostApi* worker_host_api() {
   static const MRT_HostApi api = [] {
     MRT_HostApi a = *host_api();
     a.file_read = worker_file_read;
     a.file_map = worker_file_map;
     a.file_size = worker_file_size;
+    a.file_open = worker_file_open;
     return a;
   }();
   return &api;

@@ -291,7 +291,7 @@ Status WorkerProcess::serve_file_request(Frame& request, const CallServices& ser
   if (!reader) {
     s = reader.status();
   } else {
-    uint8_t kind = reader->u8();  // 0 read, 1 map, 2 size
+    uint8_t kind = reader->u8();  // 0 read, 1 map, 2 size, 3 open (reads at offsets)
     std::string path = reader->str();
     if (!reader->ok() || services.source == nullptr) {
       s = invalid_argument("file request outside a load or probe");
@@ -300,7 +300,9 @@ Status WorkerProcess::serve_file_request(Frame& request, const CallServices& ser
       std::string shown;
       s = open_source_file(services.source, path.c_str(), &raw_fd, &size, &shown);
       UniqueFd file(raw_fd);
-      if (s.is_ok() && kind != 2 && size > 0) {
+      if (s.is_ok() && kind == 3) {
+        fd = std::move(file);  // pread, never a mapping: a file that shrinks gives an error, not SIGBUS
+      } else if (s.is_ok() && kind != 2 && size > 0) {
         if (services.source->immutable_storage) {
           fd = std::move(file);  // read-only mount: the worker maps the file itself
         } else {

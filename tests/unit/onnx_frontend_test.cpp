@@ -85,7 +85,8 @@ TEST(OnnxLoader, SplitsRawDataOutOfTheProtobufBeforeParsing) {
     for (int i = 0; i < whole.graph().initializer_size(); ++i) {
       ::onnx::TensorProto* t = whole.mutable_graph()->mutable_initializer(i);
       EXPECT_EQ(split->has_raw_data[static_cast<size_t>(i)], t->has_raw_data()) << t->name();
-      EXPECT_EQ(split->raw_data[static_cast<size_t>(i)], t->raw_data()) << t->name();
+      SplitModel::Range r = split->raw_data[static_cast<size_t>(i)];
+      EXPECT_EQ(std::string_view(bytes.data() + r.offset, r.size), t->raw_data()) << t->name();
       with_raw += t->has_raw_data();
       t->clear_raw_data();
     }
@@ -115,16 +116,62 @@ TEST(OnnxLoader, SplitsRawDataOutOfTheProtobufBeforeParsing) {
     return std::string(1, '\x3a') + static_cast<char>(graph.size()) + graph;
   };
   auto split_of = [](const std::string& m) { return split_initializer_raw_data(m.data(), m.size()); };
-  // raw_data are views into the input, so the input must outlive them.
   const std::string plain_model = model_with_tensor(std::string("\x4a\x01" "A", 3));
   auto plain = split_of(plain_model);
   ASSERT_TRUE(plain);
-  EXPECT_EQ(plain->raw_data.at(0), "A");
+  EXPECT_EQ(plain_model.substr(plain->raw_data.at(0).offset, plain->raw_data.at(0).size), "A");
   // A second raw_data whose tag carries bits past 32: protobuf drops them and
   // reads field 9 (keeping the last, "B"), so the walk must not read "A".
   EXPECT_FALSE(split_of(model_with_tensor(std::string("\x4a\x01" "A" "\xca\x80\x80\x80\x10\x01" "B", 10))));
   // A length in 6 bytes (protobuf refuses it).
   EXPECT_FALSE(split_of(model_with_tensor(std::string("\x4a\x81\x80\x80\x80\x80\x00" "A", 8))));
+}
+
+// A model read at offsets (the host's file_open): the graph is the one
+// the in-memory load gives, the weights' bytes are read once (straight into
+// the graph's buffer) plus at most a 64 KiB window per initializer, never
+// the whole file again; a read that fails is a load error naming it.
+TEST(OnnxLoader, ReadsTheModelAtOffsetsWithoutACopyOfTheWholeFile) {
+  struct CountingSource final : ByteSource {
+    explicit CountingSource(const std::string& b) : bytes(b) {}
+    uint64_t size() const override { return bytes.size(); }
+    void read(uint64_t offset, void* dst, size_t n) override {
+      if (fail_from && offset + n > fail_from)
+        throw OnnxError("'model.onnx' ended after " + std::to_string(fail_from) + " bytes");
+      ASSERT_LE(offset + n, bytes.size());
+      std::memcpy(dst, bytes.data() + offset, n);
+      read_bytes += n;
+      ++reads;
+    }
+    const std::string& bytes;
+    uint64_t read_bytes = 0, fail_from = 0;
+    int reads = 0;
+  };
+  for (const char* name : {"onnx-resnet", "onnx-bert"}) {
+    SCOPED_TRACE(name);
+    auto raw = read(model(name));
+    std::string bytes(raw.begin(), raw.end());
+    CountingSource src(bytes);
+    Graph streamed = load_onnx(src, [](const std::string&) -> std::vector<char> { throw OnnxError("no side files"); });
+    Graph in_memory = load(model(name));
+    ASSERT_EQ(streamed.constants.size(), in_memory.constants.size());
+    for (const auto& [n, t] : in_memory.constants) {
+      const HostTensor& s2 = streamed.constants.at(n);
+      ASSERT_EQ(s2.bytes(), t.bytes()) << n;
+      EXPECT_EQ(std::memcmp(s2.raw(), t.raw(), t.bytes()), 0) << n;
+    }
+    EXPECT_EQ(streamed.nodes.size(), in_memory.nodes.size());
+    uint64_t initializers = streamed.constants.size();
+    EXPECT_LE(src.read_bytes, bytes.size() + initializers * (64u << 10)) << src.reads << " reads";
+    CountingSource failing(bytes);
+    failing.fail_from = bytes.size() / 2;
+    try {
+      load_onnx(failing, [](const std::string&) -> std::vector<char> { return {}; });
+      ADD_FAILURE() << "a failed read loaded";
+    } catch (const OnnxError& e) {
+      EXPECT_NE(std::string(e.what()).find("ended after"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(OnnxLoader, ReadsExternalDataInsideTheModelDirectory) {

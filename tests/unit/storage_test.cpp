@@ -104,6 +104,54 @@ TEST_F(HostFiles, EmptyFileIsAnEmptyBlob) {
   }
 }
 
+// file_open / file_read_at / file_close (ABI 1.2): reads at offsets from the
+// file itself, whatever the storage, never mapped and never copied whole;
+// a range past the size is OUT_OF_RANGE; a file truncated since the open
+// gives DATA_LOSS naming it, not a signal; paths are confined as for the
+// other services.
+TEST_F(HostFiles, FileOpenReadsAtOffsetsAndSurvivesTruncation) {
+  ASSERT_TRUE(MRT_FIELD_PRESENT(host, MRT_HostApi, file_close));
+  for (bool immutable : {true, false}) {
+    MRT_ModelSource source{dir.path(), "weights.bin", immutable};
+    MRT_File* f = nullptr;
+    uint64_t size = 0;
+    ASSERT_EQ(host->file_open(&source, "weights.bin", &f, &size), nullptr);
+    EXPECT_EQ(size, original.size());
+    EXPECT_FALSE(is_mapped(file));
+    std::string got(5000, '\0');
+    ASSERT_EQ(host->file_read_at(f, 4000, got.data(), got.size()), nullptr);
+    EXPECT_EQ(got, original.substr(4000, 5000));
+    ASSERT_EQ(host->file_read_at(f, size, got.data(), 0), nullptr);  // an empty read at the end
+    MRT_Status* past = host->file_read_at(f, size - 10, got.data(), 11);
+    ASSERT_NE(past, nullptr);
+    EXPECT_EQ(host->status_code(past), MRT_CODE_OUT_OF_RANGE);
+    EXPECT_NE(std::string(host->status_message(past)).find("weights.bin"), std::string::npos)
+        << host->status_message(past);
+    host->status_free(past);
+    host->file_close(f);
+  }
+  MRT_ModelSource source{dir.path(), "weights.bin", false};
+  MRT_File* f = nullptr;
+  ASSERT_EQ(host->file_open(&source, "weights.bin", &f, nullptr), nullptr);
+  truncate_to_few_bytes(file);
+  std::string got(100, '\0');
+  MRT_Status* lost = host->file_read_at(f, 1000, got.data(), got.size());
+  ASSERT_NE(lost, nullptr);
+  EXPECT_EQ(host->status_code(lost), MRT_CODE_DATA_LOSS);
+  EXPECT_NE(std::string(host->status_message(lost)).find("weights.bin' ended after"), std::string::npos)
+      << host->status_message(lost);
+  host->status_free(lost);
+  host->file_close(f);
+  host->file_close(nullptr);
+  for (const char* bad : {"../weights.bin", "/etc/passwd", "missing.bin"}) {
+    MRT_File* none = nullptr;
+    MRT_Status* s = host->file_open(&source, bad, &none, nullptr);
+    ASSERT_NE(s, nullptr) << bad;
+    EXPECT_EQ(none, nullptr);
+    host->status_free(s);
+  }
+}
+
 // A file that ends before the size fstat gave (as one truncated while it is
 // read does) is DATA_LOSS naming the file. sysfs files report 4096 bytes and
 // hold fewer, which makes the short read deterministic.

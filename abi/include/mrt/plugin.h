@@ -1,5 +1,5 @@
 /*
- * model-runtime plugin ABI, version 1.1.
+ * model-runtime plugin ABI, version 1.2.
  *
  * This header is the whole contract between the model-runtime host and a
  * backend plugin (a shared object loaded at run time). It is plain C99 and
@@ -88,7 +88,7 @@ extern "C" {
 #endif
 
 #define MRT_ABI_VERSION_MAJOR 1
-#define MRT_ABI_VERSION_MINOR 1
+#define MRT_ABI_VERSION_MINOR 2
 
 /* Name of the single symbol a plugin exports; its type is MRT_PluginEntryFn. */
 #define MRT_PLUGIN_ENTRY_SYMBOL "mrt_plugin_entry"
@@ -219,6 +219,8 @@ typedef struct MRT_ModelSource MRT_ModelSource;
  * valid after the MRT_ModelSource it came from is gone, so a plugin may keep
  * mapped weights for the life of a model. Since 1.0. */
 typedef struct MRT_Blob MRT_Blob;
+/* A model file opened for reads at offsets (MRT_HostApi.file_open), since 1.2. */
+typedef struct MRT_File MRT_File;
 
 /* One inference call in flight: used to poll cancellation and deadline and
  * to emit partial (streamed) results. Owned by the host; valid for the
@@ -394,8 +396,26 @@ typedef struct MRT_HostApi {
                                   size_t length, int32_t prompt_tokens,
                                   int32_t generated_tokens,
                                   int32_t finish_reason);
+
+  /* --- files read at offsets (since 1.2) -----------------------------------
+   * file_open: opens `path` (relative to the source, refused and reported
+   * as file_read does) for reads at offsets, without reading or copying it;
+   * *out_size is its size. file_read_at: `size` bytes from `offset` into
+   * `dst`; a range past the size file_open gave is OUT_OF_RANGE, and a
+   * file that ends early (shrunk since the open) is DATA_LOSS naming it,
+   * never a signal. file_close: NULL is a no-op. An MRT_File is valid until
+   * closed and must be closed before the load or probe call that opened it
+   * returns. For a loader that copies what it needs out of a large file
+   * (the weights of an ONNX model): the bytes go from the file straight into
+   * the plugin's own buffers, with no copy of the whole file beside them.
+   * Check MRT_FIELD_PRESENT(host, MRT_HostApi, file_close) first: a 1.1
+   * host has none of the three. */
+  MRT_Status* (*file_open)(const MRT_ModelSource* source, const char* path, MRT_File** out,
+                           uint64_t* out_size);                                         /* since 1.2 */
+  MRT_Status* (*file_read_at)(MRT_File* file, uint64_t offset, void* dst, size_t size); /* since 1.2 */
+  void (*file_close)(MRT_File* file);                                                   /* since 1.2 */
 } MRT_HostApi;
-#define MRT_HOST_API_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_HostApi, results_set_text)
+#define MRT_HOST_API_STRUCT_SIZE MRT_STRUCT_SIZE(MRT_HostApi, file_close)
 
 /* ======================================================================== */
 /* Plugin operations (filled by the plugin, read by the host)               */
@@ -584,7 +604,7 @@ static inline int mrt_host_is_compatible(const MRT_HostApi* host,
 }
 
 /* ======================================================================== */
-/* Frozen layout of ABI 1.0 and 1.1 (x86-64 / AArch64 LP64). Never edit a line here;
+/* Frozen layout of ABI 1.0 to 1.2 (x86-64 / AArch64 LP64). Never edit a line here;
  * append new fields and new asserts instead.                               */
 /* ======================================================================== */
 #if defined(__cplusplus)
@@ -620,6 +640,9 @@ MRT_STATIC_ASSERT(offsetof(MRT_ModelInfo, chat_template) == 48,
                   "ABI 1.1 frozen");
 MRT_STATIC_ASSERT(offsetof(MRT_ModelInfo, eos_token) == 64,
                   "ABI 1.1 frozen");
+MRT_STATIC_ASSERT(offsetof(MRT_HostApi, file_open) == 184, "ABI 1.2 frozen");
+MRT_STATIC_ASSERT(offsetof(MRT_HostApi, file_read_at) == 192, "ABI 1.2 frozen");
+MRT_STATIC_ASSERT(offsetof(MRT_HostApi, file_close) == 200, "ABI 1.2 frozen");
 #endif
 
 #ifdef __cplusplus

@@ -306,22 +306,41 @@ HostTensor load_tensor_proto(const void* bytes, size_t size, std::string* name) 
   return convert_tensor(t, "tensor '" + t.name() + "'", nullptr);
 }
 
-Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_file) {
+namespace {
+
+// All of a source's bytes, for protobuf's own parse where the split did not
+// take the model (its error messages name what is wrong).
+std::string whole(ByteSource& bytes) {
+  if (bytes.size() > static_cast<uint64_t>(kMaxProtoBytes))
+    throw OnnxError("the model file is over 2 GiB; store weights as external data");
+  std::string all(static_cast<size_t>(bytes.size()), '\0');
+  bytes.read(0, all.data(), all.size());
+  return all;
+}
+
+}  // namespace
+
+Graph load_onnx(ByteSource& bytes, const SideFileReader& read_side_file) {
   // The weights are copied once, from `bytes` into one huge-page buffer,
   // instead of by protobuf into a string each (raw_data_split.h).
-  std::optional<SplitModel> split = split_initializer_raw_data(bytes, size);
-  ::onnx::ModelProto model = split ? parse_model(split->rest.data(), split->rest.size()) : parse_model(bytes, size);
-  if (split && split->raw_data.size() != static_cast<size_t>(model.graph().initializer_size())) {
-    split.reset();  // cannot happen for what the split wrote; protobuf's parse is the authority if it does
-    model = parse_model(bytes, size);
+  std::optional<SplitModel> maybe_split = split_initializer_raw_data(bytes);
+  bool use_split = maybe_split.has_value();
+  SplitModel split = use_split ? std::move(*maybe_split) : SplitModel{};
+  ::onnx::ModelProto model;
+  if (use_split) model = parse_model(split.rest.data(), split.rest.size());
+  if (use_split && split.raw_data.size() != static_cast<size_t>(model.graph().initializer_size()))
+    use_split = false;  // cannot happen for what the split wrote; protobuf's parse is the authority if it does
+  if (!use_split) {
+    std::string all = whole(bytes);
+    model = parse_model(all.data(), all.size());
   }
   constexpr size_t kAlign = 64;
   auto padded = [&](size_t n) { return (n + kAlign - 1) / kAlign * kAlign; };
   std::shared_ptr<void> weights;
   size_t weights_used = 0;
-  if (split) {
+  if (use_split) {
     size_t total = 0;
-    for (const auto& raw : split->raw_data) total += padded(raw.size());
+    for (const auto& raw : split.raw_data) total += padded(raw.size);
     weights = allocate_host_buffer(total);
   }
   Graph g;
@@ -338,17 +357,19 @@ Graph load_onnx(const void* bytes, size_t size, const SideFileReader& read_side_
     std::string what = "initializer '" + t.name() + "'";
     DType dtype = tensor_dtype(t.data_type(), what);
     Dims dims = proto_dims(t, what);
-    if (split && split->has_raw_data[static_cast<size_t>(i)]) {
-      std::string_view raw = split->raw_data[static_cast<size_t>(i)];
-      if (t.data_location() != ::onnx::TensorProto::EXTERNAL && raw.size() == checked_bytes(dtype, dims, what)) {
+    if (use_split && split.has_raw_data[static_cast<size_t>(i)]) {
+      SplitModel::Range raw = split.raw_data[static_cast<size_t>(i)];
+      if (t.data_location() != ::onnx::TensorProto::EXTERNAL && raw.size == checked_bytes(dtype, dims, what)) {
         void* at = static_cast<char*>(weights.get()) + weights_used;
-        if (!raw.empty()) std::memcpy(at, raw.data(), raw.size());
-        weights_used += padded(raw.size());
+        bytes.read(raw.offset, at, raw.size);
+        weights_used += padded(raw.size);
         g.constants[t.name()] = HostTensor::adopt(dtype, std::move(dims), weights, at);
         g.types[t.name()] = {dtype, g.constants[t.name()].dims()};
         continue;
       }
-      t.set_raw_data(raw.data(), raw.size());  // the general path below says what is wrong with it
+      std::string payload(raw.size, '\0');  // the general path below says what is wrong with it
+      bytes.read(raw.offset, payload.data(), raw.size);
+      t.set_raw_data(std::move(payload));
     }
     if (t.has_raw_data() && t.data_location() != ::onnx::TensorProto::EXTERNAL &&
         t.raw_data().size() == checked_bytes(dtype, dims, what)) {

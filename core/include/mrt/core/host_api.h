@@ -52,6 +52,20 @@ struct MRT_Blob {
   ~MRT_Blob();
 };
 
+// A model file opened for reads at offsets (file_open, ABI 1.2): the
+// descriptor (the file itself, never a copy: a read past where it now ends
+// is an error, not a signal), the size at the open, and how errors name it.
+struct MRT_File {
+  int fd = -1;
+  uint64_t size = 0;
+  std::string shown;
+
+  MRT_File() = default;
+  MRT_File(const MRT_File&) = delete;
+  MRT_File& operator=(const MRT_File&) = delete;
+  ~MRT_File();
+};
+
 namespace mrt {
 
 struct Classification {
@@ -100,9 +114,13 @@ MRT_Status* make_plugin_status(const Status& status);
 // it), the size, and how errors name the file (`shown`). For the plugin
 // workers' file requests, which the service answers with a descriptor.
 Status open_source_file(const MRT_ModelSource* source, const char* path, int* fd, uint64_t* size, std::string* shown);
-// Reads the first `size` bytes of `fd` into `dest`: DATA_LOSS naming the
-// file (`shown`) when it fails or ends early (changed while being read).
-Status read_file_fully(int fd, void* dest, uint64_t size, const std::string& shown);
+// Reads `size` bytes of `fd` from `offset` into `dest`: DATA_LOSS naming
+// the file (`shown`) when it fails or ends early (changed while being read).
+Status read_file_at(int fd, uint64_t offset, void* dest, uint64_t size, const std::string& shown);
+// The first `size` bytes.
+inline Status read_file_fully(int fd, void* dest, uint64_t size, const std::string& shown) {
+  return read_file_at(fd, 0, dest, size, shown);
+}
 
 // Name attributed to plugin log lines issued on this thread (set by the host
 // around every call into a plugin).

@@ -111,16 +111,36 @@ inline int32_t probe(const MRT_HostApi* host, const MRT_ModelSource* source, con
   }
 }
 
+// The model file read at offsets through the host (file_open, ABI 1.2):
+// what the loader reads goes from the file into its own buffers.
+class HostFileBytes final : public ByteSource {
+ public:
+  HostFileBytes(const MRT_HostApi* host, MRT_File* file, uint64_t size) : host_(host), file_(file), size_(size) {}
+  ~HostFileBytes() override { host_->file_close(file_); }
+  HostFileBytes(const HostFileBytes&) = delete;
+  HostFileBytes& operator=(const HostFileBytes&) = delete;
+  uint64_t size() const override { return size_; }
+  void read(uint64_t offset, void* dst, size_t n) override {
+    if (MRT_Status* s = host_->file_read_at(file_, offset, dst, n)) {
+      std::string why = host_->status_message(s);
+      host_->status_free(s);
+      throw OnnxError(why);
+    }
+  }
+
+ private:
+  const MRT_HostApi* host_;
+  MRT_File* file_;
+  uint64_t size_;
+};
+
 // The model's primary file, parsed; external data is read through the host
-// (which confines it to the model's directory). Throws OnnxError; a host
-// error on the primary file comes back as *status instead.
+// (which confines it to the model's directory). Read at offsets where the
+// host can (ABI 1.2), so no copy of the whole file sits beside the weights
+// while they load; mapped (or read whole) by older hosts. Throws OnnxError;
+// a host error opening the primary file comes back as *status instead.
 inline Graph load_graph(const MRT_HostApi* host, const MRT_ModelSource* source, MRT_Status** status) {
   *status = nullptr;
-  mrt_plugin::Blob b(host);
-  if (MRT_Status* s = host->file_map(source, host->source_primary_file(source), b.out())) {
-    *status = s;
-    return {};
-  }
   auto side = [&](const std::string& rel) {
     mrt_plugin::Blob sb(host);
     if (MRT_Status* s = host->file_read(source, rel.c_str(), sb.out())) {
@@ -131,6 +151,22 @@ inline Graph load_graph(const MRT_HostApi* host, const MRT_ModelSource* source, 
     const char* d = static_cast<const char*>(sb.data());
     return std::vector<char>(d, d + sb.size());
   };
+  const char* primary = host->source_primary_file(source);
+  if (MRT_FIELD_PRESENT(host, MRT_HostApi, file_close) && host->file_open && host->file_read_at && host->file_close) {
+    MRT_File* file = nullptr;
+    uint64_t size = 0;
+    if (MRT_Status* s = host->file_open(source, primary, &file, &size)) {
+      *status = s;
+      return {};
+    }
+    HostFileBytes bytes(host, file, size);
+    return load_onnx(bytes, side);
+  }
+  mrt_plugin::Blob b(host);
+  if (MRT_Status* s = host->file_map(source, primary, b.out())) {
+    *status = s;
+    return {};
+  }
   return load_onnx(b.data(), b.size(), side);
 }
 
