@@ -130,7 +130,7 @@ TEST(WeightResidency, LoadedWeightsLiveOnlyPackedBetweenBuilds) {
   options.weight_cache = std::make_shared<WeightCache>();
   auto b1 = build_plan(eng, graph, {{"input", {1, 3, 64, 64}}}, options);
   WeightResidency residency;
-  residency.release(graph, *options.weight_cache, {b1.get()});
+  residency.release(eng, graph, *options.weight_cache, {b1.get()});
   ASSERT_GT(residency.released_weights(), 0u) << "no loaded weight of the ResNet fixture was let go";
   size_t big = 0, resident = 0;
   for (const auto& [name, t] : std::as_const(graph).constants) {
@@ -147,7 +147,7 @@ TEST(WeightResidency, LoadedWeightsLiveOnlyPackedBetweenBuilds) {
     EXPECT_EQ(std::memcmp(t.raw(), before[name].data(), t.bytes()), 0) << name << " came back different";
 
   auto b2 = build_plan(eng, graph, {{"input", {2, 3, 64, 64}}}, options);
-  residency.release(graph, *options.weight_cache, {b1.get(), b2.get()});
+  residency.release(eng, graph, *options.weight_cache, {b1.get(), b2.get()});
   EXPECT_GT(residency.released_weights(), 0u);
   std::vector<float> input = wave(2 * 3 * 64 * 64);
   PlanOptions own;  // packs its own weights, from bytes that were never released
@@ -155,6 +155,44 @@ TEST(WeightResidency, LoadedWeightsLiveOnlyPackedBetweenBuilds) {
   std::vector<float> got = test::run_plan(*b2, input), want = test::run_plan(*reference, input);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+}
+
+// While a plan is built (PlanOptions::weight_packed), each weight packed for
+// the only node reading it lets go of its loaded pages at once, so the
+// first plan never holds every weight twice; the plan computes what one
+// built from never-released weights computes, and a split MobileNetV2 plan
+// (prefix and suffix built apart) and its whole-batch sibling do too.
+TEST(WeightResidency, WeightsAreLetGoWhileAPlanIsBuilt) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  for (const char* fixture : {"onnx-resnet", "onnx-mobilenetv2"}) {
+    SCOPED_TRACE(fixture);
+    onnx::Graph graph = onnx::fold_batch_norm_in_place(load_fixture_graph(fixture));
+    onnx::Graph pristine = graph;
+    for (auto& [name, t] : pristine.constants) t.raw();  // copy-on-write: bytes of its own
+    WeightResidency residency(4096);                     // the MobileNetV2 fixture's weights are all under 64 KiB
+    PlanOptions options;
+    options.weight_cache = std::make_shared<WeightCache>();
+    size_t during = 0;
+    options.weight_packed = [&](const HostTensor& w) {
+      residency.release_packed(graph, *options.weight_cache, w);
+      during = residency.released_weights();
+    };
+    options.restore_weights = [&] { residency.restore(eng); };
+    if (std::string(fixture) == "onnx-mobilenetv2") options.batch_split_cache_bytes = 128 << 10;
+    for (int64_t batch : {1, 4}) {
+      residency.restore(eng);
+      during = 0;
+      auto plan = build_plan(eng, graph, {{"input", {batch, 3, 64, 64}}}, options);
+      EXPECT_GT(during, 0u) << "nothing was let go while the batch-" << batch << " plan was built";
+      residency.release(eng, graph, *options.weight_cache, {plan.get()});
+      PlanOptions own;
+      auto reference = build_plan(eng, pristine, {{"input", {batch, 3, 64, 64}}}, own);
+      std::vector<float> input = wave(static_cast<size_t>(batch) * 3 * 64 * 64);
+      std::vector<float> got = test::run_plan(*plan, input), want = test::run_plan(*reference, input);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "batch " << batch;
+    }
+  }
 }
 
 // A loaded weight a live plan reads as it is stays resident even where a
@@ -186,15 +224,47 @@ TEST(WeightResidency, WeightsALivePlanReadsStay) {
     auto plan = build_plan(eng, g, {{"x", {1, 8, 512}}, {"ids", {1, 8}}}, options);
     bool packed = options.weight_cache->reversible_packing(std::as_const(g).constants.at("table")).has_value();
     WeightResidency residency;
-    residency.release(g, *options.weight_cache, {plan.get()});
+    residency.release(eng, g, *options.weight_cache, {plan.get()});
     EXPECT_EQ(residency.released_weights(), gather || !packed ? 0u : 1u)
         << (gather ? "with" : "without") << " the Gather";
     // Nothing to restore from: nothing let go.
     WeightResidency without_cache;
-    without_cache.release(g, WeightCache{}, {});
+    without_cache.release(eng, g, WeightCache{}, {});
     EXPECT_EQ(without_cache.released_weights(), 0u);
     residency.restore(eng);
   }
+}
+
+// A weight two nodes pack (a tied projection) is let go only once both
+// have: the second packs the loaded bytes, not zeros.
+TEST(WeightResidency, AWeightTwoNodesPackStaysUntilBothHave) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  onnx::Graph g;
+  g.opset = 17;
+  g.inputs = {"x"};
+  g.types["x"] = {onnx::DType::kFloat, {1, 8, 512}};
+  HostTensor table(onnx::DType::kFloat, {512, 512});
+  for (int64_t i = 0; i < table.numel(); ++i) table.data<float>()[i] = std::sin(0.01f * static_cast<float>(i));
+  g.constants["table"] = table;
+  g.types["table"] = {onnx::DType::kFloat, {512, 512}};
+  g.nodes.push_back(test::node("MatMul", {"x", "table"}, "a"));
+  g.nodes.push_back(test::node("Relu", {"x"}, "rx"));
+  g.nodes.push_back(test::node("MatMul", {"rx", "table"}, "b"));
+  g.nodes.push_back(test::node("Add", {"a", "b"}, "sum"));
+  g.outputs = {"sum"};
+  onnx::Graph pristine = g;
+  for (auto& [name, t] : pristine.constants) t.raw();
+  WeightResidency residency;
+  PlanOptions options;
+  options.weight_cache = std::make_shared<WeightCache>();
+  options.weight_packed = [&](const HostTensor& w) { residency.release_packed(g, *options.weight_cache, w); };
+  auto plan = build_plan(eng, g, {{"x", {1, 8, 512}}}, options);
+  EXPECT_EQ(residency.released_weights(), 1u);  // once the second had packed it
+  auto reference = build_plan(eng, pristine, {{"x", {1, 8, 512}}}, PlanOptions{});
+  std::vector<float> input = wave(8 * 512);
+  std::vector<float> got = test::run_plan(*plan, input), want = test::run_plan(*reference, input);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
 }
 
 }  // namespace

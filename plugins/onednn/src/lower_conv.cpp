@@ -265,6 +265,7 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   int w_user_slot = w ? owned_constant(n.inputs[1] + "/user", HostTensor(*w), w_user)
                       : alias_slot(plain(value(n.inputs[1])), md_dims(w_user), w_user, n.inputs[1] + "/user");
   int w_slot = in_layout(w_user_slot, pd.query_md(dnnl::query::weights_md), "packed");
+  if (w) packed_for_only_reader(n, n.inputs[1]);
   std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src_ready}, {DNNL_ARG_WEIGHTS, w_slot}};
   if (bias) args.push_back({DNNL_ARG_BIAS, vector_slot(n.input(2), oc, n)});
   int out;

@@ -104,7 +104,7 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
       std::vector<const onednn::Plan*> live;
       for (const auto& w : m.built)
         if (auto e = w.lock()) alive.push_back(e), live.push_back(e->plan.get());
-      m.weights.release(m.graph, *m.options.weight_cache, live);
+      m.weights.release(m.engine, m.graph, *m.options.weight_cache, live);
     }
     if (entry->plan->split_sub_batch())
       log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +
@@ -159,6 +159,13 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       m->options.blocked_convolutions = onnx::glue::choice_option(args, "conv_layout", {"blocked", "onednn"}) == "blocked";
       m->options.weight_cache = std::make_shared<onednn::WeightCache>();
       m->release_loaded_weights = onnx::glue::choice_option(args, "loaded_weights", {"release", "keep"}) == "release";
+      if (m->release_loaded_weights) {
+        OnnxModel* model = m.get();  // the options live in the model: these outlive no call
+        m->options.weight_packed = [model](const onnx::HostTensor& w) {
+          model->weights.release_packed(model->graph, *model->options.weight_cache, w);
+        };
+        m->options.restore_weights = [model] { model->weights.restore(model->engine); };
+      }
       // Batch splitting paid off with oneDNN's NHWC layouts (MobileNetV2 b8
       // 1.14x) and costs 3-5% on the blocked ones, whose fused depthwise
       // convolutions keep the expanded tensors in cache themselves: auto

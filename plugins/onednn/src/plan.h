@@ -131,6 +131,14 @@ struct PlanOptions {
   // Packed weights shared with the model's other plans (null: this plan
   // packs its own).
   std::shared_ptr<WeightCache> weight_cache;
+  // Told of each graph weight packed for the only node that reads it while
+  // the plan is built (the model may let go of its loaded copy then rather
+  // than hold both until the plan is done: weight_residency.h), and asked
+  // to bring them all back when a build starts over (a batch split the
+  // graph does not take falls back to a whole-batch plan, which packs the
+  // weights again). Unset: nothing is let go during a build.
+  std::function<void(const HostTensor& weight)> weight_packed;
+  std::function<void()> restore_weights;
 };
 
 // How a plan meets another at a batch split: graph inputs read in a given

@@ -306,6 +306,16 @@ int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::strin
   return d;
 }
 
+void PlanBuilder::packed_for_only_reader(const Node& n, const std::string& weight) {
+  if (!p_.options_.weight_packed) return;
+  const HostTensor* c = constant(weight);
+  if (!c) return;
+  auto uses_here = std::count(n.inputs.begin(), n.inputs.end(), weight);
+  auto it = remaining_uses_.find(weight);
+  if (it == remaining_uses_.end() || it->second != uses_here) return;  // another node or a graph output reads it too
+  p_.options_.weight_packed(*c);
+}
+
 // --- steps -------------------------------------------------------------------
 void PlanBuilder::primitive_step(const dnnl::primitive& prim, std::vector<std::pair<int, int>> args, const std::string& what,
                     size_t scratchpad) {

@@ -118,6 +118,9 @@ class PlanBuilder {
   // A slot of `s`'s data in layout `md` (a reorder step when different);
   // constants are reordered now, once.
   int in_layout(int s, const dnnl::memory::desc& md, const std::string& why);
+  // After node `n` packed its constant input `weight`: when no other node
+  // (and no graph output) reads it, PlanOptions::weight_packed hears of it.
+  void packed_for_only_reader(const Node& n, const std::string& weight);
 
   // --- steps -------------------------------------------------------------------
   void primitive_step(const dnnl::primitive& prim, std::vector<std::pair<int, int>> args, const std::string& what,

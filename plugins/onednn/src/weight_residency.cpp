@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <set>
+#include <utility>
 
 namespace mrt::onednn {
 namespace {
@@ -23,46 +23,74 @@ bool overlaps(const std::vector<std::pair<const char*, size_t>>& ranges, const s
 
 }  // namespace
 
+void WeightResidency::restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r) {
+  // The pages read as zeros now; the reorder writes every byte of the
+  // weight (the partial pages at its ends get the bytes they still hold).
+  dnnl::memory packed(r.packing.to, engine, r.packing.packed->raw_in_place());
+  dnnl::memory loaded(r.packing.from, engine, r.weight->raw_in_place());
+  dnnl::reorder(packed, loaded).execute(stream, packed, loaded);
+}
+
 void WeightResidency::restore(const dnnl::engine& engine) {
   if (released_.empty()) return;
   dnnl::stream stream(engine);
-  for (auto& r : released_) {
-    // The pages read as zeros now; the reorder writes every byte of the
-    // weight (the partial pages at its ends get the bytes they still hold).
-    dnnl::memory packed(r.packing.to, engine, r.packing.packed->raw_in_place());
-    dnnl::memory loaded(r.packing.from, engine, r.weight->raw_in_place());
-    dnnl::reorder(packed, loaded).execute(stream, packed, loaded);
-  }
+  for (auto& r : released_) restore_one(engine, stream, r);
   stream.wait();
   released_.clear();
   released_bytes_ = 0;
 }
 
-void WeightResidency::release(onnx::Graph& graph, const WeightCache& cache, const std::vector<const Plan*>& live) {
+bool WeightResidency::release_one(onnx::HostTensor& weight, const WeightCache& cache) {
+  const onnx::HostTensor& t = weight;  // const: raw() on a non-const tensor would copy it (copy-on-write)
+  if (t.dtype() != onnx::DType::kFloat || t.bytes() < min_bytes_) return false;
+  for (const auto& r : released_)
+    if (r.weight == &weight) return false;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto begin = reinterpret_cast<uintptr_t>(t.raw());
+  uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.bytes()) / page * page;
+  if (last <= first) return false;
+  auto packing = cache.reversible_packing(t);
+  if (!packing) return false;  // no plan packed it (or not reversibly): the graph's copy is the only one
+  if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return false;
+  released_.push_back({&weight, std::move(*packing), last - first});
+  released_bytes_ += last - first;
+  return true;
+}
+
+void WeightResidency::release_packed(onnx::Graph& graph, const WeightCache& cache, const onnx::HostTensor& source) {
+  const void* data = source.raw();
+  for (auto& [name, weight] : graph.constants) {
+    const onnx::HostTensor& t = weight;
+    if (t.raw() == data && t.bytes() == source.bytes()) {
+      release_one(weight, cache);
+      return;
+    }
+  }
+}
+
+void WeightResidency::release(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
+                              const std::vector<const Plan*>& live) {
   std::vector<std::pair<const char*, size_t>> pinned;
   for (const Plan* p : live) p->constant_ranges(pinned);
   std::sort(pinned.begin(), pinned.end());
   std::vector<const char*> max_end(pinned.size());
   for (size_t i = 0; i < pinned.size(); ++i)
     max_end[i] = std::max(i ? max_end[i - 1] : nullptr, pinned[i].first + pinned[i].second);
-  std::set<const onnx::HostTensor*> already;
-  for (const auto& r : released_) already.insert(r.weight);
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  for (auto& [name, weight] : graph.constants) {
-    const onnx::HostTensor& t = weight;  // const: raw() on a non-const tensor would copy it (copy-on-write)
-    if (t.dtype() != onnx::DType::kFloat || t.bytes() < kMinBytes || already.count(&t)) continue;
+  auto is_pinned = [&](const onnx::HostTensor& t) {
     const char* begin = static_cast<const char*>(t.raw());
-    const char* end = begin + t.bytes();
-    if (overlaps(pinned, max_end, begin, end)) continue;
-    uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
-    uintptr_t last = reinterpret_cast<uintptr_t>(end) / page * page;
-    if (last <= first) continue;
-    auto packing = cache.reversible_packing(t);
-    if (!packing) continue;  // no plan packed it (or not reversibly): the graph's copy is the only one
-    if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) continue;
-    released_.push_back({&weight, std::move(*packing)});
-    released_bytes_ += last - first;
-  }
+    return overlaps(pinned, max_end, begin, begin + t.bytes());
+  };
+  // The safety net: a weight a live plan reads must be resident.
+  dnnl::stream stream(engine);
+  std::erase_if(released_, [&](Released& r) {
+    if (!is_pinned(std::as_const(*r.weight))) return false;
+    restore_one(engine, stream, r);
+    released_bytes_ -= r.pages;
+    return true;
+  });
+  stream.wait();
+  for (auto& [name, weight] : graph.constants)
+    if (!is_pinned(std::as_const(weight))) release_one(weight, cache);
 }
 
 }  // namespace mrt::onednn

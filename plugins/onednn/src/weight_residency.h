@@ -29,16 +29,27 @@ class WeightResidency {
   // Weights smaller than this stay resident (a page or two saved is not
   // worth a reorder per plan build).
   static constexpr size_t kMinBytes = size_t{64} << 10;
+  explicit WeightResidency(size_t min_bytes = kMinBytes) : min_bytes_(min_bytes) {}
 
   // Before a plan is built: every let-go weight of the graph is back, as
   // loaded (reordered from its packed copy).
   void restore(const dnnl::engine& engine);
 
-  // After: every float constant of `graph` of at least kMinBytes whose
+  // During a build (PlanOptions::weight_packed): `source`, the bytes a plan
+  // just packed for the only node that reads them, lets go of its pages if
+  // they are a weight of `graph` (of at least the minimum, with a reversible
+  // packing in `cache`). So a model's first plan does not hold every weight
+  // twice before it is done.
+  void release_packed(onnx::Graph& graph, const WeightCache& cache, const onnx::HostTensor& source);
+
+  // After: every float constant of `graph` of at least the minimum (kMinBytes) whose
   // bytes no plan in `live` points into and that `cache` holds a
   // reversible packing of lets go of its whole pages. The packed copies
-  // are held here from then on (they are the weight's one copy).
-  void release(onnx::Graph& graph, const WeightCache& cache, const std::vector<const Plan*>& live);
+  // are held here from then on (they are the weight's one copy). A weight
+  // let go during the build that a plan in `live` does point into (which
+  // the rule for release_packed should make impossible) is brought back.
+  void release(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
+               const std::vector<const Plan*>& live);
 
   // Bytes of the graph's weights let go right now (whole pages).
   size_t released_bytes() const { return released_bytes_; }
@@ -48,7 +59,12 @@ class WeightResidency {
   struct Released {
     onnx::HostTensor* weight;  // in the model's graph, which outlives this
     WeightCache::Packing packing;
+    size_t pages;  // bytes let go
   };
+  // Lets go of `weight`'s whole pages if it qualifies; true when it did.
+  bool release_one(onnx::HostTensor& weight, const WeightCache& cache);
+  static void restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r);
+  size_t min_bytes_;
   std::vector<Released> released_;
   size_t released_bytes_ = 0;
 };
