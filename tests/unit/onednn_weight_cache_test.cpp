@@ -267,5 +267,49 @@ TEST(WeightResidency, AWeightTwoNodesPackStaysUntilBothHave) {
   EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
 }
 
+// A weight a running plan reads as loaded is not let go while another plan
+// packs it (a batch size whose kernels want another layout): the running
+// plan (an Add of the weight) still computes what it did.
+TEST(WeightResidency, WeightsARunningPlanReadsStayWhileAnotherIsBuilt) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  HostTensor c(onnx::DType::kFloat, {1, 64, 512});
+  for (int64_t i = 0; i < c.numel(); ++i) c.data<float>()[i] = std::cos(0.01f * static_cast<float>(i));
+  onnx::Graph adds;  // reads c in place
+  adds.opset = 17;
+  adds.inputs = {"x"};
+  adds.types["x"] = {onnx::DType::kFloat, {1, 64, 512}};
+  adds.constants["c"] = c;
+  adds.types["c"] = {onnx::DType::kFloat, {1, 64, 512}};
+  adds.nodes.push_back(test::node("Add", {"x", "c"}, "y"));
+  adds.outputs = {"y"};
+  onnx::Graph projects;  // the same bytes as a MatMul's weights, packed
+  projects.opset = 17;
+  projects.inputs = {"x"};
+  projects.types["x"] = {onnx::DType::kFloat, {1, 8, 512}};
+  HostTensor w = c;
+  w.reshape({512, 64});
+  projects.constants["c"] = w;
+  projects.types["c"] = {onnx::DType::kFloat, {512, 64}};
+  projects.nodes.push_back(test::node("MatMul", {"x", "c"}, "y"));
+  projects.outputs = {"y"};
+
+  PlanOptions options;
+  options.weight_cache = std::make_shared<WeightCache>();
+  auto running = build_plan(eng, adds, {{"x", {1, 64, 512}}}, options);
+  std::vector<float> input = wave(64 * 512);
+  std::vector<float> before = test::run_plan(*running, input);
+  WeightResidency residency;
+  options.weight_packed = [&](const HostTensor& packed) {
+    residency.release_packed(projects, *options.weight_cache, packed);
+  };
+  residency.begin_build({running.get()});
+  auto built = build_plan(eng, projects, {{"x", {1, 8, 512}}}, options);
+  EXPECT_EQ(residency.released_weights(), 0u);
+  std::vector<float> after = test::run_plan(*running, input);
+  ASSERT_EQ(after.size(), before.size());
+  EXPECT_EQ(std::memcmp(after.data(), before.data(), after.size() * sizeof(float)), 0)
+      << "the running plan read a weight let go";
+}
+
 }  // namespace
 }  // namespace mrt::onednn

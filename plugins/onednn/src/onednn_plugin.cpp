@@ -81,7 +81,12 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
+    std::vector<std::shared_ptr<PlanEntry>> running;  // plans that may run while this one is built
+    std::vector<const onednn::Plan*> running_plans;
+    for (const auto& w : m.built)
+      if (auto e = w.lock()) running.push_back(e), running_plans.push_back(e->plan.get());
     m.weights.restore(m.engine);
+    m.weights.begin_build(running_plans);
     entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
     if (entry->plan->call_bytes() > m.max_call_bytes) {
       std::string shapes;

@@ -9,19 +9,23 @@
 #include <utility>
 
 namespace mrt::onednn {
-namespace {
+WeightResidency::Pins::Pins(const std::vector<const Plan*>& live) {
+  for (const Plan* p : live) p->constant_ranges(ranges);
+  std::sort(ranges.begin(), ranges.end());
+  max_end.resize(ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i)
+    max_end[i] = std::max(i ? max_end[i - 1] : nullptr, ranges[i].first + ranges[i].second);
+}
 
-// Whether [begin, end) meets any of `ranges` (sorted by start, with
-// `max_end[i]` the furthest end among the first i + 1 of them).
-bool overlaps(const std::vector<std::pair<const char*, size_t>>& ranges, const std::vector<const char*>& max_end,
-              const char* begin, const char* end) {
+// Whether any range meets t's bytes.
+bool WeightResidency::Pins::cover(const onnx::HostTensor& t) const {
+  const char* begin = static_cast<const char*>(t.raw());
+  const char* end = begin + t.bytes();
   auto first_after =
       std::lower_bound(ranges.begin(), ranges.end(), end, [](const auto& r, const char* e) { return r.first < e; });
   size_t n = static_cast<size_t>(first_after - ranges.begin());
   return n > 0 && max_end[n - 1] > begin;
 }
-
-}  // namespace
 
 void WeightResidency::restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r) {
   // The pages read as zeros now; the reorder writes every byte of the
@@ -57,12 +61,14 @@ bool WeightResidency::release_one(onnx::HostTensor& weight, const WeightCache& c
   return true;
 }
 
+void WeightResidency::begin_build(const std::vector<const Plan*>& live) { building_ = Pins(live); }
+
 void WeightResidency::release_packed(onnx::Graph& graph, const WeightCache& cache, const onnx::HostTensor& source) {
   const void* data = source.raw();
   for (auto& [name, weight] : graph.constants) {
     const onnx::HostTensor& t = weight;
     if (t.raw() == data && t.bytes() == source.bytes()) {
-      release_one(weight, cache);
+      if (!building_.cover(t)) release_one(weight, cache);  // a running plan reads it as loaded: it stays
       return;
     }
   }
@@ -70,27 +76,19 @@ void WeightResidency::release_packed(onnx::Graph& graph, const WeightCache& cach
 
 void WeightResidency::release(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
                               const std::vector<const Plan*>& live) {
-  std::vector<std::pair<const char*, size_t>> pinned;
-  for (const Plan* p : live) p->constant_ranges(pinned);
-  std::sort(pinned.begin(), pinned.end());
-  std::vector<const char*> max_end(pinned.size());
-  for (size_t i = 0; i < pinned.size(); ++i)
-    max_end[i] = std::max(i ? max_end[i - 1] : nullptr, pinned[i].first + pinned[i].second);
-  auto is_pinned = [&](const onnx::HostTensor& t) {
-    const char* begin = static_cast<const char*>(t.raw());
-    return overlaps(pinned, max_end, begin, begin + t.bytes());
-  };
+  Pins pins(live);
+  building_ = Pins();
   // The safety net: a weight a live plan reads must be resident.
   dnnl::stream stream(engine);
   std::erase_if(released_, [&](Released& r) {
-    if (!is_pinned(std::as_const(*r.weight))) return false;
+    if (!pins.cover(std::as_const(*r.weight))) return false;
     restore_one(engine, stream, r);
     released_bytes_ -= r.pages;
     return true;
   });
   stream.wait();
   for (auto& [name, weight] : graph.constants)
-    if (!is_pinned(std::as_const(weight))) release_one(weight, cache);
+    if (!pins.cover(std::as_const(weight))) release_one(weight, cache);
 }
 
 }  // namespace mrt::onednn

@@ -35,6 +35,12 @@ class WeightResidency {
   // loaded (reordered from its packed copy).
   void restore(const dnnl::engine& engine);
 
+  // Before a build: the plans that may run while it goes on (`live`); a
+  // weight any of them points into is never let go during the build, even
+  // where the new plan packs it (a batch size whose kernels want another
+  // layout than the plan that reads the loaded bytes as they are).
+  void begin_build(const std::vector<const Plan*>& live);
+
   // During a build (PlanOptions::weight_packed): `source`, the bytes a plan
   // just packed for the only node that reads them, lets go of its pages if
   // they are a weight of `graph` (of at least the minimum, with a reversible
@@ -64,7 +70,17 @@ class WeightResidency {
   // Lets go of `weight`'s whole pages if it qualifies; true when it did.
   bool release_one(onnx::HostTensor& weight, const WeightCache& cache);
   static void restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r);
+  // Sorted (start, size) ranges the live plans point into, and the
+  // furthest end among the first i + 1 of them.
+  struct Pins {
+    std::vector<std::pair<const char*, size_t>> ranges;
+    std::vector<const char*> max_end;
+    explicit Pins(const std::vector<const Plan*>& live);
+    Pins() = default;
+    bool cover(const onnx::HostTensor& t) const;
+  };
   size_t min_bytes_;
+  Pins building_;  // begin_build's
   std::vector<Released> released_;
   size_t released_bytes_ = 0;
 };
