@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <utility>
 
 #include "mrt/core/log.h"
 #include "mrt/core/vfs.h"
@@ -211,13 +212,8 @@ MRT_Status* host_file_open(const MRT_ModelSource* source, const char* path, MRT_
     if (out == nullptr) return new_status(MRT_CODE_INVALID_ARGUMENT, "out is NULL");
     SourceFile file;
     if (MRT_Status* s = open_in_source(source, path, file)) return s;
-    auto f = std::make_unique<MRT_File>();
-    f->fd = file.fd;
-    file.fd = -1;
-    f->size = file.size;
-    f->shown = shown_path(source, path);
-    if (out_size) *out_size = f->size;
-    *out = f.release();
+    *out = new MRT_File(std::exchange(file.fd, -1), file.size, shown_path(source, path));
+    if (out_size) *out_size = file.size;
     return nullptr;
   });
 }

@@ -154,12 +154,8 @@ MRT_Status* worker_file_open(const MRT_ModelSource* s, const char* path, MRT_Fil
   UniqueFd fd;
   uint64_t size = 0;
   if (MRT_Status* st = request_file(s, path, 3, nullptr, &size, &fd)) return st;
-  auto f = std::make_unique<MRT_File>();
-  f->fd = fd.release();
-  f->size = size;
-  f->shown = path;
+  *out = new MRT_File(fd.release(), size, path);
   if (out_size) *out_size = size;
-  *out = f.release();
   return nullptr;
 }
 

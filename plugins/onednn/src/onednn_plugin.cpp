@@ -75,6 +75,16 @@ uint64_t quarter_of_memory_mb() {
   return std::max<uint64_t>(mb, 256);
 }
 
+// The plans made for `m` that are still alive (an evicted one finishing a
+// call included), kept alive by `hold` while the caller looks at them.
+std::vector<const onednn::Plan*> live_plans(OnnxModel& m, std::vector<std::shared_ptr<PlanEntry>>& hold) {
+  std::erase_if(m.built, [](const auto& w) { return w.expired(); });
+  std::vector<const onednn::Plan*> live;
+  for (const auto& w : m.built)
+    if (auto e = w.lock()) hold.push_back(e), live.push_back(e->plan.get());
+  return live;
+}
+
 std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims) {
   return m.plans.get(input_dims, [&](const std::vector<onnx::Dims>& dims) {
     std::map<std::string, onnx::Dims> named;
@@ -82,11 +92,8 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
     std::vector<std::shared_ptr<PlanEntry>> running;  // plans that may run while this one is built
-    std::vector<const onednn::Plan*> running_plans;
-    for (const auto& w : m.built)
-      if (auto e = w.lock()) running.push_back(e), running_plans.push_back(e->plan.get());
     m.weights.restore(m.engine);
-    m.weights.begin_build(running_plans);
+    m.weights.begin_build(live_plans(m, running));
     entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
     if (entry->plan->call_bytes() > m.max_call_bytes) {
       std::string shapes;
@@ -103,13 +110,9 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
       g_host->log(MRT_LOG_WARNING, ("onednn: plan for inputs " + shapes + ": reference step " + slow.describe()).c_str());
     }
     if (m.release_loaded_weights) {
-      std::erase_if(m.built, [](const auto& w) { return w.expired(); });
       m.built.push_back(entry);
       std::vector<std::shared_ptr<PlanEntry>> alive;
-      std::vector<const onednn::Plan*> live;
-      for (const auto& w : m.built)
-        if (auto e = w.lock()) alive.push_back(e), live.push_back(e->plan.get());
-      m.weights.release(m.engine, m.graph, *m.options.weight_cache, live);
+      m.weights.release(m.engine, m.graph, *m.options.weight_cache, live_plans(m, alive));
     }
     if (entry->plan->split_sub_batch())
       log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +

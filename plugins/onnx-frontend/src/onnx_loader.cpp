@@ -4,6 +4,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -274,10 +275,15 @@ void sort_topologically(Graph& g) {
   g.nodes = std::move(sorted);
 }
 
+// Protobuf's limit on one message: a larger model file cannot be parsed.
+void check_model_size(uint64_t size) {
+  if (size > static_cast<uint64_t>(kMaxProtoBytes))
+    throw OnnxError("the model file is over 2 GiB; store weights as external data");
+}
+
 ::onnx::ModelProto parse_model(const void* bytes, size_t size) {
   if (size == 0) throw OnnxError("the model file is empty");
-  if (size > static_cast<size_t>(kMaxProtoBytes))
-    throw OnnxError("the model file is over 2 GiB; store weights as external data");
+  check_model_size(size);
   ::onnx::ModelProto model;
   google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(bytes), static_cast<int>(size));
   in.SetTotalBytesLimit(kMaxProtoBytes);
@@ -306,13 +312,17 @@ HostTensor load_tensor_proto(const void* bytes, size_t size, std::string* name) 
   return convert_tensor(t, "tensor '" + t.name() + "'", nullptr);
 }
 
+void MemoryBytes::read(uint64_t offset, void* dst, size_t n) {
+  if (offset > size_ || n > size_ - offset) throw OnnxError("read past the end of the model's bytes");
+  if (n) std::memcpy(dst, data_ + offset, n);  // n may be 0 with a null dst
+}
+
 namespace {
 
 // All of a source's bytes, for protobuf's own parse where the split did not
 // take the model (its error messages name what is wrong).
 std::string whole(ByteSource& bytes) {
-  if (bytes.size() > static_cast<uint64_t>(kMaxProtoBytes))
-    throw OnnxError("the model file is over 2 GiB; store weights as external data");
+  check_model_size(bytes.size());
   std::string all(static_cast<size_t>(bytes.size()), '\0');
   bytes.read(0, all.data(), all.size());
   return all;

@@ -10,14 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "mrt/onnx/ir.h"
-
 namespace mrt::onnx {
-
-void MemoryBytes::read(uint64_t offset, void* dst, size_t n) {
-  if (offset > size_ || n > size_ - offset) throw OnnxError("read past the end of the model's bytes");
-  if (n) std::memcpy(dst, data_ + offset, n);  // n may be 0 with a null dst
-}
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mrt/core/call_control.h"
@@ -60,7 +61,7 @@ struct MRT_File {
   uint64_t size = 0;
   std::string shown;
 
-  MRT_File() = default;
+  MRT_File(int fd_, uint64_t size_, std::string shown_) : fd(fd_), size(size_), shown(std::move(shown_)) {}
   MRT_File(const MRT_File&) = delete;
   MRT_File& operator=(const MRT_File&) = delete;
   ~MRT_File();
