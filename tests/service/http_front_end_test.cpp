@@ -158,6 +158,12 @@ class HttpFrontEndTest : public ::testing::Test {
                        "limits:\n  per_aid: {connections: 12}\n";
     daemon = std::make_unique<Daemon>(dir, o);
     http_socket = daemon->socket().parent_path() / "svc.http.sock";
+    // The daemon binds its native socket last, so once the fixture could
+    // connect to it every HTTP listener accepts too: no client needs to retry.
+    for (int fd : {connect_unix(http_socket), connect_tcp(port)}) {
+      EXPECT_GE(fd, 0) << "an HTTP listener was not up when the native socket was";
+      if (fd >= 0) ::close(fd);
+    }
   }
   // One request on a fresh connection to the HTTP Unix socket.
   Answer ask(const std::string& bytes) {

@@ -203,13 +203,9 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   for (uint32_t aid : m.access.admin_aids) s->admin_aids_.push_back(std::to_string(aid));
   s->max_connections_ = std::min<uint32_t>(m.limits.max_connections, connection_ceiling());
 
-  auto fd = listen_unix(s->config_.socket_path);
-  if (!fd) return fd.status();
-  s->listen_fd_ = *fd;
   s->reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   s->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   s->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  epoll_add(s->epoll_fd_, s->listen_fd_, EPOLLIN);
   epoll_add(s->epoll_fd_, s->wake_fd_, EPOLLIN);
   if (s->config_.metrics_http_port > 0) {
     auto http = listen_loopback_tcp(s->config_.metrics_http_port);
@@ -222,6 +218,13 @@ Result<std::unique_ptr<Server>> Server::create(ServiceConfig config) {
   }
   if (Status h = s->create_http_front_ends(); !h.is_ok()) return h;
   if (Status g = s->create_grpc_front_end(); !g.is_ok()) return g;
+  // The native socket is bound last: clients and supervisors take a
+  // connectable native socket as "the service is up", so every other
+  // listener (metrics, HTTP on Unix and TCP, gRPC) must already accept by then.
+  auto fd = listen_unix(s->config_.socket_path);
+  if (!fd) return fd.status();
+  s->listen_fd_ = *fd;
+  epoll_add(s->epoll_fd_, s->listen_fd_, EPOLLIN);
   return s;
 }
 
@@ -241,7 +244,10 @@ Status Server::create_http_front_ends() {
     listeners.tokens = std::move(*tokens);
     auto fd = listen_loopback_tcp(h.tcp_port);
     if (!fd) {
-      if (listeners.unix_fd >= 0) ::close(listeners.unix_fd);
+      if (listeners.unix_fd >= 0) {
+        ::close(listeners.unix_fd);
+        ::unlink(config_.http_socket_path.c_str());
+      }
       return fd.status().with_context("HTTP front end");
     }
     listeners.tcp_fd = *fd;
@@ -268,6 +274,10 @@ Status Server::create_grpc_front_end() {
 }
 
 Server::~Server() {
+  // Only the sockets this service bound are removed: a failed start must not
+  // unlink those of another service that already listens there.
+  const bool own_http_socket = http_ && config_.manifest.http.unix_socket;
+  const bool own_grpc_socket = grpc_ != nullptr;
   grpc_.reset();
   http_.reset();
   if (scheduler_) scheduler_->drain();
@@ -276,8 +286,8 @@ Server::~Server() {
   for (int fd : {listen_fd_, reserve_fd_, epoll_fd_, wake_fd_})
     if (fd >= 0) ::close(fd);
   if (listen_fd_ >= 0) ::unlink(config_.socket_path.c_str());
-  if (!config_.http_socket_path.empty()) ::unlink(config_.http_socket_path.c_str());
-  if (!config_.grpc_socket_path.empty()) ::unlink(config_.grpc_socket_path.c_str());
+  if (own_http_socket) ::unlink(config_.http_socket_path.c_str());
+  if (own_grpc_socket) ::unlink(config_.grpc_socket_path.c_str());
 }
 
 std::string Server::describe_http() const {
