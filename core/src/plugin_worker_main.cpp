@@ -416,7 +416,7 @@ class WorkerServer {
     args.results = &results;
     PluginLogScope scope(plugin_->name());
     MRT_RETURN_IF_ERROR(take_plugin_status(fn(plugin_->context(), model, &args)));
-    worker::write_results(reply, results);
+    worker::write_results(reply, results, /*discard=*/true);  // results die with this call
     return reply.finish(Op::kReply, call_id);
   }
 

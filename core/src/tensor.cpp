@@ -1,5 +1,6 @@
 #include "mrt/core/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -87,6 +88,44 @@ Result<Tensor> Tensor::uninitialized(std::string name, MRT_DType dtype, Dims dim
   return t;
 }
 
+Result<Tensor> Tensor::shared(std::string name, MRT_DType dtype, Dims dims, SharedBytes bytes, uint64_t size) {
+  size_t esize = dtype_size(dtype);
+  if (esize == 0) return invalid_argument("tensor '" + name + "': unknown dtype " + std::to_string(dtype));
+  if (dims.size() > MRT_MAX_RANK)
+    return invalid_argument("tensor '" + name + "': rank " + std::to_string(dims.size()) + " exceeds " +
+                            std::to_string(MRT_MAX_RANK));
+  auto count = mrt::element_count(dims);
+  if (!count || *count > std::numeric_limits<uint64_t>::max() / esize || *count * esize != size)
+    return invalid_argument("tensor '" + name + "': " + std::to_string(size) + " bytes for dims " +
+                            dims_to_string(dims) + " of " + std::string(dtype_name(dtype)));
+  if (size > 0 && (bytes.data == nullptr || reinterpret_cast<uintptr_t>(bytes.data) % 64 != 0))
+    return invalid_argument("tensor '" + name + "': shared bytes not 64-byte aligned");
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.byte_size_ = size;
+  t.shared_ = std::make_unique<SharedBytes>(std::move(bytes));
+  return t;
+}
+
+std::optional<Tensor::FileRange> Tensor::sealed_file() const {
+  if (!shared_ || shared_->file < 0) return std::nullopt;
+  return FileRange{shared_->file, shared_->offset};
+}
+
+std::byte* Tensor::data() {
+  if (shared_) {  // copy on write: the shared bytes are read-only
+    size_t alloc = std::max<size_t>((byte_size_ + 63) / 64 * 64, 64);
+    void* p = std::aligned_alloc(64, alloc);
+    if (p == nullptr) throw std::bad_alloc();
+    if (byte_size_) std::memcpy(p, shared_->data, byte_size_);
+    data_.reset(static_cast<std::byte*>(p));
+    shared_.reset();
+  }
+  return data_.get();
+}
+
 MRT_Tensor Tensor::view() const {
   MRT_Tensor v{};
   v.struct_size = MRT_TENSOR_STRUCT_SIZE;
@@ -94,7 +133,7 @@ MRT_Tensor Tensor::view() const {
   v.dtype = dtype_;
   v.rank = static_cast<int32_t>(dims_.size());
   v.dims = dims_.data();
-  v.data = data_.get();
+  v.data = data();
   v.byte_size = byte_size_;
   v.device_kind = MRT_DEVICE_CPU;
   v.device_id = 0;

@@ -9,17 +9,18 @@
 //   the inline span area (storage 0 only)
 #include "mrt/core/worker_channel.h"
 
-#include "mrt/core/host_api.h"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
+
+#include "mrt/core/host_api.h"
 
 namespace mrt::worker {
 namespace {
@@ -114,10 +115,32 @@ Mapping::~Mapping() {
   if (data) ::munmap(data, size);
 }
 
-void Writer::bulk(const void* data, uint64_t size) {
+void Writer::bulk(const void* data, uint64_t size, bool discard) {
   u64(spans_.size());
-  spans_.push_back(Span{data, size});
+  spans_.push_back(Span{data, size, discard});
 }
+
+namespace {
+// Copies `size` bytes to `to`; with `discard`, the source's whole pages are
+// given back (MADV_DONTNEED) a chunk at a time as they are copied, so the
+// two copies never coexist in full.
+void copy_span(char* to, const void* from, uint64_t size, bool discard) {
+  constexpr uint64_t kChunk = uint64_t{8} << 20;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto* src = static_cast<const char*>(from);
+  uintptr_t given_back = (reinterpret_cast<uintptr_t>(src) + page - 1) / page * page;  // whole pages only
+  for (uint64_t done = 0; done < size;) {
+    uint64_t n = std::min(kChunk, size - done);
+    std::memcpy(to + done, src + done, n);
+    done += n;
+    uintptr_t copied = (reinterpret_cast<uintptr_t>(src) + done) / page * page;
+    if (discard && copied > given_back) {
+      (void)::madvise(reinterpret_cast<void*>(given_back), copied - given_back, MADV_DONTNEED);
+      given_back = copied;
+    }
+  }
+}
+}  // namespace
 
 Result<Frame> Writer::finish(Op op, uint64_t call_id) {
   Frame frame;
@@ -158,7 +181,7 @@ Result<Frame> Writer::finish(Op op, uint64_t call_id) {
   offset = 0;
   for (const auto& s : spans_) {
     offset = align64(offset);
-    if (s.size) std::memcpy(static_cast<char*>(m) + offset, s.data, s.size);
+    if (s.size) copy_span(static_cast<char*>(m) + offset, s.data, s.size, s.discard);
     offset += s.size;
   }
   ::munmap(m, total);
@@ -188,7 +211,14 @@ Result<Reader> Reader::open(Frame& frame) {
     if (!frame.fd) return data_loss("worker frame: bulk data without a memfd");
     struct stat st {};
     if (::fstat(frame.fd.get(), &st) != 0 || st.st_size <= 0) return data_loss("worker frame: unusable memfd");
+    // Unsealed, the sender could shrink the file under our reads (SIGBUS
+    // here) or change bytes after they were checked.
+    constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+    int seals = ::fcntl(frame.fd.get(), F_GET_SEALS);
+    if (seals < 0 || (seals & kSeals) != kSeals) return data_loss("worker frame: memfd not sealed against writes");
     auto map = std::make_shared<Mapping>();
+    map->file = UniqueFd(::fcntl(frame.fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!map->file) return errno_status("keeping a frame's memfd");
     void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, frame.fd.get(), 0);
     if (m == MAP_FAILED) return errno_status("mapping a frame's memfd");
     map->data = m;

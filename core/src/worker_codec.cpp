@@ -2,6 +2,7 @@
 #include "worker_codec.h"
 
 #include <cstring>
+#include <optional>
 
 #include "mrt/core/tensor.h"
 
@@ -22,13 +23,13 @@ Status check_host_tensor(const MRT_Tensor& t) {
   return validate_tensor_view(t);
 }
 
-void write_tensor(Writer& w, const MRT_Tensor& t) {
+void write_tensor(Writer& w, const MRT_Tensor& t, bool discard) {
   w.str(t.name ? t.name : "");
   w.u8(t.name ? 1 : 0);
   w.i32(t.dtype);
   w.i32(t.rank);
   for (int32_t i = 0; i < t.rank; ++i) w.i64(t.dims[i]);
-  w.bulk(t.data, t.byte_size);
+  w.bulk(t.data, t.byte_size, discard);
 }
 
 void read_tensor(Reader& r, DecodedTensor& out) {
@@ -120,11 +121,11 @@ Status read_stage_input(Reader& r, DecodedStageInput& out) {
   return Status::ok();
 }
 
-void write_results(Writer& w, const MRT_Results& results) {
+void write_results(Writer& w, const MRT_Results& results, bool discard) {
   w.u64(results.tensors.size());
   for (const auto& t : results.tensors) {
     MRT_Tensor v = t.view();
-    write_tensor(w, v);
+    write_tensor(w, v, discard);
   }
   w.u64(results.classes.size());
   for (const auto& c : results.classes) {
@@ -142,6 +143,29 @@ void write_results(Writer& w, const MRT_Results& results) {
   }
 }
 
+namespace {
+// An output that came in the frame's memfd becomes a tensor over that
+// memory, not a copy of it (a model's 200 MB of logits were held twice in
+// the service, then copied a third time into the client's answer); the
+// answer can pass the memfd itself on (Tensor::sealed_file). nullopt: the
+// bytes came inline, and are copied as before.
+std::optional<Result<Tensor>> shared_output(const Reader& r, const DecodedTensor& t, const MRT_Results& results) {
+  const std::shared_ptr<Mapping>& map = r.mapping();
+  const auto* data = static_cast<const std::byte*>(t.view.data);
+  const auto* base = map ? static_cast<const std::byte*>(map->data) : nullptr;
+  if (!map || t.view.byte_size == 0 || data < base || data >= base + map->size) return std::nullopt;
+  for (const auto& e : results.tensors)
+    if (!t.name.empty() && e.name() == t.name)
+      return Result<Tensor>(Status(MRT_CODE_ALREADY_EXISTS, "output '" + t.name + "' added twice"));
+  auto offset = static_cast<uint64_t>(data - base);
+  Tensor::SharedBytes bytes{map, data, map->file.get(), offset};
+  auto tensor = Tensor::shared(t.name, static_cast<MRT_DType>(t.view.dtype), Dims(t.dims.begin(), t.dims.end()),
+                               std::move(bytes), t.view.byte_size);
+  if (!tensor) return Result<Tensor>(data_loss("output from the plugin worker: " + tensor.status().message()));
+  return tensor;
+}
+}  // namespace
+
 Status read_results_into(Reader& r, MRT_Results* results) {
   const MRT_HostApi* host = host_api();
   uint64_t n = bounded_count(r);
@@ -149,6 +173,11 @@ Status read_results_into(Reader& r, MRT_Results* results) {
     DecodedTensor t;
     read_tensor(r, t);
     if (!r.ok()) break;
+    if (auto shared = shared_output(r, t, *results)) {
+      if (!*shared) return shared->status();
+      results->tensors.push_back(std::move(**shared));
+      continue;
+    }
     void* data = nullptr;
     MRT_RETURN_IF_ERROR(take_plugin_status(host->results_add_tensor(results, t.view.name, t.view.dtype, t.view.rank,
                                                                      t.view.dims, &data)));

@@ -25,7 +25,7 @@ struct DecodedTensor {
   MRT_Tensor view{};
 };
 
-void write_tensor(Writer& w, const MRT_Tensor& t);
+void write_tensor(Writer& w, const MRT_Tensor& t, bool discard = false);
 // Fills `out` (whose view points into `out`'s strings and the reader's data).
 void read_tensor(Reader& r, DecodedTensor& out);
 Status check_host_tensor(const MRT_Tensor& t);
@@ -45,7 +45,9 @@ struct DecodedStageInput {
 Status read_stage_input(Reader& r, DecodedStageInput& out);
 
 // A stage's results (the worker fills a local MRT_Results).
-void write_results(Writer& w, const MRT_Results& results);
+// `discard`: the results are not read after the frame is finished, so their
+// bytes may be given back as they are copied (Writer::bulk).
+void write_results(Writer& w, const MRT_Results& results, bool discard = false);
 // Adds the decoded results to the service's `results` through the host API.
 Status read_results_into(Reader& r, MRT_Results* results);
 

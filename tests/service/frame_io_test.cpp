@@ -2,10 +2,14 @@
 #include "frame_io.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "../unit/test_support.h"
 #include "proto_convert.h"
@@ -92,6 +96,51 @@ TEST(FrameIo, LargeAnswersShareOneMemfd) {
   }
   EXPECT_LT(::fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK), 0) << "the memfd is sealed";
   ::close(fds[0]);
+}
+
+// An output that is still in the sealed memfd a plugin worker sent it in
+// (Tensor::sealed_file) is answered with that memfd and its offset, not a
+// copy; other large outputs of the same answer go into the answer's memfd.
+TEST(FrameIo, AnswersPassAWorkersSealedMemfdOn) {
+  std::vector<float> values(100000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) + 0.25f;
+  const size_t bytes = values.size() * sizeof(float), offset = 4096;
+  int worker_fd = ::memfd_create("mrt-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_GE(worker_fd, 0);
+  ASSERT_EQ(::ftruncate(worker_fd, static_cast<off_t>(offset + bytes)), 0);
+  ASSERT_EQ(::pwrite(worker_fd, values.data(), bytes, offset), static_cast<ssize_t>(bytes));
+  ASSERT_EQ(::fcntl(worker_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+  void* m = ::mmap(nullptr, offset + bytes, PROT_READ, MAP_SHARED, worker_fd, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  std::shared_ptr<void> mapping(m, [size = offset + bytes](void* p) { ::munmap(p, size); });
+  Tensor::SharedBytes shared{mapping, static_cast<const std::byte*>(m) + offset, worker_fd, offset};
+  InferResult result;
+  auto passed = Tensor::shared("passed", MRT_DTYPE_FLOAT32, {1, 100000}, shared, bytes);
+  ASSERT_TRUE(passed) << passed.status().to_string();
+  result.tensors.push_back(std::move(*passed));
+  auto own = Tensor::zeros("own", MRT_DTYPE_FLOAT32, {2, 1000});
+  for (uint64_t k = 0; k < own->element_count(); ++k) own->data_as<float>()[k] = static_cast<float>(k) * 3;
+  result.tensors.push_back(std::move(*own));
+  std::vector<int> fds;
+  auto answer = infer_response_to_proto("m", result, std::nullopt, 1024, fds);
+  ASSERT_TRUE(answer) << answer.status().to_string();
+  ASSERT_EQ(fds.size(), 2u) << "the worker's memfd, and one for the other output";
+  ASSERT_EQ(fds_wanted(*answer), 2u);
+  const auto& ref = answer->tensors().tensors(0).memfd();
+  EXPECT_EQ(ref.offset(), offset);
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::fstat(fds[ref.fd_index()], &a), 0);
+  ASSERT_EQ(::fstat(worker_fd, &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino) << "the same file, passed on";
+  ASSERT_TRUE(resolve_memfd_tensors(*answer, fds).is_ok());
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string& got = answer->tensors().tensors(static_cast<int>(i)).inline_data();
+    ASSERT_EQ(got.size(), result.tensors[i].byte_size()) << i;
+    EXPECT_EQ(std::memcmp(got.data(), std::as_const(result.tensors[i]).data(), got.size()), 0) << i;
+  }
+  for (int fd : fds) ::close(fd);
+  ::close(worker_fd);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The real daemon (model-runtime.vnode) on a temporary socket, driven with
 // the client library: concurrency, deadlines, queues, disconnects, hostile
 // input, capabilities, identity and draining.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,11 +12,12 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "daemon_fixture.h"
+#include "frame_io.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -287,6 +289,50 @@ TEST_F(ServiceTest, LargeTensorsTravelInAMemfd) {
   t->mutable_memfd()->set_fd_index(3);
   EXPECT_NE(c->infer(req).status().message().find("refers to descriptor 3"), std::string::npos);
   ::close(*fd);
+}
+
+// A large output comes from the plugin worker in a sealed memfd, and the
+// client gets that same memfd: the service neither copies the bytes into
+// memory of its own nor into a memfd of the answer (an answer memfd is named
+// "mrt-answer-<model>", a worker's "mrt-bulk").
+TEST_F(ServiceTest, LargeOutputsReachTheClientInTheWorkersMemfd) {
+  Daemon d(dir, {});
+  auto c = d.connect();
+  const int64_t rows = 100000;  // 1.6 MB: over the 1 MiB inline answer
+  std::vector<float> values(static_cast<size_t>(rows) * 4);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f;
+  auto fd = client::make_memfd("input", values.data(), values.size() * sizeof(float));
+  ASSERT_TRUE(fd);
+  ipc::ClientFrame f;
+  f.set_request_id(c->next_request_id());
+  auto* t = f.mutable_infer()->mutable_tensors()->add_tensors();
+  f.mutable_infer()->set_model_id("identity");
+  t->set_name("input");
+  t->set_dtype(MRT_DTYPE_FLOAT32);
+  t->add_dims(rows);
+  t->add_dims(4);
+  t->mutable_memfd()->set_fd_index(0);
+  t->mutable_memfd()->set_length(values.size() * sizeof(float));
+  ASSERT_TRUE(c->send(f, {*fd}).is_ok());
+  ::close(*fd);
+  vnode::FrameReader reader;
+  auto bytes = vnode::read_frame(c->socket(), reader);
+  ASSERT_TRUE(bytes) << bytes.status().to_string();
+  ipc::ServerFrame answer;
+  ASSERT_TRUE(answer.ParseFromString(*bytes));
+  ASSERT_TRUE(answer.has_infer()) << answer.DebugString().substr(0, 500);
+  ASSERT_EQ(vnode::fds_wanted(answer.infer()), 1u);
+  std::vector<int> fds = reader.take_fds(1);
+  ASSERT_EQ(fds.size(), 1u);
+  char link[256] = {};
+  ASSERT_GT(::readlink(("/proc/self/fd/" + std::to_string(fds[0])).c_str(), link, sizeof link - 1), 0);
+  EXPECT_NE(std::string(link).find("mrt-bulk"), std::string::npos) << link;
+  EXPECT_LT(::fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK), 0) << "the memfd is sealed";
+  ASSERT_TRUE(vnode::resolve_memfd_tensors(*answer.mutable_infer(), fds).is_ok());
+  ::close(fds[0]);
+  const std::string& out = answer.infer().tensors().tensors(0).inline_data();
+  ASSERT_EQ(out.size(), values.size() * sizeof(float));
+  EXPECT_EQ(std::memcmp(out.data(), values.data(), out.size()), 0);
 }
 
 TEST_F(ServiceTest, TraversalAndHostileModelIdsAreRefused) {

@@ -1,10 +1,17 @@
 // Tensors, .npy round trips, top-k, statuses and the host services table.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "mrt/core/host_api.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/pipeline.h"
+#include "mrt/core/worker_channel.h"
 #include "test_support.h"
 
 namespace mrt {
@@ -58,6 +65,93 @@ TEST(Tensor, ValidatesViews) {
   EXPECT_FALSE(validate_tensor_view(v).is_ok());
   EXPECT_FALSE(Tensor::zeros("x", MRT_DTYPE_FLOAT32, {-1}));
   EXPECT_FALSE(Tensor::zeros("x", MRT_DTYPE_FLOAT32, {1 << 30, 1 << 30}));
+}
+
+// A tensor over bytes it does not own reads them in place, and copies them
+// into memory of its own before the first write (the bytes are read-only).
+TEST(Tensor, SharedBytesAreCopiedOnWrite) {
+  auto owner = std::shared_ptr<float>(static_cast<float*>(std::aligned_alloc(64, 64 * sizeof(float))), std::free);
+  for (int i = 0; i < 64; ++i) owner.get()[i] = static_cast<float>(i);
+  Tensor::SharedBytes bytes{owner, reinterpret_cast<const std::byte*>(owner.get()), 7, 128};
+  auto t = Tensor::shared("t", MRT_DTYPE_FLOAT32, {4, 16}, bytes, 64 * sizeof(float));
+  ASSERT_TRUE(t) << t.status().to_string();
+  const Tensor& read = *t;
+  EXPECT_EQ(read.data_as<float>(), owner.get()) << "read in place";
+  ASSERT_TRUE(read.sealed_file());
+  EXPECT_EQ(read.sealed_file()->file, 7);
+  EXPECT_EQ(read.sealed_file()->offset, 128u);
+  float* w = t->data_as<float>();
+  EXPECT_NE(w, owner.get()) << "written in a copy";
+  EXPECT_FALSE(read.sealed_file()) << "the file no longer holds what the tensor does";
+  w[3] = -1;
+  EXPECT_EQ(owner.get()[3], 3.f);
+  EXPECT_EQ(w[4], 4.f);
+  // Sizes that do not match dims, and misaligned bytes, are refused.
+  EXPECT_FALSE(Tensor::shared("t", MRT_DTYPE_FLOAT32, {4, 16}, bytes, 63 * sizeof(float)));
+  bytes.data += 4;
+  EXPECT_FALSE(Tensor::shared("t", MRT_DTYPE_FLOAT32, {1}, bytes, 4));
+}
+
+// Bulk bytes above the inline limit travel in a sealed memfd; a frame whose
+// memfd the sender did not seal (it could shrink it under the reader: SIGBUS)
+// is refused, not mapped.
+TEST(WorkerChannel, BulkMemfdMustBeSealed) {
+  std::vector<char> big(200000);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 13);
+  worker::Writer w;
+  w.bulk(big.data(), big.size());
+  auto frame = w.finish(worker::Op::kReply, 1);
+  ASSERT_TRUE(frame) << frame.status().to_string();
+  ASSERT_TRUE(frame->fd) << "200 KB goes in a memfd";
+  {
+    auto r = worker::Reader::open(*frame);
+    ASSERT_TRUE(r) << r.status().to_string();
+    std::string_view got = r->bulk();
+    ASSERT_EQ(got.size(), big.size());
+    EXPECT_EQ(std::memcmp(got.data(), big.data(), big.size()), 0);
+    ASSERT_TRUE(r->mapping());
+    EXPECT_GE(r->mapping()->file.get(), 0) << "the memfd is kept to be passed on";
+  }
+  worker::Frame unsealed;
+  unsealed.body = frame->body;
+  unsealed.fd = worker::UniqueFd(::memfd_create("unsealed", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(unsealed.fd.get(), static_cast<off_t>(big.size())), 0);
+  ASSERT_EQ(::pwrite(unsealed.fd.get(), big.data(), big.size(), 0), static_cast<ssize_t>(big.size()));
+  auto r = worker::Reader::open(unsealed);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("not sealed"), std::string::npos) << r.status().message();
+}
+
+// A worker's results are copied into the reply's memfd and not read again:
+// their pages go back to the kernel as the copy goes, so a large output is
+// never held twice over in full.
+TEST(WorkerChannel, DiscardedBulkIsGivenBackAsItIsCopied) {
+  const size_t bytes = size_t{20} << 20;
+  auto* src =
+      static_cast<unsigned char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(src, MAP_FAILED);
+  for (size_t i = 0; i < bytes; ++i) src[i] = static_cast<unsigned char>(i * 7 + 3);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  auto resident_pages = [&] {
+    std::vector<unsigned char> in(bytes / static_cast<size_t>(page));
+    EXPECT_EQ(::mincore(src, bytes, in.data()), 0);
+    return std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; });
+  };
+  ASSERT_EQ(resident_pages(), static_cast<long>(bytes / static_cast<size_t>(page)));
+  worker::Writer w;
+  w.bulk(src, bytes, /*discard=*/true);
+  auto frame = w.finish(worker::Op::kReply, 1);
+  ASSERT_TRUE(frame) << frame.status().to_string();
+  EXPECT_EQ(resident_pages(), 0) << "every page of the source was given back";
+  auto r = worker::Reader::open(*frame);
+  ASSERT_TRUE(r) << r.status().to_string();
+  std::string_view got = r->bulk();
+  ASSERT_EQ(got.size(), bytes);
+  size_t wrong = 0;
+  for (size_t i = 0; i < bytes; ++i)
+    wrong += static_cast<unsigned char>(got[i]) != static_cast<unsigned char>(i * 7 + 3);
+  EXPECT_EQ(wrong, 0u);
+  ::munmap(src, bytes);
 }
 
 TEST(TopK, SortsSoftmaxesAndLabels) {

@@ -58,7 +58,7 @@ Result<ipc::ServerFrame> Client::receive() {
   // Large answers come in sealed memfds sent with the frame: read back
   // inline, so callers see one kind of tensor whatever its size.
   if (f.has_infer()) {
-    size_t n = vnode::memfd_tensor_count(f.infer());
+    size_t n = vnode::fds_wanted(f.infer());
     if (n > 0) {
       std::vector<int> fds = reader_->take_fds(n);
       Status s = vnode::resolve_memfd_tensors(*f.mutable_infer(), fds);

@@ -8,15 +8,23 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "mrt/core/router.h"
 
 namespace mrt::vnode {
 
-void tensor_to_proto(const Tensor& t, ipc::Tensor* out) {
+namespace {
+// Name, dtype and dims: everything but where the data is.
+void tensor_header_to_proto(const Tensor& t, ipc::Tensor* out) {
   out->set_name(t.name());
   out->set_dtype(t.dtype());
   for (int64_t d : t.dims()) out->add_dims(d);
+}
+}  // namespace
+
+void tensor_to_proto(const Tensor& t, ipc::Tensor* out) {
+  tensor_header_to_proto(t, out);
   out->set_inline_data(reinterpret_cast<const char*>(t.data()), t.byte_size());
 }
 
@@ -92,9 +100,7 @@ Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, int fd, uint32_t
     if (w <= 0) return resource_exhausted("cannot write an answer's memfd: " + std::string(std::strerror(errno)));
     done += static_cast<size_t>(w);
   }
-  out->set_name(t.name());
-  out->set_dtype(t.dtype());
-  for (int64_t d : t.dims()) out->add_dims(d);
+  tensor_header_to_proto(t, out);
   auto* ref = out->mutable_memfd();
   ref->set_fd_index(fd_index);
   ref->set_offset(offset);
@@ -181,22 +187,47 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
   if (latency_ms) r.set_latency_ms(*latency_ms);
   uint64_t total = 0;
   for (const auto& t : result.tensors) total += t.byte_size();
-  // Above the limit every tensor goes into one sealed memfd, one after the
-  // other: one descriptor per answer, however many outputs it has.
+  // Above the limit tensor data leaves the frame. An output a plugin worker
+  // sent in a sealed memfd is still in it (Tensor::sealed_file): the client
+  // gets that file and the offset, and no byte is copied. Every other tensor
+  // goes into one sealed memfd of the answer, one after the other.
+  constexpr size_t kMaxPassedFiles = 4;
+  std::vector<std::pair<int, uint32_t>> passed;  // a tensor's sealed file → its index in fds
+  auto passed_index = [&](int file) -> std::optional<uint32_t> {
+    for (const auto& [f, index] : passed)
+      if (f == file) return index;
+    if (passed.size() == kMaxPassedFiles) return std::nullopt;
+    int fd = ::fcntl(file, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    fds.push_back(fd);  // the caller closes it, on error too
+    passed.emplace_back(file, static_cast<uint32_t>(fds.size() - 1));
+    return passed.back().second;
+  };
   int memfd = -1;
+  uint32_t memfd_index = 0;
   uint64_t offset = 0;
-  if (total > inline_limit) {
-    memfd = ::memfd_create(("mrt-answer-" + model_id).substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (memfd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
-    fds.push_back(memfd);  // the caller closes it, on error too
-  }
-  const uint32_t fd_index = static_cast<uint32_t>(fds.size() - (memfd >= 0 ? 1 : 0));
   auto add = [&](const Tensor& t, ipc::TensorResult* to) -> Status {
-    if (memfd < 0) {
+    if (total <= inline_limit) {
       tensor_to_proto(t, to->add_tensors());
       return Status::ok();
     }
-    return tensor_to_proto_memfd(t, to->add_tensors(), memfd, fd_index, offset);
+    if (auto file = t.sealed_file())
+      if (auto index = passed_index(file->file)) {
+        ipc::Tensor* out = to->add_tensors();
+        tensor_header_to_proto(t, out);
+        auto* ref = out->mutable_memfd();
+        ref->set_fd_index(*index);
+        ref->set_offset(file->offset);
+        ref->set_length(t.byte_size());
+        return Status::ok();
+      }
+    if (memfd < 0) {
+      memfd = ::memfd_create(("mrt-answer-" + model_id).substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      if (memfd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
+      fds.push_back(memfd);  // the caller closes it, on error too
+      memfd_index = static_cast<uint32_t>(fds.size() - 1);
+    }
+    return tensor_to_proto_memfd(t, to->add_tensors(), memfd, memfd_index, offset);
   };
   if (result.text) {
     auto* t = r.mutable_text();
@@ -221,6 +252,14 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
   // Sealed: the client may map it without fearing that it shrinks under it.
   if (memfd >= 0) ::fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
   return r;
+}
+
+size_t fds_wanted(const ipc::InferResponse& r) {
+  size_t wanted = 0;
+  for (const auto* list : {&r.tensors(), &r.outputs()})
+    for (const auto& t : list->tensors())
+      if (t.has_memfd()) wanted = std::max<size_t>(wanted, size_t{t.memfd().fd_index()} + 1);
+  return wanted;
 }
 
 size_t memfd_tensor_count(const ipc::InferResponse& r) {

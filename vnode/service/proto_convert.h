@@ -48,6 +48,9 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
 // The reverse, for clients: memfd tensors of an answer read back inline
 // (fds[fd_index]); the descriptors are left to the caller.
 Status resolve_memfd_tensors(ipc::InferResponse& r, const std::vector<int>& fds);
+// The descriptors an answer's memfd tensors refer to (highest fd_index + 1):
+// one memfd of the answer, and any a plugin worker's outputs were passed on in.
+size_t fds_wanted(const ipc::InferResponse& r);
 // Number of memfd tensors in an answer.
 size_t memfd_tensor_count(const ipc::InferResponse& r);
 void status_to_proto(const Status& s, ipc::Error* out);

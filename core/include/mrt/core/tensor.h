@@ -39,16 +39,43 @@ class Tensor {
   // only touch every page twice.
   static Result<Tensor> uninitialized(std::string name, MRT_DType dtype, Dims dims);
 
+  // Bytes another object owns, read-only: a frame's mapping of a sealed
+  // memfd from a plugin worker. `owner` keeps them alive; `file` and
+  // `offset` say where the same bytes lie in that sealed file (-1: nowhere),
+  // so an answer can hand the file on instead of copying them.
+  struct SharedBytes {
+    std::shared_ptr<const void> owner;
+    const std::byte* data = nullptr;
+    int file = -1;  // valid while `owner` lives
+    uint64_t offset = 0;
+  };
+  // A tensor over `bytes` without a copy; dims × dtype must be `size`, and
+  // the data 64-byte aligned. Writing through data() first copies the bytes
+  // into memory of the tensor's own (copy on write).
+  static Result<Tensor> shared(std::string name, MRT_DType dtype, Dims dims, SharedBytes bytes, uint64_t size);
+  // The sealed file and offset this tensor's bytes are in, untouched, if any.
+  struct FileRange {
+    int file;
+    uint64_t offset;
+  };
+  std::optional<FileRange> sealed_file() const;
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
   MRT_DType dtype() const { return dtype_; }
   const Dims& dims() const { return dims_; }
   size_t byte_size() const { return byte_size_; }
   uint64_t element_count() const { return byte_size_ / dtype_size(dtype_); }
-  std::byte* data() { return data_.get(); }
-  const std::byte* data() const { return data_.get(); }
-  template <typename T> T* data_as() { return reinterpret_cast<T*>(data_.get()); }
-  template <typename T> const T* data_as() const { return reinterpret_cast<const T*>(data_.get()); }
+  std::byte* data();
+  const std::byte* data() const { return shared_ ? shared_->data : data_.get(); }
+  template <typename T>
+  T* data_as() {
+    return reinterpret_cast<T*>(data());
+  }
+  template <typename T>
+  const T* data_as() const {
+    return reinterpret_cast<const T*>(data());
+  }
 
   // A view for the ABI; valid while this tensor lives and is not moved.
   MRT_Tensor view() const;
@@ -60,6 +87,7 @@ class Tensor {
   Dims dims_;
   size_t byte_size_ = 0;
   std::unique_ptr<std::byte[], FreeAligned> data_;
+  std::unique_ptr<SharedBytes> shared_;  // instead of data_, until written
 };
 
 // Checks an ABI tensor view for internal consistency (known dtype, rank in

@@ -63,10 +63,13 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// A read-only mapping of a received memfd, shared by every view into it.
+// A read-only mapping of a received memfd, shared by every view into it,
+// and the memfd itself (sealed against writes, shrinking and growth: checked
+// when it was received), which an answer can pass on instead of a copy.
 struct Mapping {
   void* data = nullptr;
   size_t size = 0;
+  UniqueFd file;
   ~Mapping();
 };
 
@@ -96,8 +99,11 @@ class Writer {
     str(s.message());
   }
   // Bytes that may be large: referenced by (index) in the body, placed by
-  // finish(). `data` must stay valid until finish().
-  void bulk(const void* data, uint64_t size);
+  // finish(). `data` must stay valid until finish(). `discard`: the caller
+  // will not read them again, so finish() may return their whole pages to
+  // the kernel as soon as they are copied into the memfd (a worker's
+  // results: a 200 MB output then never exists twice over in full).
+  void bulk(const void* data, uint64_t size, bool discard = false);
   // Places the bulk spans and builds the frame. Fails only when a memfd
   // cannot be had (RESOURCE_EXHAUSTED).
   Result<Frame> finish(Op op, uint64_t call_id);
@@ -107,6 +113,7 @@ class Writer {
   struct Span {
     const void* data;
     uint64_t size;
+    bool discard;
   };
   std::string body_;
   std::vector<Span> spans_;
