@@ -136,10 +136,17 @@ TEST(WeightResidency, LoadedWeightsLiveOnlyPackedBetweenBuilds) {
   for (const auto& [name, t] : std::as_const(graph).constants) {
     if (t.bytes() < WeightResidency::kMinBytes) continue;
     big += t.bytes();
-    resident += resident_bytes(t.raw(), t.bytes());
+    resident += resident_bytes(t.address(), t.bytes());  // address(): raw() would bring them back
   }
-  EXPECT_LT(resident, big / 2) << "the released weights' pages are still resident";
-  EXPECT_GE(residency.released_bytes(), big / 2);
+  // Which weights qualify depends on the layouts oneDNN picks on this CPU
+  // (Winograd-packed 3x3 weights on AVX-512 cannot be reordered back): what
+  // is counted as let go must really be gone.
+  EXPECT_GT(residency.released_bytes(), big / 8);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t edges = 0;  // a weight's first and last pages, partly a neighbour's, stay and count whole
+  for (const auto& [name, t] : std::as_const(graph).constants)
+    edges += t.bytes() >= WeightResidency::kMinBytes ? 2 * page : 0;
+  EXPECT_LE(resident + residency.released_bytes(), big + edges) << "the released weights' pages are still resident";
 
   residency.restore(eng);
   EXPECT_EQ(residency.released_weights(), 0u);
@@ -155,6 +162,54 @@ TEST(WeightResidency, LoadedWeightsLiveOnlyPackedBetweenBuilds) {
   std::vector<float> got = test::run_plan(*b2, input), want = test::run_plan(*reference, input);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+}
+
+// A plan for a new batch size needs no restore first: each let-go weight
+// comes back when the build reads it (its residency hook, through the
+// build's own copy of the graph) and goes again once packed, so the build
+// never holds the loaded weights all at once; the plan computes what one
+// from never-released weights computes. A read outside any build (a tensor
+// copy's raw()) brings the bytes back too.
+TEST(WeightResidency, ABuildBringsBackOnlyTheWeightItReads) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  onnx::Graph graph = onnx::fold_batch_norm_in_place(load_fixture_graph("onnx-resnet"));
+  onnx::Graph pristine = graph;
+  for (auto& [name, t] : pristine.constants) t.raw();  // copy-on-write: bytes of its own
+  WeightResidency residency(4096);                     // the fixture is small: more of its weights qualify
+  PlanOptions options;
+  options.weight_cache = std::make_shared<WeightCache>();
+  size_t least_released = SIZE_MAX;
+  options.weight_packed = [&](const HostTensor& w) {
+    least_released = std::min(least_released, residency.released_bytes());  // this weight is back right now
+    residency.release_packed(eng, graph, *options.weight_cache, w);
+  };
+  auto b1 = build_plan(eng, graph, {{"input", {1, 3, 64, 64}}}, options);
+  residency.release(eng, graph, *options.weight_cache, {b1.get()});
+  const size_t before = residency.released_bytes();
+  size_t largest = 0;  // of the let-go weights
+  for (const auto& [name, t] : std::as_const(graph).constants)
+    if (t.residency() && t.residency()->released()) largest = std::max(largest, t.bytes());
+  ASSERT_GE(residency.released_weights(), 3u) << "too little was let go for the test to tell";
+  least_released = SIZE_MAX;
+  auto b3 = build_plan(eng, graph, {{"input", {3, 3, 64, 64}}}, options);
+  ASSERT_NE(least_released, SIZE_MAX) << "the batch-3 build packed no weight";
+  EXPECT_LE(before - least_released, largest) << "the build held more than one let-go weight at a time";
+  residency.release(eng, graph, *options.weight_cache, {b1.get(), b3.get()});
+  PlanOptions own;
+  auto reference = build_plan(eng, pristine, {{"input", {3, 3, 64, 64}}}, own);
+  std::vector<float> input = wave(3 * 3 * 64 * 64);
+  std::vector<float> got = test::run_plan(*b3, input), want = test::run_plan(*reference, input);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  // Any copy of a let-go weight reads its bytes, not the zero pages.
+  for (const auto& [name, t] : std::as_const(graph).constants) {
+    if (!t.residency() || !t.residency()->released()) continue;
+    onnx::HostTensor copy = t;
+    const HostTensor& want_t = pristine.constants.at(name);
+    EXPECT_EQ(std::memcmp(copy.raw(), want_t.raw(), t.bytes()), 0) << name;
+    EXPECT_FALSE(t.residency()->released()) << name;
+    break;
+  }
 }
 
 // While a plan is built (PlanOptions::weight_packed), each weight packed for
@@ -174,7 +229,7 @@ TEST(WeightResidency, WeightsAreLetGoWhileAPlanIsBuilt) {
     options.weight_cache = std::make_shared<WeightCache>();
     size_t during = 0;
     options.weight_packed = [&](const HostTensor& w) {
-      residency.release_packed(graph, *options.weight_cache, w);
+      residency.release_packed(eng, graph, *options.weight_cache, w);
       during = residency.released_weights();
     };
     options.restore_weights = [&] { residency.restore(eng); };
@@ -257,7 +312,7 @@ TEST(WeightResidency, AWeightTwoNodesPackStaysUntilBothHave) {
   WeightResidency residency;
   PlanOptions options;
   options.weight_cache = std::make_shared<WeightCache>();
-  options.weight_packed = [&](const HostTensor& w) { residency.release_packed(g, *options.weight_cache, w); };
+  options.weight_packed = [&](const HostTensor& w) { residency.release_packed(eng, g, *options.weight_cache, w); };
   auto plan = build_plan(eng, g, {{"x", {1, 8, 512}}}, options);
   EXPECT_EQ(residency.released_weights(), 1u);  // once the second had packed it
   auto reference = build_plan(eng, pristine, {{"x", {1, 8, 512}}}, PlanOptions{});
@@ -300,7 +355,7 @@ TEST(WeightResidency, WeightsARunningPlanReadsStayWhileAnotherIsBuilt) {
   std::vector<float> before = test::run_plan(*running, input);
   WeightResidency residency;
   options.weight_packed = [&](const HostTensor& packed) {
-    residency.release_packed(projects, *options.weight_cache, packed);
+    residency.release_packed(eng, projects, *options.weight_cache, packed);
   };
   residency.begin_build({running.get()});
   auto built = build_plan(eng, projects, {{"x", {1, 8, 512}}}, options);

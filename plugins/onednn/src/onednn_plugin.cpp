@@ -91,8 +91,9 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
+    // Let-go weights are not restored here: the build brings back each one
+    // as it reads it (weight_residency.h).
     std::vector<std::shared_ptr<PlanEntry>> running;  // plans that may run while this one is built
-    m.weights.restore(m.engine);
     m.weights.begin_build(live_plans(m, running));
     entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
     if (entry->plan->call_bytes() > m.max_call_bytes) {
@@ -170,7 +171,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       if (m->release_loaded_weights) {
         OnnxModel* model = m.get();  // the options live in the model: these outlive no call
         m->options.weight_packed = [model](const onnx::HostTensor& w) {
-          model->weights.release_packed(model->graph, *model->options.weight_cache, w);
+          model->weights.release_packed(model->engine, model->graph, *model->options.weight_cache, w);
         };
         m->options.restore_weights = [model] { model->weights.restore(model->engine); };
       }

@@ -19,7 +19,7 @@ WeightResidency::Pins::Pins(const std::vector<const Plan*>& live) {
 
 // Whether any range meets t's bytes.
 bool WeightResidency::Pins::cover(const onnx::HostTensor& t) const {
-  const char* begin = static_cast<const char*>(t.raw());
+  const char* begin = static_cast<const char*>(t.address());
   const char* end = begin + t.bytes();
   auto first_after =
       std::lower_bound(ranges.begin(), ranges.end(), end, [](const auto& r, const char* e) { return r.first < e; });
@@ -35,27 +35,62 @@ void WeightResidency::restore_one(const dnnl::engine& engine, dnnl::stream& stre
   dnnl::reorder(packed, loaded).execute(stream, packed, loaded);
 }
 
+// The hook a let-go weight carries (HostTensor::Residency): reads through
+// any copy of the tensor bring it back first.
+class WeightResidency::Hook : public onnx::HostTensor::Residency {
+ public:
+  Hook(WeightResidency* owner, const onnx::HostTensor* weight) : owner_(owner), weight_(weight) {}
+  void bring_back() override { owner_->bring_back(weight_); }
+
+ private:
+  WeightResidency* owner_;  // the model's, which outlives its graph's copies
+  const onnx::HostTensor* weight_;
+};
+
 void WeightResidency::restore(const dnnl::engine& engine) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (released_.empty()) return;
   dnnl::stream stream(engine);
   for (auto& r : released_) restore_one(engine, stream, r);
   stream.wait();
+  for (auto& r : released_) r.weight->residency()->set_released(false);
   released_.clear();
   released_bytes_ = 0;
 }
 
-bool WeightResidency::release_one(onnx::HostTensor& weight, const WeightCache& cache) {
+void WeightResidency::bring_back(const onnx::HostTensor* weight) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find_if(released_.begin(), released_.end(), [&](const Released& r) { return r.weight == weight; });
+  if (it == released_.end()) return;  // another thread brought it back first
+  dnnl::stream stream(*engine_);
+  restore_one(*engine_, stream, *it);
+  stream.wait();
+  it->weight->residency()->set_released(false);
+  released_bytes_ -= it->pages;
+  released_.erase(it);
+}
+
+bool WeightResidency::release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache) {
   const onnx::HostTensor& t = weight;  // const: raw() on a non-const tensor would copy it (copy-on-write)
   if (t.dtype() != onnx::DType::kFloat || t.bytes() < min_bytes_) return false;
+  std::lock_guard<std::mutex> lock(mu_);
   for (const auto& r : released_)
     if (r.weight == &weight) return false;
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  auto begin = reinterpret_cast<uintptr_t>(t.raw());
+  auto begin = reinterpret_cast<uintptr_t>(t.address());
   uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.bytes()) / page * page;
   if (last <= first) return false;
-  auto packing = cache.reversible_packing(t);
+  auto packing = cache.reversible_packing(t);  // reads the bytes: resident, not in released_
   if (!packing) return false;  // no plan packed it (or not reversibly): the graph's copy is the only one
-  if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return false;
+  // The hook before the pages go: a copy of the tensor made from here on
+  // brings them back when it is read.
+  if (!t.residency()) weight.set_residency(std::make_shared<Hook>(this, &weight));
+  if (!engine_) engine_ = engine;
+  weight.residency()->set_released(true);
+  if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) {
+    weight.residency()->set_released(false);
+    return false;
+  }
   released_.push_back({&weight, std::move(*packing), last - first});
   released_bytes_ += last - first;
   return true;
@@ -63,12 +98,13 @@ bool WeightResidency::release_one(onnx::HostTensor& weight, const WeightCache& c
 
 void WeightResidency::begin_build(const std::vector<const Plan*>& live) { building_ = Pins(live); }
 
-void WeightResidency::release_packed(onnx::Graph& graph, const WeightCache& cache, const onnx::HostTensor& source) {
-  const void* data = source.raw();
+void WeightResidency::release_packed(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
+                                     const onnx::HostTensor& source) {
+  const void* data = source.address();
   for (auto& [name, weight] : graph.constants) {
     const onnx::HostTensor& t = weight;
-    if (t.raw() == data && t.bytes() == source.bytes()) {
-      if (!building_.cover(t)) release_one(weight, cache);  // a running plan reads it as loaded: it stays
+    if (t.address() == data && t.bytes() == source.bytes()) {
+      if (!building_.cover(t)) release_one(engine, weight, cache);  // a running plan reads it as loaded: it stays
       return;
     }
   }
@@ -79,16 +115,20 @@ void WeightResidency::release(const dnnl::engine& engine, onnx::Graph& graph, co
   Pins pins(live);
   building_ = Pins();
   // The safety net: a weight a live plan reads must be resident.
-  dnnl::stream stream(engine);
-  std::erase_if(released_, [&](Released& r) {
-    if (!pins.cover(std::as_const(*r.weight))) return false;
-    restore_one(engine, stream, r);
-    released_bytes_ -= r.pages;
-    return true;
-  });
-  stream.wait();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dnnl::stream stream(engine);
+    std::erase_if(released_, [&](Released& r) {
+      if (!pins.cover(std::as_const(*r.weight))) return false;
+      restore_one(engine, stream, r);
+      r.weight->residency()->set_released(false);
+      released_bytes_ -= r.pages;
+      return true;
+    });
+    stream.wait();
+  }
   for (auto& [name, weight] : graph.constants)
-    if (!pins.cover(std::as_const(weight))) release_one(weight, cache);
+    if (!pins.cover(std::as_const(weight))) release_one(engine, weight, cache);
 }
 
 }  // namespace mrt::onednn

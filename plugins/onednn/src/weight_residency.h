@@ -12,10 +12,20 @@
 // into the graph stays valid); before the next build it is reordered back.
 // Only whole pages inside a weight are let go, so a neighbour in the same
 // load buffer is never touched.
+//
+// A let-go weight carries a residency hook (HostTensor::Residency), shared
+// by every copy of the tensor a plan build makes: the first read of its
+// bytes brings that one weight back. So a build for a new batch size
+// restores the weights it reads one at a time, as its nodes are lowered, and
+// lets each go again once packed, instead of holding every weight twice
+// while it runs (ViT-B/16 re-planned for batch 8 held its 330 MB of weights
+// twice over).
 #pragma once
 
 #include <dnnl.hpp>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "mrt/onnx/ir.h"
@@ -31,8 +41,8 @@ class WeightResidency {
   static constexpr size_t kMinBytes = size_t{64} << 10;
   explicit WeightResidency(size_t min_bytes = kMinBytes) : min_bytes_(min_bytes) {}
 
-  // Before a plan is built: every let-go weight of the graph is back, as
-  // loaded (reordered from its packed copy).
+  // Every let-go weight of the graph is back, as loaded (reordered from its
+  // packed copy). Builds need not call it: a read brings a weight back.
   void restore(const dnnl::engine& engine);
 
   // Before a build: the plans that may run while it goes on (`live`); a
@@ -46,7 +56,8 @@ class WeightResidency {
   // they are a weight of `graph` (of at least the minimum, with a reversible
   // packing in `cache`). So a model's first plan does not hold every weight
   // twice before it is done.
-  void release_packed(onnx::Graph& graph, const WeightCache& cache, const onnx::HostTensor& source);
+  void release_packed(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
+                      const onnx::HostTensor& source);
 
   // After: every float constant of `graph` of at least the minimum (kMinBytes) whose
   // bytes no plan in `live` points into and that `cache` holds a
@@ -58,8 +69,14 @@ class WeightResidency {
                const std::vector<const Plan*>& live);
 
   // Bytes of the graph's weights let go right now (whole pages).
-  size_t released_bytes() const { return released_bytes_; }
-  size_t released_weights() const { return released_.size(); }
+  size_t released_bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_bytes_;
+  }
+  size_t released_weights() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_.size();
+  }
 
  private:
   struct Released {
@@ -67,9 +84,12 @@ class WeightResidency {
     WeightCache::Packing packing;
     size_t pages;  // bytes let go
   };
+  class Hook;
   // Lets go of `weight`'s whole pages if it qualifies; true when it did.
-  bool release_one(onnx::HostTensor& weight, const WeightCache& cache);
+  bool release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache);
   static void restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r);
+  // The hook's work: `weight` back, if it is let go.
+  void bring_back(const onnx::HostTensor* weight);
   // Sorted (start, size) ranges the live plans point into, and the
   // furthest end among the first i + 1 of them.
   struct Pins {
@@ -81,6 +101,10 @@ class WeightResidency {
   };
   size_t min_bytes_;
   Pins building_;  // begin_build's
+  // Builds run one at a time, but a hook may fire on any thread that reads a
+  // weight (a host reference step), so released_ is guarded.
+  mutable std::mutex mu_;
+  std::optional<dnnl::engine> engine_;  // the hooks' (set by the first release)
   std::vector<Released> released_;
   size_t released_bytes_ = 0;
 };

@@ -189,10 +189,12 @@ HostTensor HostTensor::adopt(DType dtype, Dims dims, std::shared_ptr<void> owner
 }
 
 void HostTensor::copy_storage() {
+  make_resident();
   const void* from = data_;
   std::shared_ptr<void> keep = storage_;  // the shared bytes, alive until copied
   allocate_storage();
   std::memcpy(data_, from, bytes());
+  residency_.reset();  // bytes of its own now, which nobody lets go
 }
 
 HostTensor::HostTensor(HostTensor&& other) noexcept
@@ -200,7 +202,8 @@ HostTensor::HostTensor(HostTensor&& other) noexcept
       dims_(std::move(other.dims_)),
       numel_(other.numel_),
       storage_(std::move(other.storage_)),
-      data_(other.data_) {
+      data_(other.data_),
+      residency_(std::move(other.residency_)) {
   other.dtype_ = DType::kUndefined;
   other.dims_.clear();
   other.numel_ = 0;
@@ -214,6 +217,7 @@ HostTensor& HostTensor::operator=(HostTensor&& other) noexcept {
     numel_ = other.numel_;
     storage_ = std::move(other.storage_);
     data_ = other.data_;
+    residency_ = std::move(other.residency_);
     other.dtype_ = DType::kUndefined;
     other.dims_.clear();
     other.numel_ = 0;
@@ -250,6 +254,7 @@ int64_t float_to_int64(double v) {
 }  // namespace
 
 std::vector<int64_t> HostTensor::to_int64() const {
+  make_resident();
   std::vector<int64_t> out(static_cast<size_t>(numel_));
   auto same = [](auto v) { return static_cast<int64_t>(v); };
   switch (dtype_) {
@@ -298,6 +303,7 @@ std::vector<int64_t> HostTensor::to_int64() const {
 }
 
 std::vector<double> HostTensor::to_double() const {
+  make_resident();
   std::vector<double> out(static_cast<size_t>(numel_));
   auto same = [](auto v) { return static_cast<double>(v); };
   switch (dtype_) {

@@ -4,6 +4,7 @@
 // initializers, Constant nodes, folded subgraphs) live in Graph::constants.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -65,6 +66,23 @@ std::shared_ptr<void> allocate_host_buffer(size_t bytes);
 // where the loader leaves the parse to protobuf alone).
 class HostTensor {
  public:
+  // Bytes a backend may let go of while it holds them in another form (the
+  // oneDNN plugin keeps a loaded weight only packed between plan builds,
+  // weight_residency.h). Every read through a tensor that carries the hook,
+  // or through a copy made after it was set, first calls bring_back() while
+  // released() says the bytes are gone.
+  class Residency {
+   public:
+    virtual ~Residency() = default;
+    bool released() const { return released_.load(std::memory_order_acquire); }
+    void set_released(bool released) { released_.store(released, std::memory_order_release); }
+    // Makes the bytes resident again and clears released(); thread-safe.
+    virtual void bring_back() = 0;
+
+   private:
+    std::atomic<bool> released_{false};
+  };
+
   struct Uninitialized {};
   HostTensor() = default;
   HostTensor(DType dtype, Dims dims);                 // zero-filled
@@ -84,23 +102,32 @@ class HostTensor {
   int64_t numel() const { return numel_; }
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   void* raw() {
+    make_resident();
     detach();
     return data_;
   }
-  const void* raw() const { return data_; }
+  const void* raw() const {
+    make_resident();
+    return data_;
+  }
   template <typename T>
   T* data() {
-    detach();
-    return static_cast<T*>(data_);
+    return static_cast<T*>(raw());
   }
   template <typename T>
   const T* data() const {
-    return static_cast<const T*>(data_);
+    return static_cast<const T*>(raw());
   }
-  // Writable bytes without copy-on-write, for an update in place by a
-  // caller that knows nothing else reads them (a freshly loaded graph's
-  // weights, slices of one buffer the graph alone holds).
+  // Where the bytes are, without reading them (a released weight stays
+  // released): for comparing addresses.
+  const void* address() const { return data_; }
+  // Writable bytes without copy-on-write or the residency hook, for an
+  // update in place by a caller that knows nothing else reads them (a
+  // freshly loaded graph's weights, slices of one buffer the graph alone
+  // holds, the residency hook itself bringing bytes back).
   void* raw_in_place() { return data_; }
+  void set_residency(std::shared_ptr<Residency> r) { residency_ = std::move(r); }
+  const std::shared_ptr<Residency>& residency() const { return residency_; }
   // Same bytes, new dims of the same element count (Reshape and friends).
   void reshape(Dims dims);
 
@@ -118,12 +145,16 @@ class HostTensor {
     if (storage_.use_count() > 1) copy_storage();
   }
   void copy_storage();
+  void make_resident() const {
+    if (residency_ && residency_->released()) residency_->bring_back();
+  }
 
   DType dtype_ = DType::kUndefined;
   Dims dims_;
   int64_t numel_ = 0;
   std::shared_ptr<void> storage_;
   void* data_ = nullptr;
+  std::shared_ptr<Residency> residency_;  // null for nearly every tensor
 };
 
 // An attribute; which members are meaningful depends on `kind` (ONNX
