@@ -134,6 +134,24 @@ TEST_F(CliServiceTest, EveryCommandSpeaksJson) {
   EXPECT_TRUE(j["plugins"].is_array() && !j["plugins"].empty()) << j;
 }
 
+// An input larger than a frame (the test daemon's is 1 MiB) goes in a
+// memfd, and the output as large comes back in the plugin worker's: the
+// file mrt writes holds the input's values.
+TEST_F(CliServiceTest, RunSendsLargeInputsInAMemfd) {
+  Daemon d(dir, {});
+  auto x = Tensor::zeros("input", MRT_DTYPE_FLOAT32, {100000, 4});  // 1.6 MB
+  for (uint64_t i = 0; i < x->element_count(); ++i) x->data_as<float>()[i] = static_cast<float>(i) * 0.25f;
+  ASSERT_TRUE(write_npy(dir.path() / "big.npy", *x).is_ok());
+  auto r = mrt(dir, sock(d) + "--json run identity --input " + (dir.path() / "big.npy").string() + " -o " +
+                        (dir.path() / "big-out").string());
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  Json j = parse(r);
+  auto out = read_npy(j["outputs"][0]["file"].get<std::string>(), "output");
+  ASSERT_TRUE(out) << out.status().to_string();
+  ASSERT_EQ(out->byte_size(), x->byte_size());
+  EXPECT_EQ(std::memcmp(std::as_const(*out).data(), std::as_const(*x).data(), x->byte_size()), 0);
+}
+
 TEST_F(CliServiceTest, ClassifyPrintsLabelAndScoreWithoutTheIndex) {
   Daemon d(dir, {});
   auto r = mrt(dir, sock(d) + "classify colours " + (dir.path() / "red.ppm").string());

@@ -98,6 +98,39 @@ TEST(FrameIo, LargeAnswersShareOneMemfd) {
   ::close(fds[0]);
 }
 
+// A client's inputs: inline up to the limit, above it in one sealed memfd
+// that the service's decoding reads back bit for bit.
+TEST(FrameIo, LargeRequestsGoInOneSealedMemfd) {
+  std::vector<Tensor> tensors;
+  for (int i = 0; i < 3; ++i) {
+    auto t = Tensor::zeros("in" + std::to_string(i), MRT_DTYPE_FLOAT32, {1, 1000 + i});
+    for (uint64_t k = 0; k < t->element_count(); ++k) t->data_as<float>()[k] = static_cast<float>(i * 7919 + k);
+    tensors.push_back(std::move(*t));
+  }
+  for (uint64_t limit : {uint64_t{1} << 20, uint64_t{1024}}) {
+    ipc::InferRequest req;
+    req.set_model_id("m");
+    std::vector<int> fds;
+    ASSERT_TRUE(tensors_to_request(tensors, req, limit, fds).is_ok());
+    ASSERT_EQ(fds.size(), limit == 1024 ? 1u : 0u);
+    ASSERT_EQ(fds_wanted(req), fds.size());
+    if (!fds.empty()) {
+      EXPECT_LT(::fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK), 0) << "the memfd is sealed";
+    }
+    auto decoded = infer_request_from_proto(req, fds, uint64_t{1} << 30);
+    ASSERT_TRUE(decoded) << decoded.status().to_string();
+    ASSERT_EQ(decoded->tensors.size(), tensors.size());
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      ASSERT_EQ(decoded->tensors[i].byte_size(), tensors[i].byte_size());
+      EXPECT_EQ(std::memcmp(std::as_const(decoded->tensors[i]).data(), std::as_const(tensors[i]).data(),
+                            tensors[i].byte_size()),
+                0)
+          << i;
+    }
+    for (int fd : fds) ::close(fd);
+  }
+}
+
 // An output that is still in the sealed memfd a plugin worker sent it in
 // (Tensor::sealed_file) is answered with that memfd and its offset, not a
 // copy; other large outputs of the same answer go into the answer's memfd.

@@ -274,7 +274,7 @@ Result<std::unique_ptr<mrt::client::Client>> connect(const Options& o) {
   return mrt::client::Client::connect(path);
 }
 
-Result<Answer> remote_infer(const Options& o, mrt::ipc::InferRequest request) {
+Result<Answer> remote_infer(const Options& o, mrt::ipc::InferRequest request, const std::vector<int>& fds = {}) {
   auto client = connect(o);
   if (!client) return client.status();
   request.set_model_id(o.model);
@@ -288,7 +288,8 @@ Result<Answer> remote_infer(const Options& o, mrt::ipc::InferRequest request) {
       if (!loaded) return loaded.status();
     }
   }
-  auto response = (*client)->infer(request, [](const std::string& chunk) { print_chunk(chunk); });
+  auto response = (*client)->infer(
+      request, [](const std::string& chunk) { print_chunk(chunk); }, fds);
   if (!response) return response.status();
   Answer a;
   if (response->latency_ms() > 0) a.latency_ms = response->latency_ms();
@@ -307,7 +308,7 @@ Result<Answer> remote_infer(const Options& o, mrt::ipc::InferRequest request) {
     a.text = TextSummary{t.text(), t.finish_reason(), t.prompt_tokens(), t.generated_tokens()};
   }
   if (o.bench > 0) {
-    auto ms = time_runs(o.bench, [&] { return (*client)->infer(request).status(); });
+    auto ms = time_runs(o.bench, [&] { return (*client)->infer(request, {}, fds).status(); });
     if (!ms) return ms.status();
     a.bench = bench_json(o.model, "service", "", o.threads, *ms);
   }
@@ -325,10 +326,13 @@ int cmd_run(const Options& o) {
     a = local_infer(o, std::move(req));
   } else {
     mrt::ipc::InferRequest req;
-    for (const auto& t : *tensors) mrt::vnode::tensor_to_proto(t, req.mutable_tensors()->add_tensors());
+    // Over 1 MiB the inputs travel in a memfd, as the service's answers do.
+    std::vector<int> fds;
+    if (auto s = mrt::vnode::tensors_to_request(*tensors, req, 1 << 20, fds); !s.is_ok()) return fail(s);
     req.mutable_options()->set_timeout_ms(o.timeout_ms);
     req.mutable_options()->set_top_k(o.top_k);
-    a = remote_infer(o, std::move(req));
+    a = remote_infer(o, std::move(req), fds);
+    for (int fd : fds) ::close(fd);
   }
   if (!a) return fail(a.status());
   return report_answer(o, *a, {{"model", o.model}});

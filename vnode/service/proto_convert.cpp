@@ -109,6 +109,36 @@ Status tensor_to_proto_memfd(const Tensor& t, ipc::Tensor* out, int fd, uint32_t
   return Status::ok();
 }
 
+namespace {
+// A memfd for tensors, appended to `fds` (whose owner closes it).
+Result<int> tensor_memfd(const std::string& name, std::vector<int>& fds) {
+  int fd = ::memfd_create(name.substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
+  fds.push_back(fd);
+  return fd;
+}
+// Sealed: the receiver may map it without fearing that it shrinks under it.
+void seal(int fd) { ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL); }
+}  // namespace
+
+Status tensors_to_request(const std::vector<Tensor>& tensors, ipc::InferRequest& request, uint64_t inline_limit,
+                          std::vector<int>& fds) {
+  uint64_t total = 0;
+  for (const auto& t : tensors) total += t.byte_size();
+  if (total <= inline_limit) {
+    for (const auto& t : tensors) tensor_to_proto(t, request.mutable_tensors()->add_tensors());
+    return Status::ok();
+  }
+  auto fd = tensor_memfd("mrt-request", fds);
+  if (!fd) return fd.status();
+  const auto index = static_cast<uint32_t>(fds.size() - 1);
+  uint64_t offset = 0;
+  for (const auto& t : tensors)
+    MRT_RETURN_IF_ERROR(tensor_to_proto_memfd(t, request.mutable_tensors()->add_tensors(), *fd, index, offset));
+  seal(*fd);
+  return Status::ok();
+}
+
 size_t fds_wanted(const ipc::InferRequest& m) {
   size_t wanted = 0;
   if (m.has_tensors())
@@ -222,9 +252,9 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
         return Status::ok();
       }
     if (memfd < 0) {
-      memfd = ::memfd_create(("mrt-answer-" + model_id).substr(0, 240).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-      if (memfd < 0) return internal_error(std::string("memfd_create: ") + std::strerror(errno));
-      fds.push_back(memfd);  // the caller closes it, on error too
+      auto fd = tensor_memfd("mrt-answer-" + model_id, fds);  // the caller closes it, on error too
+      if (!fd) return fd.status();
+      memfd = *fd;
       memfd_index = static_cast<uint32_t>(fds.size() - 1);
     }
     return tensor_to_proto_memfd(t, to->add_tensors(), memfd, memfd_index, offset);
@@ -249,8 +279,7 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
   } else {
     for (const auto& t : result.tensors) MRT_RETURN_IF_ERROR(add(t, r.mutable_tensors()));
   }
-  // Sealed: the client may map it without fearing that it shrinks under it.
-  if (memfd >= 0) ::fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  if (memfd >= 0) seal(memfd);
   return r;
 }
 

@@ -37,6 +37,12 @@ GenerationParams generation_from_proto(const ipc::GenerationParams& p);
 
 Result<InferRequest> infer_request_from_proto(const ipc::InferRequest& m, const std::vector<int>& fds,
                                               uint64_t max_request_bytes);
+// Tensors → a request's tensor messages. Above `inline_limit` bytes in all
+// they go into one sealed memfd appended to `fds` (the caller sends it with
+// the request and closes it): a large input then costs the service one copy,
+// not a frame buffer, a parsed message and a tensor.
+Status tensors_to_request(const std::vector<Tensor>& tensors, ipc::InferRequest& request, uint64_t inline_limit,
+                          std::vector<int>& fds);
 // The descriptors an InferRequest message refers to (highest fd_index + 1).
 size_t fds_wanted(const ipc::InferRequest& m);
 // An answer → message. Tensor data above `inline_limit` bytes in all goes
