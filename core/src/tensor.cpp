@@ -114,16 +114,14 @@ std::optional<Tensor::FileRange> Tensor::sealed_file() const {
   return FileRange{shared_->file, shared_->offset};
 }
 
-std::byte* Tensor::data() {
-  if (shared_) {  // copy on write: the shared bytes are read-only
-    size_t alloc = std::max<size_t>((byte_size_ + 63) / 64 * 64, 64);
-    void* p = std::aligned_alloc(64, alloc);
-    if (p == nullptr) throw std::bad_alloc();
-    if (byte_size_) std::memcpy(p, shared_->data, byte_size_);
-    data_.reset(static_cast<std::byte*>(p));
-    shared_.reset();
-  }
-  return data_.get();
+void Tensor::unshare() {
+  // Copy on write: the shared bytes are read-only.
+  size_t alloc = std::max<size_t>((byte_size_ + 63) / 64 * 64, 64);
+  void* p = std::aligned_alloc(64, alloc);
+  if (p == nullptr) throw std::bad_alloc();
+  if (byte_size_) std::memcpy(p, shared_->data, byte_size_);
+  data_.reset(static_cast<std::byte*>(p));
+  shared_.reset();
 }
 
 MRT_Tensor Tensor::view() const {

@@ -169,6 +169,31 @@ def ipc_frames():
     put("ipc_frame", "health.bin", struct.pack("<I", 4) + field(1, 9) + field(8, b""))
 
 
+def grpc_requests():
+    """KServe v2 ModelInferRequest messages (vnode/proto/kserve_v2.proto), as
+    tritonclient sends them: typed contents, raw_input_contents, parameters."""
+    def shape(dims):
+        return field(3, b"".join(varint(d) for d in dims))
+
+    def param(key, value):  # map<string, InferParameter> entry
+        return field(1, key) + field(2, value)
+
+    fp32 = field(6, struct.pack("<4f", 1, 2, 3, 4))  # packed fp32_contents
+    typed = field(1, "iris-dense") + field(5, field(1, "input") + field(2, "FP32") + shape([1, 4]) + field(5, fp32))
+    put("grpc_infer", "typed-fp32.bin", typed + field(4, param("timeout_ms", field(2, 500))))
+    raw_in = field(1, "x") + field(2, "INT64") + shape([2, 2])
+    raw = field(1, "m") + field(3, "req-1") + field(5, raw_in) + field(7, struct.pack("<4q", 1, -2, 3, -4))
+    put("grpc_infer", "raw-int64.bin", raw + field(6, field(1, "output")))
+    ints = field(2, b"".join(varint(v) for v in (1, 2, 250, 7)))  # packed int_contents
+    two = field(5, field(1, "a") + field(2, "INT8") + shape([4]) + field(5, ints)) + \
+        field(5, field(1, "b") + field(2, "BOOL") + shape([2]) + field(5, field(1, b"\x01\x00")))
+    put("grpc_infer", "two-inputs.bin", field(1, "m") + two)
+    fp64 = field(7, struct.pack("<2d", 0.5, -1.5))
+    put("grpc_infer", "fp64.bin", field(1, "m") + field(5, field(1, "d") + field(2, "FP64") + shape([2]) + field(5, fp64)))
+    # Dims whose product wraps around 2^64 (found by review: [2^32, 2^32] made 0).
+    put("grpc_infer", "shape-wraps.bin", field(1, "m") + field(5, field(1, "w") + field(2, "FP32") + shape([1 << 32, 1 << 32])) + field(7, b""))
+
+
 def images():
     for p in sorted((ROOT / "models/digits/samples").glob("digit-[03].png")):
         put("image_decode", p.name, p.read_bytes())
@@ -213,6 +238,7 @@ if __name__ == "__main__":
     checkpoints()
     onnx_models()
     ipc_frames()
+    grpc_requests()
     images()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"{OUT}: {sum(1 for p in OUT.rglob('*') if p.is_file())} files, {total} bytes")

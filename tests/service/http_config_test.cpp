@@ -6,6 +6,7 @@
 #include "http_api.h"
 #include "http_json.h"
 #include "http_tokens.h"
+#include "kserve_grpc_convert.h"
 #include "vnode_manifest.h"
 
 namespace mrt::vnode {
@@ -173,6 +174,29 @@ TEST(HttpConfig, StatusCodesMapToHttpStatuses) {
   EXPECT_EQ(http_status_for(MRT_CODE_UNAVAILABLE), 503u);
   EXPECT_EQ(http_status_for(MRT_CODE_DEADLINE_EXCEEDED), 504u);
   EXPECT_EQ(http_status_for(MRT_CODE_INTERNAL), 500u);
+}
+
+// KServe shapes (REST and gRPC): a product of dims that wraps around 2^64
+// is refused, not taken for an empty tensor ([2^32, 2^32] made 0).
+TEST(GrpcInfer, ShapesWhoseProductWrapsAreRefused) {
+  inference::ModelInferRequest r;
+  r.set_model_name("m");
+  auto* in = r.add_inputs();
+  in->set_name("x");
+  in->set_datatype("FP32");
+  in->add_shape(int64_t{1} << 32);
+  in->add_shape(int64_t{1} << 32);
+  r.add_raw_input_contents("");
+  auto f = grpc_infer_frame(r);
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.status().code(), MRT_CODE_INVALID_ARGUMENT) << f.status().to_string();
+  in->clear_shape();
+  in->add_shape(2);
+  in->add_shape(2);
+  r.set_raw_input_contents(0, std::string(16, '\0'));
+  auto ok = grpc_infer_frame(r);
+  ASSERT_TRUE(ok) << ok.status().to_string();
+  EXPECT_EQ((*ok)->infer().tensors().tensors(0).inline_data().size(), 16u);
 }
 
 }  // namespace

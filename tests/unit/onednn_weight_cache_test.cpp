@@ -176,6 +176,7 @@ TEST(WeightResidency, ABuildBringsBackOnlyTheWeightItReads) {
   onnx::Graph pristine = graph;
   for (auto& [name, t] : pristine.constants) t.raw();  // copy-on-write: bytes of its own
   WeightResidency residency(4096);                     // the fixture is small: more of its weights qualify
+  residency.attach(graph);
   PlanOptions options;
   options.weight_cache = std::make_shared<WeightCache>();
   size_t least_released = SIZE_MAX;
@@ -216,7 +217,8 @@ TEST(WeightResidency, ABuildBringsBackOnlyTheWeightItReads) {
 // the only node reading it lets go of its loaded pages at once, so the
 // first plan never holds every weight twice; the plan computes what one
 // built from never-released weights computes, and a split MobileNetV2 plan
-// (prefix and suffix built apart) and its whole-batch sibling do too.
+// (prefix and suffix built apart, with no restore after the batch-1 plan:
+// each weight comes back as it is read) and its whole-batch sibling do too.
 TEST(WeightResidency, WeightsAreLetGoWhileAPlanIsBuilt) {
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   for (const char* fixture : {"onnx-resnet", "onnx-mobilenetv2"}) {
@@ -232,10 +234,9 @@ TEST(WeightResidency, WeightsAreLetGoWhileAPlanIsBuilt) {
       residency.release_packed(eng, graph, *options.weight_cache, w);
       during = residency.released_weights();
     };
-    options.restore_weights = [&] { residency.restore(eng); };
     if (std::string(fixture) == "onnx-mobilenetv2") options.batch_split_cache_bytes = 128 << 10;
+    residency.attach(graph);  // as the plugin does at load: no restore between the builds
     for (int64_t batch : {1, 4}) {
-      residency.restore(eng);
       during = 0;
       auto plan = build_plan(eng, graph, {{"input", {batch, 3, 64, 64}}}, options);
       EXPECT_GT(during, 0u) << "nothing was let go while the batch-" << batch << " plan was built";
@@ -310,6 +311,7 @@ TEST(WeightResidency, AWeightTwoNodesPackStaysUntilBothHave) {
   onnx::Graph pristine = g;
   for (auto& [name, t] : pristine.constants) t.raw();
   WeightResidency residency;
+  residency.attach(g);
   PlanOptions options;
   options.weight_cache = std::make_shared<WeightCache>();
   options.weight_packed = [&](const HostTensor& w) { residency.release_packed(eng, g, *options.weight_cache, w); };

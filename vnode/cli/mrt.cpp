@@ -328,7 +328,10 @@ int cmd_run(const Options& o) {
     mrt::ipc::InferRequest req;
     // Over 1 MiB the inputs travel in a memfd, as the service's answers do.
     std::vector<int> fds;
-    if (auto s = mrt::vnode::tensors_to_request(*tensors, req, 1 << 20, fds); !s.is_ok()) return fail(s);
+    if (auto s = mrt::vnode::tensors_to_request(*tensors, req, 1 << 20, fds); !s.is_ok()) {
+      for (int fd : fds) ::close(fd);
+      return fail(s);
+    }
     req.mutable_options()->set_timeout_ms(o.timeout_ms);
     req.mutable_options()->set_top_k(o.top_k);
     a = remote_infer(o, std::move(req), fds);

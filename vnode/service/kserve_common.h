@@ -36,8 +36,9 @@ Result<uint64_t> kserve_set_shape(ipc::Tensor* t, const Dims& dims, const std::s
   for (auto d : dims) {
     int64_t v = static_cast<int64_t>(d);
     if (v < 0 || v > (int64_t{1} << 40)) return kserve_bad_dim(where);
+    // Checked before the product: [2^32, 2^32] would wrap to 0 and pass.
+    if (v != 0 && elements > (uint64_t{1} << 40) / static_cast<uint64_t>(v)) return kserve_too_large(where);
     elements *= static_cast<uint64_t>(v);
-    if (elements > (uint64_t{1} << 40)) return kserve_too_large(where);
     t->add_dims(v);
   }
   return elements;

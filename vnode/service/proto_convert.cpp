@@ -237,7 +237,7 @@ Result<ipc::InferResponse> infer_response_to_proto(const std::string& model_id, 
   uint32_t memfd_index = 0;
   uint64_t offset = 0;
   auto add = [&](const Tensor& t, ipc::TensorResult* to) -> Status {
-    if (total <= inline_limit) {
+    if (total <= inline_limit || t.byte_size() == 0) {  // an empty output needs no descriptor
       tensor_to_proto(t, to->add_tensors());
       return Status::ok();
     }

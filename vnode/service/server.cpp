@@ -14,17 +14,18 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "connection.h"
 #include "grpc_server.h"
 #include "http_server.h"
 #include "kserve_api.h"
-#include "openai_api.h"
 #include "metrics_http.h"
-#include "model_upload.h"
 #include "model_runtime.pb.h"
+#include "model_upload.h"
 #include "mrt/core/chat_template.h"
 #include "mrt/core/log.h"
+#include "openai_api.h"
 #include "proto_convert.h"
 
 namespace fs = std::filesystem;
@@ -232,23 +233,23 @@ Status Server::create_http_front_ends() {
   const HttpSettings& h = config_.manifest.http;
   if (!h.unix_socket && h.tcp_port == 0) return Status::ok();
   HttpServer::Listeners listeners;
+  if (h.tcp_port != 0) {  // the tokens first: a bad file binds nothing
+    auto tokens = BearerTokens::load(h.tokens_file, ::geteuid());
+    if (!tokens) return tokens.status().with_context("http.tokens_file");
+    listeners.tokens = std::move(*tokens);
+  }
   if (h.unix_socket) {
     if (config_.http_socket_path.empty()) config_.http_socket_path = default_http_socket(config_.socket_path);
     auto fd = listen_unix(config_.http_socket_path);
     if (!fd) return fd.status().with_context("HTTP front end");
     listeners.unix_fd = *fd;
+    own_http_socket_ = true;
   }
   if (h.tcp_port != 0) {
-    auto tokens = BearerTokens::load(h.tokens_file, ::geteuid());
-    if (!tokens) return tokens.status().with_context("http.tokens_file");
-    listeners.tokens = std::move(*tokens);
     auto fd = listen_loopback_tcp(h.tcp_port);
     if (!fd) {
-      if (listeners.unix_fd >= 0) {
-        ::close(listeners.unix_fd);
-        ::unlink(config_.http_socket_path.c_str());
-      }
-      return fd.status().with_context("HTTP front end");
+      if (listeners.unix_fd >= 0) ::close(listeners.unix_fd);
+      return fd.status().with_context("HTTP front end");  // the destructor removes the socket file
     }
     listeners.tcp_fd = *fd;
   }
@@ -266,6 +267,7 @@ Status Server::create_grpc_front_end() {
   if (config_.grpc_socket_path.empty()) config_.grpc_socket_path = default_grpc_socket(config_.socket_path);
   auto fd = listen_unix(config_.grpc_socket_path);
   if (!fd) return fd.status().with_context("gRPC front end");
+  own_grpc_socket_ = true;
   GrpcSettings settings = config_.manifest.grpc;
   settings.connections_per_aid =
       std::min({settings.connections_per_aid, settings.max_connections, config_.manifest.limits.connections_per_aid});
@@ -274,10 +276,6 @@ Status Server::create_grpc_front_end() {
 }
 
 Server::~Server() {
-  // Only the sockets this service bound are removed: a failed start must not
-  // unlink those of another service that already listens there.
-  const bool own_http_socket = http_ && config_.manifest.http.unix_socket;
-  const bool own_grpc_socket = grpc_ != nullptr;
   grpc_.reset();
   http_.reset();
   if (scheduler_) scheduler_->drain();
@@ -286,8 +284,8 @@ Server::~Server() {
   for (int fd : {listen_fd_, reserve_fd_, epoll_fd_, wake_fd_})
     if (fd >= 0) ::close(fd);
   if (listen_fd_ >= 0) ::unlink(config_.socket_path.c_str());
-  if (own_http_socket) ::unlink(config_.http_socket_path.c_str());
-  if (own_grpc_socket) ::unlink(config_.grpc_socket_path.c_str());
+  if (own_http_socket_) ::unlink(config_.http_socket_path.c_str());
+  if (own_grpc_socket_) ::unlink(config_.grpc_socket_path.c_str());
 }
 
 std::string Server::describe_http() const {
@@ -331,14 +329,10 @@ Status Server::run() {
       ::close(listen_fd_);
       ::unlink(config_.socket_path.c_str());
       listen_fd_ = -1;
-      if (http_) {
-        http_->stop_accepting();
-        ::unlink(config_.http_socket_path.c_str());
-      }
-      if (grpc_) {
-        grpc_->stop_accepting();
-        ::unlink(config_.grpc_socket_path.c_str());
-      }
+      if (http_) http_->stop_accepting();
+      if (grpc_) grpc_->stop_accepting();
+      if (std::exchange(own_http_socket_, false)) ::unlink(config_.http_socket_path.c_str());
+      if (std::exchange(own_grpc_socket_, false)) ::unlink(config_.grpc_socket_path.c_str());
       scheduler_->begin_drain();
     }
     if (drain_started && scheduler_->idle()) break;

@@ -165,6 +165,9 @@ class Server final : public RequestPath {
   std::unique_ptr<MountTable> mounts_;
   std::string user_models_source_;  // the source mounted at /home/<AID>/models
   bool time_read_ = false;          // CAP_TIME_READ: deadlines and latencies
+  // Socket files this service bound and has not removed yet: a failed start
+  // or a drain must never unlink another service's.
+  bool own_http_socket_ = false, own_grpc_socket_ = false;
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ClientAccounts> accounts_;

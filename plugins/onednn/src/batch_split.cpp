@@ -243,8 +243,8 @@ std::unique_ptr<Plan> build_plan(const dnnl::engine& engine, const onnx::Graph& 
     // the whole-batch plan below still serves it.
   } catch (const dnnl::error&) {
   }
-  if (split && options.restore_weights)
-    options.restore_weights();  // the weights the attempt let go, for the plan below
+  // Weights the attempt let go come back as the plan below reads them
+  // (their residency hooks: g's copies carry them).
   return std::make_unique<Plan>(engine, prepare_graph(std::move(g)), options);
 }
 

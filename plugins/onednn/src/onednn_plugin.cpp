@@ -48,6 +48,12 @@ struct PlanEntry {
 using onnx::glue::IoInfo;
 
 struct OnnxModel {
+  // The graph's weights that live only packed between plan builds
+  // (weight_residency.h; the `loaded_weights` option). Declared first, so
+  // that it outlives the graph and the plans, whose tensors' residency hooks
+  // point to it.
+  bool release_loaded_weights = true;
+  onednn::WeightResidency weights;
   onnx::Graph graph;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   int threads = 1;
@@ -60,12 +66,8 @@ struct OnnxModel {
   // memory), so an oversized batch cannot take the service down.
   uint64_t max_call_bytes = 0;
   onnx::glue::PlanCache<PlanEntry> plans{kMaxPlans};
-  // The graph's weights that live only packed between plan builds
-  // (weight_residency.h; the `loaded_weights` option), and every plan made
-  // that may still run (an evicted plan finishing a call included): the
-  // weights they read stay resident.
-  bool release_loaded_weights = true;
-  onednn::WeightResidency weights;
+  // Every plan made that may still run (an evicted plan finishing a call
+  // included): the weights they read as loaded stay resident.
   std::vector<std::weak_ptr<PlanEntry>> built;
 };
 
@@ -173,7 +175,6 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
         m->options.weight_packed = [model](const onnx::HostTensor& w) {
           model->weights.release_packed(model->engine, model->graph, *model->options.weight_cache, w);
         };
-        m->options.restore_weights = [model] { model->weights.restore(model->engine); };
       }
       // Batch splitting paid off with oneDNN's NHWC layouts (MobileNetV2 b8
       // 1.14x) and costs 3-5% on the blocked ones, whose fused depthwise
@@ -186,6 +187,9 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       m->graph = onnx::glue::load_graph(g_host, args->source, &read_error);
       if (read_error) return read_error;
       m->graph = onnx::fold_batch_norm_in_place(std::move(m->graph));  // once, not per plan (graph_passes.h)
+      // Hooks on the weights before any plan copies the graph, so that every
+      // copy brings back a weight let go before it reads it.
+      if (m->release_loaded_weights) m->weights.attach(m->graph);
       double parse_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       m->inputs = onnx::glue::io_infos(m->graph, m->graph.inputs);
       m->outputs = onnx::glue::io_infos(m->graph, m->graph.outputs);

@@ -49,7 +49,7 @@ std::vector<std::string> Plan::kernels() const {
 
 void Plan::constant_ranges(std::vector<std::pair<const char*, size_t>>& out) const {
   for (const Slot& s : slots_)
-    if (s.constant) out.emplace_back(static_cast<const char*>(s.constant->raw()), s.constant->bytes());
+    if (s.constant) out.emplace_back(static_cast<const char*>(s.constant->address()), s.constant->bytes());
   if (prefix_) prefix_->constant_ranges(out);
 }
 

@@ -133,12 +133,12 @@ struct PlanOptions {
   std::shared_ptr<WeightCache> weight_cache;
   // Told of each graph weight packed for the only node that reads it while
   // the plan is built (the model may let go of its loaded copy then rather
-  // than hold both until the plan is done: weight_residency.h), and asked
-  // to bring them all back when a build starts over (a batch split the
-  // graph does not take falls back to a whole-batch plan, which packs the
-  // weights again). Unset: nothing is let go during a build.
+  // than hold both until the plan is done: weight_residency.h; a weight let
+  // go comes back by itself when a later step reads it, its residency hook,
+  // as when a batch split the graph does not take falls back to a
+  // whole-batch plan that packs it again). Unset: nothing is let go during a
+  // build.
   std::function<void(const HostTensor& weight)> weight_packed;
-  std::function<void()> restore_weights;
 };
 
 // How a plan meets another at a batch split: graph inputs read in a given

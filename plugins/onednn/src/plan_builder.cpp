@@ -210,7 +210,7 @@ void PlanBuilder::release_unread_constants() {
       sl.constant = nullptr;
       sl.owned.reset();
       sl.released = true;
-    } else if (sl.owned && kept.insert(sl.constant->raw()).second) {
+    } else if (sl.owned && kept.insert(sl.constant->address()).second) {
       p_.constant_bytes_ += sl.constant->bytes();
     }
   }

@@ -47,6 +47,12 @@ class WeightResidency::Hook : public onnx::HostTensor::Residency {
   const onnx::HostTensor* weight_;
 };
 
+void WeightResidency::attach(onnx::Graph& graph) {
+  for (auto& [name, weight] : graph.constants)
+    if (weight.dtype() == onnx::DType::kFloat && weight.bytes() >= min_bytes_ && !weight.residency())
+      weight.set_residency(std::make_shared<Hook>(this, &weight));
+}
+
 void WeightResidency::restore(const dnnl::engine& engine) {
   std::lock_guard<std::mutex> lock(mu_);
   if (released_.empty()) return;
@@ -73,15 +79,24 @@ void WeightResidency::bring_back(const onnx::HostTensor* weight) {
 bool WeightResidency::release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache) {
   const onnx::HostTensor& t = weight;  // const: raw() on a non-const tensor would copy it (copy-on-write)
   if (t.dtype() != onnx::DType::kFloat || t.bytes() < min_bytes_) return false;
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& r : released_)
-    if (r.weight == &weight) return false;
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   auto begin = reinterpret_cast<uintptr_t>(t.address());
   uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.bytes()) / page * page;
   if (last <= first) return false;
-  auto packing = cache.reversible_packing(t);  // reads the bytes: resident, not in released_
+  auto let_go = [&] {
+    return std::any_of(released_.begin(), released_.end(), [&](const Released& r) { return r.weight == &weight; });
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (let_go()) return false;
+  }
+  // Outside the lock: hashing reads the bytes through raw(), which must
+  // never wait on this mutex (they are resident: not in released_; builds,
+  // the only callers, run one at a time).
+  auto packing = cache.reversible_packing(t);
   if (!packing) return false;  // no plan packed it (or not reversibly): the graph's copy is the only one
+  std::lock_guard<std::mutex> lock(mu_);
+  if (let_go()) return false;
   // The hook before the pages go: a copy of the tensor made from here on
   // brings them back when it is read.
   if (!t.residency()) weight.set_residency(std::make_shared<Hook>(this, &weight));

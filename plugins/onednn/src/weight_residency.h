@@ -41,6 +41,13 @@ class WeightResidency {
   static constexpr size_t kMinBytes = size_t{64} << 10;
   explicit WeightResidency(size_t min_bytes = kMinBytes) : min_bytes_(min_bytes) {}
 
+  // Gives every weight of `graph` that may be let go (float, of at least the
+  // minimum) its residency hook, before any plan copies the graph: every
+  // copy then brings a let-go weight back before reading it (a batch
+  // split's prefix and suffix, copied before either lets anything go,
+  // included). A weight let go without one gets it then.
+  void attach(onnx::Graph& graph);
+
   // Every let-go weight of the graph is back, as loaded (reordered from its
   // packed copy). Builds need not call it: a read brings a weight back.
   void restore(const dnnl::engine& engine);

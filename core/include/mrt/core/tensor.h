@@ -66,7 +66,10 @@ class Tensor {
   const Dims& dims() const { return dims_; }
   size_t byte_size() const { return byte_size_; }
   uint64_t element_count() const { return byte_size_ / dtype_size(dtype_); }
-  std::byte* data();
+  std::byte* data() {
+    if (shared_) unshare();  // inline: loops call data_as<T>() per element
+    return data_.get();
+  }
   const std::byte* data() const { return shared_ ? shared_->data : data_.get(); }
   template <typename T>
   T* data_as() {
@@ -82,6 +85,8 @@ class Tensor {
 
  private:
   struct FreeAligned { void operator()(std::byte* p) const; };
+  // Copies shared bytes into memory of the tensor's own (before a write).
+  void unshare();
   std::string name_;
   MRT_DType dtype_ = MRT_DTYPE_UNDEFINED;
   Dims dims_;
