@@ -133,14 +133,16 @@ void WeightResidency::release(const dnnl::engine& engine, onnx::Graph& graph, co
   {
     std::lock_guard<std::mutex> lock(mu_);
     dnnl::stream stream(engine);
+    std::vector<onnx::HostTensor*> back;
     std::erase_if(released_, [&](Released& r) {
       if (!pins.cover(std::as_const(*r.weight))) return false;
       restore_one(engine, stream, r);
-      r.weight->residency()->set_released(false);
+      back.push_back(r.weight);
       released_bytes_ -= r.pages;
       return true;
     });
     stream.wait();
+    for (onnx::HostTensor* w : back) w->residency()->set_released(false);  // readable once the reorders are done
   }
   for (auto& [name, weight] : graph.constants)
     if (!pins.cover(std::as_const(weight))) release_one(engine, weight, cache);
