@@ -66,7 +66,17 @@ Result<Tensor> Tensor::zeros(std::string name, MRT_DType dtype, Dims dims) {
   return t;
 }
 
-Result<Tensor> Tensor::uninitialized(std::string name, MRT_DType dtype, Dims dims) {
+namespace {
+// 64-byte aligned storage for `bytes` (at least one line); nullptr when the
+// memory is not there.
+std::byte* allocate_aligned(size_t bytes) {
+  return static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
+}
+}  // namespace
+
+// What every tensor is checked for before it holds bytes: a known dtype, a
+// rank in range, dims whose element count fits. The result is its byte size.
+Result<size_t> Tensor::checked_size(const std::string& name, MRT_DType dtype, const Dims& dims) {
   size_t esize = dtype_size(dtype);
   if (esize == 0) return invalid_argument("unknown dtype " + std::to_string(dtype));
   if (dims.size() > MRT_MAX_RANK) return invalid_argument("rank " + std::to_string(dims.size()) + " exceeds " + std::to_string(MRT_MAX_RANK));
@@ -75,27 +85,28 @@ Result<Tensor> Tensor::uninitialized(std::string name, MRT_DType dtype, Dims dim
   constexpr uint64_t kMaxBytes = uint64_t{16} << 30;
   if (!count || *count > kMaxBytes / esize)
     return invalid_argument("tensor '" + name + "' has invalid or too large dims " + dims_to_string(dims));
+  return *count * esize;
+}
+
+Result<Tensor> Tensor::uninitialized(std::string name, MRT_DType dtype, Dims dims) {
+  auto size = checked_size(name, dtype, dims);
+  if (!size) return size.status();
   Tensor t;
   t.name_ = std::move(name);
   t.dtype_ = dtype;
   t.dims_ = std::move(dims);
-  t.byte_size_ = *count * esize;
-  size_t alloc = (t.byte_size_ + 63) / 64 * 64;
-  if (alloc == 0) alloc = 64;
-  void* p = std::aligned_alloc(64, alloc);
-  if (p == nullptr) return resource_exhausted("cannot allocate " + std::to_string(alloc) + " bytes");
-  t.data_.reset(static_cast<std::byte*>(p));
+  t.byte_size_ = *size;
+  t.data_.reset(allocate_aligned(t.byte_size_));
+  if (!t.data_)
+    return resource_exhausted("cannot allocate " + std::to_string(std::max<size_t>((t.byte_size_ + 63) / 64 * 64, 64)) +
+                              " bytes");
   return t;
 }
 
 Result<Tensor> Tensor::shared(std::string name, MRT_DType dtype, Dims dims, SharedBytes bytes, uint64_t size) {
-  size_t esize = dtype_size(dtype);
-  if (esize == 0) return invalid_argument("tensor '" + name + "': unknown dtype " + std::to_string(dtype));
-  if (dims.size() > MRT_MAX_RANK)
-    return invalid_argument("tensor '" + name + "': rank " + std::to_string(dims.size()) + " exceeds " +
-                            std::to_string(MRT_MAX_RANK));
-  auto count = mrt::element_count(dims);
-  if (!count || *count > std::numeric_limits<uint64_t>::max() / esize || *count * esize != size)
+  auto want = checked_size(name, dtype, dims);
+  if (!want) return want.status();
+  if (*want != size)
     return invalid_argument("tensor '" + name + "': " + std::to_string(size) + " bytes for dims " +
                             dims_to_string(dims) + " of " + std::string(dtype_name(dtype)));
   if (size > 0 && (bytes.data == nullptr || reinterpret_cast<uintptr_t>(bytes.data) % 64 != 0))
@@ -116,11 +127,10 @@ std::optional<Tensor::FileRange> Tensor::sealed_file() const {
 
 void Tensor::unshare() {
   // Copy on write: the shared bytes are read-only.
-  size_t alloc = std::max<size_t>((byte_size_ + 63) / 64 * 64, 64);
-  void* p = std::aligned_alloc(64, alloc);
+  std::byte* p = allocate_aligned(byte_size_);
   if (p == nullptr) throw std::bad_alloc();
   if (byte_size_) std::memcpy(p, shared_->data, byte_size_);
-  data_.reset(static_cast<std::byte*>(p));
+  data_.reset(p);
   shared_.reset();
 }
 

@@ -27,12 +27,22 @@ bool WeightResidency::Pins::cover(const onnx::HostTensor& t) const {
   return n > 0 && max_end[n - 1] > begin;
 }
 
-void WeightResidency::restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r) {
-  // The pages read as zeros now; the reorder writes every byte of the
-  // weight (the partial pages at its ends get the bytes they still hold).
-  dnnl::memory packed(r.packing.to, engine, r.packing.packed->raw_in_place());
-  dnnl::memory loaded(r.packing.from, engine, r.weight->raw_in_place());
-  dnnl::reorder(packed, loaded).execute(stream, packed, loaded);
+void WeightResidency::bring_back_locked(const dnnl::engine& engine, const std::function<bool(const Released&)>& which) {
+  dnnl::stream stream(engine);
+  std::vector<onnx::HostTensor*> back;
+  std::erase_if(released_, [&](Released& r) {
+    if (!which(r)) return false;
+    // The pages read as zeros now; the reorder writes every byte of the
+    // weight (the partial pages at its ends get the bytes they still hold).
+    dnnl::memory packed(r.packing.to, engine, r.packing.packed->raw_in_place());
+    dnnl::memory loaded(r.packing.from, engine, r.weight->raw_in_place());
+    dnnl::reorder(packed, loaded).execute(stream, packed, loaded);
+    back.push_back(r.weight);
+    released_bytes_ -= r.pages;
+    return true;
+  });
+  stream.wait();
+  for (onnx::HostTensor* w : back) w->residency()->set_released(false);  // readable once the reorders are done
 }
 
 // The hook a let-go weight carries (HostTensor::Residency): reads through
@@ -49,31 +59,21 @@ class WeightResidency::Hook : public onnx::HostTensor::Residency {
 
 void WeightResidency::attach(onnx::Graph& graph) {
   for (auto& [name, weight] : graph.constants)
-    if (weight.dtype() == onnx::DType::kFloat && weight.bytes() >= min_bytes_ && !weight.residency())
-      weight.set_residency(std::make_shared<Hook>(this, &weight));
+    if (weight.dtype() == onnx::DType::kFloat && weight.bytes() >= min_bytes_) hook(weight);
 }
 
 void WeightResidency::restore(const dnnl::engine& engine) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (released_.empty()) return;
-  dnnl::stream stream(engine);
-  for (auto& r : released_) restore_one(engine, stream, r);
-  stream.wait();
-  for (auto& r : released_) r.weight->residency()->set_released(false);
-  released_.clear();
-  released_bytes_ = 0;
+  bring_back_locked(engine, [](const Released&) { return true; });
 }
 
 void WeightResidency::bring_back(const onnx::HostTensor* weight) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::find_if(released_.begin(), released_.end(), [&](const Released& r) { return r.weight == weight; });
-  if (it == released_.end()) return;  // another thread brought it back first
-  dnnl::stream stream(*engine_);
-  restore_one(*engine_, stream, *it);
-  stream.wait();
-  it->weight->residency()->set_released(false);
-  released_bytes_ -= it->pages;
-  released_.erase(it);
+  std::lock_guard<std::mutex> lock(mu_);  // another thread may have brought it back first: then nothing matches
+  if (engine_) bring_back_locked(*engine_, [&](const Released& r) { return r.weight == weight; });
+}
+
+void WeightResidency::hook(onnx::HostTensor& weight) {
+  if (!weight.residency()) weight.set_residency(std::make_shared<Hook>(this, &weight));
 }
 
 bool WeightResidency::release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache) {
@@ -99,7 +99,7 @@ bool WeightResidency::release_one(const dnnl::engine& engine, onnx::HostTensor& 
   if (let_go()) return false;
   // The hook before the pages go: a copy of the tensor made from here on
   // brings them back when it is read.
-  if (!t.residency()) weight.set_residency(std::make_shared<Hook>(this, &weight));
+  hook(weight);
   if (!engine_) engine_ = engine;
   weight.residency()->set_released(true);
   if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) {
@@ -132,17 +132,7 @@ void WeightResidency::release(const dnnl::engine& engine, onnx::Graph& graph, co
   // The safety net: a weight a live plan reads must be resident.
   {
     std::lock_guard<std::mutex> lock(mu_);
-    dnnl::stream stream(engine);
-    std::vector<onnx::HostTensor*> back;
-    std::erase_if(released_, [&](Released& r) {
-      if (!pins.cover(std::as_const(*r.weight))) return false;
-      restore_one(engine, stream, r);
-      back.push_back(r.weight);
-      released_bytes_ -= r.pages;
-      return true;
-    });
-    stream.wait();
-    for (onnx::HostTensor* w : back) w->residency()->set_released(false);  // readable once the reorders are done
+    bring_back_locked(engine, [&](const Released& r) { return pins.cover(std::as_const(*r.weight)); });
   }
   for (auto& [name, weight] : graph.constants)
     if (!pins.cover(std::as_const(weight))) release_one(engine, weight, cache);

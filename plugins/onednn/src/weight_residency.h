@@ -23,6 +23,7 @@
 #pragma once
 
 #include <dnnl.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -94,9 +95,13 @@ class WeightResidency {
   class Hook;
   // Lets go of `weight`'s whole pages if it qualifies; true when it did.
   bool release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache);
-  static void restore_one(const dnnl::engine& engine, dnnl::stream& stream, Released& r);
+  // Reorders every let-go weight `which` picks back from its packed copy,
+  // then marks it readable; mu_ held.
+  void bring_back_locked(const dnnl::engine& engine, const std::function<bool(const Released&)>& which);
   // The hook's work: `weight` back, if it is let go.
   void bring_back(const onnx::HostTensor* weight);
+  // Gives `weight` its residency hook, unless it has one.
+  void hook(onnx::HostTensor& weight);
   // Sorted (start, size) ranges the live plans point into, and the
   // furthest end among the first i + 1 of them.
   struct Pins {

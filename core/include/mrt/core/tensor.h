@@ -87,6 +87,7 @@ class Tensor {
   struct FreeAligned { void operator()(std::byte* p) const; };
   // Copies shared bytes into memory of the tensor's own (before a write).
   void unshare();
+  static Result<size_t> checked_size(const std::string& name, MRT_DType dtype, const Dims& dims);
   std::string name_;
   MRT_DType dtype_ = MRT_DTYPE_UNDEFINED;
   Dims dims_;
