@@ -40,7 +40,7 @@ What one run does:
    10-token prompt and 128 new tokens for decode; F32 also through the
    llama2.c checkpoint), llama-bench (-t THREADS -p 512 -n 128 -r 1 -o json)
    and run.c (128 tokens after BOS; F32, shapes up to 110M). Medians over
-   rounds; peak RSS from wait4's rusage of each process. A runtime that
+   rounds; peak RSS of each process (GNU time; see run_measured). A runtime that
    cannot load a file is reported as such and the run goes on.
 7. The table, the ratios mrt/llama.cpp and mrt/run.c, and the issue's
    targets with PASS/FAIL (n/a where a side is missing).
@@ -60,6 +60,7 @@ import glob
 import json
 import os
 import re
+import signal
 import shutil
 import statistics
 import struct
@@ -287,13 +288,25 @@ def weight_bytes_per_token(path):
 
 # ------------------------------------------------------------------ tools
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_measured(cmd, env=None, timeout=None):
-    """(returncode, stdout, stderr, peak RSS bytes, seconds) of one process,
-    the RSS from wait4's rusage of that process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """(returncode, stdout, stderr, peak RSS bytes, seconds) of one process.
+
+    A child's ru_maxrss starts at its parent's RSS at fork (exec keeps the
+    high-water mark of the image it replaces), so a process started straight
+    from this script never reads below the script's own ~250 MB (numpy,
+    gguf). GNU time (Debian's `time`), small itself, starts the command and
+    reports that process's peak; without it, wait4's figure is used and is
+    a floor, not a measurement, for small models."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        wrapped = ([GNU_TIME, "-q", "-f", "%M", "-o", peak.name] + list(cmd)) if os.path.exists(GNU_TIME) else cmd
         t0 = time.monotonic()
         try:
-            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+            p = subprocess.Popen(wrapped, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                 start_new_session=True)
         except OSError as e:
             return 127, "", str(e), 0, 0.0
         deadline = None if timeout is None else t0 + timeout
@@ -302,14 +315,17 @@ def run_measured(cmd, env=None, timeout=None):
             if pid:
                 break
             if deadline and time.monotonic() > deadline:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
             time.sleep(0.02)
         p.returncode = os.waitstatus_to_exitcode(status)
         secs = time.monotonic() - t0
         out.seek(0)
         err.seek(0)
-        return (p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                ru.ru_maxrss * 1024, secs)
+        rss = ru.ru_maxrss * 1024
+        if wrapped is not cmd:
+            figures = re.findall(r"^(\d+)$", peak.read(), re.M)
+            rss = int(figures[-1]) * 1024 if figures else 0
+        return (p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), rss, secs)
 
 
 def bandwidth(tool, threads):
@@ -695,7 +711,7 @@ def main():
     for text, measured, ok in targets:
         print("  %-4s  %-48s %s" % (verdict(ok), text, measured))
     print("MB/token: weight bytes a decoded token reads; of bw: decode tok/s x MB/token / best bandwidth; "
-          "x llama, x run.c: mrt / the other runtime, same file and threads; RSS: peak of the process (wait4); "
+          "x llama, x run.c: mrt / the other runtime, same file and threads; RSS: peak of the process (GNU time, else wait4); "
           "rounds: those that ran (the medians are of these)")
 
     if args.perplexity:

@@ -1,7 +1,7 @@
 // The raw plugin's quantized weights: dequantization bit-exact with the gguf
 // package's NumPy dequantizers (fixtures from scripts/make-quant-fixtures.py),
-// the integer matrix-vector kernels (AVX2 where the CPU has it, portable
-// otherwise) against each other and against float arithmetic on the
+// the integer matrix-vector kernels (AVX-512 VNNI and AVX2 where the CPU
+// has them, portable everywhere) against each other and against float arithmetic on the
 // dequantized values, and the model-level paths (matvec_rows, matmul_rows,
 // row_to_f32) on every quantized type.
 #include <gtest/gtest.h>
@@ -19,6 +19,8 @@
 #include "kernels.h"
 #include "llama_model.h"
 #include "quant.h"
+#include "quant_avx2.h"
+#include "quant_avx512.h"
 
 namespace mrt::raw {
 namespace {
@@ -111,6 +113,20 @@ TEST_P(QuantTypes, IntegerKernelsAgreeAndTrackFloatArithmetic) {
   std::vector<float> fast(rows), portable(rows);
   matvec_rows_quantized(w, qx, fast.data(), 0, rows);
   matvec_rows_quantized_portable(w, qx, portable.data(), 0, rows);
+  // Every vector path this CPU has, not only the one dispatch picks, over
+  // ranges that start off a group of four and end with a partial one.
+  std::vector<std::pair<std::string, std::vector<float>>> paths;
+  if (QuantRowsDot wide = avx512_rows_dot(t)) {
+    std::vector<float> out(rows, NAN);
+    wide(w, qx, out.data(), 0, 5);
+    wide(w, qx, out.data(), 5, rows);
+    paths.emplace_back("avx512", out);
+  }
+  if (QuantRowDot avx2 = avx2_row_dot(t)) {
+    std::vector<float> out(rows);
+    for (size_t r = 0; r < rows; ++r) out[r] = avx2(static_cast<const uint8_t*>(w.row(r)), qx);
+    paths.emplace_back("avx2", out);
+  }
   // The activations as the kernels see them (int8 · scale).
   std::vector<float> xq(cols);
   for (size_t k = 0; k < cols; ++k) xq[k] = qx.q[k] * qx.scale[k / qx.block];
@@ -125,6 +141,8 @@ TEST_P(QuantTypes, IntegerKernelsAgreeAndTrackFloatArithmetic) {
     }
     // Same integers, different float summation order.
     EXPECT_NEAR(fast[r], portable[r], 1e-5 * mag + 1e-6) << weight_type_name(t) << " row " << r;
+    for (const auto& [name, out] : paths)
+      EXPECT_NEAR(out[r], portable[r], 1e-5 * mag + 1e-6) << name << " " << weight_type_name(t) << " row " << r;
     // The integer path computes the quantized product exactly up to float rounding.
     EXPECT_NEAR(portable[r], exact_q, 1e-5 * mag + 1e-6) << weight_type_name(t) << " row " << r;
     // Quantizing the activations to 8 bits costs well under 1% of the magnitude.

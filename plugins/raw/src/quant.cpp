@@ -1,9 +1,10 @@
 #include "quant.h"
 
-#include "quant_avx2.h"
-
 #include <cmath>
 #include <cstring>
+
+#include "quant_avx2.h"
+#include "quant_avx512.h"
 
 #ifdef __clang__
 #pragma clang fp contract(off)
@@ -397,6 +398,10 @@ void matvec_rows_quantized_portable(const Matrix& w, const QuantizedActivations&
 }
 
 void matvec_rows_quantized(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin, size_t end) {
+  if (QuantRowsDot rows = avx512_rows_dot(w.type)) {
+    rows(w, x, out, begin, end);
+    return;
+  }
   RowDot dot = avx2_row_dot(w.type);
   if (dot == nullptr) dot = portable_row_dot(w.type);
   for (size_t r = begin; r < end; ++r) out[r] = dot(static_cast<const uint8_t*>(w.row(r)), x);

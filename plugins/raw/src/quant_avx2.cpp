@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "avx2_util.h"
+#include "quant_blocks_avx2.h"
 
 // Dequantization must round d·q and d·q − m separately to match ggml.
 #ifdef __clang__
@@ -16,15 +17,13 @@ namespace mrt::raw {
 namespace {
 
 using avx2::cpu_has_avx2;
+using avx2::f16_at;
 using avx2::hsum8;
-
-MRT_AVX2 inline float f16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-MRT_AVX2 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+using avx2::k45_values;
+using avx2::lane_broadcast16;
+using avx2::load32;
+using avx2::q6_values;
+using avx2::scales_mins_k4;
 
 // 16 int16 products of unsigned (0..63) weights and signed activations,
 // pairwise summed (vpmaddubsw), then weighted pairwise by `scales` into 8
@@ -111,45 +110,6 @@ MRT_AVX2 float row_q_small(const uint8_t* w, const QuantizedActivations& x) {
   return dot + extra;
 }
 
-// The K formats' 12 packed scale bytes as 8 scales then 8 mins, one byte
-// each (the first four pairs are the low 6 bits of bytes 0–7; the last four
-// are bytes 8–11's nibbles topped by bytes 0–7's high 2 bits), unpacked
-// four at a time in 32-bit words.
-MRT_AVX2 inline __m128i scales_mins_k4(const uint8_t* s) {
-  uint32_t u[4];
-  std::memcpy(u, s, 12);
-  const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-  uint32_t mins_lo = u[1] & m6;
-  u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);  // mins 4–7
-  u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         // scales 4–7
-  u[2] = mins_lo;                                         // mins 0–3
-  u[0] &= m6;                                             // scales 0–3
-  return _mm_set_epi32(static_cast<int>(u[3]), static_cast<int>(u[2]), static_cast<int>(u[1]), static_cast<int>(u[0]));
-}
-
-// Broadcasts 16-bit element k of each 128-bit lane across that lane.
-MRT_AVX2 inline __m256i lane_broadcast16(__m256i v, int k_low, int k_high) {
-  const __m128i lo = _mm_set1_epi16(static_cast<short>((2 * k_low + 1) << 8 | (2 * k_low)));
-  const __m128i hi = _mm_set1_epi16(static_cast<short>((2 * k_high + 1) << 8 | (2 * k_high)));
-  return _mm256_shuffle_epi8(v, _mm256_set_m128i(hi, lo));
-}
-
-// Q4_K/Q5_K sub-block pair k (of 4): its 64 values as two vectors of 32,
-// the low nibbles (sub-block 2k) and the high ones (2k+1); for Q5_K topped
-// by bits 2k and 2k+1 of each qh byte (16-bit shifts: a byte's bits never
-// cross into its mask).
-template <bool bits5>
-MRT_AVX2 inline void k45_values(const uint8_t* ql, __m256i qh, int k, __m256i& lo, __m256i& hi) {
-  const __m256i low = _mm256_set1_epi8(0xF), bit = _mm256_set1_epi8(1);
-  __m256i q = load32(ql + 32 * k);
-  lo = _mm256_and_si256(q, low);
-  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-  if (bits5) {
-    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), bit), 4));
-    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), bit), 4));
-  }
-}
-
 // Q4_K / Q5_K: per super-block, the 8 sub-block products weighted by their
 // 6-bit scales in integers, one float multiply-add with d·dx; the mins
 // through the activation sums, vectorised (vpmaddwd of 8 mins by 8 sums).
@@ -188,7 +148,6 @@ MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
 // (vpmaddwd of the 16 scales by the 16 sums). A 32-byte vector spans two
 // 16-value sub-blocks, so its scales differ between 128-bit lanes.
 MRT_AVX2 float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
-  const __m256i low = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (size_t b = 0; b < x.n / 256; ++b, w += 210) {
     const uint8_t* ql = w;
@@ -202,18 +161,12 @@ MRT_AVX2 float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, y += 128) {
       __m128i s8 = half == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
       __m256i scales = _mm256_set_m128i(s8, s8);
-      __m256i l0 = load32(ql), l1 = load32(ql + 32), h = load32(qh);
-      auto high = [&](int shift) MRT_AVX2 {
-        return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, shift), two), 4);
-      };
-      __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, low), high(0));
-      __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, low), high(2));
-      __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), high(4));
-      __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), high(6));
-      isum = _mm256_add_epi32(isum, dot_scaled(q1, load32(y), lane_broadcast16(scales, 0, 1)));
-      isum = _mm256_add_epi32(isum, dot_scaled(q2, load32(y + 32), lane_broadcast16(scales, 2, 3)));
-      isum = _mm256_add_epi32(isum, dot_scaled(q3, load32(y + 64), lane_broadcast16(scales, 4, 5)));
-      isum = _mm256_add_epi32(isum, dot_scaled(q4, load32(y + 96), lane_broadcast16(scales, 6, 7)));
+      __m256i q[4];
+      q6_values(load32(ql), load32(ql + 32), load32(qh), q);
+      isum = _mm256_add_epi32(isum, dot_scaled(q[0], load32(y), lane_broadcast16(scales, 0, 1)));
+      isum = _mm256_add_epi32(isum, dot_scaled(q[1], load32(y + 32), lane_broadcast16(scales, 2, 3)));
+      isum = _mm256_add_epi32(isum, dot_scaled(q[2], load32(y + 64), lane_broadcast16(scales, 4, 5)));
+      isum = _mm256_add_epi32(isum, dot_scaled(q[3], load32(y + 96), lane_broadcast16(scales, 6, 7)));
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(f16_at(w + 208) * x.scale[b]), acc);
   }
@@ -295,16 +248,10 @@ MRT_AVX2 void dequant_q6_k(const uint8_t* b, float* y) {
   const uint8_t* qh = b + 128;
   const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
   const float d = f16_at(b + 208);
-  const __m256i low = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+  const __m256i off = _mm256_set1_epi8(32);
   for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
-    __m256i l0 = load32(ql), l1 = load32(ql + 32), h = load32(qh);
-    auto high = [&](int shift) MRT_AVX2 {
-      return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, shift), two), 4);
-    };
-    __m256i q[4] = {_mm256_or_si256(_mm256_and_si256(l0, low), high(0)),
-                    _mm256_or_si256(_mm256_and_si256(l1, low), high(2)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), high(4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), high(6))};
+    __m256i q[4];
+    q6_values(load32(ql), load32(ql + 32), load32(qh), q);
     for (int i = 0; i < 4; ++i) {
       __m256i v = _mm256_sub_epi8(q[i], off);
       __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
