@@ -5,7 +5,10 @@
 // Execute: pick (or build, once per new set of input dims) a plan, borrow a
 // call context (its own stream and buffers), run, copy outputs out.
 //
-// On a machine without a usable GPU or driver the plugin still loads: it
+// This file builds mrt-cudnn-backend.so, linked with CUDA, cuDNN and cuBLAS;
+// the host loads mrt-plugin-cudnn.so (cudnn_loader.cpp), which loads this
+// one only where a CUDA driver is installed and hands over its table. On a
+// machine with a driver but no usable GPU this backend still loads: it
 // reports 0 GPU devices, logs why once, and the router never picks it.
 #include <mrt/plugin.h>
 
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cudnn_info.h"
 #include "executor.h"
 #include "mrt/onnx/graph_passes.h"
 #include "mrt/onnx/onnx_loader.h"
@@ -77,21 +81,7 @@ using mrt_plugin::option;
 
 // --- operations -------------------------------------------------------------------
 
-void get_info(MRT_PluginInfo* out) {
-  static const char* const kFormats[] = {"onnx"};
-  static const int32_t kDevices[] = {MRT_DEVICE_GPU};
-  MRT_PluginInfo info{};
-  info.struct_size = MRT_PLUGIN_INFO_STRUCT_SIZE;
-  info.name = "cudnn";
-  info.vendor = "model-runtime";
-  info.version = "0.1.0";
-  info.formats = kFormats;
-  info.num_formats = 1;
-  info.device_kinds = kDevices;
-  info.num_device_kinds = 1;
-  info.flags = MRT_PLUGIN_FLAG_CONCURRENT_EXECUTE;  // plans are immutable; each call borrows its own context and stream
-  mrt_plugin::write_info(info, out);
-}
+void get_info(MRT_PluginInfo* out) { plugin_info(out); }
 
 MRT_Status* init(const MRT_InitArgs*, MRT_PluginContext** out) {
   return mrt_plugin::guarded(g_host, "cudnn: ", [&]() -> MRT_Status* {
@@ -119,8 +109,7 @@ MRT_Status* init(const MRT_InitArgs*, MRT_PluginContext** out) {
       log_line(MRT_LOG_INFO, std::to_string(state->devices) + " GPU(s): " + found + "; cuDNN " + std::to_string(cudnnGetVersion()) +
                                  ", CUDA runtime " + std::to_string(CUDART_VERSION));
     else
-      log_line(MRT_LOG_INFO, "no usable GPU (" + (state->why_none.empty() ? std::string("none found") : state->why_none) +
-                                 "); the plugin stays loaded and takes no models");
+      log_line(MRT_LOG_INFO, no_gpu_line(state->why_none));
     *out = reinterpret_cast<MRT_PluginContext*>(state.release());
     return nullptr;
   });
