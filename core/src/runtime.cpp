@@ -27,10 +27,11 @@ Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeConfig config) {
   return rt;
 }
 
-Status Runtime::add_model_path(const std::string& model_id, const std::filesystem::path& path) {
+Status Runtime::add_model_path(const std::string& model_id, const std::filesystem::path& path,
+                               std::map<std::string, std::string> option_defaults) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
   std::lock_guard lock(paths_mutex_);
-  model_paths_[model_id] = path;
+  model_paths_[model_id] = ModelPath{path, std::move(option_defaults)};
   return Status::ok();
 }
 
@@ -56,7 +57,12 @@ Result<ModelLocation> Runtime::locate(const std::string& scope, const std::strin
   {
     std::lock_guard lock(paths_mutex_);
     auto it = model_paths_.find(model_id);
-    if (it != model_paths_.end()) return locate_model_at(it->second, model_id);
+    if (it != model_paths_.end()) {
+      auto location = locate_model_at(it->second.path, model_id);
+      if (location)
+        for (const auto& [key, value] : it->second.option_defaults) location->manifest.options.try_emplace(key, value);
+      return location;
+    }
   }
   return repository_.locate(model_id);
 }

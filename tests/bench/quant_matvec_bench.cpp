@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 #include <string>
@@ -51,7 +52,7 @@ double best_seconds(Fn fn, int reps) {
 int main(int argc, char** argv) {
   std::string list = argc > 1 ? argv[1] : "q8_0,q4_0,q4_k,q5_k,q6_k";
   std::mt19937 rng(1);
-  const size_t cols = 2048;
+  const size_t cols = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2048;
   std::stringstream names(list);
   for (std::string name; std::getline(names, name, ',');) {
     std::string upper = name;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -324,6 +325,36 @@ TEST(RawPluginBatching, ConcurrentInferCallsMatchSequentialOnes) {
   ASSERT_TRUE(l1 && l2);
   ASSERT_EQ(l1->tensors.size(), 1u);
   EXPECT_EQ(std::memcmp(l1->tensors[0].data(), l2->tensors[0].data(), l1->tensors[0].byte_size()), 0);
+}
+
+// Options given with a model path (the CLI's one-shot generate turns the
+// prompt cache off this way) fill only what the manifest leaves unset: the
+// cache's budget, counted in the model's resident bytes, shows which won.
+TEST(RawPluginBatching, PathOptionDefaultsFillOnlyWhatTheManifestLeaves) {
+  test::TempDir dir;
+  for (const char* name : {"sets", "leaves"}) {
+    fs::copy(fixture(), dir.path() / name, fs::copy_options::recursive);
+    std::ofstream(dir.path() / name / "model.yml")
+        << "format: llama2c\ntask: text-generation\nfiles: [model.bin, tokenizer.bin]\noptions: {tokenizer: "
+           "tokenizer.bin"
+        << (std::string(name) == "sets" ? ", prompt_cache_mb: '8'}\n" : "}\n");
+  }
+  RuntimeConfig c;
+  c.plugin_files = {MRT_RAW_PLUGIN};
+  auto rt = Runtime::create(std::move(c));
+  ASSERT_TRUE(rt);
+  const std::map<std::string, std::string> off = {{"prompt_cache_mb", "0"}};
+  auto bytes = [&](const std::string& id, const std::string& dir_name, std::map<std::string, std::string> defaults) {
+    EXPECT_TRUE((*rt)->add_model_path(id, dir.path() / dir_name, std::move(defaults)).is_ok());
+    auto s = (*rt)->load(id);
+    EXPECT_TRUE(s) << s.status().message();
+    return s ? s->host_bytes : 0;
+  };
+  const uint64_t sets_off = bytes("a", "sets", off), sets = bytes("b", "sets", {});
+  const uint64_t leaves_off = bytes("c", "leaves", off), leaves = bytes("d", "leaves", {});
+  EXPECT_EQ(sets_off, sets) << "the manifest's own prompt_cache_mb must win over a default";
+  EXPECT_EQ(sets - leaves_off, uint64_t{8} << 20) << "the default must turn the cache off where the manifest is silent";
+  EXPECT_GT(leaves, leaves_off) << "without the default the plugin's own budget applies";
 }
 
 }  // namespace

@@ -220,7 +220,12 @@ Result<Answer> local_infer(const Options& o, mrt::InferRequest request) {
   auto rt = make_runtime(o);
   if (!rt) return rt.status();
   request.model_id = model_id_for(o.model);
-  MRT_RETURN_IF_ERROR((*rt)->add_model_path(request.model_id, o.model));
+  // A one-shot generate has no later prompt to share a prefix with: the
+  // raw plugin's prompt cache would only hold the finished sequence's KV
+  // entries (with --bench, each run's beside the next one's).
+  std::map<std::string, std::string> defaults;
+  if (request.kind == MRT_PAYLOAD_TEXT) defaults["prompt_cache_mb"] = "0";
+  MRT_RETURN_IF_ERROR((*rt)->add_model_path(request.model_id, o.model, std::move(defaults)));
   auto load_start = std::chrono::steady_clock::now();
   mrt::cli::LoadProgress progress(request.model_id, !o.json);
   auto loaded = (*rt)->load(request.model_id);

@@ -87,7 +87,10 @@ class Runtime {
   Result<ModelStatus> load(const std::string& model_id, const std::string& scope = "");
   // Registers the model at a host path under `model_id`, bypassing the
   // repository (for `mrt run <dir>`); later calls use the id.
-  Status add_model_path(const std::string& model_id, const std::filesystem::path& path);
+  // `option_defaults` are manifest options the model gets where its manifest
+  // (or, for a bare file, the synthesized one) does not set them.
+  Status add_model_path(const std::string& model_id, const std::filesystem::path& path,
+                        std::map<std::string, std::string> option_defaults = {});
   // Loads the model at `location` outside the cache, exactly as load() would
   // (router, plugin, warm-up), and unloads it again: whether a model would
   // serve, before it is put where requests find it (the service's uploads).
@@ -118,7 +121,11 @@ class Runtime {
   ModelRepository repository_;
   ModelCache<LoadedModel> cache_;
   mutable std::mutex paths_mutex_;
-  std::map<std::string, std::filesystem::path> model_paths_;  // add_model_path
+  struct ModelPath {
+    std::filesystem::path path;
+    std::map<std::string, std::string> option_defaults;
+  };
+  std::map<std::string, ModelPath> model_paths_;  // add_model_path
   std::atomic<uint64_t> requests_{0}, successes_{0}, errors_{0}, latency_us_{0};
   Histogram load_ms_{{1, 10, 100, 1000, 10000, 60000}};
 };
