@@ -139,6 +139,8 @@ def main():
         f.write("# A tiny random Llama (Hugging Face layout) made by scripts/make-tiny-llama-hf.py.\n")
         f.write("format: safetensors\ntask: text-generation\n")
         f.write("files: [model.safetensors, config.json, tokenizer.json]\n")
+        f.write("# Float32 KV entries: reference/ holds float64 NumPy logits, checked to 2e-4.\n")
+        f.write("options: {kv_cache: f32}\n")
 
     # The same model for llama2.c: q/k rows permuted from rotate-half pairs
     # to adjacent pairs (the inverse of llama2.c's export permutation).

@@ -143,7 +143,8 @@ def main():
     with open(os.path.join(out, "model.yml"), "w") as f:
         f.write("# A tiny random Llama (llama2.c checkpoint) made by scripts/make-tiny-llama2c.py.\n")
         f.write("format: llama2c\ntask: text-generation\nfiles: [model.bin, tokenizer.bin]\n")
-        f.write("options: {tokenizer: tokenizer.bin}\n")
+        f.write("# Float32 KV entries: reference/ holds float64 NumPy logits, checked to 2e-4.\n")
+        f.write("options: {tokenizer: tokenizer.bin, kv_cache: f32}\n")
 
     prompt = "the cat sat on that mat"
     ids = encode(prompt, pieces, scores)

@@ -246,7 +246,11 @@ TEST(PromptCache, EvictsLeastRecentlyUsedWithinItsBudget) {
   auto filled = [&](float v) {
     raw::KvCache c(layers, positions, width);
     for (int l = 0; l < layers; ++l)
-      for (int i = 0; i < positions * width; ++i) c.keys(l)[i] = v, c.values(l)[i] = -v;
+      for (int i = 0; i < positions * width; ++i) {
+        const float minus = -v;
+        raw::kv_store(&v, c.keys(l).at(i), 1);
+        raw::kv_store(&minus, c.values(l).at(i), 1);
+      }
     return c;
   };
   auto tokens = [](int first) {
@@ -259,8 +263,13 @@ TEST(PromptCache, EvictsLeastRecentlyUsedWithinItsBudget) {
   EXPECT_EQ(cache.entries(), 2u);
   raw::KvCache into(layers, positions, width);
   EXPECT_EQ(cache.reuse(tokens(100), 100, into), 10);  // 100… is now the most recent
-  EXPECT_EQ(into.keys(1)[5], 1.0f);
-  EXPECT_EQ(into.values(0)[9 * width], -1.0f);
+  auto entry = [](raw::KvEntries e) {
+    float f;
+    raw::kv_load(e, &f, 1);
+    return f;
+  };
+  EXPECT_EQ(entry(into.keys(1).at(5)), 1.0f);
+  EXPECT_EQ(entry(into.values(0).at(9 * width)), -1.0f);
   cache.keep(tokens(300), filled(3));  // evicts 200…, the least recent
   EXPECT_EQ(cache.entries(), 2u);
   EXPECT_LE(cache.bytes(), cache.budget());
@@ -273,7 +282,7 @@ TEST(PromptCache, EvictsLeastRecentlyUsedWithinItsBudget) {
   cache.keep(longer, filled(4));
   EXPECT_EQ(cache.entries(), 2u);
   EXPECT_EQ(cache.reuse(tokens(100), 100, into), 10);
-  EXPECT_EQ(into.keys(0)[0], 4.0f);
+  EXPECT_EQ(entry(into.keys(0).at(0)), 4.0f);
   // Larger than the whole budget: not kept.
   std::vector<int> huge;
   for (int i = 0; i < 30; ++i) huge.push_back(500 + i);

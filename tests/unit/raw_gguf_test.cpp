@@ -143,8 +143,10 @@ class RawGgufTest : public ::testing::Test {
     rt = std::move(*r);
   }
   // Logits for the reference input ids (TENSORS payload).
+  // Logits with float32 KV entries, for the comparisons with float64
+  // references to 2e-4 (the default float16 cache: raw_plugin_test).
   Result<InferResult> logits(const std::string& id, const fs::path& path) {
-    EXPECT_TRUE(rt->add_model_path(id, path).is_ok());
+    EXPECT_TRUE(rt->add_model_path(id, path, {{"kv_cache", "f32"}}).is_ok());
     InferRequest r;
     r.model_id = id;
     r.tensors.push_back(std::move(read_npy(hf_dir() / "reference/inputs/input_ids.npy", "input_ids").value()));

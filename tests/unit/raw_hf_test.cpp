@@ -160,8 +160,10 @@ class RawHfTest : public ::testing::Test {
     fs::copy(fixture(), dir.path() / "hf", fs::copy_options::recursive);
     fs::copy_file(fixture() / "../tiny-llama2c/tokenizer.bin", dir.path() / "hf/llama2c/tokenizer.bin");
   }
+  // Logits with float32 KV entries, for the comparisons with float64
+  // references to 2e-4 (the default float16 cache: raw_plugin_test).
   Result<InferResult> logits(const std::string& id, const fs::path& path) {
-    EXPECT_TRUE(rt->add_model_path(id, path).is_ok());
+    EXPECT_TRUE(rt->add_model_path(id, path, {{"kv_cache", "f32"}}).is_ok());
     InferRequest r;
     r.model_id = id;
     r.tensors.push_back(std::move(read_npy(fixture() / "reference/inputs/input_ids.npy", "input_ids").value()));
@@ -270,7 +272,9 @@ TEST_F(RawHfTest, TransformersBuiltBf16ModelMatchesTransformers) {
 // The manifest's `context` option caps the KV cache; a longer prompt is then
 // the usual context-length error, naming the cap.
 TEST_F(RawHfTest, ContextOptionCapsTheContext) {
-  std::ofstream(dir.path() / "hf" / "model.yml", std::ios::app) << "options: {context: '8'}\n";
+  std::ofstream(dir.path() / "hf" / "model.yml") << "format: safetensors\ntask: text-generation\n"
+                                                    "files: [model.safetensors, config.json, tokenizer.json]\n"
+                                                    "options: {context: '8'}\n";
   ASSERT_TRUE(rt->add_model_path("hf", dir.path() / "hf").is_ok());
   InferRequest r;
   r.model_id = "hf";

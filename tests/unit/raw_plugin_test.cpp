@@ -62,6 +62,9 @@ class RawPluginTest : public ::testing::Test {
     ASSERT_TRUE(r);
     rt = std::move(*r);
     fs::copy(fixture(), dir.path() / "tiny", fs::copy_options::recursive);
+    // The fixture's manifest keeps float32 KV entries (its logits are
+    // compared with float64 NumPy to 2e-4); the default float16 cache has
+    // its own test below.
     ASSERT_TRUE(rt->add_model_path("tiny", dir.path() / "tiny").is_ok());
   }
   InferRequest text(const std::string& prompt, int max_tokens, float temperature = 0, uint64_t seed = 0) {
@@ -206,25 +209,98 @@ TEST(RawKernels, VectorExpSoftmaxAndSwigluMatchLibm) {
 TEST(RawKernels, AttentionKernelsMatchDirectSums) {
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (size_t hs : {16u, 64u, 80u}) {
+  // Head sizes for every vector path (64 lanes, then 32, 16, 8) and one
+  // that is not a multiple of 8 (the portable loop).
+  for (size_t hs : {16u, 48u, 64u, 80u, 120u, 12u}) {
     const size_t stride = 3 * hs, count = 37;
-    std::vector<float> q(hs), keys(count * stride), p(count), scores(count), out(hs);
+    std::vector<float> q(hs), p(count), scores(count), out(hs), entries(count * stride);
+    std::vector<uint16_t> keys(count * stride);
     for (auto& v : q) v = normal(rng);
-    for (auto& v : keys) v = normal(rng);
+    for (auto& v : entries) v = normal(rng);
     for (auto& v : p) v = normal(rng);
-    raw::attention_scores(q.data(), keys.data() + hs, stride, count, hs, 0.5f, scores.data());
-    raw::attention_values(p.data(), keys.data() + hs, stride, count, hs, out.data());
-    for (size_t s = 0; s < count; ++s) {
-      double want = 0;
-      for (size_t k = 0; k < hs; ++k) want += double(q[k]) * keys[s * stride + hs + k];
-      EXPECT_NEAR(scores[s], 0.5 * want, 1e-4) << "head size " << hs << " position " << s;
-    }
-    for (size_t k = 0; k < hs; ++k) {
-      double want = 0;
-      for (size_t s = 0; s < count; ++s) want += double(p[s]) * keys[s * stride + hs + k];
-      EXPECT_NEAR(out[k], want, 1e-4) << "head size " << hs << " lane " << k;
+    // Both entry types: float16 (compared with the rounded values) and float32.
+    raw::kv_store(entries.data(), raw::KvEntries{keys.data(), true}, entries.size());
+    for (bool half : {true, false}) {
+      const raw::KvEntries e{half ? static_cast<void*>(keys.data()) : static_cast<void*>(entries.data()), half};
+      raw::attention_scores(q.data(), e.at(hs), stride, count, hs, 0.5f, scores.data());
+      raw::attention_values(p.data(), e.at(hs), stride, count, hs, out.data());
+      auto entry = [&](size_t s, size_t k) {
+        size_t i = s * stride + hs + k;
+        return half ? double(raw::f16_to_f32(keys[i])) : double(entries[i]);
+      };
+      for (size_t s = 0; s < count; ++s) {
+        double want = 0;
+        for (size_t k = 0; k < hs; ++k) want += double(q[k]) * entry(s, k);
+        EXPECT_NEAR(scores[s], 0.5 * want, 1e-4) << "head size " << hs << " position " << s << " half " << half;
+      }
+      for (size_t k = 0; k < hs; ++k) {
+        double want = 0;
+        for (size_t s = 0; s < count; ++s) want += double(p[s]) * entry(s, k);
+        EXPECT_NEAR(out[k], want, 1e-4) << "head size " << hs << " lane " << k << " half " << half;
+      }
     }
   }
+}
+
+// The KV cache's float16 rounding: kv_store (F16C where the CPU has it)
+// and the portable f32_to_f16 agree bit for bit with each other and with
+// round-to-nearest-even, on normal values, float16 subnormals, values
+// that round up into the next binade or overflow to infinity, ties, zeros,
+// infinities and NaN; f16_to_f32 gives every finite float16 back exactly.
+TEST(RawKernels, Float16KvRoundingIsNearestEven) {
+  std::vector<float> v = {0.0f,
+                          -0.0f,
+                          1.0f,
+                          -2.5f,
+                          65504.0f,
+                          65519.0f,
+                          65520.0f,
+                          1e9f,
+                          -1e9f,
+                          5.9604645e-8f /* 2^-24 */,
+                          2.9802322e-8f /* 2^-25: a tie, to 0 */,
+                          8.940697e-8f /* 1.5·2^-24: a tie, to 2^-23 */,
+                          6.097555e-5f /* just below 2^-14 */,
+                          1.0f + 1.0f / 2048 /* a tie: to 1 */,
+                          1.0f + 3.0f / 2048 /* a tie: up */,
+                          std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::denorm_min()};
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 20000; ++i) {
+    uint32_t b = bits(rng);
+    float f;
+    std::memcpy(&f, &b, 4);
+    if (!std::isnan(f)) v.push_back(f);
+  }
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int i = 0; i < 2000; ++i) v.push_back(normal(rng));
+  std::vector<uint16_t> stored(v.size());
+  raw::kv_store(v.data(), raw::KvEntries{stored.data(), true}, v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = raw::f32_to_f16(v[i]);
+    ASSERT_EQ(stored[i], h) << "kv_store and f32_to_f16 differ on " << v[i];
+    // Nearest: no float16 neighbour is closer (ties go to the even one).
+    const double x = v[i], got = raw::f16_to_f32(h);
+    if (std::isinf(got)) {
+      ASSERT_GE(std::fabs(x), 65520.0) << v[i];
+      continue;
+    }
+    for (int d : {-1, 1}) {
+      const uint16_t nb = static_cast<uint16_t>(h + d);
+      if ((nb & 0x7c00) == 0x7c00 || ((h & 0x7fff) == 0 && d < 0)) continue;
+      const double other = raw::f16_to_f32(nb);
+      ASSERT_LE(std::fabs(got - x), std::fabs(other - x)) << v[i] << " -> " << got << ", " << other << " is nearer";
+      if (std::fabs(got - x) == std::fabs(other - x)) {
+        ASSERT_EQ(h & 1, 0) << "a tie must go to the even value: " << v[i];
+      }
+    }
+  }
+  const uint16_t nan = raw::f32_to_f16(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(nan & 0x7c00, 0x7c00);
+  EXPECT_NE(nan & 0x3ff, 0);
+  for (uint32_t h = 0; h < 0x7c00; ++h) ASSERT_EQ(raw::f32_to_f16(raw::f16_to_f32(static_cast<uint16_t>(h))), h);
 }
 
 // A prompt run through the model in one batch (matrix products and
@@ -300,6 +376,38 @@ TEST_F(RawPluginTest, GreedyGenerationMatchesTheReference) {
   EXPECT_EQ(out->text->text, unhex(ref["greedy_text_hex"]));
   EXPECT_EQ(out->text->generated_tokens, static_cast<int>(ids_of(ref["greedy_ids"]).size()));
   EXPECT_EQ(out->text->prompt_tokens, static_cast<int>(ids_of(ref["prompt_ids"]).size()));
+}
+
+// The default float16 KV cache: each key and value rounded once (a
+// relative error of at most 2^-11) moves the logits by far less than the
+// gaps a greedy choice depends on; the greedy text is the reference's.
+// A bug in the float16 path (wrong rounding, a wrong offset) moves them by
+// whole units.
+TEST_F(RawPluginTest, Float16KvCacheStaysWithinItsRoundingOfTheReference) {
+  fs::copy(fixture(), dir.path() / "tiny16", fs::copy_options::recursive);
+  std::ofstream(dir.path() / "tiny16/model.yml") << "format: llama2c\ntask: text-generation\nfiles: [model.bin, tokenizer.bin]\n"
+                                                     "options: {tokenizer: tokenizer.bin}\n";
+  ASSERT_TRUE(rt->add_model_path("tiny16", dir.path() / "tiny16").is_ok());
+  InferRequest r;
+  r.model_id = "tiny16";
+  r.tensors.push_back(std::move(read_npy(fixture() / "reference/inputs/input_ids.npy", "input_ids").value()));
+  auto out = rt->infer(r);
+  ASSERT_TRUE(out) << out.status().to_string();
+  auto want = read_npy(fixture() / "reference/outputs/logits.npy", "");
+  double worst = 0, scale = 0;
+  for (uint64_t i = 0; i < want->element_count(); ++i) {
+    worst = std::max(worst,
+                     static_cast<double>(std::fabs(out->tensors[0].data_as<float>()[i] - want->data_as<float>()[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(want->data_as<float>()[i])));
+  }
+  EXPECT_LT(worst, 0.005 * scale) << "largest logit " << scale;
+  EXPECT_GT(worst, 1e-3) << "the float16 cache must be in use (float32 entries match NumPy to 2e-4)";
+  auto ref = reference();
+  InferRequest g = text(ref["prompt"], 16);
+  g.model_id = "tiny16";
+  auto gen = rt->infer(g);
+  ASSERT_TRUE(gen) << gen.status().to_string();
+  EXPECT_EQ(gen->text->text, unhex(ref["greedy_text_hex"]));
 }
 
 TEST_F(RawPluginTest, SeededSamplingIsReproducible) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels.h"
 
@@ -32,5 +33,17 @@ using RowTile4 = void (*)(const float* const* w, const float* x, size_t x_stride
                           size_t out_stride, const float* const* next, size_t fetch_begin, size_t fetch_end);
 RowTile4 avx2_tile4x2();
 RowTile4 avx2_tile4x3();
+
+// The KV cache's float16 entries (kv_cache.h): n float32 values rounded to
+// nearest even into float16, and attention over a head's entries (as
+// kernels.h's attention_scores / attention_values). nullptr without
+// AVX2+FMA+F16C; the attention kernels need n to be a multiple of 8.
+using KvStore = void (*)(const float* src, uint16_t* dst, size_t n);
+using KvScores = void (*)(const float* q, const uint16_t* keys, size_t stride, size_t count, size_t n, float scale,
+                          float* out);
+using KvValues = void (*)(const float* p, const uint16_t* values, size_t stride, size_t count, size_t n, float* out);
+KvStore avx2_kv_store();
+KvScores avx2_kv_scores();
+KvValues avx2_kv_values();
 
 }  // namespace mrt::raw

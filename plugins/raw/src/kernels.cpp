@@ -53,6 +53,27 @@ float bf16_to_f32(uint16_t b) {
   return f;
 }
 
+uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, mant = x & 0x7fffff;
+  if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00 | (mant != 0 ? 0x200 : 0));  // infinity, NaN
+  const int e = static_cast<int>(exp) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00);  // too large: infinity
+  // Drops `shift` low bits of m, rounding to nearest even (a carry into the
+  // exponent field is the right encoding, up to infinity).
+  auto round = [](uint32_t m, int shift) {
+    const uint32_t half = 1u << (shift - 1), rest = m & ((1u << shift) - 1);
+    m >>= shift;
+    return m + ((rest > half || (rest == half && (m & 1))) ? 1u : 0u);
+  };
+  if (e <= 0) {  // a float16 subnormal: m · 2^-24
+    if (e < -10) return static_cast<uint16_t>(sign);
+    return static_cast<uint16_t>(sign | round(mant | 0x800000, 14 - e));
+  }
+  return static_cast<uint16_t>(sign | round((static_cast<uint32_t>(e) << 23) | mant, 13));
+}
+
 namespace {
 
 // Loops written for the auto-vectoriser or with GCC vector types: each
@@ -555,10 +576,8 @@ inline void fetch_position(const float* row, size_t n) {
   for (size_t k = 0; k < n; k += 16) __builtin_prefetch(row + k);
 }
 
-}  // namespace
-
-MRT_MULTIVERSION void attention_scores(const float* q, const float* keys, size_t stride, size_t count, size_t n,
-                                       float scale, float* out) {
+MRT_MULTIVERSION void scores_f32(const float* q, const float* keys, size_t stride, size_t count, size_t n, float scale,
+                                 float* out) {
   size_t s = 0;
   // Four positions at a time: eight independent sums (two per position)
   // hide the FMA latency that one 64-element dot product leaves exposed,
@@ -590,8 +609,8 @@ MRT_MULTIVERSION void attention_scores(const float* q, const float* keys, size_t
   for (; s < count; ++s) out[s] = dot_f32(q, keys + s * stride, n) * scale;
 }
 
-MRT_MULTIVERSION void attention_values(const float* p, const float* values, size_t stride, size_t count, size_t n,
-                                       float* out) {
+MRT_MULTIVERSION void values_f32(const float* p, const float* values, size_t stride, size_t count, size_t n,
+                                 float* out) {
   size_t k = 0;
   // 64 output lanes at a time stay in eight 256-bit registers across all
   // positions (in 512-bit GCC vectors, the AVX2 clone spilled them and
@@ -616,6 +635,54 @@ MRT_MULTIVERSION void attention_values(const float* p, const float* values, size
     for (size_t s = 0; s < count; ++s) acc += p[s] * values[s * stride + k];
     out[k] = acc;
   }
+}
+
+}  // namespace
+
+// The KV cache's entries: float16 through F16C where the CPU has it
+// (float16_avx2.cpp), else portable loops; float32 as they are.
+void kv_store(const float* src, KvEntries dst, size_t n) {
+  if (!dst.half) {
+    std::memcpy(dst.data, src, n * sizeof(float));
+    return;
+  }
+  static const KvStore fast = avx2_kv_store();
+  auto* out = static_cast<uint16_t*>(dst.data);
+  if (fast != nullptr) return fast(src, out, n);
+  for (size_t k = 0; k < n; ++k) out[k] = f32_to_f16(src[k]);
+}
+
+void kv_load(KvEntries src, float* dst, size_t n) {
+  if (!src.half) {
+    std::memcpy(dst, src.data, n * sizeof(float));
+    return;
+  }
+  static const Widen16 fast = avx2_widen16(WeightType::kF16);
+  if (fast != nullptr) return fast(src.data, dst, n);
+  const auto* in = static_cast<const uint16_t*>(src.data);
+  for (size_t k = 0; k < n; ++k) dst[k] = f16_to_f32(in[k]);
+}
+
+void attention_scores(const float* q, KvEntries keys, size_t stride, size_t count, size_t n, float scale, float* out) {
+  if (!keys.half) return scores_f32(q, static_cast<const float*>(keys.data), stride, count, n, scale, out);
+  static const KvScores fast = avx2_kv_scores();
+  const auto* k16 = static_cast<const uint16_t*>(keys.data);
+  if (fast != nullptr && n % 8 == 0) return fast(q, k16, stride, count, n, scale, out);
+  for (size_t s = 0; s < count; ++s) {
+    float acc = 0;
+    for (size_t k = 0; k < n; ++k) acc += q[k] * f16_to_f32(k16[s * stride + k]);
+    out[s] = acc * scale;
+  }
+}
+
+void attention_values(const float* p, KvEntries values, size_t stride, size_t count, size_t n, float* out) {
+  if (!values.half) return values_f32(p, static_cast<const float*>(values.data), stride, count, n, out);
+  static const KvValues fast = avx2_kv_values();
+  const auto* v16 = static_cast<const uint16_t*>(values.data);
+  if (fast != nullptr && n % 8 == 0) return fast(p, v16, stride, count, n, out);
+  std::fill(out, out + n, 0.0f);
+  for (size_t s = 0; s < count; ++s)
+    for (size_t k = 0; k < n; ++k) out[k] += p[s] * f16_to_f32(v16[s * stride + k]);
 }
 
 MRT_MULTIVERSION void swiglu(float* g, const float* u, size_t begin, size_t end) {

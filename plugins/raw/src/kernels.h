@@ -38,6 +38,9 @@ struct Matrix {
 
 float f16_to_f32(uint16_t h);
 float bf16_to_f32(uint16_t b);
+// float32 to float16, rounded to nearest even (overflow to infinity), as
+// F16C's vcvtps2ph does.
+uint16_t f32_to_f16(float f);
 
 // dot(row r of W, x) for rows [begin, end): out[r] = Σ W[r][k]·x[k].
 void matvec_rows(const Matrix& w, const float* x, float* out, size_t begin, size_t end);
@@ -62,12 +65,23 @@ constexpr size_t kGemmMinTokens = 8;
 // A row of W into float32 (embedding lookup).
 void row_to_f32(const Matrix& w, size_t r, float* out);
 
-// Decode's attention for one head, each a single call (per-position calls
-// cost more than their 64-element arithmetic):
+// A run of KV cache entries (kv_cache.h): float16 (the default) or
+// float32. at() moves by whole entries.
+struct KvEntries {
+  void* data = nullptr;
+  bool half = true;
+  KvEntries at(size_t entries) const { return {static_cast<char*>(data) + entries * (half ? 2 : 4), half}; }
+};
+// Writes n values into the cache's entries (float16: rounded to nearest
+// even), and reads n back into float32.
+void kv_store(const float* src, KvEntries dst, size_t n);
+void kv_load(KvEntries src, float* dst, size_t n);
+// Attention for one head over its KV entries, each a single call
+// (per-position calls cost more than their 64-element arithmetic):
 // out[s] = scale · Σ_k q[k]·keys[s·stride + k] for s < count, and
 // out[k] = Σ_s p[s]·values[s·stride + k] for k < n.
-void attention_scores(const float* q, const float* keys, size_t stride, size_t count, size_t n, float scale, float* out);
-void attention_values(const float* p, const float* values, size_t stride, size_t count, size_t n, float* out);
+void attention_scores(const float* q, KvEntries keys, size_t stride, size_t count, size_t n, float scale, float* out);
+void attention_values(const float* p, KvEntries values, size_t stride, size_t count, size_t n, float* out);
 // g[k] = silu(g[k]) · u[k] (SwiGLU), rows [begin, end) of a flat array.
 void swiglu(float* g, const float* u, size_t begin, size_t end);
 

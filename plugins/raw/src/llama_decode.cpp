@@ -78,8 +78,7 @@ const float* LlamaModel::decode_step(int token, int pos, KvCache& cache) {
 
     for (int l = 0; l < c.n_layers; ++l) {
       const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
-      float* kc = cache.keys(l);
-      float* vc = cache.values(l);
+      const KvEntries kc = cache.keys(l), vc = cache.values(l);
 
       normalize(lw.rms_att, xb2_.data(), dq_.att_in, {&lw.wq, &lw.wk, &lw.wv});
       barrier_.wait();
@@ -104,8 +103,8 @@ const float* LlamaModel::decode_step(int token, int pos, KvCache& cache) {
         auto [b, e] = share(static_cast<size_t>(c.n_kv_heads), 1);
         for (size_t g = b; g < e; ++g) {
           rope(&k_[g * hs], 1, static_cast<int>(hs), cos, sin, c.rope_interleaved);
-          std::memcpy(kc + p * kv_dim + g * hs, &k_[g * hs], sizeof(float) * hs);
-          std::memcpy(vc + p * kv_dim + g * hs, &v_[g * hs], sizeof(float) * hs);
+          kv_store(&k_[g * hs], kc.at(p * kv_dim + g * hs), hs);
+          kv_store(&v_[g * hs], vc.at(p * kv_dim + g * hs), hs);
         }
       }
       barrier_.wait();
@@ -123,9 +122,9 @@ const float* LlamaModel::decode_step(int token, int pos, KvCache& cache) {
           rope(q, 1, static_cast<int>(hs), cos, sin, c.rope_interleaved);
           float* att = &att_[h * seq];
           size_t kv_off = h / group * hs;
-          attention_scores(q, kc + kv_off, kv_dim, p + 1, hs, scale, att);
+          attention_scores(q, kc.at(kv_off), kv_dim, p + 1, hs, scale, att);
           softmax(att, p + 1);
-          attention_values(att, vc + kv_off, kv_dim, p + 1, hs, &xb_[h * hs]);
+          attention_values(att, vc.at(kv_off), kv_dim, p + 1, hs, &xb_[h * hs]);
         }
         if (is_quantized(lw.wo.type)) {
           QuantizedActivations& qa = dq_.att_out[activation_family(lw.wo)];

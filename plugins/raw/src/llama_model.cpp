@@ -153,8 +153,8 @@ void LlamaModel::attention(int layer, int n, bool one_sequence) {
       const float* sin = &rope_sin_[p * half];
       rope(&q_[t * c.dim], c.n_heads, hs, cos, sin, c.rope_interleaved);
       rope(&k_[t * kv_dim], c.n_kv_heads, hs, cos, sin, c.rope_interleaved);
-      std::memcpy(places_[t].cache->keys(layer) + p * kv_dim, &k_[t * kv_dim], sizeof(float) * kv_dim);
-      std::memcpy(places_[t].cache->values(layer) + p * kv_dim, &v_[t * kv_dim], sizeof(float) * kv_dim);
+      kv_store(&k_[t * kv_dim], places_[t].cache->keys(layer).at(p * kv_dim), static_cast<size_t>(kv_dim));
+      kv_store(&v_[t * kv_dim], places_[t].cache->values(layer).at(p * kv_dim), static_cast<size_t>(kv_dim));
     }
   });
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -163,13 +163,12 @@ void LlamaModel::attention(int layer, int n, bool one_sequence) {
   // dot products and weighted sums (decode, short prompts, no oneDNN).
   auto attend = [&](size_t t, size_t h, float* att) {
     size_t p = static_cast<size_t>(places_[t].pos);
-    const float* kc = places_[t].cache->keys(layer);
-    const float* vc = places_[t].cache->values(layer);
+    const KvEntries kc = places_[t].cache->keys(layer), vc = places_[t].cache->values(layer);
     const float* q = &q_[t * dim + h * hs];
     size_t kv_off = h / group * hs;
-    attention_scores(q, kc + kv_off, kv_dim, p + 1, hs, scale, att);
+    attention_scores(q, kc.at(kv_off), kv_dim, p + 1, hs, scale, att);
     softmax(att, p + 1);
-    attention_values(att, vc + kv_off, kv_dim, p + 1, hs, &xb_[t * dim + h * hs]);
+    attention_values(att, vc.at(kv_off), kv_dim, p + 1, hs, &xb_[t * dim + h * hs]);
   };
   if (!one_sequence || n < static_cast<int>(kGemmMinTokens)) {
     pool_.parallel_for(static_cast<size_t>(n) * c.n_heads, [&](size_t b, size_t e) {
@@ -180,35 +179,49 @@ void LlamaModel::attention(int layer, int n, bool one_sequence) {
     return;
   }
   // Prefill: per head and block of kAttentionBlock tokens, scores = Q·Kᵀ
-  // and out = P·V as two GEMMs over every position up to the block's last,
-  // read in place through strides. Scores past each token's own position
-  // are computed, then zeroed by the causal mask: blocks keep that waste to
-  // a block-sized triangle per block instead of half of the n×n square.
+  // and out = P·V as two GEMMs over every position up to the block's last.
+  // Scores past each token's own position are computed, then zeroed by the
+  // causal mask: blocks keep that waste to a block-sized triangle per block
+  // instead of half of the n×n square. The GEMMs read float32: each thread
+  // widens its KV head's float16 entries into its own buffers as the
+  // blocks reach them (each position once per KV head and thread).
   constexpr size_t kAttentionBlock = 32;
   const size_t pos = static_cast<size_t>(places_[0].pos);
-  const float* kc = places_[0].cache->keys(layer);
-  const float* vc = places_[0].cache->values(layer);
+  const KvEntries kc = places_[0].cache->keys(layer), vc = places_[0].cache->values(layer);
   prefill_scores_.resize(static_cast<size_t>(pool_.size()));
+  prefill_kv_.resize(static_cast<size_t>(pool_.size()));
+  // Buffers span the positions this call reaches, not the whole context.
+  const size_t total = pos + static_cast<size_t>(n);
   pool_.on_each_thread([&](size_t me, size_t team) {
     std::vector<float>& scratch = prefill_scores_[me];
-    scratch.resize(kAttentionBlock * seq);
+    scratch.resize(kAttentionBlock * total);
+    std::vector<float>& kv = prefill_kv_[me];  // keys, then values: total × head size each
+    kv.resize(2 * total * hs);
+    float* keys = kv.data();
+    float* values = keys + total * hs;
     const size_t heads = static_cast<size_t>(c.n_heads);
+    size_t widened_head = SIZE_MAX, widened = 0;  // positions of that KV head in the buffers
     for (size_t h = heads * me / team; h < heads * (me + 1) / team; ++h) {
       size_t kv_off = h / group * hs;
+      if (h / group != widened_head) widened_head = h / group, widened = 0;
       for (size_t t0 = 0; t0 < static_cast<size_t>(n); t0 += kAttentionBlock) {
         size_t rows = std::min(kAttentionBlock, static_cast<size_t>(n) - t0), span = pos + t0 + rows;
+        for (; widened < span; ++widened) {
+          kv_load(kc.at(widened * kv_dim + kv_off), keys + widened * hs, hs);
+          kv_load(vc.at(widened * kv_dim + kv_off), values + widened * hs, hs);
+        }
         float* block = scratch.data();
-        if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, kc + kv_off, kv_dim, 0.f, block, seq)) {
-          for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, block + (t - t0) * seq);
+        if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, keys, hs, 0.f, block, total)) {
+          for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, block + (t - t0) * total);
           continue;
         }
         for (size_t t = 0; t < rows; ++t) {
-          float* row = block + t * seq;
+          float* row = block + t * total;
           size_t valid = pos + t0 + t + 1;
           softmax(row, valid);
           std::fill(row + valid, row + span, 0.f);
         }
-        sgemm(false, rows, hs, span, 1.f, block, seq, vc + kv_off, kv_dim, 0.f, &xb_[t0 * dim + h * hs], dim);
+        sgemm(false, rows, hs, span, 1.f, block, total, values, hs, 0.f, &xb_[t0 * dim + h * hs], dim);
       }
     }
   });

@@ -103,7 +103,14 @@ class LlamaModel {
   const float* forward_rows(const int* tokens, const int* positions, KvCache* const* caches, int n,
                             const int* logit_rows, int logit_count);
   // An empty cache for one sequence of up to seq_len positions.
-  KvCache new_cache() const { return KvCache(config_.n_layers, config_.seq_len, config_.kv_dim()); }
+  KvCache new_cache() const { return KvCache(config_.n_layers, config_.seq_len, config_.kv_dim(), half_kv_); }
+  // Float16 KV entries (the default) or float32 (kv_cache.h), for the
+  // model's own cache and every new_cache(); set before either is used.
+  void set_half_kv(bool half) {
+    half_kv_ = half;
+    own_cache_ = new_cache();
+  }
+  bool half_kv() const { return half_kv_; }
   // Bytes of weights read per decoded token (for the bandwidth bound).
   uint64_t weight_bytes() const;
 
@@ -136,6 +143,10 @@ class LlamaModel {
   // several rows.
   std::vector<float> att_, all_logits_;
   std::vector<std::vector<float>> prefill_scores_;
+  // Per pool thread: one KV head's entries widened to float32 for the
+  // prefill's attention GEMMs (the cache holds float16).
+  std::vector<std::vector<float>> prefill_kv_;
+  bool half_kv_ = true;
   KvCache own_cache_;  // the single-sequence overload of forward()'s cache
   std::vector<float> rope_cos_, rope_sin_;      // (seq_len, head_size/2)
   void ensure_capacity(int n);

@@ -294,6 +294,11 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (MRT_Status* e = int_option(args, "context", kDefaultContextCap, 1, cap, "a positive number of tokens")) return e;
     if (MRT_Status* e = int_option(args, "max_sequences", kDefaultMaxSequences, 1, max_sequences, "a positive number")) return e;
     if (MRT_Status* e = int_option(args, "prompt_cache_mb", -1, 0, cache_mb, "a number of MiB (0 = off)")) return e;
+    // KV entries: float16 (llama.cpp's default) or float32.
+    const std::string kv_type = option(args, "kv_cache", "f16");
+    if (kv_type != "f16" && kv_type != "f32")
+      return error(MRT_CODE_INVALID_ARGUMENT, "option kv_cache '" + kv_type + "' is not f16 or f32");
+    const bool half_kv = kv_type == "f16";
     if (config.seq_len > cap) {
       g_host->log(MRT_LOG_INFO, ("raw: context capped at " + std::to_string(cap) + " of the model's " + std::to_string(config.seq_len) +
                                  " positions (manifest option 'context' sets it)")
@@ -304,17 +309,17 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     m->bos_text = m->tokenizer->token_text(config.bos_id);
     m->eos_text = m->tokenizer->token_text(config.eos_id);
     m->model = std::make_unique<LlamaModel>(config, std::move(weights), args->num_threads);
+    m->model->set_half_kv(half_kv);
     BatchOptions batch;
     batch.max_sequences = max_sequences;
-    const size_t context_kv = static_cast<size_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8;
+    const size_t context_kv = KvCache::context_bytes(config.n_layers, config.seq_len, config.kv_dim(), half_kv);
     batch.prompt_cache_bytes = cache_mb >= 0 ? static_cast<size_t>(cache_mb) << 20
                                              : std::min(kDefaultPromptCacheCap, context_kv * static_cast<size_t>(max_sequences));
     m->engine = std::make_unique<BatchEngine>(*m->model, batch);
     // The weights, one full context of KV entries and the prompt cache's
     // budget. Further active sequences' caches are resident only as far as
     // they reach (not counted: the cache evicts by a load-time figure).
-    m->host_bytes = m->byte_count() + static_cast<uint64_t>(config.n_layers) * config.seq_len * config.kv_dim() * 8 +
-                    batch.prompt_cache_bytes;
+    m->host_bytes = m->byte_count() + context_kv + batch.prompt_cache_bytes;
     *out = reinterpret_cast<MRT_Model*>(m.release());
     return nullptr;
   });
