@@ -32,7 +32,7 @@ What one run does:
    too, so both files hold the same rows; only Hugging Face checkpoints are
    permuted (rotate_half). The greedy check below tests exactly that.
 5. Greedy check on each F32 model: 16 greedy tokens after the same prompt
-   from llama.cpp (llama-completion, F32 KV cache), run.c and mrt (llama2.c
+   from llama.cpp (llama-completion, F32 KV cache), run.c and mrt (F32 KV cache, llama2.c
    checkpoint, and the GGUF file once mrt loads it); prints whether the
    texts agree.
 6. --runs paired rounds; in each, per model and type back to back: mrt
@@ -400,8 +400,8 @@ def first_line(text):
     return lines[-1][:160] if lines else ""
 
 
-def mrt_generate(args, model, prompt, new_tokens, temperature="1", bench=True):
-    cmd = [args.mrt, "generate", model, "--prompt", prompt, "--max-tokens", str(new_tokens),
+def mrt_generate(args, model, prompt, new_tokens, temperature="1", bench=True, options=()):
+    cmd = [args.mrt] + ["--option=" + o for o in options] + ["generate", model, "--prompt", prompt, "--max-tokens", str(new_tokens),
            "--temperature", temperature, "--seed", "1", "--threads", str(args.threads)]
     return run_measured(cmd + (["--bench", "1"] if bench else []))
 
@@ -484,7 +484,9 @@ def greedy_check(args, size, bindir, runc, files):
                                           env=env)
         res["run.c"] = normalize(out, GREEDY_PROMPT) if rc == 0 else "(failed: %s)" % first_line(err)
     for label, model in (("mrt llama2c", files["l2c"]), ("mrt gguf", files["f32"])):
-        rc, out, err, _, _ = mrt_generate(args, model, GREEDY_PROMPT, GREEDY_TOKENS, temperature="0", bench=False)
+        # Float32 KV entries, as llama.cpp's (-ctk/-ctv f32) and run.c's here.
+        rc, out, err, _, _ = mrt_generate(args, model, GREEDY_PROMPT, GREEDY_TOKENS, temperature="0", bench=False,
+                                          options=("kv_cache=f32",))
         res[label] = normalize(out, GREEDY_PROMPT) if rc == 0 else "(cannot load: %s)" % first_line(err)
     return res
 

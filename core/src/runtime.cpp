@@ -28,10 +28,11 @@ Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeConfig config) {
 }
 
 Status Runtime::add_model_path(const std::string& model_id, const std::filesystem::path& path,
-                               std::map<std::string, std::string> option_defaults) {
+                               std::map<std::string, std::string> option_defaults,
+                               std::map<std::string, std::string> option_overrides) {
   MRT_RETURN_IF_ERROR(validate_model_id(model_id));
   std::lock_guard lock(paths_mutex_);
-  model_paths_[model_id] = ModelPath{path, std::move(option_defaults)};
+  model_paths_[model_id] = ModelPath{path, std::move(option_defaults), std::move(option_overrides)};
   return Status::ok();
 }
 
@@ -59,8 +60,10 @@ Result<ModelLocation> Runtime::locate(const std::string& scope, const std::strin
     auto it = model_paths_.find(model_id);
     if (it != model_paths_.end()) {
       auto location = locate_model_at(it->second.path, model_id);
-      if (location)
+      if (location) {
         for (const auto& [key, value] : it->second.option_defaults) location->manifest.options.try_emplace(key, value);
+        for (const auto& [key, value] : it->second.option_overrides) location->manifest.options[key] = value;
+      }
       return location;
     }
   }

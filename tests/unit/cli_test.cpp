@@ -131,6 +131,24 @@ TEST(Cli, PluginsListsBuiltAndRefused) {
 // `mrt chat` in-process with the shipped model: each line is a turn, the
 // reply streams, /reset and /exit work, and a model without a chat
 // template is an error naming why.
+// --option KEY=VALUE reaches the plugin as a manifest option over the
+// model's own (the raw plugin names a bad kv_cache value), is refused when
+// it is not KEY=VALUE, and with --socket (the service reads model.yml).
+TEST(Cli, ModelOptionsReachThePlugin) {
+  const std::string model = (fs::path(MRT_SOURCE_ROOT) / "tests/fixtures/models/tiny-llama2c").string();
+  auto ok = run_mrt("--option kv_cache=f16 generate " + model + " --prompt 'the cat' --max-tokens 4");
+  EXPECT_EQ(ok.status, 0) << ok.text;
+  auto bad = run_mrt("generate " + model + " --prompt 'the cat' --max-tokens 4 --option kv_cache=f8");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.text.find("option kv_cache 'f8' is not f16 or f32"), std::string::npos) << bad.text;
+  auto malformed = run_mrt("--option kv_cache generate " + model + " --prompt x");
+  EXPECT_NE(malformed.status, 0);
+  EXPECT_NE(malformed.text.find("is not KEY=VALUE"), std::string::npos) << malformed.text;
+  auto remote = run_mrt("--socket /nonexistent --option kv_cache=f32 generate tiny --prompt x");
+  EXPECT_NE(remote.status, 0);
+  EXPECT_NE(remote.text.find("in-process run"), std::string::npos) << remote.text;
+}
+
 TEST(Cli, ChatAnswersEachLine) {
   test::TempDir dir;
   {

@@ -61,6 +61,7 @@ struct Options {
   std::vector<std::string> inputs;
   std::string output_dir, plugin;
   int bench = 0;
+  std::vector<std::string> model_options;  // --option KEY=VALUE (in-process)
   bool bench_paced = false;
   // classify
   std::vector<std::string> images;
@@ -216,6 +217,17 @@ Result<std::unique_ptr<mrt::Runtime>> make_runtime(const Options& o) {
   return mrt::Runtime::create(std::move(config));
 }
 
+// --option KEY=VALUE, each a manifest option for the model run in-process.
+Result<std::map<std::string, std::string>> model_option_overrides(const Options& o) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : o.model_options) {
+    size_t eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos) return mrt::invalid_argument("--option '" + kv + "' is not KEY=VALUE");
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
 Result<Answer> local_infer(const Options& o, mrt::InferRequest request) {
   auto rt = make_runtime(o);
   if (!rt) return rt.status();
@@ -225,7 +237,9 @@ Result<Answer> local_infer(const Options& o, mrt::InferRequest request) {
   // entries (with --bench, each run's beside the next one's).
   std::map<std::string, std::string> defaults;
   if (request.kind == MRT_PAYLOAD_TEXT) defaults["prompt_cache_mb"] = "0";
-  MRT_RETURN_IF_ERROR((*rt)->add_model_path(request.model_id, o.model, std::move(defaults)));
+  auto overrides = model_option_overrides(o);
+  if (!overrides) return overrides.status();
+  MRT_RETURN_IF_ERROR((*rt)->add_model_path(request.model_id, o.model, std::move(defaults), std::move(*overrides)));
   auto load_start = std::chrono::steady_clock::now();
   mrt::cli::LoadProgress progress(request.model_id, !o.json);
   auto loaded = (*rt)->load(request.model_id);
@@ -447,7 +461,9 @@ int cmd_chat(const Options& o) {
   auto rt = make_runtime(o);
   if (!rt) return fail(rt.status());
   std::string model_id = model_id_for(o.model);
-  if (auto s = (*rt)->add_model_path(model_id, o.model); !s.is_ok()) return fail(s);
+  auto overrides = model_option_overrides(o);
+  if (!overrides) return fail(overrides.status());
+  if (auto s = (*rt)->add_model_path(model_id, o.model, {}, std::move(*overrides)); !s.is_ok()) return fail(s);
   {
     mrt::cli::LoadProgress progress(model_id, !o.json);
     if (auto loaded = (*rt)->load(model_id); !loaded) return fail(loaded.status());
@@ -575,6 +591,9 @@ int main(int argc, char** argv) {
   auto* socket = app.add_option("--socket", o.socket, "talk to the service (default socket of svc://model-runtime if no PATH)")
                      ->expected(0, 1);
   app.add_option("--timeout-ms", o.timeout_ms, "deadline for service requests (0 = none)");
+  app.add_option("--option", o.model_options,
+                 "KEY=VALUE: a model manifest option for an in-process run, over model.yml's (repeatable; e.g. "
+                 "kv_cache=f32, context=4096 for the raw plugin)");
 
   auto* run = app.add_subcommand("run", "run one inference and write the outputs as .npy");
   run->add_option("model", o.model, "model directory or file (model_id with --socket)")->required();
@@ -649,6 +668,10 @@ int main(int argc, char** argv) {
   }
   g_json = o.json;
   o.use_socket = socket->count() > 0;
+  if (o.use_socket && !o.model_options.empty())
+    return fail(
+        mrt::invalid_argument("--option sets a model option for an in-process run; the service reads the "
+                              "model's own model.yml"));
   if (*run) return cmd_run(o);
   if (*classify) return cmd_classify(o);
   if (*generate) return cmd_generate(o);

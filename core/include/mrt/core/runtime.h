@@ -88,9 +88,11 @@ class Runtime {
   // Registers the model at a host path under `model_id`, bypassing the
   // repository (for `mrt run <dir>`); later calls use the id.
   // `option_defaults` are manifest options the model gets where its manifest
-  // (or, for a bare file, the synthesized one) does not set them.
+  // (or, for a bare file, the synthesized one) does not set them;
+  // `option_overrides` replace the manifest's (`mrt --option KEY=VALUE`).
   Status add_model_path(const std::string& model_id, const std::filesystem::path& path,
-                        std::map<std::string, std::string> option_defaults = {});
+                        std::map<std::string, std::string> option_defaults = {},
+                        std::map<std::string, std::string> option_overrides = {});
   // Loads the model at `location` outside the cache, exactly as load() would
   // (router, plugin, warm-up), and unloads it again: whether a model would
   // serve, before it is put where requests find it (the service's uploads).
@@ -123,7 +125,7 @@ class Runtime {
   mutable std::mutex paths_mutex_;
   struct ModelPath {
     std::filesystem::path path;
-    std::map<std::string, std::string> option_defaults;
+    std::map<std::string, std::string> option_defaults, option_overrides;
   };
   std::map<std::string, ModelPath> model_paths_;  // add_model_path
   std::atomic<uint64_t> requests_{0}, successes_{0}, errors_{0}, latency_us_{0};
