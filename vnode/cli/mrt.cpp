@@ -668,10 +668,10 @@ int main(int argc, char** argv) {
   }
   g_json = o.json;
   o.use_socket = socket->count() > 0;
-  if (o.use_socket && !o.model_options.empty())
+  if (!o.model_options.empty() && (o.use_socket || !(*run || *classify || *generate || *chat)))
     return fail(
-        mrt::invalid_argument("--option sets a model option for an in-process run; the service reads the "
-                              "model's own model.yml"));
+        mrt::invalid_argument("--option sets a model option for an in-process run (run, classify, generate, "
+                              "chat); the service reads the model's own model.yml"));
   if (*run) return cmd_run(o);
   if (*classify) return cmd_classify(o);
   if (*generate) return cmd_generate(o);

@@ -52,15 +52,25 @@ const MRT_PluginApi* load_backend(const MRT_HostApi* host, uint32_t major, uint3
   const std::string path = backend_path("mrt-cudnn-backend.so");
   // Never unloaded: the backend holds protobuf's descriptors and CUDA state
   // that cannot be torn down (the backend is linked -z nodelete too).
+  // A driver without a loadable backend (cuDNN or cuBLAS missing, a broken
+  // install) is a problem to report loudly: this machine has a GPU to use.
+  auto broken = [&](const std::string& why) -> const MRT_PluginApi* {
+    g_why = why;
+    host->log(MRT_LOG_WARNING, ("cudnn: a CUDA driver is installed but " + why).c_str());
+    return nullptr;
+  };
   void* backend = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (backend == nullptr) {
     const char* e = dlerror();
-    g_why = "cannot load the backend: " + std::string(e ? e : path);
-    return nullptr;
+    return broken("the backend cannot be loaded: " + std::string(e ? e : path));
   }
   auto entry = reinterpret_cast<MRT_PluginEntryFn>(dlsym(backend, MRT_PLUGIN_ENTRY_SYMBOL));
-  const MRT_PluginApi* api = entry ? entry(host, major, minor) : nullptr;
-  if (api == nullptr) g_why = path + " has no usable " MRT_PLUGIN_ENTRY_SYMBOL;
+  if (entry == nullptr) {
+    const char* e = dlerror();
+    return broken(path + " has no " MRT_PLUGIN_ENTRY_SYMBOL + std::string(e ? std::string(": ") + e : ""));
+  }
+  const MRT_PluginApi* api = entry(host, major, minor);
+  if (api == nullptr) return broken(path + " refused this host");
   return api;
 }
 

@@ -57,7 +57,8 @@ uint16_t f32_to_f16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, mant = x & 0x7fffff;
-  if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00 | (mant != 0 ? 0x200 : 0));  // infinity, NaN
+  if (exp == 0xff)  // infinity; NaN quieted with the top of its payload, as vcvtps2ph
+    return static_cast<uint16_t>(sign | 0x7c00 | (mant != 0 ? 0x200 | (mant >> 13) : 0));
   const int e = static_cast<int>(exp) - 127 + 15;
   if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00);  // too large: infinity
   // Drops `shift` low bits of m, rounding to nearest even (a carry into the

@@ -22,7 +22,7 @@ bool cpu_has_vnni() {
   static const bool has = [] {
     unsigned a = 0, b = 0, c = 0, d = 0;
     bool f16c = __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
-    return f16c && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return f16c && avx2::cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
   }();
   return has;
@@ -75,7 +75,7 @@ MRT_VNNI void rows4_q32(const uint8_t* w, size_t stride, const QuantizedActivati
   for (size_t i = 0; i < blocks; ++i, w += kBytes, fetch += kStep) {
     for (size_t l = 0; l < kLines; ++l) _mm_prefetch(fetch + 64 * l, _MM_HINT_T0);
     const __m256i y = load32(yq + i * 32);
-    const __m256i bias = _mm256_castsi128_si256(_mm_cvtsi32_si128(-offset * ysum[i]));
+    const __m256i bias = _mm256_setr_epi32(-offset * ysum[i], 0, 0, 0, 0, 0, 0, 0);
     const __m256 s = _mm256_castps128_ps256(row_scales4(w, stride, dx[i]));
     const __m256i p0 = _mm256_dpbusd_epi32(bias, unpack(w), y);
     const __m256i p1 = _mm256_dpbusd_epi32(bias, unpack(w + stride), y);
@@ -99,7 +99,7 @@ MRT_VNNI float row_q32(const uint8_t* w, const QuantizedActivations& x, int offs
   const int8_t* yq = x.q.data();
   for (size_t i = 0; i < x.n / 32; ++i) {
     const uint8_t* blk = w + i * kBytes;
-    const __m256i bias = _mm256_castsi128_si256(_mm_cvtsi32_si128(-offset * x.sums32[i]));
+    const __m256i bias = _mm256_setr_epi32(-offset * x.sums32[i], 0, 0, 0, 0, 0, 0, 0);
     __m256i p = _mm256_dpbusd_epi32(bias, unpack(blk), load32(yq + i * 32));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(f16_at(blk) * x.scale[i]), acc);
   }
