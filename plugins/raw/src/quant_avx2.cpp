@@ -18,10 +18,13 @@ namespace {
 
 using avx2::cpu_has_avx2;
 using avx2::f16_at;
+using avx2::hsum4;
 using avx2::hsum8;
+using avx2::k45_scales;
 using avx2::k45_values;
 using avx2::lane_broadcast16;
 using avx2::load32;
+using avx2::q6_offset;
 using avx2::q6_values;
 using avx2::scales_mins_k4;
 
@@ -120,12 +123,7 @@ MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
   __m128 acc_mins = _mm_setzero_ps();
   for (size_t b = 0; b < x.n / 256; ++b, w += kBytes) {
     const float dx = x.scale[b];
-    __m256i sm = _mm256_cvtepu8_epi16(scales_mins_k4(w + 4));  // 8 scales | 8 mins, 16-bit
-    __m128i mins = _mm256_extracti128_si256(sm, 1);
-    __m128i msum = _mm_madd_epi16(mins, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.sums32.data() + b * 8)));
-    acc_mins = _mm_fmadd_ps(_mm_set1_ps(f16_at(w + 2) * dx), _mm_cvtepi32_ps(msum), acc_mins);
-    __m128i sc = _mm256_castsi256_si128(sm);
-    __m256i scales = _mm256_set_m128i(sc, sc);
+    const __m256i scales = k45_scales(w, x.sums32.data() + b * 8, dx, acc_mins);
     const uint8_t* ql = w + (bits5 ? 48 : 16);
     const int8_t* y = x.q.data() + b * 256;
     __m256i qh = bits5 ? load32(w + 16) : _mm256_setzero_si256();
@@ -139,9 +137,7 @@ MRT_AVX2 float row_qk45(const uint8_t* w, const QuantizedActivations& x) {
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(f16_at(w) * dx), acc);
   }
-  __m128 m = _mm_add_ps(acc_mins, _mm_movehl_ps(acc_mins, acc_mins));
-  m = _mm_add_ss(m, _mm_movehdup_ps(m));
-  return hsum8(acc) - _mm_cvtss_f32(m);
+  return hsum8(acc) - hsum4(acc_mins);
 }
 
 // Q6_K: 6-bit values 0..63; the −32 comes off through the activation sums
@@ -155,9 +151,7 @@ MRT_AVX2 float row_q6_k(const uint8_t* w, const QuantizedActivations& x) {
     const int8_t* y = x.q.data() + b * 256;
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 192)));
     // Σ sc·(q − 32)·y = Σ sc·q·y − 32·Σ sc·Σy
-    __m256i isum = _mm256_sub_epi32(
-        _mm256_setzero_si256(),
-        _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sums.data() + b * 16))), 5));
+    __m256i isum = q6_offset(sc16, x.sums.data() + b * 16);
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, y += 128) {
       __m128i s8 = half == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
       __m256i scales = _mm256_set_m128i(s8, s8);

@@ -61,6 +61,30 @@ MRT_AVX2 inline void k45_values(const uint8_t* ql, __m256i qh, int k, __m256i& l
   }
 }
 
+// A Q4_K/Q5_K super-block's 8 sub-block scales as 16-bit values in both
+// 128-bit lanes (for vpmaddwd/vpdpwssd by lane_broadcast16), its mins
+// taken off through the activation sums: acc_mins += dmin·dx·Σ min·Σy.
+MRT_AVX2 inline __m256i k45_scales(const uint8_t* block, const int16_t* sums32, float dx, __m128& acc_mins) {
+  __m256i sm = _mm256_cvtepu8_epi16(scales_mins_k4(block + 4));  // 8 scales | 8 mins, 16-bit
+  __m128i msum =
+      _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), _mm_loadu_si128(reinterpret_cast<const __m128i*>(sums32)));
+  acc_mins = _mm_fmadd_ps(_mm_set1_ps(f16_at(block + 2) * dx), _mm_cvtepi32_ps(msum), acc_mins);
+  __m128i sc = _mm256_castsi256_si128(sm);
+  return _mm256_set_m128i(sc, sc);
+}
+
+// The sum of four floats.
+MRT_AVX2 inline float hsum4(__m128 v) {
+  v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+  return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
+// Q6_K's −32 offset for a super-block: −32·Σ sc·Σy per int32 lane, from its
+// 16 scales (16-bit) and the sums of each 16 activations.
+MRT_AVX2 inline __m256i q6_offset(__m256i sc16, const int16_t* sums) {
+  return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(sums)), 5));
+}
+
 // Q6_K's four vectors of 32 6-bit values (0..63) of one half super-block:
 // the low nibbles of l0 and l1 then their high nibbles, each topped by two
 // bits of h (bits 0–1, 2–3, 4–5, 6–7).
