@@ -195,23 +195,29 @@ void LlamaModel::attention(int layer, int n, bool one_sequence) {
   pool_.on_each_thread([&](size_t me, size_t team) {
     std::vector<float>& scratch = prefill_scores_[me];
     scratch.resize(kAttentionBlock * total);
-    std::vector<float>& kv = prefill_kv_[me];  // keys, then values: total × head size each
-    kv.resize(2 * total * hs);
+    std::vector<float>& kv = prefill_kv_[me];  // keys, then values: total × head size each (float16 entries)
+    if (kc.half) kv.resize(2 * total * hs);
     float* keys = kv.data();
-    float* values = keys + total * hs;
+    float* values = kc.half ? keys + total * hs : nullptr;
     const size_t heads = static_cast<size_t>(c.n_heads);
     size_t widened_head = SIZE_MAX, widened = 0;  // positions of that KV head in the buffers
     for (size_t h = heads * me / team; h < heads * (me + 1) / team; ++h) {
       size_t kv_off = h / group * hs;
+      // float32 entries are read in place (stride kv_dim); float16 ones from
+      // the widened buffers (stride hs).
+      const bool in_place = !kc.half;
+      const float* k_rows = in_place ? static_cast<const float*>(kc.at(kv_off).data) : keys;
+      const float* v_rows = in_place ? static_cast<const float*>(vc.at(kv_off).data) : values;
+      const size_t ld = in_place ? static_cast<size_t>(kv_dim) : static_cast<size_t>(hs);
       if (h / group != widened_head) widened_head = h / group, widened = 0;
       for (size_t t0 = 0; t0 < static_cast<size_t>(n); t0 += kAttentionBlock) {
         size_t rows = std::min(kAttentionBlock, static_cast<size_t>(n) - t0), span = pos + t0 + rows;
-        for (; widened < span; ++widened) {
+        for (; !in_place && widened < span; ++widened) {
           kv_load(kc.at(widened * kv_dim + kv_off), keys + widened * hs, hs);
           kv_load(vc.at(widened * kv_dim + kv_off), values + widened * hs, hs);
         }
         float* block = scratch.data();
-        if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, keys, hs, 0.f, block, total)) {
+        if (!sgemm(true, rows, span, hs, scale, &q_[t0 * dim + h * hs], dim, k_rows, ld, 0.f, block, total)) {
           for (size_t t = t0; t < t0 + rows; ++t) attend(t, h, block + (t - t0) * total);
           continue;
         }
@@ -221,7 +227,7 @@ void LlamaModel::attention(int layer, int n, bool one_sequence) {
           softmax(row, valid);
           std::fill(row + valid, row + span, 0.f);
         }
-        sgemm(false, rows, hs, span, 1.f, block, total, values, hs, 0.f, &xb_[t0 * dim + h * hs], dim);
+        sgemm(false, rows, hs, span, 1.f, block, total, v_rows, ld, 0.f, &xb_[t0 * dim + h * hs], dim);
       }
     }
   });
