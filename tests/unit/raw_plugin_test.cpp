@@ -17,6 +17,7 @@
 #include "llama_model.h"
 #include "mrt/core/npy.h"
 #include "mrt/core/runtime.h"
+#include "row_tiles.h"
 #include "test_support.h"
 #include "utf8.h"
 
@@ -109,10 +110,12 @@ TEST(Llama2cTokenizer, MatchesTheReferenceEncoder) {
 }
 
 // Prefill's matrix product (oneDNN's sgemm from 8 tokens on, our tiles
-// below) and a decode batch's (tiles only: groups of three and two tokens,
-// one left over) against a direct double-precision sum, for every stored
-// weight type, token counts on both sides of the switch and of every tile
-// grouping, and a row range that is neither aligned nor the whole matrix.
+// below) and a decode batch's (tiles only: groups of up to 3 tokens with
+// AVX2, 6 with AVX-512, as even as can be; every tile size is used) against
+// a direct double-precision sum, for every stored weight type, token counts
+// on both sides of the switch and of every tile grouping, a column count
+// that is not a whole number of vectors, and a row range that is neither
+// aligned nor the whole matrix.
 TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
   const size_t rows = 37, cols = 100, begin = 5, end = 37;
   std::mt19937 rng(3);
@@ -158,6 +161,42 @@ TEST(RawKernels, PrefillMatmulMatchesADirectSum) {
         }
       }
   }
+}
+
+// Each instruction set's register tiles (not only the one this CPU would
+// pick), every tile size, with and without fetching the next rows (whose
+// values must not leak into the sums), on columns that are not a whole
+// number of vectors.
+TEST(RawKernels, EveryRowTileMatchesADirectSum) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  size_t sets_run = 0;
+  for (const auto& [name, tiles] :
+       {std::pair{"AVX2", raw::avx2_row_tiles()}, std::pair{"AVX-512", raw::avx512_row_tiles()}}) {
+    if (tiles.max_tokens == 0) continue;
+    ++sets_run;
+    for (size_t cols : {16u, 100u, 768u})
+      for (size_t t_count = 1; t_count <= tiles.max_tokens; ++t_count)
+        for (bool fetch : {false, true}) {
+          std::vector<float> w(8 * cols), x(t_count * cols), out(t_count * 5, -1.0f);
+          for (auto& v : w) v = normal(rng);
+          for (auto& v : x) v = normal(rng);
+          const float* rows[4] = {&w[0], &w[cols], &w[2 * cols], &w[3 * cols]};
+          const float* next[4] = {&w[4 * cols], &w[5 * cols], &w[6 * cols], &w[7 * cols]};
+          tiles.tile[t_count](rows, x.data(), cols, cols, out.data(), 5, fetch ? next : nullptr, 0, cols);
+          for (size_t t = 0; t < t_count; ++t) {
+            for (size_t i = 0; i < 4; ++i) {
+              double want = 0;
+              for (size_t k = 0; k < cols; ++k) want += double(rows[i][k]) * x[t * cols + k];
+              EXPECT_NEAR(out[t * 5 + i], want, 1e-4 * (1 + std::fabs(want)))
+                  << name << " tile of " << t_count << " tokens, " << cols << " columns, row " << i << ", token " << t
+                  << (fetch ? ", fetching" : "");
+            }
+            EXPECT_EQ(out[t * 5 + 4], -1.0f) << name << ": a tile wrote past its four rows";
+          }
+        }
+  }
+  if (sets_run == 0) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512: only the portable tiles run";
 }
 
 // A checkpoint whose tensors start at an odd offset (llama2.c: 28 bytes,

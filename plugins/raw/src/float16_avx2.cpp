@@ -168,69 +168,6 @@ Widen16 avx2_widen16(WeightType type) {
   return nullptr;
 }
 
-namespace {
-
-// One step of tile4xT: 8 columns of the four rows against T activations.
-// 4·T accumulators, T activation vectors and one weight vector fill AVX2's
-// sixteen registers (T ≤ 3). The empty asm keeps each weight vector in a
-// register for its T FMAs: GCC otherwise folds the load into each, and the
-// loads, not the FMAs, set the pace (53 against 39 GFLOP/s per core for
-// T = 2 on an L2-resident block here). T = 3 needs 7 loads per 12 FMAs
-// against 6 per 8, and its twelve independent sums cover the FMA latency
-// that eight leave partly exposed.
-template <int T>
-MRT_AVX2 __attribute__((always_inline)) inline void tile_step(const float* const (&rows)[4], const float* x,
-                                                              size_t x_stride, size_t k, __m256 (&acc)[4][T]) {
-  __m256 b[T];
-#pragma GCC unroll 3
-  for (int t = 0; t < T; ++t) b[t] = _mm256_loadu_ps(x + t * x_stride + k);
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    __m256 r = _mm256_loadu_ps(rows[i] + k);
-    __asm__("" : "+x"(r));
-#pragma GCC unroll 3
-    for (int t = 0; t < T; ++t) acc[i][t] = _mm256_fmadd_ps(r, b[t], acc[i][t]);
-  }
-}
-
-// Four weight rows against T activations, in tile_steps.
-template <int T>
-MRT_AVX2 void tile4xT(const float* const* w, const float* x, size_t x_stride, size_t n, float* out, size_t out_stride,
-                      const float* const* next, size_t fetch_begin, size_t fetch_end) {
-  const float* const rows[4] = {w[0], w[1], w[2], w[3]};
-  __m256 acc[4][T];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i)
-#pragma GCC unroll 3
-    for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
-  size_t k = 0;
-  // The fetches of `next` come in rounds, one 64-byte line of each row and
-  // then `gap` steps of arithmetic, spread evenly over the loop: a burst at
-  // its start would fill the core's miss buffers and stall the arithmetic,
-  // and a check in every step (as this loop had) halved its speed on data
-  // already in cache, the registers being too few for its counters.
-  const size_t lines = next != nullptr && fetch_end > fetch_begin ? (fetch_end - fetch_begin + 15) / 16 : 0;
-  if (lines != 0) {
-    const size_t gap = std::max<size_t>(1, n / 8 / lines);
-    for (size_t fetch = fetch_begin; fetch < fetch_end && k + 8 * gap <= n; fetch += 16) {
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(next[i] + fetch), _MM_HINT_T0);
-      for (size_t j = 0; j < gap; ++j, k += 8) tile_step<T>(rows, x, x_stride, k, acc);
-    }
-  }
-  for (; k + 8 <= n; k += 8) tile_step<T>(rows, x, x_stride, k, acc);
-  for (size_t i = 0; i < 4; ++i)
-    for (size_t t = 0; t < T; ++t) {
-      float s = hsum8(acc[i][t]);
-      for (size_t kk = k; kk < n; ++kk) s += w[i][kk] * x[t * x_stride + kk];
-      out[t * out_stride + i] = s;
-    }
-}
-
-}  // namespace
-
-RowTile4 avx2_tile4x2() { return cpu_has_avx2() ? tile4xT<2> : nullptr; }
-RowTile4 avx2_tile4x3() { return cpu_has_avx2() ? tile4xT<3> : nullptr; }
 KvStore avx2_kv_store() { return cpu_has_avx2() ? store_f16 : nullptr; }
 KvScores avx2_kv_scores() { return cpu_has_avx2() ? scores_f16 : nullptr; }
 KvValues avx2_kv_values() { return cpu_has_avx2() ? values_f16 : nullptr; }
@@ -239,8 +176,6 @@ KvValues avx2_kv_values() { return cpu_has_avx2() ? values_f16 : nullptr; }
 
 FloatRowsDot avx2_float_rows_dot(WeightType) { return nullptr; }
 Widen16 avx2_widen16(WeightType) { return nullptr; }
-RowTile4 avx2_tile4x2() { return nullptr; }
-RowTile4 avx2_tile4x3() { return nullptr; }
 KvStore avx2_kv_store() { return nullptr; }
 KvScores avx2_kv_scores() { return nullptr; }
 KvValues avx2_kv_values() { return nullptr; }

@@ -23,17 +23,6 @@ using Widen16 = void (*)(const void* src, float* dst, size_t n);
 FloatRowsDot avx2_float_rows_dot(WeightType type);
 Widen16 avx2_widen16(WeightType type);
 
-// Four float32 rows w[0..3] against a few activations (x + t·x_stride), n
-// columns: out[t·out_stride + i] = Σ_k w[i][k]·x[t·x_stride + k] (a batch
-// step's micro-kernel; avx2_tile4x2 takes two activations, avx2_tile4x3
-// three). When `next` is set, columns [fetch_begin, fetch_end) of four more
-// rows (a later call's) are fetched from memory meanwhile. nullptr without
-// AVX2+FMA+F16C.
-using RowTile4 = void (*)(const float* const* w, const float* x, size_t x_stride, size_t n, float* out,
-                          size_t out_stride, const float* const* next, size_t fetch_begin, size_t fetch_end);
-RowTile4 avx2_tile4x2();
-RowTile4 avx2_tile4x3();
-
 // The KV cache's float16 entries (kv_cache.h): n float32 values rounded to
 // nearest even into float16, and attention over a head's entries (as
 // kernels.h's attention_scores / attention_values). nullptr without

@@ -1,12 +1,13 @@
 #include "kernels.h"
 
-#include "float16_avx2.h"
-#include "quant.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include "float16_avx2.h"
+#include "quant.h"
+#include "row_tiles.h"
 
 #ifdef MRT_RAW_DNNL_GEMM
 #include <dnnl.h>
@@ -222,48 +223,10 @@ MRT_MULTIVERSION float dot_bf16(const uint16_t* w, const float* x, size_t n) {
   return s;
 }
 
-// 4 weight rows × 4 activations: 16 independent accumulators, each load of
-// a weight or activation vector feeding four FMAs (prefill's micro-kernel;
-// on AVX-512 the 16 accumulators and 8 operands fit the 32 registers).
-MRT_MULTIVERSION void tile4x4_f32(const float* const* w, const float* x, size_t x_stride, size_t n, float* out,
-                                  size_t out_stride) {
-  // Written out by hand: the accumulators must live in registers, and -O2
-  // keeps loop-indexed arrays of vectors on the stack.
-  v16 a00{}, a01{}, a02{}, a03{}, a10{}, a11{}, a12{}, a13{}, a20{}, a21{}, a22{}, a23{}, a30{}, a31{}, a32{}, a33{};
-  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
-  const float *x0 = x, *x1 = x + x_stride, *x2 = x + 2 * x_stride, *x3 = x + 3 * x_stride;
-  size_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    v16 b0, b1, b2, b3, r;
-    std::memcpy(&b0, x0 + k, sizeof(v16));
-    std::memcpy(&b1, x1 + k, sizeof(v16));
-    std::memcpy(&b2, x2 + k, sizeof(v16));
-    std::memcpy(&b3, x3 + k, sizeof(v16));
-    std::memcpy(&r, w0 + k, sizeof(v16));
-    a00 += r * b0; a01 += r * b1; a02 += r * b2; a03 += r * b3;
-    std::memcpy(&r, w1 + k, sizeof(v16));
-    a10 += r * b0; a11 += r * b1; a12 += r * b2; a13 += r * b3;
-    std::memcpy(&r, w2 + k, sizeof(v16));
-    a20 += r * b0; a21 += r * b1; a22 += r * b2; a23 += r * b3;
-    std::memcpy(&r, w3 + k, sizeof(v16));
-    a30 += r * b0; a31 += r * b1; a32 += r * b2; a33 += r * b3;
-  }
-  const v16* acc[4][4] = {{&a00, &a01, &a02, &a03}, {&a10, &a11, &a12, &a13}, {&a20, &a21, &a22, &a23}, {&a30, &a31, &a32, &a33}};
-  for (int rr = 0; rr < 4; ++rr)
-    for (int t = 0; t < 4; ++t) {
-      float sum = hsum(*acc[rr][t]);
-      for (size_t kk = k; kk < n; ++kk) sum += w[rr][kk] * x[static_cast<size_t>(t) * x_stride + kk];
-      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(rr)] = sum;
-    }
-}
-
-// The same tile in 256-bit vectors, 4 weight rows × 2 activations (and × 1
-// for an odd one left; float16_avx2.cpp has the 4×2 in AVX2 intrinsics,
-// used where the CPU has AVX2): on a CPU without AVX-512, tile4x4_f32's sixteen
-// 512-bit accumulators are 32 AVX2 registers of 16 and spill to the stack
-// on every FMA (measured 12 tokens/s for a 4-row batched decode of a 110M
-// model, against 24 for one row through decode's kernels). Here the eight
-// accumulators and their six operands fit.
+// Without AVX2 (row_tiles.h has the tiles for AVX2 and AVX-512): 4 weight
+// rows × 2 activations (and × 1 for an odd one left) in 256-bit vectors,
+// whose eight accumulators and six operands fit any x86-64-v3 target_clone
+// (sixteen 512-bit accumulators, as an earlier 4×4 tile had, spill there).
 typedef float v8 __attribute__((vector_size(32)));
 
 inline float hsum8(const v8& v) {
@@ -468,16 +431,17 @@ void matmul_rows(const Matrix& w, const float* x, size_t t_count, float* out, si
 
 void matmul_rows_tiled(const Matrix& w, const float* x, size_t t_count, float* out, size_t out_stride, size_t begin,
                        size_t end) {
-  // 4×4 tiles (rows × tokens) while both last; 16-bit weights are widened
-  // four rows at a time. Without AVX-512, 4×3, 4×2 and 4×1 tiles in 256-bit
-  // vectors instead (see tile4xT in float16_avx2.cpp, tile4x2_f32 where the
-  // CPU lacks AVX2).
-  static const bool wide = __builtin_cpu_supports("avx512f");
-  static const RowTile4 avx2_tile = avx2_tile4x2(), avx2_tile3 = avx2_tile4x3();
+  // Four rows at a time against groups of tokens in register tiles
+  // (row_tiles.h): as few groups as the widest tile allows, as even as can
+  // be (8 tokens: 4 + 4 with AVX-512, 2 + 3 + 3 with AVX2). 16-bit weights
+  // are widened four rows at a time. Without AVX2, 4×2 and 4×1 tiles of
+  // portable vectors.
+  const RowTiles& tiles = row_tiles();
+  const size_t groups = tiles.max_tokens == 0 ? 0 : (t_count + tiles.max_tokens - 1) / tiles.max_tokens;
   constexpr size_t kFetchAhead = 4;  // rows
   std::vector<float> rows4(w.type == WeightType::kF32 ? 0 : 4 * w.cols);
   size_t r0 = begin;
-  for (; r0 + 4 <= end && !wide; r0 += 4) {
+  for (; r0 + 4 <= end; r0 += 4) {
     const float* wr[4];
     for (size_t i = 0; i < 4; ++i) {
       if (w.type == WeightType::kF32) {
@@ -487,50 +451,33 @@ void matmul_rows_tiled(const Matrix& w, const float* x, size_t t_count, float* o
         wr[i] = rows4.data() + i * w.cols;
       }
     }
-    // Tokens go three at a time (two when two or four are left); each group
-    // also fetches its share of the four rows kFetchAhead rows on from
-    // memory while it computes on these, so the stream from memory overlaps
-    // the arithmetic (the next four rows, fetched by the first group alone,
-    // came too late for eight tokens).
+    if (groups == 0) {
+      size_t t = 0;
+      for (; t + 2 <= t_count; t += 2)
+        tile4x2_f32(wr, x + t * w.cols, w.cols, w.cols, out + t * out_stride + r0, out_stride);
+      if (t < t_count) {
+        float s[4];
+        tile4x1_f32(wr, x + t * w.cols, w.cols, s);
+        for (size_t i = 0; i < 4; ++i) out[t * out_stride + r0 + i] = s[i];
+      }
+      continue;
+    }
+    // Each group also fetches its share of the four rows kFetchAhead rows on
+    // from memory while it computes on these, so the stream from memory
+    // overlaps the arithmetic (the next four rows, fetched by the first
+    // group alone, came too late for eight tokens).
     const float* next[4];
-    const bool ahead = avx2_tile != nullptr && w.type == WeightType::kF32 && r0 + 4 + kFetchAhead <= end;
+    const bool ahead = w.type == WeightType::kF32 && r0 + 4 + kFetchAhead <= end;
     for (size_t i = 0; ahead && i < 4; ++i) next[i] = static_cast<const float*>(w.row(r0 + kFetchAhead + i));
+    // The columns of the rows to fetch up to token t: t's share of all of them.
+    auto share = [&](size_t t) { return t == t_count ? w.cols : w.cols * t / t_count / 16 * 16; };
     size_t t = 0;
-    while (t + 2 <= t_count) {
-      const size_t left = t_count - t, group = avx2_tile3 != nullptr && left != 2 && left != 4 ? 3 : 2;
-      float* o = out + t * out_stride + r0;
-      if (avx2_tile) {
-        // This group's columns of the rows to fetch: its share of all of them.
-        auto share = [&](size_t tokens) {
-          return tokens >= t_count - 1 ? w.cols : w.cols * tokens / t_count / 16 * 16;
-        };
-        (group == 3 ? avx2_tile3 : avx2_tile)(wr, x + t * w.cols, w.cols, w.cols, o, out_stride, ahead ? next : nullptr,
-                                              share(t), share(t + group));
-      } else {
-        tile4x2_f32(wr, x + t * w.cols, w.cols, w.cols, o, out_stride);
-      }
-      t += group;
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t size = (t_count - t) / (groups - g);
+      tiles.tile[size](wr, x + t * w.cols, w.cols, w.cols, out + t * out_stride + r0, out_stride,
+                       ahead ? next : nullptr, share(t), share(t + size));
+      t += size;
     }
-    if (t < t_count) {
-      float s[4];
-      tile4x1_f32(wr, x + t * w.cols, w.cols, s);
-      for (size_t i = 0; i < 4; ++i) out[t * out_stride + r0 + i] = s[i];
-    }
-  }
-  for (; r0 + 4 <= end && t_count >= 4; r0 += 4) {
-    const float* wr[4];
-    for (size_t i = 0; i < 4; ++i) {
-      if (w.type == WeightType::kF32) {
-        wr[i] = static_cast<const float*>(w.row(r0 + i));
-      } else {
-        row_to_f32(w, r0 + i, rows4.data() + i * w.cols);
-        wr[i] = rows4.data() + i * w.cols;
-      }
-    }
-    size_t t = 0;
-    for (; t + 4 <= t_count; t += 4) tile4x4_f32(wr, x + t * w.cols, w.cols, w.cols, out + t * out_stride + r0, out_stride);
-    for (; t < t_count; ++t)
-      for (size_t i = 0; i < 4; ++i) out[t * out_stride + r0 + i] = dot_f32(wr[i], x + t * w.cols, w.cols);
   }
   begin = r0;
   // One weight row stays hot in L1 while every token uses it.
