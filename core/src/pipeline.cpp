@@ -109,6 +109,33 @@ Status validate_generation(const GenerationParams& p) {
   return Status::ok();
 }
 
+namespace {
+
+// A chat reply is a message of its own, so its leading whitespace (the
+// SentencePiece word-start space of its first token, a newline after the
+// template's assistant header) is dropped, as transformers' decode of the
+// reply's tokens alone gives it and as OpenAI's API returns messages.
+size_t leading_space(std::string_view text) {
+  size_t n = 0;
+  while (n < text.size() && (text[n] == ' ' || text[n] == '\n' || text[n] == '\r' || text[n] == '\t')) ++n;
+  return n;
+}
+
+// The same for a stream: chunks are passed on from the first one that is
+// not all whitespace, without the whitespace before it.
+TextSink without_leading_space(TextSink next) {
+  return [next = std::move(next), started = false](std::string_view chunk) mutable -> Status {
+    if (!started) {
+      chunk.remove_prefix(leading_space(chunk));
+      if (chunk.empty()) return Status::ok();
+      started = true;
+    }
+    return next(chunk);
+  };
+}
+
+}  // namespace
+
 Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& request, const CallControl& control) {
   RequestViews views;
   build_request(request, views);
@@ -142,6 +169,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
       if (!prompt) return Status(prompt.status().code(), "model '" + model.model_id() + "': " + prompt.status().message());
       rendered_chat = std::move(*prompt);
       views.request.text = rendered_chat.c_str();
+      if (call.on_text) call.on_text = without_leading_space(std::move(call.on_text));
     }
   } else if (request.kind == MRT_PAYLOAD_IMAGE && model.manifest().preprocess.kind == "image") {
     const PreprocessSpec& spec = model.manifest().preprocess;
@@ -180,6 +208,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
   result.tensors = std::move(exec.tensors);
   result.classes = std::move(exec.classes);
   result.text = std::move(exec.text);
+  if (!request.chat.empty() && result.text) result.text->text.erase(0, leading_space(result.text->text));
   const PostprocessSpec& post = model.manifest().postprocess;
   if (post.kind == "classification" && result.classes.empty()) {
     const Tensor* scores = nullptr;

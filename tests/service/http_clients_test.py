@@ -85,6 +85,7 @@ def openai_tests():
     reply = chat.choices[0].message
     check(reply.role == "assistant" and reply.content and chat.usage.completion_tokens <= 10 and
           chat.usage.prompt_tokens > 0, f"chat completion: {reply.content!r} ({chat.usage.prompt_tokens} prompt tokens)")
+    check(reply.content == reply.content.lstrip(), f"the reply opens without its first token's space: {reply.content!r}")
     native = mrt("chat", "tiny-fortunes", "--max-tokens", "10", "--temperature", "0", "--system", messages[0]["content"],
                  stdin=messages[1]["content"] + "\n")
     check(native.strip() == reply.content.strip(), f"chat equals the native path's (mrt chat) reply: {native.strip()!r}")
