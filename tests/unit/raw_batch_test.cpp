@@ -236,6 +236,51 @@ TEST(BatchEngine, PromptCacheHitMatchesColdRun) {
   (void)turn1;
 }
 
+// The KV budget (here one whole context, the least it can be) covers the
+// active sequences' reservations (prompt + max_tokens positions) and the
+// prompt cache together: sequences that would overrun it wait their turn,
+// one that can reach the end of the context runs alone, the prompt cache
+// gives up entries to make room, and every result is what a run alone gives.
+TEST(BatchEngine, KvBudgetCoversActiveSequencesAndThePromptCache) {
+  auto reference_model = tiny_model();
+  auto model = tiny_model();
+  raw::BatchOptions options{8, 16 << 20, 256};
+  options.kv_budget_bytes = 1;  // raised to one context
+  raw::BatchEngine engine(*model, options);
+  const size_t budget = engine.kv_context_bytes();
+  ASSERT_EQ(engine.options().kv_budget_bytes, budget);
+  const int context = model->config().seq_len;  // 64 positions
+  // Each reaches 25 positions: two fit one context, three do not.
+  std::vector<raw::GenerationRequest> reqs;
+  for (int i = 0; i < 6; ++i) reqs.push_back(request(10, 15, 30 + i, i % 2 ? 0.7f : 0, i));
+  reqs.push_back(request(5, 0, 40));  // up to the context: alone
+  std::vector<std::future<Outcome>> got;
+  for (const auto& r : reqs) got.push_back(std::async(std::launch::async, [&, r] { return batched(engine, r); }));
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Outcome o = got[i].get();
+    Outcome want = alone(*reference_model, reqs[i]);
+    EXPECT_EQ(o.result.text, want.result.text) << "request " << i;
+    EXPECT_EQ(o.result.generated, want.result.generated) << "request " << i;
+  }
+  EXPECT_EQ(alone(*reference_model, reqs.back()).result.generated, context - 5);
+  EXPECT_EQ(engine.largest_batch(), 2u) << "two 25-position sequences fit a 64-position budget, three do not";
+  EXPECT_LE(engine.kv_peak_bytes(), budget);
+  EXPECT_GE(engine.kv_peak_bytes(), 2 * engine.kv_bytes(25));
+  // Nothing active now: what is left is the prompt cache, within the budget.
+  EXPECT_EQ(engine.kv_bytes_in_use(), engine.prompt_cache_bytes());
+  EXPECT_GT(engine.prompt_cache_bytes(), 0u);
+  // A follow-up of the last sequence still hits the cache (nothing else
+  // needs the room), and a sequence reaching the whole context empties it.
+  auto follow = reqs[5];
+  follow.max_tokens = 3;
+  size_t before = engine.reused_tokens();
+  EXPECT_EQ(batched(engine, follow).result.text, alone(*reference_model, follow).result.text);
+  EXPECT_GT(engine.reused_tokens(), before);
+  auto whole = request(3, 0, 41);
+  EXPECT_EQ(batched(engine, whole).result.text, alone(*reference_model, whole).result.text);
+  EXPECT_LE(engine.kv_peak_bytes(), budget);
+}
+
 // Least recently used entries leave first; the budget holds; an entry that
 // a newer one extends is replaced by it.
 TEST(PromptCache, EvictsLeastRecentlyUsedWithinItsBudget) {
@@ -364,6 +409,40 @@ TEST(RawPluginBatching, PathOptionDefaultsFillOnlyWhatTheManifestLeaves) {
   EXPECT_EQ(sets_off, sets) << "the manifest's own prompt_cache_mb must win over a default";
   EXPECT_EQ(sets - leaves_off, uint64_t{8} << 20) << "the default must turn the cache off where the manifest is silent";
   EXPECT_GT(leaves, leaves_off) << "without the default the plugin's own budget applies";
+}
+
+// The model's resident bytes count its KV budget (option kv_budget_mb,
+// by default one whole context plus the prompt cache's budget); a budget
+// below one context is a load error that says so.
+TEST(RawPluginBatching, KvBudgetIsCountedAndCheckedAtLoad) {
+  test::TempDir dir;
+  for (const char* budget : {"1", "3", "0", "x", ""}) {
+    fs::copy(fixture(), dir.path() / (std::string("b") + budget), fs::copy_options::recursive);
+    std::ofstream(dir.path() / (std::string("b") + budget) / "model.yml")
+        << "format: llama2c\ntask: text-generation\nfiles: [model.bin, tokenizer.bin]\noptions: {tokenizer: "
+           "tokenizer.bin, prompt_cache_mb: '1', context: '64'"
+        << (*budget ? std::string(", kv_budget_mb: '") + budget + "'" : std::string()) << "}\n";
+  }
+  RuntimeConfig c;
+  c.plugin_files = {MRT_RAW_PLUGIN};
+  auto rt = Runtime::create(std::move(c));
+  ASSERT_TRUE(rt);
+  auto load = [&](const std::string& budget) {
+    EXPECT_TRUE((*rt)->add_model_path("m" + budget, dir.path() / ("b" + budget)).is_ok());
+    return (*rt)->load("m" + budget);
+  };
+  auto one = load("1"), three = load("3"), fallback = load("");
+  ASSERT_TRUE(one && three && fallback) << (one ? three ? fallback.status() : three.status() : one.status()).message();
+  EXPECT_EQ(three->host_bytes - one->host_bytes, uint64_t{2} << 20);
+  // The default: 1 MiB of prompt cache and one context (2 layers · 64
+  // positions · 32 values · keys and values · float16 = 16 KiB).
+  EXPECT_EQ(fallback->host_bytes - (one->host_bytes - (uint64_t{1} << 20)), (uint64_t{1} << 20) + 16384);
+  for (const char* bad : {"0", "x"}) {
+    auto refused = load(bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.status().code(), MRT_CODE_INVALID_ARGUMENT);
+    EXPECT_NE(refused.status().message().find("kv_budget_mb"), std::string::npos) << refused.status().message();
+  }
 }
 
 }  // namespace

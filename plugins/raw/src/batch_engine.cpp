@@ -6,8 +6,21 @@
 
 namespace mrt::raw {
 
+namespace {
+
+// A budget below one whole context could leave a sequence that reaches the
+// context unable to start even alone: such a budget is raised to one.
+BatchOptions with_room_for_one(BatchOptions options, const LlamaModel& model) {
+  const LlamaConfig& c = model.config();
+  const size_t context = KvCache::context_bytes(c.n_layers, c.seq_len, c.kv_dim(), model.half_kv());
+  if (options.kv_budget_bytes != 0) options.kv_budget_bytes = std::max(options.kv_budget_bytes, context);
+  return options;
+}
+
+}  // namespace
+
 BatchEngine::BatchEngine(LlamaModel& model, BatchOptions options)
-    : model_(model), options_(options), prompt_cache_(options.prompt_cache_bytes) {
+    : model_(model), options_(with_room_for_one(options, model)), prompt_cache_(options.prompt_cache_bytes) {
   logits_.resize(static_cast<size_t>(model.config().vocab_size));
 }
 
@@ -54,6 +67,38 @@ size_t BatchEngine::largest_batch() const {
   return largest_batch_;
 }
 
+size_t BatchEngine::kv_bytes(size_t positions) const {
+  const LlamaConfig& c = model_.config();
+  return KvCache::context_bytes(c.n_layers, static_cast<int>(positions), c.kv_dim(), model_.half_kv());
+}
+
+size_t BatchEngine::kv_bytes_in_use() const {
+  std::lock_guard lock(mutex_);
+  return kv_reserved_ + prompt_cache_.bytes();
+}
+
+size_t BatchEngine::kv_peak_bytes() const {
+  std::lock_guard lock(mutex_);
+  return kv_peak_;
+}
+
+void BatchEngine::note_kv_peak() { kv_peak_ = std::max(kv_peak_, kv_reserved_ + prompt_cache_.bytes()); }
+
+bool BatchEngine::reserve(Sequence& s) {
+  const size_t context = static_cast<size_t>(model_.config().seq_len);
+  const size_t reach = s.req.max_tokens > 0 ? s.req.prompt.size() + static_cast<size_t>(s.req.max_tokens) : context;
+  const size_t need = kv_bytes(std::min(reach, context));
+  const size_t budget = options_.kv_budget_bytes;
+  if (budget != 0) {
+    if (kv_reserved_ + need > budget) return false;
+    prompt_cache_.shrink_to(budget - kv_reserved_ - need);
+  }
+  s.reserved = need;
+  kv_reserved_ += need;
+  note_kv_peak();
+  return true;
+}
+
 void BatchEngine::drive() {
   for (;;) {
     std::vector<Sequence*> arrived;
@@ -62,10 +107,14 @@ void BatchEngine::drive() {
       const size_t active = prefilling_.size() + decoding_.size();
       wake_.wait(lock, [&] { return stop_ || active > 0 || !arrived_.empty(); });
       if (stop_ && active == 0 && arrived_.empty()) return;
-      // Join between steps, oldest first, up to max_sequences active.
+      // Join between steps, oldest first, up to max_sequences active and
+      // while the KV budget has room (the first that does not fit stops
+      // the others; with none active, every reservation fits, the budget
+      // being at least one context).
       const size_t most = static_cast<size_t>(std::max(1, options_.max_sequences));
       size_t room = most - std::min(active, most);
-      size_t take = std::min(room, arrived_.size());
+      size_t take = 0;
+      while (take < std::min(room, arrived_.size()) && reserve(*arrived_[take])) ++take;
       arrived.assign(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
       arrived_.erase(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
     }
@@ -190,9 +239,15 @@ void BatchEngine::step() {
 }
 
 void BatchEngine::retire(Sequence& s) {
-  if (options_.prompt_cache_bytes > 0 && s.error.empty() && !s.fed.empty()) {
+  {
     std::lock_guard lock(mutex_);
-    prompt_cache_.keep(std::move(s.fed), std::move(s.cache));
+    kv_reserved_ -= s.reserved;
+    s.reserved = 0;
+    if (options_.prompt_cache_bytes > 0 && s.error.empty() && !s.fed.empty()) {
+      prompt_cache_.keep(std::move(s.fed), std::move(s.cache));
+      if (options_.kv_budget_bytes != 0) prompt_cache_.shrink_to(options_.kv_budget_bytes - kv_reserved_);
+      note_kv_peak();
+    }
   }
   s.cache = KvCache();
   std::lock_guard lock(mutex_);

@@ -42,9 +42,13 @@ void PromptCache::keep(std::vector<int> tokens, KvCache cache) {
     if (it->tokens.size() <= tokens.size() && common_prefix(it->tokens, tokens) == it->tokens.size()) drop(it);
     it = next;
   }
-  while (bytes_ + bytes > budget_ && !entries_.empty()) drop(std::prev(entries_.end()));
+  shrink_to(budget_ - bytes);
   entries_.push_front(Entry{std::move(tokens), std::move(cache), bytes});
   bytes_ += bytes;
+}
+
+void PromptCache::shrink_to(size_t bytes) {
+  while (bytes_ > bytes && !entries_.empty()) drop(std::prev(entries_.end()));
 }
 
 }  // namespace mrt::raw

@@ -31,6 +31,8 @@ class PromptCache {
   // entries to stay within the budget. An entry larger than the budget is
   // not kept.
   void keep(std::vector<int> tokens, KvCache cache);
+  // Evicts least recently used entries until at most `bytes` are held.
+  void shrink_to(size_t bytes);
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }

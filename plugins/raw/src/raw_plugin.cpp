@@ -290,7 +290,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     // The KV cache is sized for the whole context at load: a long-context
     // model (Llama 3.x: 131072 positions) gets the manifest's `context`
     // option, or 8192 tokens, unless its own context is shorter.
-    int cap = 0, max_sequences = 0, cache_mb = 0;
+    int cap = 0, max_sequences = 0, cache_mb = 0, budget_mb = 0;
     if (MRT_Status* e = int_option(args, "context", kDefaultContextCap, 1, cap, "a positive number of tokens")) return e;
     if (MRT_Status* e = int_option(args, "max_sequences", kDefaultMaxSequences, 1, max_sequences, "a positive number")) return e;
     if (MRT_Status* e = int_option(args, "prompt_cache_mb", -1, 0, cache_mb, "a number of MiB (0 = off)")) return e;
@@ -315,11 +315,21 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     const size_t context_kv = KvCache::context_bytes(config.n_layers, config.seq_len, config.kv_dim(), half_kv);
     batch.prompt_cache_bytes = cache_mb >= 0 ? static_cast<size_t>(cache_mb) << 20
                                              : std::min(kDefaultPromptCacheCap, context_kv * static_cast<size_t>(max_sequences));
+    // The KV budget (batch_engine.h): active sequences' reservations and
+    // the prompt cache together; by default one whole context plus the
+    // prompt cache's own budget.
+    if (MRT_Status* e = int_option(args, "kv_budget_mb", -1, 0, budget_mb, "a number of MiB")) return e;
+    batch.kv_budget_bytes =
+        budget_mb >= 0 ? static_cast<size_t>(budget_mb) << 20 : context_kv + batch.prompt_cache_bytes;
+    if (batch.kv_budget_bytes < context_kv)
+      return error(MRT_CODE_INVALID_ARGUMENT,
+                   "option kv_budget_mb " + std::to_string(budget_mb) + " is below one whole context of KV entries (" +
+                       std::to_string((context_kv + (1 << 20) - 1) >> 20) + " MiB for " +
+                       std::to_string(config.seq_len) + " positions; option 'context' shortens it)");
     m->engine = std::make_unique<BatchEngine>(*m->model, batch);
-    // The weights, one full context of KV entries and the prompt cache's
-    // budget. Further active sequences' caches are resident only as far as
-    // they reach (not counted: the cache evicts by a load-time figure).
-    m->host_bytes = m->byte_count() + context_kv + batch.prompt_cache_bytes;
+    // The weights and the KV budget: every sequence's entries and the
+    // prompt cache's stay within it.
+    m->host_bytes = m->byte_count() + batch.kv_budget_bytes;
     *out = reinterpret_cast<MRT_Model*>(m.release());
     return nullptr;
   });
