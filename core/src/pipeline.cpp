@@ -140,6 +140,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
   RequestViews views;
   build_request(request, views);
   std::string rendered_chat;  // the prompt of a chat request; views point into it
+  bool chat_reply = false;    // the text answers rendered_chat: trim the reply
   MRT_CallContext call{&control, request.on_text};
   InferResult result;
   result.model_id = model.model_id();
@@ -169,6 +170,7 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
       if (!prompt) return Status(prompt.status().code(), "model '" + model.model_id() + "': " + prompt.status().message());
       rendered_chat = std::move(*prompt);
       views.request.text = rendered_chat.c_str();
+      chat_reply = true;
       if (call.on_text) call.on_text = without_leading_space(std::move(call.on_text));
     }
   } else if (request.kind == MRT_PAYLOAD_IMAGE && model.manifest().preprocess.kind == "image") {
@@ -203,12 +205,13 @@ Result<InferResult> run_pipeline(const LoadedModel& model, const InferRequest& r
     result.tensors = std::move(post.tensors);
     result.classes = std::move(post.classes);
     result.text = post.text ? post.text : exec.text;
+    if (chat_reply && result.text) result.text->text.erase(0, leading_space(result.text->text));
     return result;
   }
   result.tensors = std::move(exec.tensors);
   result.classes = std::move(exec.classes);
   result.text = std::move(exec.text);
-  if (!request.chat.empty() && result.text) result.text->text.erase(0, leading_space(result.text->text));
+  if (chat_reply && result.text) result.text->text.erase(0, leading_space(result.text->text));
   const PostprocessSpec& post = model.manifest().postprocess;
   if (post.kind == "classification" && result.classes.empty()) {
     const Tensor* scores = nullptr;

@@ -5,6 +5,7 @@
 // what a cold run gives, and the cache stays within its budget. Then the
 // same through the plugin and the Runtime (concurrent infer calls).
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -281,6 +282,43 @@ TEST(BatchEngine, KvBudgetCoversActiveSequencesAndThePromptCache) {
   EXPECT_LE(engine.kv_peak_bytes(), budget);
 }
 
+// A request waiting for room in the KV budget whose caller gives up leaves
+// the queue at once, not when it would have fitted.
+TEST(BatchEngine, AWaitingSequenceThatIsCancelledLeavesAtOnce) {
+  auto model = tiny_model();
+  raw::BatchOptions options{8, 0, 256};
+  options.kv_budget_bytes = 1;  // one context: a whole-context sequence fills it
+  raw::BatchEngine engine(*model, options);
+  std::atomic<int> long_chunks{0};
+  std::atomic<bool> long_done{false};
+  auto long_run = std::async(std::launch::async, [&] {
+    raw::TextSink sink;
+    sink.decode = [](int t, bool&) { return token_text(t); };
+    sink.emit = [&](const std::string&) {
+      ++long_chunks;
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));  // about 0.2 s in all
+      return true;
+    };
+    sink.cancelled = [] { return false; };
+    std::string error;
+    auto r = engine.generate(request(5, 0, 50), std::move(sink), {}, error);
+    long_done = true;
+    return r;
+  });
+  while (long_chunks == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  raw::TextSink sink;
+  sink.decode = [](int t, bool&) { return token_text(t); };
+  sink.emit = [](const std::string&) { return true; };
+  sink.cancelled = [] { return true; };  // gone before it could start
+  std::string error;
+  auto waiting = engine.generate(request(5, 10, 51), std::move(sink), {}, error);
+  EXPECT_EQ(waiting.finish, raw::Finish::kCancelled);
+  EXPECT_EQ(waiting.generated, 0);
+  EXPECT_FALSE(long_done) << "the cancelled request waited for the running one to finish";
+  EXPECT_EQ(long_run.get().generated, model->config().seq_len - 5);
+  EXPECT_EQ(engine.kv_bytes_in_use(), 0u);
+}
+
 // Least recently used entries leave first; the budget holds; an entry that
 // a newer one extends is replaced by it.
 TEST(PromptCache, EvictsLeastRecentlyUsedWithinItsBudget) {
@@ -434,9 +472,10 @@ TEST(RawPluginBatching, KvBudgetIsCountedAndCheckedAtLoad) {
   auto one = load("1"), three = load("3"), fallback = load("");
   ASSERT_TRUE(one && three && fallback) << (one ? three ? fallback.status() : three.status() : one.status()).message();
   EXPECT_EQ(three->host_bytes - one->host_bytes, uint64_t{2} << 20);
-  // The default: 1 MiB of prompt cache and one context (2 layers · 64
-  // positions · 32 values · keys and values · float16 = 16 KiB).
-  EXPECT_EQ(fallback->host_bytes - (one->host_bytes - (uint64_t{1} << 20)), (uint64_t{1} << 20) + 16384);
+  // The default: the 1 MiB prompt cache and max_sequences (8) whole
+  // contexts of 16 KiB each (2 layers · 64 positions · 32 values · keys and
+  // values · float16), against the 1 MiB budget.
+  EXPECT_EQ(fallback->host_bytes - one->host_bytes, 8u * 16384);
   for (const char* bad : {"0", "x"}) {
     auto refused = load(bad);
     ASSERT_FALSE(refused) << bad;

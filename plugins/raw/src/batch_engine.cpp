@@ -22,6 +22,12 @@ BatchOptions with_room_for_one(BatchOptions options, const LlamaModel& model) {
 BatchEngine::BatchEngine(LlamaModel& model, BatchOptions options)
     : model_(model), options_(with_room_for_one(options, model)), prompt_cache_(options.prompt_cache_bytes) {
   logits_.resize(static_cast<size_t>(model.config().vocab_size));
+  // Never more than max_sequences between them: inserting into them cannot
+  // allocate, so no admitted sequence can be lost to a failed insert (and
+  // its reservation with it).
+  const size_t most = static_cast<size_t>(std::max(1, options_.max_sequences));
+  prefilling_.reserve(most);
+  decoding_.reserve(most);
 }
 
 BatchEngine::~BatchEngine() {
@@ -84,14 +90,14 @@ size_t BatchEngine::kv_peak_bytes() const {
 
 void BatchEngine::note_kv_peak() { kv_peak_ = std::max(kv_peak_, kv_reserved_ + prompt_cache_.bytes()); }
 
-bool BatchEngine::reserve(Sequence& s) {
+bool BatchEngine::reserve(Sequence& s, bool alone) {
   const size_t context = static_cast<size_t>(model_.config().seq_len);
   const size_t reach = s.req.max_tokens > 0 ? s.req.prompt.size() + static_cast<size_t>(s.req.max_tokens) : context;
   const size_t need = kv_bytes(std::min(reach, context));
   const size_t budget = options_.kv_budget_bytes;
   if (budget != 0) {
-    if (kv_reserved_ + need > budget) return false;
-    prompt_cache_.shrink_to(budget - kv_reserved_ - need);
+    if (kv_reserved_ + need > budget && !alone) return false;
+    prompt_cache_.shrink_to(budget - std::min(budget, kv_reserved_ + need));
   }
   s.reserved = need;
   kv_reserved_ += need;
@@ -113,8 +119,21 @@ void BatchEngine::drive() {
       // being at least one context).
       const size_t most = static_cast<size_t>(std::max(1, options_.max_sequences));
       size_t room = most - std::min(active, most);
+      // Waiting sequences whose caller left or gave up leave the queue now
+      // (one at its head would otherwise hold up the rest until it fit).
+      for (auto it = arrived_.begin(); it != arrived_.end();) {
+        if (!(*it)->gen.poll_cancel()) {
+          ++it;
+          continue;
+        }
+        (*it)->done = true;
+        it = arrived_.erase(it);
+        done_.notify_all();
+      }
+      // With none active the head always goes in (it fits by construction;
+      // this only guards against a driver that would otherwise spin).
       size_t take = 0;
-      while (take < std::min(room, arrived_.size()) && reserve(*arrived_[take])) ++take;
+      while (take < std::min(room, arrived_.size()) && reserve(*arrived_[take], active == 0 && take == 0)) ++take;
       arrived.assign(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
       arrived_.erase(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));
     }

@@ -105,8 +105,9 @@ class BatchEngine {
 
   void drive();
   // Under mutex_: whether s fits the KV budget now (evicting prompt-cache
-  // entries to make room); if so, its reservation is counted.
-  bool reserve(Sequence& s);
+  // entries to make room), or `alone` (nothing else active); if so, its
+  // reservation is counted.
+  bool reserve(Sequence& s, bool alone);
   void note_kv_peak();  // under mutex_
   void admit(Sequence& s);
   void step();

@@ -316,20 +316,22 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     batch.prompt_cache_bytes = cache_mb >= 0 ? static_cast<size_t>(cache_mb) << 20
                                              : std::min(kDefaultPromptCacheCap, context_kv * static_cast<size_t>(max_sequences));
     // The KV budget (batch_engine.h): active sequences' reservations and
-    // the prompt cache together; by default one whole context plus the
-    // prompt cache's own budget.
+    // the prompt cache together; by default room for max_sequences whole
+    // contexts (a request without max_tokens reserves one) plus the prompt
+    // cache's own budget.
     if (MRT_Status* e = int_option(args, "kv_budget_mb", -1, 0, budget_mb, "a number of MiB")) return e;
-    batch.kv_budget_bytes =
-        budget_mb >= 0 ? static_cast<size_t>(budget_mb) << 20 : context_kv + batch.prompt_cache_bytes;
+    batch.kv_budget_bytes = budget_mb >= 0 ? static_cast<size_t>(budget_mb) << 20
+                                           : context_kv * static_cast<size_t>(max_sequences) + batch.prompt_cache_bytes;
     if (batch.kv_budget_bytes < context_kv)
       return error(MRT_CODE_INVALID_ARGUMENT,
                    "option kv_budget_mb " + std::to_string(budget_mb) + " is below one whole context of KV entries (" +
                        std::to_string((context_kv + (1 << 20) - 1) >> 20) + " MiB for " +
                        std::to_string(config.seq_len) + " positions; option 'context' shortens it)");
     m->engine = std::make_unique<BatchEngine>(*m->model, batch);
-    // The weights and the KV budget: every sequence's entries and the
-    // prompt cache's stay within it.
-    m->host_bytes = m->byte_count() + batch.kv_budget_bytes;
+    // The weights, the KV budget (every sequence's entries and the prompt
+    // cache's stay within it) and the model's own cache, which the logits
+    // payload fills up to one context.
+    m->host_bytes = m->byte_count() + batch.kv_budget_bytes + context_kv;
     *out = reinterpret_cast<MRT_Model*>(m.release());
     return nullptr;
   });
