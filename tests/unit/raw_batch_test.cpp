@@ -270,9 +270,12 @@ TEST(BatchEngine, KvBudgetCoversActiveSequencesAndThePromptCache) {
   // Nothing active now: what is left is the prompt cache, within the budget.
   EXPECT_EQ(engine.kv_bytes_in_use(), engine.prompt_cache_bytes());
   EXPECT_GT(engine.prompt_cache_bytes(), 0u);
-  // A follow-up of the last sequence still hits the cache (nothing else
-  // needs the room), and a sequence reaching the whole context empties it.
-  auto follow = reqs[5];
+  // One at a time: a short sequence is kept (the least recently used
+  // entries, whichever finished last above, make room for it) and its
+  // follow-up hits the cache; then a sequence reaching the whole context.
+  auto first = request(10, 6, 60);
+  EXPECT_EQ(batched(engine, first).result.text, alone(*reference_model, first).result.text);
+  auto follow = first;
   follow.max_tokens = 3;
   size_t before = engine.reused_tokens();
   EXPECT_EQ(batched(engine, follow).result.text, alone(*reference_model, follow).result.text);
