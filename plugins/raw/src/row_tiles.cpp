@@ -31,7 +31,9 @@ MRT_INLINE void tile_step(const float* const (&rows)[4], const float* x, size_t 
   for (int i = 0; i < 4; ++i) {
     V r;
     std::memcpy(&r, rows[i] + k, sizeof(V));
+#if !defined(__clang__)  // clang 14 rejects a wide-vector operand outside a target function
     __asm__("" : "+v"(r));
+#endif
 #pragma GCC unroll 6
     for (int t = 0; t < T; ++t) acc[i][t] += r * b[t];
   }
