@@ -115,8 +115,7 @@ void BatchEngine::drive() {
       if (stop_ && active == 0 && arrived_.empty()) return;
       // Join between steps, oldest first, up to max_sequences active and
       // while the KV budget has room (the first that does not fit stops
-      // the others; with none active, every reservation fits, the budget
-      // being at least one context).
+      // the others).
       const size_t most = static_cast<size_t>(std::max(1, options_.max_sequences));
       size_t room = most - std::min(active, most);
       // Waiting sequences whose caller left or gave up leave the queue now
@@ -130,8 +129,9 @@ void BatchEngine::drive() {
         it = arrived_.erase(it);
         done_.notify_all();
       }
-      // With none active the head always goes in (it fits by construction;
-      // this only guards against a driver that would otherwise spin).
+      // With none active the head always goes in: it fits by construction
+      // (the budget is at least one context), and forcing it guards against
+      // a driver that would otherwise spin.
       size_t take = 0;
       while (take < std::min(room, arrived_.size()) && reserve(*arrived_[take], active == 0 && take == 0)) ++take;
       arrived.assign(arrived_.begin(), arrived_.begin() + static_cast<std::ptrdiff_t>(take));

@@ -1,6 +1,5 @@
 #include "float16_avx2.h"
 
-#include <algorithm>
 #include <cstdint>
 
 #include "avx2_util.h"
