@@ -71,17 +71,22 @@ class WorkerPlugin {
     w.reset();  // shuts down and joins its reader
   }
 
-  // The first worker: reads the plugin's description.
+  // The first worker reads the plugin's description, then exits: the
+  // router needs only the description, and a worker kept for a plugin no
+  // model uses held its libraries' pages for idle_exit_ms (the raw and
+  // dense plugins' 12 MB beside every ONNX model). The first load starts
+  // one again (a spawn and dlopen: ~10 ms, within the noise of a load).
+  // A plugin with a GPU present keeps its worker until idle_exit_ms, as it
+  // may have paid the device's set-up (hundreds of ms) to describe itself,
+  // unless its policy needs another worker anyway.
   Status start() {
     auto w = acquire();
     if (!w) return w.status();
     policy_ = options_.policy_for(name_);
-    bool has_device = false;
-    for (int32_t c : device_counts_) has_device |= c > 0;
     const PluginIsolationPolicy& discovered_with = options_.defaults;
     bool respawn = policy_.sandbox != discovered_with.sandbox ||
                    policy_.memory_limit_bytes != discovered_with.memory_limit_bytes || policy_.in_process;
-    if (!has_device || respawn) release_worker();  // costs nothing until needed
+    if (device_counts_[MRT_DEVICE_GPU] <= 0 || respawn) release_worker();
     idle_thread_ = std::thread([this] { idle_loop(); });
     return Status::ok();
   }

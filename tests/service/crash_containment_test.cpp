@@ -203,5 +203,28 @@ TEST(CrashContainment, IdleWorkersExitAndComeBack) {
   EXPECT_EQ(first_output(*r), 4.0f);
 }
 
+// Discovery starts each plugin's worker for its description only: a plugin
+// no model uses keeps no process (and no pages of its libraries), however
+// long idle_exit_ms is; the plugin that serves the model has one.
+TEST(CrashContainment, PluginsNoModelUsesKeepNoWorker) {
+  TempDir dir;
+  write_fixture_model(dir, "identity", "bytes=1000");
+  Daemon d(dir, faulty_options("  idle_exit_ms: 600000\n"));
+  auto c = d.connect();
+  auto r = c->infer(identity_request(2));
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(first_output(*r), 2.0f);
+  auto metrics = c->metrics();
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->find("plugin_worker_rss_bytes{plugin=\"faulty\"} 0"), std::string::npos) << *metrics;
+  EXPECT_EQ(metrics->find("plugin_worker_rss_bytes{plugin=\"fixture-good\"} 0"), std::string::npos) << *metrics;
+  EXPECT_NE(metrics->find("plugin_worker_rss_bytes{plugin=\"fixture-good\"} "), std::string::npos) << *metrics;
+  // The unused plugin still serves its first model when one comes.
+  write_faulty_model(dir, "healthy", "fault=none");
+  auto h = c->infer(faulty_request("healthy"));
+  ASSERT_TRUE(h) << h.status().to_string();
+  EXPECT_EQ(first_output(*h), 1.0f);
+}
+
 }  // namespace
 }  // namespace mrt::test

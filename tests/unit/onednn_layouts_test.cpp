@@ -507,6 +507,55 @@ TEST(PlanLayouts, SixteenChannelConvolutionSkipsLargeTileWinograd) {
   EXPECT_LE(test::relative_l2(test::run_plan(*plan, fire.input()), fire.reference(fire.input())), 1e-5);
 }
 
+// Two 3x3 convolutions, c -> c on hw x hw images, padded to keep the size.
+onnx::Graph three_by_three_pair(int64_t c, int64_t hw) {
+  onnx::Graph g = image_graph(13, c, hw);
+  std::string in = "x";
+  for (int i = 0; i < 2; ++i) {
+    std::string p = "c" + std::to_string(i);
+    g.constants.emplace(p + "w", filled({c, c, 3, 3}, 0.05f, 2 * i));
+    g.constants.emplace(p + "b", filled({c}, 0.1f, 2 * i + 1));
+    for (const char* k : {"w", "b"}) g.types[p + k] = {onnx::DType::kFloat, g.constants.at(p + k).dims()};
+    onnx::Node conv = node("Conv", {in, p + "w", p + "b"}, i == 1 ? "z" : p);
+    conv.attrs["pads"] = test::ints({1, 1, 1, 1});
+    g.nodes.push_back(conv);
+    in = conv.outputs[0];
+  }
+  return g;
+}
+
+// F(4x4, 3x3) Winograd holds its weights packed at 4x their size: a layer
+// whose weights outweigh its source 4 to 1 (512 channels on 7x7 at batch
+// 8: 9.4 MB of weights, 0.8 MB of source) runs the direct kernel, while a
+// layer on a large image (64 channels on 28x28) keeps Winograd. Both
+// compute what the direct plan does.
+TEST(PlanLayouts, LargeTileWinogradOnlyWhereWeightsDoNotDominate) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  PlanOptions direct;
+  direct.winograd = false;
+  const int64_t n = 8;
+  struct Case {
+    int64_t c, hw;
+    bool winograd;
+  };
+  for (Case k : {Case{64, 28, true}, Case{512, 7, false}}) {
+    onnx::Graph g = three_by_three_pair(k.c, k.hw);
+    auto plan = build_plan(eng, g, {{"x", {n, k.c, k.hw, k.hw}}}, PlanOptions{});
+    if (k.winograd && plan->winograd_convolutions() == 0)
+      GTEST_SKIP() << "oneDNN has no Winograd convolution on this CPU (needs AVX-512)";
+    if (k.winograd) {
+      EXPECT_EQ(plan->winograd_convolutions(), 2) << k.c << " channels on " << k.hw << "x" << k.hw;
+    } else {
+      EXPECT_EQ(plan->winograd_convolutions(), 0) << k.c << " channels on " << k.hw << "x" << k.hw;
+      for (const auto& kernel : plan->kernels()) EXPECT_EQ(kernel.find("wino"), std::string::npos) << kernel;
+    }
+    auto reference = build_plan(eng, g, {{"x", {n, k.c, k.hw, k.hw}}}, direct);
+    std::vector<float> x(static_cast<size_t>(n * k.c * k.hw * k.hw));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.3f * static_cast<float>(i));
+    EXPECT_LE(test::relative_l2(test::run_plan(*plan, x), test::run_plan(*reference, x)), 1e-5) << k.c << " channels";
+  }
+}
+
 // A MatMul with constant [K, N] weights (how transformers and ViT export
 // Linear) runs oneDNN's sgemm with the weights packed [N, K] wherever sgemm
 // is the kernel (no brgemm below AVX-512): row-major [K, N] ran a BERT FFN

@@ -368,5 +368,59 @@ TEST(WeightResidency, WeightsARunningPlanReadsStayWhileAnotherIsBuilt) {
       << "the running plan read a weight let go";
 }
 
+// A weight larger than a packing slice (streamed_packing.h), read by one
+// MatMul: its loaded pages are given back as it is packed, before the
+// packing is done (mincore sees them gone when the packing reports), the
+// plan computes what a plan of a pristine copy computes, and a later build
+// for another batch brings the weight back from its packed copy.
+TEST(WeightResidency, ALargeWeightLetsGoOfItsPagesWhileItIsPacked) {
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  const int64_t k = 1024, n = 4096;  // 16 MiB: two slices
+  onnx::Graph graph;
+  graph.opset = 17;
+  graph.inputs = {"x"};
+  graph.outputs = {"z"};
+  graph.types["x"] = {onnx::DType::kFloat, {-1, k}};
+  graph.constants.emplace("w", test::filled({k, n}, 0.05f, 3));
+  graph.types["w"] = {onnx::DType::kFloat, {k, n}};
+  graph.nodes.push_back(test::node("MatMul", {"x", "w"}, "z"));
+  onnx::Graph pristine = graph;
+  for (auto& [name, t] : pristine.constants) t.raw();  // bytes of its own
+  WeightResidency residency;
+  residency.attach(graph);
+  PlanOptions options;
+  options.weight_cache = std::make_shared<WeightCache>();
+  options.weight_packed = [&](const HostTensor& w) { residency.release_packed(eng, graph, *options.weight_cache, w); };
+  options.weight_may_stream = [&](const HostTensor& w) { return residency.may_stream(graph, w); };
+  int streamed = 0;
+  double resident_when_reported = 1;
+  options.weight_streamed = [&](const HostTensor& w, WeightCache::Packing packing) {
+    ++streamed;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    auto first = (reinterpret_cast<uintptr_t>(w.address()) + page - 1) / page * page;
+    auto last = (reinterpret_cast<uintptr_t>(w.address()) + w.bytes()) / page * page;
+    std::vector<unsigned char> in_core((last - first) / page);
+    ASSERT_EQ(mincore(reinterpret_cast<void*>(first), last - first, in_core.data()), 0);
+    size_t resident = 0;
+    for (unsigned char c : in_core) resident += c & 1;
+    resident_when_reported = static_cast<double>(resident) / static_cast<double>(in_core.size());
+    residency.streamed(eng, graph, w, std::move(packing));
+  };
+  for (int64_t batch : {1, 4}) {
+    auto plan = build_plan(eng, graph, {{"x", {batch, k}}}, options);
+    residency.release(eng, graph, *options.weight_cache, {plan.get()});
+    auto reference = build_plan(eng, pristine, {{"x", {batch, k}}}, PlanOptions{});
+    std::vector<float> input = wave(static_cast<size_t>(batch * k));
+    std::vector<float> got = test::run_plan(*plan, input), want = test::run_plan(*reference, input);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "batch " << batch;
+    if (batch == 1) {
+      ASSERT_EQ(streamed, 1) << "the weight was not packed in slices";
+      EXPECT_LT(resident_when_reported, 0.05) << "the loaded pages were still there when the packing was done";
+      EXPECT_EQ(residency.released_weights(), 1u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mrt::onednn

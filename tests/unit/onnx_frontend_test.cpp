@@ -14,6 +14,7 @@
 
 #include "mrt/onnx/graph_passes.h"
 #include "mrt/onnx/onnx_loader.h"
+#include "mrt/onnx/plugin_glue.h"
 #include "op_def.h"
 #include "raw_data_split.h"
 
@@ -521,4 +522,38 @@ TEST(Specialize, ComputesCommonSubexpressionsOnce) {
     }
   }
   EXPECT_EQ(s.constants.count("zero_b"), 0u);
+}
+
+// The load's plan is provisional: dropped before another batch size's plan
+// is built, unless a call asked for it first; plans calls asked for stay
+// (least recently used first out past the capacity).
+TEST(PlanCache, DropsTheLoadsPlanIfNoCallAskedForIt) {
+  struct Entry {
+    Dims dims;
+  };
+  glue::PlanCache<Entry> cache(4);
+  int builds = 0;
+  auto build = [&](const std::vector<Dims>& d) {
+    ++builds;
+    return std::make_shared<Entry>(Entry{d[0]});
+  };
+  std::weak_ptr<Entry> load_plan = cache.prepare({{1, 3}}, build);
+  EXPECT_FALSE(load_plan.expired());
+  EXPECT_EQ(cache.prepare({{1, 3}}, build), load_plan.lock());  // a second load reuses it
+  auto b8 = cache.get({{8, 3}}, build);
+  EXPECT_TRUE(load_plan.expired()) << "the unused load plan was kept beside batch 8's";
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(builds, 2);
+  // Once a call has asked for the load's dims, that plan stays.
+  auto b1 = cache.prepare({{1, 3}}, build);
+  EXPECT_EQ(cache.get({{1, 3}}, build), b1);
+  std::weak_ptr<Entry> used = b1;
+  b1.reset();
+  cache.get({{2, 3}}, build);
+  EXPECT_FALSE(used.expired());
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(builds, 4);
+  for (int64_t n = 3; n <= 6; ++n) cache.get({{n, 3}}, build);
+  EXPECT_EQ(cache.size(), 4u);
+  EXPECT_TRUE(used.expired());  // least recently used, past the capacity
 }

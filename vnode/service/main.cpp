@@ -9,6 +9,7 @@
 // directory whose owner and mode are checked first (service_address.h).
 // SIGTERM or SIGINT drains and exits 0.
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -54,6 +55,14 @@ std::filesystem::path default_plugin_worker() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Buffers of 1 MiB and more (a request's tensors, frames) are mapped and
+  // unmapped by themselves. glibc's default raises its mapping threshold to
+  // the largest block freed, after which such buffers come from the
+  // per-thread arenas and stay there: SqueezeNet at batch 8 (4.8 MB
+  // inputs) took the service from 33 to 57 MB over 40 requests. The cost is
+  // the page faults of each large buffer, ~0.3 ms per 5 MB, within the
+  // noise of the requests that carry them.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{"model-runtime.vnode: the model-runtime inference service"};
   app.set_version_flag("--version", std::string("model-runtime.vnode ") + MRT_PROJECT_VERSION);
   std::string manifest_path, socket, http_socket, grpc_socket, state_dir = default_state_dir().string(),

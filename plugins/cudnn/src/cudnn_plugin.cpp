@@ -66,15 +66,18 @@ struct OnnxModel {
   uint64_t device_bytes = 0, host_bytes = 0;
 };
 
-std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims) {
-  return m.plans.get(input_dims, [&](const std::vector<onnx::Dims>& dims) {
+// `load`: the load's plan, provisional until a call asks for its dims
+// (PlanCache::prepare).
+std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims, bool load = false) {
+  auto build = [&](const std::vector<onnx::Dims>& dims) {
     std::map<std::string, onnx::Dims> named;
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
     auto entry = std::make_shared<PlanEntry>();
     auto gpu_plan = build_gpu_plan(onnx::plan_fusions(onnx::specialize(m.graph, named)), m.precision, m.allow_nhwc);
     entry->plan = std::make_unique<DevicePlan>(std::move(gpu_plan), m.options, m.algorithms);
     return entry;
-  });
+  };
+  return load ? m.plans.prepare(input_dims, build) : m.plans.get(input_dims, build);
 }
 
 using mrt_plugin::option;
@@ -150,7 +153,7 @@ MRT_Status* model_load(MRT_PluginContext* ctx, const MRT_ModelLoadArgs* args, MR
       if (read_error) return read_error;
       m->inputs = onnx::glue::io_infos(m->graph, m->graph.inputs);
       m->outputs = onnx::glue::io_infos(m->graph, m->graph.outputs);
-      auto entry = plan_for(*m, onnx::glue::load_dims(m->inputs));
+      auto entry = plan_for(*m, onnx::glue::load_dims(m->inputs), true);
       const DevicePlan& dp = *entry->plan;
       for (auto& o : m->outputs)
         if (o.dims.empty()) o.dims = dp.plan().slot(dp.plan().output_slots[&o - m->outputs.data()]).dims;

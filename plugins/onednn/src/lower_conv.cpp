@@ -172,12 +172,25 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
                    : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, src_md, any_w, dst, s, d, pl, pr);
     return dnnl::convolution_forward::primitive_desc(cd, attr, p_.engine_);
   };
-  // oneDNN's F(4x4, 3x3) kernel (its pick at larger batches) on a single
-  // 16-channel input block spends its time transforming tiles: the blocked
-  // direct kernel ran SqueezeNet 1.1's 16 -> 64 expands at batch 8 1.3-1.7x
-  // faster (whole network 1.08x in one process, alternating). F(2x2, 3x3),
-  // oneDNN's pick at batch 1-2, keeps its edge there (direct: 0.94x).
-  if (wino && ic < 32) {
+  // oneDNN's F(4x4, 3x3) kernel (its pick at larger batches) is declined
+  // for the direct kernel where it does not pay:
+  // - on a single 16-channel input block it spends its time transforming
+  //   tiles: the blocked direct kernel ran SqueezeNet 1.1's 16 -> 64
+  //   expands at batch 8 1.3-1.7x faster (whole network 1.08x in one
+  //   process, alternating). F(2x2, 3x3), oneDNN's pick at batch 1-2, keeps
+  //   its edge there (direct: 0.94x).
+  // - where the weights outweigh the source 4 to 1 (a deep layer on a
+  //   small image): its packed weights are 4x the weights (6x6 tiles of
+  //   3x3 kernels), so the layer held 3x its weights more to speed up
+  //   arithmetic on activations a quarter their size. At batch 8,
+  //   worker peak RSS and time: ResNet-18 (its 512-channel 7x7 layers)
+  //   283 -> 177-193 MB, 72-76 -> 86-95 ms; Wide ResNet-50-2 984 -> 681
+  //   MB, 566 -> 599 ms; ResNet-50 361 -> 293 MB and GoogLeNet 222 -> 198
+  //   MB, times within noise. F(2x2, 3x3) (1.8x the weights) is kept.
+  int64_t src_elements = 1;
+  for (int64_t v : xd) src_elements *= v;
+  bool weights_dominate = og * ig * K > 4 * src_elements;
+  if (wino && (ic < 32 || weights_dominate)) {
     const dnnl::memory::desc blocked_src(to_dnnl(xd), dt::f32, tag::nChw16c);
     try {
       auto probe = conv_pd(dnnl::algorithm::convolution_winograd, blocked_src, dnnl::memory::desc(to_dnnl(od), dt::f32, tag::nChw16c),
@@ -264,8 +277,8 @@ void PlanBuilder::lower_conv(const Node& n, const std::vector<PostOp>& post) {
   // (rare: a node test, a weight-generating subgraph) by a reorder step.
   int w_user_slot = w ? owned_constant(n.inputs[1] + "/user", HostTensor(*w), w_user)
                       : alias_slot(plain(value(n.inputs[1])), md_dims(w_user), w_user, n.inputs[1] + "/user");
-  int w_slot = in_layout(w_user_slot, pd.query_md(dnnl::query::weights_md), "packed");
-  if (w) packed_for_only_reader(n, n.inputs[1]);
+  int w_slot = w ? packed_weight(n, n.inputs[1], w_user_slot, pd.query_md(dnnl::query::weights_md))
+                 : in_layout(w_user_slot, pd.query_md(dnnl::query::weights_md), "packed");
   std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src_ready}, {DNNL_ARG_WEIGHTS, w_slot}};
   if (bias) args.push_back({DNNL_ARG_BIAS, vector_slot(n.input(2), oc, n)});
   int out;

@@ -141,9 +141,8 @@ void PlanBuilder::lower_matmul(const Node& n, const std::vector<PostOp>& post_in
   };
   auto [prim, pd] = with_post_ops(fusable, dst_dims, false, make, fused, sum_slot, bargs, true);
   int a_view = alias_slot(a, md_dims(a_md), a_md, p_.slots_[a].name + "/mm_a");
-  int b_ready = bconst ? in_layout(b_slot, pd.query_md(dnnl::query::weights_md), "packed")
+  int b_ready = bconst ? packed_weight(n, n.inputs[1], b_slot, pd.query_md(dnnl::query::weights_md))
                        : alias_slot(b_slot, md_dims(b_md), b_md, p_.slots_[b_slot].name + "/mm_b");
-  if (bconst) packed_for_only_reader(n, n.inputs[1]);
   int outs = new_slot(n.outputs[0] + "/mm", DType::kFloat, dst_dims, dst_md);
   std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, a_view}, {DNNL_ARG_WEIGHTS, b_ready}, {DNNL_ARG_DST, outs}};
   if (bias_slot >= 0) args.push_back({DNNL_ARG_BIAS, bias_slot});

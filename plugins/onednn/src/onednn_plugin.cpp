@@ -87,10 +87,14 @@ std::vector<const onednn::Plan*> live_plans(OnnxModel& m, std::vector<std::share
   return live;
 }
 
-std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims) {
-  return m.plans.get(input_dims, [&](const std::vector<onnx::Dims>& dims) {
+// `load`: the load's plan, provisional until a call asks for its dims
+// (PlanCache::prepare).
+std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>& input_dims, bool load = false) {
+  auto build = [&](const std::vector<onnx::Dims>& dims) {
     std::map<std::string, onnx::Dims> named;
     for (size_t i = 0; i < m.inputs.size(); ++i) named[m.inputs[i].name] = dims[i];
+    std::string shapes;  // for messages
+    for (const auto& d : dims) shapes += (shapes.empty() ? "" : ", ") + onnx::dims_string(d);
     auto entry = std::make_shared<PlanEntry>();
     omp_set_num_threads(m.threads);
     // Let-go weights are not restored here: the build brings back each one
@@ -99,29 +103,31 @@ std::shared_ptr<PlanEntry> plan_for(OnnxModel& m, const std::vector<onnx::Dims>&
     m.weights.begin_build(live_plans(m, running));
     entry->plan = onednn::build_plan(m.engine, m.graph, named, m.options);
     if (entry->plan->call_bytes() > m.max_call_bytes) {
-      std::string shapes;
-      for (const auto& d : dims) shapes += (shapes.empty() ? "" : ", ") + onnx::dims_string(d);
       throw onnx::glue::PlanTooLarge("inputs " + shapes + " need " + std::to_string((entry->plan->call_bytes() + (1 << 20) - 1) >> 20) +
                                      " MiB of activations per call, over this model's max_call_memory_mb of " +
                                      std::to_string(m.max_call_bytes >> 20));
     }
     // Every step that runs a reference kernel on a sizeable tensor: where a
     // network loses most of its speed (Plan::slow_steps()).
-    for (const auto& slow : entry->plan->slow_steps()) {
-      std::string shapes;
-      for (const auto& d : dims) shapes += (shapes.empty() ? "" : ", ") + onnx::dims_string(d);
-      g_host->log(MRT_LOG_WARNING, ("onednn: plan for inputs " + shapes + ": reference step " + slow.describe()).c_str());
-    }
+    for (const auto& slow : entry->plan->slow_steps())
+      g_host->log(MRT_LOG_WARNING,
+                  ("onednn: plan for inputs " + shapes + ": reference step " + slow.describe()).c_str());
     if (m.release_loaded_weights) {
       m.built.push_back(entry);
       std::vector<std::shared_ptr<PlanEntry>> alive;
       m.weights.release(m.engine, m.graph, *m.options.weight_cache, live_plans(m, alive));
     }
+    // What a plan holds: where a served model's resident bytes go.
+    const auto mib = [](size_t b) { return std::to_string((b + (1 << 19)) >> 20); };
+    log_info("onednn: plan for inputs " + shapes + ": arena " + mib(entry->plan->arena_bytes()) +
+             " MiB (values, and scratchpads of up to " + mib(entry->plan->largest_scratchpad()) + " MiB), constants " +
+             mib(entry->plan->constant_bytes()) + " MiB");
     if (entry->plan->split_sub_batch())
       log_info("onednn: batch " + std::to_string(dims[0].empty() ? 0 : dims[0][0]) + " runs its layers up to '" + entry->plan->split_cut() +
                "' " + std::to_string(entry->plan->split_sub_batch()) + " image(s) at a time");
     return entry;
-  });
+  };
+  return load ? m.plans.prepare(input_dims, build) : m.plans.get(input_dims, build);
 }
 
 // --- operations -------------------------------------------------------------------
@@ -175,6 +181,16 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
         m->options.weight_packed = [model](const onnx::HostTensor& w) {
           model->weights.release_packed(model->engine, model->graph, *model->options.weight_cache, w);
         };
+        m->options.let_go_packing = [model](const onnx::HostTensor& w, const dnnl::memory::desc& from,
+                                            const dnnl::memory::desc& to) {
+          return model->weights.let_go_packing(w, from, to);
+        };
+        m->options.weight_may_stream = [model](const onnx::HostTensor& w) {
+          return model->weights.may_stream(model->graph, w);
+        };
+        m->options.weight_streamed = [model](const onnx::HostTensor& w, onednn::WeightCache::Packing packing) {
+          model->weights.streamed(model->engine, model->graph, w, std::move(packing));
+        };
       }
       // Batch splitting paid off with oneDNN's NHWC layouts (MobileNetV2 b8
       // 1.14x) and costs 3-5% on the blocked ones, whose fused depthwise
@@ -195,7 +211,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
       m->outputs = onnx::glue::io_infos(m->graph, m->graph.outputs);
       // Plan the declared dims now (dynamic ones as 1): unsupported ops and
       // shape errors are load errors, and the first request is fast.
-      auto entry = plan_for(*m, onnx::glue::load_dims(m->inputs));
+      auto entry = plan_for(*m, onnx::glue::load_dims(m->inputs), true);
       for (auto& o : m->outputs)
         if (o.dims.empty()) o.dims = entry->plan->slot(entry->plan->output_slots()[&o - m->outputs.data()]).dims;
       uint64_t constants = 0;

@@ -22,6 +22,13 @@ size_t Plan::num_primitives() const {
   return n;
 }
 
+size_t Plan::largest_scratchpad() const {
+  size_t most = prefix_ ? prefix_->largest_scratchpad() : 0;
+  for (const auto& st : steps_)
+    if (st.kind == 0) most = std::max(most, st.prim.scratchpad_bytes);
+  return most;
+}
+
 size_t Plan::num_reference_steps() const {
   size_t n = prefix_ ? prefix_->num_reference_steps() : 0;
   for (const auto& s : steps_) n += s.kind == 1;
@@ -84,29 +91,26 @@ void* aligned_alloc_or_throw(size_t bytes) {
 ExecContext::ExecContext(const Plan& plan) : plan_(plan), stream_(plan.engine_) {
   if (plan.prefix_) prefix_ = std::make_unique<ExecContext>(*plan.prefix_);
   arena_ = aligned_alloc_or_throw(plan.arena_bytes_);
-  scratchpad_ = aligned_alloc_or_throw(plan.scratchpad_bytes_);
   memories_.resize(plan.slots_.size());
   for (size_t i = 0; i < plan.slots_.size(); ++i) {
     const Slot& s = plan.slots_[i];
     if (s.dtype != DType::kFloat || s.released) continue;
     memories_[i] = dnnl::memory(s.md, plan.engine_, data(static_cast<int>(i)));
   }
-  dnnl::memory scratch;
-  if (plan.scratchpad_bytes_) scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(plan.scratchpad_bytes_)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::a), plan.engine_, scratchpad_);
   for (const auto& st : plan.steps_) {
     std::unordered_map<int, dnnl::memory> args;
     if (st.kind == 0) {
       for (const auto& [arg, slot] : st.prim.args) args[arg] = memories_[static_cast<size_t>(slot)];
-      if (plan.scratchpad_bytes_) args[DNNL_ARG_SCRATCHPAD] = scratch;
+      if (size_t bytes = st.prim.scratchpad_bytes)
+        args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(
+            dnnl::memory::desc({static_cast<int64_t>(bytes)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::a),
+            plan.engine_, static_cast<char*>(arena_) + st.prim.scratchpad_offset);
     }
     args_.push_back(std::move(args));
   }
 }
 
-ExecContext::~ExecContext() {
-  std::free(arena_);
-  std::free(scratchpad_);
-}
+ExecContext::~ExecContext() { std::free(arena_); }
 
 void* ExecContext::data(int slot) {
   const Slot& s = plan_.slots_[static_cast<size_t>(slot)];

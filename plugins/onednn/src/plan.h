@@ -54,6 +54,10 @@ struct PrimitiveStep {
   dnnl::primitive primitive;
   std::vector<std::pair<int, int>> args;  // DNNL_ARG_* → slot
   std::string what;                        // node name and kind, for profiling and errors
+  // The primitive's scratchpad: bytes of the arena that are its own while
+  // it runs only (assign_buffers places it beside the values live then).
+  size_t scratchpad_bytes = 0;
+  size_t scratchpad_offset = 0;
 };
 
 struct ReferenceStep {
@@ -139,6 +143,22 @@ struct PlanOptions {
   // whole-batch plan that packs it again). Unset: nothing is let go during a
   // build.
   std::function<void(const HostTensor& weight)> weight_packed;
+  // Asked before a graph weight is packed for the only node that reads it:
+  // true when the model will let go of its loaded copy once packed. The
+  // packing then lets go of that copy's pages as it writes (one slice held
+  // twice, not the weight: streamed_packing.h) and reports the result to
+  // weight_streamed, which must take it as the weight's one copy. Unset:
+  // both copies stay until the packing is done.
+  std::function<bool(const HostTensor& weight)> weight_may_stream;
+  // A weight the model let go, packed from layout `from` to `to`: that
+  // packed copy (its one copy), or null. A build for another batch size
+  // whose kernel wants the same layout takes it as it is instead of
+  // bringing the weight back to hash it for the weight cache (VGG-11 at
+  // batch 8 after batch 1 held its 411 MB classifier weight twice).
+  std::function<std::shared_ptr<HostTensor>(const HostTensor& weight, const dnnl::memory::desc& from,
+                                            const dnnl::memory::desc& to)>
+      let_go_packing;
+  std::function<void(const HostTensor& weight, WeightCache::Packing packing)> weight_streamed;
 };
 
 // How a plan meets another at a batch split: graph inputs read in a given
@@ -177,10 +197,13 @@ class Plan {
   const Slot& slot(int i) const { return slots_[static_cast<size_t>(i)]; }
   int num_slots() const { return static_cast<int>(slots_.size()); }
   // Sizes, counts: a split plan's include its prefix's.
+  // The arena holds the values and each primitive's scratchpad.
   size_t arena_bytes() const { return arena_bytes_ + (prefix_ ? prefix_->arena_bytes() : 0); }
+  // The largest one primitive's scratchpad (part of the arena).
+  size_t largest_scratchpad() const;
   size_t constant_bytes() const { return constant_bytes_ + (prefix_ ? prefix_->constant_bytes() : 0); }
-  // What one call context allocates: the arena and the scratchpad.
-  size_t call_bytes() const { return arena_bytes_ + scratchpad_bytes_ + (prefix_ ? prefix_->call_bytes() : 0); }
+  // What one call context allocates: its arena (its prefix's included).
+  size_t call_bytes() const { return arena_bytes(); }
   size_t num_primitives() const;
   size_t num_reference_steps() const;
   // Run-time reorders between layouts (constants' are done at build time).
@@ -226,7 +249,6 @@ class Plan {
   std::vector<int> inputs_, outputs_;
   std::vector<size_t> buffer_offsets_;
   size_t arena_bytes_ = 0;
-  size_t scratchpad_bytes_ = 0;
   size_t constant_bytes_ = 0;
   int fused_nodes_ = 0;
   int winograd_convolutions_ = 0;
@@ -255,7 +277,6 @@ class ExecContext {
   friend class Plan;
   const Plan& plan_;
   void* arena_ = nullptr;
-  void* scratchpad_ = nullptr;
   std::vector<dnnl::memory> memories_;                       // per slot (float32 slots)
   std::vector<std::unordered_map<int, dnnl::memory>> args_;  // per primitive step
   dnnl::stream stream_;

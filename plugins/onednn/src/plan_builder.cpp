@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <set>
 
+#include "arena_allocator.h"
 #include "batch_split.h"
 #include "mrt/onnx/ops.h"
+#include "streamed_packing.h"
 #include "winograd_weights.h"
 
 namespace mrt::onednn {
@@ -276,15 +278,21 @@ int PlanBuilder::plain(int s) {
 
 // A slot of `s`'s data in layout `md` (a reorder step when different);
 // constants are reordered now, once.
-int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::string& why) {
+int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::string& why, bool sole_weight) {
   if (p_.slots_[s].md == md) return s;
   if (p_.slots_[s].constant) {
     const Slot& src = p_.slots_[s];
-    auto pack = [&] {
+    const bool may_stream = sole_weight && p_.options_.weight_may_stream && p_.options_.weight_streamed &&
+                            src.md.get_size() == src.constant->bytes() && p_.options_.weight_may_stream(*src.constant);
+    auto pack = [&]() -> std::shared_ptr<HostTensor> {
+      const float* from = static_cast<const float*>(src.constant->raw());
+      if (int64_t rows = may_stream ? packing_slice_rows(src.md, md, kPackingSliceBytes) : 0)
+        return pack_streamed(p_.engine_, src.md, from, md, rows, [&](const std::shared_ptr<HostTensor>& packed) {
+          p_.options_.weight_streamed(*src.constant, WeightCache::Packing{packed, src.md, md});
+        });
       // Uninitialized: the reorder writes every byte (oneDNN zero-pads the
       // padded tail of blocked formats when memory is bound to a handle).
       HostTensor t(DType::kFloat, {static_cast<int64_t>((md.get_size() + 3) / 4)}, HostTensor::Uninitialized{});
-      const float* from = static_cast<const float*>(src.constant->raw());
       bool packed = src.md == plain_md(src.dims) && pack_winograd_weights(from, md, static_cast<float*>(t.raw()));
       if (!packed) {
         dnnl::memory sm(src.md, p_.engine_, const_cast<float*>(from));
@@ -293,10 +301,13 @@ int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::strin
         dnnl::reorder(sm, dm).execute(st, sm, dm);
         st.wait();
       }
-      return t;
+      return std::make_shared<HostTensor>(std::move(t));
     };
     std::shared_ptr<HostTensor> packed =
-        p_.options_.weight_cache ? p_.options_.weight_cache->get(*src.constant, src.md, md, pack) : std::make_shared<HostTensor>(pack());
+        p_.options_.let_go_packing ? p_.options_.let_go_packing(*src.constant, src.md, md) : nullptr;
+    if (!packed)
+      packed =
+          p_.options_.weight_cache ? p_.options_.weight_cache->get_shared(*src.constant, src.md, md, pack) : pack();
     int c = owned_constant(src.name + "/" + why, std::move(packed), md);
     p_.slots_[c].dims = p_.slots_[s].dims;
     return c;
@@ -306,14 +317,18 @@ int PlanBuilder::in_layout(int s, const dnnl::memory::desc& md, const std::strin
   return d;
 }
 
-void PlanBuilder::packed_for_only_reader(const Node& n, const std::string& weight) {
-  if (!p_.options_.weight_packed) return;
-  const HostTensor* c = constant(weight);
-  if (!c) return;
+bool PlanBuilder::only_reader(const Node& n, const std::string& weight) const {
   auto uses_here = std::count(n.inputs.begin(), n.inputs.end(), weight);
   auto it = remaining_uses_.find(weight);
-  if (it == remaining_uses_.end() || it->second != uses_here) return;  // another node or a graph output reads it too
-  p_.options_.weight_packed(*c);
+  return it != remaining_uses_.end() && it->second == uses_here;  // else another node or a graph output reads it too
+}
+
+int PlanBuilder::packed_weight(const Node& n, const std::string& weight, int s, const dnnl::memory::desc& md) {
+  const HostTensor* c = constant(weight);
+  bool sole = c && only_reader(n, weight);
+  int packed = in_layout(s, md, "packed", sole);
+  if (sole && p_.options_.weight_packed) p_.options_.weight_packed(*c);
+  return packed;
 }
 
 // --- steps -------------------------------------------------------------------
@@ -324,7 +339,7 @@ void PlanBuilder::primitive_step(const dnnl::primitive& prim, std::vector<std::p
   st.prim.primitive = prim;
   st.prim.args = std::move(args);
   st.prim.what = what;
-  p_.scratchpad_bytes_ = std::max(p_.scratchpad_bytes_, scratchpad);
+  st.prim.scratchpad_bytes = scratchpad;
   const char* impl = nullptr;  // owned by the primitive descriptor
   dnnl_primitive_desc_query(prim.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
   if (impl && std::string(impl).find("ref") != std::string::npos)
@@ -763,8 +778,11 @@ void PlanBuilder::finish_anchor(const Node& n, int out, const std::vector<PostOp
 
 // --- arena ---------------------------------------------------------------------
 // Liveness-based buffer sharing: a value's buffer is reused once its last
-// reader has run (best fit among free blocks). Plan inputs and outputs
-// stay live throughout.
+// reader has run, and each primitive's scratchpad lives in the arena for its
+// own step only (ArenaAllocator). Plan inputs and outputs stay live
+// throughout. A scratchpad of its own beside the arena held the largest
+// one for the whole call: ResNet-18 at batch 8, 35 MB of values and a 47
+// MB Winograd scratchpad, now 57 MB in all.
 void PlanBuilder::assign_buffers() {
   size_t n_slots = p_.slots_.size();
   std::vector<long> first(n_slots, -1), last(n_slots, -1);
@@ -784,12 +802,8 @@ void PlanBuilder::assign_buffers() {
   for (int s : p_.outputs_) last[root(s)] = n_steps;
   // Size of a root buffer: the largest view of it.
   std::vector<size_t> need(n_slots, 0);
-  for (size_t s = 0; s < n_slots; ++s) need[root(static_cast<int>(s))] = std::max(need[root(static_cast<int>(s))], p_.slots_[s].bytes);
-  struct Block {
-    size_t offset, size;
-  };
-  std::vector<Block> free_blocks;
-  size_t top = 0;
+  for (size_t s = 0; s < n_slots; ++s)
+    need[root(static_cast<int>(s))] = std::max(need[root(static_cast<int>(s))], p_.slots_[s].bytes);
   std::vector<std::vector<int>> born(n_steps + 2), dies(n_steps + 2);
   for (size_t s = 0; s < n_slots; ++s) {
     if (root(static_cast<int>(s)) != static_cast<int>(s) || p_.slots_[s].constant || (first[s] < 0 && last[s] < 0)) continue;
@@ -797,23 +811,19 @@ void PlanBuilder::assign_buffers() {
     dies[last[s] + 1].push_back(static_cast<int>(s));
   }
   std::vector<size_t> offset(n_slots, 0);
-  auto round = [](size_t b) { return (std::max<size_t>(b, 1) + 63) / 64 * 64; };
+  ArenaAllocator arena;
   for (long t = 0; t <= n_steps + 1; ++t) {
-    for (int s : born[t]) {
-      size_t want = round(need[s]);
-      long best = -1;
-      for (size_t k = 0; k < free_blocks.size(); ++k)
-        if (free_blocks[k].size >= want && (best < 0 || free_blocks[k].size < free_blocks[best].size)) best = static_cast<long>(k);
-      if (best >= 0) {
-        offset[s] = free_blocks[best].offset;
-        if (free_blocks[best].size > want) free_blocks[best] = {free_blocks[best].offset + want, free_blocks[best].size - want};
-        else free_blocks.erase(free_blocks.begin() + best);
-      } else {
-        offset[s] = top;
-        top += want;
+    for (int s : born[t]) offset[s] = arena.take(need[s]);
+    // Step t - 1's scratchpad: beside its results (taken above) and its
+    // sources (given back below), free again once it has run.
+    if (t >= 1 && t <= n_steps) {
+      PrimitiveStep& st = p_.steps_[static_cast<size_t>(t - 1)].prim;
+      if (p_.steps_[static_cast<size_t>(t - 1)].kind == 0 && st.scratchpad_bytes) {
+        st.scratchpad_offset = arena.take(st.scratchpad_bytes);
+        arena.give_back(st.scratchpad_offset, st.scratchpad_bytes);
       }
     }
-    for (int s : dies[t]) free_blocks.push_back({offset[s], round(need[s])});
+    for (int s : dies[t]) arena.give_back(offset[s], need[s]);
   }
   p_.buffer_offsets_.assign(n_slots, 0);
   for (size_t s = 0; s < n_slots; ++s) {
@@ -822,7 +832,7 @@ void PlanBuilder::assign_buffers() {
     p_.slots_[s].buffer = static_cast<int>(s);
     p_.buffer_offsets_[s] = offset[r];
   }
-  p_.arena_bytes_ = top;
+  p_.arena_bytes_ = arena.size();
 }
 
 Plan::Plan(const dnnl::engine& engine, FusedGraph g, PlanOptions options, const PlanBoundary& boundary)

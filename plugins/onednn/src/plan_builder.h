@@ -117,10 +117,16 @@ class PlanBuilder {
 
   // A slot of `s`'s data in layout `md` (a reorder step when different);
   // constants are reordered now, once.
-  int in_layout(int s, const dnnl::memory::desc& md, const std::string& why);
-  // After node `n` packed its constant input `weight`: when no other node
-  // (and no graph output) reads it, PlanOptions::weight_packed hears of it.
-  void packed_for_only_reader(const Node& n, const std::string& weight);
+  // `sole_weight`: `s` is a constant only the node being lowered reads, so
+  // its packing may let go of the loaded copy as it goes
+  // (PlanOptions::weight_may_stream).
+  int in_layout(int s, const dnnl::memory::desc& md, const std::string& why, bool sole_weight = false);
+  // Node `n`'s constant input `weight` (slot `s`) packed in layout `md`:
+  // when no other node (and no graph output) reads it, the model may let
+  // go of its loaded copy (PlanOptions::weight_packed, weight_streamed).
+  int packed_weight(const Node& n, const std::string& weight, int s, const dnnl::memory::desc& md);
+  // Whether `n` is the only reader of constant `weight` left.
+  bool only_reader(const Node& n, const std::string& weight) const;
 
   // --- steps -------------------------------------------------------------------
   void primitive_step(const dnnl::primitive& prim, std::vector<std::pair<int, int>> args, const std::string& what,

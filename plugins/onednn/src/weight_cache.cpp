@@ -13,6 +13,12 @@ namespace mrt::onednn {
 
 std::shared_ptr<onnx::HostTensor> WeightCache::get(const onnx::HostTensor& source, const dnnl::memory::desc& from,
                                                    const dnnl::memory::desc& to, const std::function<onnx::HostTensor()>& make) {
+  return get_shared(source, from, to, [&] { return std::make_shared<onnx::HostTensor>(make()); });
+}
+
+std::shared_ptr<onnx::HostTensor> WeightCache::get_shared(
+    const onnx::HostTensor& source, const dnnl::memory::desc& from, const dnnl::memory::desc& to,
+    const std::function<std::shared_ptr<onnx::HostTensor>()>& make) {
   size_t bytes = source.bytes();
   XXH128_hash_t hash = MRT_XXH3_128(source.raw(), bytes);
   auto matches = [&](const Entry& e) { return e.bytes == bytes && XXH128_isEqual(e.hash, hash) && e.from == from && e.to == to; };
@@ -29,7 +35,7 @@ std::shared_ptr<onnx::HostTensor> WeightCache::get(const onnx::HostTensor& sourc
   }
   // Packing runs outside the lock (it takes milliseconds); two plans built
   // at once may both pack the same weights, and both results are right.
-  auto p = std::make_shared<onnx::HostTensor>(make());
+  auto p = make();
   std::lock_guard<std::mutex> lock(mu_);
   entries_.push_back({from, to, bytes, hash, p});
   return p;

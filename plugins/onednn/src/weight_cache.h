@@ -32,6 +32,11 @@ class WeightCache {
   // an existing one, or make()'s result, remembered for the next plan.
   std::shared_ptr<onnx::HostTensor> get(const onnx::HostTensor& source, const dnnl::memory::desc& from, const dnnl::memory::desc& to,
                                         const std::function<onnx::HostTensor()>& make);
+  // The same where make() hands back the shared tensor itself (a streamed
+  // packing reports it to the model before the cache holds it).
+  std::shared_ptr<onnx::HostTensor> get_shared(const onnx::HostTensor& source, const dnnl::memory::desc& from,
+                                               const dnnl::memory::desc& to,
+                                               const std::function<std::shared_ptr<onnx::HostTensor>()>& make);
 
   // Packings served from the cache rather than made (for tests and logs).
   size_t hits() const;

@@ -76,19 +76,51 @@ void WeightResidency::hook(onnx::HostTensor& weight) {
   if (!weight.residency()) weight.set_residency(std::make_shared<Hook>(this, &weight));
 }
 
+std::pair<uintptr_t, uintptr_t> WeightResidency::whole_pages(const onnx::HostTensor& weight) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto begin = reinterpret_cast<uintptr_t>(weight.address());
+  uintptr_t first = (begin + page - 1) / page * page, last = (begin + weight.bytes()) / page * page;
+  return last > first ? std::make_pair(first, last) : std::make_pair(uintptr_t{0}, uintptr_t{0});
+}
+
+bool WeightResidency::qualifies(const onnx::HostTensor& weight) const {
+  return weight.dtype() == onnx::DType::kFloat && weight.bytes() >= min_bytes_ && whole_pages(weight).second != 0;
+}
+
+onnx::HostTensor* WeightResidency::graph_weight(onnx::Graph& graph, const onnx::HostTensor& source) {
+  for (auto& [name, weight] : graph.constants)
+    if (weight.address() == source.address() && weight.bytes() == source.bytes()) return &weight;
+  return nullptr;
+}
+
+bool WeightResidency::is_let_go_locked(const onnx::HostTensor& weight) const {
+  return std::any_of(released_.begin(), released_.end(), [&](const Released& r) { return r.weight == &weight; });
+}
+
+bool WeightResidency::let_go_locked(const dnnl::engine& engine, onnx::HostTensor& weight, WeightCache::Packing packing,
+                                    bool pages_gone) {
+  auto [first, last] = whole_pages(weight);
+  // The entry and the hook before the flag, and the flag before the pages
+  // go: a read from here on finds the packing to bring them back from.
+  released_.push_back({&weight, std::move(packing), last - first});
+  hook(weight);
+  if (!engine_) engine_ = engine;
+  weight.residency()->set_released(true);
+  if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0 && !pages_gone) {
+    weight.residency()->set_released(false);
+    released_.pop_back();
+    return false;
+  }
+  released_bytes_ += last - first;
+  return true;
+}
+
 bool WeightResidency::release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache) {
   const onnx::HostTensor& t = weight;  // const: raw() on a non-const tensor would copy it (copy-on-write)
-  if (t.dtype() != onnx::DType::kFloat || t.bytes() < min_bytes_) return false;
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  auto begin = reinterpret_cast<uintptr_t>(t.address());
-  uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.bytes()) / page * page;
-  if (last <= first) return false;
-  auto let_go = [&] {
-    return std::any_of(released_.begin(), released_.end(), [&](const Released& r) { return r.weight == &weight; });
-  };
+  if (!qualifies(t)) return false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (let_go()) return false;
+    if (is_let_go_locked(weight)) return false;
   }
   // Outside the lock: hashing reads the bytes through raw(), which must
   // never wait on this mutex (they are resident: not in released_; builds,
@@ -96,33 +128,45 @@ bool WeightResidency::release_one(const dnnl::engine& engine, onnx::HostTensor& 
   auto packing = cache.reversible_packing(t);
   if (!packing) return false;  // no plan packed it (or not reversibly): the graph's copy is the only one
   std::lock_guard<std::mutex> lock(mu_);
-  if (let_go()) return false;
-  // The hook before the pages go: a copy of the tensor made from here on
-  // brings them back when it is read.
-  hook(weight);
-  if (!engine_) engine_ = engine;
-  weight.residency()->set_released(true);
-  if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) {
-    weight.residency()->set_released(false);
-    return false;
-  }
-  released_.push_back({&weight, std::move(*packing), last - first});
-  released_bytes_ += last - first;
-  return true;
+  if (is_let_go_locked(weight)) return false;
+  return let_go_locked(engine, weight, std::move(*packing), false);
+}
+
+std::shared_ptr<onnx::HostTensor> WeightResidency::let_go_packing(const onnx::HostTensor& weight,
+                                                                  const dnnl::memory::desc& from,
+                                                                  const dnnl::memory::desc& to) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Released& r : released_)
+    if (r.weight->address() == weight.address() && r.weight->bytes() == weight.bytes() && r.packing.from == from &&
+        r.packing.to == to)
+      return r.packing.packed;
+  return nullptr;
+}
+
+bool WeightResidency::may_stream(onnx::Graph& graph, const onnx::HostTensor& source) const {
+  const onnx::HostTensor* weight = graph_weight(graph, source);
+  if (!weight || !qualifies(*weight) || building_.cover(*weight)) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return !is_let_go_locked(*weight);
+}
+
+void WeightResidency::streamed(const dnnl::engine& engine, onnx::Graph& graph, const onnx::HostTensor& source,
+                               WeightCache::Packing packing) {
+  onnx::HostTensor* weight = graph_weight(graph, source);
+  if (!weight) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  // Its pages went as it was packed: from now on a read brings it back
+  // from the packing.
+  if (!is_let_go_locked(*weight)) let_go_locked(engine, *weight, std::move(packing), true);
 }
 
 void WeightResidency::begin_build(const std::vector<const Plan*>& live) { building_ = Pins(live); }
 
 void WeightResidency::release_packed(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
                                      const onnx::HostTensor& source) {
-  const void* data = source.address();
-  for (auto& [name, weight] : graph.constants) {
-    const onnx::HostTensor& t = weight;
-    if (t.address() == data && t.bytes() == source.bytes()) {
-      if (!building_.cover(t)) release_one(engine, weight, cache);  // a running plan reads it as loaded: it stays
-      return;
-    }
-  }
+  onnx::HostTensor* weight = graph_weight(graph, source);
+  if (weight && !building_.cover(std::as_const(*weight)))  // a running plan reads it as loaded: it stays
+    release_one(engine, *weight, cache);
 }
 
 void WeightResidency::release(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,

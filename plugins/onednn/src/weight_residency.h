@@ -67,6 +67,22 @@ class WeightResidency {
   void release_packed(const dnnl::engine& engine, onnx::Graph& graph, const WeightCache& cache,
                       const onnx::HostTensor& source);
 
+  // Before a build packs `source` for the only node that reads it: whether
+  // the model would let go of it once packed (a weight of `graph`, float, of
+  // at least the minimum, resident, read by no plan that may run). The
+  // packing may then let go of the source's pages as it writes the packed
+  // copy (streamed_packing.h) and must report the result with streamed().
+  bool may_stream(onnx::Graph& graph, const onnx::HostTensor& source) const;
+  // `source`'s pages went as it was packed into `packing` (reversible: the
+  // weight comes back from it when read): it is let go from now on.
+  void streamed(const dnnl::engine& engine, onnx::Graph& graph, const onnx::HostTensor& source,
+                WeightCache::Packing packing);
+
+  // The packed copy `weight` was let go with, when it was packed from
+  // `from` to `to`; else null (PlanOptions::let_go_packing).
+  std::shared_ptr<onnx::HostTensor> let_go_packing(const onnx::HostTensor& weight, const dnnl::memory::desc& from,
+                                                   const dnnl::memory::desc& to) const;
+
   // After: every float constant of `graph` of at least the minimum (kMinBytes) whose
   // bytes no plan in `live` points into and that `cache` holds a
   // reversible packing of lets go of its whole pages. The packed copies
@@ -95,6 +111,19 @@ class WeightResidency {
   class Hook;
   // Lets go of `weight`'s whole pages if it qualifies; true when it did.
   bool release_one(const dnnl::engine& engine, onnx::HostTensor& weight, const WeightCache& cache);
+  // Float, of at least the minimum, with a whole page: a weight worth
+  // letting go.
+  bool qualifies(const onnx::HostTensor& weight) const;
+  // The graph's weight whose bytes `source` is (a plan's copy of it), or null.
+  static onnx::HostTensor* graph_weight(onnx::Graph& graph, const onnx::HostTensor& source);
+  // The weight's whole pages, [first, last); empty when it has none.
+  static std::pair<uintptr_t, uintptr_t> whole_pages(const onnx::HostTensor& weight);
+  // Marks `weight` let go with `packing` as its copy and drops its pages;
+  // mu_ held. False when madvise refused (the weight stays as it is),
+  // unless `pages_gone` (a streamed packing dropped them already).
+  bool let_go_locked(const dnnl::engine& engine, onnx::HostTensor& weight, WeightCache::Packing packing,
+                     bool pages_gone);
+  bool is_let_go_locked(const onnx::HostTensor& weight) const;
   // Reorders every let-go weight `which` picks back from its packed copy,
   // then marks it readable; mu_ held.
   void bring_back_locked(const dnnl::engine& engine, const std::function<bool(const Released&)>& which);

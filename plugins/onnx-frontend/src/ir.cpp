@@ -129,7 +129,7 @@ constexpr size_t kAlign = 64;
 // faulting in a 100 MB model 4 KiB at a time dominates load time otherwise.
 constexpr size_t kHugePage = size_t{2} << 20;
 
-std::shared_ptr<void> allocate(size_t bytes) {
+std::shared_ptr<void> allocate(size_t bytes, bool populate = true) {
   // Never a null pointer, even for an empty tensor, so kernels may memcpy 0 bytes.
   size_t align = bytes >= 2 * kHugePage ? kHugePage : kAlign;
   size_t n = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
@@ -143,14 +143,14 @@ std::shared_ptr<void> allocate(size_t bytes) {
   // refuse it and the pages fault in as they are written): on the project's
   // VMs first writes fault 16 MiB in 5-36 ms, one call populates it in ~2 ms,
   // and every byte of a tensor is written anyway.
-  if (align == kHugePage) madvise(p, n, MADV_POPULATE_WRITE);
+  if (align == kHugePage && populate) madvise(p, n, MADV_POPULATE_WRITE);
 #endif
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 }  // namespace
 
-std::shared_ptr<void> allocate_host_buffer(size_t bytes) { return allocate(bytes); }
+std::shared_ptr<void> allocate_host_buffer(size_t bytes, bool populate) { return allocate(bytes, populate); }
 
 void HostTensor::allocate_storage() {
   size_t es = dtype_size(dtype_);

@@ -54,8 +54,10 @@ struct OnnxError : std::runtime_error {
 
 // `bytes` of host memory, 64-byte aligned, on transparent huge pages when
 // large (faulting in 100 MB of weights 4 KiB at a time dominates a load);
-// never null, even for 0 bytes.
-std::shared_ptr<void> allocate_host_buffer(size_t bytes);
+// never null, even for 0 bytes. `populate`: a large buffer is faulted in at
+// once (one madvise); without, its pages come as they are first written
+// (a packing that lets go of its source as it writes: streamed_packing.h).
+std::shared_ptr<void> allocate_host_buffer(size_t bytes, bool populate = true);
 
 // A dense row-major tensor in host memory (constants and the reference
 // kernels' operands). Copies share the bytes until one of them is written

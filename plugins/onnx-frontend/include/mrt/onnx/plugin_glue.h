@@ -275,6 +275,14 @@ class ContextPool {
 
 // A few plans per model, one per set of input dims, least recently used
 // dropped first (calls in flight keep theirs through the shared_ptr).
+//
+// The plan a load makes for the declared dims (dynamic ones as 1) is
+// provisional: it checks the model and makes a first request of those dims
+// fast, but a service whose callers send batch 8 never runs it. Until a call
+// asks for it, it is dropped before any other plan is built, so that build
+// does not hold both (ResNet-18: the batch-1 plan's 90 MB of packed
+// Winograd weights, arena and scratchpad beside batch 8's). A caller that
+// later sends those dims pays one build.
 template <typename Entry>
 class PlanCache {
  public:
@@ -284,17 +292,41 @@ class PlanCache {
   // lock: two calls with new dims do not build the same plan twice).
   template <typename Build>
   std::shared_ptr<Entry> get(const std::vector<Dims>& dims, Build&& build) {
+    return find_or_build(dims, std::forward<Build>(build), false);
+  }
+  // The same for a load's plan: provisional until get() asks for its dims.
+  template <typename Build>
+  std::shared_ptr<Entry> prepare(const std::vector<Dims>& dims, Build&& build) {
+    return find_or_build(dims, std::forward<Build>(build), true);
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return entries_.size();
+  }
+
+ private:
+  struct Cached {
+    std::shared_ptr<Entry> entry;
+    bool provisional;
+  };
+  template <typename Build>
+  std::shared_ptr<Entry> find_or_build(const std::vector<Dims>& dims, Build&& build, bool provisional) {
     std::string key;
     for (const auto& d : dims) key += dims_string(d) + ";";
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(key);
     if (it != entries_.end()) {
+      if (!provisional) it->second.provisional = false;
       lru_.remove(key);
       lru_.push_front(key);
-      return it->second;
+      return it->second.entry;
     }
+    // No call has run a provisional plan (get() would have cleared the
+    // mark), so nothing but this cache holds it.
+    std::erase_if(lru_, [&](const std::string& k) { return entries_.at(k).provisional; });
+    std::erase_if(entries_, [](const auto& kv) { return kv.second.provisional; });
     std::shared_ptr<Entry> entry = build(dims);
-    entries_[key] = entry;
+    entries_[key] = Cached{entry, provisional};
     lru_.push_front(key);
     while (lru_.size() > capacity_) {
       entries_.erase(lru_.back());
@@ -302,11 +334,9 @@ class PlanCache {
     }
     return entry;
   }
-
- private:
   size_t capacity_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Entry>> entries_;
+  mutable std::mutex mu_;
+  std::map<std::string, Cached> entries_;
   std::list<std::string> lru_;  // most recent first
 };
 
