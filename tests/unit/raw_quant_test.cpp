@@ -21,6 +21,7 @@
 #include "quant.h"
 #include "quant_avx2.h"
 #include "quant_avx512.h"
+#include "quant_tiles.h"
 
 namespace mrt::raw {
 namespace {
@@ -184,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(Types, QuantTypes, ::testing::ValuesIn(kQuantTypes),
 // dequantized float values: only the on-the-fly activation quantization of
 // the integer kernels separates the two, so the logits stay close and the
 // greedy choice agrees.
-void check_decoder_against_dequantized(WeightType t, const LlamaConfig& c) {
+void check_decoder_against_dequantized(WeightType t, const LlamaConfig& c, bool tiled = false) {
   std::mt19937 rng(3);
   ASSERT_EQ(c.validate(), "");
   std::vector<std::vector<uint8_t>> blobs;
@@ -211,6 +212,12 @@ void check_decoder_against_dequantized(WeightType t, const LlamaConfig& c) {
   }
   wq.rms_final = wf.rms_final = ones.data();
   make(vocab, dim, wq.classifier, wf.classifier);
+  if (tiled) {
+    wq.classifier = wq.embedding;  // tied, as many small models are: tiled once for both
+    ASSERT_GT(tile_for_decode(wq, false), 0u);
+    ASSERT_TRUE(wq.layers[0].w1.tiled && wq.classifier.tiled && wq.embedding.tiled);
+    wf.classifier = wf.embedding;
+  }
   LlamaModel quantized(c, std::move(wq), 2), reference(c, std::move(wf), 2);
   const int prompt[] = {5, 17, 42, 9, 77, 31, 3, 60, 11, 2};
   // A prompt through prefill (the float GEMM on widened blocks), then decode.
@@ -247,7 +254,8 @@ void check_decoder_against_dequantized(WeightType t, const LlamaConfig& c) {
     if (sorted[0] - sorted[1] > 3 * err * std::sqrt(norm / c.vocab_size)) {
       EXPECT_EQ(best_q, best_f) << "at " << pos;
     }
-  }}
+  }
+}
 
 TEST_P(QuantTypes, DecoderLogitsTrackDequantizedFloatModel) {
   LlamaConfig c;
@@ -370,6 +378,75 @@ TEST(QuantActivations, MatchTheScalarDefinition) {
     }
   }
 }
+
+// Tiles (quant_tiles.h): Q4_0 and Q8_0 rows interleaved eight at a time.
+class TiledTypes : public ::testing::TestWithParam<WeightType> {};
+
+TEST_P(TiledTypes, RowsGatherBackFromTheirTileBitForBit) {
+  const WeightType t = GetParam();
+  std::mt19937 rng(11);
+  const size_t rows = 24, cols = 96;
+  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng), tiles(data.size());
+  Matrix m{data.data(), t, rows, cols};
+  write_tiles(m, tiles.data());
+  EXPECT_NE(tiles, data);  // rearranged, not copied
+  Matrix tm = m;
+  tm.data = tiles.data(), tm.tiled = true;
+  std::vector<uint8_t> row(m.row_bytes());
+  std::vector<float> want(cols), got(cols);
+  for (size_t r = 0; r < rows; ++r) {
+    tiled_row_blocks(tm, r, row.data());
+    ASSERT_EQ(0, std::memcmp(row.data(), m.row(r), row.size())) << "row " << r;
+    row_to_f32(m, r, want.data());
+    row_to_f32(tm, r, got.data());
+    ASSERT_EQ(want, got) << "row " << r;
+  }
+}
+
+TEST_P(TiledTypes, TileKernelMatchesTheRowKernels) {
+  const WeightType t = GetParam();
+  std::mt19937 rng(12);
+  const size_t rows = 40, cols = 256;
+  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng), tiles(data.size());
+  Matrix m{data.data(), t, rows, cols};
+  if (!tiles_pay_off(m)) GTEST_SKIP() << "this CPU has no AVX2: matrices are not tiled here";
+  write_tiles(m, tiles.data());
+  Matrix tm = m;
+  tm.data = tiles.data(), tm.tiled = true;
+  std::vector<float> x(cols);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  QuantizedActivations qa;
+  quantize_activations(x.data(), cols, activation_block(t), qa);
+  // Whole tiles and ranges that cut tiles at both ends.
+  for (auto [begin, end] : {std::pair<size_t, size_t>{0, rows}, {3, 21}, {8, 16}, {13, 14}, {35, 40}}) {
+    std::vector<float> want(rows, -1.0f), got(rows, -1.0f), portable(rows, -1.0f);
+    matvec_rows_quantized_portable(m, qa, want.data(), begin, end);
+    matvec_rows_quantized(tm, qa, got.data(), begin, end);
+    matvec_rows_quantized_portable(tm, qa, portable.data(), begin, end);
+    for (size_t r = 0; r < rows; ++r) {
+      if (r < begin || r >= end) {
+        EXPECT_EQ(got[r], -1.0f) << "row " << r << " outside [" << begin << ", " << end << ") written";
+        continue;
+      }
+      EXPECT_NEAR(got[r], want[r], 1e-4f * (1.0f + std::fabs(want[r]))) << weight_type_name(t) << " row " << r;
+      EXPECT_EQ(portable[r], want[r]) << "row " << r;
+    }
+  }
+}
+
+TEST_P(TiledTypes, TiledDecoderMatchesTheRowLayoutsModel) {
+  LlamaConfig c;
+  c.dim = 256, c.hidden_dim = 512, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.vocab_size = 96, c.seq_len = 32;
+  if (!tiles_pay_off(Matrix{nullptr, GetParam(), 8, 256}))
+    GTEST_SKIP() << "this CPU has no AVX2: matrices are not tiled here";
+  check_decoder_against_dequantized(GetParam(), c, true);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, TiledTypes, ::testing::Values(WeightType::kQ4_0, WeightType::kQ8_0),
+                         [](const ::testing::TestParamInfo<WeightType>& p) {
+                           return std::string(weight_type_name(p.param));
+                         });
 
 TEST(QuantBlocks, SizesAreGgmls) {
   EXPECT_EQ(block_bytes(WeightType::kQ8_0), 34u);

@@ -7,6 +7,7 @@
 
 #include "float16_avx2.h"
 #include "quant.h"
+#include "quant_tiles.h"
 #include "row_tiles.h"
 
 #ifdef MRT_RAW_DNNL_GEMM
@@ -331,7 +332,7 @@ float dot_row(const Matrix& w, size_t r, const float* x) {
     default: {
       thread_local std::vector<float> wide;
       wide.resize(w.cols);
-      dequantize_row(w.type, w.row(r), wide.data(), w.cols);
+      row_to_f32(w, r, wide.data());
       return dot_f32(wide.data(), x, w.cols);
     }
   }
@@ -340,6 +341,13 @@ float dot_row(const Matrix& w, size_t r, const float* x) {
 }  // namespace
 
 void row_to_f32(const Matrix& w, size_t r, float* out) {
+  if (w.tiled) {  // the row's blocks gathered back from its tile
+    thread_local std::vector<uint8_t> blocks;
+    blocks.resize(w.row_bytes());
+    tiled_row_blocks(w, r, blocks.data());
+    dequantize_row(w.type, blocks.data(), out, w.cols);
+    return;
+  }
   const void* p = w.row(r);
   if (is_quantized(w.type)) {
     dequantize_row(w.type, p, out, w.cols);

@@ -32,6 +32,10 @@ struct Matrix {
   const void* data = nullptr;
   WeightType type = WeightType::kF32;
   size_t rows = 0, cols = 0;
+  // Q4_0 / Q8_0 rows interleaved in tiles of eight for decode's kernels
+  // (quant_tiles.h): the same bytes rearranged, so row() does not address
+  // a row; row_to_f32 and the products know the layout.
+  bool tiled = false;
   size_t row_bytes() const { return cols / block_elements(type) * block_bytes(type); }
   const void* row(size_t r) const { return static_cast<const char*>(data) + r * row_bytes(); }
 };

@@ -19,6 +19,7 @@
 #include "kernels.h"
 #include "kv_cache.h"
 #include "quant.h"
+#include "quant_tiles.h"
 #include "thread_pool.h"
 
 namespace mrt::raw {
@@ -65,7 +66,15 @@ struct LlamaWeights {
   Matrix classifier;               // (vocab, dim); the embedding when tied
   // Norm weights converted to float32 when stored in 16 bits.
   std::vector<std::vector<float>> owned_norms;
+  // The tiled copies of quantized matrices (quant_tiles.h).
+  std::vector<std::shared_ptr<TilePages>> owned_tiles;
 };
+
+// Interleaves the layers' and the classifier's Q4_0 / Q8_0 matrices in
+// tiles for decode's kernels (quant_tiles.h), giving back the mapped pages
+// they came from (release_source); the embedding stays as stored (its rows are looked up
+// one at a time). Returns the bytes tiled.
+size_t tile_for_decode(LlamaWeights& w, bool release_source = true);
 
 // RoPE inverse frequencies (head_size / 2 of them) with the configured
 // scaling, computed as transformers does.

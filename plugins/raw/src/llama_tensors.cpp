@@ -39,4 +39,19 @@ std::string load_llama_tensors(const LlamaConfig& c, const LlamaTensorNames& n, 
   return norm(n.final_norm, w.rms_final);
 }
 
+size_t tile_for_decode(LlamaWeights& w, bool release_source) {
+  std::vector<Matrix*> ms;
+  for (LayerWeights& lw : w.layers)
+    for (Matrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w1, &lw.w2, &lw.w3}) ms.push_back(m);
+  ms.push_back(&w.classifier);
+  // A classifier tied to the embedding is tiled once for both (lookups
+  // gather a row back from its tile), not kept twice.
+  const bool tied = w.classifier.data == w.embedding.data;
+  std::vector<const Matrix*> keep;
+  if (!tied) keep.push_back(&w.embedding);
+  const size_t bytes = tile_matrices(ms, keep, release_source, w.owned_tiles);
+  if (tied && w.classifier.tiled) w.embedding = w.classifier;
+  return bytes;
+}
+
 }  // namespace mrt::raw

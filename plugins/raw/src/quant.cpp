@@ -5,6 +5,7 @@
 
 #include "quant_avx2.h"
 #include "quant_avx512.h"
+#include "quant_tiles.h"
 
 #ifdef __clang__
 #pragma clang fp contract(off)
@@ -394,10 +395,22 @@ RowDot portable_row_dot(WeightType t) {
 void matvec_rows_quantized_portable(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin,
                                     size_t end) {
   RowDot dot = portable_row_dot(w.type);
+  if (w.tiled) {
+    std::vector<uint8_t> blocks(w.row_bytes());
+    for (size_t r = begin; r < end; ++r) {
+      tiled_row_blocks(w, r, blocks.data());
+      out[r] = dot(blocks.data(), x);
+    }
+    return;
+  }
   for (size_t r = begin; r < end; ++r) out[r] = dot(static_cast<const uint8_t*>(w.row(r)), x);
 }
 
 void matvec_rows_quantized(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin, size_t end) {
+  if (w.tiled) {  // only made where the tile kernels run (tiles_pay_off)
+    matvec_tiles(w, x, out, begin, end);
+    return;
+  }
   if (QuantRowsDot rows = avx512_rows_dot(w.type)) {
     rows(w, x, out, begin, end);
     return;

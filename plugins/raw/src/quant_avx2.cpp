@@ -259,7 +259,62 @@ MRT_AVX2 void dequant_q6_k(const uint8_t* b, float* y) {
   }
 }
 
+// A tile (quant_tiles.h): lane j of every vector is row j, so each
+// vpmaddubsw against four activations broadcast from memory yields the
+// pair sums of all eight rows at once and nothing is summed across lanes.
+// Q4_0's unsigned nibbles (0–15) times int8 make pair sums of at most
+// 3810, so a block's eight add up in 16 bits before one vpmaddwd (the −8
+// through −8·Σy); Q8_0's signed values go through the sign trick
+// (|w| · sign(w)·y), whose pair sums (up to 32512) each need their own.
+constexpr size_t kTileFetchAhead = 2048;
+
+template <bool kNibbles>
+MRT_AVX2 void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float* out) {
+  constexpr size_t kPayload = kNibbles ? 128 : 256;
+  const size_t blocks = x.n / 32;
+  const uint8_t* scales = tile;
+  tile += blocks * 16;
+  // A block's share of the stream is its payload and its 16 bytes of scales.
+  const char* fetch = reinterpret_cast<const char*>(scales) + kTileFetchAhead;
+  const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
+  const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t i = 0; i < blocks; ++i, tile += kPayload, y += 8) {
+    for (size_t l = 0; l < kPayload + 16; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
+    fetch += kPayload + 16;
+    __m256i p;
+    if constexpr (kNibbles) {
+      __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+      for (size_t m = 0; m < 4; ++m) {
+        const __m256i v = load32(tile + 32 * m);
+        s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_and_si256(v, low), _mm256_set1_epi32(y[m])));
+        s1 = _mm256_add_epi16(
+            s1, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(y[m + 4])));
+      }
+      p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones), _mm256_set1_epi32(-8 * x.sums32[i]));
+    } else {
+      __m256i p0 = _mm256_setzero_si256(), p1 = p0;
+      for (size_t g = 0; g < 8; g += 2) {
+        p0 = _mm256_add_epi32(p0, dot_signed(load32(tile + 32 * g), _mm256_set1_epi32(y[g])));
+        p1 = _mm256_add_epi32(p1, dot_signed(load32(tile + 32 * g + 32), _mm256_set1_epi32(y[g + 1])));
+      }
+      p = _mm256_add_epi32(p0, p1);
+    }
+    const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * i))),
+                                   _mm256_set1_ps(x.scale[i]));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
 }  // namespace
+
+QuantTileDot avx2_tiles_dot(WeightType type) {
+  if (!cpu_has_avx2()) return nullptr;
+  if (type == WeightType::kQ4_0) return tile_q32<true>;
+  if (type == WeightType::kQ8_0) return tile_q32<false>;
+  return nullptr;
+}
 
 QuantRowDot avx2_row_dot(WeightType type) {
   if (!cpu_has_avx2()) return nullptr;
@@ -293,6 +348,7 @@ BlockDequantize avx2_dequantize(WeightType type) {
 #else
 
 QuantRowDot avx2_row_dot(WeightType) { return nullptr; }
+QuantTileDot avx2_tiles_dot(WeightType) { return nullptr; }
 BlockDequantize avx2_dequantize(WeightType) { return nullptr; }
 ActivationQuantize avx2_quantize_activations() { return nullptr; }
 

@@ -202,7 +202,59 @@ MRT_VNNI void rows_each(const Matrix& w, const QuantizedActivations& x, float* o
   for (size_t r = begin; r < end; ++r) out[r] = kRow(static_cast<const uint8_t*>(w.row(r)), x);
 }
 
+// A tile (quant_tiles.h): lane j of every vector is row j, so a block's
+// integer products of all eight rows build up in one vector, four values
+// per vpdpbusd against four activations broadcast from memory, and one
+// conversion, one scale vector and one FMA finish the block. Two chains
+// per block (even and odd vectors) halve the vpdpbusd latency chain. The
+// tiles of a matrix are one stream, fetched kFetchAhead bytes ahead.
+constexpr size_t kTileFetchAhead = 2048;
+
+template <size_t kVectors, bool kNibbles>
+MRT_VNNI void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float* out) {
+  constexpr size_t kPayload = 32 * kVectors;
+  constexpr int kOffset = kNibbles ? 8 : 128;
+  const size_t blocks = x.n / 32;
+  const uint8_t* scales = tile;
+  tile += blocks * 16;
+  // A block's share of the stream is its payload and its 16 bytes of scales.
+  const char* fetch = reinterpret_cast<const char*>(scales) + kTileFetchAhead;
+  const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
+  const __m256i low = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t i = 0; i < blocks; ++i, tile += kPayload, y += 8) {
+    for (size_t l = 0; l < kPayload + 16; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
+    fetch += kPayload + 16;
+    __m256i p0 = _mm256_set1_epi32(-kOffset * x.sums32[i]), p1 = _mm256_setzero_si256();
+    if constexpr (kNibbles) {
+      for (size_t m = 0; m < 4; ++m) {
+        const __m256i v = load32(tile + 32 * m);
+        p0 = _mm256_dpbusd_epi32(p0, _mm256_and_si256(v, low), _mm256_set1_epi32(y[m]));
+        p1 = _mm256_dpbusd_epi32(p1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(y[m + 4]));
+      }
+    } else {
+      // int8 weights made unsigned (+128, the sign bit flipped): −128·Σy.
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      for (size_t g = 0; g < 8; g += 2) {
+        p0 = _mm256_dpbusd_epi32(p0, _mm256_xor_si256(load32(tile + 32 * g), flip), _mm256_set1_epi32(y[g]));
+        p1 = _mm256_dpbusd_epi32(p1, _mm256_xor_si256(load32(tile + 32 * g + 32), flip), _mm256_set1_epi32(y[g + 1]));
+      }
+    }
+    const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * i))),
+                                   _mm256_set1_ps(x.scale[i]));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), s, acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
 }  // namespace
+
+QuantTileDot avx512_tiles_dot(WeightType type) {
+  if (!cpu_has_vnni()) return nullptr;
+  if (type == WeightType::kQ4_0) return tile_q32<4, true>;
+  if (type == WeightType::kQ8_0) return tile_q32<8, false>;
+  return nullptr;
+}
 
 QuantRowsDot avx512_rows_dot(WeightType type) {
   if (!cpu_has_vnni()) return nullptr;
@@ -225,6 +277,7 @@ QuantRowsDot avx512_rows_dot(WeightType type) {
 #else
 
 QuantRowsDot avx512_rows_dot(WeightType) { return nullptr; }
+QuantTileDot avx512_tiles_dot(WeightType) { return nullptr; }
 
 #endif
 

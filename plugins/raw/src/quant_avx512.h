@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "quant.h"
+#include "quant_avx2.h"
 
 namespace mrt::raw {
 
@@ -17,5 +19,9 @@ using QuantRowsDot = void (*)(const Matrix& w, const QuantizedActivations& x, fl
 // The AVX-512 (F, BW, VL, VNNI) + F16C kernel for `type`, or nullptr when
 // the CPU lacks them or the type has none.
 QuantRowsDot avx512_rows_dot(WeightType type);
+
+// The eight rows of one tile of a tiled Q4_0 or Q8_0 matrix
+// (quant_tiles.h) into out[0..8).
+QuantTileDot avx512_tiles_dot(WeightType type);
 
 }  // namespace mrt::raw

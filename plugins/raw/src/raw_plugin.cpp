@@ -299,6 +299,17 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (kv_type != "f16" && kv_type != "f32")
       return error(MRT_CODE_INVALID_ARGUMENT, "option kv_cache '" + kv_type + "' is not f16 or f32");
     const bool half_kv = kv_type == "f16";
+    // Q4_0 / Q8_0 matrices interleaved for decode's kernels (quant_tiles.h),
+    // unless the manifest says weight_tiles: off (for comparing).
+    const std::string tiles = option(args, "weight_tiles", "on");
+    if (tiles != "on" && tiles != "off")
+      return error(MRT_CODE_INVALID_ARGUMENT, "option weight_tiles '" + tiles + "' is not on or off");
+    if (tiles == "on") {
+      if (size_t bytes = tile_for_decode(weights); bytes > 0)
+        g_host->log(MRT_LOG_INFO, ("raw: " + std::to_string(bytes >> 20) +
+                                   " MiB of Q4_0/Q8_0 weights interleaved in tiles of 8 rows for decode")
+                                      .c_str());
+    }
     if (config.seq_len > cap) {
       g_host->log(MRT_LOG_INFO, ("raw: context capped at " + std::to_string(cap) + " of the model's " + std::to_string(config.seq_len) +
                                  " positions (manifest option 'context' sets it)")
