@@ -1,5 +1,5 @@
 // The raw plugin's quantized matrix-vector kernels on one thread, every
-// path this CPU has (AVX-512 VNNI, AVX2, portable), in Gweights/s: one
+// path this CPU has (AVX-512 VNNI, AVX2, the tiles of quant_tiles.h, portable), in Gweights/s: one
 // matrix that stays in the L2 cache (the kernel's arithmetic bound) and one
 // of 64 MB (the memory bound). Not a test; for tuning the kernels.
 //   quant-matvec-bench [q8_0,q4_0,q4_k,q5_k,q6_k,...]
@@ -16,6 +16,7 @@
 #include "quant.h"
 #include "quant_avx2.h"
 #include "quant_avx512.h"
+#include "quant_tiles.h"
 
 using namespace mrt::raw;
 
@@ -87,6 +88,14 @@ int main(int argc, char** argv) {
         report("avx2", [&] {
           for (size_t r = 0; r < rows; ++r) out[r] = avx2(static_cast<const uint8_t*>(w.row(r)), qx);
         });
+      if (tiles_pay_off(Matrix{w.data, t, rows / kTileRows * kTileRows, cols})) {
+        Matrix tw{nullptr, t, rows / kTileRows * kTileRows, cols};
+        std::vector<uint8_t> tiles(tiled_bytes(tw));
+        tw.data = data.data();
+        write_tiles(tw, tiles.data());
+        tw.data = tiles.data(), tw.tiled = true;
+        report("tiles", [&] { matvec_tiles(tw, qx, out.data(), 0, tw.rows); });
+      }
       report("portable", [&] { matvec_rows_quantized_portable(w, qx, out.data(), 0, rows); });
     }
   }

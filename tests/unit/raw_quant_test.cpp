@@ -385,9 +385,10 @@ class TiledTypes : public ::testing::TestWithParam<WeightType> {};
 TEST_P(TiledTypes, RowsGatherBackFromTheirTileBitForBit) {
   const WeightType t = GetParam();
   std::mt19937 rng(11);
-  const size_t rows = 24, cols = 96;
-  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng), tiles(data.size());
+  const size_t rows = 24, cols = block_elements(t) == 256 ? 512 : 96;
+  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng);
   Matrix m{data.data(), t, rows, cols};
+  std::vector<uint8_t> tiles(tiled_bytes(m));
   write_tiles(m, tiles.data());
   EXPECT_NE(tiles, data);  // rearranged, not copied
   Matrix tm = m;
@@ -406,10 +407,11 @@ TEST_P(TiledTypes, RowsGatherBackFromTheirTileBitForBit) {
 TEST_P(TiledTypes, TileKernelMatchesTheRowKernels) {
   const WeightType t = GetParam();
   std::mt19937 rng(12);
-  const size_t rows = 40, cols = 256;
-  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng), tiles(data.size());
+  const size_t rows = 40, cols = 768;
+  std::vector<uint8_t> data = random_blocks(t, rows, cols, rng);
   Matrix m{data.data(), t, rows, cols};
   if (!tiles_pay_off(m)) GTEST_SKIP() << "this CPU has no AVX2: matrices are not tiled here";
+  std::vector<uint8_t> tiles(tiled_bytes(m));
   write_tiles(m, tiles.data());
   Matrix tm = m;
   tm.data = tiles.data(), tm.tiled = true;
@@ -443,7 +445,8 @@ TEST_P(TiledTypes, TiledDecoderMatchesTheRowLayoutsModel) {
   check_decoder_against_dequantized(GetParam(), c, true);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, TiledTypes, ::testing::Values(WeightType::kQ4_0, WeightType::kQ8_0),
+INSTANTIATE_TEST_SUITE_P(Types, TiledTypes,
+                         ::testing::Values(WeightType::kQ4_0, WeightType::kQ8_0, WeightType::kQ4_K, WeightType::kQ6_K),
                          [](const ::testing::TestParamInfo<WeightType>& p) {
                            return std::string(weight_type_name(p.param));
                          });

@@ -32,7 +32,7 @@ struct Matrix {
   const void* data = nullptr;
   WeightType type = WeightType::kF32;
   size_t rows = 0, cols = 0;
-  // Q4_0 / Q8_0 rows interleaved in tiles of eight for decode's kernels
+  // Quantized rows interleaved in tiles of eight for decode's kernels
   // (quant_tiles.h): the same bytes rearranged, so row() does not address
   // a row; row_to_f32 and the products know the layout.
   bool tiled = false;

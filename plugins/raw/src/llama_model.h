@@ -70,7 +70,7 @@ struct LlamaWeights {
   std::vector<std::shared_ptr<TilePages>> owned_tiles;
 };
 
-// Interleaves the layers' and the classifier's Q4_0 / Q8_0 matrices in
+// Interleaves the layers' and the classifier's Q4_0 / Q8_0 / Q4_K / Q6_K matrices in
 // tiles for decode's kernels (quant_tiles.h), giving back the mapped pages
 // they came from (release_source); the embedding stays as stored (its rows are looked up
 // one at a time). Returns the bytes tiled.

@@ -21,19 +21,6 @@ inline float f16_at(const uint8_t* p) {
   return f16_to_f32(h);
 }
 
-// The K formats' j-th (of 8) 6-bit scale and min from their 12 packed
-// bytes: the first four pairs in the low 6 bits of bytes 0–7, the last
-// four split between bytes 8–11 (low 4 bits) and the top 2 bits of 0–7.
-inline void scale_min_k4(int j, const uint8_t* s, uint8_t& sc, uint8_t& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-    m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-  }
-}
-
 // Reference dequantizers, one block each. d1·q − m1 must round the product
 // and the difference separately, as ggml's C reference and the gguf
 // package's NumPy do, to match them bit for bit: GCC in ISO C++ mode does

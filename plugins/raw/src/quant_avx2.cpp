@@ -4,6 +4,7 @@
 
 #include "avx2_util.h"
 #include "quant_blocks_avx2.h"
+#include "quant_tiles.h"
 
 // Dequantization must round d·q and d·q − m separately to match ggml.
 #ifdef __clang__
@@ -307,12 +308,134 @@ MRT_AVX2 void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float
   _mm256_storeu_ps(out, acc);
 }
 
+// Eight rows' 6-bit sub-block scales (a byte each) as 32-bit lanes holding
+// the scale in both 16-bit halves, for vpmaddwd against pair sums.
+MRT_AVX2 inline __m256i row_scales16(const uint8_t* p) {
+  const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
+}
+
+// A Q4_K tile (quant_tiles.h): per 64 values (sub-blocks 2c and 2c + 1, the
+// low and high nibbles of eight vectors), each sub-block's eight
+// vpmaddubsw add up in 16 bits (at most 8·3810) and one vpmaddwd weights
+// them by the eight rows' scales; the mins come off once per super-block
+// (Σ m·Σy per row, vpmaddwd against the activation sums, times dmin).
+MRT_AVX2 void tile_q4_k(const uint8_t* tile, const QuantizedActivations& x, float* out) {
+  constexpr size_t kPayload = 1024;
+  const size_t blocks = x.n / 256;
+  const uint8_t* head = tile;
+  const uint8_t* q = tile + blocks * kQ4kTileHeader;
+  const char* fetch = reinterpret_cast<const char*>(tile) + kTileFetchAhead;
+  const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
+  const __m256i low = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b, head += kQ4kTileHeader, q += kPayload, y += 64) {
+    for (size_t l = 0; l < kPayload + kQ4kTileHeader; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
+    fetch += kPayload + kQ4kTileHeader;
+    __m256i isum = _mm256_setzero_si256(), imin = isum;
+    for (size_t c = 0; c < 4; ++c) {
+      __m256i lo = _mm256_setzero_si256(), hi = lo;
+      for (size_t m = 0; m < 8; ++m) {
+        const __m256i v = load32(q + 32 * (8 * c + m));
+        lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(v, low), _mm256_set1_epi32(y[16 * c + m])));
+        hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low),
+                                                       _mm256_set1_epi32(y[16 * c + 8 + m])));
+      }
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(lo, row_scales16(head + 32 + 8 * (2 * c))));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(hi, row_scales16(head + 32 + 8 * (2 * c + 1))));
+    }
+    // A min's lane holds it in its low 16 bits only, so vpmaddwd against
+    // the sum broadcast to both halves is min·Σy.
+    for (size_t s = 0; s < 8; ++s)
+      imin = _mm256_add_epi32(
+          imin,
+          _mm256_madd_epi16(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(head + 96 + 8 * s))),
+                            _mm256_set1_epi32(x.sums32[b * 8 + s])));
+    const __m256 dy = _mm256_set1_ps(x.scale[b]);
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(head))), dy);
+    const __m256 dmin =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(head + 16))), dy);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(imin), dmin, acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
+// A Q6_K tile (quant_tiles.h): per half super-block and group of four
+// values, the three vectors (ql's two, qh's) give four vectors of 6-bit
+// values (0–63) for sub-blocks 8n + k, + 2, + 4, + 6; their vpmaddubsw pair
+// sums (at most 16002) add up two at a time in 16 bits and vpmaddwd weights
+// them by the rows' signed sub-block scales. The −32 comes off once per
+// super-block: −32·Σ sc·Σy over the 16 sub-blocks.
+MRT_AVX2 void tile_q6_k(const uint8_t* tile, const QuantizedActivations& x, float* out) {
+  constexpr size_t kHeader = kQ6kTileHeader, kPayload = 1536;
+  const size_t blocks = x.n / 256;
+  const uint8_t* head = tile;
+  const uint8_t* q = tile + blocks * kHeader;
+  const char* fetch = reinterpret_cast<const char*>(tile) + kTileFetchAhead;
+  const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
+  const __m256i low = _mm256_set1_epi8(0xF), bits01 = _mm256_set1_epi8(3), bits23 = _mm256_set1_epi8(0xC),
+                bits45 = _mm256_set1_epi8(0x30), bits67 = _mm256_set1_epi8(static_cast<char>(0xC0)),
+                low16 = _mm256_set1_epi32(0xFFFF);
+  // Sub-block s's eight scales, sign-extended to 32 bits.
+  auto scales32 = [&](size_t s) MRT_AVX2 {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(head + 16 + 8 * s)));
+  };
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b, head += kHeader, q += kPayload, y += 64) {
+    for (size_t l = 0; l < kPayload + kHeader; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
+    fetch += kPayload + kHeader;
+    __m256i isum = _mm256_setzero_si256(), ioff = isum;
+    for (size_t n = 0; n < 2; ++n) {
+      const uint8_t* v = q + 32 * 24 * n;
+      const int32_t* yn = y + 32 * n;
+      for (size_t k = 0; k < 2; ++k) {
+        // sums[i][h]: the pair sums of sub-block 8n + 2i + k, groups 4k..4k+1 (h = 0) and 4k+2..4k+3 (h = 1).
+        __m256i sums[4][2];
+        for (size_t h = 0; h < 2; ++h) {
+          for (auto& s4 : sums) s4[h] = _mm256_setzero_si256();
+          for (size_t g = 4 * k + 2 * h; g < 4 * k + 2 * h + 2; ++g) {
+            const __m256i a = load32(v + 32 * g), bq = load32(v + 32 * (8 + g)), hq = load32(v + 32 * (16 + g));
+            const __m256i q1 =
+                _mm256_or_si256(_mm256_and_si256(a, low), _mm256_slli_epi16(_mm256_and_si256(hq, bits01), 4));
+            const __m256i q2 =
+                _mm256_or_si256(_mm256_and_si256(bq, low), _mm256_slli_epi16(_mm256_and_si256(hq, bits23), 2));
+            const __m256i q3 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low), _mm256_and_si256(hq, bits45));
+            const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bq, 4), low),
+                                               _mm256_srli_epi16(_mm256_and_si256(hq, bits67), 2));
+            sums[0][h] = _mm256_add_epi16(sums[0][h], _mm256_maddubs_epi16(q1, _mm256_set1_epi32(yn[g])));
+            sums[1][h] = _mm256_add_epi16(sums[1][h], _mm256_maddubs_epi16(q2, _mm256_set1_epi32(yn[8 + g])));
+            sums[2][h] = _mm256_add_epi16(sums[2][h], _mm256_maddubs_epi16(q3, _mm256_set1_epi32(yn[16 + g])));
+            sums[3][h] = _mm256_add_epi16(sums[3][h], _mm256_maddubs_epi16(q4, _mm256_set1_epi32(yn[24 + g])));
+          }
+        }
+        for (size_t i = 0; i < 4; ++i) {
+          const size_t sub = 8 * n + 2 * i + k;
+          const __m256i sc = scales32(sub);
+          const __m256i both = _mm256_or_si256(_mm256_and_si256(sc, low16), _mm256_slli_epi32(sc, 16));
+          isum = _mm256_add_epi32(
+              isum, _mm256_add_epi32(_mm256_madd_epi16(sums[i][0], both), _mm256_madd_epi16(sums[i][1], both)));
+          // The sum's lane holds it in its low 16 bits only: sc·Σy.
+          ioff = _mm256_add_epi32(ioff, _mm256_madd_epi16(sc, _mm256_set1_epi32(x.sums[b * 16 + sub] & 0xFFFF)));
+        }
+      }
+    }
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(head))),
+                                   _mm256_set1_ps(x.scale[b]));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(ioff, 5))), d, acc);
+  }
+  _mm256_storeu_ps(out, acc);
+}
+
 }  // namespace
 
 QuantTileDot avx2_tiles_dot(WeightType type) {
   if (!cpu_has_avx2()) return nullptr;
   if (type == WeightType::kQ4_0) return tile_q32<true>;
   if (type == WeightType::kQ8_0) return tile_q32<false>;
+  if (type == WeightType::kQ4_K) return tile_q4_k;
+  if (type == WeightType::kQ6_K) return tile_q6_k;
   return nullptr;
 }
 

@@ -13,13 +13,95 @@ namespace mrt::raw {
 
 namespace {
 
-// Bytes of one block's payload in a tile (eight rows' quantized values).
-size_t payload_bytes(WeightType t) { return t == WeightType::kQ4_0 ? 128 : 256; }
-// Bytes of a block's values in GGUF's layout (after its float16 scale).
-size_t value_bytes(WeightType t) { return t == WeightType::kQ4_0 ? 16 : 32; }
+// A tile's bytes per block of each format: the eight rows' header
+// (scales), then their values.
+struct TileFormat {
+  size_t header, payload;
+};
+TileFormat format_of(WeightType t) {
+  switch (t) {
+    case WeightType::kQ4_0:
+      return {16, 128};
+    case WeightType::kQ8_0:
+      return {16, 256};
+    case WeightType::kQ6_K:
+      return {kQ6kTileHeader, 1536};
+    default:
+      return {kQ4kTileHeader, 1024};  // Q4_K
+  }
+}
+
+size_t tile_bytes(const Matrix& m) {
+  const TileFormat f = format_of(m.type);
+  return m.cols / block_elements(m.type) * (f.header + f.payload);
+}
 
 const uint8_t* tile_at(const Matrix& m, size_t tile) {
-  return static_cast<const uint8_t*>(m.data) + tile * kTileRows * m.row_bytes();
+  return static_cast<const uint8_t*>(m.data) + tile * tile_bytes(m);
+}
+
+// Moves the bytes of row j's block `b` to (to_tile) or from its place in a
+// tile: header `h` and payload `v` of that block. Each four bytes of values
+// go whole into one vector of the tile (Q4_0's byte k holds values k and
+// k + 16, Q4_K's byte 32c + k values 64c + k and 64c + 32 + k, in its two
+// nibbles, and the kernels pair them with the matching activations), so
+// tiling is a shuffle of 32-bit words; Q4_K's packed 6-bit scales and mins
+// are spread to a byte each.
+template <bool to_tile>
+void move_block(WeightType type, uint8_t* b, uint8_t* h, uint8_t* v, size_t j) {
+  auto move = [](uint8_t* blk, uint8_t* tile, size_t n) {
+    if (to_tile)
+      std::memcpy(tile, blk, n);
+    else
+      std::memcpy(blk, tile, n);
+  };
+  if (type == WeightType::kQ6_K) {
+    // { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d } -> header d[8],
+    // sc[16][8]; payload per half n: ql[64n..] x8, ql[64n+32..] x8, qh[32n..] x8.
+    move(b + 208, h + 2 * j, 2);
+    for (size_t s = 0; s < 16; ++s) move(b + 192 + s, h + 16 + 8 * s + j, 1);
+    for (size_t n = 0; n < 2; ++n)
+      for (size_t g = 0; g < 8; ++g) {
+        move(b + 64 * n + 4 * g, v + 32 * (24 * n + g) + 4 * j, 4);
+        move(b + 64 * n + 32 + 4 * g, v + 32 * (24 * n + 8 + g) + 4 * j, 4);
+        move(b + 128 + 32 * n + 4 * g, v + 32 * (24 * n + 16 + g) + 4 * j, 4);
+      }
+    return;
+  }
+  if (type != WeightType::kQ4_K) {
+    const size_t values = type == WeightType::kQ4_0 ? 16 : 32;
+    move(b, h + 2 * j, 2);
+    for (size_t g = 0; g < values / 4; ++g) move(b + 2 + 4 * g, v + 32 * g + 4 * j, 4);
+    return;
+  }
+  // Q4_K { f16 d, dmin; u8 scales[12]; u8 q[128] } -> header d[8], dmin[8],
+  // sc[8 sub-blocks][8 rows], m[8][8]; payload q in 32 vectors.
+  move(b, h + 2 * j, 2);
+  move(b + 2, h + 16 + 2 * j, 2);
+  uint8_t* sc = h + 32;
+  uint8_t* mn = h + 96;
+  if (to_tile) {
+    for (int s = 0; s < 8; ++s) scale_min_k4(s, b + 4, sc[8 * s + j], mn[8 * s + j]);
+  } else {
+    uint8_t* p = b + 4;
+    for (int s = 0; s < 4; ++s) {
+      const uint8_t hs = sc[8 * (s + 4) + j], hm = mn[8 * (s + 4) + j];
+      p[s] = static_cast<uint8_t>((sc[8 * s + j] & 63) | ((hs >> 4) << 6));
+      p[s + 4] = static_cast<uint8_t>((mn[8 * s + j] & 63) | ((hm >> 4) << 6));
+      p[s + 8] = static_cast<uint8_t>((hs & 0xF) | ((hm & 0xF) << 4));
+    }
+  }
+  for (size_t g = 0; g < 32; ++g) move(b + 16 + 4 * g, v + 32 * g + 4 * j, 4);
+}
+
+// Row j's blocks to or from tile `t` (headers of every block first, then
+// the payloads).
+template <bool to_tile>
+void move_row(const Matrix& m, uint8_t* row, uint8_t* t, size_t j) {
+  const size_t blocks = m.cols / block_elements(m.type), bb = block_bytes(m.type);
+  const TileFormat f = format_of(m.type);
+  for (size_t i = 0; i < blocks; ++i)
+    move_block<to_tile>(m.type, row + i * bb, t + i * f.header, t + blocks * f.header + i * f.payload, j);
 }
 
 }  // namespace
@@ -30,43 +112,23 @@ QuantTileDot tiles_dot(WeightType type) {
 }
 
 bool tiles_pay_off(const Matrix& m) {
-  return (m.type == WeightType::kQ4_0 || m.type == WeightType::kQ8_0) && !m.tiled && m.rows % kTileRows == 0 &&
-         m.rows > 0 && tiles_dot(m.type) != nullptr;
+  return (m.type == WeightType::kQ4_0 || m.type == WeightType::kQ8_0 || m.type == WeightType::kQ4_K ||
+          m.type == WeightType::kQ6_K) &&
+         !m.tiled && m.rows % kTileRows == 0 && m.rows > 0 && tiles_dot(m.type) != nullptr;
 }
 
-// Each four bytes of a row's block go whole into one vector of the tile
-// (Q4_0's byte k holds values k and k + 16 in its two nibbles, and the
-// kernel pairs them with the matching activations), so tiling is a
-// shuffle of 32-bit words.
+size_t tiled_bytes(const Matrix& m) { return m.rows / kTileRows * tile_bytes(m); }
+
 void write_tiles(const Matrix& m, uint8_t* dst) {
-  const size_t blocks = m.cols / 32, payload = payload_bytes(m.type), values = value_bytes(m.type), block = 2 + values,
-               words = values / 4;
-  for (size_t t = 0; t < m.rows / kTileRows; ++t) {
-    const uint8_t* src = tile_at(m, t);
-    uint8_t* scales = dst;
-    uint8_t* values_at = dst + blocks * 16;
+  for (size_t t = 0; t < m.rows / kTileRows; ++t, dst += tile_bytes(m))
     for (size_t j = 0; j < kTileRows; ++j) {
-      const uint8_t* row = src + j * m.row_bytes();
-      for (size_t i = 0; i < blocks; ++i) {
-        const uint8_t* b = row + i * block;
-        std::memcpy(scales + i * 16 + 2 * j, b, 2);
-        for (size_t g = 0; g < words; ++g) std::memcpy(values_at + i * payload + 32 * g + 4 * j, b + 2 + 4 * g, 4);
-      }
+      const size_t r = t * kTileRows + j;
+      move_row<true>(m, const_cast<uint8_t*>(static_cast<const uint8_t*>(m.row(r))), dst, j);
     }
-    dst += blocks * (payload + 16);
-  }
 }
 
 void tiled_row_blocks(const Matrix& m, size_t r, uint8_t* out) {
-  const size_t blocks = m.cols / 32, payload = payload_bytes(m.type), values = value_bytes(m.type), block = 2 + values,
-               words = values / 4, j = r % kTileRows;
-  const uint8_t* scales = tile_at(m, r / kTileRows);
-  const uint8_t* tile = scales + blocks * 16;
-  for (size_t i = 0; i < blocks; ++i) {
-    uint8_t* b = out + i * block;
-    std::memcpy(b, scales + i * 16 + 2 * j, 2);
-    for (size_t g = 0; g < words; ++g) std::memcpy(b + 2 + 4 * g, tile + i * payload + 32 * g + 4 * j, 4);
-  }
+  move_row<false>(m, out, const_cast<uint8_t*>(tile_at(m, r / kTileRows)), r % kTileRows);
 }
 
 void matvec_tiles(const Matrix& w, const QuantizedActivations& x, float* out, size_t begin, size_t end) {
@@ -106,7 +168,7 @@ size_t tile_matrices(const std::vector<Matrix*>& ms, const std::vector<const Mat
   for (Matrix* m : ms) {
     if (!tiles_pay_off(*m)) continue;
     const size_t bytes = m->rows * m->row_bytes();
-    auto pages = std::make_shared<TilePages>(bytes);
+    auto pages = std::make_shared<TilePages>(tiled_bytes(*m));
     if (!pages->ok()) continue;
     write_tiles(*m, pages->data());
     pages->seal();
@@ -114,7 +176,7 @@ size_t tile_matrices(const std::vector<Matrix*>& ms, const std::vector<const Mat
     m->data = pages->data();
     m->tiled = true;
     owner.push_back(std::move(pages));
-    tiled += bytes;
+    tiled += tiled_bytes(*m);
     if (!release_source) continue;
     const bool shared = std::any_of(keep.begin(), keep.end(), [&](const Matrix* k) {
       const auto* kb = static_cast<const uint8_t*>(k->data);

@@ -299,7 +299,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (kv_type != "f16" && kv_type != "f32")
       return error(MRT_CODE_INVALID_ARGUMENT, "option kv_cache '" + kv_type + "' is not f16 or f32");
     const bool half_kv = kv_type == "f16";
-    // Q4_0 / Q8_0 matrices interleaved for decode's kernels (quant_tiles.h),
+    // Q4_0 / Q8_0 / Q4_K / Q6_K matrices interleaved for decode's kernels (quant_tiles.h),
     // unless the manifest says weight_tiles: off (for comparing).
     const std::string tiles = option(args, "weight_tiles", "on");
     if (tiles != "on" && tiles != "off")
@@ -307,7 +307,7 @@ MRT_Status* model_load(MRT_PluginContext*, const MRT_ModelLoadArgs* args, MRT_Mo
     if (tiles == "on") {
       if (size_t bytes = tile_for_decode(weights); bytes > 0)
         g_host->log(MRT_LOG_INFO, ("raw: " + std::to_string(bytes >> 20) +
-                                   " MiB of Q4_0/Q8_0 weights interleaved in tiles of 8 rows for decode")
+                                   " MiB of quantized weights interleaved in tiles of 8 rows for decode")
                                       .c_str());
     }
     if (config.seq_len > cap) {
