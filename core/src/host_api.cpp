@@ -150,22 +150,7 @@ void* map_owned_memory(size_t size) {
 // before the size fstat gave (truncated while being read) is DATA_LOSS
 // naming it.
 MRT_Status* read_into_owned_memory(const SourceFile& file, const std::string& path, MRT_Blob& blob) {
-  if (file.size == 0) return nullptr;
-  if (file.size > std::numeric_limits<size_t>::max())
-    return new_status(MRT_CODE_RESOURCE_EXHAUSTED, "'" + path + "' is larger than the address space");
-  size_t size = static_cast<size_t>(file.size);
-  void* m = map_owned_memory(size);
-  if (m == nullptr) {
-    int e = errno;
-    return new_status(MRT_CODE_RESOURCE_EXHAUSTED,
-                      "cannot allocate " + std::to_string(size) + " bytes for '" + path + "': " + std::strerror(e));
-  }
-  blob.mapping = m;  // unmapped by ~MRT_Blob on every error below
-  blob.mapping_size = size;
-  if (Status s = read_file_fully(file.fd, m, size, path); !s.is_ok()) return make_plugin_status(s);
-  (void)::mprotect(m, size, PROT_READ);
-  blob.data = m;
-  return nullptr;
+  return read_file_into_blob(file.fd, file.size, path, blob);
 }
 
 MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
@@ -353,6 +338,25 @@ MRT_HostApi make_host_api() {
 }
 
 }  // namespace
+
+MRT_Status* read_file_into_blob(int fd, uint64_t file_size, const std::string& path, MRT_Blob& blob) {
+  if (file_size == 0) return nullptr;
+  if (file_size > std::numeric_limits<size_t>::max())
+    return new_status(MRT_CODE_RESOURCE_EXHAUSTED, "'" + path + "' is larger than the address space");
+  size_t size = static_cast<size_t>(file_size);
+  void* m = map_owned_memory(size);
+  if (m == nullptr) {
+    int e = errno;
+    return new_status(MRT_CODE_RESOURCE_EXHAUSTED,
+                      "cannot allocate " + std::to_string(size) + " bytes for '" + path + "': " + std::strerror(e));
+  }
+  blob.mapping = m;  // unmapped by ~MRT_Blob on every error below
+  blob.mapping_size = size;
+  if (Status s = read_file_fully(fd, m, size, path); !s.is_ok()) return make_plugin_status(s);
+  (void)::mprotect(m, size, PROT_READ);
+  blob.data = m;
+  return nullptr;
+}
 
 const MRT_HostApi* host_api() {
   static const MRT_HostApi api = make_host_api();

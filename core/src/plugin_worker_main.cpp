@@ -111,6 +111,7 @@ MRT_Status* request_file(const MRT_ModelSource* source, const char* path, uint8_
     if (!r) return status_out(r.status());
     Status s = r->status();
     uint64_t size = r->u64();
+    const bool read_into_memory = r->u8() != 0;  // the service's choice: storage callers can change
     if (!s.is_ok()) return status_out(s);
     if (size_out) *size_out = size;
     if (fd_out) {
@@ -121,7 +122,10 @@ MRT_Status* request_file(const MRT_ModelSource* source, const char* path, uint8_
     if (out == nullptr) return nullptr;
     auto blob = std::make_unique<MRT_Blob>();
     blob->size = size;
-    if (size > 0) {
+    if (size > 0 && read_into_memory) {
+      if (!reply.fd) return status_out(data_loss(std::string("no descriptor for '") + path + "'"));
+      if (MRT_Status* e = read_file_into_blob(reply.fd.get(), size, path, *blob)) return e;
+    } else if (size > 0) {
       if (!reply.fd) return status_out(data_loss(std::string("no descriptor for '") + path + "'"));
       void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, reply.fd.get(), 0);
       if (m == MAP_FAILED)

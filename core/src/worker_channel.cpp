@@ -332,20 +332,4 @@ void Channel::shutdown() {
   if (fd_) ::shutdown(fd_.get(), SHUT_RDWR);
 }
 
-Result<UniqueFd> copy_to_sealed_memfd(int src_fd, uint64_t size, const std::string& shown_name) {
-  UniqueFd fd(::memfd_create("mrt-model-file", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd) return errno_status("memfd for a model file");
-  if (size > static_cast<uint64_t>(std::numeric_limits<off_t>::max()))
-    return resource_exhausted("'" + shown_name + "' is too large");
-  if (size == 0) return fd;
-  if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return errno_status("sizing a model file's memfd");
-  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-  if (m == MAP_FAILED) return errno_status("mapping a model file's memfd");
-  Status result = read_file_fully(src_fd, m, size, shown_name);
-  ::munmap(m, size);
-  if (!result.is_ok()) return result;
-  (void)::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  return fd;
-}
-
 }  // namespace mrt::worker

@@ -287,6 +287,7 @@ Status WorkerProcess::serve_file_request(Frame& request, const CallServices& ser
   Writer w;
   Status s;
   uint64_t size = 0;
+  bool read_into_memory = false;
   UniqueFd fd;
   if (!reader) {
     s = reader.status();
@@ -303,20 +304,19 @@ Status WorkerProcess::serve_file_request(Frame& request, const CallServices& ser
       if (s.is_ok() && kind == 3) {
         fd = std::move(file);  // pread, never a mapping: a file that shrinks gives an error, not SIGBUS
       } else if (s.is_ok() && kind != 2 && size > 0) {
-        if (services.source->immutable_storage) {
-          fd = std::move(file);  // read-only mount: the worker maps the file itself
-        } else {
-          // Storage callers can change: the worker gets a sealed copy that
-          // nobody can shrink under its mapping.
-          auto copy = copy_to_sealed_memfd(file.get(), size, shown);
-          if (copy) fd = std::move(*copy);
-          else s = copy.status();
-        }
+        // A read-only mount's file the worker maps itself. On storage
+        // callers can change it reads the file into its own memory instead
+        // (a mapping would fault if the file shrank), which a plugin can
+        // then give back page by page (the raw plugin's tiled weights
+        // release the bytes they came from; a sealed memfd copy kept them).
+        fd = std::move(file);
+        read_into_memory = !services.source->immutable_storage;
       }
     }
   }
   w.status(s);
   w.u64(size);
+  w.u8(read_into_memory ? 1 : 0);
   auto finished = w.finish(Op::kFileReply, request.call_id);
   if (!finished) return finished.status();
   finished->fd = std::move(fd);

@@ -5,6 +5,8 @@
 // dequantized values, and the model-level paths (matvec_rows, matmul_rows,
 // row_to_f32) on every quantized type.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -379,7 +381,8 @@ TEST(QuantActivations, MatchTheScalarDefinition) {
   }
 }
 
-// Tiles (quant_tiles.h): Q4_0 and Q8_0 rows interleaved eight at a time.
+// Tiles (quant_tiles.h): Q4_0, Q8_0, Q4_K and Q6_K rows interleaved eight at
+// a time.
 class TiledTypes : public ::testing::TestWithParam<WeightType> {};
 
 TEST_P(TiledTypes, RowsGatherBackFromTheirTileBitForBit) {
@@ -435,6 +438,22 @@ TEST_P(TiledTypes, TileKernelMatchesTheRowKernels) {
       EXPECT_EQ(portable[r], want[r]) << "row " << r;
     }
   }
+  // Each instruction set's tile kernel on its own (matvec_tiles takes the
+  // widest), tile by tile.
+  std::vector<float> want(rows);
+  matvec_rows_quantized_portable(m, qa, want.data(), 0, rows);
+  for (QuantTileDot kernel : {avx512_tiles_dot(t), avx2_tiles_dot(t)}) {
+    if (kernel == nullptr) continue;
+    for (size_t tile = 0; tile < rows / kTileRows; ++tile) {
+      float got[kTileRows];
+      kernel(tiles.data() + tile * (tiles.size() / (rows / kTileRows)), qa, got);
+      for (size_t j = 0; j < kTileRows; ++j) {
+        const float w = want[tile * kTileRows + j];
+        EXPECT_NEAR(got[j], w, 1e-4f * (1.0f + std::fabs(w)))
+            << weight_type_name(t) << " tile " << tile << " row " << j;
+      }
+    }
+  }
 }
 
 TEST_P(TiledTypes, TiledDecoderMatchesTheRowLayoutsModel) {
@@ -443,6 +462,46 @@ TEST_P(TiledTypes, TiledDecoderMatchesTheRowLayoutsModel) {
   if (!tiles_pay_off(Matrix{nullptr, GetParam(), 8, 256}))
     GTEST_SKIP() << "this CPU has no AVX2: matrices are not tiled here";
   check_decoder_against_dequantized(GetParam(), c, true);
+}
+
+// Tiling gives back the pages the rows came from as it passes them (the
+// tiles replace them; resident memory does not double), except where
+// another matrix still reads them (a classifier tied to the embedding).
+TEST(Tiles, TilingReleasesTheSourcePagesUnlessAnotherMatrixReadsThem) {
+  if (!tiles_pay_off(Matrix{nullptr, WeightType::kQ8_0, 8, 256})) GTEST_SKIP() << "this CPU has no AVX2: no tiles";
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE)), rows = 4096, cols = 512;
+  std::mt19937 rng(5);
+  const std::vector<uint8_t> blocks = random_blocks(WeightType::kQ8_0, rows, cols, rng);
+  auto resident_pages = [&](const void* p, size_t bytes) {
+    std::vector<unsigned char> v(bytes / page);
+    EXPECT_EQ(::mincore(const_cast<void*>(p), bytes, v.data()), 0);
+    return static_cast<size_t>(std::count_if(v.begin(), v.end(), [](unsigned char c) { return c & 1; }));
+  };
+  for (bool kept : {false, true}) {
+    void* src = ::mmap(nullptr, blocks.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(src, MAP_FAILED);
+    std::memcpy(src, blocks.data(), blocks.size());
+    ASSERT_EQ(resident_pages(src, blocks.size()), blocks.size() / page);
+    Matrix m{src, WeightType::kQ8_0, rows, cols}, other = m;
+    std::vector<std::shared_ptr<TilePages>> owner;
+    EXPECT_EQ(
+        tile_matrices({&m}, kept ? std::vector<const Matrix*>{&other} : std::vector<const Matrix*>{}, true, owner),
+        blocks.size());
+    ASSERT_TRUE(m.tiled);
+    if (kept) {
+      EXPECT_EQ(resident_pages(src, blocks.size()), blocks.size() / page) << "a matrix still reading them";
+      EXPECT_EQ(0, std::memcmp(src, blocks.data(), blocks.size()));
+    } else {
+      EXPECT_LE(resident_pages(src, blocks.size()), 1u) << "all but a partial page given back";
+    }
+    std::vector<float> want(cols), got(cols);
+    for (size_t r : {size_t{0}, rows / 2 + 3, rows - 1}) {
+      row_to_f32(Matrix{blocks.data(), WeightType::kQ8_0, rows, cols}, r, want.data());
+      row_to_f32(m, r, got.data());
+      ASSERT_EQ(want, got) << "row " << r;
+    }
+    ::munmap(src, blocks.size());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, TiledTypes,

@@ -22,7 +22,7 @@ QuantRowDot avx2_row_dot(WeightType type);
 using ActivationQuantize = void (*)(const float* v, size_t block, int8_t* q, float& d);
 ActivationQuantize avx2_quantize_activations();
 
-// The eight rows of one tile of a tiled Q4_0 or Q8_0 matrix
+// The eight rows of one tile of a tiled Q4_0, Q8_0, Q4_K or Q6_K matrix
 // (quant_tiles.h) into out[0..8), or nullptr without AVX2.
 using QuantTileDot = void (*)(const uint8_t* tile, const QuantizedActivations& x, float* out);
 QuantTileDot avx2_tiles_dot(WeightType type);

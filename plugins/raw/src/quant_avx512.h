@@ -20,7 +20,8 @@ using QuantRowsDot = void (*)(const Matrix& w, const QuantizedActivations& x, fl
 // the CPU lacks them or the type has none.
 QuantRowsDot avx512_rows_dot(WeightType type);
 
-// The eight rows of one tile of a tiled Q4_0 or Q8_0 matrix
+// The eight rows of one tile of a tiled Q4_0 or Q8_0 matrix (VNNI; the
+// K formats' tiles use the AVX2 kernels)
 // (quant_tiles.h) into out[0..8).
 QuantTileDot avx512_tiles_dot(WeightType type);
 

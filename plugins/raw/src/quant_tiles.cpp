@@ -119,13 +119,15 @@ bool tiles_pay_off(const Matrix& m) {
 
 size_t tiled_bytes(const Matrix& m) { return m.rows / kTileRows * tile_bytes(m); }
 
-void write_tiles(const Matrix& m, uint8_t* dst) {
-  for (size_t t = 0; t < m.rows / kTileRows; ++t, dst += tile_bytes(m))
+void write_tiles(const Matrix& m, size_t first, size_t end, uint8_t* dst) {
+  for (size_t t = first; t < end; ++t)
     for (size_t j = 0; j < kTileRows; ++j) {
       const size_t r = t * kTileRows + j;
-      move_row<true>(m, const_cast<uint8_t*>(static_cast<const uint8_t*>(m.row(r))), dst, j);
+      move_row<true>(m, const_cast<uint8_t*>(static_cast<const uint8_t*>(m.row(r))), dst + t * tile_bytes(m), j);
     }
 }
+
+void write_tiles(const Matrix& m, uint8_t* dst) { write_tiles(m, 0, m.rows / kTileRows, dst); }
 
 void tiled_row_blocks(const Matrix& m, size_t r, uint8_t* out) {
   move_row<false>(m, out, const_cast<uint8_t*>(tile_at(m, r / kTileRows)), r % kTileRows);
@@ -164,29 +166,38 @@ void TilePages::seal() {
 
 size_t tile_matrices(const std::vector<Matrix*>& ms, const std::vector<const Matrix*>& keep, bool release_source,
                      std::vector<std::shared_ptr<TilePages>>& owner) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   size_t tiled = 0;
   for (Matrix* m : ms) {
     if (!tiles_pay_off(*m)) continue;
-    const size_t bytes = m->rows * m->row_bytes();
     auto pages = std::make_shared<TilePages>(tiled_bytes(*m));
     if (!pages->ok()) continue;
-    write_tiles(*m, pages->data());
-    pages->seal();
     const auto* src = static_cast<const uint8_t*>(m->data);
+    const size_t bytes = m->rows * m->row_bytes();
+    const bool release = release_source && std::none_of(keep.begin(), keep.end(), [&](const Matrix* k) {
+                           const auto* kb = static_cast<const uint8_t*>(k->data);
+                           return kb < src + bytes && src < kb + k->rows * k->row_bytes();
+                         });
+    // A few MiB of rows at a time, the whole pages they came from given
+    // back behind them: the load holds one slice twice, not a whole matrix
+    // (a 1.1B model's Q8_0 classifier is 70 MB).
+    const size_t tiles = m->rows / kTileRows,
+                 slice = std::max<size_t>(1, (size_t{4} << 20) / (kTileRows * m->row_bytes()));
+    uintptr_t released = (reinterpret_cast<uintptr_t>(src) + page - 1) / page * page;
+    for (size_t t = 0; t < tiles; t += slice) {
+      const size_t e = std::min(tiles, t + slice);
+      write_tiles(*m, t, e, pages->data());
+      const uintptr_t done = (reinterpret_cast<uintptr_t>(src) + e * kTileRows * m->row_bytes()) / page * page;
+      if (release && done > released) {
+        ::madvise(reinterpret_cast<void*>(released), done - released, MADV_DONTNEED);
+        released = done;
+      }
+    }
+    pages->seal();
     m->data = pages->data();
     m->tiled = true;
     owner.push_back(std::move(pages));
     tiled += tiled_bytes(*m);
-    if (!release_source) continue;
-    const bool shared = std::any_of(keep.begin(), keep.end(), [&](const Matrix* k) {
-      const auto* kb = static_cast<const uint8_t*>(k->data);
-      return kb < src + bytes && src < kb + k->rows * k->row_bytes();
-    });
-    if (shared) continue;
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const uintptr_t lo = (reinterpret_cast<uintptr_t>(src) + page - 1) / page * page,
-                    hi = (reinterpret_cast<uintptr_t>(src) + bytes) / page * page;
-    if (lo < hi) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
   }
   return tiled;
 }

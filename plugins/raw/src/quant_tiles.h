@@ -63,8 +63,10 @@ QuantTileDot tiles_dot(WeightType type);
 bool tiles_pay_off(const Matrix& m);
 // Bytes of `m` as tiles.
 size_t tiled_bytes(const Matrix& m);
-// `m`'s rows rearranged into tiles at `dst` (tiled_bytes(m) bytes).
+// `m`'s rows rearranged into tiles at `dst` (tiled_bytes(m) bytes); the
+// second form only tiles [first, end) (rows 8·first..8·end) of them.
 void write_tiles(const Matrix& m, uint8_t* dst);
+void write_tiles(const Matrix& m, size_t first, size_t end, uint8_t* dst);
 // Row r of a tiled matrix back in GGUF's block layout (row_bytes() bytes).
 void tiled_row_blocks(const Matrix& m, size_t r, uint8_t* out);
 
@@ -92,10 +94,11 @@ class TilePages {
 
 // Replaces each matrix in `ms` that tiles_pay_off with a tiled copy owned by
 // `owner`. With release_source, the whole pages of the copied bytes are
-// then given back (madvise MADV_DONTNEED: a file mapping's pages leave the
-// process's resident set; nothing reads them again) unless another matrix
-// in `keep` points into them (a classifier tied to the embedding). Returns
-// the bytes tiled; a matrix whose pages cannot be had stays as it was.
+// given back as the tiling passes them (madvise MADV_DONTNEED: a file
+// mapping's pages leave the process's resident set, anonymous memory is
+// freed; nothing reads them again) unless another matrix in `keep` points
+// into them (a classifier tied to the embedding). Returns the bytes tiled;
+// a matrix whose pages cannot be had stays as it was.
 size_t tile_matrices(const std::vector<Matrix*>& ms, const std::vector<const Matrix*>& keep, bool release_source,
                      std::vector<std::shared_ptr<TilePages>>& owner);
 

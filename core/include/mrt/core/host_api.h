@@ -123,6 +123,13 @@ inline Status read_file_fully(int fd, void* dest, uint64_t size, const std::stri
   return read_file_at(fd, 0, dest, size, shown);
 }
 
+// Reads `size` bytes of `fd` into page-aligned anonymous memory that `blob`
+// owns (read-only once filled), as file_read and file_map do for files on
+// storage callers can change: pages a plugin gives back (MADV_DONTNEED)
+// are then freed, unlike a copy's pages in a memfd. An error names the file
+// (`shown`): no memory, or DATA_LOSS when it ends early.
+MRT_Status* read_file_into_blob(int fd, uint64_t size, const std::string& shown, MRT_Blob& blob);
+
 // Name attributed to plugin log lines issued on this thread (set by the host
 // around every call into a plugin).
 class PluginLogScope {

@@ -173,9 +173,4 @@ class Channel {
   std::mutex send_mutex_;
 };
 
-// A sealed memfd holding a copy of `size` bytes read from `src_fd` (a model
-// file on storage callers can change: the worker maps the copy, which no one
-// can shrink under it). DATA_LOSS when the file ends early.
-Result<UniqueFd> copy_to_sealed_memfd(int src_fd, uint64_t size, const std::string& shown_name);
-
 }  // namespace mrt::worker
