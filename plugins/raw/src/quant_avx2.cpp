@@ -267,7 +267,6 @@ MRT_AVX2 void dequant_q6_k(const uint8_t* b, float* y) {
 // 3810, so a block's eight add up in 16 bits before one vpmaddwd (the −8
 // through −8·Σy); Q8_0's signed values go through the sign trick
 // (|w| · sign(w)·y), whose pair sums (up to 32512) each need their own.
-constexpr size_t kTileFetchAhead = 2048;
 
 template <bool kNibbles>
 MRT_AVX2 void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float* out) {
@@ -276,13 +275,12 @@ MRT_AVX2 void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float
   const uint8_t* scales = tile;
   tile += blocks * 16;
   // A block's share of the stream is its payload and its 16 bytes of scales.
-  const char* fetch = reinterpret_cast<const char*>(scales) + kTileFetchAhead;
+  avx2::TileFetcher fetch(scales);
   const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
   const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
   for (size_t i = 0; i < blocks; ++i, tile += kPayload, y += 8) {
-    for (size_t l = 0; l < kPayload + 16; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
-    fetch += kPayload + 16;
+    fetch.next(kPayload + 16);
     __m256i p;
     if constexpr (kNibbles) {
       __m256i s0 = _mm256_setzero_si256(), s1 = s0;
@@ -325,13 +323,12 @@ MRT_AVX2 void tile_q4_k(const uint8_t* tile, const QuantizedActivations& x, floa
   const size_t blocks = x.n / 256;
   const uint8_t* head = tile;
   const uint8_t* q = tile + blocks * kQ4kTileHeader;
-  const char* fetch = reinterpret_cast<const char*>(tile) + kTileFetchAhead;
+  avx2::TileFetcher fetch(tile);
   const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
   const __m256i low = _mm256_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
   for (size_t b = 0; b < blocks; ++b, head += kQ4kTileHeader, q += kPayload, y += 64) {
-    for (size_t l = 0; l < kPayload + kQ4kTileHeader; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
-    fetch += kPayload + kQ4kTileHeader;
+    fetch.next(kPayload + kQ4kTileHeader);
     __m256i isum = _mm256_setzero_si256(), imin = isum;
     for (size_t c = 0; c < 4; ++c) {
       __m256i lo = _mm256_setzero_si256(), hi = lo;
@@ -372,7 +369,7 @@ MRT_AVX2 void tile_q6_k(const uint8_t* tile, const QuantizedActivations& x, floa
   const size_t blocks = x.n / 256;
   const uint8_t* head = tile;
   const uint8_t* q = tile + blocks * kHeader;
-  const char* fetch = reinterpret_cast<const char*>(tile) + kTileFetchAhead;
+  avx2::TileFetcher fetch(tile);
   const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
   const __m256i low = _mm256_set1_epi8(0xF), bits01 = _mm256_set1_epi8(3), bits23 = _mm256_set1_epi8(0xC),
                 bits45 = _mm256_set1_epi8(0x30), bits67 = _mm256_set1_epi8(static_cast<char>(0xC0)),
@@ -383,8 +380,7 @@ MRT_AVX2 void tile_q6_k(const uint8_t* tile, const QuantizedActivations& x, floa
   };
   __m256 acc = _mm256_setzero_ps();
   for (size_t b = 0; b < blocks; ++b, head += kHeader, q += kPayload, y += 64) {
-    for (size_t l = 0; l < kPayload + kHeader; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
-    fetch += kPayload + kHeader;
+    fetch.next(kPayload + kHeader);
     __m256i isum = _mm256_setzero_si256(), ioff = isum;
     for (size_t n = 0; n < 2; ++n) {
       const uint8_t* v = q + 32 * 24 * n;

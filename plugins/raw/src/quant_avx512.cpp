@@ -207,8 +207,7 @@ MRT_VNNI void rows_each(const Matrix& w, const QuantizedActivations& x, float* o
 // per vpdpbusd against four activations broadcast from memory, and one
 // conversion, one scale vector and one FMA finish the block. Two chains
 // per block (even and odd vectors) halve the vpdpbusd latency chain. The
-// tiles of a matrix are one stream, fetched kFetchAhead bytes ahead.
-constexpr size_t kTileFetchAhead = 2048;
+// tiles of a matrix are one stream, fetched ahead by a TileFetcher.
 
 template <size_t kVectors, bool kNibbles>
 MRT_VNNI void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float* out) {
@@ -218,13 +217,12 @@ MRT_VNNI void tile_q32(const uint8_t* tile, const QuantizedActivations& x, float
   const uint8_t* scales = tile;
   tile += blocks * 16;
   // A block's share of the stream is its payload and its 16 bytes of scales.
-  const char* fetch = reinterpret_cast<const char*>(scales) + kTileFetchAhead;
+  avx2::TileFetcher fetch(scales);
   const int32_t* y = reinterpret_cast<const int32_t*>(x.q.data());
   const __m256i low = _mm256_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
   for (size_t i = 0; i < blocks; ++i, tile += kPayload, y += 8) {
-    for (size_t l = 0; l < kPayload + 16; l += 64) _mm_prefetch(fetch + l, _MM_HINT_T0);
-    fetch += kPayload + 16;
+    fetch.next(kPayload + 16);
     __m256i p0 = _mm256_set1_epi32(-kOffset * x.sums32[i]), p1 = _mm256_setzero_si256();
     if constexpr (kNibbles) {
       for (size_t m = 0; m < 4; ++m) {

@@ -22,6 +22,22 @@ MRT_AVX2 inline float f16_at(const uint8_t* p) {
 
 MRT_AVX2 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// The software prefetch of a tile kernel (quant_tiles.h): a tile, and the
+// tiles after it, are one forward stream, and each block's next() fetches
+// as many bytes as the block holds, kAhead bytes further on.
+class TileFetcher {
+ public:
+  static constexpr size_t kAhead = 2048;
+  explicit TileFetcher(const uint8_t* tile) : at_(reinterpret_cast<const char*>(tile) + kAhead) {}
+  void next(size_t bytes) {
+    for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(at_ + l, _MM_HINT_T0);
+    at_ += bytes;
+  }
+
+ private:
+  const char* at_;
+};
+
 // The K formats' 12 packed scale bytes as 8 scales then 8 mins, one byte
 // each (the first four pairs are the low 6 bits of bytes 0–7; the last four
 // are bytes 8–11's nibbles topped by bytes 0–7's high 2 bits), unpacked
