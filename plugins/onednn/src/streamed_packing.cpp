@@ -105,7 +105,11 @@ std::shared_ptr<onnx::HostTensor> pack_streamed(
   pack_in_slices(engine, from, const_cast<float*>(source), to, dst, rows, [&](size_t read) {
     uintptr_t end = begin + read;
     uintptr_t upto = read == bytes ? end / page * page : end / huge * huge;
-    if (upto > given && madvise(reinterpret_cast<void*>(given), upto - given, MADV_DONTNEED) == 0) given = upto;
+    if (upto <= given) return;
+#ifdef MADV_NOHUGEPAGE
+    (void)madvise(reinterpret_cast<void*>(given), upto - given, MADV_NOHUGEPAGE);  // see WeightResidency::let_go_locked
+#endif
+    if (madvise(reinterpret_cast<void*>(given), upto - given, MADV_DONTNEED) == 0) given = upto;
   });
   std::shared_ptr<onnx::HostTensor> packed;
   try {

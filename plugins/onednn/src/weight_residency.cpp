@@ -106,6 +106,12 @@ bool WeightResidency::let_go_locked(const dnnl::engine& engine, onnx::HostTensor
   hook(weight);
   if (!engine_) engine_ = engine;
   weight.residency()->set_released(true);
+#ifdef MADV_NOHUGEPAGE
+  // Else khugepaged refills released pages of memory advised (or, with THP
+  // "always", allowed) huge pages: it collapses a 2 MiB range with any page
+  // left in it back into a whole huge page.
+  (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_NOHUGEPAGE);
+#endif
   if (madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0 && !pages_gone) {
     weight.residency()->set_released(false);
     released_.pop_back();

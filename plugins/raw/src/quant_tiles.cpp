@@ -189,6 +189,12 @@ size_t tile_matrices(const std::vector<Matrix*>& ms, const std::vector<const Mat
       write_tiles(*m, t, e, pages->data());
       const uintptr_t done = (reinterpret_cast<uintptr_t>(src) + e * kTileRows * m->row_bytes()) / page * page;
       if (release && done > released) {
+#ifdef MADV_NOHUGEPAGE
+        // Source memory advised huge pages (the host's copy of a file)
+        // would otherwise be refilled: khugepaged collapses a 2 MiB range
+        // with any page left in it back into a whole huge page.
+        ::madvise(reinterpret_cast<void*>(released), done - released, MADV_NOHUGEPAGE);
+#endif
         ::madvise(reinterpret_cast<void*>(released), done - released, MADV_DONTNEED);
         released = done;
       }
