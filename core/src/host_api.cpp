@@ -144,14 +144,6 @@ void* map_owned_memory(size_t size) {
   return reinterpret_cast<void*>(start);
 }
 
-// Reads the whole file into page-aligned anonymous memory the host owns
-// (no zero-fill pass of our own: the kernel hands out fresh pages as read()
-// fills them), then makes it read-only like a file mapping. A file that ends
-// before the size fstat gave (truncated while being read) is DATA_LOSS
-// naming it.
-MRT_Status* read_into_owned_memory(const SourceFile& file, const std::string& path, MRT_Blob& blob) {
-  return read_file_into_blob(file.fd, file.size, path, blob);
-}
 
 MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_Blob** out) {
   return guard_file_call(path, [&]() -> MRT_Status* {
@@ -159,7 +151,7 @@ MRT_Status* host_file_read(const MRT_ModelSource* source, const char* path, MRT_
     SourceFile file;
     if (MRT_Status* s = open_in_source(source, path, file)) return s;
     auto blob = std::make_unique<MRT_Blob>();
-    if (MRT_Status* s = read_into_owned_memory(file, shown_path(source, path), *blob)) return s;
+    if (MRT_Status* s = read_file_into_blob(file.fd, file.size, shown_path(source, path), *blob)) return s;
     blob->size = file.size;
     *out = blob.release();
     return nullptr;
@@ -177,7 +169,7 @@ MRT_Status* host_file_map(const MRT_ModelSource* source, const char* path, MRT_B
     if (MRT_Status* s = open_in_source(source, path, file)) return s;
     auto blob = std::make_unique<MRT_Blob>();
     if (!source->immutable_storage) {
-      if (MRT_Status* s = read_into_owned_memory(file, shown_path(source, path), *blob)) return s;
+      if (MRT_Status* s = read_file_into_blob(file.fd, file.size, shown_path(source, path), *blob)) return s;
     } else if (file.size > 0) {
       void* m = ::mmap(nullptr, file.size, PROT_READ, MAP_PRIVATE, file.fd, 0);
       if (m == MAP_FAILED)
@@ -339,6 +331,9 @@ MRT_HostApi make_host_api() {
 
 }  // namespace
 
+// No zero-fill pass of our own: the kernel hands out fresh pages as read()
+// fills them; then read-only, like a file mapping. A file that ends before
+// the size fstat gave (truncated while being read) is DATA_LOSS naming it.
 MRT_Status* read_file_into_blob(int fd, uint64_t file_size, const std::string& path, MRT_Blob& blob) {
   if (file_size == 0) return nullptr;
   if (file_size > std::numeric_limits<size_t>::max())

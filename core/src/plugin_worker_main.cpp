@@ -122,11 +122,10 @@ MRT_Status* request_file(const MRT_ModelSource* source, const char* path, uint8_
     if (out == nullptr) return nullptr;
     auto blob = std::make_unique<MRT_Blob>();
     blob->size = size;
+    if (size > 0 && !reply.fd) return status_out(data_loss(std::string("no descriptor for '") + path + "'"));
     if (size > 0 && read_into_memory) {
-      if (!reply.fd) return status_out(data_loss(std::string("no descriptor for '") + path + "'"));
       if (MRT_Status* e = read_file_into_blob(reply.fd.get(), size, path, *blob)) return e;
     } else if (size > 0) {
-      if (!reply.fd) return status_out(data_loss(std::string("no descriptor for '") + path + "'"));
       void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, reply.fd.get(), 0);
       if (m == MAP_FAILED)
         return status_out(resource_exhausted(std::string("cannot map '") + path + "': " + std::strerror(errno)));
